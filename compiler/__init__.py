@@ -1,0 +1,1 @@
+"""Drivers, CLI, frontends and the xDSL universe registration."""

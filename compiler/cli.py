@@ -1,0 +1,80 @@
+"""The `pimc` command line: compile, opt, systems.
+
+Errors caused by the input are printed as one line, `pimc: error: ...`, with exit
+status 1; no traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from pimc.compiler.errors import PimcError
+
+
+def _cmd_compile(args: argparse.Namespace) -> int:
+    from pimc.compiler.driver import compile_model, write_outputs
+    from pimc.targets.report import format_table
+
+    result = compile_model(args.model, system=args.system, strategy=args.strategy)
+    files = write_outputs(result, args.output)
+    print(format_table(result.report))
+    print("wrote " + ", ".join(str(f) for f in files))
+    return 0
+
+
+def _cmd_systems(args: argparse.Namespace) -> int:
+    from pimc.targets.system import load_system, preset_names
+
+    for name in preset_names():
+        system = load_system(name)
+        devices = ", ".join(f"{d.name} ({d.kind})" for d in system.devices.values())
+        print(f"{name:12s} {system.description}  [{devices}]")
+    return 0
+
+
+def _cmd_opt(args: argparse.Namespace) -> int:
+    from pimc.compiler.opt import run_opt
+
+    sys.stdout.write(run_opt(args.input, args.passes, args.print_ir_after_all, args.print_op_generic))
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from pimc.targets.system import DEFAULT_SYSTEM
+
+    parser = argparse.ArgumentParser(prog="pimc", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    c = sub.add_parser("compile", help="compile a model for a system; write report.json, plan.mlir, pim.aim.trace")
+    c.add_argument("model", help="model file (.onnx)")
+    c.add_argument("--system", default=DEFAULT_SYSTEM, help="preset name (see `pimc systems`) or TOML file")
+    c.add_argument("--strategy", default="roofline", help="partition strategy (roofline)")
+    c.add_argument("-o", "--output", default="out", type=Path, help="output directory (default: out)")
+    c.set_defaults(func=_cmd_compile)
+
+    o = sub.add_parser("opt", help="run a pass pipeline on an .mlir or .onnx file and print the IR")
+    o.add_argument("input", help="input file (.mlir or .onnx)")
+    o.add_argument("-p", "--passes", default="", help="xdsl-opt pipeline, e.g. 'annotate-cost,partition{strategy=roofline}'")
+    o.add_argument("--print-ir-after-all", action="store_true", help="dump the IR to stderr after every pass")
+    o.add_argument("--print-op-generic", action="store_true", help="print the IR in generic form")
+    o.set_defaults(func=_cmd_opt)
+
+    s = sub.add_parser("systems", help="list the bundled system presets")
+    s.set_defaults(func=_cmd_systems)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except PimcError as e:
+        print(f"pimc: error: {e}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

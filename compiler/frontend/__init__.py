@@ -1,0 +1,1 @@
+"""Model frontends: each turns an input file into nn-dialect IR."""

@@ -1,0 +1,361 @@
+"""ONNX frontend: load a model (never its external weight data), infer shapes, import into `nn`.
+
+Each ONNX node becomes one `nn` op carrying the node name in its `name`
+attribute; nodes without a dedicated op become `nn.onnx`. Initializers become
+`nn.weight` (data stays outside the IR) or, when tiny and present in the file,
+`nn.constant`. Graph inputs become arguments of `func.func @main`, graph outputs
+its results. Every value must have a concrete shape after onnx shape inference;
+otherwise the import fails naming the value and the node that produced it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import onnx
+from onnx import numpy_helper
+from xdsl.builder import Builder, InsertPoint
+from xdsl.dialects import func
+from xdsl.dialects.builtin import (
+    ArrayAttr,
+    DenseIntOrFPElementsAttr,
+    FloatAttr,
+    IntegerAttr,
+    IntegerType,
+    ModuleOp,
+    Signedness,
+    StringAttr,
+    TensorType,
+    bf16,
+    f16,
+    f32,
+    f64,
+    i1,
+    i8,
+    i16,
+    i32,
+    i64,
+)
+from xdsl.ir import Attribute, Block, Operation, Region, SSAValue
+from xdsl.utils.exceptions import VerifyException
+
+from pimc.compiler.errors import ModelImportError
+from pimc.dialects import nn
+
+MAX_CONSTANT_ELEMENTS = 16
+"""Initializers up to this many elements (with data in the file) are kept in the IR as nn.constant."""
+
+_DTYPES: dict[int, Attribute] = {
+    onnx.TensorProto.FLOAT: f32,
+    onnx.TensorProto.FLOAT16: f16,
+    onnx.TensorProto.BFLOAT16: bf16,
+    onnx.TensorProto.DOUBLE: f64,
+    onnx.TensorProto.INT64: i64,
+    onnx.TensorProto.INT32: i32,
+    onnx.TensorProto.INT16: i16,
+    onnx.TensorProto.INT8: i8,
+    onnx.TensorProto.UINT8: IntegerType(8, Signedness.UNSIGNED),
+    onnx.TensorProto.BOOL: i1,
+}
+
+
+def load_onnx(path: str | Path) -> onnx.ModelProto:
+    """Read the model proto without external data and run strict shape inference."""
+    path = Path(path)
+    if not path.is_file():
+        raise ModelImportError(f"{path}: no such file")
+    try:
+        model = onnx.load(str(path), load_external_data=False)
+    except Exception as e:  # protobuf raises DecodeError and friends
+        raise ModelImportError(f"{path}: not a readable ONNX model ({type(e).__name__}: {e})") from None
+    if len(model.graph.node) == 0:
+        raise ModelImportError(f"{path}: the ONNX graph has no nodes (truncated or empty file?)")
+    try:
+        return onnx.shape_inference.infer_shapes(model, strict_mode=True, data_prop=True)
+    except Exception as e:
+        first_line = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise ModelImportError(f"{path}: ONNX shape inference failed: {first_line}") from None
+
+
+class _Importer:
+    def __init__(self, model: onnx.ModelProto, source: str):
+        self.model = model
+        self.source = source
+        self.graph = model.graph
+        self.opset = next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), 0)
+        self.types: dict[str, onnx.TypeProto] = {}
+        for vi in [*self.graph.input, *self.graph.value_info, *self.graph.output]:
+            self.types[vi.name] = vi.type
+        self.initializers = {t.name: t for t in self.graph.initializer}
+        self.values: dict[str, SSAValue] = {}
+
+    # -- types ---------------------------------------------------------------
+
+    def tensor_type(self, name: str, node: str) -> TensorType:
+        if name in self.initializers:
+            init = self.initializers[name]
+            return TensorType(self._dtype(init.data_type, name, node), list(init.dims))
+        tp = self.types.get(name)
+        if tp is None or not tp.HasField("tensor_type"):
+            raise ModelImportError(f"{self.source}: node '{node}': value '{name}' has no inferred tensor type")
+        tt = tp.tensor_type
+        if not tt.HasField("shape"):
+            raise ModelImportError(f"{self.source}: node '{node}': value '{name}' has an unknown rank")
+        dims: list[int] = []
+        for d in tt.shape.dim:
+            if d.HasField("dim_value"):
+                dims.append(d.dim_value)
+            else:
+                sym = d.dim_param or "?"
+                raise ModelImportError(
+                    f"{self.source}: node '{node}': value '{name}' has a symbolic dim '{sym}' that cannot be resolved"
+                )
+        return TensorType(self._dtype(tt.elem_type, name, node), dims)
+
+    def _dtype(self, code: int, name: str, node: str) -> Attribute:
+        if code not in _DTYPES:
+            dtype = onnx.TensorProto.DataType.Name(code) if code in onnx.TensorProto.DataType.values() else code
+            raise ModelImportError(f"{self.source}: node '{node}': value '{name}' has unsupported dtype {dtype}")
+        return _DTYPES[code]
+
+    # -- values --------------------------------------------------------------
+
+    def operand(self, name: str, node: str) -> SSAValue:
+        if name in self.values:
+            return self.values[name]
+        if name in self.initializers:
+            value = self._import_initializer(self.initializers[name], node)
+            self.values[name] = value
+            return value
+        raise ModelImportError(f"{self.source}: node '{node}': input '{name}' is used before it is defined")
+
+    def _import_initializer(self, init: onnx.TensorProto, node: str) -> SSAValue:
+        t = self.tensor_type(init.name, node)
+        n = int(np.prod(init.dims)) if len(init.dims) else 1
+        has_data = init.data_location != onnx.TensorProto.EXTERNAL
+        if has_data and n <= MAX_CONSTANT_ELEMENTS and _is_dense_type(t):
+            op: Operation = nn.ConstantOp(_dense(numpy_helper.to_array(init), t))
+            op.attributes["name"] = StringAttr(init.name)
+        else:
+            op = nn.WeightOp(init.name, t)
+        op.results[0].name_hint = _hint(init.name)
+        self.init_builder.insert(op)
+        return op.results[0]
+
+    # -- nodes ---------------------------------------------------------------
+
+    def run(self) -> ModuleOp:
+        arg_names = [i.name for i in self.graph.input if i.name not in self.initializers]
+        arg_types = [self.tensor_type(n, "<graph input>") for n in arg_names]
+        block = Block(arg_types=arg_types)
+        for name, arg in zip(arg_names, block.args, strict=True):
+            arg.name_hint = _hint(name)
+            self.values[name] = arg
+        self.init_builder = Builder(InsertPoint.at_end(block))
+        body = Block()
+        self.builder = Builder(InsertPoint.at_end(body))
+        for index, node in enumerate(self.graph.node):
+            self.import_node(node, index)
+        out_values = []
+        for o in self.graph.output:
+            if o.name not in self.values and o.name not in self.initializers:
+                raise ModelImportError(f"{self.source}: graph output '{o.name}' is produced by no node")
+            out_values.append(self.operand(o.name, "<graph output>"))
+        # weights and constants first, then the nodes in ONNX (topological) order
+        for op in list(body.ops):
+            op.detach()
+            block.add_op(op)
+        block.add_op(func.ReturnOp(*out_values))
+        fn = func.FuncOp("main", ([*arg_types], [v.type for v in out_values]), Region(block))
+        module = ModuleOp([fn])
+        module.attributes["pimc.model"] = StringAttr(self.graph.name or Path(self.source).stem)
+        return module
+
+    def import_node(self, node: onnx.NodeProto, index: int) -> None:
+        name = node.name or f"{node.op_type}_{index}"
+        if node.domain not in ("", "ai.onnx"):
+            op = self._generic(node, name)
+        else:
+            importer = _IMPORTERS.get(node.op_type)
+            op = importer(self, node, name) if importer is not None else None
+            if op is None:
+                op = self._generic(node, name)
+        op.attributes["name"] = StringAttr(name)
+        try:
+            op.verify()
+        except VerifyException as e:
+            raise ModelImportError(f"{self.source}: node '{name}' ({node.op_type}): {e}") from None
+        self.builder.insert(op)
+        real_outputs = [o for o in node.output if o]
+        for out_name, result in zip(real_outputs, op.results, strict=True):
+            result.name_hint = _hint(out_name)
+            self.values[out_name] = result
+
+    def _generic(self, node: onnx.NodeProto, name: str) -> Operation:
+        inputs = [self.operand(i, name) for i in node.input if i]
+        outputs = [self.tensor_type(o, name) for o in node.output if o]
+        attrs = {a.name: self._attr(a, name) for a in node.attribute}
+        op = nn.OnnxOp(node.op_type, inputs, outputs, attrs)
+        if node.domain not in ("", "ai.onnx"):
+            op.properties["domain"] = StringAttr(node.domain)
+        return op
+
+    def _attr(self, a: onnx.AttributeProto, node: str) -> Attribute:
+        A = onnx.AttributeProto
+        if a.type == A.INT:
+            return IntegerAttr(a.i, 64)
+        if a.type == A.FLOAT:
+            return FloatAttr(a.f, 32)
+        if a.type == A.STRING:
+            return StringAttr(a.s.decode("utf-8", "replace"))
+        if a.type == A.INTS:
+            return ArrayAttr([IntegerAttr(v, 64) for v in a.ints])
+        if a.type == A.FLOATS:
+            return ArrayAttr([FloatAttr(v, 32) for v in a.floats])
+        if a.type == A.STRINGS:
+            return ArrayAttr([StringAttr(s.decode("utf-8", "replace")) for s in a.strings])
+        if a.type == A.TENSOR:
+            t = a.t
+            if t.data_location != onnx.TensorProto.EXTERNAL:
+                ttype = TensorType(self._dtype(t.data_type, a.name, node), list(t.dims))
+                if _is_dense_type(ttype):
+                    return _dense(numpy_helper.to_array(t), ttype)
+            return StringAttr(f"<tensor {list(t.dims)}>")
+        return StringAttr(f"<{A.AttributeType.Name(a.type).lower()} attribute>")
+
+    def ints(self, node: onnx.NodeProto, key: str, default: list[int] | None = None) -> list[int] | None:
+        for a in node.attribute:
+            if a.name == key:
+                return list(a.ints)
+        return default
+
+    def int_attr(self, node: onnx.NodeProto, key: str, default: int) -> int:
+        for a in node.attribute:
+            if a.name == key:
+                return a.i
+        return default
+
+    def float_attr(self, node: onnx.NodeProto, key: str, default: float) -> float:
+        for a in node.attribute:
+            if a.name == key:
+                return a.f
+        return default
+
+
+def _is_dense_type(t: TensorType) -> bool:
+    return t.element_type in (f32, f16, f64, i64, i32, i16, i8)
+
+
+def _dense(array: np.ndarray, t: TensorType) -> DenseIntOrFPElementsAttr:
+    flat = array.reshape(-1)
+    values = [float(v) for v in flat] if array.dtype.kind == "f" else [int(v) for v in flat]
+    return DenseIntOrFPElementsAttr.from_list(t, values)
+
+
+def _hint(name: str) -> str | None:
+    cleaned = "".join(c if c.isalnum() or c == "_" else "_" for c in name).strip("_")
+    if not cleaned or cleaned[0].isdigit():
+        return None
+    return cleaned
+
+
+def _outputs(node: onnx.NodeProto) -> list[str]:
+    return [o for o in node.output if o]
+
+
+def _matmul(imp: _Importer, node: onnx.NodeProto, name: str) -> Operation:
+    a, b = (imp.operand(i, name) for i in node.input)
+    return nn.MatMulOp(a, b, imp.tensor_type(node.output[0], name))
+
+
+def _gemm(imp: _Importer, node: onnx.NodeProto, name: str) -> Operation:
+    a, b = (imp.operand(i, name) for i in node.input[:2])
+    c = imp.operand(node.input[2], name) if len(node.input) > 2 and node.input[2] else None
+    return nn.GemmOp(
+        a,
+        b,
+        c,
+        imp.tensor_type(node.output[0], name),
+        alpha=imp.float_attr(node, "alpha", 1.0),
+        beta=imp.float_attr(node, "beta", 1.0),
+        trans_a=imp.int_attr(node, "transA", 0),
+        trans_b=imp.int_attr(node, "transB", 0),
+    )
+
+
+def _binary(cls: type[nn.AddOp] | type[nn.MulOp]) -> Callable[[_Importer, onnx.NodeProto, str], Operation]:
+    def build(imp: _Importer, node: onnx.NodeProto, name: str) -> Operation:
+        a, b = (imp.operand(i, name) for i in node.input)
+        return cls(a, b, imp.tensor_type(node.output[0], name))
+
+    return build
+
+
+def _softmax(imp: _Importer, node: onnx.NodeProto, name: str) -> Operation | None:
+    if imp.opset < 13:  # opset < 13 flattens to 2-D around `axis`: keep it generic
+        return None
+    return nn.SoftmaxOp(imp.operand(node.input[0], name), imp.int_attr(node, "axis", -1))
+
+
+def _layer_norm(imp: _Importer, node: onnx.NodeProto, name: str) -> Operation | None:
+    if len(_outputs(node)) != 1 or imp.int_attr(node, "stash_type", 1) != 1:
+        return None
+    x = imp.operand(node.input[0], name)
+    scale = imp.operand(node.input[1], name)
+    bias = imp.operand(node.input[2], name) if len(node.input) > 2 and node.input[2] else None
+    return nn.LayerNormOp(
+        x, scale, bias, axis=imp.int_attr(node, "axis", -1), epsilon=imp.float_attr(node, "epsilon", 1e-5)
+    )
+
+
+def _reshape(imp: _Importer, node: onnx.NodeProto, name: str) -> Operation:
+    return nn.ReshapeOp(imp.operand(node.input[0], name), imp.tensor_type(node.output[0], name))
+
+
+def _transpose(imp: _Importer, node: onnx.NodeProto, name: str) -> Operation:
+    x = imp.operand(node.input[0], name)
+    rank = len(nn.tensor_shape(x.type))
+    perm = imp.ints(node, "perm") or list(reversed(range(rank)))
+    return nn.TransposeOp(x, perm, imp.tensor_type(node.output[0], name))
+
+
+def _concat(imp: _Importer, node: onnx.NodeProto, name: str) -> Operation:
+    inputs = [imp.operand(i, name) for i in node.input if i]
+    return nn.ConcatOp(inputs, imp.int_attr(node, "axis", 0), imp.tensor_type(node.output[0], name))
+
+
+def _gather(imp: _Importer, node: onnx.NodeProto, name: str) -> Operation:
+    data, idx = (imp.operand(i, name) for i in node.input)
+    return nn.GatherOp(data, idx, imp.int_attr(node, "axis", 0), imp.tensor_type(node.output[0], name))
+
+
+def _constant(imp: _Importer, node: onnx.NodeProto, name: str) -> Operation | None:
+    for a in node.attribute:
+        if a.name == "value" and a.t.data_location != onnx.TensorProto.EXTERNAL:
+            t = imp.tensor_type(node.output[0], name)
+            if _is_dense_type(t):
+                return nn.ConstantOp(_dense(numpy_helper.to_array(a.t), t))
+    return None
+
+
+_IMPORTERS: dict[str, Callable[[_Importer, onnx.NodeProto, str], Operation | None]] = {
+    "MatMul": _matmul,
+    "Gemm": _gemm,
+    "Add": _binary(nn.AddOp),
+    "Mul": _binary(nn.MulOp),
+    "Softmax": _softmax,
+    "LayerNormalization": _layer_norm,
+    "Reshape": _reshape,
+    "Transpose": _transpose,
+    "Concat": _concat,
+    "Gather": _gather,
+    "Constant": _constant,
+}
+
+
+def import_onnx(path: str | Path) -> ModuleOp:
+    """Load `path` and return a module with `func.func @main` in the nn dialect."""
+    model = load_onnx(path)
+    return _Importer(model, str(path)).run()

@@ -1,0 +1,182 @@
+"""The `aim` dialect: SK hynix GDDR6-AiM ISR commands, one op per trace line.
+
+Field meanings follow the AiM trace simulator (arkhadem/aim_simulator on
+Ramulator 2.0; see shared REFERENCE.md section 2):
+
+- opsize: number of consecutive 32-byte DRAM columns (16 FP16 values each) the
+  command covers; at most one 2 KB row, i.e. 64 columns.
+- gpr: index of the host-visible general-purpose register the data comes from
+  or goes to.
+- channel_mask: bit c set = the command runs on channel c (32 channels).
+- bank / row: DRAM bank (0..15) and row address.
+
+Each op renders its own trace line with `trace_line()`; the emitter in
+targets/aim_trace.py only concatenates them.
+"""
+
+from __future__ import annotations
+
+from xdsl.dialects.builtin import I64, IntegerAttr
+from xdsl.ir import Dialect
+from xdsl.irdl import IRDLOperation, ParsePropInAttrDict, irdl_op_definition, prop_def
+from xdsl.utils.exceptions import VerifyException
+
+AIM_CHANNELS = 32
+AIM_BANKS = 16
+AIM_COLUMNS_PER_ROW = 64
+
+
+def _int(value: int) -> IntegerAttr:
+    return IntegerAttr(value, 64)
+
+
+class AimCommandOp(IRDLOperation):
+    """Base of every AiM ISR command op: renders itself as one trace line."""
+
+    irdl_options = (ParsePropInAttrDict(),)
+
+    def trace_line(self) -> str:
+        raise NotImplementedError
+
+    def _check_mask(self, mask: int) -> None:
+        if not 0 < mask < (1 << AIM_CHANNELS):
+            raise VerifyException(f"channel_mask {mask:#x} must select 1..{AIM_CHANNELS} channels")
+
+    def _check_opsize(self, opsize: int) -> None:
+        if not 1 <= opsize <= AIM_COLUMNS_PER_ROW:
+            raise VerifyException(f"opsize {opsize} must be in 1..{AIM_COLUMNS_PER_ROW} (columns of one row)")
+
+    def _check_non_negative(self, **fields: int) -> None:
+        for key, value in fields.items():
+            if value < 0:
+                raise VerifyException(f"{key} must be non-negative, got {value}")
+
+
+@irdl_op_definition
+class WrGbOp(AimCommandOp):
+    """AiM WR_GB: copy `opsize` 32-byte words from GPRs to the global buffer of the masked channels.
+
+    The global buffer holds the input vector that MAC_ABK multiplies with every bank's open row.
+    """
+
+    name = "aim.wr_gb"
+
+    opsize = prop_def(IntegerAttr[I64])
+    gpr = prop_def(IntegerAttr[I64])
+    channel_mask = prop_def(IntegerAttr[I64])
+
+    assembly_format = "attr-dict"
+
+    def __init__(self, opsize: int, gpr: int, channel_mask: int):
+        super().__init__(properties={"opsize": _int(opsize), "gpr": _int(gpr), "channel_mask": _int(channel_mask)})
+
+    def verify_(self) -> None:
+        self._check_opsize(self.opsize.value.data)
+        self._check_mask(self.channel_mask.value.data)
+        self._check_non_negative(gpr=self.gpr.value.data)
+
+    def trace_line(self) -> str:
+        return f"AiM WR_GB {self.opsize.value.data} {self.gpr.value.data} {self.channel_mask.value.data:#x}"
+
+
+@irdl_op_definition
+class WrBiasOp(AimCommandOp):
+    """AiM WR_BIAS: preload the 16 per-bank MAC accumulators of the masked channels from a GPR."""
+
+    name = "aim.wr_bias"
+
+    gpr = prop_def(IntegerAttr[I64])
+    channel_mask = prop_def(IntegerAttr[I64])
+
+    assembly_format = "attr-dict"
+
+    def __init__(self, gpr: int, channel_mask: int):
+        super().__init__(properties={"gpr": _int(gpr), "channel_mask": _int(channel_mask)})
+
+    def verify_(self) -> None:
+        self._check_mask(self.channel_mask.value.data)
+        self._check_non_negative(gpr=self.gpr.value.data)
+
+    def trace_line(self) -> str:
+        return f"AiM WR_BIAS {self.gpr.value.data} {self.channel_mask.value.data:#x}"
+
+
+@irdl_op_definition
+class MacAbkOp(AimCommandOp):
+    """AiM MAC_ABK: in all 16 banks of the masked channels, multiply `opsize` columns of `row`
+    with the global buffer and accumulate into each bank's MAC register (16 FP16 lanes per bank).
+    """
+
+    name = "aim.mac_abk"
+
+    opsize = prop_def(IntegerAttr[I64])
+    channel_mask = prop_def(IntegerAttr[I64])
+    row = prop_def(IntegerAttr[I64])
+
+    assembly_format = "attr-dict"
+
+    def __init__(self, opsize: int, channel_mask: int, row: int):
+        super().__init__(properties={"opsize": _int(opsize), "channel_mask": _int(channel_mask), "row": _int(row)})
+
+    def verify_(self) -> None:
+        self._check_opsize(self.opsize.value.data)
+        self._check_mask(self.channel_mask.value.data)
+        self._check_non_negative(row=self.row.value.data)
+
+    def trace_line(self) -> str:
+        return f"AiM MAC_ABK {self.opsize.value.data} {self.channel_mask.value.data:#x} {self.row.value.data}"
+
+
+@irdl_op_definition
+class RdMacOp(AimCommandOp):
+    """AiM RD_MAC: read the 16 MAC results (one per bank, 256 bits) of the masked channels into a GPR."""
+
+    name = "aim.rd_mac"
+
+    gpr = prop_def(IntegerAttr[I64])
+    channel_mask = prop_def(IntegerAttr[I64])
+
+    assembly_format = "attr-dict"
+
+    def __init__(self, gpr: int, channel_mask: int):
+        super().__init__(properties={"gpr": _int(gpr), "channel_mask": _int(channel_mask)})
+
+    def verify_(self) -> None:
+        self._check_mask(self.channel_mask.value.data)
+        self._check_non_negative(gpr=self.gpr.value.data)
+
+    def trace_line(self) -> str:
+        return f"AiM RD_MAC {self.gpr.value.data} {self.channel_mask.value.data:#x}"
+
+
+@irdl_op_definition
+class SyncOp(AimCommandOp):
+    """AiM SYNC: barrier; later commands wait until every earlier one has finished."""
+
+    name = "aim.sync"
+
+    assembly_format = "attr-dict"
+
+    def __init__(self):
+        super().__init__()
+
+    def trace_line(self) -> str:
+        return "AiM SYNC"
+
+
+@irdl_op_definition
+class EocOp(AimCommandOp):
+    """AiM EOC: end of compute; the simulator stops here. Ends every trace."""
+
+    name = "aim.eoc"
+
+    assembly_format = "attr-dict"
+
+    def __init__(self):
+        super().__init__()
+
+    def trace_line(self) -> str:
+        return "AiM EOC"
+
+
+AIM = Dialect("aim", [WrGbOp, WrBiasOp, MacAbkOp, RdMacOp, SyncOp, EocOp], [])

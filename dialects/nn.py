@@ -1,0 +1,531 @@
+"""The `nn` dialect: tensor-level neural-network ops with ONNX semantics.
+
+Every value is a ranked `tensor<...>` with a concrete shape once the frontend is
+done. Weights are `nn.weight` ops that name a parameter whose data stays outside
+the IR (pimc needs only shapes and dtypes to compile). Any ONNX node without a
+dedicated op is kept as `nn.onnx` with its op type, attributes, operands and
+results, so that no node of a model is ever dropped.
+
+Ops carry the ONNX node name in the discardable attribute `name`; passes add
+`cost` (annotate-cost) and `device` (partition) as discardable attributes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from xdsl.dialects.builtin import (
+    I64,
+    ArrayAttr,
+    DenseIntOrFPElementsAttr,
+    DictionaryAttr,
+    FloatAttr,
+    IntegerAttr,
+    StringAttr,
+    TensorType,
+)
+from xdsl.ir import Attribute, Dialect, Operation, SSAValue
+from xdsl.irdl import (
+    IRDLOperation,
+    ParsePropInAttrDict,
+    irdl_op_definition,
+    operand_def,
+    opt_operand_def,
+    opt_prop_def,
+    prop_def,
+    result_def,
+    traits_def,
+    var_operand_def,
+    var_result_def,
+)
+from xdsl.traits import Pure
+from xdsl.utils.exceptions import VerifyException
+
+DYNAMIC = -1
+
+
+def tensor_shape(value_type: Attribute) -> tuple[int, ...]:
+    """The shape of a tensor type as a tuple (-1 marks a dynamic dim)."""
+    assert isinstance(value_type, TensorType)
+    return tuple(value_type.get_shape())
+
+
+def is_static(shape: Sequence[int]) -> bool:
+    return all(d >= 0 for d in shape)
+
+
+def broadcast_shapes(a: Sequence[int], b: Sequence[int]) -> tuple[int, ...] | None:
+    """Numpy/ONNX multidirectional broadcast of two static shapes, or None if incompatible."""
+    out: list[int] = []
+    for i in range(max(len(a), len(b))):
+        da = a[len(a) - 1 - i] if i < len(a) else 1
+        db = b[len(b) - 1 - i] if i < len(b) else 1
+        if da == db or db == 1:
+            out.append(da)
+        elif da == 1:
+            out.append(db)
+        else:
+            return None
+    return tuple(reversed(out))
+
+
+def matmul_shape(a: Sequence[int], b: Sequence[int]) -> tuple[int, ...] | None:
+    """Result shape of numpy.matmul for static shapes, or None if they do not contract."""
+    if len(a) == 0 or len(b) == 0:
+        return None
+    a2 = (1, *a) if len(a) == 1 else tuple(a)
+    b2 = (*b, 1) if len(b) == 1 else tuple(b)
+    if a2[-1] != b2[-2]:
+        return None
+    batch = broadcast_shapes(a2[:-2], b2[:-2])
+    if batch is None:
+        return None
+    out = [*batch, a2[-2], b2[-1]]
+    if len(a) == 1:
+        out.pop(-2)
+    if len(b) == 1:
+        out.pop(-1)
+    return tuple(out)
+
+
+def _check_axis(axis: int, rank: int, what: str) -> None:
+    if not -rank <= axis < max(rank, 1):
+        raise VerifyException(f"{what} axis {axis} is out of range for rank {rank}")
+
+
+def _static_shapes(*types: Attribute) -> list[tuple[int, ...]] | None:
+    shapes = [tensor_shape(t) for t in types]
+    return shapes if all(is_static(s) for s in shapes) else None
+
+
+def op_label(op: Operation) -> str:
+    """The name users know an op by: its ONNX node name (`name` attribute), else its weight name or op name."""
+    attr = op.attributes.get("name")
+    if isinstance(attr, StringAttr):
+        return attr.data
+    if isinstance(op, WeightOp):
+        return op.sym_name.data
+    return op.name
+
+
+class _NamedOp(IRDLOperation):
+    """Common helpers: the ONNX node name kept for diagnostics and reports.
+
+    Properties print inside the attribute dictionary in the custom form.
+    """
+
+    irdl_options = (ParsePropInAttrDict(),)
+
+
+@irdl_op_definition
+class WeightOp(_NamedOp):
+    """A model parameter (an ONNX initializer) identified by its name.
+
+    The data is not held in the IR: compiling needs only the shape and dtype.
+    `sym_name` is the initializer's name in the ONNX graph.
+    """
+
+    name = "nn.weight"
+
+    sym_name = prop_def(StringAttr)
+    result = result_def(TensorType)
+
+    traits = traits_def(Pure())
+    assembly_format = "$sym_name attr-dict `:` type($result)"
+
+    def __init__(self, sym_name: str, result_type: TensorType):
+        super().__init__(properties={"sym_name": StringAttr(sym_name)}, result_types=[result_type])
+
+    def verify_(self) -> None:
+        if not is_static(tensor_shape(self.result.type)):
+            raise VerifyException(f"weight '{self.sym_name.data}' must have a static shape")
+
+
+@irdl_op_definition
+class ConstantOp(_NamedOp):
+    """A small constant tensor held in the IR (ONNX Constant or a tiny initializer)."""
+
+    name = "nn.constant"
+
+    value = prop_def(DenseIntOrFPElementsAttr)
+    result = result_def(TensorType)
+
+    traits = traits_def(Pure())
+    assembly_format = "$value attr-dict `:` type($result)"
+
+    def __init__(self, value: DenseIntOrFPElementsAttr):
+        super().__init__(properties={"value": value}, result_types=[value.type])
+
+    def verify_(self) -> None:
+        if self.value.type != self.result.type:
+            raise VerifyException("constant value type must equal the result type")
+
+
+@irdl_op_definition
+class MatMulOp(_NamedOp):
+    """ONNX MatMul: numpy.matmul with batch broadcasting.
+
+    FLOPs = 2 * prod(result batch dims) * M * N * K (one multiply and one add per MAC).
+    """
+
+    name = "nn.matmul"
+
+    lhs = operand_def(TensorType)
+    rhs = operand_def(TensorType)
+    result = result_def(TensorType)
+
+    traits = traits_def(Pure())
+    assembly_format = "$lhs `,` $rhs attr-dict `:` functional-type(operands, results)"
+
+    def __init__(self, lhs: SSAValue, rhs: SSAValue, result_type: TensorType):
+        super().__init__(operands=[lhs, rhs], result_types=[result_type])
+
+    def verify_(self) -> None:
+        shapes = _static_shapes(self.lhs.type, self.rhs.type, self.result.type)
+        if shapes is None:
+            return
+        expected = matmul_shape(shapes[0], shapes[1])
+        if expected is None:
+            raise VerifyException(f"matmul operands {shapes[0]} and {shapes[1]} do not contract")
+        if expected != shapes[2]:
+            raise VerifyException(f"matmul result shape {shapes[2]} should be {expected}")
+
+
+@irdl_op_definition
+class GemmOp(_NamedOp):
+    """ONNX Gemm: Y = alpha * op(A) * op(B) + beta * C, A and B 2-D, op() an optional transpose."""
+
+    name = "nn.gemm"
+
+    a = operand_def(TensorType)
+    b = operand_def(TensorType)
+    c = opt_operand_def(TensorType)
+    result = result_def(TensorType)
+
+    alpha = prop_def(FloatAttr, default_value=FloatAttr(1.0, 32))
+    beta = prop_def(FloatAttr, default_value=FloatAttr(1.0, 32))
+    trans_a = prop_def(IntegerAttr[I64], default_value=IntegerAttr(0, 64))
+    trans_b = prop_def(IntegerAttr[I64], default_value=IntegerAttr(0, 64))
+
+    traits = traits_def(Pure())
+    assembly_format = "$a `,` $b (`,` $c^)? attr-dict `:` functional-type(operands, results)"
+
+    def __init__(
+        self,
+        a: SSAValue,
+        b: SSAValue,
+        c: SSAValue | None,
+        result_type: TensorType,
+        *,
+        alpha: float = 1.0,
+        beta: float = 1.0,
+        trans_a: int = 0,
+        trans_b: int = 0,
+    ):
+        super().__init__(
+            operands=[a, b, c],
+            result_types=[result_type],
+            properties={
+                "alpha": FloatAttr(alpha, 32),
+                "beta": FloatAttr(beta, 32),
+                "trans_a": IntegerAttr(trans_a, 64),
+                "trans_b": IntegerAttr(trans_b, 64),
+            },
+        )
+
+    def mnk(self) -> tuple[int, int, int]:
+        """(M, N, K) of the product after the optional transposes."""
+        sa, sb = tensor_shape(self.a.type), tensor_shape(self.b.type)
+        m, k = (sa[1], sa[0]) if self.trans_a.value.data else (sa[0], sa[1])
+        n = sb[0] if self.trans_b.value.data else sb[1]
+        return m, n, k
+
+    def verify_(self) -> None:
+        sa, sb, sy = (tensor_shape(t) for t in (self.a.type, self.b.type, self.result.type))
+        if len(sa) != 2 or len(sb) != 2:
+            raise VerifyException("gemm operands A and B must be 2-D")
+        if not is_static(sa + sb + sy):
+            return
+        m, n, k = self.mnk()
+        kb = sb[1] if self.trans_b.value.data else sb[0]
+        if k != kb:
+            raise VerifyException(f"gemm inner dimensions differ: {k} vs {kb}")
+        if sy != (m, n):
+            raise VerifyException(f"gemm result shape {sy} should be {(m, n)}")
+        if self.c is not None:
+            sc = tensor_shape(self.c.type)
+            if is_static(sc) and broadcast_shapes((m, n), sc) != (m, n):
+                raise VerifyException(f"gemm C of shape {sc} does not broadcast to {(m, n)}")
+
+
+class _BinaryElementwiseOp(_NamedOp):
+    lhs = operand_def(TensorType)
+    rhs = operand_def(TensorType)
+    result = result_def(TensorType)
+
+    traits = traits_def(Pure())
+    assembly_format = "$lhs `,` $rhs attr-dict `:` functional-type(operands, results)"
+
+    def __init__(self, lhs: SSAValue, rhs: SSAValue, result_type: TensorType):
+        super().__init__(operands=[lhs, rhs], result_types=[result_type])
+
+    def verify_(self) -> None:
+        shapes = _static_shapes(self.lhs.type, self.rhs.type, self.result.type)
+        if shapes is None:
+            return
+        expected = broadcast_shapes(shapes[0], shapes[1])
+        if expected is None:
+            raise VerifyException(f"operands {shapes[0]} and {shapes[1]} do not broadcast")
+        if expected != shapes[2]:
+            raise VerifyException(f"result shape {shapes[2]} should be {expected}")
+
+
+@irdl_op_definition
+class AddOp(_BinaryElementwiseOp):
+    """ONNX Add: element-wise sum with multidirectional broadcasting."""
+
+    name = "nn.add"
+
+
+@irdl_op_definition
+class MulOp(_BinaryElementwiseOp):
+    """ONNX Mul: element-wise product with multidirectional broadcasting."""
+
+    name = "nn.mul"
+
+
+@irdl_op_definition
+class SoftmaxOp(_NamedOp):
+    """ONNX Softmax (opset 13+): exp(x - max) / sum(exp(x - max)) along `axis`."""
+
+    name = "nn.softmax"
+
+    input = operand_def(TensorType)
+    result = result_def(TensorType)
+    axis = prop_def(IntegerAttr[I64], default_value=IntegerAttr(-1, 64))
+
+    traits = traits_def(Pure())
+    assembly_format = "$input attr-dict `:` functional-type(operands, results)"
+
+    def __init__(self, input: SSAValue, axis: int = -1):
+        super().__init__(operands=[input], result_types=[input.type], properties={"axis": IntegerAttr(axis, 64)})
+
+    def verify_(self) -> None:
+        if self.input.type != self.result.type:
+            raise VerifyException("softmax result type must equal its input type")
+        _check_axis(self.axis.value.data, len(tensor_shape(self.input.type)), "softmax")
+
+
+@irdl_op_definition
+class LayerNormOp(_NamedOp):
+    """ONNX LayerNormalization: normalise over the dims from `axis` on, then scale and shift."""
+
+    name = "nn.layer_norm"
+
+    input = operand_def(TensorType)
+    scale = operand_def(TensorType)
+    bias = opt_operand_def(TensorType)
+    result = result_def(TensorType)
+    axis = prop_def(IntegerAttr[I64], default_value=IntegerAttr(-1, 64))
+    epsilon = prop_def(FloatAttr, default_value=FloatAttr(1e-5, 32))
+
+    traits = traits_def(Pure())
+    assembly_format = "$input `,` $scale (`,` $bias^)? attr-dict `:` functional-type(operands, results)"
+
+    def __init__(
+        self, input: SSAValue, scale: SSAValue, bias: SSAValue | None, *, axis: int = -1, epsilon: float = 1e-5
+    ):
+        super().__init__(
+            operands=[input, scale, bias],
+            result_types=[input.type],
+            properties={"axis": IntegerAttr(axis, 64), "epsilon": FloatAttr(epsilon, 32)},
+        )
+
+    def verify_(self) -> None:
+        shape = tensor_shape(self.input.type)
+        _check_axis(self.axis.value.data, len(shape), "layer_norm")
+        if tensor_shape(self.result.type) != shape:
+            raise VerifyException("layer_norm result shape must equal its input shape")
+
+
+@irdl_op_definition
+class ReshapeOp(_NamedOp):
+    """ONNX Reshape with its target shape folded into the result type (same elements, new shape)."""
+
+    name = "nn.reshape"
+
+    input = operand_def(TensorType)
+    result = result_def(TensorType)
+
+    traits = traits_def(Pure())
+    assembly_format = "$input attr-dict `:` functional-type(operands, results)"
+
+    def __init__(self, input: SSAValue, result_type: TensorType):
+        super().__init__(operands=[input], result_types=[result_type])
+
+    def verify_(self) -> None:
+        shapes = _static_shapes(self.input.type, self.result.type)
+        if shapes is None:
+            return
+        a, b = (int(_prod(s)) for s in shapes)
+        if a != b:
+            raise VerifyException(f"reshape changes the element count: {a} -> {b}")
+
+
+@irdl_op_definition
+class TransposeOp(_NamedOp):
+    """ONNX Transpose: result dim i is input dim perm[i]."""
+
+    name = "nn.transpose"
+
+    input = operand_def(TensorType)
+    result = result_def(TensorType)
+    perm = prop_def(ArrayAttr[IntegerAttr[I64]])
+
+    traits = traits_def(Pure())
+    assembly_format = "$input attr-dict `:` functional-type(operands, results)"
+
+    def __init__(self, input: SSAValue, perm: Sequence[int], result_type: TensorType):
+        super().__init__(
+            operands=[input],
+            result_types=[result_type],
+            properties={"perm": ArrayAttr([IntegerAttr(p, 64) for p in perm])},
+        )
+
+    def verify_(self) -> None:
+        perm = [p.value.data for p in self.perm.data]
+        shape = tensor_shape(self.input.type)
+        if sorted(perm) != list(range(len(shape))):
+            raise VerifyException(f"transpose perm {perm} is not a permutation of rank {len(shape)}")
+        expected = tuple(shape[p] for p in perm)
+        if tensor_shape(self.result.type) != expected:
+            raise VerifyException(f"transpose result shape should be {expected}")
+
+
+@irdl_op_definition
+class ConcatOp(_NamedOp):
+    """ONNX Concat: join tensors along `axis`; all other dims must agree."""
+
+    name = "nn.concat"
+
+    inputs = var_operand_def(TensorType)
+    result = result_def(TensorType)
+    axis = prop_def(IntegerAttr[I64])
+
+    traits = traits_def(Pure())
+    assembly_format = "$inputs attr-dict `:` functional-type(operands, results)"
+
+    def __init__(self, inputs: Sequence[SSAValue], axis: int, result_type: TensorType):
+        super().__init__(operands=[inputs], result_types=[result_type], properties={"axis": IntegerAttr(axis, 64)})
+
+    def verify_(self) -> None:
+        if len(self.inputs) == 0:
+            raise VerifyException("concat needs at least one input")
+        shapes = _static_shapes(*(v.type for v in self.inputs), self.result.type)
+        if shapes is None:
+            return
+        *ins, out = shapes
+        rank = len(out)
+        axis = self.axis.value.data
+        _check_axis(axis, rank, "concat")
+        axis %= rank
+        for s in ins:
+            if len(s) != rank or any(s[i] != out[i] for i in range(rank) if i != axis):
+                raise VerifyException(f"concat input {s} does not match result {out} off axis {axis}")
+        if sum(s[axis] for s in ins) != out[axis]:
+            raise VerifyException("concat result dim along axis must be the sum of the inputs'")
+
+
+@irdl_op_definition
+class GatherOp(_NamedOp):
+    """ONNX Gather: result = data indexed along `axis` by `indices` (e.g. an embedding lookup)."""
+
+    name = "nn.gather"
+
+    data = operand_def(TensorType)
+    indices = operand_def(TensorType)
+    result = result_def(TensorType)
+    axis = prop_def(IntegerAttr[I64], default_value=IntegerAttr(0, 64))
+
+    traits = traits_def(Pure())
+    assembly_format = "$data `,` $indices attr-dict `:` functional-type(operands, results)"
+
+    def __init__(self, data: SSAValue, indices: SSAValue, axis: int, result_type: TensorType):
+        super().__init__(
+            operands=[data, indices], result_types=[result_type], properties={"axis": IntegerAttr(axis, 64)}
+        )
+
+    def verify_(self) -> None:
+        shapes = _static_shapes(self.data.type, self.indices.type, self.result.type)
+        if shapes is None:
+            return
+        data, idx, out = shapes
+        axis = self.axis.value.data
+        _check_axis(axis, len(data), "gather")
+        axis %= len(data)
+        expected = (*data[:axis], *idx, *data[axis + 1 :])
+        if out != expected:
+            raise VerifyException(f"gather result shape {out} should be {expected}")
+
+
+@irdl_op_definition
+class OnnxOp(_NamedOp):
+    """Any other ONNX node, kept whole: its op type, attributes, operands and results.
+
+    Costed as element-wise over its tensors until a dedicated op exists.
+    """
+
+    name = "nn.onnx"
+
+    op_type = prop_def(StringAttr)
+    onnx_attrs = prop_def(DictionaryAttr, default_value=DictionaryAttr({}))
+    domain = opt_prop_def(StringAttr)
+    inputs = var_operand_def()
+    outputs = var_result_def()
+
+    assembly_format = "$op_type `(` $inputs `)` $onnx_attrs attr-dict `:` functional-type($inputs, $outputs)"
+
+    def __init__(
+        self,
+        op_type: str,
+        inputs: Sequence[SSAValue],
+        result_types: Sequence[Attribute],
+        onnx_attrs: dict[str, Attribute] | None = None,
+    ):
+        super().__init__(
+            operands=[inputs],
+            result_types=[result_types],
+            properties={"op_type": StringAttr(op_type), "onnx_attrs": DictionaryAttr(onnx_attrs or {})},
+        )
+
+    def verify_(self) -> None:
+        if not self.op_type.data:
+            raise VerifyException("nn.onnx needs a non-empty op_type")
+
+
+def _prod(shape: Sequence[int]) -> int:
+    n = 1
+    for d in shape:
+        n *= d
+    return n
+
+
+NN = Dialect(
+    "nn",
+    [
+        WeightOp,
+        ConstantOp,
+        MatMulOp,
+        GemmOp,
+        AddOp,
+        MulOp,
+        SoftmaxOp,
+        LayerNormOp,
+        ReshapeOp,
+        TransposeOp,
+        ConcatOp,
+        GatherOp,
+        OnnxOp,
+    ],
+    [],
+)

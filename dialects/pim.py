@@ -1,0 +1,163 @@
+"""The `pim` dialect: macro ops a processing-in-memory device executes, with their data layout.
+
+A macro is one kernel launch on the PIM device (e.g. a matrix-vector product
+over a weight resident in the DRAM banks). `pim-to-commands` expands each macro
+into the device's command set and records the commands in the macro's region.
+"""
+
+from __future__ import annotations
+
+from xdsl.dialects.builtin import I64, IntegerAttr, TensorType, UnitAttr
+from xdsl.ir import Attribute, Dialect, ParametrizedAttribute, Region, SSAValue
+from xdsl.irdl import (
+    IRDLOperation,
+    ParsePropInAttrDict,
+    irdl_attr_definition,
+    irdl_op_definition,
+    operand_def,
+    opt_prop_def,
+    opt_operand_def,
+    prop_def,
+    region_def,
+    result_def,
+    traits_def,
+)
+from xdsl.parser import AttrParser
+from xdsl.printer import Printer
+from xdsl.traits import NoTerminator
+from xdsl.utils.exceptions import VerifyException
+
+from pimc.dialects.nn import tensor_shape
+
+
+_LAYOUT_FIELDS = ("channels", "banks", "k_tile", "row_base")
+
+
+@irdl_attr_definition
+class GemvLayoutAttr(ParametrizedAttribute):
+    """How a K x N weight matrix is tiled onto the banks for a GEMV.
+
+    Each (channel, bank) pair holds one output neuron per pass: the K inputs of
+    that neuron lie in `k_tile`-element chunks, one DRAM row per chunk, in rows
+    `row_base`, `row_base + 1`, ... A pass computes `channels * banks` outputs
+    at once (all banks of all channels MAC in lockstep); ceil(N / (channels *
+    banks)) passes cover N. Rows used per bank = n_passes * ceil(K / k_tile).
+
+    - channels: PIM channels used (a channel mask of this many low bits)
+    - banks: banks per channel computing in parallel
+    - k_tile: elements of K per DRAM row (row size / element size)
+    - row_base: first DRAM row of this weight in every bank
+    """
+
+    name = "pim.gemv_layout"
+
+    channels: IntegerAttr[I64]
+    banks: IntegerAttr[I64]
+    k_tile: IntegerAttr[I64]
+    row_base: IntegerAttr[I64]
+
+    def __init__(self, channels: int, banks: int, k_tile: int, row_base: int):
+        super().__init__(
+            IntegerAttr(channels, 64), IntegerAttr(banks, 64), IntegerAttr(k_tile, 64), IntegerAttr(row_base, 64)
+        )
+
+    def print_parameters(self, printer: Printer) -> None:
+        fields = ", ".join(f"{f} = {getattr(self, f).value.data}" for f in _LAYOUT_FIELDS)
+        printer.print_string(f"<{fields}>")
+
+    @classmethod
+    def parse_parameters(cls, parser: AttrParser) -> list[Attribute]:
+        values: list[Attribute] = []
+        with parser.in_angle_brackets():
+            for i, field in enumerate(_LAYOUT_FIELDS):
+                if i:
+                    parser.parse_punctuation(",")
+                parser.parse_keyword(field)
+                parser.parse_punctuation("=")
+                values.append(IntegerAttr(parser.parse_integer(), 64))
+        return values
+
+    def verify(self) -> None:
+        for field in ("channels", "banks", "k_tile"):
+            if getattr(self, field).value.data <= 0:
+                raise VerifyException(f"gemv layout {field} must be positive")
+        if self.row_base.value.data < 0:
+            raise VerifyException("gemv layout row_base must be non-negative")
+
+    def passes(self, n: int) -> int:
+        """Number of passes over the banks needed for N outputs."""
+        per_pass = self.channels.value.data * self.banks.value.data
+        return -(-n // per_pass)
+
+    def k_tiles(self, k: int) -> int:
+        """Number of DRAM rows one output neuron's K inputs occupy."""
+        return -(-k // self.k_tile.value.data)
+
+
+@irdl_op_definition
+class GemvOp(IRDLOperation):
+    """y = x . W (+ bias) on the PIM device, for every one of the M rows of x.
+
+    x is [..., K] (M = product of the leading dims, each row one GEMV), W is a
+    [K, N] weight (or [N, K] when `transpose_w` is set, as torch.nn.Linear stores
+    it) resident in the banks laid out by `layout`, bias is [N], and y is [..., N]. FLOPs = 2*M*K*N. The `commands` region holds the device
+    commands once `pim-to-commands` has run; it is empty before.
+    """
+
+    name = "pim.gemv"
+
+    x = operand_def(TensorType)
+    w = operand_def(TensorType)
+    bias = opt_operand_def(TensorType)
+    result = result_def(TensorType)
+    layout = prop_def(GemvLayoutAttr)
+    transpose_w = opt_prop_def(UnitAttr)
+    commands = region_def()
+
+    traits = traits_def(NoTerminator())
+    irdl_options = (ParsePropInAttrDict(),)
+    assembly_format = "$x `,` $w (`,` $bias^)? attr-dict `:` functional-type(operands, results) $commands"
+
+    def __init__(
+        self,
+        x: SSAValue,
+        w: SSAValue,
+        bias: SSAValue | None,
+        result_type: TensorType,
+        layout: GemvLayoutAttr,
+        transpose_w: bool = False,
+    ):
+        super().__init__(
+            operands=[x, w, bias],
+            result_types=[result_type],
+            properties={"layout": layout, "transpose_w": UnitAttr() if transpose_w else None},
+            regions=[Region()],
+        )
+
+    def mkn(self) -> tuple[int, int, int]:
+        """(M, K, N): M rows of x, each a K-vector, against a K x N weight."""
+        xs = tensor_shape(self.x.type)
+        k, n = tensor_shape(self.w.type)
+        if self.transpose_w is not None:
+            k, n = n, k
+        m = 1
+        for d in xs[:-1]:
+            m *= d
+        return m, k, n
+
+    def verify_(self) -> None:
+        xs, ws, ys = (tensor_shape(v.type) for v in (self.x, self.w, self.result))
+        if len(ws) != 2:
+            raise VerifyException(f"gemv weight must be 2-D, got shape {ws}")
+        k, n = (ws[1], ws[0]) if self.transpose_w is not None else ws
+        if len(xs) == 0 or xs[-1] != k:
+            raise VerifyException(f"gemv input {xs} does not match weight {ws}: K differs")
+        if ys != (*xs[:-1], n):
+            raise VerifyException(f"gemv result shape {ys} should be {(*xs[:-1], n)}")
+        if self.bias is not None and tensor_shape(self.bias.type) not in ((n,), (1, n)):
+            raise VerifyException(f"gemv bias must have N={n} elements")
+        if len(self.commands.blocks) > 1:
+            raise VerifyException("gemv commands must be one block")
+
+
+PIM = Dialect("pim", [GemvOp], [GemvLayoutAttr])

@@ -1,0 +1,1 @@
+"""pimc passes, one module per pass; the module name is the pass name in snake_case."""

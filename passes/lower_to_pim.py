@@ -1,0 +1,104 @@
+"""lower-to-pim: PIM-placed matrix-vector products become `pim.gemv` macros with a bank layout."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from xdsl.context import Context
+from xdsl.dialects.builtin import ModuleOp
+from xdsl.ir import Operation
+from xdsl.passes import ModulePass
+from xdsl.rewriter import Rewriter
+
+from pimc.compiler.errors import CompileError
+from pimc.dialects import nn, pim
+from pimc.passes.partition import device_of
+from pimc.targets.cost import pim_weight
+from pimc.targets.system import Device, system_for_module
+
+PIM_ELEMENT_BYTES = 2
+"""PIM MAC lanes compute in FP16, so a weight occupies 2 bytes per element in the banks."""
+
+
+@dataclass
+class RowAllocator:
+    """Hands out DRAM rows, the same rows in every bank, weight by weight in program order."""
+
+    rows_per_bank: int
+    next_row: int = 0
+    placed: dict[str, int] = field(default_factory=dict)
+
+    def rows_for(self, weight: str, rows: int, label: str) -> int:
+        if weight in self.placed:
+            return self.placed[weight]
+        if self.next_row + rows > self.rows_per_bank:
+            raise CompileError(
+                f"op '{label}': weight '{weight}' needs rows {self.next_row}..{self.next_row + rows - 1} "
+                f"but a PIM bank has {self.rows_per_bank} rows"
+            )
+        self.placed[weight] = self.next_row
+        self.next_row += rows
+        return self.placed[weight]
+
+
+def gemv_layout(k: int, n: int, dev: Device, base_row: int) -> pim.GemvLayoutAttr:
+    """One output neuron per bank per pass; each DRAM row holds row_bytes / 2 FP16 elements of K."""
+    banks = dev.p("banks_per_channel")
+    channels = min(dev.p("channels"), -(-n // banks))
+    return pim.GemvLayoutAttr(channels, banks, dev.p("row_bytes") // PIM_ELEMENT_BYTES, base_row)
+
+
+def lower_op(op: Operation, dev: Device, rows: RowAllocator, rewriter: Rewriter) -> None:
+    """Replace a PIM-placed nn.matmul / nn.gemm by a pim.gemv with the same result."""
+    w = pim_weight(op)
+    label = nn.op_label(op)
+    if w is None:
+        raise CompileError(f"op '{label}' is placed on PIM device '{dev.name}' but is not a matrix-vector product")
+    assert isinstance(w.owner, nn.WeightOp)
+    transpose_w = isinstance(op, nn.GemmOp) and op.trans_b.value.data == 1
+    k, n = nn.tensor_shape(w.type)
+    if transpose_w:
+        k, n = n, k
+    probe = gemv_layout(k, n, dev, 0)
+    base = rows.rows_for(w.owner.sym_name.data, probe.passes(n) * probe.k_tiles(k), label)
+    if isinstance(op, nn.GemmOp):
+        x, bias = op.a, op.c
+    else:
+        assert isinstance(op, nn.MatMulOp)
+        x, bias = op.lhs, None
+    if bias is not None and nn.tensor_shape(bias.type) not in ((n,), (1, n)):
+        raise CompileError(f"op '{label}': bias of shape {nn.tensor_shape(bias.type)} is not a per-output bias")
+    gemv = pim.GemvOp(x, w, bias, op.results[0].type, gemv_layout(k, n, dev, base), transpose_w)
+    gemv.attributes.update(op.attributes)
+    rewriter.replace_op(op, gemv)
+
+
+@dataclass(frozen=True)
+class LowerToPimPass(ModulePass):
+    """Turn every op placed on a PIM device into a PIM macro.
+
+    A matrix product with a weight operand becomes `pim.gemv` (batched over the
+    leading dims of its input) whose `layout` tiles the weight onto channels x
+    banks x rows: one output neuron per bank per pass, K in rows of
+    row_bytes / 2 FP16 elements, weights allocated rows in program order (a
+    weight used twice shares its rows). It is an error if a weight does not fit
+    in the rows of a bank.
+    """
+
+    name = "lower-to-pim"
+
+    system: str | None = None
+
+    def apply(self, ctx: Context, op: ModuleOp) -> None:
+        system = system_for_module(op, self.system)
+        rewriter = Rewriter()
+        allocators: dict[str, RowAllocator] = {}
+        for inner in list(op.walk()):
+            device = device_of(inner)
+            if device is None or isinstance(inner, pim.GemvOp):
+                continue
+            dev = system.devices[device]
+            if dev.kind != "pim":
+                continue
+            rows = allocators.setdefault(device, RowAllocator(dev.p("rows_per_bank")))
+            lower_op(inner, dev, rows, rewriter)

@@ -1,0 +1,1 @@
+"""System descriptions, device cost models and emitters."""

@@ -1,0 +1,33 @@
+"""Emit the AiM command trace in the AiM trace simulator's text format.
+
+Format (arkhadem/aim_simulator, shared REFERENCE.md section 2): one command per
+line, `AiM <OP> <fields>`, `#` comment lines, and a final `AiM EOC`. Each
+macro's block is preceded by a comment naming the op it comes from.
+"""
+
+from __future__ import annotations
+
+from xdsl.dialects.builtin import ModuleOp
+
+from pimc.dialects import aim, nn, pim
+
+
+def emit_aim_trace(module: ModuleOp, model: str, system: str) -> str:
+    """The whole program's AiM trace, macros in program order, ending with `AiM EOC`."""
+    lines = [f"# pimc AiM trace: model {model}, system {system}"]
+    for op in module.walk():
+        if not isinstance(op, pim.GemvOp) or not op.commands.blocks:
+            continue
+        m, k, n = op.mkn()
+        w = op.w.owner
+        weight = w.sym_name.data if isinstance(w, nn.WeightOp) else "?"
+        layout = op.layout
+        lines.append(
+            f"# {nn.op_label(op)}: gemv M={m} K={k} N={n} weight {weight} "
+            f"channels={layout.channels.value.data} row_base={layout.row_base.value.data}"
+        )
+        for cmd in op.commands.block.ops:
+            assert isinstance(cmd, aim.AimCommandOp)
+            lines.append(cmd.trace_line())
+    lines.append(aim.EocOp().trace_line())
+    return "\n".join(lines) + "\n"

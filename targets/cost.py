@@ -1,0 +1,196 @@
+"""Op metrics (FLOPs, bytes) and roofline latency of an op on each device kind.
+
+These are the foundation's cost models: pure functions of (op, shapes, device
+description). Units: FLOPs and bytes are counts; rates are GFLOP/s (= FLOP/ns)
+and GB/s (= byte/ns), so every latency comes out in ns.
+
+Metrics per op (E = number of result elements; bytes = every operand read once
+plus every result written once, at each tensor's own element type):
+
+- matmul: FLOPs = 2 * batch * M * N * K.
+- gemm: FLOPs = 2 * M * N * K, plus M * N for adding C when present.
+- add, mul, generic ONNX ops: FLOPs = E (one op per result element).
+- softmax: FLOPs = 5 * E (max, subtract, exp, sum, divide per element).
+- layer_norm: FLOPs = 7 * E (mean, subtract, square, variance sum, normalise,
+  scale, shift per element).
+- gather: bytes = indices + 2 * result (only the gathered rows are read).
+- reshape: FLOPs = 0, bytes = 0 (a change of metadata; no data moves).
+- transpose, concat: FLOPs = 0, bytes = operands + results.
+
+Roofline latency (Williams et al., CACM 2009): max(FLOPs / peak, bytes / bandwidth).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from xdsl.dialects.builtin import TensorType
+from xdsl.ir import Attribute, Operation, SSAValue
+
+from pimc.dialects import nn, pim
+from pimc.targets.system import Device, System
+
+
+@dataclass(frozen=True)
+class OpMetrics:
+    """What an op does, independent of where it runs.
+
+    `engine` is "matrix" for matrix products (systolic array / tensor cores /
+    PIM MACs) and "vector" for everything else.
+    """
+
+    flops: int
+    bytes: int
+    engine: str
+
+    @property
+    def intensity(self) -> float:
+        """Operational intensity in FLOP/byte (0 when the op moves no data)."""
+        return self.flops / self.bytes if self.bytes else 0.0
+
+
+def tensor_bytes(t: Attribute) -> int:
+    """Size of a static tensor in bytes: elements x ceil(bitwidth / 8)."""
+    assert isinstance(t, TensorType)
+    bits = getattr(t.element_type, "bitwidth", 32)
+    return math.prod(t.get_shape()) * max(1, -(-bits // 8))
+
+
+def _elements(t: Attribute) -> int:
+    assert isinstance(t, TensorType)
+    return math.prod(t.get_shape())
+
+
+def _io_bytes(op: Operation) -> int:
+    return sum(tensor_bytes(v.type) for v in op.operands if isinstance(v.type, TensorType)) + sum(
+        tensor_bytes(r.type) for r in op.results if isinstance(r.type, TensorType)
+    )
+
+
+def is_costed(op: Operation) -> bool:
+    """Ops that do work at run time; weights, constants and control flow are not costed."""
+    return isinstance(
+        op,
+        (
+            nn.MatMulOp,
+            nn.GemmOp,
+            nn.AddOp,
+            nn.MulOp,
+            nn.SoftmaxOp,
+            nn.LayerNormOp,
+            nn.ReshapeOp,
+            nn.TransposeOp,
+            nn.ConcatOp,
+            nn.GatherOp,
+            nn.OnnxOp,
+            pim.GemvOp,
+        ),
+    )
+
+
+def op_metrics(op: Operation) -> OpMetrics:
+    """FLOPs and bytes of one op (formulas in the module docstring)."""
+    if isinstance(op, nn.MatMulOp):
+        a, b = nn.tensor_shape(op.lhs.type), nn.tensor_shape(op.rhs.type)
+        k = a[-1]
+        return OpMetrics(2 * k * _elements(op.result.type), _io_bytes(op), "matrix")
+    if isinstance(op, nn.GemmOp):
+        m, n, k = op.mnk()
+        flops = 2 * m * n * k + (m * n if op.c is not None else 0)
+        return OpMetrics(flops, _io_bytes(op), "matrix")
+    if isinstance(op, pim.GemvOp):
+        m, k, n = op.mkn()
+        flops = 2 * m * k * n + (m * n if op.bias is not None else 0)
+        return OpMetrics(flops, _io_bytes(op), "matrix")
+    if isinstance(op, nn.SoftmaxOp):
+        return OpMetrics(5 * _elements(op.result.type), _io_bytes(op), "vector")
+    if isinstance(op, nn.LayerNormOp):
+        return OpMetrics(7 * _elements(op.result.type), _io_bytes(op), "vector")
+    if isinstance(op, nn.ReshapeOp):
+        return OpMetrics(0, 0, "vector")
+    if isinstance(op, (nn.TransposeOp, nn.ConcatOp)):
+        return OpMetrics(0, _io_bytes(op), "vector")
+    if isinstance(op, nn.GatherOp):
+        out = tensor_bytes(op.result.type)
+        return OpMetrics(0, tensor_bytes(op.indices.type) + 2 * out, "vector")
+    # add, mul and every generic ONNX op: element-wise over the results.
+    flops = sum(_elements(r.type) for r in op.results if isinstance(r.type, TensorType))
+    return OpMetrics(flops, _io_bytes(op), "vector")
+
+
+def pim_weight(op: Operation) -> SSAValue | None:
+    """The weight operand a PIM device would keep in its banks, if `op` is a PIM-able GEMV.
+
+    A matrix product is PIM-able when its right operand is a weight (`nn.weight`,
+    resident in DRAM) and it is a plain product: MatMul with a 2-D weight, or Gemm
+    without a transposed A and with alpha = beta = 1.
+    """
+    if isinstance(op, pim.GemvOp):
+        return op.w
+    if isinstance(op, nn.MatMulOp):
+        rhs = op.rhs
+        if isinstance(rhs.owner, nn.WeightOp) and len(nn.tensor_shape(rhs.type)) == 2:
+            return rhs
+        return None
+    if isinstance(op, nn.GemmOp):
+        plain = op.trans_a.value.data == 0 and op.alpha.value.data == 1.0 and op.beta.value.data == 1.0
+        if plain and isinstance(op.b.owner, nn.WeightOp):
+            return op.b
+    return None
+
+
+def npu_peak_gflops(dev: Device) -> float:
+    """Systolic-array peak: 2 FLOP per PE per cycle x rows x cols x cores x clock (GHz)."""
+    return 2.0 * dev.p("array_rows") * dev.p("array_cols") * dev.p("cores") * dev.p("clock_ghz")
+
+
+def npu_vector_gflops(dev: Device) -> float:
+    """Vector-unit rate: one FLOP per lane per cycle x lanes x cores x clock (GHz)."""
+    return float(dev.p("vector_lanes") * dev.p("cores") * dev.p("clock_ghz"))
+
+
+def pim_peak_gflops(dev: Device) -> float:
+    """All banks MAC in lockstep: 2 x channels x banks x lanes FLOP per MAC interval."""
+    interval_ns = dev.p("mac_interval_cycles") * dev.p("tck_ns")
+    return 2.0 * dev.p("channels") * dev.p("banks_per_channel") * dev.p("mac_lanes") / interval_ns
+
+
+def pim_internal_gbps(dev: Device) -> float:
+    """Bank-internal bandwidth: every bank streams one column per MAC interval."""
+    interval_ns = dev.p("mac_interval_cycles") * dev.p("tck_ns")
+    return dev.p("channels") * dev.p("banks_per_channel") * dev.p("column_bytes") / interval_ns
+
+
+def latency_ns(op: Operation, m: OpMetrics, dev: Device, system: System) -> float | None:
+    """Roofline latency of `op` on `dev` in ns, or None if the device cannot run it.
+
+    - npu: matrix ops at the systolic peak, other ops at the vector rate; bytes
+      over the device memory's bandwidth.
+    - gpu: tensor-core peak for matrix ops, vector rate otherwise; bytes over HBM.
+    - pim: only GEMV-able products (see `pim_weight`): max(FLOPs / PIM peak,
+      weight bytes / internal bandwidth) + (activation bytes) / external memory
+      bandwidth, since the input vector and the results cross the DRAM bus while
+      the weight never leaves the banks.
+    """
+    bw = system.memory_of(dev.name).bandwidth_gbps
+    if dev.kind == "npu":
+        peak = npu_peak_gflops(dev) if m.engine == "matrix" else npu_vector_gflops(dev)
+        return max(m.flops / peak, m.bytes / bw)
+    if dev.kind == "gpu":
+        peak = 1e3 * (dev.p("peak_tflops") if m.engine == "matrix" else dev.p("vector_tflops"))
+        return max(m.flops / peak, m.bytes / bw)
+    if dev.kind == "pim":
+        w = pim_weight(op)
+        if w is None:
+            return None
+        w_bytes = tensor_bytes(w.type)
+        compute = max(m.flops / pim_peak_gflops(dev), w_bytes / pim_internal_gbps(dev))
+        return compute + (m.bytes - w_bytes) / bw
+    raise AssertionError(f"unknown device kind {dev.kind}")
+
+
+def transfer_latency_ns(n_bytes: int, system: System, src: str, dst: str) -> float:
+    """Link latency + bytes / link bandwidth between the memories of two devices."""
+    link = system.link_between(system.devices[src].memory, system.devices[dst].memory)
+    return link.latency_ns + n_bytes / link.bandwidth_gbps

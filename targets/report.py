@@ -1,0 +1,170 @@
+"""The cost report: `report.json` and the per-op table printed by `pimc compile`.
+
+Schema: docs/report.md. Every number is read from the IR the passes produced
+(the `cost`, `device`, `bytes` and `latency_ns` attributes), so the report shows
+exactly what the compiler decided.
+
+Totals assume the foundation's serial execution model: ops and transfers run one
+after another, so total latency = sum of op latencies on their chosen devices +
+sum of transfer latencies (no overlap between devices yet).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from xdsl.dialects.builtin import DictionaryAttr, FloatAttr, IntegerAttr, ModuleOp, TensorType
+from xdsl.ir import Attribute, Operation
+
+from pimc.dialects import nn, pim
+from pimc.dialects.place import TransferOp
+from pimc.passes.annotate_cost import COST_ATTR
+from pimc.passes.partition import device_of
+from pimc.targets.system import System
+
+SCHEMA_VERSION = 1
+
+
+def _shape(t: Attribute) -> str:
+    if isinstance(t, TensorType):
+        dims = "x".join(str(d) for d in t.get_shape())
+        return f"{dims}x{t.element_type}" if dims else str(t.element_type)
+    return str(t)
+
+
+def _op_kind(op: Operation) -> str:
+    if isinstance(op, nn.OnnxOp):
+        return op.op_type.data
+    return op.name
+
+
+def _num(attr: Attribute) -> float | int:
+    assert isinstance(attr, (IntegerAttr, FloatAttr))
+    return attr.value.data
+
+
+def op_entry(op: Operation) -> dict[str, Any]:
+    cost = op.attributes[COST_ATTR]
+    assert isinstance(cost, DictionaryAttr)
+    per_device = cost.data["latency_ns"]
+    assert isinstance(per_device, DictionaryAttr)
+    device = device_of(op)
+    by_device = {k: _num(v) for k, v in per_device.data.items()}
+    return {
+        "name": nn.op_label(op),
+        "op": _op_kind(op),
+        "inputs": [_shape(v.type) for v in op.operands],
+        "outputs": [_shape(r.type) for r in op.results],
+        "device": device,
+        "flops": _num(cost.data["flops"]),
+        "bytes": _num(cost.data["bytes"]),
+        "intensity": _num(cost.data["intensity"]),
+        "latency_ns": by_device[device] if device is not None else None,
+        "latency_ns_by_device": by_device,
+    }
+
+
+def transfer_entry(op: TransferOp) -> dict[str, Any]:
+    return {
+        "value": op.input.name_hint or "",
+        "src": op.src.device_name,
+        "dst": op.dst.device_name,
+        "bytes": _num(op.attributes["bytes"]),
+        "latency_ns": _num(op.attributes["latency_ns"]),
+    }
+
+
+def build_report(module: ModuleOp, model: str, system: System, strategy: str) -> dict[str, Any]:
+    ops: list[dict[str, Any]] = []
+    transfers: list[dict[str, Any]] = []
+    aim_commands = 0
+    for op in module.walk():
+        if isinstance(op, TransferOp):
+            transfers.append(transfer_entry(op))
+        elif COST_ATTR in op.attributes:
+            ops.append(op_entry(op))
+        if isinstance(op, pim.GemvOp) and op.commands.blocks:
+            aim_commands += len(op.commands.block.ops)
+    per_device = {name: 0.0 for name in system.devices}
+    for entry in ops:
+        if entry["device"] is not None:
+            per_device[entry["device"]] += entry["latency_ns"]
+    transfer_ns = math.fsum(t["latency_ns"] for t in transfers)
+    return {
+        "schema_version": SCHEMA_VERSION,
+        "model": model,
+        "system": {
+            "name": system.name,
+            "source": system.source,
+            "devices": {d.name: d.kind for d in system.devices.values()},
+        },
+        "strategy": strategy,
+        "execution_model": "serial",
+        "ops": ops,
+        "transfers": transfers,
+        "totals": {
+            "latency_ns": math.fsum(per_device.values()) + transfer_ns,
+            "flops": sum(e["flops"] for e in ops),
+            "bytes": sum(e["bytes"] for e in ops),
+            "latency_ns_by_device": per_device,
+            "transfer_latency_ns": transfer_ns,
+            "transfer_bytes": sum(t["bytes"] for t in transfers),
+            "ops": len(ops),
+            "ops_by_device": {d: sum(1 for e in ops if e["device"] == d) for d in system.devices},
+            "aim_commands": aim_commands + 1,  # + the closing EOC
+        },
+    }
+
+
+def _si(x: float) -> str:
+    for unit, scale in (("G", 1e9), ("M", 1e6), ("k", 1e3)):
+        if abs(x) >= scale:
+            return f"{x / scale:.2f}{unit}"
+    return f"{x:.0f}" if float(x).is_integer() else f"{x:.2f}"
+
+
+def format_table(report: dict[str, Any], max_name: int = 34) -> str:
+    """A fixed-width table: one row per op, then transfers and totals."""
+    head = ("#", "name", "op", "shapes", "FLOPs", "bytes", "FLOP/B", "device", "latency")
+    rows: list[tuple[str, ...]] = []
+    for i, e in enumerate(report["ops"]):
+        name = e["name"] if len(e["name"]) <= max_name else "…" + e["name"][-(max_name - 1) :]
+        shapes = ",".join(s.rsplit("x", 1)[0] for s in e["inputs"]) + "->" + ",".join(
+            s.rsplit("x", 1)[0] for s in e["outputs"]
+        )
+        rows.append(
+            (
+                str(i),
+                name,
+                e["op"],
+                shapes,
+                _si(e["flops"]),
+                _si(e["bytes"]),
+                f"{e['intensity']:.2f}",
+                e["device"] or "-",
+                f"{e['latency_ns']:.1f} ns",
+            )
+        )
+    widths = [max(len(h), *(len(r[c]) for r in rows)) if rows else len(h) for c, h in enumerate(head)]
+    right = {0, 4, 5, 6, 8}
+
+    def fmt(cells: tuple[str, ...]) -> str:
+        return "  ".join(c.rjust(w) if i in right else c.ljust(w) for i, (c, w) in enumerate(zip(cells, widths)))
+
+    out = [fmt(head), fmt(tuple("-" * w for w in widths))]
+    out += [fmt(r) for r in rows]
+    t = report["totals"]
+    out.append("")
+    out.append(
+        f"transfers: {len(report['transfers'])}, {_si(t['transfer_bytes'])}B, {t['transfer_latency_ns']:.1f} ns"
+    )
+    split = ", ".join(
+        f"{d} {t['ops_by_device'][d]} ops {t['latency_ns_by_device'][d]:.1f} ns" for d in t["latency_ns_by_device"]
+    )
+    out.append(f"devices: {split}")
+    out.append(
+        f"total ({report['execution_model']}): {t['latency_ns']:.1f} ns, {_si(t['flops'])} FLOPs, "
+        f"{_si(t['bytes'])}B over {t['ops']} ops; system {report['system']['name']}, strategy {report['strategy']}"
+    )
+    return "\n".join(out)
