@@ -10,7 +10,7 @@ from xdsl.dialects.builtin import ModuleOp
 from xdsl.passes import ModulePass, PassPipeline
 from xdsl.printer import Printer
 from xdsl.transforms import get_all_passes
-from xdsl.utils.exceptions import ParseError, PassPipelineParseError, VerifyException
+from xdsl.utils.exceptions import ArgSpecParseError, ParseError, PassFailedException, VerifyException
 
 from pimc.compiler.errors import CompileError, ModelImportError, PimcError
 
@@ -71,7 +71,10 @@ def run_opt(path: str, spec: str, print_after_all: bool, generic: bool = False) 
 
     try:
         pipeline = PassPipeline.parse_spec(available, spec, callback)
-    except (PassPipelineParseError, ValueError, KeyError) as e:
+    except (ArgSpecParseError, ParseError, ValueError, KeyError) as e:
         raise PimcError(f"pass pipeline '{spec}': {e}") from None
-    pipeline.apply(make_context(), module)
+    try:
+        pipeline.apply(make_context(), module)
+    except PassFailedException as e:
+        raise CompileError(str(e)) from None
     return _print(module, generic)

@@ -478,7 +478,7 @@ class OnnxOp(_NamedOp):
     name = "nn.onnx"
 
     op_type = prop_def(StringAttr)
-    onnx_attrs = prop_def(DictionaryAttr, default_value=DictionaryAttr({}))
+    onnx_attrs = prop_def(DictionaryAttr)
     domain = opt_prop_def(StringAttr)
     inputs = var_operand_def()
     outputs = var_result_def()

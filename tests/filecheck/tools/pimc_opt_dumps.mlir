@@ -1,0 +1,21 @@
+// RUN: pimc opt %examples/gpt2-tiny-decode.onnx -p 'annotate-cost,partition{strategy=roofline},lower-to-pim,pim-to-commands' --print-ir-after-all 2>&1 >/dev/null | filecheck %s --check-prefix=DUMP
+// RUN: pimc opt %examples/gpt2-tiny-decode.onnx -p 'annotate-cost,partition,lower-to-pim,pim-to-commands' | filecheck %s --check-prefix=FINAL
+
+// pimc opt imports ONNX directly; every pass dumps the IR to stderr, MLIR-style.
+// DUMP:      // -----// IR Dump After annotate-cost //----- //
+// DUMP-NEXT: builtin.module attributes {pimc.model = "gpt2-tiny-decode", pimc.system = "npu-aim"} {
+// DUMP:      nn.matmul {{.*}}name = "/h.0/attn/c_attn/MatMul", cost = {flops = 24576 : i64
+// DUMP:      // -----// IR Dump After partition //----- //
+// DUMP:      place.transfer
+// DUMP:      // -----// IR Dump After lower-to-pim //----- //
+// DUMP:      pim.gemv {{.*}}name = "/h.0/attn/c_attn/MatMul"
+// DUMP:      // -----// IR Dump After pim-to-commands //----- //
+// DUMP:      aim.mac_abk
+// DUMP-NOT:  IR Dump After
+
+// The final IR goes to stdout: the lm head (Gemm, transB=1, N=512 outputs) is a GEMV over 32 channels.
+// FINAL: pim.gemv {{.*}}name = "/lm_head/Gemm"{{.*}}layout = #pim.gemv_layout<channels = 32, banks = 16, k_tile = 1024, row_base = {{[0-9]+}}>, transpose_w}
+// FINAL-NEXT: aim.wr_gb {opsize = 4 : i64, gpr = 0 : i64, channel_mask = 4294967295 : i64}
+// FINAL-NEXT: aim.mac_abk {opsize = 4 : i64, channel_mask = 4294967295 : i64, row = {{[0-9]+}} : i64}
+// FINAL-NEXT: aim.rd_mac {gpr = 0 : i64, channel_mask = 4294967295 : i64}
+// FINAL-NEXT: aim.sync
