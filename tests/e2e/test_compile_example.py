@@ -1,0 +1,124 @@
+"""End to end: `pimc compile` on the bundled GPT-2-style decode step, checked against hand arithmetic."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from pimc.compiler.cli import main
+
+H, FFN, VOCAB, HEADS, HEAD_DIM, PAST, LAYERS = 64, 256, 512, 4, 16, 15, 2
+F32 = 4
+
+
+@pytest.fixture(scope="module")
+def compiled(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict, Path, str]:
+    out = tmp_path_factory.mktemp("out")
+    example = Path(__file__).resolve().parents[2] / "examples" / "gpt2-tiny-decode.onnx"
+    proc = subprocess.run(
+        [sys.executable, "-m", "pimc.compiler.cli", "compile", str(example), "-o", str(out)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr
+    return json.loads((out / "report.json").read_text()), out, proc.stdout
+
+
+def _op(report: dict, name: str) -> dict:
+    (entry,) = [e for e in report["ops"] if e["name"] == name]
+    return entry
+
+
+def test_writes_the_three_outputs_and_prints_the_table(compiled: tuple[dict, Path, str]) -> None:
+    report, out, stdout = compiled
+    assert sorted(p.name for p in out.iterdir()) == ["pim.aim.trace", "plan.mlir", "report.json"]
+    header = stdout.splitlines()[0].split()
+    assert header == ["#", "name", "op", "shapes", "FLOPs", "bytes", "FLOP/B", "device", "latency"]
+    assert "/h.0/attn/c_attn/MatMul" in stdout
+    assert (out / "plan.mlir").read_text().startswith("builtin.module")
+    assert report["model"] == "gpt2-tiny-decode"
+    assert report["system"]["name"] == "npu-aim"
+
+
+def test_matrix_ops_match_hand_computed_flops_and_bytes(compiled: tuple[dict, Path, str]) -> None:
+    report, _, _ = compiled
+    qkv = _op(report, "/h.0/attn/c_attn/MatMul")
+    assert qkv["flops"] == 2 * H * 3 * H
+    assert qkv["bytes"] == (H + H * 3 * H + 3 * H) * F32
+    assert qkv["intensity"] == pytest.approx(qkv["flops"] / qkv["bytes"])
+    qk = _op(report, "/h.1/attn/MatMul_qk")  # [1,4,1,16] x [1,4,16,16]
+    assert qk["flops"] == 2 * HEADS * HEAD_DIM * (PAST + 1)
+    assert qk["bytes"] == (HEADS * HEAD_DIM + HEADS * HEAD_DIM * (PAST + 1) + HEADS * (PAST + 1)) * F32
+    lm = _op(report, "/lm_head/Gemm")  # tied head: [1,64] x [512,64]^T
+    assert lm["flops"] == 2 * H * VOCAB
+    assert lm["bytes"] == (H + VOCAB * H + VOCAB) * F32
+    softmax = _op(report, "/h.0/attn/Softmax")
+    assert softmax["flops"] == 5 * HEADS * (PAST + 1)
+    ln = _op(report, "/h.0/ln_1/LayerNormalization")
+    assert (ln["flops"], ln["bytes"]) == (7 * H, (H + H + H + H) * F32)
+
+
+def test_totals_are_the_sum_of_the_model(compiled: tuple[dict, Path, str]) -> None:
+    report, _, _ = compiled
+    per_layer = (
+        2 * H * 3 * H + 3 * H  # qkv projection + bias
+        + 3 * H  # Split, costed element-wise
+        + 2 * (2 * HEADS * HEAD_DIM * (PAST + 1))  # QK^T and PV
+        + HEADS * (PAST + 1) * (1 + 5)  # scale, softmax
+        + 2 * H * H + H + H  # output projection + bias + residual
+        + 2 * 7 * H  # two LayerNorms
+        + 2 * H * FFN + FFN + FFN  # fc + bias + GELU
+        + 2 * FFN * H + H + H  # fc-proj + bias + residual
+    )
+    expected = LAYERS * per_layer + H + 7 * H + 2 * H * VOCAB  # embedding add, final LN, LM head
+    assert report["totals"]["flops"] == expected
+    assert report["totals"]["flops"] == sum(e["flops"] for e in report["ops"])
+    total = sum(e["latency_ns"] for e in report["ops"]) + sum(t["latency_ns"] for t in report["transfers"])
+    assert report["totals"]["latency_ns"] == pytest.approx(total)
+
+
+def test_pim_gets_the_gemvs_and_the_trace_covers_them(compiled: tuple[dict, Path, str]) -> None:
+    report, out, _ = compiled
+    on_pim = sorted(e["name"] for e in report["ops"] if e["device"] == "pim")
+    projections = ["attn/c_attn/MatMul", "attn/c_proj/MatMul", "mlp/c_fc/MatMul", "mlp/c_proj/MatMul"]
+    assert on_pim == sorted([f"/h.{i}/{p}" for i in range(LAYERS) for p in projections] + ["/lm_head/Gemm"])
+    for e in report["ops"]:  # roofline: every op is on its fastest device
+        assert e["latency_ns"] == min(e["latency_ns_by_device"].values())
+    lines = (out / "pim.aim.trace").read_text().splitlines()
+    grammar = re.compile(
+        r"#.*|AiM (WR_GB \d+ \d+ 0x[0-9a-f]+|MAC_ABK \d+ 0x[0-9a-f]+ \d+|RD_MAC \d+ 0x[0-9a-f]+"
+        r"|WR_BIAS \d+ 0x[0-9a-f]+|SYNC|EOC)"
+    )
+    assert all(grammar.fullmatch(line) for line in lines), [ln for ln in lines if not grammar.fullmatch(ln)]
+    assert lines[-1] == "AiM EOC"
+    assert sum(1 for ln in lines if ln == "AiM SYNC") == len(on_pim)
+    assert sum(1 for ln in lines if ln.startswith("# /")) == len(on_pim)
+    assert report["totals"]["aim_commands"] == sum(1 for ln in lines if ln.startswith("AiM"))
+
+
+def test_bad_input_is_one_line_and_writes_nothing(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    bad = tmp_path / "bad.onnx"
+    bad.write_bytes(b"\x08\x07garbage")
+    out = tmp_path / "out"
+    assert main(["compile", str(bad), "-o", str(out)]) == 1
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("pimc: error: ") and "\n" not in err and "bad.onnx" in err
+    assert not out.exists()
+
+
+def test_invalid_system_file_names_the_key(tmp_path: Path, example: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    system = tmp_path / "s.toml"
+    system.write_text('name = "s"\n[memories.m]\ncapacity_gb = 1\nbandwidth_gbps = 1\n[devices.n]\nkind = "npu"\n')
+    assert main(["compile", str(example), "--system", str(system), "-o", str(tmp_path / "o")]) == 1
+    assert "s.toml: devices.n.memory: missing" in capsys.readouterr().err
+
+
+def test_systems_lists_the_preset(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["systems"]) == 0
+    assert capsys.readouterr().out.startswith("npu-aim")

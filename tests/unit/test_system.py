@@ -1,0 +1,65 @@
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+
+import pytest
+
+from pimc.compiler.errors import SystemConfigError
+from pimc.targets.system import load_system, parse_system, preset_names
+
+
+def test_npu_aim_preset_is_listed_and_loads() -> None:
+    assert "npu-aim" in preset_names()
+    system = load_system("npu-aim")
+    assert {d.kind for d in system.devices.values()} == {"npu", "pim", "gpu"}
+    assert system.memory_of("npu") is system.memory_of("pim")  # NPU and AiM share GDDR6
+    assert system.link_between("gddr6", "hbm").bandwidth_gbps == 32
+
+
+def _doc(test_system: Path) -> dict:
+    return tomllib.loads(test_system.read_text())
+
+
+@pytest.mark.parametrize(
+    ("edit", "message"),
+    [
+        (lambda d: d["devices"]["pim"].pop("channels"), "t.toml: devices.pim.channels: missing"),
+        (lambda d: d["devices"]["npu"].update(array_rows="big"), "devices.npu.array_rows: expected int, got 'big'"),
+        (lambda d: d["devices"]["gpu"].update(peak_tflops=-1), "devices.gpu.peak_tflops: must be positive"),
+        (lambda d: d["devices"]["gpu"].update(memory="ssd"), "devices.gpu.memory: no memory named 'ssd'"),
+        (lambda d: d["devices"]["gpu"].update(kind="fpga"), "devices.gpu.kind: unknown device kind 'fpga'"),
+        (lambda d: d["devices"]["pim"].update(isa="upmem"), "devices.pim.isa: unsupported PIM ISA 'upmem'"),
+        (lambda d: d["devices"]["npu"].update(colour=1), "devices.npu.colour: unknown key for a npu device"),
+        (lambda d: d["memories"]["hbm"].pop("bandwidth_gbps"), "memories.hbm.bandwidth_gbps: missing"),
+        (lambda d: d["links"][0].update(between=["dram"]), "links[0].between: expected two memory names"),
+        (lambda d: d.pop("devices"), "t.toml: missing or empty [devices] table"),
+        (lambda d: d.pop("name"), "t.toml: name: missing"),
+    ],
+)
+def test_invalid_system_names_the_key(test_system: Path, edit, message: str) -> None:
+    doc = _doc(test_system)
+    edit(doc)
+    with pytest.raises(SystemConfigError) as err:
+        parse_system(doc, "t.toml")
+    assert message in str(err.value)
+
+
+def test_missing_link_is_reported_when_needed(test_system: Path) -> None:
+    doc = _doc(test_system)
+    doc["links"] = []
+    system = parse_system(doc, "t.toml")
+    with pytest.raises(SystemConfigError, match="no \\[\\[links\\]\\] entry joins memories 'dram' and 'hbm'"):
+        system.link_between("dram", "hbm")
+
+
+def test_bad_toml_syntax(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.toml"
+    bad.write_text("name = \n")
+    with pytest.raises(SystemConfigError, match="bad.toml: invalid TOML"):
+        load_system(str(bad))
+
+
+def test_unknown_system_name() -> None:
+    with pytest.raises(SystemConfigError, match="neither a preset"):
+        load_system("no-such-system")
