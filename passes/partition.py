@@ -39,9 +39,9 @@ def device_of(op: Operation) -> str | None:
 def choose_roofline(op: Operation, system: System) -> str:
     """The device on which `op` alone is fastest.
 
-    Ties (e.g. a reshape, which costs 0 ns everywhere) go to the device of the
-    op's first placed producer, where the data already is, else to the device
-    listed first in the system.
+    Ties (e.g. a reshape, which costs 0 ns everywhere) go where the data already
+    is: the device of the op's first placed producer, else a tied device on that
+    producer's memory, else the device listed first in the system.
     """
     lat = latencies(op)
     if not lat:
@@ -51,8 +51,13 @@ def choose_roofline(op: Operation, system: System) -> str:
     for operand in op.operands:
         producer = operand.owner
         src = device_of(producer) if isinstance(producer, Operation) else None
+        if src is None:
+            continue
         if src in tied:
             return src
+        same_memory = [d for d in tied if system.devices[d].memory == system.devices[src].memory]
+        if same_memory:
+            return same_memory[0]
     return tied[0]
 
 
