@@ -89,7 +89,7 @@ def matmul_shape(a: Sequence[int], b: Sequence[int]) -> tuple[int, ...] | None:
 
 
 def _check_axis(axis: int, rank: int, what: str) -> None:
-    if not -rank <= axis < max(rank, 1):
+    if not -rank <= axis < rank:
         raise VerifyException(f"{what} axis {axis} is out of range for rank {rank}")
 
 
@@ -343,9 +343,17 @@ class LayerNormOp(_NamedOp):
 
     def verify_(self) -> None:
         shape = tensor_shape(self.input.type)
-        _check_axis(self.axis.value.data, len(shape), "layer_norm")
+        axis = self.axis.value.data
+        _check_axis(axis, len(shape), "layer_norm")
         if tensor_shape(self.result.type) != shape:
             raise VerifyException("layer_norm result shape must equal its input shape")
+        normalized = shape[axis % len(shape) :]
+        for what, value in (("scale", self.scale), ("bias", self.bias)):
+            if value is None:
+                continue
+            s = tensor_shape(value.type)
+            if is_static(s + normalized) and broadcast_shapes(normalized, s) != tuple(normalized):
+                raise VerifyException(f"layer_norm {what} of shape {s} does not broadcast to {tuple(normalized)}")
 
 
 @irdl_op_definition

@@ -156,8 +156,6 @@ class GemvOp(IRDLOperation):
             raise VerifyException(f"gemv result shape {ys} should be {(*xs[:-1], n)}")
         if self.bias is not None and tensor_shape(self.bias.type) not in ((n,), (1, n)):
             raise VerifyException(f"gemv bias must have N={n} elements")
-        if len(self.commands.blocks) > 1:
-            raise VerifyException("gemv commands must be one block")
 
 
 PIM = Dialect("pim", [GemvOp], [GemvLayoutAttr])
