@@ -74,6 +74,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except PimcError as e:
         print(f"pimc: error: {e}", file=sys.stderr)
         return 1
+    except (OSError, UnicodeDecodeError) as e:
+        print(f"pimc: error: {e}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

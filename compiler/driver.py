@@ -20,7 +20,7 @@ from xdsl.dialects.builtin import ModuleOp, StringAttr
 from xdsl.passes import ModulePass
 from xdsl.utils.exceptions import VerifyException
 
-from pimc.compiler.errors import CompileError, ModelImportError
+from pimc.compiler.errors import CompileError, ModelImportError, PimcError
 from pimc.passes.annotate_cost import AnnotateCostPass
 from pimc.passes.lower_to_pim import LowerToPimPass
 from pimc.passes.partition import PartitionPass
@@ -92,18 +92,25 @@ def compile_model(path: str | Path, system: str = DEFAULT_SYSTEM, strategy: str 
 def write_outputs(result: CompileResult, outdir: str | Path) -> list[Path]:
     """Write report.json, plan.mlir and pim.aim.trace into `outdir`, each atomically."""
     outdir = Path(outdir)
-    outdir.mkdir(parents=True, exist_ok=True)
     files = {
         "report.json": json.dumps(result.report, indent=2) + "\n",
         "plan.mlir": result.plan_mlir,
         "pim.aim.trace": result.aim_trace,
     }
-    written: list[Path] = []
-    for name, text in files.items():
-        fd, tmp = tempfile.mkstemp(dir=outdir, prefix=f".{name}.")
-        with os.fdopen(fd, "w") as f:
-            f.write(text)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, outdir / name)
-        written.append(outdir / name)
-    return written
+    temps: dict[str, str] = {}
+    try:
+        outdir.mkdir(parents=True, exist_ok=True)
+        for name, text in files.items():
+            if (outdir / name).is_dir():
+                raise IsADirectoryError(f"{outdir / name} is a directory")
+            fd, temps[name] = tempfile.mkstemp(dir=outdir, prefix=f".{name}.")
+            with os.fdopen(fd, "w") as f:
+                f.write(text)
+            os.chmod(temps[name], 0o644)
+        for name, tmp in temps.items():  # every file is complete before any is replaced
+            os.replace(tmp, outdir / name)
+    except OSError as e:
+        for tmp in temps.values():
+            Path(tmp).unlink(missing_ok=True)
+        raise PimcError(f"{outdir}: cannot write the outputs: {e.strerror or e}") from None
+    return [outdir / name for name in files]

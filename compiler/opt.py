@@ -44,9 +44,10 @@ def parse_input(path: str) -> ModuleOp:
         module = Parser(ctx, p.read_text(), str(p)).parse_module()
         module.verify()
     except ParseError as e:
-        raise ModelImportError(str(e).strip().splitlines()[0] + f" ({p})") from None
+        lines = [ln for ln in str(e).strip().splitlines() if ln.strip()]
+        raise ModelImportError(f"{lines[0]}: {lines[-1].strip()}") from None
     except VerifyException as e:
-        raise ModelImportError(f"{p}: invalid IR: {e}") from None
+        raise ModelImportError(f"{p}: invalid IR: {str(e).strip().splitlines()[0]}") from None
     return module
 
 

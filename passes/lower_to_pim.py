@@ -27,18 +27,21 @@ class RowAllocator:
     rows_per_bank: int
     next_row: int = 0
     placed: dict[str, int] = field(default_factory=dict)
+    """First row of each weight, keyed by name and orientation."""
 
-    def rows_for(self, weight: str, rows: int, label: str) -> int:
-        if weight in self.placed:
-            return self.placed[weight]
+    def rows_for(self, weight: str, transposed: bool, rows: int, label: str) -> int:
+        """First row of `weight` in the orientation a GEMV reads it; a new orientation gets new rows."""
+        key = f"{weight}{' (transposed)' if transposed else ''}"
+        if key in self.placed:
+            return self.placed[key]
         if self.next_row + rows > self.rows_per_bank:
             raise CompileError(
                 f"op '{label}': weight '{weight}' needs rows {self.next_row}..{self.next_row + rows - 1} "
                 f"but a PIM bank has {self.rows_per_bank} rows"
             )
-        self.placed[weight] = self.next_row
+        self.placed[key] = self.next_row
         self.next_row += rows
-        return self.placed[weight]
+        return self.placed[key]
 
 
 def gemv_layout(k: int, n: int, dev: Device, base_row: int) -> pim.GemvLayoutAttr:
@@ -60,14 +63,12 @@ def lower_op(op: Operation, dev: Device, rows: RowAllocator, rewriter: Rewriter)
     if transpose_w:
         k, n = n, k
     probe = gemv_layout(k, n, dev, 0)
-    base = rows.rows_for(w.owner.sym_name.data, probe.passes(n) * probe.k_tiles(k), label)
+    base = rows.rows_for(w.owner.sym_name.data, transpose_w, probe.passes(n) * probe.k_tiles(k), label)
     if isinstance(op, nn.GemmOp):
         x, bias = op.a, op.c
     else:
         assert isinstance(op, nn.MatMulOp)
         x, bias = op.lhs, None
-    if bias is not None and nn.tensor_shape(bias.type) not in ((n,), (1, n)):
-        raise CompileError(f"op '{label}': bias of shape {nn.tensor_shape(bias.type)} is not a per-output bias")
     gemv = pim.GemvOp(x, w, bias, op.results[0].type, gemv_layout(k, n, dev, base), transpose_w)
     gemv.attributes.update(op.attributes)
     rewriter.replace_op(op, gemv)
@@ -97,7 +98,9 @@ class LowerToPimPass(ModulePass):
             device = device_of(inner)
             if device is None or isinstance(inner, pim.GemvOp):
                 continue
-            dev = system.devices[device]
+            dev = system.devices.get(device)
+            if dev is None:
+                raise CompileError(f"op '{nn.op_label(inner)}' is placed on device '{device}', which system '{system.name}' does not have")
             if dev.kind != "pim":
                 continue
             rows = allocators.setdefault(device, RowAllocator(dev.p("rows_per_bank")))

@@ -14,7 +14,7 @@ from pimc.compiler.errors import CompileError
 from pimc.dialects.nn import op_label
 from pimc.dialects.place import DeviceAttr, TransferOp
 from pimc.passes.annotate_cost import COST_ATTR
-from pimc.targets.cost import tensor_bytes, transfer_latency_ns
+from pimc.targets.cost import is_costed, tensor_bytes, transfer_latency_ns
 from pimc.targets.system import System, system_for_module
 
 DEVICE_ATTR = "device"
@@ -43,7 +43,7 @@ def choose_roofline(op: Operation, system: System) -> str:
     is: the device of the op's first placed producer, else a tied device on that
     producer's memory, else the device listed first in the system.
     """
-    lat = latencies(op)
+    lat = {d: t for d, t in latencies(op).items() if d in system.devices}
     if not lat:
         raise CompileError(f"op '{op_label(op)}': no device of system '{system.name}' can run it")
     best = min(lat.values())
@@ -118,6 +118,6 @@ class PartitionPass(ModulePass):
             raise CompileError(f"partition: unknown strategy '{self.strategy}' (available: {', '.join(STRATEGIES)})")
         system = system_for_module(op, self.system)
         for inner in op.walk():
-            if COST_ATTR in inner.attributes and not isinstance(inner, TransferOp):
+            if is_costed(inner):
                 inner.attributes[DEVICE_ATTR] = DeviceAttr(choose_roofline(inner, system))
         insert_transfers(op, system)

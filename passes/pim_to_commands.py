@@ -76,7 +76,7 @@ class PimToCommandsPass(ModulePass):
             if not isinstance(inner, pim.GemvOp) or inner.commands.blocks:
                 continue
             device = device_of(inner)
-            if device is None or system.devices.get(device) is None or system.devices[device].kind != "pim":
+            if device is None or device not in system.devices or system.devices[device].kind != "pim":
                 raise CompileError(f"pim.gemv '{nn.op_label(inner)}' is not placed on a PIM device of '{system.name}'")
             dev = system.devices[device]
             if dev.p("isa") != "aim":

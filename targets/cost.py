@@ -124,7 +124,7 @@ def pim_weight(op: Operation) -> SSAValue | None:
 
     A matrix product is PIM-able when its right operand is a weight (`nn.weight`,
     resident in DRAM) and it is a plain product: MatMul with a 2-D weight, or Gemm
-    without a transposed A and with alpha = beta = 1.
+    without a transposed A, with alpha = beta = 1 and C absent or a per-output bias.
     """
     if isinstance(op, pim.GemvOp):
         return op.w
@@ -135,7 +135,9 @@ def pim_weight(op: Operation) -> SSAValue | None:
         return None
     if isinstance(op, nn.GemmOp):
         plain = op.trans_a.value.data == 0 and op.alpha.value.data == 1.0 and op.beta.value.data == 1.0
-        if plain and isinstance(op.b.owner, nn.WeightOp):
+        n = op.mnk()[1]
+        per_output_bias = op.c is None or nn.tensor_shape(op.c.type) in ((n,), (1, n))
+        if plain and per_output_bias and isinstance(op.b.owner, nn.WeightOp):
             return op.b
     return None
 

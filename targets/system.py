@@ -120,6 +120,26 @@ def _get(table: dict[str, Any], key: str, kind: type, where: str) -> Any:
     return value
 
 
+AIM_LIMITS = {"channels": 32, "banks_per_channel": 16, "columns_per_row": 64, "column_bytes": 32}
+"""What the AiM ISR can address: a 32-bit channel mask, 16 banks, opsize up to one 2 KB row of 32 B columns."""
+
+
+def _check_pim_isa(params: dict[str, Any], where: str) -> None:
+    if params["isa"] not in _PIM_ISAS:
+        raise SystemConfigError(f"{where}.isa: unsupported PIM ISA {params['isa']!r} (expected one of {_PIM_ISAS})")
+    if params["channels"] > AIM_LIMITS["channels"]:
+        raise SystemConfigError(f"{where}.channels: AiM addresses at most {AIM_LIMITS['channels']} channels")
+    if params["banks_per_channel"] > AIM_LIMITS["banks_per_channel"]:
+        raise SystemConfigError(f"{where}.banks_per_channel: AiM has at most {AIM_LIMITS['banks_per_channel']} banks")
+    if params["column_bytes"] != AIM_LIMITS["column_bytes"]:
+        raise SystemConfigError(f"{where}.column_bytes: AiM columns are {AIM_LIMITS['column_bytes']} bytes")
+    columns, rest = divmod(params["row_bytes"], params["column_bytes"])
+    if rest or not 1 <= columns <= AIM_LIMITS["columns_per_row"]:
+        raise SystemConfigError(
+            f"{where}.row_bytes: must be 1..{AIM_LIMITS['columns_per_row']} whole {params['column_bytes']}-byte columns"
+        )
+
+
 def _table(doc: dict[str, Any], key: str, where: str) -> dict[str, Any]:
     value = doc.get(key)
     if not isinstance(value, dict) or not value:
@@ -155,23 +175,24 @@ def parse_system(doc: dict[str, Any], source: str) -> System:
         unknown = set(dtable) - set(_KIND_KEYS[kind]) - {"kind", "memory", "description"}
         if unknown:
             raise SystemConfigError(f"{where}.{sorted(unknown)[0]}: unknown key for a {kind} device")
-        if kind == "pim" and params["isa"] not in _PIM_ISAS:
-            raise SystemConfigError(f"{where}.isa: unsupported PIM ISA {params['isa']!r} (expected one of {_PIM_ISAS})")
+        if kind == "pim":
+            _check_pim_isa(params, where)
         devices[dname] = Device(dname, kind, memory, params)
     links: list[Link] = []
-    for i, ltable in enumerate(doc.get("links", [])):
+    raw_links = doc.get("links", [])
+    if not isinstance(raw_links, list) or not all(isinstance(t, dict) for t in raw_links):
+        raise SystemConfigError(f"{source}: links: expected [[links]] tables")
+    for i, ltable in enumerate(raw_links):
         where = f"{source}: links[{i}]"
-        between = ltable.get("between") if isinstance(ltable, dict) else None
-        if not (isinstance(between, list) and len(between) == 2 and all(b in memories for b in between)):
+        between = ltable.get("between")
+        if not (
+            isinstance(between, list) and len(between) == 2 and all(isinstance(b, str) and b in memories for b in between)
+        ):
             raise SystemConfigError(f"{where}.between: expected two memory names out of {sorted(memories)}")
-        links.append(
-            Link(
-                between[0],
-                between[1],
-                _get(ltable, "bandwidth_gbps", float, where),
-                float(ltable.get("latency_ns", 0.0)),
-            )
-        )
+        latency = ltable.get("latency_ns", 0.0)
+        if isinstance(latency, bool) or not isinstance(latency, (int, float)) or latency < 0:
+            raise SystemConfigError(f"{where}.latency_ns: expected a non-negative number, got {latency!r}")
+        links.append(Link(between[0], between[1], _get(ltable, "bandwidth_gbps", float, where), float(latency)))
     description = doc.get("description", "")
     return System(name, str(description), devices, memories, tuple(links), source)
 
@@ -191,7 +212,10 @@ def load_system(spec: str) -> System:
         path = Path(spec)
         if not path.is_file():
             raise SystemConfigError(f"system {spec!r}: neither a preset ({', '.join(preset_names())}) nor a TOML file")
-        text = path.read_text()
+        try:
+            text = path.read_text()
+        except (OSError, UnicodeDecodeError) as e:
+            raise SystemConfigError(f"{path}: cannot read system file: {e}") from None
         source = str(path)
     try:
         doc = tomllib.loads(text)

@@ -72,11 +72,33 @@ def load_onnx(path: str | Path) -> onnx.ModelProto:
         raise ModelImportError(f"{path}: not a readable ONNX model ({type(e).__name__}: {e})") from None
     if len(model.graph.node) == 0:
         raise ModelImportError(f"{path}: the ONNX graph has no nodes (truncated or empty file?)")
+    _check_nodes(model, path)
     try:
         return onnx.shape_inference.infer_shapes(model, strict_mode=True, data_prop=True)
     except Exception as e:
         first_line = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
         raise ModelImportError(f"{path}: ONNX shape inference failed: {first_line}") from None
+
+
+def _check_nodes(model: onnx.ModelProto, path: Path) -> None:
+    """Check every node against its op schema (arity, attributes) without touching weight data.
+
+    onnx.checker.check_model would also demand the external data files, which a
+    compile does not need.
+    """
+    ctx = onnx.checker.C.CheckerContext()
+    ctx.ir_version = model.ir_version
+    ctx.opset_imports = {o.domain: o.version for o in model.opset_import}
+    lex = onnx.checker.C.LexicalScopeContext()
+    for index, node in enumerate(model.graph.node):
+        if node.domain not in ("", "ai.onnx"):
+            continue  # custom domains have no schema here; they are kept as generic ops
+        try:
+            onnx.checker.C.check_node(node.SerializeToString(), ctx, lex)
+        except Exception as e:
+            name = node.name or f"{node.op_type}_{index}"
+            first_line = str(e).strip().splitlines()[0]
+            raise ModelImportError(f"{path}: node '{name}' ({node.op_type}): {first_line}") from None
 
 
 class _Importer:
