@@ -22,7 +22,6 @@ from xdsl.irdl import IRDLOperation, ParsePropInAttrDict, irdl_op_definition, pr
 from xdsl.utils.exceptions import VerifyException
 
 AIM_CHANNELS = 32
-AIM_BANKS = 16
 AIM_COLUMNS_PER_ROW = 64
 
 

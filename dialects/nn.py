@@ -12,6 +12,7 @@ Ops carry the ONNX node name in the discardable attribute `name`; passes add
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 from xdsl.dialects.builtin import (
@@ -40,9 +41,6 @@ from xdsl.irdl import (
 )
 from xdsl.traits import Pure
 from xdsl.utils.exceptions import VerifyException
-
-DYNAMIC = -1
-
 
 def tensor_shape(value_type: Attribute) -> tuple[int, ...]:
     """The shape of a tensor type as a tuple (-1 marks a dynamic dim)."""
@@ -375,7 +373,7 @@ class ReshapeOp(_NamedOp):
         shapes = _static_shapes(self.input.type, self.result.type)
         if shapes is None:
             return
-        a, b = (int(_prod(s)) for s in shapes)
+        a, b = (math.prod(s) for s in shapes)
         if a != b:
             raise VerifyException(f"reshape changes the element count: {a} -> {b}")
 
@@ -509,13 +507,6 @@ class OnnxOp(_NamedOp):
     def verify_(self) -> None:
         if not self.op_type.data:
             raise VerifyException("nn.onnx needs a non-empty op_type")
-
-
-def _prod(shape: Sequence[int]) -> int:
-    n = 1
-    for d in shape:
-        n *= d
-    return n
 
 
 NN = Dialect(

@@ -7,6 +7,8 @@ into the device's command set and records the commands in the macro's region.
 
 from __future__ import annotations
 
+import math
+
 from xdsl.dialects.builtin import I64, IntegerAttr, TensorType, UnitAttr
 from xdsl.ir import Attribute, Dialect, ParametrizedAttribute, Region, SSAValue
 from xdsl.irdl import (
@@ -30,7 +32,15 @@ from xdsl.utils.exceptions import VerifyException
 from pimc.dialects.nn import tensor_shape
 
 
+PIM_ELEMENT_BYTES = 2
+"""PIM MAC lanes compute in FP16: a weight or input element occupies 2 bytes in the banks."""
+
 _LAYOUT_FIELDS = ("channels", "banks", "k_tile", "row_base")
+
+
+def ceil_div(a: int, b: int) -> int:
+    """ceil(a / b) for non-negative integers."""
+    return -(-a // b)
 
 
 @irdl_attr_definition
@@ -87,11 +97,11 @@ class GemvLayoutAttr(ParametrizedAttribute):
     def passes(self, n: int) -> int:
         """Number of passes over the banks needed for N outputs."""
         per_pass = self.channels.value.data * self.banks.value.data
-        return -(-n // per_pass)
+        return ceil_div(n, per_pass)
 
     def k_tiles(self, k: int) -> int:
         """Number of DRAM rows one output neuron's K inputs occupy."""
-        return -(-k // self.k_tile.value.data)
+        return ceil_div(k, self.k_tile.value.data)
 
 
 @irdl_op_definition
@@ -140,10 +150,7 @@ class GemvOp(IRDLOperation):
         k, n = tensor_shape(self.w.type)
         if self.transpose_w is not None:
             k, n = n, k
-        m = 1
-        for d in xs[:-1]:
-            m *= d
-        return m, k, n
+        return math.prod(xs[:-1]), k, n
 
     def verify_(self) -> None:
         xs, ws, ys = (tensor_shape(v.type) for v in (self.x, self.w, self.result))

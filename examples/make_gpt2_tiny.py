@@ -48,6 +48,11 @@ def build() -> onnx.ModelProto:
         nodes.append(helper.make_node(op, inputs, outputs, name=name, **attrs))
         return outputs
 
+    def layer_norm(x: str, prefix: str, out: str, node_name: str) -> str:
+        gamma = weight(f"{prefix}.weight", HIDDEN, value=1.0)
+        beta = weight(f"{prefix}.bias", HIDDEN, value=0.0)
+        return node("LayerNormalization", [x, gamma, beta], [out], node_name, axis=-1, epsilon=1e-5)[0]
+
     wte = weight("wte", VOCAB, HIDDEN)
     wpe = weight("wpe", MAX_POS, HIDDEN)
     (tok,) = node("Gather", [wte, "input_ids"], ["tok_emb"], "/wte/Gather")
@@ -70,14 +75,7 @@ def build() -> onnx.ModelProto:
         past_k, past_v = f"past_key_{layer}", f"past_value_{layer}"
         for n in (past_k, past_v):
             inputs.append(helper.make_tensor_value_info(n, TensorProto.FLOAT, [1, HEADS, PAST, HEAD_DIM]))
-        (x,) = node(
-            "LayerNormalization",
-            [h, weight(f"h.{layer}.ln_1.weight", HIDDEN, value=1.0), weight(f"h.{layer}.ln_1.bias", HIDDEN, value=0.0)],
-            [f"{p}/ln_1"],
-            f"{p}/ln_1/LayerNormalization",
-            axis=-1,
-            epsilon=1e-5,
-        )
+        x = layer_norm(h, f"h.{layer}.ln_1", f"{p}/ln_1", f"{p}/ln_1/LayerNormalization")
         (qkv,) = node("MatMul", [x, weight(f"h.{layer}.attn.c_attn.weight", HIDDEN, 3 * HIDDEN)], [f"{p}/qkv_mm"], f"{p}/attn/c_attn/MatMul")
         (qkv,) = node("Add", [qkv, weight(f"h.{layer}.attn.c_attn.bias", 3 * HIDDEN)], [f"{p}/qkv"], f"{p}/attn/c_attn/Add")
         q, k, v = node("Split", [qkv, "split_qkv"], [f"{p}/q", f"{p}/k", f"{p}/v"], f"{p}/attn/Split", axis=-1)
@@ -99,14 +97,7 @@ def build() -> onnx.ModelProto:
         (o,) = node("MatMul", [c, weight(f"h.{layer}.attn.c_proj.weight", HIDDEN, HIDDEN)], [f"{p}/proj_mm"], f"{p}/attn/c_proj/MatMul")
         (o,) = node("Add", [o, weight(f"h.{layer}.attn.c_proj.bias", HIDDEN)], [f"{p}/proj"], f"{p}/attn/c_proj/Add")
         (h,) = node("Add", [h, o], [f"{p}/res_1"], f"{p}/Add_res_1")
-        (x,) = node(
-            "LayerNormalization",
-            [h, weight(f"h.{layer}.ln_2.weight", HIDDEN, value=1.0), weight(f"h.{layer}.ln_2.bias", HIDDEN, value=0.0)],
-            [f"{p}/ln_2"],
-            f"{p}/ln_2/LayerNormalization",
-            axis=-1,
-            epsilon=1e-5,
-        )
+        x = layer_norm(h, f"h.{layer}.ln_2", f"{p}/ln_2", f"{p}/ln_2/LayerNormalization")
         (f,) = node("MatMul", [x, weight(f"h.{layer}.mlp.c_fc.weight", HIDDEN, FFN)], [f"{p}/fc_mm"], f"{p}/mlp/c_fc/MatMul")
         (f,) = node("Add", [f, weight(f"h.{layer}.mlp.c_fc.bias", FFN)], [f"{p}/fc"], f"{p}/mlp/c_fc/Add")
         (f,) = node("Gelu", [f], [f"{p}/gelu"], f"{p}/mlp/Gelu", approximate="tanh")
@@ -116,14 +107,7 @@ def build() -> onnx.ModelProto:
         for n in (present_k, present_v):
             outputs.append(helper.make_tensor_value_info(n, TensorProto.FLOAT, [1, HEADS, PAST + 1, HEAD_DIM]))
 
-    (x,) = node(
-        "LayerNormalization",
-        [h, weight("ln_f.weight", HIDDEN, value=1.0), weight("ln_f.bias", HIDDEN, value=0.0)],
-        ["ln_f"],
-        "/ln_f/LayerNormalization",
-        axis=-1,
-        epsilon=1e-5,
-    )
+    x = layer_norm(h, "ln_f", "ln_f", "/ln_f/LayerNormalization")
     (x,) = node("Reshape", [x, "shape_2d"], ["ln_f_2d"], "/lm_head/Reshape_in")
     (lg,) = node("Gemm", [x, wte], ["logits_2d"], "/lm_head/Gemm", transB=1)
     node("Reshape", [lg, "shape_logits"], ["logits"], "/lm_head/Reshape_out")

@@ -12,13 +12,10 @@ from xdsl.rewriter import Rewriter
 
 from pimc.compiler.errors import CompileError
 from pimc.dialects import nn, pim
+from pimc.dialects.pim import PIM_ELEMENT_BYTES, ceil_div
 from pimc.passes.partition import device_of
 from pimc.targets.cost import pim_weight
 from pimc.targets.system import Device, system_for_module
-
-PIM_ELEMENT_BYTES = 2
-"""PIM MAC lanes compute in FP16, so a weight occupies 2 bytes per element in the banks."""
-
 
 @dataclass
 class RowAllocator:
@@ -44,11 +41,18 @@ class RowAllocator:
         return self.placed[key]
 
 
-def gemv_layout(k: int, n: int, dev: Device, base_row: int) -> pim.GemvLayoutAttr:
-    """One output neuron per bank per pass; each DRAM row holds row_bytes / 2 FP16 elements of K."""
+def gemv_layout(k: int, n: int, dev: Device, rows: RowAllocator, weight: str, transposed: bool, label: str
+                ) -> pim.GemvLayoutAttr:
+    """One output neuron per bank per pass; each DRAM row holds row_bytes / 2 FP16 elements of K.
+
+    The weight gets passes x row tiles rows from `rows` (shared with earlier GEMVs
+    that read the same weight in the same orientation).
+    """
     banks = dev.p("banks_per_channel")
-    channels = min(dev.p("channels"), -(-n // banks))
-    return pim.GemvLayoutAttr(channels, banks, dev.p("row_bytes") // PIM_ELEMENT_BYTES, base_row)
+    channels = min(dev.p("channels"), ceil_div(n, banks))
+    k_tile = dev.p("row_bytes") // PIM_ELEMENT_BYTES
+    needed = ceil_div(n, channels * banks) * ceil_div(k, k_tile)
+    return pim.GemvLayoutAttr(channels, banks, k_tile, rows.rows_for(weight, transposed, needed, label))
 
 
 def lower_op(op: Operation, dev: Device, rows: RowAllocator, rewriter: Rewriter) -> None:
@@ -62,14 +66,13 @@ def lower_op(op: Operation, dev: Device, rows: RowAllocator, rewriter: Rewriter)
     k, n = nn.tensor_shape(w.type)
     if transpose_w:
         k, n = n, k
-    probe = gemv_layout(k, n, dev, 0)
-    base = rows.rows_for(w.owner.sym_name.data, transpose_w, probe.passes(n) * probe.k_tiles(k), label)
+    layout = gemv_layout(k, n, dev, rows, w.owner.sym_name.data, transpose_w, label)
     if isinstance(op, nn.GemmOp):
         x, bias = op.a, op.c
     else:
         assert isinstance(op, nn.MatMulOp)
         x, bias = op.lhs, None
-    gemv = pim.GemvOp(x, w, bias, op.results[0].type, gemv_layout(k, n, dev, base), transpose_w)
+    gemv = pim.GemvOp(x, w, bias, op.results[0].type, layout, transpose_w)
     gemv.attributes.update(op.attributes)
     rewriter.replace_op(op, gemv)
 

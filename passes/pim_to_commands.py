@@ -11,12 +11,9 @@ from xdsl.passes import ModulePass
 
 from pimc.compiler.errors import CompileError
 from pimc.dialects import aim, nn, pim
+from pimc.dialects.pim import PIM_ELEMENT_BYTES, ceil_div
 from pimc.passes.partition import device_of
 from pimc.targets.system import Device, system_for_module
-
-AIM_ELEMENT_BYTES = 2
-"""AiM MAC lanes take FP16 operands."""
-
 
 def aim_gemv_commands(op: pim.GemvOp, dev: Device) -> list[Operation]:
     """AiM ISR commands of one GEMV, for each of its M input rows:
@@ -43,12 +40,12 @@ def aim_gemv_commands(op: pim.GemvOp, dev: Device) -> list[Operation]:
     for _ in range(m):
         for p in range(passes):
             outputs = min(channels * banks, n - p * channels * banks)
-            mask = (1 << -(-outputs // banks)) - 1
+            mask = (1 << ceil_div(outputs, banks)) - 1
             if op.bias is not None:
                 cmds.append(aim.WrBiasOp(0, mask))
             for kt in range(k_tiles):
                 chunk = min(k_tile, k - kt * k_tile)
-                cols = -(-chunk * AIM_ELEMENT_BYTES // column_bytes)
+                cols = ceil_div(chunk * PIM_ELEMENT_BYTES, column_bytes)
                 if k_tiles > 1 or p == 0:
                     cmds.append(aim.WrGbOp(cols, 0, all_mask))
                 cmds.append(aim.MacAbkOp(cols, mask, row_base + p * k_tiles + kt))

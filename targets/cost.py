@@ -69,24 +69,8 @@ def _io_bytes(op: Operation) -> int:
 
 
 def is_costed(op: Operation) -> bool:
-    """Ops that do work at run time; weights, constants and control flow are not costed."""
-    return isinstance(
-        op,
-        (
-            nn.MatMulOp,
-            nn.GemmOp,
-            nn.AddOp,
-            nn.MulOp,
-            nn.SoftmaxOp,
-            nn.LayerNormOp,
-            nn.ReshapeOp,
-            nn.TransposeOp,
-            nn.ConcatOp,
-            nn.GatherOp,
-            nn.OnnxOp,
-            pim.GemvOp,
-        ),
-    )
+    """Ops that do work at run time: every nn and pim op except weights and constants (which are data)."""
+    return op.dialect_name() in ("nn", "pim") and not isinstance(op, (nn.WeightOp, nn.ConstantOp))
 
 
 def op_metrics(op: Operation) -> OpMetrics:

@@ -210,14 +210,13 @@ class _Importer:
         except VerifyException as e:
             raise ModelImportError(f"{self.source}: node '{name}' ({node.op_type}): {e}") from None
         self.builder.insert(op)
-        real_outputs = [o for o in node.output if o]
-        for out_name, result in zip(real_outputs, op.results, strict=True):
+        for out_name, result in zip(_outputs(node), op.results, strict=True):
             result.name_hint = _hint(out_name)
             self.values[out_name] = result
 
     def _generic(self, node: onnx.NodeProto, name: str) -> Operation:
         inputs = [self.operand(i, name) for i in node.input if i]
-        outputs = [self.tensor_type(o, name) for o in node.output if o]
+        outputs = [self.tensor_type(o, name) for o in _outputs(node)]
         attrs = {a.name: self._attr(a, name) for a in node.attribute}
         op = nn.OnnxOp(node.op_type, inputs, outputs, attrs)
         if node.domain not in ("", "ai.onnx"):
