@@ -15,10 +15,12 @@ from pimc.compiler.errors import PimcError
 
 
 def _cmd_compile(args: argparse.Namespace) -> int:
-    from pimc.compiler.driver import compile_model, write_outputs
+    from pimc.compiler.driver import compile_model, parse_dims, write_outputs
     from pimc.targets.report import format_table
 
-    result = compile_model(args.model, system=args.system, strategy=args.strategy)
+    result = compile_model(args.model, system=args.system, strategy=args.strategy, dims=parse_dims(args.dim))
+    for warning in result.warnings:
+        print(f"pimc: warning: {warning}", file=sys.stderr)
     files = write_outputs(result, args.output)
     print(format_table(result.report))
     print("wrote " + ", ".join(str(f) for f in files))
@@ -36,9 +38,11 @@ def _cmd_systems(args: argparse.Namespace) -> int:
 
 
 def _cmd_opt(args: argparse.Namespace) -> int:
+    from pimc.compiler.driver import parse_dims
     from pimc.compiler.opt import run_opt
 
-    sys.stdout.write(run_opt(args.input, args.passes, args.print_ir_after_all, args.print_op_generic))
+    dims = parse_dims(args.dim)
+    sys.stdout.write(run_opt(args.input, args.passes, args.print_ir_after_all, args.print_op_generic, dims))
     return 0
 
 
@@ -49,15 +53,20 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     c = sub.add_parser("compile", help="compile a model for a system; write report.json, plan.mlir, pim.aim.trace")
-    c.add_argument("model", help="model file (.onnx)")
+    c.add_argument("model", help="model file (.onnx, or .pim in pimc's DSL)")
     c.add_argument("--system", default=DEFAULT_SYSTEM, help="preset name (see `pimc systems`) or TOML file")
     c.add_argument("--strategy", default="roofline", help="partition strategy (roofline)")
+    c.add_argument(
+        "--dim", action="append", default=[], metavar="NAME=VALUE",
+        help="bind a symbolic ONNX dim or override a DSL parameter (repeatable), e.g. --dim batch=8",
+    )
     c.add_argument("-o", "--output", default="out", type=Path, help="output directory (default: out)")
     c.set_defaults(func=_cmd_compile)
 
     o = sub.add_parser("opt", help="run a pass pipeline on an .mlir or .onnx file and print the IR")
-    o.add_argument("input", help="input file (.mlir or .onnx)")
+    o.add_argument("input", help="input file (.mlir, .onnx or .pim)")
     o.add_argument("-p", "--passes", default="", help="xdsl-opt pipeline, e.g. 'annotate-cost,partition{strategy=roofline}'")
+    o.add_argument("--dim", action="append", default=[], metavar="NAME=VALUE", help="as for compile")
     o.add_argument("--print-ir-after-all", action="store_true", help="dump the IR to stderr after every pass")
     o.add_argument("--print-op-generic", action="store_true", help="print the IR in generic form")
     o.set_defaults(func=_cmd_opt)

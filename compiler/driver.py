@@ -11,7 +11,8 @@ from __future__ import annotations
 import json
 import os
 import tempfile
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +27,7 @@ from pimc.passes.lower_to_pim import LowerToPimPass
 from pimc.passes.partition import PartitionPass
 from pimc.passes.pim_to_commands import PimToCommandsPass
 from pimc.targets.aim_trace import emit_aim_trace
+from pimc.targets.cost import unmodelled_op_types
 from pimc.targets.report import build_report
 from pimc.targets.system import DEFAULT_SYSTEM, load_system
 
@@ -45,14 +47,55 @@ def make_context() -> Context:
     return ctx
 
 
-def import_model(path: str | Path) -> ModuleOp:
-    """Import a model file by its extension (.onnx)."""
+def parse_dims(specs: Sequence[str]) -> dict[str, str]:
+    """`["batch=8", "past=2047"]` -> {"batch": "8", "past": "2047"}; an error names a malformed one."""
+    dims: dict[str, str] = {}
+    for spec in specs:
+        name, sep, value = spec.partition("=")
+        name, value = name.strip(), value.strip()
+        if not sep or not name or not value:
+            raise PimcError(f"--dim {spec}: expected NAME=VALUE, e.g. --dim batch=8")
+        if name in dims:
+            raise PimcError(f"--dim {name} is given twice")
+        dims[name] = value
+    return dims
+
+
+def _onnx_dims(path: Path, dims: dict[str, str]) -> dict[str, int]:
+    out: dict[str, int] = {}
+    for name, value in dims.items():
+        try:
+            out[name] = int(value)
+        except ValueError:
+            raise ModelImportError(f"{path}: --dim {name}={value}: an ONNX dim must be an integer") from None
+        if out[name] < 1:
+            raise ModelImportError(f"{path}: --dim {name}={value}: a dim must be at least 1")
+    return out
+
+
+def import_model(path: str | Path, dims: dict[str, str] | None = None) -> ModuleOp:
+    """Import a model file by its extension into the nn dialect, one function per phase.
+
+    .onnx: load (weights stay external), bind `dims`, fold shapes, raise the
+    decomposed layers (raise-nn) and name the function after its detected phase.
+    .pim: the pimc DSL (docs/dsl.md); `dims` override its parameters.
+    """
     path = Path(path)
+    dims = dims or {}
     if path.suffix == ".onnx":
         from pimc.compiler.frontend.onnx_import import import_onnx
+        from pimc.compiler.frontend.phases import assign_phases
+        from pimc.passes.raise_nn import RaiseNnPass
 
-        return import_onnx(path)
-    raise ModelImportError(f"{path}: unsupported model file type '{path.suffix}' (expected .onnx)")
+        module = import_onnx(path, _onnx_dims(path, dims))
+        RaiseNnPass().apply(make_context(), module)
+        assign_phases(module)
+        return module
+    if path.suffix == ".pim":
+        from pimc.compiler.frontend.dsl_import import import_dsl
+
+        return import_dsl(path, dims)
+    raise ModelImportError(f"{path}: unsupported model file type '{path.suffix}' (expected .onnx or .pim)")
 
 
 def default_pipeline(system: str, strategy: str) -> list[ModulePass]:
@@ -70,12 +113,29 @@ class CompileResult:
     report: dict[str, Any]
     plan_mlir: str
     aim_trace: str
+    warnings: list[str] = field(default_factory=list)
 
 
-def compile_model(path: str | Path, system: str = DEFAULT_SYSTEM, strategy: str = "roofline") -> CompileResult:
+def unmodelled_warning(module: ModuleOp) -> str | None:
+    """One line naming the op types pimc has no cost model for (costed as element-wise), if any."""
+    found = unmodelled_op_types(module)
+    if not found:
+        return None
+    total = sum(len(names) for names in found.values())
+    listed = "; ".join(f"{t} x{len(n)} ({', '.join(n[:3])}{', ...' if len(n) > 3 else ''})" for t, n in sorted(found.items()))
+    return f"{total} op(s) of unmodelled type, kept as generic ops and costed as element-wise: {listed}"
+
+
+def compile_model(
+    path: str | Path,
+    system: str = DEFAULT_SYSTEM,
+    strategy: str = "roofline",
+    dims: dict[str, str] | None = None,
+) -> CompileResult:
     """Compile a model for a system and render every output in memory."""
     sys_desc = load_system(system)
-    module = import_model(path)
+    module = import_model(path, dims)
+    warning = unmodelled_warning(module)
     ctx = make_context()
     for p in default_pipeline(system, strategy):
         p.apply(ctx, module)
@@ -86,7 +146,9 @@ def compile_model(path: str | Path, system: str = DEFAULT_SYSTEM, strategy: str 
     model_attr = module.attributes.get("pimc.model")
     model = model_attr.data if isinstance(model_attr, StringAttr) else Path(path).stem
     report = build_report(module, model, sys_desc, strategy)
-    return CompileResult(module, report, str(module) + "\n", emit_aim_trace(module, model, sys_desc.name))
+    return CompileResult(
+        module, report, str(module) + "\n", emit_aim_trace(module, model, sys_desc.name), [warning] if warning else []
+    )
 
 
 def write_outputs(result: CompileResult, outdir: str | Path) -> list[Path]:

@@ -21,13 +21,13 @@ def _print(module: ModuleOp, generic: bool) -> str:
     return out.getvalue() + "\n"
 
 
-def parse_input(path: str) -> ModuleOp:
+def parse_input(path: str, dims: dict[str, str] | None = None) -> ModuleOp:
     """Parse .mlir text with every pimc and xDSL dialect, or import a model file."""
     p = Path(path)
     if p.suffix != ".mlir":
         from pimc.compiler.driver import import_model
 
-        return import_model(p)
+        return import_model(p, dims)
     if not p.is_file():
         raise ModelImportError(f"{p}: no such file")
     from xdsl.parser import Parser
@@ -51,12 +51,14 @@ def parse_input(path: str) -> ModuleOp:
     return module
 
 
-def run_opt(path: str, spec: str, print_after_all: bool, generic: bool = False) -> str:
+def run_opt(
+    path: str, spec: str, print_after_all: bool, generic: bool = False, dims: dict[str, str] | None = None
+) -> str:
     """Apply the pipeline `spec` and return the final IR; dumps go to stderr."""
     from pimc.compiler.driver import make_context
     from pimc.compiler.universe import PASSES
 
-    module = parse_input(path)
+    module = parse_input(path, dims)
     available = {**get_all_passes(), **PASSES}
 
     def callback(previous: ModulePass | None, mod: ModuleOp, _next: ModulePass | None) -> None:

@@ -1,7 +1,7 @@
 """Registers pimc's dialects and passes with xDSL (entry point group `xdsl.universe`).
 
 After `pip install pimc`, stock `xdsl-opt` knows the nn, place, pim and aim
-dialects and the annotate-cost, partition, lower-to-pim and pim-to-commands passes.
+dialects and the raise-nn, annotate-cost, partition, lower-to-pim and pim-to-commands passes.
 """
 
 from __future__ import annotations
@@ -37,6 +37,12 @@ def _aim() -> Dialect:
     return AIM
 
 
+def _raise_nn() -> type[ModulePass]:
+    from pimc.passes.raise_nn import RaiseNnPass
+
+    return RaiseNnPass
+
+
 def _annotate_cost() -> type[ModulePass]:
     from pimc.passes.annotate_cost import AnnotateCostPass
 
@@ -63,6 +69,7 @@ def _pim_to_commands() -> type[ModulePass]:
 
 DIALECTS: dict[str, Callable[[], Dialect]] = {"nn": _nn, "place": _place, "pim": _pim, "aim": _aim}
 PASSES: dict[str, Callable[[], type[ModulePass]]] = {
+    "raise-nn": _raise_nn,
     "annotate-cost": _annotate_cost,
     "partition": _partition,
     "lower-to-pim": _lower_to_pim,

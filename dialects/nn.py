@@ -24,6 +24,7 @@ from xdsl.dialects.builtin import (
     IntegerAttr,
     StringAttr,
     TensorType,
+    UnitAttr,
 )
 from xdsl.ir import Attribute, Dialect, Operation, SSAValue
 from xdsl.irdl import (
@@ -509,6 +510,287 @@ class OnnxOp(_NamedOp):
             raise VerifyException("nn.onnx needs a non-empty op_type")
 
 
+# -- semantic ops: what the frontends raise decomposed patterns into ----------
+
+
+@irdl_op_definition
+class LinearOp(_NamedOp):
+    """A fully-connected layer: y = x @ W (+ bias), W a model weight.
+
+    `w` is [K, N] (x's last dim is K), or [N, K] when `transpose_w` is set (the
+    torch.nn.Linear layout, y = x @ W^T). The result is x's shape with its last dim
+    replaced by N. Raised from MatMul or Gemm with a constant weight, a Transpose
+    of that weight and an Add of a per-output bias folded in.
+    FLOPs = 2 * (elements of y) * K, + elements of y for the bias.
+    """
+
+    name = "nn.linear"
+
+    input = operand_def(TensorType)
+    w = operand_def(TensorType)
+    bias = opt_operand_def(TensorType)
+    result = result_def(TensorType)
+    transpose_w = opt_prop_def(UnitAttr)
+    """Present when `w` is stored [N, K] (out_features x in_features)."""
+
+    traits = traits_def(Pure())
+    assembly_format = "$input `,` $w (`,` $bias^)? attr-dict `:` functional-type(operands, results)"
+
+    def __init__(
+        self, input: SSAValue, w: SSAValue, bias: SSAValue | None, result_type: TensorType, *, transpose_w: bool
+    ):
+        super().__init__(
+            operands=[input, w, bias],
+            result_types=[result_type],
+            properties={"transpose_w": UnitAttr()} if transpose_w else {},
+        )
+
+    def kn(self) -> tuple[int, int]:
+        """(K, N): the contracted and the output feature size."""
+        w = tensor_shape(self.w.type)
+        return (w[1], w[0]) if self.transpose_w is not None else (w[0], w[1])
+
+    def verify_(self) -> None:
+        x, w, y = (tensor_shape(v.type) for v in (self.input, self.w, self.result))
+        if len(w) != 2:
+            raise VerifyException(f"linear weight must be 2-D, got shape {w}")
+        if len(x) == 0:
+            raise VerifyException("linear input must have at least one dim")
+        k, n = self.kn()
+        if x[-1] != k:
+            raise VerifyException(f"linear input's last dim {x[-1]} does not match the weight's K = {k}")
+        if y != (*x[:-1], n):
+            raise VerifyException(f"linear result shape {y} should be {(*x[:-1], n)}")
+        if self.bias is not None and tensor_shape(self.bias.type) not in ((n,), (1, n)):
+            raise VerifyException(f"linear bias of shape {tensor_shape(self.bias.type)} should be ({n},)")
+
+
+@irdl_op_definition
+class AttentionOp(_NamedOp):
+    """Scaled dot-product attention over heads, with grouped K/V heads (GQA/MQA).
+
+    q: [B, Hq, S, D], k: [B, Hkv, T, D], v: [B, Hkv, T, Dv], Hq a multiple of Hkv
+    (query head h reads K/V head h // (Hq / Hkv)); result [B, Hq, S, Dv].
+    scores = scale * q @ k^T; with a `mask` operand the scores get `scores + mask`
+    (an additive float mask), or, when `mask_fill` is set, `where(mask, scores,
+    mask_fill)` (a boolean mask); p = softmax(scores, last dim); result = p @ v.
+    `causal` records that the mask hides future positions (found in the mask's
+    computation, or declared in the DSL); it does not change the semantics.
+    Raised from score MatMul -> (scale) -> (mask) -> Softmax -> context MatMul.
+    """
+
+    name = "nn.attention"
+
+    q = operand_def(TensorType)
+    k = operand_def(TensorType)
+    v = operand_def(TensorType)
+    mask = opt_operand_def(TensorType)
+    result = result_def(TensorType)
+    scale = prop_def(FloatAttr)
+    mask_fill = opt_prop_def(FloatAttr)
+    causal = opt_prop_def(UnitAttr)
+
+    traits = traits_def(Pure())
+    assembly_format = "$q `,` $k `,` $v (`,` $mask^)? attr-dict `:` functional-type(operands, results)"
+
+    def __init__(
+        self,
+        q: SSAValue,
+        k: SSAValue,
+        v: SSAValue,
+        mask: SSAValue | None,
+        *,
+        scale: float,
+        causal: bool = False,
+        mask_fill: float | None = None,
+    ):
+        qs, vs = tensor_shape(q.type), tensor_shape(v.type)
+        assert isinstance(q.type, TensorType)
+        props: dict[str, Attribute] = {"scale": FloatAttr(scale, 64)}
+        if causal:
+            props["causal"] = UnitAttr()
+        if mask_fill is not None:
+            props["mask_fill"] = FloatAttr(mask_fill, 64)
+        super().__init__(
+            operands=[q, k, v, mask],
+            result_types=[TensorType(q.type.element_type, [*qs[:-1], vs[-1]])],
+            properties=props,
+        )
+
+    def dims(self) -> tuple[int, int, int, int, int, int, int]:
+        """(B, Hq, Hkv, S, T, D, Dv)."""
+        b, hq, s, d = tensor_shape(self.q.type)
+        _, hkv, t, dv = tensor_shape(self.v.type)
+        return b, hq, hkv, s, t, d, dv
+
+    def verify_(self) -> None:
+        q, k, v, y = (tensor_shape(x.type) for x in (self.q, self.k, self.v, self.result))
+        if not (len(q) == len(k) == len(v) == 4):
+            raise VerifyException(f"attention q, k, v must be 4-D [B, H, seq, head_dim], got {q}, {k}, {v}")
+        if k[:3] != v[:3] or k[0] != q[0] or k[3] != q[3]:
+            raise VerifyException(f"attention shapes do not agree: q {q}, k {k}, v {v}")
+        if k[1] == 0 or q[1] % k[1] != 0:
+            raise VerifyException(f"attention query heads {q[1]} are not a multiple of the K/V heads {k[1]}")
+        if y != (*q[:3], v[3]):
+            raise VerifyException(f"attention result shape {y} should be {(*q[:3], v[3])}")
+        if self.mask is not None:
+            m = tensor_shape(self.mask.type)
+            scores = (q[0], q[1], q[2], k[2])
+            if broadcast_shapes(scores, m) != scores:
+                raise VerifyException(f"attention mask of shape {m} does not broadcast to the scores {scores}")
+
+
+@irdl_op_definition
+class RmsNormOp(_NamedOp):
+    """RMSNorm (Zhang & Sennrich 2019): x / sqrt(mean(x^2, last dim) + epsilon) * scale.
+
+    Raised from Pow/ReduceMean/Add/Sqrt/Reciprocal (or Div)/Mul/Mul, or ONNX
+    RMSNormalization (opset 23).
+    """
+
+    name = "nn.rms_norm"
+
+    input = operand_def(TensorType)
+    scale = operand_def(TensorType)
+    result = result_def(TensorType)
+    epsilon = prop_def(FloatAttr, default_value=FloatAttr(1e-6, 32))
+
+    traits = traits_def(Pure())
+    assembly_format = "$input `,` $scale attr-dict `:` functional-type(operands, results)"
+
+    def __init__(self, input: SSAValue, scale: SSAValue, result_type: Attribute, *, epsilon: float):
+        super().__init__(
+            operands=[input, scale], result_types=[result_type], properties={"epsilon": FloatAttr(epsilon, 32)}
+        )
+
+    def verify_(self) -> None:
+        x, s, y = (tensor_shape(v.type) for v in (self.input, self.scale, self.result))
+        if len(x) == 0 or y != x:
+            raise VerifyException(f"rms_norm result shape {y} must equal its input shape {x}")
+        if broadcast_shapes(x, s) != x:
+            raise VerifyException(f"rms_norm scale of shape {s} does not broadcast to {x}")
+
+
+_GELU_APPROXIMATIONS = ("none", "tanh")
+
+
+@irdl_op_definition
+class GeluOp(_NamedOp):
+    """GELU (Hendrycks & Gimpel 2016): x * Phi(x), exact (erf) or the tanh approximation.
+
+    `approximate` is "none" (0.5 x (1 + erf(x / sqrt 2))) or "tanh"
+    (0.5 x (1 + tanh(sqrt(2 / pi) (x + 0.044715 x^3))), GPT-2's "gelu_new").
+    """
+
+    name = "nn.gelu"
+
+    input = operand_def(TensorType)
+    result = result_def(TensorType)
+    approximate = prop_def(StringAttr, default_value=StringAttr("none"))
+
+    traits = traits_def(Pure())
+    assembly_format = "$input attr-dict `:` functional-type(operands, results)"
+
+    def __init__(self, input: SSAValue, approximate: str = "none"):
+        super().__init__(
+            operands=[input], result_types=[input.type], properties={"approximate": StringAttr(approximate)}
+        )
+
+    def verify_(self) -> None:
+        if self.approximate.data not in _GELU_APPROXIMATIONS:
+            raise VerifyException(f"gelu approximate must be one of {_GELU_APPROXIMATIONS}, got '{self.approximate.data}'")
+        if self.input.type != self.result.type:
+            raise VerifyException("gelu result type must equal its input type")
+
+
+@irdl_op_definition
+class SiluOp(_NamedOp):
+    """SiLU / swish (Elfwing et al. 2018): x * sigmoid(x). Raised from Mul(x, Sigmoid(x))."""
+
+    name = "nn.silu"
+
+    input = operand_def(TensorType)
+    result = result_def(TensorType)
+
+    traits = traits_def(Pure())
+    assembly_format = "$input attr-dict `:` functional-type(operands, results)"
+
+    def __init__(self, input: SSAValue):
+        super().__init__(operands=[input], result_types=[input.type])
+
+    def verify_(self) -> None:
+        if self.input.type != self.result.type:
+            raise VerifyException("silu result type must equal its input type")
+
+
+@irdl_op_definition
+class RotaryOp(_NamedOp):
+    """Rotary position embedding (Su et al., RoFormer 2021), the half-split (GPT-NeoX/Llama) form.
+
+    result = x * cos + rotate_half(x) * sin, rotate_half(x) = concat(-x[..., D/2:], x[..., :D/2]);
+    x: [..., S, D]; cos and sin broadcast to x. Raised from the Slice/Neg/Concat/Mul/Add
+    pattern HuggingFace's apply_rotary_pos_emb exports to.
+    """
+
+    name = "nn.rotary"
+
+    input = operand_def(TensorType)
+    cos = operand_def(TensorType)
+    sin = operand_def(TensorType)
+    result = result_def(TensorType)
+
+    traits = traits_def(Pure())
+    assembly_format = "$input `,` $cos `,` $sin attr-dict `:` functional-type(operands, results)"
+
+    def __init__(self, input: SSAValue, cos: SSAValue, sin: SSAValue):
+        super().__init__(operands=[input, cos, sin], result_types=[input.type])
+
+    def verify_(self) -> None:
+        x = tensor_shape(self.input.type)
+        if len(x) == 0 or x[-1] % 2 != 0:
+            raise VerifyException(f"rotary needs an even last dim, got shape {x}")
+        if tensor_shape(self.result.type) != x:
+            raise VerifyException("rotary result shape must equal its input shape")
+        for what, value in (("cos", self.cos), ("sin", self.sin)):
+            s = tensor_shape(value.type)
+            if broadcast_shapes(x, s) != x:
+                raise VerifyException(f"rotary {what} of shape {s} does not broadcast to {x}")
+
+
+@irdl_op_definition
+class KvAppendOp(_NamedOp):
+    """Append this step's keys or values to a KV cache: concat(cache, new) along `axis`.
+
+    `cache` is the past KV-cache input (e.g. [B, Hkv, past, D]) and `new` the step's
+    [B, Hkv, S, D]; the result holds past + S positions. Costed as an in-place append
+    (only `new` is written), as a serving system keeps the cache resident.
+    """
+
+    name = "nn.kv_append"
+
+    cache = operand_def(TensorType)
+    new = operand_def(TensorType)
+    result = result_def(TensorType)
+    axis = prop_def(IntegerAttr[I64], default_value=IntegerAttr(-2, 64))
+
+    traits = traits_def(Pure())
+    assembly_format = "$cache `,` $new attr-dict `:` functional-type(operands, results)"
+
+    def __init__(self, cache: SSAValue, new: SSAValue, result_type: Attribute, axis: int = -2):
+        super().__init__(operands=[cache, new], result_types=[result_type], properties={"axis": IntegerAttr(axis, 64)})
+
+    def verify_(self) -> None:
+        c, n, y = (tensor_shape(v.type) for v in (self.cache, self.new, self.result))
+        axis = self.axis.value.data
+        _check_axis(axis, len(c), "kv_append")
+        a = axis % len(c)
+        if len(n) != len(c) or any(c[i] != n[i] for i in range(len(c)) if i != a):
+            raise VerifyException(f"kv_append cache {c} and new {n} differ outside the axis {axis}")
+        expected = tuple(c[i] + n[i] if i == a else c[i] for i in range(len(c)))
+        if y != expected:
+            raise VerifyException(f"kv_append result shape {y} should be {expected}")
+
+
 NN = Dialect(
     "nn",
     [
@@ -525,6 +807,13 @@ NN = Dialect(
         ConcatOp,
         GatherOp,
         OnnxOp,
+        LinearOp,
+        AttentionOp,
+        RmsNormOp,
+        GeluOp,
+        SiluOp,
+        RotaryOp,
+        KvAppendOp,
     ],
     [],
 )

@@ -56,19 +56,23 @@ def gemv_layout(k: int, n: int, dev: Device, rows: RowAllocator, weight: str, tr
 
 
 def lower_op(op: Operation, dev: Device, rows: RowAllocator, rewriter: Rewriter) -> None:
-    """Replace a PIM-placed nn.matmul / nn.gemm by a pim.gemv with the same result."""
+    """Replace a PIM-placed nn.linear / nn.matmul / nn.gemm by a pim.gemv with the same result."""
     w = pim_weight(op)
     label = nn.op_label(op)
     if w is None:
         raise CompileError(f"op '{label}' is placed on PIM device '{dev.name}' but is not a matrix-vector product")
     assert isinstance(w.owner, nn.WeightOp)
-    transpose_w = isinstance(op, nn.GemmOp) and op.trans_b.value.data == 1
+    transpose_w = (isinstance(op, nn.GemmOp) and op.trans_b.value.data == 1) or (
+        isinstance(op, nn.LinearOp) and op.transpose_w is not None
+    )
     k, n = nn.tensor_shape(w.type)
     if transpose_w:
         k, n = n, k
     layout = gemv_layout(k, n, dev, rows, w.owner.sym_name.data, transpose_w, label)
     if isinstance(op, nn.GemmOp):
         x, bias = op.a, op.c
+    elif isinstance(op, nn.LinearOp):
+        x, bias = op.input, op.bias
     else:
         assert isinstance(op, nn.MatMulOp)
         x, bias = op.lhs, None

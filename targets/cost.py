@@ -9,13 +9,31 @@ plus every result written once, at each tensor's own element type):
 
 - matmul: FLOPs = 2 * batch * M * N * K.
 - gemm: FLOPs = 2 * M * N * K, plus M * N for adding C when present.
-- add, mul, generic ONNX ops: FLOPs = E (one op per result element).
+- linear: FLOPs = 2 * E * K, + E with a bias (K the contracted dim).
+- attention (q [B,Hq,S,D], k [B,Hkv,T,D], v [B,Hkv,T,Dv]):
+  FLOPs = 2*B*Hq*S*T*D (scores) + 2*B*Hq*S*T*Dv (context) + 6*B*Hq*S*T (scale
+  and softmax's 5 per score) + B*Hq*S*T with a mask; bytes = q + k + v + mask + result: the fused
+  kernel the papers assume (FlashAttention on a GPU, AttAcc/NeuPIMs on PIM) keeps
+  the S x T scores on chip. K and V are read once per KV head (GQA saves bytes).
+- add, mul, element-wise ONNX ops: FLOPs = E (one op per result element).
 - softmax: FLOPs = 5 * E (max, subtract, exp, sum, divide per element).
 - layer_norm: FLOPs = 7 * E (mean, subtract, square, variance sum, normalise,
-  scale, shift per element).
+  scale, shift per element). rms_norm: FLOPs = 4 * E (square, sum, normalise,
+  scale).
+- gelu: FLOPs = 5 * E (erf form: divide, erf, add, multiply, multiply) or 8 * E
+  (tanh form: cube, multiply, add, multiply, tanh, add, multiply, multiply);
+  silu: FLOPs = 4 * E (exp, add, divide, multiply); rotary: FLOPs = 3 * E
+  (two multiplies and an add per element). Bytes = input + result (fused).
+- kv_append: FLOPs = 0, bytes = 2 * new (read the step's keys or values and write
+  them into the resident cache in place; the past is not copied).
+- reductions (ReduceMean, ...): FLOPs = input elements, bytes = operands + results.
 - gather: bytes = indices + 2 * result (only the gathered rows are read).
-- reshape: FLOPs = 0, bytes = 0 (a change of metadata; no data moves).
-- transpose, concat: FLOPs = 0, bytes = operands + results.
+- reshape and ONNX Shape/Size: FLOPs = 0, bytes = 0 (metadata; no data moves).
+- transpose, concat: FLOPs = 0, bytes = operands + results. ONNX data movement
+  (Slice, Split, Expand, Tile, Pad, GatherElements, ...): FLOPs = 0,
+  bytes = 2 * results (what is copied is read once and written once).
+- an ONNX op of any other type is costed as element-wise, and the compile warns
+  that it is not modelled (see `unmodelled_op_types`).
 
 Roofline latency (Williams et al., CACM 2009): max(FLOPs / peak, bytes / bandwidth).
 """
@@ -87,10 +105,22 @@ def op_metrics(op: Operation) -> OpMetrics:
         m, k, n = op.mkn()
         flops = 2 * m * k * n + (m * n if op.bias is not None else 0)
         return OpMetrics(flops, _io_bytes(op), "matrix")
-    if isinstance(op, nn.SoftmaxOp):
-        return OpMetrics(5 * _elements(op.result.type), _io_bytes(op), "vector")
-    if isinstance(op, nn.LayerNormOp):
-        return OpMetrics(7 * _elements(op.result.type), _io_bytes(op), "vector")
+    if isinstance(op, nn.LinearOp):
+        k = op.kn()[0]
+        e = _elements(op.result.type)
+        return OpMetrics(2 * e * k + (e if op.bias is not None else 0), _io_bytes(op), "matrix")
+    if isinstance(op, nn.AttentionOp):
+        b, hq, _, s, t, d, dv = op.dims()
+        scores = b * hq * s * t
+        per_score = 6 + (1 if op.mask is not None else 0)
+        return OpMetrics(2 * scores * (d + dv) + per_score * scores, _io_bytes(op), "matrix")
+    per_element = _PER_ELEMENT_FLOPS.get(type(op))
+    if isinstance(op, nn.GeluOp):
+        per_element = 8 if op.approximate.data == "tanh" else 5
+    if per_element is not None:
+        return OpMetrics(per_element * _elements(op.results[0].type), _io_bytes(op), "vector")
+    if isinstance(op, nn.KvAppendOp):
+        return OpMetrics(0, 2 * tensor_bytes(op.new.type), "vector")
     if isinstance(op, nn.ReshapeOp):
         return OpMetrics(0, 0, "vector")
     if isinstance(op, (nn.TransposeOp, nn.ConcatOp)):
@@ -98,20 +128,79 @@ def op_metrics(op: Operation) -> OpMetrics:
     if isinstance(op, nn.GatherOp):
         out = tensor_bytes(op.result.type)
         return OpMetrics(0, tensor_bytes(op.indices.type) + 2 * out, "vector")
-    # add, mul and every generic ONNX op: element-wise over the results.
-    flops = sum(_elements(r.type) for r in op.results if isinstance(r.type, TensorType))
-    return OpMetrics(flops, _io_bytes(op), "vector")
+    results = [r.type for r in op.results if isinstance(r.type, TensorType)]
+    category = onnx_category(op) if isinstance(op, nn.OnnxOp) else "elementwise"
+    if category == "metadata":
+        return OpMetrics(0, 0, "vector")
+    if category == "movement":
+        return OpMetrics(0, 2 * sum(tensor_bytes(t) for t in results), "vector")
+    if category == "reduction":
+        flops = sum(_elements(v.type) for v in op.operands[:1] if isinstance(v.type, TensorType))
+        return OpMetrics(flops, _io_bytes(op), "vector")
+    # add, mul, element-wise ONNX ops and unmodelled ones: one op per result element.
+    return OpMetrics(sum(_elements(t) for t in results), _io_bytes(op), "vector")
+
+
+_PER_ELEMENT_FLOPS: dict[type[Operation], int] = {
+    nn.SoftmaxOp: 5,
+    nn.LayerNormOp: 7,
+    nn.RmsNormOp: 4,
+    nn.SiluOp: 4,
+    nn.RotaryOp: 3,
+}
+
+ONNX_OP_CATEGORIES: dict[str, str] = {
+    **dict.fromkeys(
+        "Add Sub Mul Div Pow Sqrt Reciprocal Neg Abs Exp Log Tanh Sigmoid Erf Relu LeakyRelu Gelu Cos Sin "
+        "Where Equal Less LessOrEqual Greater GreaterOrEqual And Or Not Xor IsNaN IsInf Max Min Mod Floor Ceil "
+        "Round Sign Clip Cast CastLike Softplus Softsign HardSigmoid HardSwish Mish Elu Selu Celu PRelu "
+        "Range Dropout Sum Mean BitShift Tan Atan Asin Acos Sinh Cosh".split(),
+        "elementwise",
+    ),
+    **dict.fromkeys(
+        "ReduceMean ReduceSum ReduceMax ReduceMin ReduceProd ReduceL1 ReduceL2 ReduceSumSquare ReduceLogSumExp "
+        "ArgMax ArgMin CumSum TopK LogSoftmax Softmax LayerNormalization RMSNormalization "
+        "GroupNormalization InstanceNormalization BatchNormalization".split(),
+        "reduction",
+    ),
+    **dict.fromkeys(
+        "Slice Split Expand Tile Pad GatherElements GatherND ScatterND ScatterElements Transpose Concat "
+        "DepthToSpace SpaceToDepth Trilu ConstantOfShape Gather Compress NonZero OneHot".split(),
+        "movement",
+    ),
+    **dict.fromkeys("Shape Size Reshape Squeeze Unsqueeze Flatten Identity".split(), "metadata"),
+}
+"""How a generic `nn.onnx` op is costed, by ONNX op type (default domain only)."""
+
+
+def onnx_category(op: nn.OnnxOp) -> str:
+    """elementwise / reduction / movement / metadata, or "unmodelled" for other types and custom domains."""
+    if op.domain is not None and op.domain.data not in ("", "ai.onnx"):
+        return "unmodelled"
+    return ONNX_OP_CATEGORIES.get(op.op_type.data, "unmodelled")
+
+
+def unmodelled_op_types(root: Operation) -> dict[str, list[str]]:
+    """Generic ops whose type pimc has no cost model for (costed as element-wise): op type -> node names."""
+    found: dict[str, list[str]] = {}
+    for op in root.walk():
+        if isinstance(op, nn.OnnxOp) and onnx_category(op) == "unmodelled":
+            key = op.op_type.data if op.domain is None else f"{op.domain.data}.{op.op_type.data}"
+            found.setdefault(key, []).append(nn.op_label(op))
+    return found
 
 
 def pim_weight(op: Operation) -> SSAValue | None:
     """The weight operand a PIM device would keep in its banks, if `op` is a PIM-able GEMV.
 
-    A matrix product is PIM-able when its right operand is a weight (`nn.weight`,
+    nn.linear always is (its weight is a model parameter). Another matrix product is PIM-able when its right operand is a weight (`nn.weight`,
     resident in DRAM) and it is a plain product: MatMul with a 2-D weight, or Gemm
     without a transposed A, with alpha = beta = 1 and C absent or a per-output bias.
     """
     if isinstance(op, pim.GemvOp):
         return op.w
+    if isinstance(op, nn.LinearOp):
+        return op.w if isinstance(op.w.owner, nn.WeightOp) else None
     if isinstance(op, nn.MatMulOp):
         rhs = op.rhs
         if isinstance(rhs.owner, nn.WeightOp) and len(nn.tensor_shape(rhs.type)) == 2:

@@ -17,6 +17,7 @@ from typing import Any
 from xdsl.dialects.builtin import DictionaryAttr, FloatAttr, IntegerAttr, ModuleOp, TensorType
 from xdsl.ir import Attribute, Operation
 
+from pimc.compiler.frontend.phases import phase_of
 from pimc.dialects import nn, pim
 from pimc.dialects.place import TransferOp
 from pimc.passes.annotate_cost import COST_ATTR
@@ -54,6 +55,7 @@ def op_entry(op: Operation) -> dict[str, Any]:
     return {
         "name": nn.op_label(op),
         "op": _op_kind(op),
+        "phase": phase_of(op),
         "inputs": [_shape(v.type) for v in op.operands],
         "outputs": [_shape(r.type) for r in op.results],
         "device": device,
@@ -91,6 +93,13 @@ def build_report(module: ModuleOp, model: str, system: System, strategy: str) ->
         if entry["device"] is not None:
             per_device[entry["device"]] += entry["latency_ns"]
     transfer_ns = math.fsum(t["latency_ns"] for t in transfers)
+    phases: dict[str, dict[str, Any]] = {}
+    for entry in ops:
+        p = phases.setdefault(entry["phase"] or "unknown", {"ops": 0, "flops": 0, "bytes": 0, "latency_ns": 0.0})
+        p["ops"] += 1
+        p["flops"] += entry["flops"]
+        p["bytes"] += entry["bytes"]
+        p["latency_ns"] += entry["latency_ns"] or 0.0
     return {
         "schema_version": SCHEMA_VERSION,
         "model": model,
@@ -114,6 +123,7 @@ def build_report(module: ModuleOp, model: str, system: System, strategy: str) ->
             "ops_by_device": {d: sum(1 for e in ops if e["device"] == d) for d in system.devices},
             "aim_commands": aim_commands + 1,  # + the closing EOC
         },
+        "phases": phases,
     }
 
 

@@ -42,10 +42,8 @@ from xdsl.ir import Attribute, Block, Operation, Region, SSAValue
 from xdsl.utils.exceptions import VerifyException
 
 from pimc.compiler.errors import ModelImportError
+from pimc.compiler.frontend.onnx_shapes import ResolvedGraph, TensorInfo, resolve_graph
 from pimc.dialects import nn
-
-MAX_CONSTANT_ELEMENTS = 16
-"""Initializers up to this many elements (with data in the file) are kept in the IR as nn.constant."""
 
 _DTYPES: dict[int, Attribute] = {
     onnx.TensorProto.FLOAT: f32,
@@ -62,7 +60,7 @@ _DTYPES: dict[int, Attribute] = {
 
 
 def load_onnx(path: str | Path) -> onnx.ModelProto:
-    """Read the model proto without external data and run strict shape inference."""
+    """Read the model proto without its external weight data and check every node against its schema."""
     path = Path(path)
     if not path.is_file():
         raise ModelImportError(f"{path}: no such file")
@@ -73,11 +71,7 @@ def load_onnx(path: str | Path) -> onnx.ModelProto:
     if len(model.graph.node) == 0:
         raise ModelImportError(f"{path}: the ONNX graph has no nodes (truncated or empty file?)")
     _check_nodes(model, path)
-    try:
-        return onnx.shape_inference.infer_shapes(model, strict_mode=True, data_prop=True)
-    except Exception as e:
-        first_line = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        raise ModelImportError(f"{path}: ONNX shape inference failed: {first_line}") from None
+    return model
 
 
 def _check_nodes(model: onnx.ModelProto, path: Path) -> None:
@@ -102,39 +96,25 @@ def _check_nodes(model: onnx.ModelProto, path: Path) -> None:
 
 
 class _Importer:
-    def __init__(self, model: onnx.ModelProto, source: str):
-        self.model = model
+    def __init__(self, resolved: ResolvedGraph, source: str):
+        self.r = resolved
         self.source = source
-        self.graph = model.graph
-        self.opset = next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), 0)
-        self.types: dict[str, onnx.TypeProto] = {}
-        for vi in [*self.graph.input, *self.graph.value_info, *self.graph.output]:
-            self.types[vi.name] = vi.type
-        self.initializers = {t.name: t for t in self.graph.initializer}
+        self.graph = resolved.graph
+        self.opset = resolved.opset
         self.values: dict[str, SSAValue] = {}
+        self.types: dict[TensorInfo, TensorType] = {}
 
     # -- types ---------------------------------------------------------------
 
     def tensor_type(self, name: str, node: str) -> TensorType:
-        if name in self.initializers:
-            init = self.initializers[name]
-            return TensorType(self._dtype(init.data_type, name, node), list(init.dims))
-        tp = self.types.get(name)
-        if tp is None or not tp.HasField("tensor_type"):
+        info = self.r.info.get(self.r.resolve(name))
+        if info is None:
             raise ModelImportError(f"{self.source}: node '{node}': value '{name}' has no inferred tensor type")
-        tt = tp.tensor_type
-        if not tt.HasField("shape"):
-            raise ModelImportError(f"{self.source}: node '{node}': value '{name}' has an unknown rank")
-        dims: list[int] = []
-        for d in tt.shape.dim:
-            if d.HasField("dim_value"):
-                dims.append(d.dim_value)
-            else:
-                sym = d.dim_param or "?"
-                raise ModelImportError(
-                    f"{self.source}: node '{node}': value '{name}' has a symbolic dim '{sym}' that cannot be resolved"
-                )
-        return TensorType(self._dtype(tt.elem_type, name, node), dims)
+        t = self.types.get(info)
+        if t is None:
+            t = TensorType(self._dtype(info.elem_type, name, node), list(info.shape))
+            self.types[info] = t
+        return t
 
     def _dtype(self, code: int, name: str, node: str) -> Attribute:
         if code not in _DTYPES:
@@ -145,31 +125,26 @@ class _Importer:
     # -- values --------------------------------------------------------------
 
     def operand(self, name: str, node: str) -> SSAValue:
+        name = self.r.resolve(name)
         if name in self.values:
             return self.values[name]
-        if name in self.initializers:
-            value = self._import_initializer(self.initializers[name], node)
-            self.values[name] = value
-            return value
-        raise ModelImportError(f"{self.source}: node '{node}': input '{name}' is used before it is defined")
-
-    def _import_initializer(self, init: onnx.TensorProto, node: str) -> SSAValue:
-        t = self.tensor_type(init.name, node)
-        n = int(np.prod(init.dims)) if len(init.dims) else 1
-        has_data = init.data_location != onnx.TensorProto.EXTERNAL
-        if has_data and n <= MAX_CONSTANT_ELEMENTS and _is_dense_type(t):
-            op: Operation = nn.ConstantOp(_dense(numpy_helper.to_array(init), t))
-            op.attributes["name"] = StringAttr(init.name)
+        if name in self.r.initializers and (name not in self.r.consts or self.r.consts[name].size > 1):
+            op: Operation = nn.WeightOp(name, self.tensor_type(name, node))  # a model parameter, even a small one
+        elif name in self.r.consts:
+            op = nn.ConstantOp(_dense(self.r.consts[name], self.tensor_type(name, node)))
+            op.attributes["name"] = StringAttr(name)
         else:
-            op = nn.WeightOp(init.name, t)
-        op.results[0].name_hint = _hint(init.name)
+            raise ModelImportError(f"{self.source}: node '{node}': input '{name}' is used before it is defined")
+        op.results[0].name_hint = _hint(name)
         self.init_builder.insert(op)
+        self.values[name] = op.results[0]
         return op.results[0]
 
     # -- nodes ---------------------------------------------------------------
 
     def run(self) -> ModuleOp:
-        arg_names = [i.name for i in self.graph.input if i.name not in self.initializers]
+        initializers = self.r.initializers
+        arg_names = [i.name for i in self.graph.input if i.name not in initializers]
         arg_types = [self.tensor_type(n, "<graph input>") for n in arg_names]
         block = Block(arg_types=arg_types)
         for name, arg in zip(arg_names, block.args, strict=True):
@@ -178,13 +153,9 @@ class _Importer:
         self.init_builder = Builder(InsertPoint.at_end(block))
         body = Block()
         self.builder = Builder(InsertPoint.at_end(body))
-        for index, node in enumerate(self.graph.node):
-            self.import_node(node, index)
-        out_values = []
-        for o in self.graph.output:
-            if o.name not in self.values and o.name not in self.initializers:
-                raise ModelImportError(f"{self.source}: graph output '{o.name}' is produced by no node")
-            out_values.append(self.operand(o.name, "<graph output>"))
+        for index, node in enumerate(self.r.nodes):
+            self.import_node(node, self.r.node_names[index])
+        out_values = [self.operand(o.name, "<graph output>") for o in self.graph.output]
         # weights and constants first, then the nodes in ONNX (topological) order
         for op in list(body.ops):
             op.detach()
@@ -195,8 +166,7 @@ class _Importer:
         module.attributes["pimc.model"] = StringAttr(self.graph.name or Path(self.source).stem)
         return module
 
-    def import_node(self, node: onnx.NodeProto, index: int) -> None:
-        name = node.name or f"{node.op_type}_{index}"
+    def import_node(self, node: onnx.NodeProto, name: str) -> None:
         if node.domain not in ("", "ai.onnx"):
             op = self._generic(node, name)
         else:
@@ -331,10 +301,6 @@ def _layer_norm(imp: _Importer, node: onnx.NodeProto, name: str) -> Operation | 
     )
 
 
-def _reshape(imp: _Importer, node: onnx.NodeProto, name: str) -> Operation:
-    return nn.ReshapeOp(imp.operand(node.input[0], name), imp.tensor_type(node.output[0], name))
-
-
 def _transpose(imp: _Importer, node: onnx.NodeProto, name: str) -> Operation:
     x = imp.operand(node.input[0], name)
     rank = len(nn.tensor_shape(x.type))
@@ -352,13 +318,29 @@ def _gather(imp: _Importer, node: onnx.NodeProto, name: str) -> Operation:
     return nn.GatherOp(data, idx, imp.int_attr(node, "axis", 0), imp.tensor_type(node.output[0], name))
 
 
-def _constant(imp: _Importer, node: onnx.NodeProto, name: str) -> Operation | None:
-    for a in node.attribute:
-        if a.name == "value" and a.t.data_location != onnx.TensorProto.EXTERNAL:
-            t = imp.tensor_type(node.output[0], name)
-            if _is_dense_type(t):
-                return nn.ConstantOp(_dense(numpy_helper.to_array(a.t), t))
-    return None
+def _constant(imp: _Importer, node: onnx.NodeProto, name: str) -> Operation:
+    """A Constant too large to fold: data that lives in the model file, like an initializer."""
+    return nn.WeightOp(node.output[0], imp.tensor_type(node.output[0], name))
+
+
+def _as_reshape(imp: _Importer, node: onnx.NodeProto, name: str) -> Operation:
+    """Reshape, Unsqueeze, Squeeze and Flatten only relabel the dims: one nn.reshape."""
+    return nn.ReshapeOp(imp.operand(node.input[0], name), imp.tensor_type(node.output[0], name))
+
+
+def _gelu(imp: _Importer, node: onnx.NodeProto, name: str) -> Operation | None:
+    approximate = next((a.s.decode() for a in node.attribute if a.name == "approximate"), "none")
+    return nn.GeluOp(imp.operand(node.input[0], name), approximate)
+
+
+def _rms_norm(imp: _Importer, node: onnx.NodeProto, name: str) -> Operation | None:
+    x = imp.operand(node.input[0], name)
+    if imp.int_attr(node, "axis", -1) not in (-1, len(nn.tensor_shape(x.type)) - 1):
+        return None
+    return nn.RmsNormOp(
+        x, imp.operand(node.input[1], name), imp.tensor_type(node.output[0], name),
+        epsilon=imp.float_attr(node, "epsilon", 1e-5),
+    )
 
 
 _IMPORTERS: dict[str, Callable[[_Importer, onnx.NodeProto, str], Operation | None]] = {
@@ -368,7 +350,12 @@ _IMPORTERS: dict[str, Callable[[_Importer, onnx.NodeProto, str], Operation | Non
     "Mul": _binary(nn.MulOp),
     "Softmax": _softmax,
     "LayerNormalization": _layer_norm,
-    "Reshape": _reshape,
+    "Reshape": _as_reshape,
+    "Unsqueeze": _as_reshape,
+    "Squeeze": _as_reshape,
+    "Flatten": _as_reshape,
+    "Gelu": _gelu,
+    "RMSNormalization": _rms_norm,
     "Transpose": _transpose,
     "Concat": _concat,
     "Gather": _gather,
@@ -376,7 +363,8 @@ _IMPORTERS: dict[str, Callable[[_Importer, onnx.NodeProto, str], Operation | Non
 }
 
 
-def import_onnx(path: str | Path) -> ModuleOp:
-    """Load `path` and return a module with `func.func @main` in the nn dialect."""
+def import_onnx(path: str | Path, dims: dict[str, int] | None = None) -> ModuleOp:
+    """Load `path`, bind `dims`, fold and resolve every shape, and return `func.func @main` in nn."""
     model = load_onnx(path)
-    return _Importer(model, str(path)).run()
+    resolved = resolve_graph(model, path, dims)
+    return _Importer(resolved, str(path)).run()

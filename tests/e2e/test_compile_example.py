@@ -48,37 +48,41 @@ def test_writes_the_three_outputs_and_prints_the_table(compiled: tuple[dict, Pat
 
 def test_matrix_ops_match_hand_computed_flops_and_bytes(compiled: tuple[dict, Path, str]) -> None:
     report, _, _ = compiled
-    qkv = _op(report, "/h.0/attn/c_attn/MatMul")
-    assert qkv["flops"] == 2 * H * 3 * H
-    assert qkv["bytes"] == (H + H * 3 * H + 3 * H) * F32
+    qkv = _op(report, "/h.0/attn/c_attn/MatMul")  # raised to linear with its bias Add folded in
+    assert qkv["flops"] == 2 * H * 3 * H + 3 * H
+    assert qkv["bytes"] == (H + H * 3 * H + 3 * H + 3 * H) * F32
     assert qkv["intensity"] == pytest.approx(qkv["flops"] / qkv["bytes"])
-    qk = _op(report, "/h.1/attn/MatMul_qk")  # [1,4,1,16] x [1,4,16,16]
-    assert qk["flops"] == 2 * HEADS * HEAD_DIM * (PAST + 1)
-    assert qk["bytes"] == (HEADS * HEAD_DIM + HEADS * HEAD_DIM * (PAST + 1) + HEADS * (PAST + 1)) * F32
+    attn = _op(report, "/h.1/attn/MatMul_pv")  # q [1,4,1,16] against 16 cached keys and values
+    assert attn["op"] == "nn.attention" and attn["phase"] == "decode"
+    scores = HEADS * (PAST + 1)
+    assert attn["flops"] == 2 * scores * 2 * HEAD_DIM + 6 * scores  # QK^T, PV, scale + softmax
+    assert attn["bytes"] == (2 * HEADS * HEAD_DIM + 2 * HEADS * (PAST + 1) * HEAD_DIM) * F32
     lm = _op(report, "/lm_head/Gemm")  # tied head: [1,64] x [512,64]^T
     assert lm["flops"] == 2 * H * VOCAB
     assert lm["bytes"] == (H + VOCAB * H + VOCAB) * F32
-    softmax = _op(report, "/h.0/attn/Softmax")
-    assert softmax["flops"] == 5 * HEADS * (PAST + 1)
+    gelu = _op(report, "/h.0/mlp/Gelu")
+    assert (gelu["flops"], gelu["bytes"]) == (8 * FFN, 2 * FFN * F32)
     ln = _op(report, "/h.0/ln_1/LayerNormalization")
     assert (ln["flops"], ln["bytes"]) == (7 * H, (H + H + H + H) * F32)
+    append = _op(report, "/h.0/attn/Concat_k")  # in place: only the new key is read and written
+    assert (append["op"], append["bytes"]) == ("nn.kv_append", 2 * HEADS * HEAD_DIM * F32)
 
 
 def test_totals_are_the_sum_of_the_model(compiled: tuple[dict, Path, str]) -> None:
     report, _, _ = compiled
+    scores = HEADS * (PAST + 1)
     per_layer = (
         2 * H * 3 * H + 3 * H  # qkv projection + bias
-        + 3 * H  # Split, costed element-wise
-        + 2 * (2 * HEADS * HEAD_DIM * (PAST + 1))  # QK^T and PV
-        + HEADS * (PAST + 1) * (1 + 5)  # scale, softmax
+        + 2 * (2 * scores * HEAD_DIM) + 6 * scores  # attention: QK^T, PV, scale, softmax
         + 2 * H * H + H + H  # output projection + bias + residual
         + 2 * 7 * H  # two LayerNorms
-        + 2 * H * FFN + FFN + FFN  # fc + bias + GELU
+        + 2 * H * FFN + FFN + 8 * FFN  # fc + bias + GELU (tanh form)
         + 2 * FFN * H + H + H  # fc-proj + bias + residual
     )
     expected = LAYERS * per_layer + H + 7 * H + 2 * H * VOCAB  # embedding add, final LN, LM head
     assert report["totals"]["flops"] == expected
     assert report["totals"]["flops"] == sum(e["flops"] for e in report["ops"])
+    assert report["phases"]["decode"]["flops"] == expected and list(report["phases"]) == ["decode"]
     total = sum(e["latency_ns"] for e in report["ops"]) + sum(t["latency_ns"] for t in report["transfers"])
     assert report["totals"]["latency_ns"] == pytest.approx(total)
 

@@ -23,16 +23,18 @@ def test_every_node_of_the_example_is_imported(example: Path) -> None:
     model = onnx.load(str(example), load_external_data=False)
     module = import_onnx(example)
     names = {op.attributes["name"].data for op in module.walk() if "name" in op.attributes}
-    assert {n.name for n in model.graph.node} <= names
+    assert {n.name for n in model.graph.node if n.op_type != "Constant"} <= names  # Constants fold away
     kinds = [type(op) for op in module.walk()]
     assert kinds.count(nn.MatMulOp) == 2 * 6  # per layer: qkv, qk, pv, proj, fc, fc-proj
     assert kinds.count(nn.GemmOp) == 1
     assert kinds.count(nn.LayerNormOp) == 2 * 2 + 1
     assert kinds.count(nn.SoftmaxOp) == 2
+    assert kinds.count(nn.GeluOp) == 2
     generic = sorted(op.op_type.data for op in module.walk() if isinstance(op, nn.OnnxOp))
-    assert generic == ["Gelu", "Gelu", "Split", "Split"]
+    assert generic == ["Split", "Split"]
     weights = {op.sym_name.data for op in module.walk() if isinstance(op, nn.WeightOp)}
-    assert {i.name for i in model.graph.initializer if np.prod(i.dims) > 16} <= weights
+    params = {i.name for i in model.graph.initializer if np.prod(i.dims) > 1 and i.data_type == TensorProto.FLOAT}
+    assert params <= weights  # scalars become constants; int64 shape tensors fold into result types
 
 
 def test_external_weights_are_never_read(tmp_path: Path) -> None:

@@ -1,10 +1,12 @@
 // RUN: pimc opt %examples/gpt2-tiny-decode.onnx -p 'annotate-cost,partition{strategy=roofline},lower-to-pim,pim-to-commands' --print-ir-after-all 2>&1 >/dev/null | filecheck %s --check-prefix=DUMP
 // RUN: pimc opt %examples/gpt2-tiny-decode.onnx -p 'annotate-cost,partition,lower-to-pim,pim-to-commands' | filecheck %s --check-prefix=FINAL
 
-// pimc opt imports ONNX directly; every pass dumps the IR to stderr, MLIR-style.
+// pimc opt imports ONNX directly (shapes folded, layers raised, phase detected); every pass
+// dumps the IR to stderr, MLIR-style. The qkv MatMul + bias Add became one nn.linear.
 // DUMP:      // -----// IR Dump After annotate-cost //----- //
 // DUMP-NEXT: builtin.module attributes {pimc.model = "gpt2-tiny-decode", pimc.system = "npu-aim"} {
-// DUMP:      nn.matmul {{.*}}name = "/h.0/attn/c_attn/MatMul", cost = {flops = 24576 : i64
+// DUMP:      func.func @decode(
+// DUMP:      nn.linear {{.*}}name = "/h.0/attn/c_attn/MatMul", onnx_nodes = ["/h.0/attn/c_attn/MatMul", "/h.0/attn/c_attn/Add"], phase = "decode", cost = {flops = 24768 : i64
 // DUMP:      // -----// IR Dump After partition //----- //
 // DUMP:      place.transfer
 // DUMP:      // -----// IR Dump After lower-to-pim //----- //
