@@ -593,6 +593,9 @@ def raise_block(block: Block) -> int:
         for op in list(block.ops):
             if op.parent is block and rule(op, rewriter):
                 count += 1
+    for op in list(block.ops):  # constants only the raised patterns read (exponents, epsilons, scales)
+        if isinstance(op, nn.ConstantOp) and not op.result.uses:
+            rewriter.erase_op(op)
     return count
 
 

@@ -1,11 +1,15 @@
-"""ONNX frontend: load a model (never its external weight data), infer shapes, import into `nn`.
+"""ONNX frontend: load a model (never its external weight data), resolve shapes, import into `nn`.
 
-Each ONNX node becomes one `nn` op carrying the node name in its `name`
-attribute; nodes without a dedicated op become `nn.onnx`. Initializers become
-`nn.weight` (data stays outside the IR) or, when tiny and present in the file,
-`nn.constant`. Graph inputs become arguments of `func.func @main`, graph outputs
-its results. Every value must have a concrete shape after onnx shape inference;
-otherwise the import fails naming the value and the node that produced it.
+The graph first goes through `onnx_shapes.resolve_graph`: named dims are bound
+from `--dim`, shape computations are folded at compile time and every value gets
+a concrete type (an unresolvable dim is an error naming the value and node).
+Each remaining node becomes one `nn` op carrying the node name in its `name`
+attribute; Reshape/Unsqueeze/Squeeze/Flatten become `nn.reshape`, Gelu
+`nn.gelu`, and nodes without a dedicated op become `nn.onnx`. Initializers
+become `nn.weight` (data stays outside the IR); one-element ones and folded
+values that a kept node reads become `nn.constant`. Graph inputs become
+arguments of `func.func @main`, graph outputs its results; the driver then
+raises patterns (passes/raise_nn.py) and renames the function after its phase.
 """
 
 from __future__ import annotations

@@ -335,7 +335,9 @@ class _Resolver:
         self.opset_bytes = {o.domain: o.version for o in model.opset_import}
         self.out = ResolvedGraph(self.graph, self.opset)
         self.type_bytes: dict[str, bytes] = {}
-        self.value_info: dict[str, onnx.TypeProto] = {vi.name: vi.type for vi in self.graph.value_info}
+        self.value_info: dict[str, onnx.TypeProto] = {
+            vi.name: vi.type for vi in [*self.graph.value_info, *self.graph.output] if vi.type.HasField("tensor_type")
+        }
         self.sequences: dict[str, tuple[str, int, list[int]]] = {}
 
     def error(self, message: str) -> ModelImportError:
