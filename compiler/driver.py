@@ -68,8 +68,8 @@ def _onnx_dims(path: Path, dims: dict[str, str]) -> dict[str, int]:
             out[name] = int(value)
         except ValueError:
             raise ModelImportError(f"{path}: --dim {name}={value}: an ONNX dim must be an integer") from None
-        if out[name] < 1:
-            raise ModelImportError(f"{path}: --dim {name}={value}: a dim must be at least 1")
+        if out[name] < 0:
+            raise ModelImportError(f"{path}: --dim {name}={value}: a dim cannot be negative")
     return out
 
 

@@ -352,6 +352,7 @@ class _Resolver:
             n = math.prod(init.dims)
             if n <= FOLD_LIMIT and init.data_location != TensorProto.EXTERNAL:
                 self.out.consts[init.name] = numpy_helper.to_array(init)
+        missing: dict[str, str] = {}  # dim name -> the first input that has it
         for vi in self.graph.input:
             if vi.name in self.out.initializers:
                 continue
@@ -365,11 +366,18 @@ class _Resolver:
                 elif d.dim_param and d.dim_param in self.dims:
                     self.used_dims.add(d.dim_param)
                     shape.append(self.dims[d.dim_param])
+                elif d.dim_param:
+                    missing.setdefault(d.dim_param, vi.name)
+                    shape.append(1)
                 else:
-                    sym = d.dim_param or "?"
-                    hint = f"; bind it with --dim {sym}=N" if d.dim_param else ""
-                    raise self.error(f"graph input '{vi.name}' has a symbolic dim '{sym}' (dim {i}){hint}")
+                    raise self.error(f"graph input '{vi.name}' has an unnamed unknown dim {i}; it cannot be bound with --dim")
             self.out.info[vi.name] = TensorInfo(tt.elem_type, tuple(shape))
+        if missing:
+            first, where = next(iter(missing.items()))
+            binds = " ".join(f"--dim {d}=N" for d in missing)
+            raise self.error(
+                f"graph input '{where}' has a symbolic dim '{first}'; bind every symbolic dim: {binds}"
+            )
         unused = sorted(set(self.dims) - self.used_dims)
         if unused:
             named = sorted({d.dim_param for vi in self.graph.input for d in vi.type.tensor_type.shape.dim if d.dim_param})

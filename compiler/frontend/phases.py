@@ -24,8 +24,10 @@ def detect_phase(fn: func.FuncOp) -> str:
     speculated tokens) attend to the cached past; a prefill has no past input.
     """
     for op in fn.body.walk():
-        if isinstance(op, nn.KvAppendOp) and isinstance(op.cache, BlockArgument) and nn.tensor_shape(op.cache.type):
-            return "decode"
+        if isinstance(op, nn.KvAppendOp) and isinstance(op.cache, BlockArgument):
+            cache = nn.tensor_shape(op.cache.type)
+            if cache[op.axis.value.data % len(cache)] > 0:  # an empty past is a prefill
+                return "decode"
     return "prefill"
 
 

@@ -84,7 +84,9 @@ def test_small_constant_computations_fold_to_values(tmp_path: Path) -> None:
 
 def test_an_unbound_symbolic_dim_is_an_error_naming_input_and_dim(tmp_path: Path) -> None:
     path = _symbolic_chain(tmp_path)
-    with pytest.raises(ModelImportError, match=r"graph input 'x' has a symbolic dim 'batch' \(dim 0\); bind it with --dim batch=N"):
+    with pytest.raises(ModelImportError, match=r"graph input 'x' has a symbolic dim 'batch'; bind every symbolic dim: --dim batch=N --dim seq=N$"):
+        import_onnx(path, {})
+    with pytest.raises(ModelImportError, match=r"symbolic dim 'batch'; bind every symbolic dim: --dim batch=N$"):
         import_onnx(path, {"seq": 5})
 
 
