@@ -132,7 +132,7 @@ class _Importer:
         name = self.r.resolve(name)
         if name in self.values:
             return self.values[name]
-        if name in self.r.initializers and (name not in self.r.consts or self.r.consts[name].size > 1):
+        if name in self.r.initializers and not _is_compile_time_constant(self.r.consts.get(name)):
             op: Operation = nn.WeightOp(name, self.tensor_type(name, node))  # a model parameter, even a small one
         elif name in self.r.consts:
             op = nn.ConstantOp(_dense(self.r.consts[name], self.tensor_type(name, node)))
@@ -237,6 +237,15 @@ class _Importer:
             if a.name == key:
                 return a.f
         return default
+
+
+def _is_compile_time_constant(value: np.ndarray | None) -> bool:
+    """Small initializers that are not layer parameters: scalars, and (with <= 1024 elements) integer or
+    boolean tensors and tensors of rank >= 3 (the masks and index tables optimised exports fold into
+    initializers). Parameters (weights, biases, norm scales) are float tensors of rank 1 or 2."""
+    if value is None:
+        return False
+    return value.size == 1 or value.dtype.kind in "biu" or value.ndim >= 3
 
 
 def _is_dense_type(t: TensorType) -> bool:

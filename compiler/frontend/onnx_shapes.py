@@ -14,7 +14,8 @@ the graph once in topological order and, per node:
   (`OpSchema._infer_node_outputs`), passing the known small values as
   input data so data-dependent shapes (Reshape, Expand, Range, Slice, Tile,
   ConstantOfShape) come out concrete;
-- drops Identity and same-type Cast/CastLike nodes as aliases, and turns
+- drops Identity, same-type Cast/CastLike and no-op Slice/Expand/Reshape/
+  Transpose nodes (same shape out as in) as aliases, and turns
   SplitToSequence + SequenceAt (torch.split in unoptimised exports) into Slice
   nodes.
 
@@ -420,12 +421,27 @@ class _Resolver:
         if op is not None and self.try_fold(node, name, op, inputs, outputs):
             return
         infos = self.infer(node, name, inputs, outputs)
+        if op is not None and len(outputs) == 1 and self.is_noop(node, op, inputs, infos[0]):
+            out.aliases[outputs[0]] = inputs[0]
+            return
         for o, info in zip(outputs, infos, strict=True):
             out.info[o] = info
         if inputs != list(node.input):
             node = _with_inputs(node, inputs)
         out.node_names[len(out.nodes)] = name
         out.nodes.append(node)
+
+    def is_noop(self, node: onnx.NodeProto, op: str, inputs: list[str], result: TensorInfo) -> bool:
+        """A Slice, Expand, Reshape or Transpose that returns its input unchanged (exports have many)."""
+        if op not in ("Slice", "Expand", "Reshape", "Transpose") or self.out.info[inputs[0]] != result:
+            return False
+        if op == "Slice":
+            steps = self.out.consts.get(inputs[4]) if len(inputs) > 4 and inputs[4] else np.ones(1, np.int64)
+            return steps is not None and bool(np.all(steps == 1))
+        if op == "Transpose":
+            perm = _attr(node, "perm")
+            return perm is not None and list(perm) == list(range(len(result.shape)))
+        return True  # Expand or Reshape to the same shape
 
     def same_type_cast(self, node: onnx.NodeProto, inputs: list[str]) -> bool:
         src = self.out.info[inputs[0]].elem_type
