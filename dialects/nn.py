@@ -487,6 +487,9 @@ class OnnxOp(_NamedOp):
     op_type = prop_def(StringAttr)
     onnx_attrs = prop_def(DictionaryAttr)
     domain = opt_prop_def(StringAttr)
+    input_slots = opt_prop_def(ArrayAttr[IntegerAttr[I64]])
+    """The ONNX input position of each operand, present only when an optional input before
+    a given one was omitted (e.g. Clip(x, "", max) has operands (x, max) in slots [0, 2])."""
     inputs = var_operand_def()
     outputs = var_result_def()
 
@@ -573,7 +576,9 @@ class AttentionOp(_NamedOp):
     (query head h reads K/V head h // (Hq / Hkv)); result [B, Hq, S, Dv].
     scores = scale * q @ k^T; with a `mask` operand the scores get `scores + mask`
     (an additive float mask), or, when `mask_fill` is set, `where(mask, scores,
-    mask_fill)` (a boolean mask); p = softmax(scores, last dim); result = p @ v.
+    mask_fill)` (a boolean mask); p = softmax(scores, last dim), with p = 0 in a row
+    whose every score is -inf (fully masked; torch's SDPA export guards it the same
+    way with Where(IsNaN(p), 0, p)); result = p @ v.
     `causal` records that the mask hides future positions (found in the mask's
     computation, or declared in the DSL); it does not change the semantics.
     Raised from score MatMul -> (scale) -> (mask) -> Softmax -> context MatMul.

@@ -332,7 +332,8 @@ def raise_silu(op: Operation, rewriter: Rewriter) -> bool:
 
 # -- rotary embedding ---------------------------------------------------------------------
 
-_ROTARY = ("Add", ("Mul", "x", "cos"), ("Mul", ("Concat@cat", ("Neg", ("Slice@hi", "x", "*")), ("Slice@lo", "x", "*")), "sin"))
+# The rotate_half branch comes first so that it binds x before x * cos is matched (in either operand order).
+_ROTARY = ("Add", ("Mul", ("Concat@cat", ("Neg", ("Slice@hi", "x", "*")), ("Slice@lo", "x", "*")), "sin"), ("Mul", "x", "cos"))
 
 
 def _slice_range(op: Operation, dim: int, rank: int) -> tuple[int, int] | None:
@@ -530,6 +531,8 @@ def raise_attention(op: Operation, rewriter: Rewriter) -> bool:
         absorbed += ops
         pre = producer(s)
         if mask is None and isinstance(pre, nn.AddOp):
+            if scale != 1.0:  # (scores + mask) * c would need a scaled mask: not this op's semantics
+                return False
             a, b = pre.lhs, pre.rhs
             if kind(producer(b)) in ("MatMul", "Mul", "Div") and kind(producer(a)) not in ("MatMul", "Mul", "Div"):
                 a, b = b, a
@@ -541,7 +544,8 @@ def raise_attention(op: Operation, rewriter: Rewriter) -> bool:
             fill_value = scalar(fill)
             if fill_value is None:
                 return False
-            mask, mask_fill, s = cond, fill_value, kept
+            # where(m, s, fill) * c == where(m, s * c, fill * c): the scale found so far also scales the fill
+            mask, mask_fill, s = cond, fill_value * scale, kept
             absorbed.append(pre)
             continue
         break

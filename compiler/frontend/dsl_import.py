@@ -322,6 +322,7 @@ class _Importer:
         self.body: list[Tree[Token]] = []
         self.weight_types: dict[str, tuple[TensorType, str]] = {}
         self.phase: _Phase | None = None
+        self.verified: set[tuple[object, ...]] = set()
         self.where: list[str] = []
         """Where the body is being imported (`phase decode`, `layers.3`): named in errors, see `error`."""
 
@@ -416,7 +417,8 @@ class _Importer:
         if not isinstance(value, (_DType, int)) or isinstance(value, bool):
             raise self.error(_loc(expr), f"parameter '{name_tok}' must be an integer or a dtype, got {self.kind_of(value)}")
         if name_tok.value == "dtype" and not isinstance(value, _DType):
-            raise self.error(_loc(expr), f"parameter 'dtype' is the default element type: it must be a dtype, got {self.kind_of(value)}")
+            got = self.kind_of(value)
+            raise self.error(_loc(expr), f"parameter 'dtype' is the default element type: it must be a dtype, got {got}")
         value = self.override(name_tok.value, _loc(name_tok), value)
         self.declare(self.params, name_tok, value, "param")
 
@@ -494,7 +496,8 @@ class _Importer:
                 value = _Absent(full, tensor_type)
             else:
                 if full in phase.arg_names:
-                    raise self.error(_loc(name_tok), f"redefinition of argument '{full}' (first declared at line {phase.arg_names[full][0]})")
+                    first = phase.arg_names[full][0]
+                    raise self.error(_loc(name_tok), f"redefinition of argument '{full}' (first declared at line {first})")
                 phase.arg_names[full] = _loc(name_tok)
                 value = phase.block.insert_arg(tensor_type, len(phase.block.args))
                 value.name_hint = _hint(full)
@@ -556,7 +559,8 @@ class _Importer:
             if not isinstance(value, tuple):
                 raise self.error(_loc(names[1]), f"cannot unpack {self.kind_of(value)} into {len(names)} names")
             if len(value) != len(names):
-                raise self.error(_loc(names[0]), f"the expression gives {len(value)} tensors but {len(names)} names are assigned")
+                message = f"the expression gives {len(value)} tensors but {len(names)} names are assigned"
+                raise self.error(_loc(names[0]), message)
             for name, v in zip(names, value, strict=True):
                 self.assign(scope, name, v)
             return
@@ -572,7 +576,8 @@ class _Importer:
         owner, binding = found
         if binding.kind != "var":
             raise self.error(
-                _loc(name), f"redefinition of {binding.kind} '{name}' (declared at line {binding.loc[0]}); choose another name"
+                _loc(name),
+                f"redefinition of {binding.kind} '{name}' (declared at line {binding.loc[0]}); choose another name",
             )
         owner.names[name.value] = _Binding(value, "var", binding.loc)
 
@@ -696,10 +701,15 @@ class _Importer:
         phase.labels.add(unique)
         op.attributes["name"] = StringAttr(unique)
         op.attributes["phase"] = phase.attr
-        try:
-            op.verify()
-        except VerifyException as e:
-            raise self.error(loc, f"{unique}: {e}") from None
+        # an op's verifier reads only its operand and result types and its properties: ops that
+        # repeat in every layer are verified once
+        key = (op.name, *(v.type for v in op.operands), None, *(r.type for r in op.results), *op.properties.items())
+        if key not in self.verified:
+            try:
+                op.verify()
+            except VerifyException as e:
+                raise self.error(loc, f"{unique}: {e}") from None
+            self.verified.add(key)
         phase.body.append(op)
         return op
 
@@ -718,7 +728,8 @@ class _Importer:
             for value in (lhs, rhs):
                 if isinstance(value, _Absent):
                     self.tensor_value(value, loc, f"operand of '{sym}'")  # raises: the cache is absent
-            raise self.error(loc, f"'{sym}' needs two tensors or two numbers, got {self.kind_of(lhs)} and {self.kind_of(rhs)}")
+            got = f"{self.kind_of(lhs)} and {self.kind_of(rhs)}"
+            raise self.error(loc, f"'{sym}' needs two tensors or two numbers, got {got}")
         if sym == "//":
             raise self.error(loc, "'//' is integer floor division; use '/' for tensors")
         what = {"+": "add", "*": "mul", "-": "sub", "/": "div"}[sym]
@@ -865,9 +876,6 @@ class _Call:
     def error(self, message: str) -> ModelImportError:
         return self.imp.error(self.loc, f"{self.fn}: {message}")
 
-    def has(self, key: str) -> bool:
-        return key in self.args
-
     def value(self, key: str) -> _Value:
         return self.imp.eval(self.args[key], self.scope, self.label.nested())
 
@@ -900,7 +908,8 @@ class _Call:
             return False
         value = self.value(key)
         if not isinstance(value, bool):
-            raise self.imp.error(_loc(self.args[key]), f"{self.fn}: {key} must be true or false, got {self.imp.kind_of(value)}")
+            got = self.imp.kind_of(value)
+            raise self.imp.error(_loc(self.args[key]), f"{self.fn}: {key} must be true or false, got {got}")
         return value
 
     def string(self, key: str, default: str, choices: Sequence[str]) -> str:

@@ -168,6 +168,7 @@ class _Importer:
         fn = func.FuncOp("main", ([*arg_types], [v.type for v in out_values]), Region(block))
         module = ModuleOp([fn])
         module.attributes["pimc.model"] = StringAttr(self.graph.name or Path(self.source).stem)
+        module.attributes["pimc.onnx_opset"] = IntegerAttr(self.opset, 64)  # the meaning of generic ops
         return module
 
     def import_node(self, node: onnx.NodeProto, name: str) -> None:
@@ -189,10 +190,13 @@ class _Importer:
             self.values[out_name] = result
 
     def _generic(self, node: onnx.NodeProto, name: str) -> Operation:
-        inputs = [self.operand(i, name) for i in node.input if i]
+        slots = [i for i, n in enumerate(node.input) if n]
+        inputs = [self.operand(node.input[i], name) for i in slots]
         outputs = [self.tensor_type(o, name) for o in _outputs(node)]
         attrs = {a.name: self._attr(a, name) for a in node.attribute}
         op = nn.OnnxOp(node.op_type, inputs, outputs, attrs)
+        if slots != list(range(len(slots))):  # an omitted optional input before a given one
+            op.properties["input_slots"] = ArrayAttr([IntegerAttr(i, 64) for i in slots])
         if node.domain not in ("", "ai.onnx"):
             op.properties["domain"] = StringAttr(node.domain)
         return op

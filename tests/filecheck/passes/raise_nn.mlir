@@ -51,12 +51,12 @@ func.func @main(%x: tensor<1x2x8xf32>, %q: tensor<1x4x2x4xf32>, %k: tensor<1x2x2
   %gt = "nn.onnx"(%gs) <{op_type = "Tanh", onnx_attrs = {}}> {name = "gelu/Tanh"} : (tensor<1x2x6xf32>) -> tensor<1x2x6xf32>
   %g1 = nn.add %gt, %one {name = "gelu/Add_1"} : (tensor<1x2x6xf32>, tensor<f32>) -> tensor<1x2x6xf32>
   %gelu = nn.mul %gh, %g1 {name = "gelu/Mul_3"} : (tensor<1x2x6xf32>, tensor<1x2x6xf32>) -> tensor<1x2x6xf32>
-  // rotary on k: k * cos + concat(-k[..., 2:], k[..., :2]) * sin
+  // rotary on k: cos * k + concat(-k[..., 2:], k[..., :2]) * sin (either operand order)
   %hi = "nn.onnx"(%k, %s0, %e0, %ax) <{op_type = "Slice", onnx_attrs = {}}> {name = "rope/Slice_hi"} : (tensor<1x2x2x4xf32>, tensor<1xi64>, tensor<1xi64>, tensor<1xi64>) -> tensor<1x2x2x2xf32>
   %lo = "nn.onnx"(%k, %z0, %s0, %ax) <{op_type = "Slice", onnx_attrs = {}}> {name = "rope/Slice_lo"} : (tensor<1x2x2x4xf32>, tensor<1xi64>, tensor<1xi64>, tensor<1xi64>) -> tensor<1x2x2x2xf32>
   %neg = "nn.onnx"(%hi) <{op_type = "Neg", onnx_attrs = {}}> {name = "rope/Neg"} : (tensor<1x2x2x2xf32>) -> tensor<1x2x2x2xf32>
   %rot = nn.concat %neg, %lo {name = "rope/Concat", axis = -1 : i64} : (tensor<1x2x2x2xf32>, tensor<1x2x2x2xf32>) -> tensor<1x2x2x4xf32>
-  %kc = nn.mul %k, %cos {name = "rope/Mul"} : (tensor<1x2x2x4xf32>, tensor<1x1x2x4xf32>) -> tensor<1x2x2x4xf32>
+  %kc = nn.mul %cos, %k {name = "rope/Mul"} : (tensor<1x1x2x4xf32>, tensor<1x2x2x4xf32>) -> tensor<1x2x2x4xf32>
   %ks = nn.mul %rot, %sin {name = "rope/Mul_1"} : (tensor<1x2x2x4xf32>, tensor<1x1x2x4xf32>) -> tensor<1x2x2x4xf32>
   %kr = nn.add %kc, %ks {name = "rope/Add"} : (tensor<1x2x2x4xf32>, tensor<1x2x2x4xf32>) -> tensor<1x2x2x4xf32>
   // KV-cache append of the rotated keys and the values
@@ -95,7 +95,7 @@ func.func @main(%x: tensor<1x2x8xf32>, %q: tensor<1x4x2x4xf32>, %k: tensor<1x2x2
 // CHECK-NEXT: %norm = nn.rms_norm %x, %g {name = "norm/Mul_1", onnx_nodes = ["norm/Pow", "norm/ReduceMean", "norm/Add", "norm/Sqrt", "norm/Reciprocal", "norm/Mul", "norm/Mul_1"]} : (tensor<1x2x8xf32>, tensor<8xf32>) -> tensor<1x2x8xf32>
 // CHECK-NEXT: %silu = nn.silu %lin {name = "act/Mul", onnx_nodes = ["act/Sigmoid", "act/Mul"]} : (tensor<1x2x6xf32>) -> tensor<1x2x6xf32>
 // CHECK-NEXT: %gelu = nn.gelu %lin {name = "gelu/Mul_3", onnx_nodes = ["gelu/Mul", "gelu/Pow", "gelu/Mul_1", "gelu/Add", "gelu/Mul_2", "gelu/Tanh", "gelu/Add_1", "gelu/Mul_3"], approximate = "tanh"} : (tensor<1x2x6xf32>) -> tensor<1x2x6xf32>
-// CHECK-NEXT: %kr = nn.rotary %k, %cos, %sin {name = "rope/Add", onnx_nodes = ["rope/Mul", "rope/Slice_hi", "rope/Neg", "rope/Slice_lo", "rope/Concat", "rope/Mul_1", "rope/Add"]} : (tensor<1x2x2x4xf32>, tensor<1x1x2x4xf32>, tensor<1x1x2x4xf32>) -> tensor<1x2x2x4xf32>
+// CHECK-NEXT: %kr = nn.rotary %k, %cos, %sin {name = "rope/Add", onnx_nodes = ["rope/Slice_hi", "rope/Neg", "rope/Slice_lo", "rope/Concat", "rope/Mul_1", "rope/Mul", "rope/Add"]} : (tensor<1x2x2x4xf32>, tensor<1x1x2x4xf32>, tensor<1x1x2x4xf32>) -> tensor<1x2x2x4xf32>
 // CHECK-NEXT: %kall = nn.kv_append %past_k, %kr {name = "cat_k", onnx_nodes = ["cat_k"]} : (tensor<1x2x6x4xf32>, tensor<1x2x2x4xf32>) -> tensor<1x2x8x4xf32>
 // CHECK-NEXT: %vall = nn.kv_append %past_v, %v {name = "cat_v", onnx_nodes = ["cat_v"]} : (tensor<1x2x6x4xf32>, tensor<1x2x2x4xf32>) -> tensor<1x2x8x4xf32>
 // CHECK-NEXT: %att = nn.attention %q, %kall, %vall, %mask {name = "sdpa/MatMul_1", onnx_nodes = ["sdpa/Softmax", "sdpa/IsNaN", "sdpa/Where", "sdpa/Add", "sdpa/MatMul", "sdpa/Mul_q", "sdpa/Mul_k", "k/Reshape_1", "k/Transpose", "k/Reshape", "k/Expand", "k/Unsqueeze", "v/Reshape", "v/Expand", "v/Unsqueeze", "sdpa/MatMul_1"], scale = 0.49999998288572911 : f64} : (tensor<1x4x2x4xf32>, tensor<1x2x8x4xf32>, tensor<1x2x8x4xf32>, tensor<1x1x2x8xf32>) -> tensor<1x4x2x4xf32>
