@@ -26,7 +26,6 @@ from lark import Lark, Token, Tree
 from lark.exceptions import UnexpectedCharacters, UnexpectedInput, UnexpectedToken
 from xdsl.dialects import func
 from xdsl.dialects.builtin import (
-    FloatAttr,
     IntegerAttr,
     IntegerType,
     ModuleOp,
@@ -885,7 +884,7 @@ class _Call:
     def opt_tensor(self, key: str) -> SSAValue | None:
         return self.tensor(key) if key in self.args else None
 
-    def int(self, key: str, default: int | None = None) -> int:
+    def integer(self, key: str, default: int | None = None) -> int:
         if key not in self.args:
             if default is None:
                 raise self.error(f"needs {key}=")
@@ -895,7 +894,7 @@ class _Call:
             raise self.imp.error(_loc(self.args[key]), f"{self.fn}: {key} must be an integer, got {self.imp.kind_of(value)}")
         return value
 
-    def float(self, key: str, default: float | None) -> float | None:
+    def number(self, key: str, default: float | None) -> float | None:
         if key not in self.args:
             return default
         value = self.value(key)
@@ -903,7 +902,7 @@ class _Call:
             raise self.imp.error(_loc(self.args[key]), f"{self.fn}: {key} must be a number, got {self.imp.kind_of(value)}")
         return float(value)
 
-    def bool(self, key: str) -> bool:
+    def flag(self, key: str) -> bool:
         if key not in self.args:
             return False
         value = self.value(key)
@@ -986,7 +985,7 @@ def _matmul(c: _Call) -> _Value:
 
 def _softmax(c: _Call) -> _Value:
     x = c.tensor("x")
-    axis = c.int("axis", -1)
+    axis = c.integer("axis", -1)
     c.axis(axis, len(_shape(x)))
     return c.emit(nn.SoftmaxOp(x, axis))
 
@@ -1006,10 +1005,10 @@ def _attention(c: _Call) -> _Value:
         if nn.broadcast_shapes(scores, _shape(mask)) != scores:
             raise c.error(f"mask {_fmt(_shape(mask))} does not broadcast to the scores {_fmt(scores)}")
     c.imp.same_dtype(c.loc, "attention", q, k, v)
-    scale = c.float("scale", 1.0 / math.sqrt(qs[3]))
+    scale = c.number("scale", 1.0 / math.sqrt(qs[3]))
     assert scale is not None
     return c.emit(
-        nn.AttentionOp(q, k, v, mask, scale=scale, causal=c.bool("causal"), mask_fill=c.float("mask_fill", None))
+        nn.AttentionOp(q, k, v, mask, scale=scale, causal=c.flag("causal"), mask_fill=c.number("mask_fill", None))
     )
 
 
@@ -1018,7 +1017,7 @@ def _rms_norm(c: _Call) -> _Value:
     xs = _shape(x)
     if len(xs) == 0 or nn.broadcast_shapes(xs, _shape(scale)) != xs:
         raise c.error(f"scale {_fmt(_shape(scale))} does not broadcast to the input {_fmt(xs)}")
-    eps = c.float("eps", 1e-6)
+    eps = c.number("eps", 1e-6)
     assert eps is not None
     return c.emit(nn.RmsNormOp(x, scale, x.type, epsilon=eps))
 
@@ -1027,12 +1026,12 @@ def _layer_norm(c: _Call) -> _Value:
     x, scale = c.tensor("x"), c.tensor("scale")
     bias = c.opt_tensor("bias")
     xs = _shape(x)
-    axis = c.axis(c.int("axis", -1), len(xs))
+    axis = c.axis(c.integer("axis", -1), len(xs))
     normalized = xs[axis:]
     for what, value in (("scale", scale), ("bias", bias)):
         if value is not None and nn.broadcast_shapes(normalized, _shape(value)) != normalized:
             raise c.error(f"{what} {_fmt(_shape(value))} does not broadcast to the normalised dims {_fmt(normalized)}")
-    eps = c.float("eps", 1e-5)
+    eps = c.number("eps", 1e-5)
     assert eps is not None
     return c.emit(nn.LayerNormOp(x, scale, bias, axis=axis - len(xs), epsilon=eps))
 
@@ -1060,7 +1059,7 @@ def _rotary(c: _Call) -> _Value:
 def _kv_append(c: _Call) -> _Value:
     cache_value = c.value("cache")
     new = c.tensor("new")
-    axis = c.int("axis", -2)
+    axis = c.integer("axis", -2)
     if isinstance(cache_value, _Absent):
         return new  # no past in this phase: the cache after the step is just the new keys/values
     cache = c.imp.tensor_value(cache_value, _loc(c.args["cache"]), "kv_append argument 'cache'")
@@ -1086,7 +1085,7 @@ def _embedding(c: _Call) -> _Value:
 
 def _split_heads(c: _Call) -> _Value:
     x = c.tensor("x")
-    n = c.int("heads")
+    n = c.integer("heads")
     xs = _shape(x)
     if len(xs) != 3:
         raise c.error(f"needs a 3-D input [batch, seq, heads * head_dim], got {_fmt(xs)}")
@@ -1141,7 +1140,7 @@ def _concat(c: _Call) -> _Value:
     ]
     shapes = [_shape(v) for v in values]
     rank = len(shapes[0])
-    axis = c.axis(c.int("axis"), rank)
+    axis = c.axis(c.integer("axis"), rank)
     for s in shapes[1:]:
         if len(s) != rank or any(s[i] != shapes[0][i] for i in range(rank) if i != axis):
             raise c.error(f"shapes {', '.join(_fmt(s) for s in shapes)} differ outside axis {axis}")
@@ -1152,9 +1151,9 @@ def _concat(c: _Call) -> _Value:
 
 def _split(c: _Call) -> _Value:
     x = c.tensor("x")
-    parts = c.int("parts")
+    parts = c.integer("parts")
     xs = _shape(x)
-    axis = c.axis(c.int("axis", -1), len(xs))
+    axis = c.axis(c.integer("axis", -1), len(xs))
     if parts <= 0 or xs[axis] % parts != 0:
         raise c.error(f"dim {axis} of {_fmt(xs)} does not split into {parts} equal parts")
     piece = _tensor_type(_dtype_of(x), tuple(d // parts if i == axis else d for i, d in enumerate(xs)))
@@ -1200,8 +1199,11 @@ _OPS: dict[str, tuple[_Signature, Callable[[_Call], _Value]]] = {
 def import_dsl_text(text: str, source: str, dims: dict[str, str] | None = None) -> ModuleOp:
     """Import DSL source `text`; `source` names it in errors (and gives the model name without a `model` line)."""
     src = _Source(text, source)
-    tree = _parse(src)
-    return _Importer(tree, src, dict(dims or {})).run()
+    try:
+        tree = _parse(src)
+        return _Importer(tree, src, dict(dims or {})).run()
+    except RecursionError:
+        raise ModelImportError(f"{source}: expressions are nested too deeply") from None
 
 
 def import_dsl(path: str | Path, dims: dict[str, str] | None = None) -> ModuleOp:
