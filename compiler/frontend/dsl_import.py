@@ -251,7 +251,7 @@ def _parse(source: _Source) -> Tree[Token]:
         raise source.error((e.line, e.column), f"unexpected character {char!r}") from None
     except UnexpectedToken as e:
         token = e.token
-        expected = _describe_expected(set(e.expected))
+        expected = _describe_expected(set(e.accepts or e.expected))
         if token.type == "$END":
             end = (token.end_line or len(source.lines) or 1, token.end_column or 1)
             raise source.error(end, f"unexpected end of file; expected {expected}") from None
