@@ -28,7 +28,7 @@ import onnx
 from pimc.compiler.driver import import_model, make_context
 from pimc.compiler.frontend.phases import phase_of
 from pimc.targets.cost import is_costed, op_metrics
-from pimc.compiler.frontend.onnx_import import _Importer, load_onnx
+from pimc.compiler.frontend.onnx_import import import_resolved, load_onnx
 from pimc.compiler.frontend.onnx_shapes import resolve_graph
 from pimc.compiler.frontend.phases import assign_phases
 from pimc.passes.raise_nn import RaiseNnPass
@@ -60,7 +60,7 @@ def pimc_stages(path: Path) -> tuple[dict[str, float], collections.Counter[str]]
     t.append(time.perf_counter())
     resolved = resolve_graph(model, path)
     t.append(time.perf_counter())
-    module = _Importer(resolved, str(path)).run()
+    module = import_resolved(resolved, path)
     t.append(time.perf_counter())
     RaiseNnPass().apply(make_context(), module)
     assign_phases(module)

@@ -27,6 +27,7 @@ import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+import numpy as np
 from xdsl.context import Context
 from xdsl.dialects import func
 from xdsl.dialects.builtin import ArrayAttr, ModuleOp, StringAttr, TensorType
@@ -282,10 +283,7 @@ def raise_rms_norm(op: Operation, rewriter: Rewriter) -> bool:
     keepdims = mean.onnx_attrs.data.get("keepdims") if isinstance(mean, nn.OnnxOp) else None
     if axes is None or [a % rank for a in axes] != [rank - 1] or (keepdims is not None and keepdims.value.data != 1):  # pyright: ignore
         return False
-    if broadcast := nn.broadcast_shapes(shape(x), shape(w)):
-        if broadcast != shape(x) or shape(op.result) != shape(x):
-            return False
-    else:
+    if nn.broadcast_shapes(shape(x), shape(w)) != shape(x) or shape(op.result) != shape(x):
         return False
     new = nn.RmsNormOp(x, w, op.result.type, epsilon=m.consts["eps"])
     replace(op, new, m.visited[:-1], rewriter)
@@ -472,8 +470,6 @@ def _is_causal(mask: SSAValue | None, s: int, t: int) -> bool:
         return False
     op = producer(mask)
     if isinstance(op, nn.ConstantOp):
-        import numpy as np
-
         values = np.array(op.value.get_values()).reshape(shape(mask))
         tail = values.reshape(-1, *values.shape[-2:])[0] if values.ndim >= 2 else None
         if tail is None or tail.shape != (s, t):

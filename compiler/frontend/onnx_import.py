@@ -46,7 +46,7 @@ from xdsl.ir import Attribute, Block, Operation, Region, SSAValue
 from xdsl.utils.exceptions import VerifyException
 
 from pimc.compiler.errors import ModelImportError
-from pimc.compiler.frontend.onnx_shapes import ResolvedGraph, TensorInfo, resolve_graph
+from pimc.compiler.frontend.onnx_shapes import ResolvedGraph, TensorInfo, node_attr, resolve_graph
 from pimc.dialects import nn
 
 _DTYPES: dict[int, Attribute] = {
@@ -157,8 +157,8 @@ class _Importer:
         self.init_builder = Builder(InsertPoint.at_end(block))
         body = Block()
         self.builder = Builder(InsertPoint.at_end(body))
-        for index, node in enumerate(self.r.nodes):
-            self.import_node(node, self.r.node_names[index])
+        for node, name in zip(self.r.nodes, self.r.names, strict=True):
+            self.import_node(node, name)
         out_values = [self.operand(o.name, "<graph output>") for o in self.graph.output]
         # weights and constants first, then the nodes in ONNX (topological) order
         for op in list(body.ops):
@@ -224,24 +224,6 @@ class _Importer:
             return StringAttr(f"<tensor {list(t.dims)}>")
         return StringAttr(f"<{A.AttributeType.Name(a.type).lower()} attribute>")
 
-    def ints(self, node: onnx.NodeProto, key: str, default: list[int] | None = None) -> list[int] | None:
-        for a in node.attribute:
-            if a.name == key:
-                return list(a.ints)
-        return default
-
-    def int_attr(self, node: onnx.NodeProto, key: str, default: int) -> int:
-        for a in node.attribute:
-            if a.name == key:
-                return a.i
-        return default
-
-    def float_attr(self, node: onnx.NodeProto, key: str, default: float) -> float:
-        for a in node.attribute:
-            if a.name == key:
-                return a.f
-        return default
-
 
 def _is_compile_time_constant(value: np.ndarray | None) -> bool:
     """Small initializers that are not layer parameters: scalars, and (with <= 1024 elements) integer or
@@ -286,10 +268,10 @@ def _gemm(imp: _Importer, node: onnx.NodeProto, name: str) -> Operation:
         b,
         c,
         imp.tensor_type(node.output[0], name),
-        alpha=imp.float_attr(node, "alpha", 1.0),
-        beta=imp.float_attr(node, "beta", 1.0),
-        trans_a=imp.int_attr(node, "transA", 0),
-        trans_b=imp.int_attr(node, "transB", 0),
+        alpha=node_attr(node, "alpha", 1.0),
+        beta=node_attr(node, "beta", 1.0),
+        trans_a=node_attr(node, "transA", 0),
+        trans_b=node_attr(node, "transB", 0),
     )
 
 
@@ -304,35 +286,35 @@ def _binary(cls: type[nn.AddOp] | type[nn.MulOp]) -> Callable[[_Importer, onnx.N
 def _softmax(imp: _Importer, node: onnx.NodeProto, name: str) -> Operation | None:
     if imp.opset < 13:  # opset < 13 flattens to 2-D around `axis`: keep it generic
         return None
-    return nn.SoftmaxOp(imp.operand(node.input[0], name), imp.int_attr(node, "axis", -1))
+    return nn.SoftmaxOp(imp.operand(node.input[0], name), node_attr(node, "axis", -1))
 
 
 def _layer_norm(imp: _Importer, node: onnx.NodeProto, name: str) -> Operation | None:
-    if len(_outputs(node)) != 1 or imp.int_attr(node, "stash_type", 1) != 1:
+    if len(_outputs(node)) != 1 or node_attr(node, "stash_type", 1) != 1:
         return None
     x = imp.operand(node.input[0], name)
     scale = imp.operand(node.input[1], name)
     bias = imp.operand(node.input[2], name) if len(node.input) > 2 and node.input[2] else None
     return nn.LayerNormOp(
-        x, scale, bias, axis=imp.int_attr(node, "axis", -1), epsilon=imp.float_attr(node, "epsilon", 1e-5)
+        x, scale, bias, axis=node_attr(node, "axis", -1), epsilon=node_attr(node, "epsilon", 1e-5)
     )
 
 
 def _transpose(imp: _Importer, node: onnx.NodeProto, name: str) -> Operation:
     x = imp.operand(node.input[0], name)
     rank = len(nn.tensor_shape(x.type))
-    perm = imp.ints(node, "perm") or list(reversed(range(rank)))
+    perm = node_attr(node, "perm") or list(reversed(range(rank)))
     return nn.TransposeOp(x, perm, imp.tensor_type(node.output[0], name))
 
 
 def _concat(imp: _Importer, node: onnx.NodeProto, name: str) -> Operation:
     inputs = [imp.operand(i, name) for i in node.input if i]
-    return nn.ConcatOp(inputs, imp.int_attr(node, "axis", 0), imp.tensor_type(node.output[0], name))
+    return nn.ConcatOp(inputs, node_attr(node, "axis", 0), imp.tensor_type(node.output[0], name))
 
 
 def _gather(imp: _Importer, node: onnx.NodeProto, name: str) -> Operation:
     data, idx = (imp.operand(i, name) for i in node.input)
-    return nn.GatherOp(data, idx, imp.int_attr(node, "axis", 0), imp.tensor_type(node.output[0], name))
+    return nn.GatherOp(data, idx, node_attr(node, "axis", 0), imp.tensor_type(node.output[0], name))
 
 
 def _constant(imp: _Importer, node: onnx.NodeProto, name: str) -> Operation:
@@ -346,17 +328,17 @@ def _as_reshape(imp: _Importer, node: onnx.NodeProto, name: str) -> Operation:
 
 
 def _gelu(imp: _Importer, node: onnx.NodeProto, name: str) -> Operation | None:
-    approximate = next((a.s.decode() for a in node.attribute if a.name == "approximate"), "none")
+    approximate = node_attr(node, "approximate", b"none").decode()
     return nn.GeluOp(imp.operand(node.input[0], name), approximate)
 
 
 def _rms_norm(imp: _Importer, node: onnx.NodeProto, name: str) -> Operation | None:
     x = imp.operand(node.input[0], name)
-    if imp.int_attr(node, "axis", -1) not in (-1, len(nn.tensor_shape(x.type)) - 1):
+    if node_attr(node, "axis", -1) not in (-1, len(nn.tensor_shape(x.type)) - 1):
         return None
     return nn.RmsNormOp(
         x, imp.operand(node.input[1], name), imp.tensor_type(node.output[0], name),
-        epsilon=imp.float_attr(node, "epsilon", 1e-5),
+        epsilon=node_attr(node, "epsilon", 1e-5),
     )
 
 
@@ -383,5 +365,9 @@ _IMPORTERS: dict[str, Callable[[_Importer, onnx.NodeProto, str], Operation | Non
 def import_onnx(path: str | Path, dims: dict[str, int] | None = None) -> ModuleOp:
     """Load `path`, bind `dims`, fold and resolve every shape, and return `func.func @main` in nn."""
     model = load_onnx(path)
-    resolved = resolve_graph(model, path, dims)
-    return _Importer(resolved, str(path)).run()
+    return import_resolved(resolve_graph(model, path, dims), path)
+
+
+def import_resolved(resolved: ResolvedGraph, source: str | Path) -> ModuleOp:
+    """The nn module of a graph `resolve_graph` has made concrete (see import_onnx)."""
+    return _Importer(resolved, str(source)).run()

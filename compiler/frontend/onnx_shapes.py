@@ -61,10 +61,11 @@ class TensorInfo:
 class ResolvedGraph:
     """An ONNX graph after dim binding and folding, ready to import.
 
-    `nodes` are the nodes left to import (in topological order), `info` the
-    type of every value, `consts` the folded values (numpy arrays), `aliases`
-    maps the outputs of dropped Identity/Cast nodes to the value they forward.
-    `large_constants` are Constant nodes too big to fold (kept as data).
+    `nodes` are the nodes left to import (in topological order; Constant nodes
+    too big to fold among them) and `names` their node names, `info` the type of
+    every value, `consts` the folded values (numpy arrays), `aliases` maps the
+    outputs of dropped nodes (Identity, same-type Cast, no-op Slice...) to the
+    value they forward.
     """
 
     graph: onnx.GraphProto
@@ -74,8 +75,7 @@ class ResolvedGraph:
     consts: dict[str, np.ndarray] = field(default_factory=dict)
     aliases: dict[str, str] = field(default_factory=dict)
     initializers: dict[str, TensorProto] = field(default_factory=dict)
-    node_names: dict[int, str] = field(default_factory=dict)
-    folded: int = 0
+    names: list[str] = field(default_factory=list)
 
     def resolve(self, name: str) -> str:
         while name in self.aliases:
@@ -91,7 +91,8 @@ def _np_dtype(code: int) -> np.dtype:
     return np.dtype(onnx.helper.tensor_dtype_to_np_dtype(code))
 
 
-def _attr(node: onnx.NodeProto, key: str, default=None):
+def node_attr(node: onnx.NodeProto, key: str, default=None):
+    """The value of attribute `key` of `node` (onnx.helper.get_attribute_value), else `default`."""
     for a in node.attribute:
         if a.name == key:
             return onnx.helper.get_attribute_value(a)
@@ -104,7 +105,7 @@ def _attr(node: onnx.NodeProto, key: str, default=None):
 
 
 def _cast(node, xs):
-    return [xs[0].astype(_np_dtype(_attr(node, "to")))]
+    return [xs[0].astype(_np_dtype(node_attr(node, "to")))]
 
 
 def _cast_like(node, xs):
@@ -113,19 +114,19 @@ def _cast_like(node, xs):
 
 def _shape_of(arr_shape: tuple[int, ...], node) -> np.ndarray:
     rank = len(arr_shape)
-    start = _attr(node, "start", 0)
-    end = _attr(node, "end", rank)
+    start = node_attr(node, "start", 0)
+    end = node_attr(node, "end", rank)
     start = max(0, min(rank, start + rank if start < 0 else start))
     end = max(0, min(rank, end + rank if end < 0 else end))
     return np.array(arr_shape[start:end], dtype=np.int64)
 
 
 def _gather(node, xs):
-    return [np.take(xs[0], xs[1].astype(np.int64), axis=_attr(node, "axis", 0))]
+    return [np.take(xs[0], xs[1].astype(np.int64), axis=node_attr(node, "axis", 0))]
 
 
 def _concat(node, xs):
-    return [np.concatenate([x for x in xs if x is not None], axis=_attr(node, "axis", 0))]
+    return [np.concatenate([x for x in xs if x is not None], axis=node_attr(node, "axis", 0))]
 
 
 def _range(node, xs):
@@ -144,13 +145,13 @@ def _reshape_target(data_shape: tuple[int, ...], target: np.ndarray, allowzero: 
 
 
 def _reshape(node, xs):
-    return [xs[0].reshape(_reshape_target(xs[0].shape, xs[1], _attr(node, "allowzero", 0)))]
+    return [xs[0].reshape(_reshape_target(xs[0].shape, xs[1], node_attr(node, "allowzero", 0)))]
 
 
 def _axes(node, xs, index: int) -> list[int] | None:
     if len(xs) > index and xs[index] is not None:
         return [int(a) for a in xs[index].reshape(-1)]
-    a = _attr(node, "axes")
+    a = node_attr(node, "axes")
     return list(a) if a is not None else None
 
 
@@ -189,7 +190,7 @@ def _expand(node, xs):
 
 
 def _constant_of_shape(node, xs):
-    value = _attr(node, "value")
+    value = node_attr(node, "value")
     fill = numpy_helper.to_array(value).reshape(-1)[0] if value is not None else np.float32(0)
     return [np.full(tuple(int(d) for d in xs[0].reshape(-1)), fill, dtype=np.asarray(fill).dtype)]
 
@@ -206,15 +207,15 @@ def _div(node, xs):
 
 
 def _transpose(node, xs):
-    return [np.transpose(xs[0], _attr(node, "perm"))]
+    return [np.transpose(xs[0], node_attr(node, "perm"))]
 
 
 def _reduce(fn):
     def ev(node, xs):
         axes = _axes(node, xs, 1)
-        keep = bool(_attr(node, "keepdims", 1))
+        keep = bool(node_attr(node, "keepdims", 1))
         if axes is None or len(axes) == 0:
-            if _attr(node, "noop_with_empty_axes", 0):
+            if node_attr(node, "noop_with_empty_axes", 0):
                 return [xs[0]]
             axes = list(range(xs[0].ndim))
         return [fn(xs[0], axis=tuple(a % xs[0].ndim for a in axes), keepdims=keep).astype(xs[0].dtype)]
@@ -249,7 +250,7 @@ def _tile(node, xs):
 
 
 def _split(node, xs):
-    axis = _attr(node, "axis", 0)
+    axis = node_attr(node, "axis", 0)
     sizes = _split_sizes(node, xs[0].shape[axis], xs[1] if len(xs) > 1 else None)
     return list(np.split(xs[0], np.cumsum(sizes)[:-1], axis=axis))
 
@@ -257,17 +258,17 @@ def _split(node, xs):
 def _split_sizes(node, dim: int, split: np.ndarray | None) -> list[int]:
     if split is not None:
         return [int(s) for s in split.reshape(-1)]
-    attr = _attr(node, "split")
+    attr = node_attr(node, "split")
     if attr is not None:
         return list(attr)
-    n = _attr(node, "num_outputs", len(node.output))
+    n = node_attr(node, "num_outputs", len(node.output))
     chunk = -(-dim // n)
     return [min(chunk, dim - i * chunk) for i in range(n)]
 
 
 def _trilu(node, xs):
     k = int(xs[1].reshape(())) if len(xs) > 1 and xs[1] is not None else 0
-    return [np.triu(xs[0], k) if _attr(node, "upper", 1) else np.tril(xs[0], k)]
+    return [np.triu(xs[0], k) if node_attr(node, "upper", 1) else np.tril(xs[0], k)]
 
 
 _EVALUATORS: dict[str, Callable] = {
@@ -333,13 +334,19 @@ class _Resolver:
         self.dims = dims
         self.used_dims: set[str] = set()
         self.opset = next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), 0)
-        self.opset_bytes = {o.domain: o.version for o in model.opset_import}
+        self.opset_imports = {o.domain: o.version for o in model.opset_import}
         self.out = ResolvedGraph(self.graph, self.opset)
         self.type_bytes: dict[str, bytes] = {}
+        self.const_bytes: dict[str, bytes] = {}
         self.value_info: dict[str, onnx.TypeProto] = {
             vi.name: vi.type for vi in [*self.graph.value_info, *self.graph.output] if vi.type.HasField("tensor_type")
         }
         self.sequences: dict[str, tuple[str, int, list[int]]] = {}
+
+    def keep(self, node: onnx.NodeProto, name: str) -> None:
+        """`node` stays in the graph to import."""
+        self.out.nodes.append(node)
+        self.out.names.append(name)
 
     def error(self, message: str) -> ModelImportError:
         return ModelImportError(f"{self.source}: {message}")
@@ -420,16 +427,14 @@ class _Resolver:
             return
         if op is not None and self.try_fold(node, name, op, inputs, outputs):
             return
+        node = _with_inputs(node, inputs)
         infos = self.infer(node, name, inputs, outputs)
         if op is not None and len(outputs) == 1 and self.is_noop(node, op, inputs, infos[0]):
             out.aliases[outputs[0]] = inputs[0]
             return
         for o, info in zip(outputs, infos, strict=True):
             out.info[o] = info
-        if inputs != list(node.input):
-            node = _with_inputs(node, inputs)
-        out.node_names[len(out.nodes)] = name
-        out.nodes.append(node)
+        self.keep(node, name)
 
     def is_noop(self, node: onnx.NodeProto, op: str, inputs: list[str], result: TensorInfo) -> bool:
         """A Slice, Expand, Reshape or Transpose that returns its input unchanged (exports have many)."""
@@ -439,13 +444,13 @@ class _Resolver:
             steps = self.out.consts.get(inputs[4]) if len(inputs) > 4 and inputs[4] else np.ones(1, np.int64)
             return steps is not None and bool(np.all(steps == 1))
         if op == "Transpose":
-            perm = _attr(node, "perm")
+            perm = node_attr(node, "perm")
             return perm is not None and list(perm) == list(range(len(result.shape)))
         return True  # Expand or Reshape to the same shape
 
     def same_type_cast(self, node: onnx.NodeProto, inputs: list[str]) -> bool:
         src = self.out.info[inputs[0]].elem_type
-        target = _attr(node, "to") if node.op_type == "Cast" else self.out.info[inputs[1]].elem_type
+        target = node_attr(node, "to") if node.op_type == "Cast" else self.out.info[inputs[1]].elem_type
         return src == target
 
     def constant(self, node: onnx.NodeProto, name: str, output: str) -> None:
@@ -454,8 +459,7 @@ class _Resolver:
             if a.name == "value":
                 if a.t.data_location == TensorProto.EXTERNAL:
                     self.out.info[output] = TensorInfo(a.t.data_type, tuple(a.t.dims))
-                    self.out.nodes.append(node)
-                    self.out.node_names[len(self.out.nodes) - 1] = name
+                    self.keep(node, name)
                     return
                 value = numpy_helper.to_array(a.t)
             elif a.name in ("value_float", "value_int", "value_floats", "value_ints"):
@@ -468,10 +472,8 @@ class _Resolver:
         self.out.info[output] = TensorInfo(elem, tuple(value.shape))
         if value.size <= FOLD_LIMIT:
             self.out.consts[output] = value
-            self.out.folded += 1
         else:
-            self.out.nodes.append(node)
-            self.out.node_names[len(self.out.nodes) - 1] = name
+            self.keep(node, name)
 
     def try_fold(self, node: onnx.NodeProto, name: str, op: str, inputs: list[str], outputs: list[str]) -> bool:
         consts = self.out.consts
@@ -498,12 +500,11 @@ class _Resolver:
     def store(self, name: str, value: np.ndarray) -> None:
         self.out.consts[name] = value
         self.out.info[name] = TensorInfo(onnx.helper.np_dtype_to_tensor_dtype(value.dtype), tuple(value.shape))
-        self.out.folded += 1
 
     def split_to_sequence(self, node: onnx.NodeProto, name: str, inputs: list[str], output: str) -> None:
         data = self.out.info[inputs[0]]
-        axis = _attr(node, "axis", 0) % len(data.shape)
-        if _attr(node, "keepdims", 1) != 1 and (len(inputs) < 2 or not inputs[1]):
+        axis = node_attr(node, "axis", 0) % len(data.shape)
+        if node_attr(node, "keepdims", 1) != 1 and (len(inputs) < 2 or not inputs[1]):
             raise self.error(f"node '{name}' (SplitToSequence): keepdims=0 without split is not supported")
         split = self.out.consts.get(inputs[1]) if len(inputs) > 1 and inputs[1] else None
         if len(inputs) > 1 and inputs[1] and split is None:
@@ -529,13 +530,11 @@ class _Resolver:
         consts = {f"{output}::starts": [start], f"{output}::ends": [start + sizes[i]], f"{output}::axes": [axis]}
         for k, v in consts.items():
             self.store(k, np.array(v, dtype=np.int64))
-            self.out.folded -= 1
         sliced = onnx.helper.make_node("Slice", [data, *consts], [output], name=name)
         shape = list(self.out.info[data].shape)
         shape[axis] = sizes[i]
         self.out.info[output] = TensorInfo(self.out.info[data].elem_type, tuple(shape))
-        self.out.node_names[len(self.out.nodes)] = name
-        self.out.nodes.append(sliced)
+        self.keep(sliced, name)
 
     # -- per-node type inference ---------------------------------------------------
 
@@ -547,19 +546,22 @@ class _Resolver:
             self.type_bytes[name] = cached
         return cached
 
+    def const_proto(self, name: str) -> bytes:
+        cached = self.const_bytes.get(name)
+        if cached is None:
+            cached = numpy_helper.from_array(self.out.consts[name]).SerializeToString()
+            self.const_bytes[name] = cached
+        return cached
+
     def infer(self, node: onnx.NodeProto, name: str, inputs: list[str], outputs: list[str]) -> list[TensorInfo]:
+        """Output types of `node` (its inputs already renamed through the aliases)."""
         if node.domain not in ("", "ai.onnx") or not onnx.defs.has(node.op_type, node.domain):
             return self.infer_unknown(node, name, outputs)
         schema = onnx.defs.get_schema(node.op_type, self.opset, node.domain)
-        renamed = _with_inputs(node, inputs)
         types = {i: self.type_proto(i) for i in inputs if i}
-        data = {
-            i: numpy_helper.from_array(self.out.consts[i]).SerializeToString()
-            for i in inputs
-            if i in self.out.consts
-        }
+        data = {i: self.const_proto(i) for i in inputs if i in self.out.consts}
         try:
-            result = schema._infer_node_outputs(renamed.SerializeToString(), types, data, {}, self.opset_bytes, self.model.ir_version)
+            result = schema._infer_node_outputs(node.SerializeToString(), types, data, {}, self.opset_imports, self.model.ir_version)
         except Exception as e:
             first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
             raise self.error(f"node '{name}' ({node.op_type}): shape inference failed: {first}") from None
