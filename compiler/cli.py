@@ -18,7 +18,8 @@ def _cmd_compile(args: argparse.Namespace) -> int:
     from pimc.compiler.driver import compile_model, parse_dims, write_outputs
     from pimc.targets.report import format_table
 
-    result = compile_model(args.model, system=args.system, strategy=args.strategy, dims=parse_dims(args.dim))
+    result = compile_model(args.model, system=args.system, strategy=args.strategy, dims=parse_dims(args.dim),
+                           dtype=args.dtype)
     for warning in result.warnings:
         print(f"pimc: warning: {warning}", file=sys.stderr)
     files = write_outputs(result, args.output)
@@ -28,12 +29,15 @@ def _cmd_compile(args: argparse.Namespace) -> int:
 
 
 def _cmd_systems(args: argparse.Namespace) -> int:
-    from pimc.targets.system import load_system, preset_names
+    from pimc.targets.system import describe_system, load_system, preset_names
 
+    if args.name:
+        print(describe_system(load_system(args.name)))
+        return 0
     for name in preset_names():
         system = load_system(name)
         devices = ", ".join(f"{d.name} ({d.kind})" for d in system.devices.values())
-        print(f"{name:12s} {system.description}  [{devices}]")
+        print(f"{name:10s} {system.description}  [{devices}]")
     return 0
 
 
@@ -47,6 +51,7 @@ def _cmd_opt(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from pimc.targets.dtypes import DEFAULT_DTYPE, DTYPES
     from pimc.targets.system import DEFAULT_SYSTEM
 
     parser = argparse.ArgumentParser(prog="pimc", description=__doc__.splitlines()[0])
@@ -60,6 +65,10 @@ def build_parser() -> argparse.ArgumentParser:
         "--dim", action="append", default=[], metavar="NAME=VALUE",
         help="bind a symbolic ONNX dim or override a DSL parameter (repeatable), e.g. --dim batch=8",
     )
+    c.add_argument(
+        "--dtype", choices=DTYPES, default=None,
+        help=f"deployment precision every byte and FLOP is costed at (default {DEFAULT_DTYPE})",
+    )
     c.add_argument("-o", "--output", default="out", type=Path, help="output directory (default: out)")
     c.set_defaults(func=_cmd_compile)
 
@@ -71,7 +80,8 @@ def build_parser() -> argparse.ArgumentParser:
     o.add_argument("--print-op-generic", action="store_true", help="print the IR in generic form")
     o.set_defaults(func=_cmd_opt)
 
-    s = sub.add_parser("systems", help="list the bundled system presets")
+    s = sub.add_parser("systems", help="list the bundled system presets, or describe one")
+    s.add_argument("name", nargs="?", help="a preset name or TOML file to describe in full")
     s.set_defaults(func=_cmd_systems)
     return parser
 

@@ -22,14 +22,17 @@ from xdsl.passes import ModulePass
 from xdsl.utils.exceptions import VerifyException
 
 from pimc.compiler.errors import CompileError, ModelImportError, PimcError
-from pimc.passes.annotate_cost import AnnotateCostPass
+from pimc.dialects import pim
+from pimc.passes.annotate_cost import AnnotateCostPass, dtype_for_module
 from pimc.passes.lower_to_pim import LowerToPimPass
-from pimc.passes.partition import PartitionPass
+from pimc.passes.partition import PartitionPass, device_of
 from pimc.passes.pim_to_commands import PimToCommandsPass
 from pimc.targets.aim_trace import emit_aim_trace
+from pimc.targets.capacity import check_capacity
 from pimc.targets.cost import unmodelled_op_types
+from pimc.targets.dtypes import DTYPE_BYTES
 from pimc.targets.report import build_report
-from pimc.targets.system import DEFAULT_SYSTEM, load_system
+from pimc.targets.system import DEFAULT_SYSTEM, System, load_system
 
 
 def make_context() -> Context:
@@ -98,9 +101,9 @@ def import_model(path: str | Path, dims: dict[str, str] | None = None) -> Module
     raise ModelImportError(f"{path}: unsupported model file type '{path.suffix}' (expected .onnx or .pim)")
 
 
-def default_pipeline(system: str, strategy: str) -> list[ModulePass]:
+def default_pipeline(system: str, strategy: str, dtype: str | None = None) -> list[ModulePass]:
     return [
-        AnnotateCostPass(system=system),
+        AnnotateCostPass(system=system, dtype=dtype),
         PartitionPass(strategy=strategy),
         LowerToPimPass(),
         PimToCommandsPass(),
@@ -131,13 +134,20 @@ def compile_model(
     system: str = DEFAULT_SYSTEM,
     strategy: str = "roofline",
     dims: dict[str, str] | None = None,
+    dtype: str | None = None,
 ) -> CompileResult:
-    """Compile a model for a system and render every output in memory."""
+    """Compile a model for a system and render every output in memory.
+
+    `dtype` is the deployment precision every byte and FLOP is costed at
+    (default fp16, targets/dtypes.py). Raises a PimcError (one line naming the
+    place) for bad input, an op no device can run, or a model that does not fit
+    a memory of the system.
+    """
     sys_desc = load_system(system)
     module = import_model(path, dims)
     warning = unmodelled_warning(module)
     ctx = make_context()
-    for p in default_pipeline(system, strategy):
+    for p in default_pipeline(system, strategy, dtype):
         p.apply(ctx, module)
         try:
             module.verify()
@@ -145,10 +155,26 @@ def compile_model(
             raise CompileError(f"internal error: IR invalid after {p.name}: {e}") from e
     model_attr = module.attributes.get("pimc.model")
     model = model_attr.data if isinstance(model_attr, StringAttr) else Path(path).stem
-    report = build_report(module, model, sys_desc, strategy)
-    return CompileResult(
-        module, report, str(module) + "\n", emit_aim_trace(module, model, sys_desc.name), [warning] if warning else []
-    )
+    used_dtype = dtype_for_module(module, None)
+    memories = check_capacity(module, sys_desc, DTYPE_BYTES[used_dtype])
+    report = build_report(module, model, sys_desc, strategy, used_dtype, memories)
+    warnings = [w for w in (warning, no_commands_warning(module, sys_desc)) if w]
+    return CompileResult(module, report, str(module) + "\n", emit_aim_trace(module, model, sys_desc.name), warnings)
+
+
+def no_commands_warning(module: ModuleOp, system: System) -> str | None:
+    """One line naming PIM devices that got GEMVs but whose ISA pimc emits no commands for."""
+    silent: dict[str, int] = {}
+    for op in module.walk():
+        if isinstance(op, pim.GemvOp) and not op.commands.blocks:
+            device = device_of(op) or "?"
+            silent[device] = silent.get(device, 0) + 1
+    if not silent:
+        return None
+    listed = ", ".join(f"'{d}' (isa {system.devices[d].p('isa')}, {n} GEMVs)" for d, n in silent.items()
+                       if d in system.devices)
+    return (f"no command stream is emitted for PIM device(s) {listed}: only the AiM ISA has an emitter; "
+            "their GEMV costs come from the all-bank timing model (targets/pim_timing.py)")
 
 
 def write_outputs(result: CompileResult, outdir: str | Path) -> list[Path]:

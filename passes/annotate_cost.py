@@ -1,56 +1,81 @@
-"""annotate-cost: attach FLOPs, bytes, operational intensity and per-device latency to every op."""
+"""annotate-cost: attach FLOPs, bytes, operational intensity and per-device latency and energy to every op."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
 from xdsl.context import Context
-from xdsl.dialects.builtin import DictionaryAttr, FloatAttr, IntegerAttr, ModuleOp
+from xdsl.dialects.builtin import DictionaryAttr, FloatAttr, IntegerAttr, ModuleOp, StringAttr
 from xdsl.ir import Operation
 from xdsl.passes import ModulePass
 
-from pimc.targets.cost import is_costed, latency_ns, op_metrics
+from pimc.compiler.errors import CompileError
+from pimc.targets.cost import device_cost, is_costed, op_metrics
+from pimc.targets.dtypes import DEFAULT_DTYPE, DTYPE_ATTR, DTYPE_BYTES, DTYPES
 from pimc.targets.system import System, system_for_module
 
 COST_ATTR = "cost"
 
 
-def cost_attr(op: Operation, system: System) -> DictionaryAttr:
-    """`{flops, bytes, intensity, latency_ns = {<device> = ns, ...}}` for one op.
+def cost_attr(op: Operation, system: System, dtype: str) -> DictionaryAttr:
+    """`{flops, bytes, intensity, latency_ns = {<device> = ns}, energy_pj = {...}, bound = {...}}` for one op.
 
-    Devices that cannot run the op are absent from `latency_ns`.
+    FLOPs and bytes are at the deployment precision `dtype`. Devices that cannot
+    run the op are absent from the per-device tables. `bound` is "compute",
+    "memory", or "none" for an op that costs nothing (a reshape).
     """
-    m = op_metrics(op)
-    per_device: dict[str, FloatAttr] = {}
+    m = op_metrics(op, DTYPE_BYTES[dtype])
+    latency: dict[str, FloatAttr] = {}
+    energy: dict[str, FloatAttr] = {}
+    bound: dict[str, StringAttr] = {}
     for dev in system.devices.values():
-        t = latency_ns(op, m, dev, system)
-        if t is not None:
-            per_device[dev.name] = FloatAttr(t, 64)
+        c = device_cost(op, m, dev, system, dtype)
+        if c is not None:
+            latency[dev.name] = FloatAttr(c.latency_ns, 64)
+            energy[dev.name] = FloatAttr(c.energy_pj, 64)
+            bound[dev.name] = StringAttr(c.bound if c.latency_ns else "none")
     return DictionaryAttr(
         {
             "flops": IntegerAttr(m.flops, 64),
             "bytes": IntegerAttr(m.bytes, 64),
             "intensity": FloatAttr(m.intensity, 64),
-            "latency_ns": DictionaryAttr(per_device),
+            "latency_ns": DictionaryAttr(latency),
+            "energy_pj": DictionaryAttr(energy),
+            "bound": DictionaryAttr(bound),
         }
     )
 
 
+def dtype_for_module(module: ModuleOp, dtype: str | None) -> str:
+    """The deployment precision: the pass option, else the module's `pimc.dtype`, else fp16; recorded on the module."""
+    if dtype is None:
+        attr = module.attributes.get(DTYPE_ATTR)
+        dtype = attr.data if isinstance(attr, StringAttr) else DEFAULT_DTYPE
+    if dtype not in DTYPES:
+        raise CompileError(f"unknown dtype '{dtype}' (expected one of {', '.join(DTYPES)})")
+    module.attributes[DTYPE_ATTR] = StringAttr(dtype)
+    return dtype
+
+
 @dataclass(frozen=True)
 class AnnotateCostPass(ModulePass):
-    """Measure every op: FLOPs, bytes moved, operational intensity (FLOP/byte) and its
-    roofline latency in ns on each device of the system (targets/cost.py).
+    """Measure every op: FLOPs, bytes moved, operational intensity (FLOP/byte), and its
+    latency (ns), energy (pJ) and bound on each device of the system (targets/cost.py).
 
     `system` is a preset name or a TOML path; by default the module's
-    `pimc.system` attribute, else `npu-aim`.
+    `pimc.system` attribute, else `npu-aim`. `dtype` is the deployment precision
+    every floating-point tensor and FLOP is costed at (fp32, fp16, bf16, fp8,
+    int8); by default the module's `pimc.dtype`, else fp16.
     """
 
     name = "annotate-cost"
 
     system: str | None = None
+    dtype: str | None = None
 
     def apply(self, ctx: Context, op: ModuleOp) -> None:
         system = system_for_module(op, self.system)
+        dtype = dtype_for_module(op, self.dtype)
         for inner in op.walk():
             if is_costed(inner):
-                inner.attributes[COST_ATTR] = cost_attr(inner, system)
+                inner.attributes[COST_ATTR] = cost_attr(inner, system, dtype)

@@ -12,9 +12,9 @@ from xdsl.rewriter import Rewriter
 
 from pimc.compiler.errors import CompileError
 from pimc.dialects import nn, pim
-from pimc.dialects.pim import PIM_ELEMENT_BYTES, ceil_div
 from pimc.passes.partition import device_of
 from pimc.targets.cost import pim_weight
+from pimc.targets.pim_timing import gemv_geometry
 from pimc.targets.system import Device, system_for_module
 
 @dataclass
@@ -43,16 +43,15 @@ class RowAllocator:
 
 def gemv_layout(k: int, n: int, dev: Device, rows: RowAllocator, weight: str, transposed: bool, label: str
                 ) -> pim.GemvLayoutAttr:
-    """One output neuron per bank per pass; each DRAM row holds row_bytes / 2 FP16 elements of K.
+    """One output neuron per bank per pass; each DRAM row holds k_tile elements of K
+    (`pim_timing.gemv_geometry`: min(row, global buffer) / 2 bytes).
 
     The weight gets passes x row tiles rows from `rows` (shared with earlier GEMVs
     that read the same weight in the same orientation).
     """
-    banks = dev.p("banks_per_channel")
-    channels = min(dev.p("channels"), ceil_div(n, banks))
-    k_tile = dev.p("row_bytes") // PIM_ELEMENT_BYTES
-    needed = ceil_div(n, channels * banks) * ceil_div(k, k_tile)
-    return pim.GemvLayoutAttr(channels, banks, k_tile, rows.rows_for(weight, transposed, needed, label))
+    geo = gemv_geometry(k, n, dev)
+    needed = geo.passes(n) * geo.k_tiles(k)
+    return pim.GemvLayoutAttr(geo.channels, geo.banks, geo.k_tile, rows.rows_for(weight, transposed, needed, label))
 
 
 def lower_op(op: Operation, dev: Device, rows: RowAllocator, rewriter: Rewriter) -> None:

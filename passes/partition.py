@@ -13,8 +13,9 @@ from xdsl.rewriter import InsertPoint, Rewriter
 from pimc.compiler.errors import CompileError
 from pimc.dialects.nn import op_label
 from pimc.dialects.place import DeviceAttr, TransferOp
-from pimc.passes.annotate_cost import COST_ATTR
-from pimc.targets.cost import is_costed, tensor_bytes, transfer_latency_ns
+from pimc.passes.annotate_cost import COST_ATTR, dtype_for_module
+from pimc.targets.cost import is_costed, tensor_bytes, transfer_energy_pj, transfer_latency_ns
+from pimc.targets.dtypes import DTYPE_BYTES
 from pimc.targets.system import System, system_for_module
 
 DEVICE_ATTR = "device"
@@ -61,13 +62,14 @@ def choose_roofline(op: Operation, system: System) -> str:
     return tied[0]
 
 
-def insert_transfers(module: ModuleOp, system: System) -> None:
+def insert_transfers(module: ModuleOp, system: System, elem_bytes: int | None = None) -> None:
     """Insert `place.transfer` where a placed op reads a value produced on a device with another memory.
 
     One transfer per (value, destination memory), placed right after the producer
     and reused by every consumer on that memory. Function arguments and weights are
     taken to be resident wherever they are read (inputs arrive with the request;
-    weights are loaded before inference).
+    weights are loaded before inference). Floating-point values cost `elem_bytes`
+    per element (the deployment precision).
     """
     rewriter = Rewriter()
     for op in list(module.walk()):
@@ -81,19 +83,21 @@ def insert_transfers(module: ModuleOp, system: System) -> None:
             src = device_of(src_op)
             if src is None or system.devices[src].memory == system.devices[dst].memory:
                 continue
-            op.operands[index] = _transfer_for(operand, src, dst, system, rewriter)
+            op.operands[index] = _transfer_for(operand, src, dst, system, rewriter, elem_bytes)
 
 
-def _transfer_for(value: SSAValue, src: str, dst: str, system: System, rewriter: Rewriter) -> SSAValue:
+def _transfer_for(value: SSAValue, src: str, dst: str, system: System, rewriter: Rewriter,
+                  elem_bytes: int | None) -> SSAValue:
     dst_memory = system.devices[dst].memory
     for use in value.uses:
         user = use.operation
         if isinstance(user, TransferOp) and system.devices[user.dst.device_name].memory == dst_memory:
             return user.result
     transfer = TransferOp(value, src, dst)
-    n_bytes = tensor_bytes(value.type)
+    n_bytes = tensor_bytes(value.type, elem_bytes)
     transfer.attributes["bytes"] = IntegerAttr(n_bytes, 64)
     transfer.attributes["latency_ns"] = FloatAttr(transfer_latency_ns(n_bytes, system, src, dst), 64)
+    transfer.attributes["energy_pj"] = FloatAttr(transfer_energy_pj(n_bytes, system, src, dst), 64)
     assert isinstance(value.owner, Operation)
     rewriter.insert_op(transfer, InsertPoint.after(value.owner))
     return transfer.result
@@ -120,4 +124,4 @@ class PartitionPass(ModulePass):
         for inner in op.walk():
             if is_costed(inner):
                 inner.attributes[DEVICE_ATTR] = DeviceAttr(choose_roofline(inner, system))
-        insert_transfers(op, system)
+        insert_transfers(op, system, DTYPE_BYTES[dtype_for_module(op, None)])

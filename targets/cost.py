@@ -43,10 +43,14 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from xdsl.dialects.builtin import TensorType
+from xdsl.dialects.builtin import AnyFloat, TensorType
 from xdsl.ir import Attribute, Operation, SSAValue
 
+from pimc.compiler.errors import CompileError
 from pimc.dialects import nn, pim
+from pimc.targets import gpu, npu
+from pimc.targets.dtypes import DTYPE_BYTES
+from pimc.targets.pim_timing import gemv_counts
 from pimc.targets.system import Device, System
 
 
@@ -68,9 +72,16 @@ class OpMetrics:
         return self.flops / self.bytes if self.bytes else 0.0
 
 
-def tensor_bytes(t: Attribute) -> int:
-    """Size of a static tensor in bytes: elements x ceil(bitwidth / 8)."""
+def tensor_bytes(t: Attribute, elem_bytes: int | None = None) -> int:
+    """Size of a static tensor in bytes: elements x bytes per element.
+
+    Bytes per element = `elem_bytes` (the deployment precision, targets/dtypes.py)
+    for floating-point tensors, else ceil(bitwidth / 8) of the tensor's own type:
+    integer tensors (token ids, positions, masks) keep their width.
+    """
     assert isinstance(t, TensorType)
+    if elem_bytes is not None and isinstance(t.element_type, AnyFloat):
+        return math.prod(t.get_shape()) * elem_bytes
     bits = getattr(t.element_type, "bitwidth", 32)
     return math.prod(t.get_shape()) * max(1, -(-bits // 8))
 
@@ -80,9 +91,9 @@ def _elements(t: Attribute) -> int:
     return math.prod(t.get_shape())
 
 
-def _io_bytes(op: Operation) -> int:
-    return sum(tensor_bytes(v.type) for v in op.operands if isinstance(v.type, TensorType)) + sum(
-        tensor_bytes(r.type) for r in op.results if isinstance(r.type, TensorType)
+def _io_bytes(op: Operation, eb: int | None) -> int:
+    return sum(tensor_bytes(v.type, eb) for v in op.operands if isinstance(v.type, TensorType)) + sum(
+        tensor_bytes(r.type, eb) for r in op.results if isinstance(r.type, TensorType)
     )
 
 
@@ -91,54 +102,56 @@ def is_costed(op: Operation) -> bool:
     return op.dialect_name() in ("nn", "pim") and not isinstance(op, (nn.WeightOp, nn.ConstantOp))
 
 
-def op_metrics(op: Operation) -> OpMetrics:
-    """FLOPs and bytes of one op (formulas in the module docstring)."""
+def op_metrics(op: Operation, elem_bytes: int | None = None) -> OpMetrics:
+    """FLOPs and bytes of one op (formulas in the module docstring); floating-point
+    tensors cost `elem_bytes` per element when given (the deployment precision)."""
+    eb = elem_bytes
     if isinstance(op, nn.MatMulOp):
         a, b = nn.tensor_shape(op.lhs.type), nn.tensor_shape(op.rhs.type)
         k = a[-1]
-        return OpMetrics(2 * k * _elements(op.result.type), _io_bytes(op), "matrix")
+        return OpMetrics(2 * k * _elements(op.result.type), _io_bytes(op, eb), "matrix")
     if isinstance(op, nn.GemmOp):
         m, n, k = op.mnk()
         flops = 2 * m * n * k + (m * n if op.c is not None else 0)
-        return OpMetrics(flops, _io_bytes(op), "matrix")
+        return OpMetrics(flops, _io_bytes(op, eb), "matrix")
     if isinstance(op, pim.GemvOp):
         m, k, n = op.mkn()
         flops = 2 * m * k * n + (m * n if op.bias is not None else 0)
-        return OpMetrics(flops, _io_bytes(op), "matrix")
+        return OpMetrics(flops, _io_bytes(op, eb), "matrix")
     if isinstance(op, nn.LinearOp):
         k = op.kn()[0]
         e = _elements(op.result.type)
-        return OpMetrics(2 * e * k + (e if op.bias is not None else 0), _io_bytes(op), "matrix")
+        return OpMetrics(2 * e * k + (e if op.bias is not None else 0), _io_bytes(op, eb), "matrix")
     if isinstance(op, nn.AttentionOp):
         b, hq, _, s, t, d, dv = op.dims()
         scores = b * hq * s * t
         per_score = 6 + (1 if op.mask is not None else 0)
-        return OpMetrics(2 * scores * (d + dv) + per_score * scores, _io_bytes(op), "matrix")
+        return OpMetrics(2 * scores * (d + dv) + per_score * scores, _io_bytes(op, eb), "matrix")
     per_element = _PER_ELEMENT_FLOPS.get(type(op))
     if isinstance(op, nn.GeluOp):
         per_element = 8 if op.approximate.data == "tanh" else 5
     if per_element is not None:
-        return OpMetrics(per_element * _elements(op.results[0].type), _io_bytes(op), "vector")
+        return OpMetrics(per_element * _elements(op.results[0].type), _io_bytes(op, eb), "vector")
     if isinstance(op, nn.KvAppendOp):
-        return OpMetrics(0, 2 * tensor_bytes(op.new.type), "vector")
+        return OpMetrics(0, 2 * tensor_bytes(op.new.type, eb), "vector")
     if isinstance(op, nn.ReshapeOp):
         return OpMetrics(0, 0, "vector")
     if isinstance(op, (nn.TransposeOp, nn.ConcatOp)):
-        return OpMetrics(0, _io_bytes(op), "vector")
+        return OpMetrics(0, _io_bytes(op, eb), "vector")
     if isinstance(op, nn.GatherOp):
-        out = tensor_bytes(op.result.type)
-        return OpMetrics(0, tensor_bytes(op.indices.type) + 2 * out, "vector")
+        out = tensor_bytes(op.result.type, eb)
+        return OpMetrics(0, tensor_bytes(op.indices.type, eb) + 2 * out, "vector")
     results = [r.type for r in op.results if isinstance(r.type, TensorType)]
     category = onnx_category(op) if isinstance(op, nn.OnnxOp) else "elementwise"
     if category == "metadata":
         return OpMetrics(0, 0, "vector")
     if category == "movement":
-        return OpMetrics(0, 2 * sum(tensor_bytes(t) for t in results), "vector")
+        return OpMetrics(0, 2 * sum(tensor_bytes(t, eb) for t in results), "vector")
     if category == "reduction":
         flops = sum(_elements(v.type) for v in op.operands[:1] if isinstance(v.type, TensorType))
-        return OpMetrics(flops, _io_bytes(op), "vector")
+        return OpMetrics(flops, _io_bytes(op, eb), "vector")
     # add, mul, element-wise ONNX ops and unmodelled ones: one op per result element.
-    return OpMetrics(sum(_elements(t) for t in results), _io_bytes(op), "vector")
+    return OpMetrics(sum(_elements(t) for t in results), _io_bytes(op, eb), "vector")
 
 
 _PER_ELEMENT_FLOPS: dict[type[Operation], int] = {
@@ -225,47 +238,136 @@ def npu_vector_gflops(dev: Device) -> float:
     return float(dev.p("vector_lanes") * dev.p("cores") * dev.p("clock_ghz"))
 
 
-def pim_peak_gflops(dev: Device) -> float:
-    """All banks MAC in lockstep: 2 x channels x banks x lanes FLOP per MAC interval."""
-    interval_ns = dev.p("mac_interval_cycles") * dev.p("tck_ns")
-    return 2.0 * dev.p("channels") * dev.p("banks_per_channel") * dev.p("mac_lanes") / interval_ns
+def matrix_products(op: Operation) -> list[tuple[int, int, int, int]]:
+    """The GEMMs a matrix op performs, as (batch, M, N, K): `batch` independent M x K @ K x N.
 
-
-def pim_internal_gbps(dev: Device) -> float:
-    """Bank-internal bandwidth: every bank streams one column per MAC interval."""
-    interval_ns = dev.p("mac_interval_cycles") * dev.p("tck_ns")
-    return dev.p("channels") * dev.p("banks_per_channel") * dev.p("column_bytes") / interval_ns
-
-
-def latency_ns(op: Operation, m: OpMetrics, dev: Device, system: System) -> float | None:
-    """Roofline latency of `op` on `dev` in ns, or None if the device cannot run it.
-
-    - npu: matrix ops at the systolic peak, other ops at the vector rate; bytes
-      over the device memory's bandwidth.
-    - gpu: tensor-core peak for matrix ops, vector rate otherwise; bytes over HBM.
-    - pim: only GEMV-able products (see `pim_weight`): max(FLOPs / PIM peak,
-      weight bytes / internal bandwidth) + (activation bytes) / external memory
-      bandwidth, since the input vector and the results cross the DRAM bus while
-      the weight never leaves the banks.
+    matmul with a 2-D right operand and linear/gemm/gemv: one GEMM, M = rows of
+    the input (all leading dims); a batched matmul: batch = leading result dims.
+    attention: scores q @ k^T (batch B*Hq, M = S, N = T, K = D) and context
+    p @ v (batch B*Hq, M = S, N = Dv, K = T).
     """
-    bw = system.memory_of(dev.name).bandwidth_gbps
+    if isinstance(op, nn.MatMulOp):
+        a, b = nn.tensor_shape(op.lhs.type), nn.tensor_shape(op.rhs.type)
+        r = nn.tensor_shape(op.result.type)
+        if len(b) <= 2:
+            return [(1, math.prod(a[:-1]), r[-1], a[-1])]
+        return [(math.prod(r[:-2]), r[-2], r[-1], a[-1])]
+    if isinstance(op, nn.GemmOp):
+        m, n, k = op.mnk()
+        return [(1, m, n, k)]
+    if isinstance(op, pim.GemvOp):
+        m, k, n = op.mkn()
+        return [(1, m, n, k)]
+    if isinstance(op, nn.LinearOp):
+        k, n = op.kn()
+        return [(1, math.prod(nn.tensor_shape(op.input.type)[:-1]), n, k)]
+    if isinstance(op, nn.AttentionOp):
+        b, hq, _, s, t, d, dv = op.dims()
+        return [(b * hq, s, t, d), (b * hq, s, dv, t)]
+    raise AssertionError(f"{op.name} is not a matrix op")
+
+
+@dataclass(frozen=True)
+class DeviceCost:
+    """An op's cost on one device: latency (ns), dynamic energy (pJ), what bounds it."""
+
+    latency_ns: float
+    energy_pj: float
+    bound: str
+    """"compute" or "memory" (which side of the device's roofline sets the time)."""
+
+
+def device_cost(op: Operation, m: OpMetrics, dev: Device, system: System, dtype: str) -> DeviceCost | None:
+    """Latency and energy of `op` on `dev` at deployment precision `dtype`, or None if it cannot run there.
+
+    - npu (targets/npu.py): matrix ops as SCALE-Sim-exact systolic GEMMs on the
+      device's cores, bounded below by their DRAM traffic (which counts SRAM
+      re-reads) over the memory's bandwidth; attention as its two GEMMs plus the
+      softmax on the vector unit, against its fused bytes; other ops on the vector
+      unit. Energy = MACs * energy_pj_per_mac (matrix) or FLOPs *
+      vector_energy_pj_per_flop (vector) + DRAM bytes * 8 * the memory's pJ/bit.
+    - gpu / accelerator (targets/gpu.py): roofline with efficiencies and launch
+      overhead at `dtype`'s peak; energy = FLOPs * energy_pj_per_flop + bytes * 8 *
+      the memory's pJ/bit. A dtype the device has no rate for is a CompileError.
+    - pim (targets/pim_timing.py): only GEMV-able products (see `pim_weight`) at a
+      dtype the MAC lanes compute in; latency and energy of the GEMV's all-bank
+      command sequence, which includes writing the input into the global buffer
+      and reading the results over the device interface.
+    """
+    memory = system.memory_of(dev.name)
+    bw, pj_bit = memory.bandwidth_gbps, memory.energy_pj_per_bit
     if dev.kind == "npu":
-        peak = npu_peak_gflops(dev) if m.engine == "matrix" else npu_vector_gflops(dev)
-        return max(m.flops / peak, m.bytes / bw)
-    if dev.kind == "gpu":
-        peak = 1e3 * (dev.p("peak_tflops") if m.engine == "matrix" else dev.p("vector_tflops"))
-        return max(m.flops / peak, m.bytes / bw)
+        return _npu_cost(op, m, dev, bw, pj_bit, DTYPE_BYTES[dtype])
+    if dev.kind in ("gpu", "accelerator"):
+        try:
+            t = gpu.gpu_op_time(
+                m.flops, m.bytes, m.engine, bandwidth_gbps=bw, dtype=dtype,
+                **{k: dev.p(k) for k in ("peak_tflops", "vector_tflops", "compute_efficiency",
+                                         "memory_efficiency", "launch_overhead_ns")},
+            )
+        except ValueError as e:
+            raise CompileError(f"device '{dev.name}' of system '{system.name}': {e}") from None
+        return DeviceCost(t.total_ns, m.flops * dev.p("energy_pj_per_flop") + m.bytes * 8 * pj_bit, t.bound)
     if dev.kind == "pim":
-        w = pim_weight(op)
-        if w is None:
+        if pim_weight(op) is None or dtype not in dev.p("dtypes"):
             return None
-        w_bytes = tensor_bytes(w.type)
-        compute = max(m.flops / pim_peak_gflops(dev), w_bytes / pim_internal_gbps(dev))
-        return compute + (m.bytes - w_bytes) / bw
+        ((_, rows, n, k),) = matrix_products(op)
+        bias = (op.c if isinstance(op, nn.GemmOp) else getattr(op, "bias", None)) is not None
+        counts = gemv_counts(rows, k, n, dev, bias)
+        return DeviceCost(counts.time_ns(dev), counts.energy_pj(dev), "memory")
     raise AssertionError(f"unknown device kind {dev.kind}")
+
+
+def _npu_cost(op: Operation, m: OpMetrics, dev: Device, bw: float, pj_bit: float, elem_bytes: int) -> DeviceCost:
+    vector = {k: dev.p(k) for k in ("vector_lanes", "cores", "clock_ghz")}
+    if m.engine != "matrix":
+        compute = npu.npu_vector_ns(m.flops, 0, bandwidth_gbps=bw, **vector)
+        t = max(compute, m.bytes / bw)
+        energy = m.flops * dev.p("vector_energy_pj_per_flop") + m.bytes * 8 * pj_bit
+        return DeviceCost(t, energy, "compute" if compute >= t else "memory")
+    gemms = matrix_products(op)
+    macs = sum(b * mm * n * k for b, mm, n, k in gemms)
+    costs = [npu.npu_gemm_cost_from_params(mm, n, k, b, dev.params, bandwidth_gbps=bw, elem_bytes=elem_bytes)
+             for b, mm, n, k in gemms]
+    compute = sum(c.compute_ns for c in costs)
+    if isinstance(op, nn.AttentionOp):
+        # the fused kernel: both GEMMs on the array, softmax on the vector unit, only q/k/v/out in DRAM
+        compute += npu.npu_vector_ns(m.flops - 2 * macs, 0, bandwidth_gbps=bw, **vector)
+        traffic = m.bytes
+    else:
+        traffic = max(m.bytes, sum(c.dram_bytes for c in costs))  # SRAM re-reads can only add traffic
+    t = max(compute, traffic / bw)
+    energy = (macs * dev.p("energy_pj_per_mac") + (m.flops - 2 * macs) * dev.p("vector_energy_pj_per_flop")
+              + traffic * 8 * pj_bit)
+    return DeviceCost(t, energy, "compute" if compute >= t else "memory")
 
 
 def transfer_latency_ns(n_bytes: int, system: System, src: str, dst: str) -> float:
     """Link latency + bytes / link bandwidth between the memories of two devices."""
     link = system.link_between(system.devices[src].memory, system.devices[dst].memory)
     return link.latency_ns + n_bytes / link.bandwidth_gbps
+
+
+def transfer_energy_pj(n_bytes: int, system: System, src: str, dst: str) -> float:
+    """bytes * 8 * the link's pJ/bit (the memories' own access energy is in the ops' costs)."""
+    link = system.link_between(system.devices[src].memory, system.devices[dst].memory)
+    return n_bytes * 8 * link.energy_pj_per_bit
+
+
+def device_summary(dev: Device, system: System) -> str:
+    """One line of derived figures for `pimc systems NAME`: peaks, bandwidths, ridge points."""
+    bw = system.memory_of(dev.name).bandwidth_gbps
+    if dev.kind == "npu":
+        peak = npu_peak_gflops(dev)
+        return (f"matrix peak {peak / 1e3:g} TFLOP/s ({dev.p('cores')} x {dev.p('array_rows')}x{dev.p('array_cols')} "
+                f"{dev.p('dataflow').upper()} @ {dev.p('clock_ghz'):g} GHz), vector {npu_vector_gflops(dev) / 1e3:g} TFLOP/s, "
+                f"ridge {peak / bw:.1f} FLOP/B at {bw:g} GB/s")
+    if dev.kind in ("gpu", "accelerator"):
+        peaks = ", ".join(f"{d} {r:g}" for d, r in dev.p("peak_tflops").items())
+        best = max(dev.p("peak_tflops").values())
+        return f"matrix peak TFLOP/s: {peaks}; ridge {best * 1e3 / bw:.1f} FLOP/B at {bw:g} GB/s"
+    from pimc.targets.pim_timing import pim_internal_gbps, pim_peak_gflops, row_efficiency
+
+    return (f"MAC peak {pim_peak_gflops(dev) / 1e3:g} TFLOP/s, internal {pim_internal_gbps(dev):g} GB/s "
+            f"({pim_internal_gbps(dev) / bw:.1f}x the external {bw:g} GB/s) while rows are open; "
+            f"a full-row MAC_ABK streams {100 * row_efficiency(dev):.0f}% of its time")

@@ -22,9 +22,10 @@ from pimc.dialects import nn, pim
 from pimc.dialects.place import TransferOp
 from pimc.passes.annotate_cost import COST_ATTR
 from pimc.passes.partition import device_of
+from pimc.targets.capacity import MemoryUse
 from pimc.targets.system import System
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 
 def _shape(t: Attribute) -> str:
@@ -52,6 +53,10 @@ def op_entry(op: Operation) -> dict[str, Any]:
     assert isinstance(per_device, DictionaryAttr)
     device = device_of(op)
     by_device = {k: _num(v) for k, v in per_device.data.items()}
+    energy = cost.data["energy_pj"]
+    bound = cost.data["bound"]
+    assert isinstance(energy, DictionaryAttr) and isinstance(bound, DictionaryAttr)
+    energy_by_device = {k: _num(v) for k, v in energy.data.items()}
     return {
         "name": nn.op_label(op),
         "op": _op_kind(op),
@@ -63,7 +68,10 @@ def op_entry(op: Operation) -> dict[str, Any]:
         "bytes": _num(cost.data["bytes"]),
         "intensity": _num(cost.data["intensity"]),
         "latency_ns": by_device[device] if device is not None else None,
+        "energy_pj": energy_by_device[device] if device is not None else None,
+        "bound": bound.data[device].data if device is not None else None,  # type: ignore[union-attr]
         "latency_ns_by_device": by_device,
+        "energy_pj_by_device": energy_by_device,
     }
 
 
@@ -74,10 +82,47 @@ def transfer_entry(op: TransferOp) -> dict[str, Any]:
         "dst": op.dst.device_name,
         "bytes": _num(op.attributes["bytes"]),
         "latency_ns": _num(op.attributes["latency_ns"]),
+        "energy_pj": _num(op.attributes["energy_pj"]),
     }
 
 
-def build_report(module: ModuleOp, model: str, system: System, strategy: str) -> dict[str, Any]:
+def system_entry(system: System) -> dict[str, Any]:
+    """The system as the report shows it: devices with their memory, memories, links."""
+    return {
+        "name": system.name,
+        "source": system.source,
+        "devices": {d.name: d.kind for d in system.devices.values()},
+        "device_memory": {d.name: d.memory for d in system.devices.values()},
+        "memories": {
+            m.name: {"capacity_gb": m.capacity_gb, "bandwidth_gbps": m.bandwidth_gbps,
+                     "energy_pj_per_bit": m.energy_pj_per_bit, "pim_sharing": m.pim_sharing,
+                     "devices": [d.name for d in system.devices.values() if d.memory == m.name]}
+            for m in system.memories.values()
+        },
+        "links": [{"between": [l.a, l.b], "bandwidth_gbps": l.bandwidth_gbps, "latency_ns": l.latency_ns,
+                   "energy_pj_per_bit": l.energy_pj_per_bit} for l in system.links],
+    }
+
+
+def memory_entry(system: System, memories: dict[str, MemoryUse]) -> dict[str, Any]:
+    """Per memory: capacity, and the bytes of weights, KV cache and peak activations it holds."""
+    out: dict[str, Any] = {}
+    for name, use in memories.items():
+        capacity = system.memories[name].capacity_gb * 1e9
+        out[name] = {
+            "capacity_bytes": int(capacity),
+            "weights_bytes": use.weight_bytes,
+            "weights": len(use.weights),
+            "kv_cache_bytes": dict(use.kv_cache),
+            "activations_bytes": dict(use.activations),
+            "total_bytes": use.total_bytes,
+            "utilisation": use.total_bytes / capacity,
+        }
+    return out
+
+
+def build_report(module: ModuleOp, model: str, system: System, strategy: str, dtype: str = "fp16",
+                 memories: dict[str, MemoryUse] | None = None) -> dict[str, Any]:
     ops: list[dict[str, Any]] = []
     transfers: list[dict[str, Any]] = []
     aim_commands = 0
@@ -93,21 +138,25 @@ def build_report(module: ModuleOp, model: str, system: System, strategy: str) ->
         if entry["device"] is not None:
             per_device[entry["device"]] += entry["latency_ns"]
     transfer_ns = math.fsum(t["latency_ns"] for t in transfers)
+    energy_by_device = {name: 0.0 for name in system.devices}
+    for entry in ops:
+        if entry["device"] is not None:
+            energy_by_device[entry["device"]] += entry["energy_pj"]
+    transfer_pj = math.fsum(t["energy_pj"] for t in transfers)
     phases: dict[str, dict[str, Any]] = {}
     for entry in ops:
-        p = phases.setdefault(entry["phase"] or "unknown", {"ops": 0, "flops": 0, "bytes": 0, "latency_ns": 0.0})
+        p = phases.setdefault(entry["phase"] or "unknown",
+                              {"ops": 0, "flops": 0, "bytes": 0, "latency_ns": 0.0, "energy_pj": 0.0})
         p["ops"] += 1
         p["flops"] += entry["flops"]
         p["bytes"] += entry["bytes"]
         p["latency_ns"] += entry["latency_ns"] or 0.0
+        p["energy_pj"] += entry["energy_pj"] or 0.0
     return {
         "schema_version": SCHEMA_VERSION,
         "model": model,
-        "system": {
-            "name": system.name,
-            "source": system.source,
-            "devices": {d.name: d.kind for d in system.devices.values()},
-        },
+        "system": system_entry(system),
+        "dtype": dtype,
         "strategy": strategy,
         "execution_model": "serial",
         "ops": ops,
@@ -117,13 +166,17 @@ def build_report(module: ModuleOp, model: str, system: System, strategy: str) ->
             "flops": sum(e["flops"] for e in ops),
             "bytes": sum(e["bytes"] for e in ops),
             "latency_ns_by_device": per_device,
+            "energy_pj": math.fsum(energy_by_device.values()) + transfer_pj,
+            "energy_pj_by_device": energy_by_device,
             "transfer_latency_ns": transfer_ns,
+            "transfer_energy_pj": transfer_pj,
             "transfer_bytes": sum(t["bytes"] for t in transfers),
             "ops": len(ops),
             "ops_by_device": {d: sum(1 for e in ops if e["device"] == d) for d in system.devices},
             "aim_commands": aim_commands + 1,  # + the closing EOC
         },
         "phases": phases,
+        "memory": memory_entry(system, memories) if memories is not None else {},
     }
 
 
@@ -175,6 +228,13 @@ def format_table(report: dict[str, Any], max_name: int = 34) -> str:
     out.append(f"devices: {split}")
     out.append(
         f"total ({report['execution_model']}): {t['latency_ns']:.1f} ns, {_si(t['flops'])} FLOPs, "
-        f"{_si(t['bytes'])}B over {t['ops']} ops; system {report['system']['name']}, strategy {report['strategy']}"
+        f"{_si(t['bytes'])}B over {t['ops']} ops, {t['energy_pj'] / 1e6:.3f} uJ; system {report['system']['name']}, "
+        f"strategy {report['strategy']}, dtype {report['dtype']}"
     )
+    for name, m in report["memory"].items():
+        phase_bytes = [m["kv_cache_bytes"].get(p, 0) + m["activations_bytes"].get(p, 0) for p in report["phases"]]
+        out.append(
+            f"memory {name}: {_si(m['total_bytes'])}B of {_si(m['capacity_bytes'])}B ({100 * m['utilisation']:.2f}%): "
+            f"weights {_si(m['weights_bytes'])}B, KV cache + activations {_si(max([0, *phase_bytes]))}B"
+        )
     return "\n".join(out)

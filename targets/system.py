@@ -3,23 +3,61 @@
 A system is data, not code. Each `[devices.<name>]` table describes one compute
 device; each device reads and writes one `[memories.<name>]`; `[[links]]` join
 memories. Every rate is stored in units that make `ns` the natural time unit:
-GFLOP/s = FLOP per ns, GB/s = bytes per ns.
+GFLOP/s = FLOP per ns, GB/s = bytes per ns (decimal: 1 GB = 1e9 bytes). Energies
+are in pJ. Validation names the offending key (`file: devices.pim.tRCD: missing`).
 
-Device kinds and the keys they take (all required unless a default is given):
+Top level: `name`, `description`; a comment at the head of each preset gives its
+sources.
 
-- npu: `memory`, `array_rows`, `array_cols`, `cores`, `clock_ghz`, `vector_lanes`
-  (vector-unit FLOPs per cycle per core). Peak matrix rate = 2 * rows * cols *
-  cores * clock_ghz GFLOP/s (one MAC = 2 FLOPs per PE per cycle).
-- gpu: `memory`, `peak_tflops` (dense, data-sheet), `vector_tflops` (non-tensor-core rate).
-- pim: `memory`, `isa` ("aim"), `channels`, `banks_per_channel`, `row_bytes`,
-  `column_bytes`, `rows_per_bank`, `mac_lanes` (MACs per bank per MAC command),
-  `tck_ns`, `mac_interval_cycles`. Peak = 2 * channels * banks * lanes /
-  (mac_interval_cycles * tck_ns) GFLOP/s; internal bandwidth = channels * banks
-  * column_bytes / (mac_interval_cycles * tck_ns) GB/s (each bank streams one
-  column per MAC interval).
+Memories (`[memories.<name>]`):
 
-Memories: `capacity_gb`, `bandwidth_gbps`. Links: `between = [mem_a, mem_b]`,
-`bandwidth_gbps`, `latency_ns`.
+- `capacity_gb` (GB), `bandwidth_gbps` (GB/s, what devices attached to it can
+  stream), `energy_pj_per_bit` (moving one bit between the memory and a device).
+- `technology` (optional string, e.g. "HBM3").
+- `pim_sharing` (optional, "conflict" or "concurrent"; default "conflict"): when a
+  PIM device computes in this memory's banks while another device reads it.
+  "conflict" = the accesses serialise (IANUS's unified memory, where PIM Access
+  Scheduling orders them); "concurrent" = both proceed (NeuPIMs's dual row
+  buffers). Only meaningful when a PIM device and another device share the
+  memory; a system whose NPU and PIM use one memory has unified memory and keeps
+  one copy of the weights.
+
+Links (`[[links]]`): `between = [mem_a, mem_b]`, `bandwidth_gbps`, `latency_ns`,
+`energy_pj_per_bit` (default 0).
+
+Devices (`[devices.<name>]`), by `kind`; every device has `memory` and an optional
+`description`:
+
+- npu (systolic array; targets/npu.py): `array_rows`, `array_cols`, `cores`,
+  `clock_ghz`, `dataflow` ("os", "ws" or "is", as SCALE-Sim), `ifmap_sram_kb`,
+  `filter_sram_kb`, `ofmap_sram_kb` (per core, KiB), `vector_lanes` (vector-unit
+  FLOPs per cycle per core), `energy_pj_per_mac`, `vector_energy_pj_per_flop`.
+- gpu or accelerator (roofline device; targets/gpu.py): `peak_tflops` and
+  `vector_tflops` (tables dtype -> dense TFLOP/s, e.g. `{bf16 = 989, fp32 = 67}`),
+  `compute_efficiency`, `memory_efficiency` (fractions of peak reached, (0, 1]),
+  `launch_overhead_ns` (per op), `energy_pj_per_flop`. "accelerator" is the same
+  model under a name that fits TPUs, LPUs and wafer-scale engines.
+- pim (DRAM banks that compute; targets/pim_timing.py): `isa` (one of PIM_ISAS),
+  `channels`, `bank_groups`, `banks_per_channel`, `row_bytes`, `column_bytes`,
+  `rows_per_bank`, `mac_lanes` (MACs per bank per MAC command), `tck_ns`,
+  `mac_interval_cycles`, `gb_bytes` (global buffer: the input-vector chunk one MAC
+  sequence can use), `dtypes` (precisions the MAC lanes compute in), the DRAM
+  timings in cycles of tCK: `tRCD`, `tRCD_MAC` (activation to first MAC; default
+  tRCD), `tRP`, `tRAS`, `tCCD_S`, `tCCD_L`, `tRRD`, `tFAW`, `tCL`, `tREFI`,
+  `tRFC`; `all_bank_act` (true when one command opens a row in every bank, as AiM's
+  ACT16 and HBM-PIM's all-bank mode; false = banks open one at a time under
+  tRRD/tFAW); energies `act_energy_pj_per_bit` (ACT+PRE per bit of opened row),
+  `read_energy_pj_per_bit` (cell to the bank's MAC unit per bit),
+  `io_energy_pj_per_bit` (per bit crossing the device interface), `mac_energy_pj`
+  (per MAC).
+
+A device table may start from a device preset, `preset = "gddr6-aim"` (files in
+targets/presets/devices/, listed by `device_preset_names()`), and override any of
+its keys.
+
+Derived rates (targets/cost.py): NPU peak = 2 * rows * cols * cores * clock_ghz
+GFLOP/s; PIM peak = 2 * channels * banks * lanes / (mac_interval_cycles * tck_ns)
+GFLOP/s.
 """
 
 from __future__ import annotations
@@ -32,8 +70,14 @@ from pathlib import Path
 from typing import Any
 
 from pimc.compiler.errors import SystemConfigError
+from pimc.targets.dtypes import DTYPES
 
 DEFAULT_SYSTEM = "npu-aim"
+
+PIM_SHARING = ("conflict", "concurrent")
+PIM_ISAS = ("aim", "hbm-pim", "attacc", "newton")
+"""Command sets a PIM device speaks. pim-to-commands emits AiM ISR; for the others the
+GEMV cost comes from the same all-bank timing model (targets/pim_timing.py)."""
 
 
 @dataclass(frozen=True)
@@ -41,6 +85,9 @@ class Memory:
     name: str
     capacity_gb: float
     bandwidth_gbps: float
+    energy_pj_per_bit: float = 0.0
+    technology: str = ""
+    pim_sharing: str = "conflict"
 
 
 @dataclass(frozen=True)
@@ -49,6 +96,7 @@ class Link:
     b: str
     bandwidth_gbps: float
     latency_ns: float
+    energy_pj_per_bit: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -59,6 +107,7 @@ class Device:
     kind: str
     memory: str
     params: dict[str, Any] = field(default_factory=dict)
+    description: str = ""
 
     def p(self, key: str) -> Any:
         return self.params[key]
@@ -82,41 +131,123 @@ class System:
                 return link
         raise SystemConfigError(f"{self.source}: no [[links]] entry joins memories '{mem_a}' and '{mem_b}'")
 
+    def unified(self, dev_a: str, dev_b: str) -> bool:
+        """Whether two devices read and write one memory (no copies, no transfers between them)."""
+        return self.devices[dev_a].memory == self.devices[dev_b].memory
 
-_KIND_KEYS: dict[str, dict[str, type]] = {
+
+@dataclass(frozen=True)
+class Key:
+    """One TOML key: its type, optional default (None = required) and allowed values.
+
+    Types: int, float (positive unless `minimum` says otherwise), str, bool,
+    "dtype-table" (a table dtype -> positive float) and "dtypes" (a list of dtype names).
+    """
+
+    kind: Any
+    default: Any = None
+    choices: tuple[str, ...] = ()
+    minimum: float | None = None
+    maximum: float | None = None
+
+
+_ENERGY = Key(float, minimum=0.0)
+_FRACTION = Key(float, maximum=1.0)
+_CYCLES = Key(int, minimum=0)
+
+_KIND_KEYS: dict[str, dict[str, Key]] = {
     "npu": {
-        "array_rows": int,
-        "array_cols": int,
-        "cores": int,
-        "clock_ghz": float,
-        "vector_lanes": int,
+        "array_rows": Key(int),
+        "array_cols": Key(int),
+        "cores": Key(int),
+        "clock_ghz": Key(float),
+        "dataflow": Key(str, choices=("os", "ws", "is")),
+        "ifmap_sram_kb": Key(float),
+        "filter_sram_kb": Key(float),
+        "ofmap_sram_kb": Key(float),
+        "vector_lanes": Key(int),
+        "energy_pj_per_mac": _ENERGY,
+        "vector_energy_pj_per_flop": _ENERGY,
     },
-    "gpu": {"peak_tflops": float, "vector_tflops": float},
+    "gpu": {
+        "peak_tflops": Key("dtype-table"),
+        "vector_tflops": Key("dtype-table"),
+        "compute_efficiency": _FRACTION,
+        "memory_efficiency": _FRACTION,
+        "launch_overhead_ns": Key(float, minimum=0.0),
+        "energy_pj_per_flop": _ENERGY,
+    },
     "pim": {
-        "isa": str,
-        "channels": int,
-        "banks_per_channel": int,
-        "row_bytes": int,
-        "column_bytes": int,
-        "rows_per_bank": int,
-        "mac_lanes": int,
-        "tck_ns": float,
-        "mac_interval_cycles": int,
+        "isa": Key(str, choices=PIM_ISAS),
+        "channels": Key(int),
+        "bank_groups": Key(int),
+        "banks_per_channel": Key(int),
+        "row_bytes": Key(int),
+        "column_bytes": Key(int),
+        "rows_per_bank": Key(int),
+        "mac_lanes": Key(int),
+        "tck_ns": Key(float),
+        "mac_interval_cycles": Key(int),
+        "gb_bytes": Key(int),
+        "dtypes": Key("dtypes", default=("fp16", "bf16")),
+        "tRCD": _CYCLES,
+        "tRCD_MAC": Key(int, default=-1, minimum=-1),
+        "tRP": _CYCLES,
+        "tRAS": _CYCLES,
+        "tCCD_S": _CYCLES,
+        "tCCD_L": _CYCLES,
+        "tRRD": _CYCLES,
+        "tFAW": _CYCLES,
+        "tCL": _CYCLES,
+        "tREFI": Key(int),
+        "tRFC": _CYCLES,
+        "all_bank_act": Key(bool),
+        "act_energy_pj_per_bit": _ENERGY,
+        "read_energy_pj_per_bit": _ENERGY,
+        "io_energy_pj_per_bit": _ENERGY,
+        "mac_energy_pj": _ENERGY,
     },
 }
-_PIM_ISAS = ("aim",)
+_KIND_KEYS["accelerator"] = _KIND_KEYS["gpu"]
+DEVICE_KINDS = tuple(sorted(_KIND_KEYS))
 
 
-def _get(table: dict[str, Any], key: str, kind: type, where: str) -> Any:
+def _get(table: dict[str, Any], key: str, spec: Key | type, where: str) -> Any:
+    if not isinstance(spec, Key):
+        spec = Key(spec)
     if key not in table:
+        if spec.default is not None:
+            return spec.default
         raise SystemConfigError(f"{where}.{key}: missing")
     value = table[key]
+    here = f"{where}.{key}"
+    if spec.kind == "dtype-table":
+        if not isinstance(value, dict) or not value:
+            raise SystemConfigError(f"{here}: expected a table of dtype = TFLOP/s, e.g. {{ bf16 = 989 }}")
+        for dtype, rate in value.items():
+            if dtype not in DTYPES:
+                raise SystemConfigError(f"{here}.{dtype}: unknown dtype (expected one of {', '.join(DTYPES)})")
+            if isinstance(rate, bool) or not isinstance(rate, (int, float)) or rate <= 0:
+                raise SystemConfigError(f"{here}.{dtype}: expected a positive number, got {rate!r}")
+        return {d: float(r) for d, r in value.items()}
+    if spec.kind == "dtypes":
+        if not isinstance(value, list) or not value or not all(isinstance(d, str) and d in DTYPES for d in value):
+            raise SystemConfigError(f"{here}: expected a list of dtypes out of {', '.join(DTYPES)}, got {value!r}")
+        return tuple(value)
+    kind = spec.kind
     if kind is float and isinstance(value, int) and not isinstance(value, bool):
         value = float(value)
-    if not isinstance(value, kind) or isinstance(value, bool):
-        raise SystemConfigError(f"{where}.{key}: expected {kind.__name__}, got {value!r}")
-    if kind in (int, float) and value <= 0:
-        raise SystemConfigError(f"{where}.{key}: must be positive, got {value!r}")
+    if not isinstance(value, kind) or (kind is not bool and isinstance(value, bool)):
+        raise SystemConfigError(f"{here}: expected {kind.__name__}, got {value!r}")
+    if kind in (int, float):
+        if spec.minimum is None and value <= 0:
+            raise SystemConfigError(f"{here}: must be positive, got {value!r}")
+        if spec.minimum is not None and value < spec.minimum:
+            raise SystemConfigError(f"{here}: must be at least {spec.minimum:g}, got {value!r}")
+        if spec.maximum is not None and value > spec.maximum:
+            raise SystemConfigError(f"{here}: must be at most {spec.maximum:g}, got {value!r}")
+    if spec.choices and value not in spec.choices:
+        raise SystemConfigError(f"{here}: {value!r} is not one of {', '.join(spec.choices)}")
     return value
 
 
@@ -124,9 +255,17 @@ AIM_LIMITS = {"channels": 32, "banks_per_channel": 16, "columns_per_row": 64, "c
 """What the AiM ISR can address: a 32-bit channel mask, 16 banks, opsize up to one 2 KB row of 32 B columns."""
 
 
-def _check_pim_isa(params: dict[str, Any], where: str) -> None:
-    if params["isa"] not in _PIM_ISAS:
-        raise SystemConfigError(f"{where}.isa: unsupported PIM ISA {params['isa']!r} (expected one of {_PIM_ISAS})")
+def _check_pim(params: dict[str, Any], where: str) -> None:
+    if params["tRCD_MAC"] < 0:
+        params["tRCD_MAC"] = params["tRCD"]
+    if params["banks_per_channel"] % params["bank_groups"]:
+        raise SystemConfigError(f"{where}.bank_groups: must divide banks_per_channel ({params['banks_per_channel']})")
+    if params["tRFC"] >= params["tREFI"]:
+        raise SystemConfigError(f"{where}.tRFC: must be shorter than tREFI ({params['tREFI']})")
+    if params["gb_bytes"] % params["column_bytes"]:
+        raise SystemConfigError(f"{where}.gb_bytes: must be whole {params['column_bytes']}-byte columns")
+    if params["isa"] != "aim":
+        return
     if params["channels"] > AIM_LIMITS["channels"]:
         raise SystemConfigError(f"{where}.channels: AiM addresses at most {AIM_LIMITS['channels']} channels")
     if params["banks_per_channel"] > AIM_LIMITS["banks_per_channel"]:
@@ -147,52 +286,95 @@ def _table(doc: dict[str, Any], key: str, where: str) -> dict[str, Any]:
     return value
 
 
+def _check_unknown(table: dict[str, Any], known: set[str], where: str, what: str) -> None:
+    unknown = sorted(set(table) - known)
+    if unknown:
+        raise SystemConfigError(f"{where}.{unknown[0]}: unknown key for {what}")
+
+
+_MEMORY_KEYS = {
+    "capacity_gb": Key(float),
+    "bandwidth_gbps": Key(float),
+    "energy_pj_per_bit": _ENERGY,
+    "technology": Key(str, default=""),
+    "pim_sharing": Key(str, default="conflict", choices=PIM_SHARING),
+}
+_LINK_KEYS = {"between", "bandwidth_gbps", "latency_ns", "energy_pj_per_bit"}
+
+
+def device_preset_names() -> list[str]:
+    """Device presets (targets/presets/devices/*.toml) a system's device table can start from."""
+    folder = resources.files("pimc.targets").joinpath("presets", "devices")
+    return sorted(p.name.removesuffix(".toml") for p in folder.iterdir() if p.name.endswith(".toml"))
+
+
+@cache
+def _device_preset(name: str) -> dict[str, Any]:
+    text = resources.files("pimc.targets").joinpath("presets", "devices", f"{name}.toml").read_text()
+    return tomllib.loads(text)
+
+
+def _with_device_preset(dtable: dict[str, Any], where: str) -> dict[str, Any]:
+    """A device table that names `preset = "..."` gets that preset's keys, overridden by its own."""
+    if "preset" not in dtable:
+        return dtable
+    name = dtable["preset"]
+    if not isinstance(name, str) or name not in device_preset_names():
+        raise SystemConfigError(f"{where}.preset: unknown device preset {name!r} (have {', '.join(device_preset_names())})")
+    merged = {**_device_preset(name), **dtable}
+    del merged["preset"]
+    return merged
+
+
 def parse_system(doc: dict[str, Any], source: str) -> System:
     """Validate a parsed TOML document; every error names the offending key."""
     name = doc.get("name")
     if not isinstance(name, str) or not name:
         raise SystemConfigError(f"{source}: name: missing (a string naming the system)")
+    _check_unknown(doc, {"name", "description", "memories", "devices", "links"}, source + ":", "a system")
     memories: dict[str, Memory] = {}
     for mname, mtable in _table(doc, "memories", source).items():
         where = f"{source}: memories.{mname}"
         if not isinstance(mtable, dict):
             raise SystemConfigError(f"{where}: expected a table")
-        memories[mname] = Memory(
-            mname, _get(mtable, "capacity_gb", float, where), _get(mtable, "bandwidth_gbps", float, where)
-        )
+        _check_unknown(mtable, set(_MEMORY_KEYS), where, "a memory")
+        values = {key: _get(mtable, key, spec, where) for key, spec in _MEMORY_KEYS.items()}
+        memories[mname] = Memory(mname, **values)
     devices: dict[str, Device] = {}
     for dname, dtable in _table(doc, "devices", source).items():
         where = f"{source}: devices.{dname}"
         if not isinstance(dtable, dict):
             raise SystemConfigError(f"{where}: expected a table")
+        dtable = _with_device_preset(dtable, where)
         kind = _get(dtable, "kind", str, where)
         if kind not in _KIND_KEYS:
-            raise SystemConfigError(f"{where}.kind: unknown device kind {kind!r} (expected one of {sorted(_KIND_KEYS)})")
+            raise SystemConfigError(f"{where}.kind: unknown device kind {kind!r} (expected one of {', '.join(DEVICE_KINDS)})")
         memory = _get(dtable, "memory", str, where)
         if memory not in memories:
             raise SystemConfigError(f"{where}.memory: no memory named {memory!r} (have {sorted(memories)})")
-        params = {key: _get(dtable, key, t, where) for key, t in _KIND_KEYS[kind].items()}
-        unknown = set(dtable) - set(_KIND_KEYS[kind]) - {"kind", "memory", "description"}
-        if unknown:
-            raise SystemConfigError(f"{where}.{sorted(unknown)[0]}: unknown key for a {kind} device")
+        _check_unknown(dtable, set(_KIND_KEYS[kind]) | {"kind", "memory", "description"}, where, f"a {kind} device")
+        params = {key: _get(dtable, key, spec, where) for key, spec in _KIND_KEYS[kind].items()}
         if kind == "pim":
-            _check_pim_isa(params, where)
-        devices[dname] = Device(dname, kind, memory, params)
+            _check_pim(params, where)
+        description = _get(dtable, "description", Key(str, default=""), where)
+        devices[dname] = Device(dname, kind, memory, params, description)
     links: list[Link] = []
     raw_links = doc.get("links", [])
     if not isinstance(raw_links, list) or not all(isinstance(t, dict) for t in raw_links):
         raise SystemConfigError(f"{source}: links: expected [[links]] tables")
     for i, ltable in enumerate(raw_links):
         where = f"{source}: links[{i}]"
+        _check_unknown(ltable, _LINK_KEYS, where, "a link")
         between = ltable.get("between")
         if not (
             isinstance(between, list) and len(between) == 2 and all(isinstance(b, str) and b in memories for b in between)
         ):
             raise SystemConfigError(f"{where}.between: expected two memory names out of {sorted(memories)}")
-        latency = ltable.get("latency_ns", 0.0)
-        if isinstance(latency, bool) or not isinstance(latency, (int, float)) or latency < 0:
-            raise SystemConfigError(f"{where}.latency_ns: expected a non-negative number, got {latency!r}")
-        links.append(Link(between[0], between[1], _get(ltable, "bandwidth_gbps", float, where), float(latency)))
+        links.append(Link(
+            between[0], between[1], _get(ltable, "bandwidth_gbps", float, where),
+            _get(ltable, "latency_ns", Key(float, default=0.0, minimum=0.0), where),
+            _get(ltable, "energy_pj_per_bit", Key(float, default=0.0, minimum=0.0), where),
+        ))
     description = doc.get("description", "")
     return System(name, str(description), devices, memories, tuple(links), source)
 
@@ -222,6 +404,46 @@ def load_system(spec: str) -> System:
     except tomllib.TOMLDecodeError as e:
         raise SystemConfigError(f"{source}: invalid TOML: {e}") from None
     return parse_system(doc, source)
+
+
+def describe_system(system: System) -> str:
+    """The full description `pimc systems NAME` prints: memories, links, every device's parameters and derived rates."""
+    from pimc.targets.cost import device_summary
+
+    out = [f"{system.name}: {system.description}", f"  source: {system.source}", "  memories:"]
+    for m in system.memories.values():
+        users = [d.name for d in system.devices.values() if d.memory == m.name]
+        shared = ""
+        if len(users) > 1:
+            shared = f", unified memory of {', '.join(users)}"
+            if any(system.devices[u].kind == "pim" for u in users):
+                shared += f", PIM sharing {m.pim_sharing}"
+        tech = f"{m.technology}, " if m.technology else ""
+        out.append(f"    {m.name}: {tech}{m.capacity_gb:g} GB, {m.bandwidth_gbps:g} GB/s, "
+                   f"{m.energy_pj_per_bit:g} pJ/bit{shared}")
+    if system.links:
+        out.append("  links:")
+        for link in system.links:
+            out.append(f"    {link.a} <-> {link.b}: {link.bandwidth_gbps:g} GB/s, {link.latency_ns:g} ns, "
+                       f"{link.energy_pj_per_bit:g} pJ/bit")
+    out.append("  devices:")
+    for d in system.devices.values():
+        desc = f" - {d.description}" if d.description else ""
+        out.append(f"    {d.name} ({d.kind}, memory {d.memory}){desc}")
+        out.append(f"      {device_summary(d, system)}")
+        params = ", ".join(f"{k} = {_fmt(v)}" for k, v in d.params.items())
+        out.append(f"      {params}")
+    return "\n".join(out)
+
+
+def _fmt(v: Any) -> str:
+    if isinstance(v, dict):
+        return "{" + ", ".join(f"{k} = {x:g}" for k, x in v.items()) + "}"
+    if isinstance(v, tuple):
+        return "[" + ", ".join(v) + "]"
+    if isinstance(v, float):
+        return f"{v:g}"
+    return str(v).lower() if isinstance(v, bool) else str(v)
 
 
 SYSTEM_ATTR = "pimc.system"

@@ -13,7 +13,7 @@ import pytest
 from pimc.compiler.cli import main
 
 H, FFN, VOCAB, HEADS, HEAD_DIM, PAST, LAYERS = 64, 256, 512, 4, 16, 15, 2
-F32 = 4
+FP16 = 2  # the default deployment precision (targets/dtypes.py): every float tensor costs 2 bytes
 
 
 @pytest.fixture(scope="module")
@@ -50,22 +50,33 @@ def test_matrix_ops_match_hand_computed_flops_and_bytes(compiled: tuple[dict, Pa
     report, _, _ = compiled
     qkv = _op(report, "/h.0/attn/c_attn/MatMul")  # raised to linear with its bias Add folded in
     assert qkv["flops"] == 2 * H * 3 * H + 3 * H
-    assert qkv["bytes"] == (H + H * 3 * H + 3 * H + 3 * H) * F32
+    assert qkv["bytes"] == (H + H * 3 * H + 3 * H + 3 * H) * FP16
     assert qkv["intensity"] == pytest.approx(qkv["flops"] / qkv["bytes"])
     attn = _op(report, "/h.1/attn/MatMul_pv")  # q [1,4,1,16] against 16 cached keys and values
     assert attn["op"] == "nn.attention" and attn["phase"] == "decode"
     scores = HEADS * (PAST + 1)
     assert attn["flops"] == 2 * scores * 2 * HEAD_DIM + 6 * scores  # QK^T, PV, scale + softmax
-    assert attn["bytes"] == (2 * HEADS * HEAD_DIM + 2 * HEADS * (PAST + 1) * HEAD_DIM) * F32
+    assert attn["bytes"] == (2 * HEADS * HEAD_DIM + 2 * HEADS * (PAST + 1) * HEAD_DIM) * FP16
     lm = _op(report, "/lm_head/Gemm")  # tied head: [1,64] x [512,64]^T
     assert lm["flops"] == 2 * H * VOCAB
-    assert lm["bytes"] == (H + VOCAB * H + VOCAB) * F32
+    assert lm["bytes"] == (H + VOCAB * H + VOCAB) * FP16
     gelu = _op(report, "/h.0/mlp/Gelu")
-    assert (gelu["flops"], gelu["bytes"]) == (8 * FFN, 2 * FFN * F32)
+    assert (gelu["flops"], gelu["bytes"]) == (8 * FFN, 2 * FFN * FP16)
     ln = _op(report, "/h.0/ln_1/LayerNormalization")
-    assert (ln["flops"], ln["bytes"]) == (7 * H, (H + H + H + H) * F32)
+    assert (ln["flops"], ln["bytes"]) == (7 * H, (H + H + H + H) * FP16)
     append = _op(report, "/h.0/attn/Concat_k")  # in place: only the new key is read and written
-    assert (append["op"], append["bytes"]) == ("nn.kv_append", 2 * HEADS * HEAD_DIM * F32)
+    assert (append["op"], append["bytes"]) == ("nn.kv_append", 2 * HEADS * HEAD_DIM * FP16)
+
+
+def test_report_states_dtype_energy_and_memory(compiled: tuple[dict, Path, str]) -> None:
+    report, _, _ = compiled
+    assert report["dtype"] == "fp16"
+    assert report["totals"]["energy_pj"] == pytest.approx(
+        sum(e["energy_pj"] for e in report["ops"]) + sum(t["energy_pj"] for t in report["transfers"]))
+    assert {e["bound"] for e in report["ops"]} == {"compute", "memory", "none"}
+    gddr6 = report["memory"]["gddr6"]
+    assert 0 < gddr6["total_bytes"] < gddr6["capacity_bytes"]
+    assert report["system"]["memories"]["gddr6"]["devices"] == ["npu", "pim"]
 
 
 def test_totals_are_the_sum_of_the_model(compiled: tuple[dict, Path, str]) -> None:
@@ -118,11 +129,21 @@ def test_bad_input_is_one_line_and_writes_nothing(tmp_path: Path, capsys: pytest
 
 def test_invalid_system_file_names_the_key(tmp_path: Path, example: Path, capsys: pytest.CaptureFixture[str]) -> None:
     system = tmp_path / "s.toml"
-    system.write_text('name = "s"\n[memories.m]\ncapacity_gb = 1\nbandwidth_gbps = 1\n[devices.n]\nkind = "npu"\n')
+    system.write_text(
+        'name = "s"\n[memories.m]\ncapacity_gb = 1\nbandwidth_gbps = 1\nenergy_pj_per_bit = 1\n[devices.n]\nkind = "npu"\n'
+    )
     assert main(["compile", str(example), "--system", str(system), "-o", str(tmp_path / "o")]) == 1
     assert "s.toml: devices.n.memory: missing" in capsys.readouterr().err
 
 
 def test_systems_lists_the_preset(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["systems"]) == 0
-    assert capsys.readouterr().out.startswith("npu-aim")
+    lines = capsys.readouterr().out.splitlines()
+    assert len(lines) == 18 and any(line.startswith("npu-aim ") for line in lines)
+
+
+def test_systems_name_describes_one(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["systems", "ianus"]) == 0
+    out = capsys.readouterr().out
+    assert "unified memory of npu, pim, PIM sharing conflict" in out
+    assert "tRCD_MAC = 56" in out and "MAC peak" in out

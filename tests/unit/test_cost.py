@@ -7,14 +7,9 @@ from xdsl.dialects.builtin import TensorType, f16, f32
 from xdsl.ir import Block
 
 from pimc.dialects import nn
-from pimc.targets.cost import (
-    latency_ns,
-    npu_peak_gflops,
-    op_metrics,
-    pim_internal_gbps,
-    pim_peak_gflops,
-    pim_weight,
-)
+from pimc.compiler.errors import CompileError
+from pimc.targets.cost import device_cost, npu_peak_gflops, op_metrics, pim_weight, tensor_bytes
+from pimc.targets.pim_timing import gemv_counts, pim_internal_gbps, pim_peak_gflops
 from pimc.targets.system import load_system
 
 
@@ -32,24 +27,49 @@ def test_device_peaks_follow_from_parameters() -> None:
     assert pim_internal_gbps(s.devices["pim"]) == pytest.approx(32 * 16 * 32 / 1.0)
 
 
-def test_matmul_metrics_and_roofline() -> None:
+def test_matmul_metrics_and_device_costs() -> None:
     s = load_system("npu-aim")
     x = _arg([1, 4096])
     w = nn.WeightOp("w", TensorType(f32, [4096, 4096]))
     op = nn.MatMulOp(x, w.result, TensorType(f32, [1, 4096]))
-    m = op_metrics(op)
+    assert op_metrics(op).bytes == (4096 + 4096 * 4096 + 4096) * 4  # the graph's own f32
+    m = op_metrics(op, 2)  # deployed in fp16
     assert m.flops == 2 * 4096 * 4096
-    assert m.bytes == (4096 + 4096 * 4096 + 4096) * 4
+    assert m.bytes == (4096 + 4096 * 4096 + 4096) * 2
     assert m.engine == "matrix"
     assert pim_weight(op) is w.result
-    # NPU is memory-bound: bytes / 1024 GB/s
-    assert latency_ns(op, m, s.devices["npu"], s) == pytest.approx(m.bytes / 1024)
-    # PIM: weight at the internal bandwidth (16384 GB/s), activations over the external bus
-    w_bytes = 4096 * 4096 * 4
-    expected = max(m.flops / 16384, w_bytes / 16384) + (m.bytes - w_bytes) / 1024
-    assert latency_ns(op, m, s.devices["pim"], s) == pytest.approx(expected)
-    # GPU: max(FLOPs / 312 TFLOP/s, bytes / 1555 GB/s)
-    assert latency_ns(op, m, s.devices["gpu"], s) == pytest.approx(max(m.flops / 312e3, m.bytes / 1555))
+    npu = device_cost(op, m, s.devices["npu"], s, "fp16")
+    # a GEMV uses 1 of an output-stationary array's 128 rows: 4 cores x 1024 outputs each take
+    # 8 column folds x (128 + 128 + 4096 - 2) cycles - 1 (SCALE-Sim), longer than streaming the weight
+    assert npu.latency_ns == (8 * (128 + 128 + 4096 - 2) - 1) / 1.0
+    assert npu.bound == "compute" and npu.latency_ns >= m.bytes / 1024
+    # PIM: the timing of the GEMV's all-bank command sequence
+    pim = device_cost(op, m, s.devices["pim"], s, "fp16")
+    counts = gemv_counts(1, 4096, 4096, s.devices["pim"])
+    assert pim.latency_ns == counts.time_ns(s.devices["pim"])
+    assert pim.energy_pj == counts.energy_pj(s.devices["pim"])
+    assert pim.latency_ns < npu.latency_ns  # the point of PIM: a GEMV at the banks' bandwidth
+    # GPU: max(FLOPs / 312 TFLOP/s, bytes / 1555 GB/s) + 1 us launch; energy = FLOPs x 1.3 pJ + bits x 3.9 pJ
+    gpu = device_cost(op, m, s.devices["gpu"], s, "fp16")
+    assert gpu.latency_ns == pytest.approx(max(m.flops / 312e3, m.bytes / 1555) + 1000)  # + the launch overhead
+    assert gpu.energy_pj == pytest.approx(m.flops * 1.3 + m.bytes * 8 * 3.9)
+
+
+def test_dtype_sets_float_bytes_and_integer_tensors_keep_their_width() -> None:
+    from xdsl.dialects.builtin import i64
+
+    assert tensor_bytes(TensorType(f32, [10]), 1) == 10
+    assert tensor_bytes(TensorType(i64, [10]), 1) == 80
+    assert tensor_bytes(TensorType(f16, [10])) == 20
+
+
+def test_pim_runs_only_its_dtypes_and_gpu_needs_a_rate() -> None:
+    s = load_system("npu-aim")
+    w = nn.WeightOp("w", TensorType(f32, [64, 64]))
+    op = nn.MatMulOp(_arg([1, 64]), w.result, TensorType(f32, [1, 64]))
+    assert device_cost(op, op_metrics(op, 4), s.devices["pim"], s, "fp32") is None
+    with pytest.raises(CompileError, match="device 'gpu' of system 'npu-aim': no peak_tflops rate for dtype 'fp8'"):
+        device_cost(op, op_metrics(op, 1), s.devices["gpu"], s, "fp8")
 
 
 def test_activation_matmul_cannot_run_on_pim() -> None:
@@ -58,7 +78,7 @@ def test_activation_matmul_cannot_run_on_pim() -> None:
     op = nn.MatMulOp(q, k, TensorType(f32, [1, 4, 1, 16]))
     assert op_metrics(op).flops == 2 * 16 * 4 * 16
     assert pim_weight(op) is None
-    assert latency_ns(op, op_metrics(op), s.devices["pim"], s) is None
+    assert device_cost(op, op_metrics(op), s.devices["pim"], s, "fp16") is None
 
 
 def test_vector_op_metrics() -> None:

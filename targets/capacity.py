@@ -1,0 +1,158 @@
+"""Memory footprint of a placed model, and the check that it fits every memory of the system.
+
+What a memory must hold (bytes at the deployment precision, targets/dtypes.py):
+
+- weights: every `nn.weight` read by an op placed on a device attached to the
+  memory, once per memory. Devices that share a memory (unified memory, e.g.
+  IANUS's NPU and AiM) share one copy; a weight read on two memories is held in
+  both (a copy per memory).
+- KV cache: the key and value operands of every `nn.attention` placed there,
+  [B, Hkv, T, D] each: the whole cache at that step (T = past + new in decode,
+  the prompt length in prefill).
+- activations: the peak, over the function's ops in program order, of the live
+  intermediate tensors produced on the memory's devices (function arguments count
+  from the start to their last use, on the memory of their first reader; a value
+  dies after its last use). KV operands are counted above, not here.
+
+The footprint of a memory = weights + the largest (KV cache + activations) over
+the phases (prefill and decode run one after the other and share the weights).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from xdsl.dialects import func
+from xdsl.dialects.builtin import ModuleOp, TensorType
+from xdsl.ir import Operation, SSAValue
+
+from pimc.compiler.errors import CompileError
+from pimc.dialects import nn
+from pimc.passes.partition import device_of
+from pimc.targets.cost import tensor_bytes
+from pimc.targets.system import System
+
+
+class CapacityError(CompileError):
+    """What a system's memories must hold does not fit; the message names the memory and what it holds."""
+
+
+@dataclass
+class MemoryUse:
+    """Bytes one memory holds: weights (name -> bytes), and per phase KV cache and peak activations."""
+
+    weights: dict[str, int] = field(default_factory=dict)
+    kv_cache: dict[str, int] = field(default_factory=dict)
+    activations: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def weight_bytes(self) -> int:
+        return sum(self.weights.values())
+
+    def phase_bytes(self, phase: str) -> int:
+        return self.kv_cache.get(phase, 0) + self.activations.get(phase, 0)
+
+    @property
+    def total_bytes(self) -> int:
+        """weights + the largest KV cache + activations of any phase."""
+        phases = set(self.kv_cache) | set(self.activations)
+        return self.weight_bytes + max((self.phase_bytes(p) for p in phases), default=0)
+
+
+def _memory_of_op(op: Operation, system: System) -> str | None:
+    device = device_of(op)
+    return system.devices[device].memory if device in system.devices else None
+
+
+def memory_use(module: ModuleOp, system: System, elem_bytes: int) -> dict[str, MemoryUse]:
+    """What every memory of `system` holds for the placed `module` (rules in the module docstring)."""
+    use = {name: MemoryUse() for name in system.memories}
+    for fn in module.ops:
+        if not isinstance(fn, func.FuncOp) or not fn.body.blocks:
+            continue
+        phase = fn.sym_name.data  # functions are named after their phase (prefill, decode)
+        ops = list(fn.body.block.ops)
+        kv_values: set[SSAValue] = set()
+        for op in ops:
+            mem = _memory_of_op(op, system)
+            if mem is None:
+                continue
+            for operand in op.operands:
+                owner = operand.owner
+                if isinstance(owner, nn.WeightOp):
+                    use[mem].weights[owner.sym_name.data] = tensor_bytes(operand.type, elem_bytes)
+            if isinstance(op, nn.AttentionOp):
+                for v in (op.k, op.v):
+                    if v not in kv_values:
+                        kv_values.add(v)
+                        use[mem].kv_cache[phase] = use[mem].kv_cache.get(phase, 0) + tensor_bytes(v.type, elem_bytes)
+        for mem, peak in _peak_activations(ops, fn, kv_values, system, elem_bytes).items():
+            use[mem].activations[phase] = peak
+    return use
+
+
+def _peak_activations(ops: list[Operation], fn: func.FuncOp, kv: set[SSAValue], system: System,
+                      elem_bytes: int) -> dict[str, int]:
+    """Peak live intermediate bytes per memory over the ops in program order."""
+    index = {op: i for i, op in enumerate(ops)}
+    last_use: dict[SSAValue, int] = {}
+    home: dict[SSAValue, str] = {}
+    for i, op in enumerate(ops):
+        mem = _memory_of_op(op, system)
+        for operand in op.operands:
+            last_use[operand] = i
+            if mem is not None and operand not in home and operand.owner not in index:
+                home[operand] = mem  # a function argument lives where it is first read
+        if mem is not None:
+            for r in op.results:
+                home[r] = mem
+    live: dict[str, int] = {m: 0 for m in system.memories}
+    peak = dict(live)
+    frees: dict[int, list[SSAValue]] = {}
+    for v, i in last_use.items():
+        frees.setdefault(i, []).append(v)
+
+    def size(v: SSAValue) -> int:
+        if v in kv or v not in home or not isinstance(v.type, TensorType) or isinstance(v.owner, (nn.WeightOp, nn.ConstantOp)):
+            return 0
+        return tensor_bytes(v.type, elem_bytes)
+
+    for arg in fn.body.block.args:
+        if arg in home:
+            live[home[arg]] += size(arg)
+    for m in live:
+        peak[m] = live[m]
+    for i, op in enumerate(ops):
+        for r in op.results:
+            if r in home and r.uses.get_length() > 0:
+                live[home[r]] += size(r)
+        for m in live:
+            peak[m] = max(peak[m], live[m])
+        for v in frees.get(i, []):
+            if v in home:
+                live[home[v]] -= size(v)
+    return {m: p for m, p in peak.items() if p}
+
+
+def _gb(n: int) -> str:
+    return f"{n / 1e9:.3g} GB"
+
+
+def check_capacity(module: ModuleOp, system: System, elem_bytes: int) -> dict[str, MemoryUse]:
+    """`memory_use`, raising CapacityError for the first memory whose footprint exceeds its capacity."""
+    use = memory_use(module, system, elem_bytes)
+    for name, u in use.items():
+        capacity = system.memories[name].capacity_gb * 1e9
+        if u.total_bytes <= capacity:
+            continue
+        phase = max(set(u.kv_cache) | set(u.activations) or {""}, key=u.phase_bytes)
+        largest = max(u.weights.items(), key=lambda kv: kv[1]) if u.weights else None
+        what = f"weights {_gb(u.weight_bytes)} ({len(u.weights)} tensors"
+        what += f", largest '{largest[0]}' {_gb(largest[1])})" if largest else ")"
+        what += f" + KV cache {_gb(u.kv_cache.get(phase, 0))} + activations {_gb(u.activations.get(phase, 0))}"
+        where = f" in {phase}" if phase else ""
+        raise CapacityError(
+            f"memory '{name}' of system '{system.name}' ({_gb(int(capacity))}) cannot hold what is placed on it{where}: "
+            f"{what} = {_gb(u.total_bytes)}"
+        )
+    return use

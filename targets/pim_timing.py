@@ -1,0 +1,285 @@
+"""PIM timing and energy: a command sequence timed by DRAM rules, and the same GEMV estimated in closed form.
+
+One model serves two paths that must agree exactly:
+
+- `stream_counts(commands, dev)` times a command sequence (the AiM ISR commands
+  pim-to-commands emits, or any sequence of the all-bank commands below);
+- `gemv_counts(m, k, n, dev, bias)` gives the same counts for a GEMV macro
+  before any command is emitted, from its shape and layout alone (so
+  annotate-cost and partition can price a PIM GEMV in O(1)).
+
+tests/unit/test_pim_timing.py checks that both are equal, command counts,
+cycles and energy, for several shapes and presets.
+
+Execution model. Every channel in the command's channel mask runs the same
+command in lockstep, so a sequence takes the time of one channel. Commands run
+one after another (in-order, no overlap between commands), with a closed-page
+policy: every all-bank MAC opens its row, streams its columns and precharges
+(the AiM controller turns ISR MAC_ABK into ACT16, MAC16 x opsize, PRE;
+arkhadem/aim_simulator). Cycles are of the device clock tCK (`tck_ns`); timing
+parameter names follow JEDEC (shared/REFERENCE.md s2; presets give sources).
+
+    WR_GB opsize      opsize * tCCD_L          opsize 32-byte columns over the
+                                               channel bus into the global buffer
+                                               (back-to-back writes to one bank
+                                               group are tCCD_L apart)
+    WR_BIAS           tCCD_L                   one column write into the MAC registers
+    MAC_ABK opsize    act + max(tRCD_MAC + opsize * mac_cycles, tRAS) + tRP
+                      act = 0 when one command opens every bank (`all_bank_act`,
+                      AiM's ACT16, HBM-PIM's all-bank mode), else the last of B
+                      banks opens at max((B-1) * tRRD, (ceil(B/4)-1) * tFAW);
+                      mac_cycles = mac_interval_cycles * ceil(column elements /
+                      mac_lanes) per column; precharge waits for tRAS.
+    RD_MAC            tCL + tCCD_L             read latency + one column burst
+    SYNC, EOC         0
+
+Refresh: every tREFI cycles the channel is unavailable for tRFC, so
+time_ns = cycles * tREFI / (tREFI - tRFC) * tCK.
+
+Energy (pJ) = act_bits * act_energy_pj_per_bit + read_bits * read_energy_pj_per_bit
++ io_bits * io_energy_pj_per_bit + macs * mac_energy_pj, over the active channels:
+
+    MAC_ABK   act_bits  = channels * banks * row_bytes * 8 (ACT + PRE of one row per bank)
+              read_bits = channels * banks * opsize * column_bytes * 8
+              macs      = channels * banks * opsize * column elements
+    WR_GB     io_bits   = channels * opsize * column_bytes * 8
+    WR_BIAS, RD_MAC  io_bits = channels * column_bytes * 8
+
+Counts are integers, so the two paths agree exactly rather than to rounding.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from pimc.dialects import aim
+from pimc.dialects.pim import PIM_ELEMENT_BYTES, ceil_div
+from pimc.targets.system import Device
+
+PIM_COMMANDS = ("WR_GB", "WR_BIAS", "MAC_ABK", "RD_MAC", "SYNC")
+
+
+@dataclass(frozen=True)
+class Command:
+    """One all-bank PIM command: kind, columns covered, channels it runs on."""
+
+    kind: str
+    opsize: int = 0
+    channels: int = 1
+
+
+@dataclass
+class PimCounts:
+    """What a command sequence costs, as integers: cycles (before refresh) and energy terms."""
+
+    cycles: int = 0
+    act_bits: int = 0
+    read_bits: int = 0
+    io_bits: int = 0
+    macs: int = 0
+    commands: dict[str, int] = field(default_factory=dict)
+
+    def add(self, other: PimCounts) -> None:
+        self.cycles += other.cycles
+        self.act_bits += other.act_bits
+        self.read_bits += other.read_bits
+        self.io_bits += other.io_bits
+        self.macs += other.macs
+        for kind, n in other.commands.items():
+            self.commands[kind] = self.commands.get(kind, 0) + n
+
+    def time_ns(self, dev: Device) -> float:
+        """cycles stretched by refresh, in ns: cycles * tREFI / (tREFI - tRFC) * tck_ns."""
+        trefi, trfc = dev.p("tREFI"), dev.p("tRFC")
+        return self.cycles * trefi / (trefi - trfc) * dev.p("tck_ns")
+
+    def energy_pj(self, dev: Device) -> float:
+        """Dynamic energy in pJ from the device's pJ/bit and pJ/MAC figures (module docstring)."""
+        return (
+            self.act_bits * dev.p("act_energy_pj_per_bit")
+            + self.read_bits * dev.p("read_energy_pj_per_bit")
+            + self.io_bits * dev.p("io_energy_pj_per_bit")
+            + self.macs * dev.p("mac_energy_pj")
+        )
+
+
+def column_elements(dev: Device) -> int:
+    """FP16 elements in one column access: column_bytes / 2."""
+    return dev.p("column_bytes") // PIM_ELEMENT_BYTES
+
+
+def mac_cycles_per_column(dev: Device) -> int:
+    """Cycles a bank takes to MAC one column: mac_interval_cycles * ceil(column elements / mac_lanes)."""
+    return dev.p("mac_interval_cycles") * ceil_div(column_elements(dev), dev.p("mac_lanes"))
+
+
+def activation_stagger(dev: Device) -> int:
+    """Cycles from the first to the last bank's ACT of an all-bank row open.
+
+    0 with `all_bank_act`; else B banks open one per tRRD, at most four per tFAW:
+    max((B-1) * tRRD, (ceil(B/4)-1) * tFAW) (JEDEC ACT-to-ACT and four-activate rules).
+    """
+    if dev.p("all_bank_act"):
+        return 0
+    banks = dev.p("banks_per_channel")
+    return max((banks - 1) * dev.p("tRRD"), (ceil_div(banks, 4) - 1) * dev.p("tFAW"))
+
+
+def command_counts(cmd: Command, dev: Device) -> PimCounts:
+    """Cycles and energy terms of one command (the table in the module docstring)."""
+    column_bits = dev.p("column_bytes") * 8
+    banks = dev.p("banks_per_channel")
+    c = PimCounts(commands={cmd.kind: 1})
+    if cmd.kind == "WR_GB":
+        c.cycles = cmd.opsize * dev.p("tCCD_L")
+        c.io_bits = cmd.channels * cmd.opsize * column_bits
+    elif cmd.kind == "WR_BIAS":
+        c.cycles = dev.p("tCCD_L")
+        c.io_bits = cmd.channels * column_bits
+    elif cmd.kind == "MAC_ABK":
+        open_to_close = max(dev.p("tRCD_MAC") + cmd.opsize * mac_cycles_per_column(dev), dev.p("tRAS"))
+        c.cycles = activation_stagger(dev) + open_to_close + dev.p("tRP")
+        c.act_bits = cmd.channels * banks * dev.p("row_bytes") * 8
+        c.read_bits = cmd.channels * banks * cmd.opsize * column_bits
+        c.macs = cmd.channels * banks * cmd.opsize * column_elements(dev)
+    elif cmd.kind == "RD_MAC":
+        c.cycles = dev.p("tCL") + dev.p("tCCD_L")
+        c.io_bits = cmd.channels * column_bits
+    elif cmd.kind != "SYNC":
+        raise ValueError(f"no timing for PIM command {cmd.kind!r} (known: {', '.join(PIM_COMMANDS)})")
+    return c
+
+
+def stream_counts(commands: Iterable[Command], dev: Device) -> PimCounts:
+    """Counts of a whole command sequence: the sum over its commands, run in order."""
+    total = PimCounts()
+    for cmd in commands:
+        total.add(command_counts(cmd, dev))
+    return total
+
+
+@dataclass(frozen=True)
+class GemvGeometry:
+    """How a GEMV's K x N weight maps onto the banks (see pim.GemvLayoutAttr).
+
+    channels = min(device channels, ceil(N / banks)); k_tile = elements of K per
+    row and per global-buffer fill: min(row_bytes, gb_bytes) / 2.
+    """
+
+    channels: int
+    banks: int
+    k_tile: int
+
+    def passes(self, n: int) -> int:
+        return ceil_div(n, self.channels * self.banks)
+
+    def k_tiles(self, k: int) -> int:
+        return ceil_div(k, self.k_tile)
+
+
+def gemv_geometry(k: int, n: int, dev: Device) -> GemvGeometry:
+    banks = dev.p("banks_per_channel")
+    channels = min(dev.p("channels"), ceil_div(n, banks))
+    k_tile = min(dev.p("row_bytes"), dev.p("gb_bytes")) // PIM_ELEMENT_BYTES
+    return GemvGeometry(channels, banks, k_tile)
+
+
+def gemv_commands(m: int, k: int, n: int, geo: GemvGeometry, bias: bool, column_bytes: int
+                  ) -> Iterable[tuple[str, int, int, int]]:
+    """The all-bank command sequence of a GEMV: (kind, opsize, active channels, pass index).
+
+    For each of the M input rows, for each pass p over the banks (channels * banks
+    outputs at a time): WR_BIAS (with a bias); for each row tile of K: WR_GB of the
+    input chunk (only on the first pass when K fits one tile, since the buffer
+    keeps it), MAC_ABK; then RD_MAC. A pass's channel mask selects
+    ceil(outputs in the pass / banks) channels; WR_GB goes to every layout channel.
+    pim-to-commands emits exactly this sequence as AiM ISR ops.
+    """
+    passes, k_tiles = geo.passes(n), geo.k_tiles(k)
+    for _ in range(m):
+        for p in range(passes):
+            outputs = min(geo.channels * geo.banks, n - p * geo.channels * geo.banks)
+            active = ceil_div(outputs, geo.banks)
+            if bias:
+                yield "WR_BIAS", 0, active, p
+            for kt in range(k_tiles):
+                chunk = min(geo.k_tile, k - kt * geo.k_tile)
+                cols = ceil_div(chunk * PIM_ELEMENT_BYTES, column_bytes)
+                if k_tiles > 1 or p == 0:
+                    yield "WR_GB", cols, geo.channels, p
+                yield "MAC_ABK", cols, active, p
+            yield "RD_MAC", 0, active, p
+    yield "SYNC", 0, 0, 0
+
+
+def gemv_counts(m: int, k: int, n: int, dev: Device, bias: bool = False) -> PimCounts:
+    """Closed-form counts of a GEMV macro: equal to `stream_counts` of its emitted commands.
+
+    With P passes, T = ceil(K / k_tile) tiles of c_t columns each (the last may be
+    shorter), a_p active channels in pass p and C layout channels, per input row:
+        WR_GB:   T * P commands (1 when T = 1) of c_t columns on C channels
+        MAC_ABK: for every pass and tile, one of c_t columns on a_p channels
+        RD_MAC, WR_BIAS (with a bias): one per pass on a_p channels
+    and one SYNC; each term costs what `command_counts` says, times M.
+    """
+    geo = gemv_geometry(k, n, dev)
+    passes, k_tiles = geo.passes(n), geo.k_tiles(k)
+    per_pass = geo.channels * geo.banks
+    full_passes, rest = divmod(n, per_pass)
+    # active channels per pass: every full pass uses all layout channels, a partial last pass fewer
+    active = [geo.channels] * full_passes + ([ceil_div(rest, geo.banks)] if rest else [])
+    column_bytes = dev.p("column_bytes")
+    tiles = [ceil_div(min(geo.k_tile, k - t * geo.k_tile) * PIM_ELEMENT_BYTES, column_bytes) for t in range(k_tiles)]
+    distinct_tiles = {cols: tiles.count(cols) for cols in set(tiles)}
+    total = PimCounts()
+    per_row = PimCounts()
+    for a in set(active):
+        times = active.count(a)
+        for cols, n_tiles in distinct_tiles.items():
+            per_row.add(_scaled(command_counts(Command("MAC_ABK", cols, a), dev), times * n_tiles))
+        per_row.add(_scaled(command_counts(Command("RD_MAC", 0, a), dev), times))
+        if bias:
+            per_row.add(_scaled(command_counts(Command("WR_BIAS", 0, a), dev), times))
+    wr_gb_passes = passes if k_tiles > 1 else 1
+    for cols, n_tiles in distinct_tiles.items():
+        per_row.add(_scaled(command_counts(Command("WR_GB", cols, geo.channels), dev), wr_gb_passes * n_tiles))
+    total.add(_scaled(per_row, m))
+    total.add(command_counts(Command("SYNC"), dev))
+    return total
+
+
+def _scaled(c: PimCounts, times: int) -> PimCounts:
+    return PimCounts(
+        c.cycles * times, c.act_bits * times, c.read_bits * times, c.io_bits * times, c.macs * times,
+        {kind: n * times for kind, n in c.commands.items()},
+    )
+
+
+def pim_peak_gflops(dev: Device) -> float:
+    """All banks MAC in lockstep: 2 * channels * banks * min(lanes, column elements) FLOP
+    per column time (mac_cycles_per_column * tck_ns); the rate the MACs reach while a row is open."""
+    macs_per_column = dev.p("channels") * dev.p("banks_per_channel") * column_elements(dev)
+    return 2.0 * macs_per_column / (mac_cycles_per_column(dev) * dev.p("tck_ns"))
+
+
+def pim_internal_gbps(dev: Device) -> float:
+    """Bank-internal bandwidth while rows are open: every bank streams one column per column time."""
+    return dev.p("channels") * dev.p("banks_per_channel") * dev.p("column_bytes") / (
+        mac_cycles_per_column(dev) * dev.p("tck_ns")
+    )
+
+
+def row_efficiency(dev: Device) -> float:
+    """Fraction of a full-row MAC_ABK spent streaming columns (the rest is ACT, tRCD, tRP)."""
+    cols = dev.p("row_bytes") // dev.p("column_bytes")
+    mac = cols * mac_cycles_per_column(dev)
+    return mac / command_counts(Command("MAC_ABK", cols, 1), dev).cycles
+
+
+def aim_command(op: aim.AimCommandOp) -> Command:
+    """The timing view of one AiM ISR op: its kind, opsize and number of channels in its mask."""
+    kind = op.name.removeprefix("aim.").upper()
+    opsize = op.opsize.value.data if hasattr(op, "opsize") else 0
+    mask = op.channel_mask.value.data if hasattr(op, "channel_mask") else 0
+    return Command(kind, opsize, mask.bit_count())

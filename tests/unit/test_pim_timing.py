@@ -1,0 +1,112 @@
+"""The PIM timing model: the GEMV macro estimate equals the timing of the commands pim-to-commands emits."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from xdsl.dialects.builtin import TensorType, f32
+
+from pimc.dialects import aim, nn, pim
+from pimc.passes.lower_to_pim import RowAllocator, gemv_layout
+from pimc.passes.pim_to_commands import aim_gemv_commands
+from pimc.targets.pim_timing import (
+    Command,
+    PimCounts,
+    aim_command,
+    command_counts,
+    gemv_counts,
+    pim_peak_gflops,
+    stream_counts,
+)
+from pimc.targets.system import device_preset_names, load_system, parse_system
+
+TOY = Path(__file__).parents[1] / "filecheck" / "inputs" / "test-system.toml"
+
+
+def _toy_pim():
+    return load_system(str(TOY)).devices["pim"]
+
+
+def _preset_device(name: str):
+    """A PIM device preset as a device of a minimal system (its timing and energy, unchanged)."""
+    doc = {
+        "name": f"only-{name}",
+        "memories": {"m": {"capacity_gb": 64, "bandwidth_gbps": 1000, "energy_pj_per_bit": 1}},
+        "devices": {"pim": {"preset": name, "memory": "m", "rows_per_bank": 1 << 20}},
+    }
+    return parse_system(doc, f"{name}.toml").devices["pim"]
+
+
+def _emitted_counts(m: int, k: int, n: int, dev, bias: bool) -> PimCounts:
+    """Lower a GEMV the way lower-to-pim does, emit its AiM commands, and time each emitted op."""
+    x = nn.WeightOp("x", TensorType(f32, [m, k]))
+    w = nn.WeightOp("w", TensorType(f32, [k, n]))
+    b = nn.WeightOp("b", TensorType(f32, [n])) if bias else None
+    layout = gemv_layout(k, n, dev, RowAllocator(dev.p("rows_per_bank")), "w", False, "test")
+    op = pim.GemvOp(x.result, w.result, b.result if b else None, TensorType(f32, [m, n]), layout)
+    cmds = aim_gemv_commands(op, dev)
+    assert all(isinstance(c, aim.AimCommandOp) for c in cmds)
+    return stream_counts((aim_command(c) for c in cmds), dev)
+
+
+def test_toy_gemv_by_hand() -> None:
+    """K = 64 (2 row tiles of 2 columns), N = 4 (one pass over 2 channels x 2 banks), one input row.
+
+    WR_GB 2 (2 cycles) + MAC_ABK 2 (max(tRCD_MAC 2 + 2, tRAS 3) + tRP 1 = 5), twice, + RD_MAC (tCL 1 +
+    tCCD_L 1 = 2) = 16 cycles; x tREFI / (tREFI - tRFC) = 1000/999 at 1 ns.
+    """
+    dev = _toy_pim()
+    c = gemv_counts(1, 64, 4, dev)
+    assert c.cycles == 16
+    assert c.commands == {"WR_GB": 2, "MAC_ABK": 2, "RD_MAC": 1, "SYNC": 1}
+    assert c.time_ns(dev) == pytest.approx(16 * 1000 / 999)
+    # io: 2 WR_GB x 2 ch x 2 cols x 256 bit + RD_MAC 2 ch x 256; act: 2 x 2 ch x 2 banks x 512 bit;
+    # read: 2 x 2 x 2 x 2 cols x 256; MACs: 2 x 2 x 2 x 2 cols x 16 lanes
+    assert (c.io_bits, c.act_bits, c.read_bits, c.macs) == (2560, 4096, 4096, 256)
+    assert c.energy_pj(dev) == pytest.approx(2560 + 4096 + 4096 + 256)
+
+
+SHAPES = [(1, 64, 4, False), (1, 100, 7, True), (3, 33, 9, False), (2, 4096, 4096, False), (1, 4096, 11008, True),
+          (1, 11008, 4096, False), (4, 768, 2304, True), (1, 5, 1, False)]
+
+
+@pytest.mark.parametrize("preset", ["toy", *device_preset_names()])
+@pytest.mark.parametrize(("m", "k", "n", "bias"), SHAPES)
+def test_macro_estimate_equals_emitted_commands(preset: str, m: int, k: int, n: int, bias: bool) -> None:
+    dev = _toy_pim() if preset == "toy" else _preset_device(preset)
+    if preset == "toy" and k * n > 64 * 64:
+        pytest.skip("the toy PIM holds only tiny weights")
+    estimate = gemv_counts(m, k, n, dev, bias)
+    emitted = _emitted_counts(m, k, n, dev, bias)
+    assert estimate == emitted
+    assert estimate.time_ns(dev) == emitted.time_ns(dev)
+    assert estimate.energy_pj(dev) == emitted.energy_pj(dev)
+
+
+def test_the_four_pim_presets_exist() -> None:
+    assert {"gddr6-aim", "hbm3-pim", "hbm2-pim", "samsung-hbm-pim"} <= set(device_preset_names())
+
+
+def test_gemv_time_is_bounded_by_peak_and_grows_with_activations() -> None:
+    """No GEMV beats the MAC peak; per-row ACT/PRE overhead makes it slower than peak."""
+    dev = _preset_device("gddr6-aim")
+    c = gemv_counts(1, 4096, 4096, dev)
+    assert c.time_ns(dev) > 2 * 4096 * 4096 / pim_peak_gflops(dev)
+    assert c.commands["MAC_ABK"] == 4096 * 4096 // (32 * 16 * 1024)  # rows of 1024 FP16 per bank
+    stagger = dict(dev.params, all_bank_act=False)
+    slow = type(dev)(dev.name, dev.kind, dev.memory, stagger)
+    assert gemv_counts(1, 4096, 4096, slow).cycles > c.cycles
+
+
+def test_single_bank_activation_follows_trrd_and_tfaw() -> None:
+    dev = _preset_device("gddr6-aim")
+    slow = type(dev)(dev.name, dev.kind, dev.memory, dict(dev.params, all_bank_act=False))
+    fast = command_counts(Command("MAC_ABK", 64, 1), dev).cycles
+    # 16 banks: max(15 * tRRD 11, 3 * tFAW 42) = 165 cycles before the last bank opens
+    assert command_counts(Command("MAC_ABK", 64, 1), slow).cycles == fast + 165
+
+
+def test_unknown_command_is_refused() -> None:
+    with pytest.raises(ValueError, match="no timing for PIM command 'EWMUL'"):
+        command_counts(Command("EWMUL", 1, 1), _toy_pim())
