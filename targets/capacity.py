@@ -12,7 +12,8 @@ What a memory must hold (bytes at the deployment precision, targets/dtypes.py):
 - activations: the peak, over the function's ops in program order, of the live
   intermediate tensors produced on the memory's devices (function arguments count
   from the start to their last use, on the memory of their first reader; a value
-  dies after its last use). KV operands are counted above, not here.
+  dies after its last use). KV operands, and the past cache a KV append extends
+  in place, are counted above, not here.
 
 The footprint of a memory = weights + the largest (KV cache + activations) over
 the phases (prefill and decode run one after the other and share the weights).
@@ -81,6 +82,8 @@ def memory_use(module: ModuleOp, system: System, elem_bytes: int) -> dict[str, M
                 owner = operand.owner
                 if isinstance(owner, nn.WeightOp):
                     use[mem].weights[owner.sym_name.data] = tensor_bytes(operand.type, elem_bytes)
+            if isinstance(op, nn.KvAppendOp):
+                kv_values.add(op.cache)  # the past cache is the same memory as the appended result
             if isinstance(op, nn.AttentionOp):
                 for v in (op.k, op.v):
                     if v not in kv_values:

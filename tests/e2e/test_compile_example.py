@@ -147,3 +147,22 @@ def test_systems_name_describes_one(capsys: pytest.CaptureFixture[str]) -> None:
     out = capsys.readouterr().out
     assert "unified memory of npu, pim, PIM sharing conflict" in out
     assert "tRCD_MAC = 56" in out and "MAC peak" in out
+
+
+def test_a_model_that_does_not_fit_names_the_memory(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Llama-2-7B's 13.5 GB of fp16 weights on one Groq LPU's 230 MB of SRAM: one line, no outputs."""
+    model = Path(__file__).parents[2] / "examples" / "llama2-7b.pim"
+    out = tmp_path / "o"
+    assert main(["compile", str(model), "--system", "groq-lpu", "-o", str(out)]) == 1
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("pimc: error: memory 'sram' of system 'groq-lpu' (0.23 GB) cannot hold") and "\n" not in err
+    assert "weights 13.5 GB (291 tensors, largest 'embed_tokens' 0.262 GB)" in err
+    assert not out.exists()
+
+
+def test_dtype_option_changes_bytes(tmp_path: Path, example: Path) -> None:
+    assert main(["compile", str(example), "--dtype", "fp32", "-o", str(tmp_path)]) == 0
+    report = json.loads((tmp_path / "report.json").read_text())
+    assert report["dtype"] == "fp32"
+    assert _op(report, "/h.0/attn/c_attn/MatMul")["bytes"] == (H + H * 3 * H + 3 * H + 3 * H) * 4
+    assert report["totals"]["ops_by_device"]["pim"] == 0  # AiM's MAC lanes compute fp16 only
