@@ -10,7 +10,7 @@ A100) and on the GPU of `--gpu-system` (default h100), as annotate-cost computes
 them (targets/cost.py), and the bound.
 
 The PIM column has its own reference inside pimc: for every PIM-able op, the
-GEMV is lowered and its AiM command stream emitted (pim-to-commands), then
+GEMV (or attention over the KV cache) is lowered and its AiM command stream emitted, then
 timed command by command (targets/pim_timing.py); the column "PIM stream"
 must equal the macro estimate.
 
@@ -35,7 +35,7 @@ from pimc.compiler.driver import import_model
 from pimc.dialects import aim, nn, pim
 from pimc.passes.annotate_cost import cost_attr
 from pimc.passes.lower_to_pim import RowAllocator, gemv_layout
-from pimc.passes.pim_to_commands import aim_gemv_commands
+from pimc.passes.pim_to_commands import aim_attention_commands, aim_gemv_commands
 from pimc.targets.cost import matrix_products, pim_weight
 from pimc.targets.pim_timing import aim_command, stream_counts
 from pimc.targets.system import load_system
@@ -61,7 +61,14 @@ def _layer_ops(module, phase: str) -> list:
 
 
 def _pim_stream_ns(op, dev) -> float:
-    """Lower the op to a pim.gemv, emit its AiM commands and time them one by one."""
+    """Lower the op to a pim.gemv (or pim.attention), emit its AiM commands and time them one by one."""
+    if isinstance(op, nn.AttentionOp):
+        b, hq, hkv, s, t, d, dv = op.dims()
+        layouts = [gemv_layout(kk, nn_, dev, RowAllocator(1 << 30), "c", False, "bench") for kk, nn_ in ((d, t), (t, dv))]
+        macro = pim.AttentionOp(op.q, op.k, op.v, op.mask, op.result.type, *layouts)
+        cmds = aim_attention_commands(macro, dev)
+        macro.erase(safe_erase=False)
+        return stream_counts((aim_command(c) for c in cmds), dev).time_ns(dev)
     ((_, rows, n, k),) = matrix_products(op)
     w = pim_weight(op)
     layout = gemv_layout(k, n, dev, RowAllocator(1 << 30), "w", False, "bench")

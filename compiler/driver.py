@@ -166,7 +166,7 @@ def no_commands_warning(module: ModuleOp, system: System) -> str | None:
     """One line naming PIM devices that got GEMVs but whose ISA pimc emits no commands for."""
     silent: dict[str, int] = {}
     for op in module.walk():
-        if isinstance(op, pim.GemvOp) and not op.commands.blocks:
+        if isinstance(op, pim.PIM_MACROS) and not op.commands.blocks:
             device = device_of(op) or "?"
             silent[device] = silent.get(device, 0) + 1
     if not silent:

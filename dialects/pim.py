@@ -165,4 +165,62 @@ class GemvOp(IRDLOperation):
             raise VerifyException(f"gemv bias must have N={n} elements")
 
 
-PIM = Dialect("pim", [GemvOp], [GemvLayoutAttr])
+@irdl_op_definition
+class AttentionOp(IRDLOperation):
+    """nn.attention on a PIM device whose banks hold the KV cache (AttAcc-style).
+
+    Same operands, result and semantics as `nn.attention` (q [B, Hq, S, D], k
+    [B, Hkv, T, D], v [B, Hkv, T, Dv], optional mask). For each of the B * Hkv
+    K/V heads, its G = Hq / Hkv query heads x S rows run two all-bank GEMVs:
+    scores = q . K^T against the head's K cache laid out by `k_layout` (a D x T
+    matrix: K-dim D, T outputs), then context = p . V against its V cache laid
+    out by `v_layout` (a T x Dv matrix). Head h's K rows start at
+    k_layout.row_base + h * rows_per_k_head, its V rows likewise. The softmax
+    between the two runs outside the banks (the scores are read out with RD_MAC
+    and the probabilities written back with WR_GB).
+    """
+
+    name = "pim.attention"
+
+    q = operand_def(TensorType)
+    k = operand_def(TensorType)
+    v = operand_def(TensorType)
+    mask = opt_operand_def(TensorType)
+    result = result_def(TensorType)
+    k_layout = prop_def(GemvLayoutAttr)
+    v_layout = prop_def(GemvLayoutAttr)
+    commands = region_def()
+
+    traits = traits_def(NoTerminator())
+    irdl_options = (ParsePropInAttrDict(),)
+    assembly_format = "$q `,` $k `,` $v (`,` $mask^)? attr-dict `:` functional-type(operands, results) $commands"
+
+    def __init__(self, q: SSAValue, k: SSAValue, v: SSAValue, mask: SSAValue | None, result_type: TensorType,
+                 k_layout: GemvLayoutAttr, v_layout: GemvLayoutAttr):
+        super().__init__(
+            operands=[q, k, v, mask],
+            result_types=[result_type],
+            properties={"k_layout": k_layout, "v_layout": v_layout},
+            regions=[Region()],
+        )
+
+    def dims(self) -> tuple[int, int, int, int, int, int, int]:
+        """(B, Hq, Hkv, S, T, D, Dv)."""
+        b, hq, s, d = tensor_shape(self.q.type)
+        _, hkv, t, dv = tensor_shape(self.v.type)
+        return b, hq, hkv, s, t, d, dv
+
+    def verify_(self) -> None:
+        q, k, v, y = (tensor_shape(x.type) for x in (self.q, self.k, self.v, self.result))
+        if not (len(q) == len(k) == len(v) == 4) or k[:3] != v[:3] or k[3] != q[3] or k[0] != q[0]:
+            raise VerifyException(f"pim.attention shapes do not agree: q {q}, k {k}, v {v}")
+        if k[1] == 0 or q[1] % k[1]:
+            raise VerifyException(f"pim.attention query heads {q[1]} are not a multiple of the K/V heads {k[1]}")
+        if y != (*q[:3], v[3]):
+            raise VerifyException(f"pim.attention result shape {y} should be {(*q[:3], v[3])}")
+
+
+PIM_MACROS = (GemvOp, AttentionOp)
+"""Every macro op: each holds its device commands in a `commands` region."""
+
+PIM = Dialect("pim", [GemvOp, AttentionOp], [GemvLayoutAttr])

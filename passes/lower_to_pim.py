@@ -1,4 +1,4 @@
-"""lower-to-pim: PIM-placed matrix-vector products become `pim.gemv` macros with a bank layout."""
+"""lower-to-pim: PIM-placed matrix-vector products become `pim.gemv`, attention `pim.attention`, with a bank layout."""
 
 from __future__ import annotations
 
@@ -54,6 +54,31 @@ def gemv_layout(k: int, n: int, dev: Device, rows: RowAllocator, weight: str, tr
     return pim.GemvLayoutAttr(geo.channels, geo.banks, geo.k_tile, rows.rows_for(weight, transposed, needed, label))
 
 
+def lower_attention(op: nn.AttentionOp, dev: Device, rows: RowAllocator, rewriter: Rewriter) -> None:
+    """Replace a PIM-placed nn.attention by pim.attention with its KV cache laid out on the banks.
+
+    Each of the B * Hkv heads gets its K cache as a D x T GEMV matrix (passes(T) * tiles(D)
+    rows) and its V cache as a T x Dv matrix; all heads' K rows come first, then the V rows,
+    allocated from `rows` under the op's name (each attention op holds its own cache rows).
+    """
+    b, _, hkv, _, t, d, dv = op.dims()
+    label = nn.op_label(op)
+    kg, vg = gemv_geometry(d, t, dev), gemv_geometry(t, dv, dev)
+    heads = b * hkv
+    k_base = rows.rows_for(f"{label} K cache", False, heads * kg.passes(t) * kg.k_tiles(d), label)
+    v_base = rows.rows_for(f"{label} V cache", False, heads * vg.passes(dv) * vg.k_tiles(t), label)
+    new = pim.AttentionOp(
+        op.q, op.k, op.v, op.mask, op.result.type,
+        pim.GemvLayoutAttr(kg.channels, kg.banks, kg.k_tile, k_base),
+        pim.GemvLayoutAttr(vg.channels, vg.banks, vg.k_tile, v_base),
+    )
+    new.attributes.update(op.attributes)
+    for prop in ("scale", "mask_fill", "causal"):
+        if getattr(op, prop) is not None:
+            new.attributes[prop] = getattr(op, prop)
+    rewriter.replace_op(op, new)
+
+
 def lower_op(op: Operation, dev: Device, rows: RowAllocator, rewriter: Rewriter) -> None:
     """Replace a PIM-placed nn.linear / nn.matmul / nn.gemm by a pim.gemv with the same result."""
     w = pim_weight(op)
@@ -88,8 +113,9 @@ class LowerToPimPass(ModulePass):
     leading dims of its input) whose `layout` tiles the weight onto channels x
     banks x rows: one output neuron per bank per pass, K in rows of
     row_bytes / 2 FP16 elements, weights allocated rows in program order (a
-    weight used twice shares its rows). It is an error if a weight does not fit
-    in the rows of a bank.
+    weight used twice shares its rows). Attention becomes `pim.attention`, its
+    KV cache laid out per head as two GEMV matrices (`lower_attention`). It is an
+    error if a weight or cache does not fit in the rows of a bank.
     """
 
     name = "lower-to-pim"
@@ -102,7 +128,7 @@ class LowerToPimPass(ModulePass):
         allocators: dict[str, RowAllocator] = {}
         for inner in list(op.walk()):
             device = device_of(inner)
-            if device is None or isinstance(inner, pim.GemvOp):
+            if device is None or isinstance(inner, pim.PIM_MACROS):
                 continue
             dev = system.devices.get(device)
             if dev is None:
@@ -110,4 +136,7 @@ class LowerToPimPass(ModulePass):
             if dev.kind != "pim":
                 continue
             rows = allocators.setdefault(device, RowAllocator(dev.p("rows_per_bank")))
-            lower_op(inner, dev, rows, rewriter)
+            if isinstance(inner, nn.AttentionOp):
+                lower_attention(inner, dev, rows, rewriter)
+            else:
+                lower_op(inner, dev, rows, rewriter)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from xdsl.context import Context
@@ -15,25 +16,15 @@ from pimc.passes.partition import device_of
 from pimc.targets.pim_timing import GemvGeometry, gemv_commands
 from pimc.targets.system import Device, system_for_module
 
-def aim_gemv_commands(op: pim.GemvOp, dev: Device) -> list[Operation]:
-    """AiM ISR commands of one GEMV: the all-bank sequence of `pim_timing.gemv_commands`
-    (WR_BIAS?, (WR_GB, MAC_ABK) per row tile of K, RD_MAC per pass over the banks, per
-    input row; then SYNC), with the rows of the op's layout.
-
-    `opsize` = ceil(chunk elements * 2 B / column_bytes): 32-byte columns of FP16.
-    The channel mask of a pass selects its active channels (the low bits).
-    """
-    m, k, n = op.mkn()
-    layout = op.layout
-    geo = GemvGeometry(layout.channels.value.data, layout.banks.value.data, layout.k_tile.value.data)
-    row_base, k_tiles = layout.row_base.value.data, geo.k_tiles(k)
+def _aim_ops(seq: Iterable[tuple[str, int, int, int]], row_base: int, k_tiles: int) -> list[Operation]:
+    """AiM ISR ops for an all-bank GEMV sequence of `pim_timing.gemv_commands`; pass p's tile t reads
+    row row_base + p * k_tiles + t in every bank."""
     cmds: list[Operation] = []
     tile = 0
-    for kind, opsize, channels, p in gemv_commands(m, k, n, geo, op.bias is not None, dev.p("column_bytes")):
+    for kind, opsize, channels, p in seq:
         mask = (1 << channels) - 1
         if kind == "WR_BIAS":
             cmds.append(aim.WrBiasOp(0, mask))
-            tile = 0
         elif kind == "WR_GB":
             cmds.append(aim.WrGbOp(opsize, 0, mask))
         elif kind == "MAC_ABK":
@@ -47,12 +38,50 @@ def aim_gemv_commands(op: pim.GemvOp, dev: Device) -> list[Operation]:
     return cmds
 
 
+def _geometry(layout: pim.GemvLayoutAttr) -> GemvGeometry:
+    return GemvGeometry(layout.channels.value.data, layout.banks.value.data, layout.k_tile.value.data)
+
+
+def aim_gemv_commands(op: pim.GemvOp, dev: Device) -> list[Operation]:
+    """AiM ISR commands of one GEMV: the all-bank sequence of `pim_timing.gemv_commands`
+    (WR_BIAS?, (WR_GB, MAC_ABK) per row tile of K, RD_MAC per pass over the banks, per
+    input row; then SYNC), with the rows of the op's layout.
+
+    `opsize` = ceil(chunk elements * 2 B / column_bytes): 32-byte columns of FP16.
+    The channel mask of a pass selects its active channels (the low bits).
+    """
+    m, k, n = op.mkn()
+    geo = _geometry(op.layout)
+    seq = gemv_commands(m, k, n, geo, op.bias is not None, dev.p("column_bytes"))
+    return _aim_ops(seq, op.layout.row_base.value.data, geo.k_tiles(k))
+
+
+def aim_attention_commands(op: pim.AttentionOp, dev: Device) -> list[Operation]:
+    """AiM ISR commands of attention on PIM: for each K/V head h (B * Hkv of them), the score
+    GEMV of its G * S query rows over its K cache (rows from k_layout.row_base + h * rows per K
+    head), then the context GEMV over its V cache; one SYNC at the end (see pim.AttentionOp and
+    `pim_timing.attention_counts`)."""
+    b, hq, hkv, s, t, d, dv = op.dims()
+    rows = hq // hkv * s
+    kg, vg = _geometry(op.k_layout), _geometry(op.v_layout)
+    k_rows, v_rows = kg.passes(t) * kg.k_tiles(d), vg.passes(dv) * vg.k_tiles(t)
+    k_base, v_base = op.k_layout.row_base.value.data, op.v_layout.row_base.value.data
+    column_bytes = dev.p("column_bytes")
+    cmds: list[Operation] = []
+    for h in range(b * hkv):
+        cmds += _aim_ops(gemv_commands(rows, d, t, kg, False, column_bytes, sync=False), k_base + h * k_rows, kg.k_tiles(d))
+        cmds += _aim_ops(gemv_commands(rows, t, dv, vg, False, column_bytes, sync=False), v_base + h * v_rows,
+                         vg.k_tiles(t))
+    cmds.append(aim.SyncOp())
+    return cmds
+
+
 @dataclass(frozen=True)
 class PimToCommandsPass(ModulePass):
     """Fill the `commands` region of every PIM macro with its device's ISA commands.
 
     AiM devices (isa = "aim") get GDDR6-AiM ISR commands (`aim` dialect); see
-    `aim_gemv_commands` for the sequence. Macros on devices of other ISAs and
+    `aim_gemv_commands` and `aim_attention_commands` for the sequences. Macros on devices of other ISAs and
     macros that already hold commands are left alone.
     """
 
@@ -63,12 +92,13 @@ class PimToCommandsPass(ModulePass):
     def apply(self, ctx: Context, op: ModuleOp) -> None:
         system = system_for_module(op, self.system)
         for inner in op.walk():
-            if not isinstance(inner, pim.GemvOp) or inner.commands.blocks:
+            if not isinstance(inner, pim.PIM_MACROS) or inner.commands.blocks:
                 continue
             device = device_of(inner)
             if device is None or device not in system.devices or system.devices[device].kind != "pim":
-                raise CompileError(f"pim.gemv '{nn.op_label(inner)}' is not placed on a PIM device of '{system.name}'")
+                raise CompileError(f"{inner.name} '{nn.op_label(inner)}' is not placed on a PIM device of '{system.name}'")
             dev = system.devices[device]
             if dev.p("isa") != "aim":
                 continue  # no emitter for this ISA yet: the macro keeps its cost, the driver warns
-            inner.commands.add_block(Block(aim_gemv_commands(inner, dev)))
+            emit = aim_gemv_commands if isinstance(inner, pim.GemvOp) else aim_attention_commands
+            inner.commands.add_block(Block(emit(inner, dev)))

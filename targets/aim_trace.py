@@ -16,16 +16,23 @@ def emit_aim_trace(module: ModuleOp, model: str, system: str) -> str:
     """The whole program's AiM trace, macros in program order, ending with `AiM EOC`."""
     lines = [f"# pimc AiM trace: model {model}, system {system}"]
     for op in module.walk():
-        if not isinstance(op, pim.GemvOp) or not op.commands.blocks:
+        if not isinstance(op, pim.PIM_MACROS) or not op.commands.blocks:
             continue
-        m, k, n = op.mkn()
-        w = op.w.owner
-        weight = w.sym_name.data if isinstance(w, nn.WeightOp) else "?"
-        layout = op.layout
-        lines.append(
-            f"# {nn.op_label(op)}: gemv M={m} K={k} N={n} weight {weight} "
-            f"channels={layout.channels.value.data} row_base={layout.row_base.value.data}"
-        )
+        if isinstance(op, pim.GemvOp):
+            m, k, n = op.mkn()
+            w = op.w.owner
+            weight = w.sym_name.data if isinstance(w, nn.WeightOp) else "?"
+            layout = op.layout
+            lines.append(
+                f"# {nn.op_label(op)}: gemv M={m} K={k} N={n} weight {weight} "
+                f"channels={layout.channels.value.data} row_base={layout.row_base.value.data}"
+            )
+        else:
+            b, hq, hkv, s, t, d, dv = op.dims()
+            lines.append(
+                f"# {nn.op_label(op)}: attention B={b} Hq={hq} Hkv={hkv} S={s} T={t} D={d} Dv={dv} "
+                f"K cache row_base={op.k_layout.row_base.value.data} V cache row_base={op.v_layout.row_base.value.data}"
+            )
         for cmd in op.commands.block.ops:
             assert isinstance(cmd, aim.AimCommandOp)
             lines.append(cmd.trace_line())

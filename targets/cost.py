@@ -50,7 +50,7 @@ from pimc.compiler.errors import CompileError
 from pimc.dialects import nn, pim
 from pimc.targets import gpu, npu
 from pimc.targets.dtypes import DTYPE_BYTES
-from pimc.targets.pim_timing import gemv_counts
+from pimc.targets.pim_timing import attention_counts, gemv_counts
 from pimc.targets.system import Device, System
 
 
@@ -122,7 +122,7 @@ def op_metrics(op: Operation, elem_bytes: int | None = None) -> OpMetrics:
         k = op.kn()[0]
         e = _elements(op.result.type)
         return OpMetrics(2 * e * k + (e if op.bias is not None else 0), _io_bytes(op, eb), "matrix")
-    if isinstance(op, nn.AttentionOp):
+    if isinstance(op, (nn.AttentionOp, pim.AttentionOp)):
         b, hq, _, s, t, d, dv = op.dims()
         scores = b * hq * s * t
         per_score = 6 + (1 if op.mask is not None else 0)
@@ -261,7 +261,7 @@ def matrix_products(op: Operation) -> list[tuple[int, int, int, int]]:
     if isinstance(op, nn.LinearOp):
         k, n = op.kn()
         return [(1, math.prod(nn.tensor_shape(op.input.type)[:-1]), n, k)]
-    if isinstance(op, nn.AttentionOp):
+    if isinstance(op, (nn.AttentionOp, pim.AttentionOp)):
         b, hq, _, s, t, d, dv = op.dims()
         return [(b * hq, s, t, d), (b * hq, s, dv, t)]
     raise AssertionError(f"{op.name} is not a matrix op")
@@ -289,10 +289,11 @@ def device_cost(op: Operation, m: OpMetrics, dev: Device, system: System, dtype:
     - gpu / accelerator (targets/gpu.py): roofline with efficiencies and launch
       overhead at `dtype`'s peak; energy = FLOPs * energy_pj_per_flop + bytes * 8 *
       the memory's pJ/bit. A dtype the device has no rate for is a CompileError.
-    - pim (targets/pim_timing.py): only GEMV-able products (see `pim_weight`) at a
-      dtype the MAC lanes compute in; latency and energy of the GEMV's all-bank
-      command sequence, which includes writing the input into the global buffer
-      and reading the results over the device interface.
+    - pim (targets/pim_timing.py): GEMV-able products (see `pim_weight`) and
+      attention (its score and context GEMVs over the KV cache held in the banks,
+      `attention_counts`), at a dtype the MAC lanes compute in; latency and energy
+      of the all-bank command sequence, which includes writing the input into the
+      global buffer and reading the results over the device interface.
     """
     memory = system.memory_of(dev.name)
     bw, pj_bit = memory.bandwidth_gbps, memory.energy_pj_per_bit
@@ -309,7 +310,12 @@ def device_cost(op: Operation, m: OpMetrics, dev: Device, system: System, dtype:
             raise CompileError(f"device '{dev.name}' of system '{system.name}': {e}") from None
         return DeviceCost(t.total_ns, m.flops * dev.p("energy_pj_per_flop") + m.bytes * 8 * pj_bit, t.bound)
     if dev.kind == "pim":
-        if pim_weight(op) is None or dtype not in dev.p("dtypes"):
+        if dtype not in dev.p("dtypes"):
+            return None
+        if isinstance(op, (nn.AttentionOp, pim.AttentionOp)):
+            counts = attention_counts(*op.dims(), dev)
+            return DeviceCost(counts.time_ns(dev), counts.energy_pj(dev), "memory")
+        if pim_weight(op) is None:
             return None
         ((_, rows, n, k),) = matrix_products(op)
         bias = (op.c if isinstance(op, nn.GemmOp) else getattr(op, "bias", None)) is not None
@@ -330,7 +336,7 @@ def _npu_cost(op: Operation, m: OpMetrics, dev: Device, bw: float, pj_bit: float
     costs = [npu.npu_gemm_cost_from_params(mm, n, k, b, dev.params, bandwidth_gbps=bw, elem_bytes=elem_bytes)
              for b, mm, n, k in gemms]
     compute = sum(c.compute_ns for c in costs)
-    if isinstance(op, nn.AttentionOp):
+    if isinstance(op, (nn.AttentionOp, pim.AttentionOp)):
         # the fused kernel: both GEMMs on the array, softmax on the vector unit, only q/k/v/out in DRAM
         compute += npu.npu_vector_ns(m.flops - 2 * macs, 0, bandwidth_gbps=bw, **vector)
         traffic = m.bytes

@@ -185,7 +185,7 @@ def gemv_geometry(k: int, n: int, dev: Device) -> GemvGeometry:
     return GemvGeometry(channels, banks, k_tile)
 
 
-def gemv_commands(m: int, k: int, n: int, geo: GemvGeometry, bias: bool, column_bytes: int
+def gemv_commands(m: int, k: int, n: int, geo: GemvGeometry, bias: bool, column_bytes: int, sync: bool = True
                   ) -> Iterable[tuple[str, int, int, int]]:
     """The all-bank command sequence of a GEMV: (kind, opsize, active channels, pass index).
 
@@ -210,10 +210,11 @@ def gemv_commands(m: int, k: int, n: int, geo: GemvGeometry, bias: bool, column_
                     yield "WR_GB", cols, geo.channels, p
                 yield "MAC_ABK", cols, active, p
             yield "RD_MAC", 0, active, p
-    yield "SYNC", 0, 0, 0
+    if sync:
+        yield "SYNC", 0, 0, 0
 
 
-def gemv_counts(m: int, k: int, n: int, dev: Device, bias: bool = False) -> PimCounts:
+def gemv_counts(m: int, k: int, n: int, dev: Device, bias: bool = False, sync: bool = True) -> PimCounts:
     """Closed-form counts of a GEMV macro: equal to `stream_counts` of its emitted commands.
 
     With P passes, T = ceil(K / k_tile) tiles of c_t columns each (the last may be
@@ -245,6 +246,27 @@ def gemv_counts(m: int, k: int, n: int, dev: Device, bias: bool = False) -> PimC
     for cols, n_tiles in distinct_tiles.items():
         per_row.add(_scaled(command_counts(Command("WR_GB", cols, geo.channels), dev), wr_gb_passes * n_tiles))
     total.add(_scaled(per_row, m))
+    if sync:
+        total.add(command_counts(Command("SYNC"), dev))
+    return total
+
+
+def attention_counts(b: int, hq: int, hkv: int, s: int, t: int, d: int, dv: int, dev: Device) -> PimCounts:
+    """Closed-form counts of attention on PIM (pim.attention): for each of the B * Hkv K/V heads,
+    the G * S query rows (G = Hq / Hkv) run the score GEMV against the head's K cache (K-dim D,
+    T outputs) and then the context GEMV against its V cache (K-dim T, Dv outputs), one SYNC at
+    the end:
+
+        counts = B * Hkv * (gemv(G*S, D, T) + gemv(G*S, T, Dv)) + SYNC
+
+    The softmax between them is not timed here: AttAcc overlaps it with the MACs in the HBM
+    buffer die; on AiM the scores leave through RD_MAC and the probabilities come back through
+    WR_GB, which the two GEMVs already count.
+    """
+    rows = hq // hkv * s
+    head = gemv_counts(rows, d, t, dev, sync=False)
+    head.add(gemv_counts(rows, t, dv, dev, sync=False))
+    total = _scaled(head, b * hkv)
     total.add(command_counts(Command("SYNC"), dev))
     return total
 

@@ -131,7 +131,7 @@ def build_report(module: ModuleOp, model: str, system: System, strategy: str, dt
             transfers.append(transfer_entry(op))
         elif COST_ATTR in op.attributes:
             ops.append(op_entry(op))
-        if isinstance(op, pim.GemvOp) and op.commands.blocks:
+        if isinstance(op, pim.PIM_MACROS) and op.commands.blocks:
             aim_commands += len(op.commands.block.ops)
     per_device = {name: 0.0 for name in system.devices}
     for entry in ops:

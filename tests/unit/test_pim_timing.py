@@ -110,3 +110,33 @@ def test_single_bank_activation_follows_trrd_and_tfaw() -> None:
 def test_unknown_command_is_refused() -> None:
     with pytest.raises(ValueError, match="no timing for PIM command 'EWMUL'"):
         command_counts(Command("EWMUL", 1, 1), _toy_pim())
+
+
+ATTENTION = [(1, 4, 4, 1, 16, 16, 16), (1, 32, 32, 1, 512, 128, 128), (1, 8, 2, 1, 100, 64, 64), (2, 4, 4, 3, 33, 16, 16)]
+
+
+@pytest.mark.parametrize("preset", ["gddr6-aim", "hbm3-pim", "samsung-hbm-pim"])
+@pytest.mark.parametrize("dims", ATTENTION)
+def test_attention_estimate_equals_emitted_commands(preset: str, dims: tuple[int, ...]) -> None:
+    """Lower nn.attention the way lower-to-pim does (KV cache rows per head), emit, time each command."""
+    from xdsl.ir import Block
+    from xdsl.rewriter import Rewriter
+
+    from pimc.passes.lower_to_pim import lower_attention
+    from pimc.passes.pim_to_commands import aim_attention_commands
+    from pimc.targets.pim_timing import attention_counts
+
+    b, hq, hkv, s, t, d, dv = dims
+    dev = _preset_device(preset)
+    block = Block(arg_types=[TensorType(f32, [b, hq, s, d]), TensorType(f32, [b, hkv, t, d]),
+                             TensorType(f32, [b, hkv, t, dv])])
+    attn = nn.AttentionOp(*block.args, None, scale=d ** -0.5)
+    block.add_op(attn)
+    lower_attention(attn, dev, RowAllocator(dev.p("rows_per_bank")), Rewriter())
+    (lowered,) = block.ops
+    assert isinstance(lowered, pim.AttentionOp)
+    emitted = stream_counts((aim_command(c) for c in aim_attention_commands(lowered, dev)), dev)
+    estimate = attention_counts(b, hq, hkv, s, t, d, dv, dev)
+    assert estimate == emitted
+    # every head's score GEMV has G * S rows against T outputs; its context GEMV has Dv outputs
+    assert estimate.macs >= 2 * b * hq * s * t * d // 2
