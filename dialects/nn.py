@@ -568,6 +568,13 @@ class LinearOp(_NamedOp):
             raise VerifyException(f"linear bias of shape {tensor_shape(self.bias.type)} should be ({n},)")
 
 
+def attention_dims(q: Attribute, v: Attribute) -> tuple[int, int, int, int, int, int, int]:
+    """(B, Hq, Hkv, S, T, D, Dv) of attention over q [B, Hq, S, D] and v [B, Hkv, T, Dv]."""
+    b, hq, s, d = tensor_shape(q)
+    _, hkv, t, dv = tensor_shape(v)
+    return b, hq, hkv, s, t, d, dv
+
+
 @irdl_op_definition
 class AttentionOp(_NamedOp):
     """Scaled dot-product attention over heads, with grouped K/V heads (GQA/MQA).
@@ -624,9 +631,7 @@ class AttentionOp(_NamedOp):
 
     def dims(self) -> tuple[int, int, int, int, int, int, int]:
         """(B, Hq, Hkv, S, T, D, Dv)."""
-        b, hq, s, d = tensor_shape(self.q.type)
-        _, hkv, t, dv = tensor_shape(self.v.type)
-        return b, hq, hkv, s, t, d, dv
+        return attention_dims(self.q.type, self.v.type)
 
     def verify_(self) -> None:
         q, k, v, y = (tensor_shape(x.type) for x in (self.q, self.k, self.v, self.result))

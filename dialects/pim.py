@@ -29,7 +29,7 @@ from xdsl.printer import Printer
 from xdsl.traits import NoTerminator
 from xdsl.utils.exceptions import VerifyException
 
-from pimc.dialects.nn import tensor_shape
+from pimc.dialects.nn import attention_dims, tensor_shape
 
 
 PIM_ELEMENT_BYTES = 2
@@ -206,9 +206,7 @@ class AttentionOp(IRDLOperation):
 
     def dims(self) -> tuple[int, int, int, int, int, int, int]:
         """(B, Hq, Hkv, S, T, D, Dv)."""
-        b, hq, s, d = tensor_shape(self.q.type)
-        _, hkv, t, dv = tensor_shape(self.v.type)
-        return b, hq, hkv, s, t, d, dv
+        return attention_dims(self.q.type, self.v.type)
 
     def verify_(self) -> None:
         q, k, v, y = (tensor_shape(x.type) for x in (self.q, self.k, self.v, self.result))

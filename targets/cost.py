@@ -1,11 +1,15 @@
-"""Op metrics (FLOPs, bytes) and roofline latency of an op on each device kind.
+"""Op metrics (FLOPs, bytes) and the cost (latency, energy, bound) of an op on each device.
 
-These are the foundation's cost models: pure functions of (op, shapes, device
-description). Units: FLOPs and bytes are counts; rates are GFLOP/s (= FLOP/ns)
-and GB/s (= byte/ns), so every latency comes out in ns.
+Pure functions of (op, shapes, device description, deployment precision).
+Units: FLOPs and bytes are counts; rates are GFLOP/s (= FLOP/ns) and GB/s
+(= byte/ns), so every latency comes out in ns; energies are pJ. `device_cost`
+dispatches to the device models: targets/npu.py (SCALE-Sim-exact systolic
+GEMMs), targets/gpu.py (roofline with efficiencies and launch overhead, checked
+against GenZ), targets/pim_timing.py (DRAM-timed all-bank command sequences).
 
 Metrics per op (E = number of result elements; bytes = every operand read once
-plus every result written once, at each tensor's own element type):
+plus every result written once, floating-point tensors at the deployment
+precision's size, integer tensors at their own):
 
 - matmul: FLOPs = 2 * batch * M * N * K.
 - gemm: FLOPs = 2 * M * N * K, plus M * N for adding C when present.
@@ -34,8 +38,6 @@ plus every result written once, at each tensor's own element type):
   bytes = 2 * results (what is copied is read once and written once).
 - an ONNX op of any other type is costed as element-wise, and the compile warns
   that it is not modelled (see `unmodelled_op_types`).
-
-Roofline latency (Williams et al., CACM 2009): max(FLOPs / peak, bytes / bandwidth).
 """
 
 from __future__ import annotations

@@ -46,7 +46,7 @@ What GenZ (PyPI genz-llm 0.0.16) does, read from its source:
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Mapping
+from typing import Any, Mapping
 
 ENGINES = ("matrix", "vector")
 
@@ -158,20 +158,8 @@ def gpu_op_time(
     )
 
 
-def gpu_op_ns(
-    flops: float,
-    n_bytes: float,
-    engine: str,
-    *,
-    peak_tflops: Mapping[str, float],
-    vector_tflops: Mapping[str, float],
-    compute_efficiency: float,
-    memory_efficiency: float,
-    launch_overhead_ns: float,
-    bandwidth_gbps: float,
-    dtype: str,
-) -> float:
-    """Latency of one op on a GPU in ns.
+def gpu_op_ns(flops: float, n_bytes: float, engine: str, **device: Any) -> float:
+    """Latency of one op on a GPU in ns: `gpu_op_time(...).total_ns` (same keyword arguments).
 
     max(flops / (1e3 * peak[dtype] * compute_efficiency), n_bytes / (bandwidth_gbps * memory_efficiency))
     + launch_overhead_ns, with peak = peak_tflops (engine "matrix") or vector_tflops
@@ -180,18 +168,7 @@ def gpu_op_ns(
     the engine uses (the message names the dtype), for an unknown engine, or for
     out-of-range parameters.
     """
-    return gpu_op_time(
-        flops,
-        n_bytes,
-        engine,
-        peak_tflops=peak_tflops,
-        vector_tflops=vector_tflops,
-        compute_efficiency=compute_efficiency,
-        memory_efficiency=memory_efficiency,
-        launch_overhead_ns=launch_overhead_ns,
-        bandwidth_gbps=bandwidth_gbps,
-        dtype=dtype,
-    ).total_ns
+    return gpu_op_time(flops, n_bytes, engine, **device).total_ns
 
 
 def genz_memory_bw(bandwidth_gbps: float) -> float:

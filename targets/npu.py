@@ -273,7 +273,7 @@ class NpuGemmCost:
 
     @property
     def bound(self) -> str:
-        """"compute" when the arrays take at least as long as the memory, else "memory"."""
+        """Which side bounds the latency: "compute" when compute_ns >= memory_ns, else "memory"."""
         return "compute" if self.compute_ns >= self.memory_ns else "memory"
 
 
