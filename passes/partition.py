@@ -46,7 +46,11 @@ def choose_roofline(op: Operation, system: System) -> str:
     """
     lat = {d: t for d, t in latencies(op).items() if d in system.devices}
     if not lat:
-        raise CompileError(f"op '{op_label(op)}': no device of system '{system.name}' can run it")
+        dtype = dtype_for_module(op.get_toplevel_object(), None) if isinstance(op.get_toplevel_object(), ModuleOp) else "?"
+        raise CompileError(
+            f"op '{op_label(op)}': no device of system '{system.name}' can run it at dtype {dtype}"
+            f" (its devices have rates for: {', '.join(system.dtypes()) or 'none'})"
+        )
     best = min(lat.values())
     tied = [d for d in system.devices if d in lat and lat[d] == best]
     for operand in op.operands:

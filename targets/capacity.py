@@ -6,7 +6,8 @@ What a memory must hold (bytes at the deployment precision, targets/dtypes.py):
   memory, once per memory. Devices that share a memory (unified memory, e.g.
   IANUS's NPU and AiM) share one copy; a weight read on two memories is held in
   both (a copy per memory).
-- KV cache: the key and value operands of every `nn.attention` placed there,
+- KV cache: the key and value operands of every attention (`nn.attention`, or
+  `pim.attention` with the cache in the PIM banks) placed there,
   [B, Hkv, T, D] each: the whole cache at that step (T = past + new in decode,
   the prompt length in prefill).
 - activations: the peak, over the function's ops in program order, of the live
@@ -28,7 +29,7 @@ from xdsl.dialects.builtin import ModuleOp, TensorType
 from xdsl.ir import Operation, SSAValue
 
 from pimc.compiler.errors import CompileError
-from pimc.dialects import nn
+from pimc.dialects import nn, pim
 from pimc.passes.partition import device_of
 from pimc.targets.cost import tensor_bytes
 from pimc.targets.system import System
@@ -84,7 +85,7 @@ def memory_use(module: ModuleOp, system: System, elem_bytes: int) -> dict[str, M
                     use[mem].weights[owner.sym_name.data] = tensor_bytes(operand.type, elem_bytes)
             if isinstance(op, nn.KvAppendOp):
                 kv_values.add(op.cache)  # the past cache is the same memory as the appended result
-            if isinstance(op, nn.AttentionOp):
+            if isinstance(op, (nn.AttentionOp, pim.AttentionOp)):
                 for v in (op.k, op.v):
                     if v not in kv_values:
                         kv_values.add(v)

@@ -48,7 +48,6 @@ from dataclasses import dataclass
 from xdsl.dialects.builtin import AnyFloat, TensorType
 from xdsl.ir import Attribute, Operation, SSAValue
 
-from pimc.compiler.errors import CompileError
 from pimc.dialects import nn, pim
 from pimc.targets import gpu, npu
 from pimc.targets.dtypes import DTYPE_BYTES
@@ -290,7 +289,7 @@ def device_cost(op: Operation, m: OpMetrics, dev: Device, system: System, dtype:
       vector_energy_pj_per_flop (vector) + DRAM bytes * 8 * the memory's pJ/bit.
     - gpu / accelerator (targets/gpu.py): roofline with efficiencies and launch
       overhead at `dtype`'s peak; energy = FLOPs * energy_pj_per_flop + bytes * 8 *
-      the memory's pJ/bit. A dtype the device has no rate for is a CompileError.
+      the memory's pJ/bit. A device with no rate at the dtype cannot run the op.
     - pim (targets/pim_timing.py): GEMV-able products (see `pim_weight`) and
       attention (its score and context GEMVs over the KV cache held in the banks,
       `attention_counts`), at a dtype the MAC lanes compute in; latency and energy
@@ -308,8 +307,8 @@ def device_cost(op: Operation, m: OpMetrics, dev: Device, system: System, dtype:
                 **{k: dev.p(k) for k in ("peak_tflops", "vector_tflops", "compute_efficiency",
                                          "memory_efficiency", "launch_overhead_ns")},
             )
-        except ValueError as e:
-            raise CompileError(f"device '{dev.name}' of system '{system.name}': {e}") from None
+        except ValueError:
+            return None  # no rate at this dtype: the device cannot run the op
         return DeviceCost(t.total_ns, m.flops * dev.p("energy_pj_per_flop") + m.bytes * 8 * pj_bit, t.bound)
     if dev.kind == "pim":
         if dtype not in dev.p("dtypes"):

@@ -20,7 +20,8 @@ Memories (`[memories.<name>]`):
   Scheduling orders them); "concurrent" = both proceed (NeuPIMs's dual row
   buffers). Only meaningful when a PIM device and another device share the
   memory; a system whose NPU and PIM use one memory has unified memory and keeps
-  one copy of the weights.
+  one copy of the weights. Recorded and reported; the cost models time each op
+  alone, so only a schedule with overlap (issue 5) can act on it.
 
 Links (`[[links]]`): `between = [mem_a, mem_b]`, `bandwidth_gbps`, `latency_ns`,
 `energy_pj_per_bit` (default 0).
@@ -134,6 +135,15 @@ class System:
     def unified(self, dev_a: str, dev_b: str) -> bool:
         """Whether two devices read and write one memory (no copies, no transfers between them)."""
         return self.devices[dev_a].memory == self.devices[dev_b].memory
+
+    def dtypes(self) -> list[str]:
+        """Deployment precisions at which some device of the system has a rate (NPUs run every dtype)."""
+        found: set[str] = set()
+        for d in self.devices.values():
+            if d.kind == "npu":
+                return list(DTYPES)
+            found |= set(d.p("dtypes")) if d.kind == "pim" else set(d.p("peak_tflops")) & set(d.p("vector_tflops"))
+        return [d for d in DTYPES if d in found]
 
 
 @dataclass(frozen=True)
@@ -255,9 +265,21 @@ AIM_LIMITS = {"channels": 32, "banks_per_channel": 16, "columns_per_row": 64, "c
 """What the AiM ISR can address: a 32-bit channel mask, 16 banks, opsize up to one 2 KB row of 32 B columns."""
 
 
+PIM_DTYPES = ("fp16", "bf16")
+"""Precisions PIM MAC lanes compute in: 2-byte elements (pim.PIM_ELEMENT_BYTES) is what the layout and timing assume."""
+
+
 def _check_pim(params: dict[str, Any], where: str) -> None:
     if params["tRCD_MAC"] < 0:
         params["tRCD_MAC"] = params["tRCD"]
+    bad = [d for d in params["dtypes"] if d not in PIM_DTYPES]
+    if bad:
+        raise SystemConfigError(f"{where}.dtypes: PIM MAC lanes compute in {', '.join(PIM_DTYPES)}, not {bad[0]}")
+    column = params["column_bytes"]
+    if column % 2:
+        raise SystemConfigError(f"{where}.column_bytes: must hold whole 2-byte elements, got {column}")
+    if params["row_bytes"] % column:
+        raise SystemConfigError(f"{where}.row_bytes: must be whole {column}-byte columns, got {params['row_bytes']}")
     if params["banks_per_channel"] % params["bank_groups"]:
         raise SystemConfigError(f"{where}.bank_groups: must divide banks_per_channel ({params['banks_per_channel']})")
     if params["tRFC"] >= params["tREFI"]:

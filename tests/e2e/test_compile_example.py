@@ -76,6 +76,8 @@ def test_report_states_dtype_energy_and_memory(compiled: tuple[dict, Path, str])
     assert {e["bound"] for e in report["ops"]} == {"compute", "memory", "none"}
     gddr6 = report["memory"]["gddr6"]
     assert 0 < gddr6["total_bytes"] < gddr6["capacity_bytes"]
+    # the KV cache in the AiM banks (pim.attention): K and V [1, 4, 16, 16] per layer at 2 bytes
+    assert gddr6["kv_cache_bytes"] == {"decode": LAYERS * 2 * HEADS * (PAST + 1) * HEAD_DIM * FP16}
     assert report["system"]["memories"]["gddr6"]["devices"] == ["npu", "pim"]
 
 
@@ -166,3 +168,20 @@ def test_dtype_option_changes_bytes(tmp_path: Path, example: Path) -> None:
     assert report["dtype"] == "fp32"
     assert _op(report, "/h.0/attn/c_attn/MatMul")["bytes"] == (H + H * 3 * H + 3 * H + 3 * H) * 4
     assert report["totals"]["ops_by_device"]["pim"] == 0  # AiM's MAC lanes compute fp16 only
+
+
+@pytest.mark.parametrize("preset", __import__("pimc.targets.system", fromlist=["x"]).preset_names())
+def test_every_preset_compiles_the_example(preset: str, tmp_path: Path, example: Path) -> None:
+    from pimc.targets.system import load_system
+
+    dtypes = load_system(preset).dtypes()
+    dtype = "fp16" if "fp16" in dtypes else "bf16"  # TPU v4, Gaudi 3, SN40L and PIM-GPT list bf16, not fp16
+    assert main(["compile", str(example), "--system", preset, "--dtype", dtype, "-o", str(tmp_path)]) == 0
+    report = json.loads((tmp_path / "report.json").read_text())
+    assert report["system"]["name"] == preset and report["totals"]["latency_ns"] > 0
+
+
+def test_a_dtype_no_device_has_is_one_line(tmp_path: Path, example: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["compile", str(example), "--system", "tpu-v4", "-o", str(tmp_path / "o")]) == 1
+    err = capsys.readouterr().err.strip()
+    assert err.endswith("no device of system 'tpu-v4' can run it at dtype fp16 (its devices have rates for: bf16)")
