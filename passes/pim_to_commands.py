@@ -13,15 +13,17 @@ from xdsl.passes import ModulePass
 from pimc.compiler.errors import CompileError
 from pimc.dialects import aim, nn, pim
 from pimc.passes.partition import device_of
-from pimc.targets.pim_timing import GemvGeometry, gemv_commands
+from pimc.targets.pim_timing import GemvGeometry, gemv_commands, vectors_per_mac
 from pimc.targets.system import Device, system_for_module
 
-def _aim_ops(seq: Iterable[tuple[str, int, int, int]], row_base: int, k_tiles: int) -> list[Operation]:
+def _aim_ops(seq: Iterable[tuple[str, int, int, int, int]], row_base: int, k_tiles: int) -> list[Operation]:
     """AiM ISR ops for an all-bank GEMV sequence of `pim_timing.gemv_commands`; pass p's tile t reads
-    row row_base + p * k_tiles + t in every bank."""
+    row row_base + p * k_tiles + t in every bank. AiM MACs one input vector at a time (its 16 lanes
+    match a column's 16 elements; system.py checks mac_lanes), so every command has vectors = 1."""
     cmds: list[Operation] = []
     tile = 0
-    for kind, opsize, channels, p in seq:
+    for kind, opsize, channels, p, vectors in seq:
+        assert vectors == 1, "AiM ISR MACs one input vector per command"
         mask = (1 << channels) - 1
         if kind == "WR_BIAS":
             cmds.append(aim.WrBiasOp(0, mask))
@@ -38,8 +40,9 @@ def _aim_ops(seq: Iterable[tuple[str, int, int, int]], row_base: int, k_tiles: i
     return cmds
 
 
-def _geometry(layout: pim.GemvLayoutAttr) -> GemvGeometry:
-    return GemvGeometry(layout.channels.value.data, layout.banks.value.data, layout.k_tile.value.data)
+def _geometry(layout: pim.GemvLayoutAttr, dev: Device) -> GemvGeometry:
+    k_tile = layout.k_tile.value.data
+    return GemvGeometry(layout.channels.value.data, layout.banks.value.data, k_tile, vectors_per_mac(dev, k_tile))
 
 
 def aim_gemv_commands(op: pim.GemvOp, dev: Device) -> list[Operation]:
@@ -51,7 +54,7 @@ def aim_gemv_commands(op: pim.GemvOp, dev: Device) -> list[Operation]:
     The channel mask of a pass selects its active channels (the low bits).
     """
     m, k, n = op.mkn()
-    geo = _geometry(op.layout)
+    geo = _geometry(op.layout, dev)
     seq = gemv_commands(m, k, n, geo, op.bias is not None, dev.p("column_bytes"))
     return _aim_ops(seq, op.layout.row_base.value.data, geo.k_tiles(k))
 
@@ -63,7 +66,7 @@ def aim_attention_commands(op: pim.AttentionOp, dev: Device) -> list[Operation]:
     `pim_timing.attention_counts`)."""
     b, hq, hkv, s, t, d, dv = op.dims()
     rows = hq // hkv * s
-    kg, vg = _geometry(op.k_layout), _geometry(op.v_layout)
+    kg, vg = _geometry(op.k_layout, dev), _geometry(op.v_layout, dev)
     k_rows, v_rows = kg.passes(t) * kg.k_tiles(d), vg.passes(dv) * vg.k_tiles(t)
     k_base, v_base = op.k_layout.row_base.value.data, op.v_layout.row_base.value.data
     column_bytes = dev.p("column_bytes")

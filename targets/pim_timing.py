@@ -23,14 +23,16 @@ parameter names follow JEDEC (shared/REFERENCE.md s2; presets give sources).
                                                channel bus into the global buffer
                                                (back-to-back writes to one bank
                                                group are tCCD_L apart)
-    WR_BIAS           tCCD_L                   one column write into the MAC registers
+    WR_BIAS           v * tCCD_L               one column write into the MAC registers per vector
     MAC_ABK opsize    act + max(tRCD_MAC + opsize * mac_cycles, tRAS) + tRP
                       act = 0 when one command opens every bank (`all_bank_act`,
                       AiM's ACT16, HBM-PIM's all-bank mode), else the last of B
                       banks opens at max((B-1) * tRRD, (ceil(B/4)-1) * tFAW);
-                      mac_cycles = mac_interval_cycles * ceil(column elements /
-                      mac_lanes) per column; precharge waits for tRAS.
-    RD_MAC            tCL + tCCD_L             read latency + one column burst
+                      mac_cycles = mac_interval_cycles * ceil(v * column elements /
+                      mac_lanes) per column for v input vectors (1 unless the
+                      lanes outnumber a column's elements, as on PAPI's FC-PIM);
+                      precharge waits for tRAS.
+    RD_MAC            tCL + v * tCCD_L         read latency + one column burst per vector
     SYNC, EOC         0
 
 Refresh: every tREFI cycles the channel is unavailable for tRFC, so
@@ -41,9 +43,9 @@ Energy (pJ) = act_bits * act_energy_pj_per_bit + read_bits * read_energy_pj_per_
 
     MAC_ABK   act_bits  = channels * banks * row_bytes * 8 (ACT + PRE of one row per bank)
               read_bits = channels * banks * opsize * column_bytes * 8
-              macs      = channels * banks * opsize * column elements
+              macs      = channels * banks * opsize * column elements * v
     WR_GB     io_bits   = channels * opsize * column_bytes * 8
-    WR_BIAS, RD_MAC  io_bits = channels * column_bytes * 8
+    WR_BIAS, RD_MAC  io_bits = channels * v * column_bytes * 8
 
 Counts are integers, so the two paths agree exactly rather than to rounding.
 """
@@ -67,6 +69,8 @@ class Command:
     kind: str
     opsize: int = 0
     channels: int = 1
+    vectors: int = 1
+    """Input vectors one MAC_ABK multiplies each column with (RD_MAC / WR_BIAS: results per bank)."""
 
 
 @dataclass
@@ -109,9 +113,10 @@ def column_elements(dev: Device) -> int:
     return dev.p("column_bytes") // PIM_ELEMENT_BYTES
 
 
-def mac_cycles_per_column(dev: Device) -> int:
-    """Cycles a bank takes to MAC one column: mac_interval_cycles * ceil(column elements / mac_lanes)."""
-    return dev.p("mac_interval_cycles") * ceil_div(column_elements(dev), dev.p("mac_lanes"))
+def mac_cycles_per_column(dev: Device, vectors: int = 1) -> int:
+    """Cycles a bank takes to MAC one column with `vectors` input vectors:
+    mac_interval_cycles * ceil(vectors * column elements / mac_lanes)."""
+    return dev.p("mac_interval_cycles") * ceil_div(vectors * column_elements(dev), dev.p("mac_lanes"))
 
 
 def activation_stagger(dev: Device) -> int:
@@ -135,17 +140,17 @@ def command_counts(cmd: Command, dev: Device) -> PimCounts:
         c.cycles = cmd.opsize * dev.p("tCCD_L")
         c.io_bits = cmd.channels * cmd.opsize * column_bits
     elif cmd.kind == "WR_BIAS":
-        c.cycles = dev.p("tCCD_L")
-        c.io_bits = cmd.channels * column_bits
+        c.cycles = cmd.vectors * dev.p("tCCD_L")
+        c.io_bits = cmd.channels * cmd.vectors * column_bits
     elif cmd.kind == "MAC_ABK":
-        open_to_close = max(dev.p("tRCD_MAC") + cmd.opsize * mac_cycles_per_column(dev), dev.p("tRAS"))
+        open_to_close = max(dev.p("tRCD_MAC") + cmd.opsize * mac_cycles_per_column(dev, cmd.vectors), dev.p("tRAS"))
         c.cycles = activation_stagger(dev) + open_to_close + dev.p("tRP")
         c.act_bits = cmd.channels * banks * dev.p("row_bytes") * 8
         c.read_bits = cmd.channels * banks * cmd.opsize * column_bits
-        c.macs = cmd.channels * banks * cmd.opsize * column_elements(dev)
+        c.macs = cmd.channels * banks * cmd.opsize * column_elements(dev) * cmd.vectors
     elif cmd.kind == "RD_MAC":
-        c.cycles = dev.p("tCL") + dev.p("tCCD_L")
-        c.io_bits = cmd.channels * column_bits
+        c.cycles = dev.p("tCL") + cmd.vectors * dev.p("tCCD_L")
+        c.io_bits = cmd.channels * cmd.vectors * column_bits
     elif cmd.kind != "SYNC":
         raise ValueError(f"no timing for PIM command {cmd.kind!r} (known: {', '.join(PIM_COMMANDS)})")
     return c
@@ -164,12 +169,17 @@ class GemvGeometry:
     """How a GEMV's K x N weight maps onto the banks (see pim.GemvLayoutAttr).
 
     channels = min(device channels, ceil(N / banks)); k_tile = elements of K per
-    row and per global-buffer fill: min(row_bytes, gb_bytes) / 2.
+    row: min(row_bytes, gb_bytes) / 2; vectors = input vectors one MAC_ABK serves:
+    min(mac_lanes // column elements, gb_bytes // (k_tile * 2)), at least 1 (lanes
+    beyond one column's elements multiply the column with further input vectors,
+    as PAPI's FC-PIM does at batch x speculation > 1; the global buffer must hold
+    their chunks).
     """
 
     channels: int
     banks: int
     k_tile: int
+    vectors: int = 1
 
     def passes(self, n: int) -> int:
         return ceil_div(n, self.channels * self.banks)
@@ -182,47 +192,56 @@ def gemv_geometry(k: int, n: int, dev: Device) -> GemvGeometry:
     banks = dev.p("banks_per_channel")
     channels = min(dev.p("channels"), ceil_div(n, banks))
     k_tile = min(dev.p("row_bytes"), dev.p("gb_bytes")) // PIM_ELEMENT_BYTES
-    return GemvGeometry(channels, banks, k_tile)
+    return GemvGeometry(channels, banks, k_tile, vectors_per_mac(dev, k_tile))
+
+
+def vectors_per_mac(dev: Device, k_tile: int) -> int:
+    """min(mac_lanes // column elements, gb_bytes // (k_tile * 2)), at least 1 (see GemvGeometry)."""
+    lanes = dev.p("mac_lanes") // column_elements(dev)
+    return max(1, min(lanes, dev.p("gb_bytes") // (k_tile * PIM_ELEMENT_BYTES)))
 
 
 def gemv_commands(m: int, k: int, n: int, geo: GemvGeometry, bias: bool, column_bytes: int, sync: bool = True
-                  ) -> Iterable[tuple[str, int, int, int]]:
-    """The all-bank command sequence of a GEMV: (kind, opsize, active channels, pass index).
+                  ) -> Iterable[tuple[str, int, int, int, int]]:
+    """The all-bank command sequence of a GEMV: (kind, opsize, active channels, pass index, vectors).
 
-    For each of the M input rows, for each pass p over the banks (channels * banks
+    The M input rows go in groups of `geo.vectors` (the last group may be smaller;
+    1 on AiM). For each group, for each pass p over the banks (channels * banks
     outputs at a time): WR_BIAS (with a bias); for each row tile of K: WR_GB of the
-    input chunk (only on the first pass when K fits one tile, since the buffer
-    keeps it), MAC_ABK; then RD_MAC. A pass's channel mask selects
+    group's input chunks (only on the first pass when K fits one tile, since the
+    buffer keeps them), MAC_ABK; then RD_MAC. A pass's channel mask selects
     ceil(outputs in the pass / banks) channels; WR_GB goes to every layout channel.
     pim-to-commands emits exactly this sequence as AiM ISR ops.
     """
     passes, k_tiles = geo.passes(n), geo.k_tiles(k)
-    for _ in range(m):
+    for m0 in range(0, m, geo.vectors):
+        v = min(geo.vectors, m - m0)
         for p in range(passes):
             outputs = min(geo.channels * geo.banks, n - p * geo.channels * geo.banks)
             active = ceil_div(outputs, geo.banks)
             if bias:
-                yield "WR_BIAS", 0, active, p
+                yield "WR_BIAS", 0, active, p, v
             for kt in range(k_tiles):
                 chunk = min(geo.k_tile, k - kt * geo.k_tile)
                 cols = ceil_div(chunk * PIM_ELEMENT_BYTES, column_bytes)
                 if k_tiles > 1 or p == 0:
-                    yield "WR_GB", cols, geo.channels, p
-                yield "MAC_ABK", cols, active, p
-            yield "RD_MAC", 0, active, p
+                    yield "WR_GB", cols * v, geo.channels, p, v
+                yield "MAC_ABK", cols, active, p, v
+            yield "RD_MAC", 0, active, p, v
     if sync:
-        yield "SYNC", 0, 0, 0
+        yield "SYNC", 0, 0, 0, 1
 
 
 def gemv_counts(m: int, k: int, n: int, dev: Device, bias: bool = False, sync: bool = True) -> PimCounts:
     """Closed-form counts of a GEMV macro: equal to `stream_counts` of its emitted commands.
 
     With P passes, T = ceil(K / k_tile) tiles of c_t columns each (the last may be
-    shorter), a_p active channels in pass p and C layout channels, per input row:
-        WR_GB:   T * P commands (1 when T = 1) of c_t columns on C channels
-        MAC_ABK: for every pass and tile, one of c_t columns on a_p channels
-        RD_MAC, WR_BIAS (with a bias): one per pass on a_p channels
-    and one SYNC; each term costs what `command_counts` says, times M.
+    shorter), a_p active channels in pass p, C layout channels and the M rows in
+    groups of v = `vectors` (M // v full groups and one of M % v), per group:
+        WR_GB:   T * P commands (1 when T = 1) of v * c_t columns on C channels
+        MAC_ABK: for every pass and tile, one of c_t columns on a_p channels for v vectors
+        RD_MAC, WR_BIAS (with a bias): one per pass on a_p channels, v results per bank
+    and one SYNC; each term costs what `command_counts` says.
     """
     geo = gemv_geometry(k, n, dev)
     passes, k_tiles = geo.passes(n), geo.k_tiles(k)
@@ -233,19 +252,25 @@ def gemv_counts(m: int, k: int, n: int, dev: Device, bias: bool = False, sync: b
     column_bytes = dev.p("column_bytes")
     tiles = [ceil_div(min(geo.k_tile, k - t * geo.k_tile) * PIM_ELEMENT_BYTES, column_bytes) for t in range(k_tiles)]
     distinct_tiles = {cols: tiles.count(cols) for cols in set(tiles)}
-    total = PimCounts()
-    per_row = PimCounts()
-    for a in set(active):
-        times = active.count(a)
-        for cols, n_tiles in distinct_tiles.items():
-            per_row.add(_scaled(command_counts(Command("MAC_ABK", cols, a), dev), times * n_tiles))
-        per_row.add(_scaled(command_counts(Command("RD_MAC", 0, a), dev), times))
-        if bias:
-            per_row.add(_scaled(command_counts(Command("WR_BIAS", 0, a), dev), times))
     wr_gb_passes = passes if k_tiles > 1 else 1
-    for cols, n_tiles in distinct_tiles.items():
-        per_row.add(_scaled(command_counts(Command("WR_GB", cols, geo.channels), dev), wr_gb_passes * n_tiles))
-    total.add(_scaled(per_row, m))
+
+    def group(v: int) -> PimCounts:
+        c = PimCounts()
+        for a in set(active):
+            times = active.count(a)
+            for cols, n_tiles in distinct_tiles.items():
+                c.add(_scaled(command_counts(Command("MAC_ABK", cols, a, v), dev), times * n_tiles))
+            c.add(_scaled(command_counts(Command("RD_MAC", 0, a, v), dev), times))
+            if bias:
+                c.add(_scaled(command_counts(Command("WR_BIAS", 0, a, v), dev), times))
+        for cols, n_tiles in distinct_tiles.items():
+            c.add(_scaled(command_counts(Command("WR_GB", cols * v, geo.channels, v), dev), wr_gb_passes * n_tiles))
+        return c
+
+    full_groups, last = divmod(m, geo.vectors)
+    total = _scaled(group(geo.vectors), full_groups)
+    if last:
+        total.add(group(last))
     if sync:
         total.add(command_counts(Command("SYNC"), dev))
     return total
@@ -279,10 +304,12 @@ def _scaled(c: PimCounts, times: int) -> PimCounts:
 
 
 def pim_peak_gflops(dev: Device) -> float:
-    """All banks MAC in lockstep: 2 * channels * banks * min(lanes, column elements) FLOP
-    per column time (mac_cycles_per_column * tck_ns); the rate the MACs reach while a row is open."""
-    macs_per_column = dev.p("channels") * dev.p("banks_per_channel") * column_elements(dev)
-    return 2.0 * macs_per_column / (mac_cycles_per_column(dev) * dev.p("tck_ns"))
+    """All banks MAC in lockstep: 2 * channels * banks * column elements * v FLOP per column
+    time (mac_cycles_per_column(v) * tck_ns), v = max(1, lanes // column elements) input
+    vectors per column; the rate the MACs reach while a row is open."""
+    v = max(1, dev.p("mac_lanes") // column_elements(dev))
+    macs_per_column = dev.p("channels") * dev.p("banks_per_channel") * column_elements(dev) * v
+    return 2.0 * macs_per_column / (mac_cycles_per_column(dev, v) * dev.p("tck_ns"))
 
 
 def pim_internal_gbps(dev: Device) -> float:
@@ -299,7 +326,7 @@ def row_efficiency(dev: Device) -> float:
     return mac / command_counts(Command("MAC_ABK", cols, 1), dev).cycles
 
 
-def aim_command(op: aim.AimCommandOp) -> Command:
+def aim_command(op: aim.AimCommandOp) -> Command:  # AiM commands serve one input vector
     """The timing view of one AiM ISR op: its kind, opsize and number of channels in its mask."""
     kind = op.name.removeprefix("aim.").upper()
     opsize = op.opsize.value.data if hasattr(op, "opsize") else 0

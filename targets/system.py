@@ -288,6 +288,8 @@ def _check_pim(params: dict[str, Any], where: str) -> None:
         raise SystemConfigError(f"{where}.gb_bytes: must be whole {params['column_bytes']}-byte columns")
     if params["isa"] != "aim":
         return
+    if params["mac_lanes"] > column // 2:
+        raise SystemConfigError(f"{where}.mac_lanes: AiM MACs one input vector per column: at most {column // 2} lanes")
     if params["channels"] > AIM_LIMITS["channels"]:
         raise SystemConfigError(f"{where}.channels: AiM addresses at most {AIM_LIMITS['channels']} channels")
     if params["banks_per_channel"] > AIM_LIMITS["banks_per_channel"]:

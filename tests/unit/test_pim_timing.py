@@ -136,3 +136,32 @@ def test_attention_estimate_equals_emitted_commands(preset: str, dims: tuple[int
     assert estimate == emitted
     # every head's score GEMV has G * S rows against T outputs; its context GEMV has Dv outputs
     assert estimate.macs >= 2 * b * hq * s * t * d // 2
+
+
+@pytest.mark.parametrize(("m", "k", "n", "bias"), [(1, 4096, 4096, False), (4, 4096, 4096, True), (7, 1000, 300, False),
+                                                    (16, 11008, 4096, True)])
+def test_lanes_beyond_a_column_serve_more_input_vectors(m: int, k: int, n: int, bias: bool) -> None:
+    """PAPI's FC-PIM: 64 lanes over 16-element columns MAC 4 input vectors per column read.
+
+    The closed form equals the all-bank sequence it describes (AiM cannot emit it: 16 lanes),
+    and batching rows cuts the row activations 4-fold against 16 lanes.
+    """
+    from pimc.targets.pim_timing import gemv_commands, gemv_geometry
+
+    papi = load_system("papi")
+    fc, attn = papi.devices["fc_pim"], papi.devices["attn_pim"]
+    geo = gemv_geometry(k, n, fc)
+    assert geo.vectors == 4
+    seq = gemv_commands(m, k, n, geo, bias, fc.p("column_bytes"))
+    stream = stream_counts((Command(kind, opsize, ch, v) for kind, opsize, ch, _, v in seq), fc)
+    estimate = gemv_counts(m, k, n, fc, bias)
+    assert estimate == stream
+    one_vector = type(fc)(fc.name, fc.kind, fc.memory, dict(fc.params, mac_lanes=16))
+    single = gemv_counts(m, k, n, one_vector, bias)
+    assert estimate.macs == single.macs
+    # rows open once per group of 4 vectors instead of once per vector
+    assert estimate.act_bits * m == single.act_bits * -(-m // 4)
+    if m >= 4:
+        assert estimate.cycles < single.cycles
+    assert pim_peak_gflops(fc) == 4 * pim_peak_gflops(one_vector)
+    assert gemv_geometry(k, n, attn).vectors == 1
