@@ -9,20 +9,19 @@ lm_head (4096 -> 32000), for a decode step (batch 1: M = 1) and a 512-token
 prefill (M = 512), on one 128 x 128 systolic array, output- and
 weight-stationary. pimc's side is `gemm_compute_cycles` (closed form, instant).
 
-SCALE-Sim (PyPI scalesim 3.0.0, not a pimc dependency; imported in-process) gets
-the GEMM topology row `Layer,M,N,K,` and runs in CALC (estimate-bandwidth)
-mode, which its source declares stall-free (memory/read_buffer_estimate_bw.py),
-so its Total Cycles are pure compute; Stall Cycles are printed to show it.
-SCALE-Sim is slow and memory-hungry on LLM-sized shapes (it materialises
-every operand address and every cycle's demand): a run is estimated beforehand
-(seconds ~ 1.2e-6 x operand elements + 1.5e-6 x SRAM accesses, RAM ~ 170 B per
-operand element + 24 B per array column per cycle for its three demand
-matrices; calibrated on an idle 2-core machine, a loaded one takes up to 2x
-longer) and only
-shapes estimated under --budget-s seconds (default 60: the decode q/k/v/o
-shape) are run; the others print "not run". --full runs every shape that fits
-in the available RAM (tens of minutes to hours). Identical shapes (q/k/v/o) are
-simulated once.
+SCALE-Sim (PyPI scalesim 3.0.0, a test-only dependency that needs numpy<2.3;
+imported in-process) gets the GEMM topology row `Layer,M,N,K,` and runs in
+CALC (estimate-bandwidth) mode, which its source declares stall-free
+(memory/read_buffer_estimate_bw.py), so its Total Cycles are pure compute;
+Stall Cycles are printed to show it. SCALE-Sim is slow and memory-hungry on
+LLM-sized shapes (it materialises every operand address and every cycle's
+demand), so each run is estimated first: seconds ~ 1.2e-6 x operand elements
++ 3e-6 x SRAM accesses, RAM ~ 170 B per operand element + 24 B per array
+column per cycle (its three demand matrices), calibrated on a 2-core machine
+and good to ~1.5x either way depending on its load. Only shapes estimated
+under --budget-s seconds (default 120: the decode q/k/v/o shape) are run; the
+others print "not run". --full runs every shape that fits in the available
+RAM (hours). Identical shapes (q/k/v/o) are simulated once.
 
 Prints the command, per row pimc's cycles, SCALE-Sim's Total Cycles and Stall
 Cycles, the ratio pimc / SCALE-Sim, and the wall time of each SCALE-Sim run.
@@ -105,7 +104,7 @@ def estimate(m: int, n: int, k: int, dataflow: str) -> tuple[float, float]:
     else:
         sram = m * k + k * n * _ceil(m, COLS) + m * n * _ceil(k, ROWS)
     demand_rows = gemm_compute_cycles(m, n, k, ROWS, COLS, dataflow) + 1
-    return 1.2e-6 * elems + 1.5e-6 * sram, (170 * elems + 24 * demand_rows * max(ROWS, COLS)) / 1e9
+    return 1.2e-6 * elems + 3e-6 * sram, (170 * elems + 24 * demand_rows * max(ROWS, COLS)) / 1e9
 
 
 def available_ram_gb() -> float:
@@ -148,7 +147,7 @@ def run_scalesim(m: int, n: int, k: int, dataflow: str) -> tuple[int, int]:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--full", action="store_true", help="run SCALE-Sim on every shape that fits in RAM")
-    parser.add_argument("--budget-s", type=float, default=60.0, help="run shapes estimated under this (s)")
+    parser.add_argument("--budget-s", type=float, default=120.0, help="run shapes estimated under this (s)")
     parser.add_argument("--dataflows", default="os,ws", help="comma-separated subset of os,ws,is")
     parser.add_argument("--phases", default="decode,prefill", help="comma-separated subset of decode,prefill")
     parser.add_argument("--proj", default=",".join(p[0] for p in PROJECTIONS), help="comma-separated projections")
