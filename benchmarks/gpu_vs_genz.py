@@ -48,7 +48,8 @@ from pimc.compiler.driver import import_model
 from pimc.compiler.frontend.phases import phase_of
 from pimc.dialects import nn
 from pimc.targets.cost import is_costed, op_metrics
-from pimc.targets.gpu import H100_SXM, gbps_from_genz, genz_memory_bw, gpu_op_time
+from pimc.targets.gpu import gbps_from_genz, genz_memory_bw, gpu_op_time
+from pimc.targets.system import load_system
 
 REPO = Path(__file__).resolve().parents[1]
 MODEL = REPO / "examples" / "llama2-7b.pim"
@@ -260,13 +261,16 @@ def main() -> int:
     parser.add_argument("--genz-h100-preset", action="store_true", help="GenZ's own 'H100_GPU' (3400 GiB/s)")
     args = parser.parse_args()
 
-    bw_gbps = gbps_from_genz(3400) if args.genz_h100_preset else float(H100_SXM["bandwidth_gbps"])
-    genz_system = {"Flops": 989, "Memory_size": 80, "Memory_BW": genz_memory_bw(bw_gbps), "ICN": 450}
+    h100 = load_system("h100")  # the preset's data-sheet numbers; GenZ has no launch overhead, so 0 here
+    gpu = h100.devices["gpu"]
+    bw_gbps = gbps_from_genz(3400) if args.genz_h100_preset else h100.memory_of("gpu").bandwidth_gbps
+    genz_system = {"Flops": gpu.p("peak_tflops")["bf16"], "Memory_size": 80, "Memory_BW": genz_memory_bw(bw_gbps),
+                   "ICN": 450}
     machine = {
-        "peak_tflops": H100_SXM["peak_tflops"],
-        "vector_tflops": H100_SXM["vector_tflops"],
-        "compute_efficiency": 1.0,
-        "memory_efficiency": 1.0,
+        "peak_tflops": gpu.p("peak_tflops"),
+        "vector_tflops": gpu.p("vector_tflops"),
+        "compute_efficiency": gpu.p("compute_efficiency"),
+        "memory_efficiency": gpu.p("memory_efficiency"),
         "launch_overhead_ns": 0.0,
         "bandwidth_gbps": bw_gbps,
     }

@@ -575,6 +575,20 @@ def attention_dims(q: Attribute, v: Attribute) -> tuple[int, int, int, int, int,
     return b, hq, hkv, s, t, d, dv
 
 
+def verify_attention_shapes(op: IRDLOperation, what: str) -> None:
+    """q [B, Hq, S, D], k [B, Hkv, T, D], v [B, Hkv, T, Dv], Hq a multiple of Hkv, result [B, Hq, S, Dv];
+    shared by nn.attention and pim.attention, `what` names the op in the messages."""
+    q, k, v, y = (tensor_shape(getattr(op, x).type) for x in ("q", "k", "v", "result"))
+    if not (len(q) == len(k) == len(v) == 4):
+        raise VerifyException(f"{what} q, k, v must be 4-D [B, H, seq, head_dim], got {q}, {k}, {v}")
+    if k[:3] != v[:3] or k[0] != q[0] or k[3] != q[3]:
+        raise VerifyException(f"{what} shapes do not agree: q {q}, k {k}, v {v}")
+    if k[1] == 0 or q[1] % k[1] != 0:
+        raise VerifyException(f"{what} query heads {q[1]} are not a multiple of the K/V heads {k[1]}")
+    if y != (*q[:3], v[3]):
+        raise VerifyException(f"{what} result shape {y} should be {(*q[:3], v[3])}")
+
+
 @irdl_op_definition
 class AttentionOp(_NamedOp):
     """Scaled dot-product attention over heads, with grouped K/V heads (GQA/MQA).
@@ -634,16 +648,9 @@ class AttentionOp(_NamedOp):
         return attention_dims(self.q.type, self.v.type)
 
     def verify_(self) -> None:
-        q, k, v, y = (tensor_shape(x.type) for x in (self.q, self.k, self.v, self.result))
-        if not (len(q) == len(k) == len(v) == 4):
-            raise VerifyException(f"attention q, k, v must be 4-D [B, H, seq, head_dim], got {q}, {k}, {v}")
-        if k[:3] != v[:3] or k[0] != q[0] or k[3] != q[3]:
-            raise VerifyException(f"attention shapes do not agree: q {q}, k {k}, v {v}")
-        if k[1] == 0 or q[1] % k[1] != 0:
-            raise VerifyException(f"attention query heads {q[1]} are not a multiple of the K/V heads {k[1]}")
-        if y != (*q[:3], v[3]):
-            raise VerifyException(f"attention result shape {y} should be {(*q[:3], v[3])}")
+        verify_attention_shapes(self, "attention")
         if self.mask is not None:
+            q, k = tensor_shape(self.q.type), tensor_shape(self.k.type)
             m = tensor_shape(self.mask.type)
             scores = (q[0], q[1], q[2], k[2])
             if broadcast_shapes(scores, m) != scores:

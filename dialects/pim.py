@@ -29,7 +29,7 @@ from xdsl.printer import Printer
 from xdsl.traits import NoTerminator
 from xdsl.utils.exceptions import VerifyException
 
-from pimc.dialects.nn import attention_dims, tensor_shape
+from pimc.dialects.nn import attention_dims, tensor_shape, verify_attention_shapes
 
 
 PIM_ELEMENT_BYTES = 2
@@ -209,13 +209,7 @@ class AttentionOp(IRDLOperation):
         return attention_dims(self.q.type, self.v.type)
 
     def verify_(self) -> None:
-        q, k, v, y = (tensor_shape(x.type) for x in (self.q, self.k, self.v, self.result))
-        if not (len(q) == len(k) == len(v) == 4) or k[:3] != v[:3] or k[3] != q[3] or k[0] != q[0]:
-            raise VerifyException(f"pim.attention shapes do not agree: q {q}, k {k}, v {v}")
-        if k[1] == 0 or q[1] % k[1]:
-            raise VerifyException(f"pim.attention query heads {q[1]} are not a multiple of the K/V heads {k[1]}")
-        if y != (*q[:3], v[3]):
-            raise VerifyException(f"pim.attention result shape {y} should be {(*q[:3], v[3])}")
+        verify_attention_shapes(self, "pim.attention")
 
 
 PIM_MACROS = (GemvOp, AttentionOp)

@@ -37,7 +37,7 @@ def device_of(op: Operation) -> str | None:
     return attr.device_name if isinstance(attr, DeviceAttr) else None
 
 
-def choose_roofline(op: Operation, system: System) -> str:
+def choose_roofline(op: Operation, system: System, dtype: str) -> str:
     """The device on which `op` alone is fastest.
 
     Ties (e.g. a reshape, which costs 0 ns everywhere) go where the data already
@@ -46,7 +46,6 @@ def choose_roofline(op: Operation, system: System) -> str:
     """
     lat = {d: t for d, t in latencies(op).items() if d in system.devices}
     if not lat:
-        dtype = dtype_for_module(op.get_toplevel_object(), None) if isinstance(op.get_toplevel_object(), ModuleOp) else "?"
         raise CompileError(
             f"op '{op_label(op)}': no device of system '{system.name}' can run it at dtype {dtype}"
             f" (its devices have rates for: {', '.join(system.dtypes()) or 'none'})"
@@ -125,7 +124,8 @@ class PartitionPass(ModulePass):
         if self.strategy not in STRATEGIES:
             raise CompileError(f"partition: unknown strategy '{self.strategy}' (available: {', '.join(STRATEGIES)})")
         system = system_for_module(op, self.system)
+        dtype = dtype_for_module(op, None)
         for inner in op.walk():
             if is_costed(inner):
-                inner.attributes[DEVICE_ATTR] = DeviceAttr(choose_roofline(inner, system))
-        insert_transfers(op, system, DTYPE_BYTES[dtype_for_module(op, None)])
+                inner.attributes[DEVICE_ATTR] = DeviceAttr(choose_roofline(inner, system, dtype))
+        insert_transfers(op, system, DTYPE_BYTES[dtype])

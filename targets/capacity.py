@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 
 from xdsl.dialects import func
 from xdsl.dialects.builtin import ModuleOp, TensorType
-from xdsl.ir import Operation, SSAValue
+from xdsl.ir import BlockArgument, Operation, SSAValue
 
 from pimc.compiler.errors import CompileError
 from pimc.dialects import nn, pim
@@ -98,20 +98,18 @@ def memory_use(module: ModuleOp, system: System, elem_bytes: int) -> dict[str, M
 def _peak_activations(ops: list[Operation], fn: func.FuncOp, kv: set[SSAValue], system: System,
                       elem_bytes: int) -> dict[str, int]:
     """Peak live intermediate bytes per memory over the ops in program order."""
-    index = {op: i for i, op in enumerate(ops)}
     last_use: dict[SSAValue, int] = {}
     home: dict[SSAValue, str] = {}
     for i, op in enumerate(ops):
         mem = _memory_of_op(op, system)
         for operand in op.operands:
             last_use[operand] = i
-            if mem is not None and operand not in home and operand.owner not in index:
+            if mem is not None and operand not in home and isinstance(operand, BlockArgument):
                 home[operand] = mem  # a function argument lives where it is first read
         if mem is not None:
             for r in op.results:
                 home[r] = mem
     live: dict[str, int] = {m: 0 for m in system.memories}
-    peak = dict(live)
     frees: dict[int, list[SSAValue]] = {}
     for v, i in last_use.items():
         frees.setdefault(i, []).append(v)
@@ -124,8 +122,7 @@ def _peak_activations(ops: list[Operation], fn: func.FuncOp, kv: set[SSAValue], 
     for arg in fn.body.block.args:
         if arg in home:
             live[home[arg]] += size(arg)
-    for m in live:
-        peak[m] = live[m]
+    peak = dict(live)
     for i, op in enumerate(ops):
         for r in op.results:
             if r in home and r.uses.get_length() > 0:

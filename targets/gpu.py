@@ -26,8 +26,8 @@ What GenZ (PyPI genz-llm 0.0.16) does, read from its source:
 - `get_compute_time`: MACs * compute_multiplier[bits] / op_per_sec with
   op_per_sec = flops / 2 (GenZ/system.py `System`), i.e. 2 * MACs / peak at bf16;
   compute_multiplier = {bf16: 1, f32: 2, fp8/int8: 0.5}: fp32 at half the bf16
-  peak, fp8/int8 at twice it. pimc's per-dtype `peak_tflops` table expresses the
-  same thing (H100 SXM dense: tf32 494.5, bf16/fp16 989, fp8/int8 1979 TFLOP/s).
+  peak, fp8/int8 at twice it. pimc's per-dtype `peak_tflops` table expresses this per dtype
+  (the h100 preset: bf16/fp16 989, fp8/int8 1979, fp32 66.9 TFLOP/s dense).
   GenZ has one peak for every op: its LLM models contain only GEMMs, Logit and
   Attend (no norms, activations or softmax), so no vector rate appears.
 - `get_memory_time`: sum over the three tensors (input_a, input_w, output) of
@@ -49,41 +49,6 @@ from dataclasses import dataclass
 from typing import Any, Mapping
 
 ENGINES = ("matrix", "vector")
-
-DEVICE_KEYS = (
-    "peak_tflops",
-    "vector_tflops",
-    "compute_efficiency",
-    "memory_efficiency",
-    "launch_overhead_ns",
-    "energy_pj_per_flop",
-)
-"""Keys of a gpu/accelerator device table (targets/system.py)."""
-
-H100_SXM: dict[str, object] = {
-    "peak_tflops": {"fp32": 494.5, "fp16": 989.0, "bf16": 989.0, "fp8": 1979.0, "int8": 1979.0},
-    "vector_tflops": {"fp32": 66.9, "fp16": 133.8, "bf16": 133.8},
-    "compute_efficiency": 1.0,
-    "memory_efficiency": 1.0,
-    "launch_overhead_ns": 0.0,
-    "energy_pj_per_flop": 0.71,
-    "bandwidth_gbps": 3350.0,
-    "capacity_gb": 80.0,
-}
-"""NVIDIA H100 SXM5 reference numbers.
-
-peak_tflops: H100 SXM data sheet, dense tensor-core rates (the sheet quotes
-them with 2:4 sparsity; dense is half): TF32 989 -> 494.5 (fp32 tensors run as
-TF32 on tensor cores), BF16/FP16 1,979 -> 989 (the dense figure the sheet's
-footnote and GenZ's 'H100_GPU' use), FP8 and INT8 3,958 -> 1979. vector_tflops: H100
-architecture white paper, non-tensor peak FP32 66.9, FP16/BF16 133.8 (no fp8 or
-int8 entry: element-wise work at those precisions runs after a cast; a device
-file that wants it must say at which rate). bandwidth_gbps: 3.35 TB/s HBM3,
-capacity 80 GB (data sheet). energy_pj_per_flop: 700 W TDP / 989 TFLOP/s =
-0.71 pJ per FLOP, an upper bound (the whole board at full power). Efficiencies 1
-and no launch overhead: the ideal roofline, as GenZ's default system_eff = 1.
-"""
-
 
 @dataclass(frozen=True)
 class GpuOpTime:

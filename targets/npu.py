@@ -358,45 +358,15 @@ def npu_gemm_cost(
     return NpuGemmCost(cycles, n_bytes, cycles / clock_ghz, n_bytes / bandwidth_gbps)
 
 
-def npu_gemm_ns(
-    m: int,
-    n: int,
-    k: int,
-    batch: int = 1,
-    *,
-    rows: int,
-    cols: int,
-    cores: int,
-    clock_ghz: float,
-    dataflow: str,
-    ifmap_sram_kb: float,
-    filter_sram_kb: float,
-    ofmap_sram_kb: float,
-    bandwidth_gbps: float,
-    elem_bytes: int,
-) -> float:
-    """Latency in ns of `batch` independent M x K @ K x N GEMMs: `npu_gemm_cost(...).latency_ns`.
+def npu_gemm_ns(m: int, n: int, k: int, batch: int = 1, **device: Any) -> float:
+    """Latency in ns of `batch` independent M x K @ K x N GEMMs: `npu_gemm_cost(...).latency_ns`
+    (same keyword arguments).
 
     latency = max(cycles / clock_ghz, dram_bytes / bandwidth_gbps); the regime
     (compute- or memory-bound) is `npu_gemm_cost(...).bound`. See
     `npu_gemm_cost` for the multi-core split and the parameters.
     """
-    return npu_gemm_cost(
-        m,
-        n,
-        k,
-        batch,
-        rows=rows,
-        cols=cols,
-        cores=cores,
-        clock_ghz=clock_ghz,
-        dataflow=dataflow,
-        ifmap_sram_kb=ifmap_sram_kb,
-        filter_sram_kb=filter_sram_kb,
-        ofmap_sram_kb=ofmap_sram_kb,
-        bandwidth_gbps=bandwidth_gbps,
-        elem_bytes=elem_bytes,
-    ).latency_ns
+    return npu_gemm_cost(m, n, k, batch, **device).latency_ns
 
 
 def npu_gemm_cost_from_params(

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from pimc.targets.gpu import H100_SXM, gbps_from_genz, genz_memory_bw, gpu_op_ns, gpu_op_time, peak_for
+from pimc.targets.gpu import gbps_from_genz, genz_memory_bw, gpu_op_ns, gpu_op_time, peak_for
 
 PEAK = {"fp32": 494.5, "bf16": 989.0, "fp16": 989.0, "fp8": 1979.0}
 VECTOR = {"fp32": 66.9, "bf16": 133.8}
@@ -103,11 +103,12 @@ def test_genz_bandwidth_units_are_binary() -> None:
     assert gbps_from_genz(genz_memory_bw(3350.0)) == pytest.approx(3350.0)
 
 
-def test_h100_reference_has_every_device_key() -> None:
-    from pimc.targets.gpu import DEVICE_KEYS
+def test_h100_preset_is_the_genz_reference_machine() -> None:
+    from pimc.targets.system import load_system
 
-    assert set(DEVICE_KEYS) <= set(H100_SXM)
-    assert H100_SXM["peak_tflops"]["bf16"] == 989.0
+    h100 = load_system("h100")  # benchmarks/gpu_vs_genz.py configures GenZ from it
+    assert h100.devices["gpu"].p("peak_tflops")["bf16"] == 989.0
+    assert h100.memory_of("gpu").bandwidth_gbps == 3350.0
 
 
 def _genz_python() -> str:
