@@ -1,4 +1,4 @@
-"""The `pimc` command line: compile, opt, systems.
+"""The `pimc` command line: compile, sweep, opt, systems.
 
 Errors caused by the input are printed as one line, `pimc: error: ...`, with exit
 status 1; no traceback.
@@ -19,7 +19,8 @@ def _cmd_compile(args: argparse.Namespace) -> int:
     from pimc.targets.report import format_table
 
     result = compile_model(args.model, system=args.system, strategy=args.strategy, dims=parse_dims(args.dim),
-                           dtype=args.dtype)
+                           dtype=args.dtype, speculate=args.speculate, sub_batches=args.sub_batches,
+                           papi_threshold=args.papi_threshold, baselines=not args.no_baselines)
     for warning in result.warnings:
         print(f"pimc: warning: {warning}", file=sys.stderr)
     files = write_outputs(result, args.output)
@@ -51,16 +52,25 @@ def _cmd_opt(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from pimc.passes.partition import STRATEGIES
     from pimc.targets.dtypes import DEFAULT_DTYPE, DTYPES
     from pimc.targets.system import DEFAULT_SYSTEM
 
     parser = argparse.ArgumentParser(prog="pimc", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
 
-    c = sub.add_parser("compile", help="compile a model for a system; write report.json, plan.mlir, pim.aim.trace")
+    c = sub.add_parser("compile", help="compile a model for a system; write report.json, plan.mlir, pim.aim.trace, timeline.json, roofline.png")
     c.add_argument("model", help="model file (.onnx, or .pim in pimc's DSL)")
     c.add_argument("--system", default=DEFAULT_SYSTEM, help="preset name (see `pimc systems`) or TOML file")
-    c.add_argument("--strategy", default="roofline", help="partition strategy (roofline)")
+    c.add_argument("--strategy", default="optimal", choices=STRATEGIES, metavar="NAME",
+                   help=f"partition strategy (default optimal): {', '.join(STRATEGIES)}")
+    c.add_argument("--speculate", type=int, default=None, metavar="N",
+                   help="tokens each decode step verifies (speculative decoding; a DSL model's `speculate` parameter)")
+    c.add_argument("--sub-batches", type=int, default=1, metavar="K",
+                   help="split --dim batch into K interleaved sub-batches (NeuPIMs), default 1")
+    c.add_argument("--papi-threshold", type=float, default=None, metavar="TOKENS",
+                   help="PAPI: FCs over fewer tokens go to FC-PIM (default: the xPU's ridge point in tokens)")
+    c.add_argument("--no-baselines", action="store_true", help="skip the gpu-only/npu-only/pim-only comparison")
     c.add_argument(
         "--dim", action="append", default=[], metavar="NAME=VALUE",
         help="bind a symbolic ONNX dim or override a DSL parameter (repeatable), e.g. --dim batch=8",
@@ -83,7 +93,41 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("systems", help="list the bundled system presets, or describe one")
     s.add_argument("name", nargs="?", help="a preset name or TOML file to describe in full")
     s.set_defaults(func=_cmd_systems)
+
+    w = sub.add_parser("sweep", help="compile a model over systems x dim values; write sweep.csv and sweep.png")
+    w.add_argument("model", help="model file (.onnx, or .pim in pimc's DSL)")
+    w.add_argument("--system", action="append", required=True, help="preset name or TOML file (repeatable)")
+    w.add_argument(
+        "--dim", action="append", default=[], metavar="NAME=V1,V2,...",
+        help="values to sweep a dim or DSL parameter over (repeatable; every combination is compiled), "
+             "e.g. --dim batch=1,4,16,64",
+    )
+    w.add_argument("--strategy", default="optimal", help="partition strategy (default: optimal)")
+    w.add_argument("--dtype", choices=DTYPES, default=None, help=f"as for compile (default {DEFAULT_DTYPE})")
+    w.add_argument("--speculate", type=int, default=None, metavar="N",
+                   help="tokens per decode step, as for compile (default 1)")
+    w.add_argument("-o", "--output", default="sweep", type=Path, help="output directory (default: sweep)")
+    w.set_defaults(func=_cmd_sweep)
     return parser
+
+
+def _cmd_sweep(args: argparse.Namespace) -> int:
+    from pimc.compiler.sweep import format_sweep_table, parse_sweep_dims, run_sweep, write_sweep
+
+    dims = parse_sweep_dims(args.dim)
+    if not dims:
+        raise PimcError("sweep: give at least one --dim NAME=V1,V2,... to sweep over")
+    rows = run_sweep(args.model, args.system, dims, args.strategy, args.dtype, args.speculate)
+    for row in rows:
+        if row["error"]:
+            point = " ".join(f"{name}={row[name]}" for name in dims)
+            print(f"pimc: warning: {row['system']} {point}: {row['error']}", file=sys.stderr)
+    if all(row["error"] for row in rows):
+        raise PimcError("sweep: no point compiled")
+    files = write_sweep(rows, args.output)
+    print(format_sweep_table(rows))
+    print("wrote " + ", ".join(str(f) for f in files))
+    return 0
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -27,11 +27,12 @@ from pimc.passes.annotate_cost import AnnotateCostPass, dtype_for_module
 from pimc.passes.lower_to_pim import LowerToPimPass
 from pimc.passes.partition import PartitionPass, device_of
 from pimc.passes.pim_to_commands import PimToCommandsPass
+from pimc.passes.schedule import PhaseTiming, SchedulePass, schedule_module
 from pimc.targets.aim_trace import emit_aim_trace
 from pimc.targets.capacity import check_capacity
 from pimc.targets.cost import unmodelled_op_types
 from pimc.targets.dtypes import DTYPE_BYTES
-from pimc.targets.report import build_report
+from pimc.targets.report import build_report, compute_baselines
 from pimc.targets.system import DEFAULT_SYSTEM, System, load_system
 
 
@@ -101,10 +102,12 @@ def import_model(path: str | Path, dims: dict[str, str] | None = None) -> Module
     raise ModelImportError(f"{path}: unsupported model file type '{path.suffix}' (expected .onnx or .pim)")
 
 
-def default_pipeline(system: str, strategy: str, dtype: str | None = None) -> list[ModulePass]:
+def default_pipeline(system: str, strategy: str, dtype: str | None = None, sub_batches: int = 1,
+                     papi_threshold: float | None = None) -> list[ModulePass]:
     return [
         AnnotateCostPass(system=system, dtype=dtype),
-        PartitionPass(strategy=strategy),
+        PartitionPass(strategy=strategy, papi_threshold=papi_threshold),
+        SchedulePass(sub_batches=sub_batches),
         LowerToPimPass(),
         PimToCommandsPass(),
     ]
@@ -117,6 +120,23 @@ class CompileResult:
     plan_mlir: str
     aim_trace: str
     warnings: list[str] = field(default_factory=list)
+    timeline: list[dict[str, Any]] = field(default_factory=list)
+    system: System | None = None
+
+    def files(self) -> dict[str, str | bytes]:
+        """Every output file's name and content, rendered in memory."""
+        from pimc.targets.plots import roofline_png_bytes
+        from pimc.targets.trace import chrome_trace
+
+        assert self.system is not None
+        trace = chrome_trace(self.timeline, self.report["model"], self.report["system"]["name"])
+        return {
+            "report.json": json.dumps(self.report, indent=2) + "\n",
+            "plan.mlir": self.plan_mlir,
+            "pim.aim.trace": self.aim_trace,
+            "timeline.json": json.dumps(trace, allow_nan=False) + "\n",
+            "roofline.png": roofline_png_bytes(self.report, self.system),
+        }
 
 
 def unmodelled_warning(module: ModuleOp) -> str | None:
@@ -132,23 +152,48 @@ def unmodelled_warning(module: ModuleOp) -> str | None:
 def compile_model(
     path: str | Path,
     system: str = DEFAULT_SYSTEM,
-    strategy: str = "roofline",
+    strategy: str = "optimal",
     dims: dict[str, str] | None = None,
     dtype: str | None = None,
+    speculate: int | None = None,
+    sub_batches: int = 1,
+    papi_threshold: float | None = None,
+    baselines: bool = True,
 ) -> CompileResult:
     """Compile a model for a system and render every output in memory.
 
     `dtype` is the deployment precision every byte and FLOP is costed at
-    (default fp16, targets/dtypes.py). Raises a PimcError (one line naming the
-    place) for bad input, an op no device can run, or a model that does not fit
-    a memory of the system.
+    (default fp16, targets/dtypes.py). `speculate` sets the tokens each decode
+    step verifies (a DSL model's `speculate` parameter). `sub_batches` > 1 splits
+    `--dim batch` into that many interleaved sub-batches (NeuPIMs). Raises a
+    PimcError (one line naming the place) for bad input, an op no device can run,
+    or a model that does not fit a memory of the system.
     """
     sys_desc = load_system(system)
+    dims = dict(dims or {})
+    if speculate is not None:
+        if speculate < 1:
+            raise PimcError(f"--speculate {speculate}: must be >= 1")
+        if Path(path).suffix != ".pim":
+            raise PimcError(f"{path}: --speculate sets a DSL model's `speculate` parameter; for an ONNX model "
+                            "bind its new-token dim with --dim (e.g. --dim sequence_length=4)")
+        dims["speculate"] = str(speculate)
+    if sub_batches < 1:
+        raise PimcError(f"--sub-batches {sub_batches}: must be >= 1")
+    if sub_batches > 1:
+        batch = dims.get("batch")
+        if batch is None or not batch.isdigit() or int(batch) % sub_batches:
+            raise PimcError(f"--sub-batches {sub_batches}: needs --dim batch=B with B a multiple of {sub_batches}")
+        dims["batch"] = str(int(batch) // sub_batches)
     module = import_model(path, dims)
     warning = unmodelled_warning(module)
     ctx = make_context()
-    for p in default_pipeline(system, strategy, dtype):
-        p.apply(ctx, module)
+    timings: list[PhaseTiming] = []
+    for p in default_pipeline(system, strategy, dtype, sub_batches, papi_threshold):
+        if isinstance(p, SchedulePass):
+            timings = schedule_module(module, sys_desc, sub_batches)
+        else:
+            p.apply(ctx, module)
         try:
             module.verify()
         except VerifyException as e:
@@ -157,9 +202,17 @@ def compile_model(
     model = model_attr.data if isinstance(model_attr, StringAttr) else Path(path).stem
     used_dtype = dtype_for_module(module, None)
     memories = check_capacity(module, sys_desc, DTYPE_BYTES[used_dtype])
-    report = build_report(module, model, sys_desc, strategy, used_dtype, memories)
+    others = compute_baselines(timings, sys_desc, used_dtype, strategy, sub_batches, papi_threshold) if baselines else {}
+    report = build_report(module, model, sys_desc, strategy, used_dtype, memories, timings, others, sub_batches,
+                          speculate or 1)
     warnings = [w for w in (warning, no_commands_warning(module, sys_desc)) if w]
-    return CompileResult(module, report, str(module) + "\n", emit_aim_trace(module, model, sys_desc.name), warnings)
+    unproven = [p for p, ok in report["schedule"]["optimal_proven"].items() if not ok]
+    if unproven:
+        warnings.append(f"optimal: phase(s) {', '.join(unproven)} not proven optimal within the solver's time limit "
+                        "per segment; the best placement found is used")
+    timeline = [e.as_dict() for t in timings for e in (*t.schedule.events, *t.handoffs)]
+    return CompileResult(module, report, str(module) + "\n", emit_aim_trace(module, model, sys_desc.name), warnings,
+                         timeline, sys_desc)
 
 
 def no_commands_warning(module: ModuleOp, system: System) -> str | None:
@@ -178,22 +231,22 @@ def no_commands_warning(module: ModuleOp, system: System) -> str | None:
 
 
 def write_outputs(result: CompileResult, outdir: str | Path) -> list[Path]:
-    """Write report.json, plan.mlir and pim.aim.trace into `outdir`, each atomically."""
+    """Write report.json, plan.mlir, pim.aim.trace, timeline.json and roofline.png into `outdir`, each atomically."""
+    return write_files(result.files(), outdir)
+
+
+def write_files(files: dict[str, str | bytes], outdir: str | Path) -> list[Path]:
+    """Write rendered files into `outdir`: each to a temporary name first, renamed only once all are complete."""
     outdir = Path(outdir)
-    files = {
-        "report.json": json.dumps(result.report, indent=2) + "\n",
-        "plan.mlir": result.plan_mlir,
-        "pim.aim.trace": result.aim_trace,
-    }
     temps: dict[str, str] = {}
     try:
         outdir.mkdir(parents=True, exist_ok=True)
-        for name, text in files.items():
+        for name, content in files.items():
             if (outdir / name).is_dir():
                 raise IsADirectoryError(f"{outdir / name} is a directory")
             fd, temps[name] = tempfile.mkstemp(dir=outdir, prefix=f".{name}.")
-            with os.fdopen(fd, "w") as f:
-                f.write(text)
+            with os.fdopen(fd, "wb") as f:
+                f.write(content.encode() if isinstance(content, str) else content)
             os.chmod(temps[name], 0o644)
         for name, tmp in temps.items():  # every file is complete before any is replaced
             os.replace(tmp, outdir / name)

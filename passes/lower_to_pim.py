@@ -138,5 +138,7 @@ class LowerToPimPass(ModulePass):
             rows = allocators.setdefault(device, RowAllocator(dev.p("rows_per_bank")))
             if isinstance(inner, nn.AttentionOp):
                 lower_attention(inner, dev, rows, rewriter)
+            elif isinstance(inner, nn.KvAppendOp):
+                continue  # a write of the step's keys/values into the cache rows: no PIM command to emit
             else:
                 lower_op(inner, dev, rows, rewriter)

@@ -294,7 +294,10 @@ def device_cost(op: Operation, m: OpMetrics, dev: Device, system: System, dtype:
       attention (its score and context GEMVs over the KV cache held in the banks,
       `attention_counts`), at a dtype the MAC lanes compute in; latency and energy
       of the all-bank command sequence, which includes writing the input into the
-      global buffer and reading the results over the device interface.
+      global buffer and reading the results over the device interface. A KV append
+      on PIM writes the step's keys or values into the cache rows over the memory
+      interface (its bytes at the memory's bandwidth and pJ/bit), so the cache
+      stays in the banks where PIM attention reads it.
     """
     memory = system.memory_of(dev.name)
     bw, pj_bit = memory.bandwidth_gbps, memory.energy_pj_per_bit
@@ -316,6 +319,8 @@ def device_cost(op: Operation, m: OpMetrics, dev: Device, system: System, dtype:
         if isinstance(op, (nn.AttentionOp, pim.AttentionOp)):
             counts = attention_counts(*op.dims(), dev)
             return DeviceCost(counts.time_ns(dev), counts.energy_pj(dev), "memory")
+        if isinstance(op, nn.KvAppendOp):  # write the step's keys/values into the cache rows in the banks
+            return DeviceCost(m.bytes / bw, m.bytes * 8 * pj_bit, "memory")
         if pim_weight(op) is None:
             return None
         ((_, rows, n, k),) = matrix_products(op)

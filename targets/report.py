@@ -4,9 +4,11 @@ Schema: docs/report.md. Every number is read from the IR the passes produced
 (the `cost`, `device`, `bytes` and `latency_ns` attributes), so the report shows
 exactly what the compiler decided.
 
-Totals assume the foundation's serial execution model: ops and transfers run one
-after another, so total latency = sum of op latencies on their chosen devices +
-sum of transfer latencies (no overlap between devices yet).
+Latencies come from the schedule (targets/schedule.py, passes/schedule.py): each
+phase's makespan with devices overlapping where dependencies and memories allow;
+`serial_ns` is the sum of the same op and transfer latencies, for comparison.
+The `baselines` section re-places and re-schedules the same costed graph under
+gpu-only, npu-only, pim-only (and optimal, when another strategy was chosen).
 """
 
 from __future__ import annotations
@@ -14,18 +16,21 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from xdsl.dialects.builtin import DictionaryAttr, FloatAttr, IntegerAttr, ModuleOp, TensorType
+from xdsl.dialects import func
+from xdsl.dialects.builtin import DictionaryAttr, FloatAttr, IntegerAttr, IntegerType, ModuleOp, TensorType
 from xdsl.ir import Attribute, Operation
 
 from pimc.compiler.frontend.phases import phase_of
 from pimc.dialects import nn, pim
 from pimc.dialects.place import TransferOp
 from pimc.passes.annotate_cost import COST_ATTR
-from pimc.passes.partition import device_of
+from pimc.passes.partition import BASELINES, PARTITION_ATTR, Context_, device_of, phase_functions, place_phase
+from pimc.passes.schedule import PhaseTiming
 from pimc.targets.capacity import MemoryUse
+from pimc.targets.schedule import schedule_energy_pj, schedule_phase
 from pimc.targets.system import System
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 
 def _shape(t: Attribute) -> str:
@@ -72,6 +77,8 @@ def op_entry(op: Operation) -> dict[str, Any]:
         "bound": bound.data[device].data if device is not None else None,  # type: ignore[union-attr]
         "latency_ns_by_device": by_device,
         "energy_pj_by_device": energy_by_device,
+        "start_ns": _num(op.attributes["start_ns"]) if "start_ns" in op.attributes else None,
+        "end_ns": _num(op.attributes["end_ns"]) if "end_ns" in op.attributes else None,
     }
 
 
@@ -83,6 +90,9 @@ def transfer_entry(op: TransferOp) -> dict[str, Any]:
         "bytes": _num(op.attributes["bytes"]),
         "latency_ns": _num(op.attributes["latency_ns"]),
         "energy_pj": _num(op.attributes["energy_pj"]),
+        "start_ns": _num(op.attributes["start_ns"]) if "start_ns" in op.attributes else None,
+        "end_ns": _num(op.attributes["end_ns"]) if "end_ns" in op.attributes else None,
+        "kv_handoff": "kv_handoff" in op.attributes,
     }
 
 
@@ -121,8 +131,50 @@ def memory_entry(system: System, memories: dict[str, MemoryUse]) -> dict[str, An
     return out
 
 
+def phase_tokens(fn: func.FuncOp) -> int | None:
+    """Tokens a phase processes: the elements of its first integer input (the token ids, batch x new tokens)."""
+    for arg in fn.body.block.args:
+        t = arg.type
+        if isinstance(t, TensorType) and isinstance(t.element_type, IntegerType):
+            return math.prod(t.get_shape())
+    return None
+
+
+def compute_baselines(timings: list[PhaseTiming], system: System, dtype: str, chosen: str, streams: int = 1,
+                      papi_threshold: float | None = None) -> dict[str, dict[str, Any]]:
+    """The same costed phases placed by the baseline strategies (and optimal), each scheduled alike.
+
+    Per strategy: {"phases": {phase: {"latency_ns", "energy_pj"}}, "latency_ns", "energy_pj"}, or
+    {"error": why} when the system lacks what the strategy needs (e.g. gpu-only without a GPU).
+    KV hand-offs between phases are not part of these figures.
+    """
+    from pimc.compiler.errors import PimcError
+
+    names = [b for b in BASELINES if b != chosen] + (["optimal"] if chosen != "optimal" else [])
+    ctx = Context_(system, dtype, papi_threshold)
+    out: dict[str, dict[str, Any]] = {}
+    for name in names:
+        try:
+            phases = {}
+            for t in timings:
+                placement = place_phase(t.graph, name, ctx)
+                sched = schedule_phase(t.graph, placement.devices, system, placement.order, streams)
+                phases[t.graph.phase] = {
+                    "latency_ns": sched.makespan_ns,
+                    "energy_pj": schedule_energy_pj(t.graph, placement.devices, sched, system, streams),
+                }
+        except PimcError as e:
+            out[name] = {"error": str(e)}
+            continue
+        out[name] = {"phases": phases, "latency_ns": math.fsum(p["latency_ns"] for p in phases.values()),
+                     "energy_pj": math.fsum(p["energy_pj"] for p in phases.values())}
+    return out
+
+
 def build_report(module: ModuleOp, model: str, system: System, strategy: str, dtype: str = "fp16",
-                 memories: dict[str, MemoryUse] | None = None) -> dict[str, Any]:
+                 memories: dict[str, MemoryUse] | None = None, timings: list[PhaseTiming] | None = None,
+                 baselines: dict[str, dict[str, Any]] | None = None, streams: int = 1,
+                 tokens_per_step: int = 1) -> dict[str, Any]:
     ops: list[dict[str, Any]] = []
     transfers: list[dict[str, Any]] = []
     aim_commands = 0
@@ -133,49 +185,110 @@ def build_report(module: ModuleOp, model: str, system: System, strategy: str, dt
             ops.append(op_entry(op))
         if isinstance(op, pim.PIM_MACROS) and op.commands.blocks:
             aim_commands += len(op.commands.block.ops)
+    timings = timings or []
     per_device = {name: 0.0 for name in system.devices}
-    for entry in ops:
-        if entry["device"] is not None:
-            per_device[entry["device"]] += entry["latency_ns"]
-    transfer_ns = math.fsum(t["latency_ns"] for t in transfers)
     energy_by_device = {name: 0.0 for name in system.devices}
     for entry in ops:
         if entry["device"] is not None:
-            energy_by_device[entry["device"]] += entry["energy_pj"]
-    transfer_pj = math.fsum(t["energy_pj"] for t in transfers)
+            per_device[entry["device"]] += entry["latency_ns"] * streams
+            energy_by_device[entry["device"]] += entry["energy_pj"] * streams
+    transfer_ns = math.fsum(t["latency_ns"] for t in transfers) * streams
+    transfer_pj = math.fsum(t["energy_pj"] for t in transfers) * streams
+    tokens = {fn.sym_name.data: phase_tokens(fn) for fn in phase_functions(module)}
     phases: dict[str, dict[str, Any]] = {}
     for entry in ops:
         p = phases.setdefault(entry["phase"] or "unknown",
-                              {"ops": 0, "flops": 0, "bytes": 0, "latency_ns": 0.0, "energy_pj": 0.0})
+                              {"ops": 0, "flops": 0, "bytes": 0, "latency_ns": 0.0, "serial_ns": 0.0,
+                               "energy_pj": 0.0, "start_ns": 0.0, "tokens": None})
         p["ops"] += 1
-        p["flops"] += entry["flops"]
-        p["bytes"] += entry["bytes"]
-        p["latency_ns"] += entry["latency_ns"] or 0.0
-        p["energy_pj"] += entry["energy_pj"] or 0.0
+        p["flops"] += entry["flops"] * streams
+        p["bytes"] += entry["bytes"] * streams
+        p["serial_ns"] += (entry["latency_ns"] or 0.0) * streams
+        p["energy_pj"] += (entry["energy_pj"] or 0.0) * streams
+    for op in module.walk():
+        if isinstance(op, TransferOp):
+            phase = phase_of(op.input.owner) if isinstance(op.input.owner, Operation) else None
+            if phase in phases:
+                phases[phase]["serial_ns"] += _num(op.attributes["latency_ns"]) * streams
+                phases[phase]["energy_pj"] += _num(op.attributes["energy_pj"]) * streams
+    handoff_ns = 0.0
+    for t in timings:
+        if t.graph.phase in phases:
+            phases[t.graph.phase]["latency_ns"] = t.schedule.makespan_ns
+            phases[t.graph.phase]["start_ns"] = t.start_ns
+        handoff_ns += max(0.0, t.handoff_end_ns - t.start_ns - t.schedule.makespan_ns)
+    for name, p in phases.items():
+        n = tokens.get(name)
+        p["tokens"] = n * streams if n is not None else None
+    makespan = math.fsum(t.schedule.makespan_ns for t in timings) + handoff_ns
+    busy = {d: 0.0 for d in system.devices}
+    for t in timings:
+        for d, b in t.schedule.busy_ns.items():
+            busy[d] += b
+    partition = module.attributes.get(PARTITION_ATTR)
+    proven: dict[str, bool] = {}
+    if isinstance(partition, DictionaryAttr):
+        flags = partition.data["optimal_proven"]
+        assert isinstance(flags, DictionaryAttr)
+        proven = {k: bool(v.value.data) for k, v in flags.data.items()}  # type: ignore[union-attr]
+    decode = phases.get("decode")
+    prefill = phases.get("prefill")
+    schedule = {
+        "ttft_ns": prefill["latency_ns"] if prefill else None,
+        "decode_step_ns": decode["latency_ns"] if decode else None,
+        "tpot_ns": decode["latency_ns"] / tokens_per_step if decode else None,
+        "tokens_per_step": tokens_per_step,
+        "sub_batches": streams,
+        "kv_handoff_ns": handoff_ns,
+        "optimal_proven": proven,
+    }
+    chosen = {"phases": {p: {"latency_ns": v["latency_ns"], "energy_pj": v["energy_pj"]} for p, v in phases.items()},
+              "latency_ns": math.fsum(v["latency_ns"] for v in phases.values()),
+              "energy_pj": math.fsum(v["energy_pj"] for v in phases.values())}
+    strategies = {strategy: chosen, **(baselines or {})}
+    speedups = {}
+    for name, b in strategies.items():
+        if "error" in b or name == strategy:
+            continue
+        speedups[name] = {
+            "latency": b["latency_ns"] / chosen["latency_ns"] if chosen["latency_ns"] else None,
+            "energy": b["energy_pj"] / chosen["energy_pj"] if chosen["energy_pj"] else None,
+            **{p: b["phases"][p]["latency_ns"] / v["latency_ns"] if v["latency_ns"] else None
+               for p, v in chosen["phases"].items() if p in b["phases"]},
+        }
+    devices = {
+        d: {"busy_ns": busy[d], "utilisation": busy[d] / makespan if makespan else 0.0,
+            "energy_pj": energy_by_device[d], "ops": sum(1 for e in ops if e["device"] == d)}
+        for d in system.devices
+    }
     return {
         "schema_version": SCHEMA_VERSION,
         "model": model,
         "system": system_entry(system),
         "dtype": dtype,
         "strategy": strategy,
-        "execution_model": "serial",
+        "execution_model": "scheduled",
         "ops": ops,
         "transfers": transfers,
         "totals": {
-            "latency_ns": math.fsum(per_device.values()) + transfer_ns,
-            "flops": sum(e["flops"] for e in ops),
-            "bytes": sum(e["bytes"] for e in ops),
+            "latency_ns": makespan,
+            "serial_ns": math.fsum(per_device.values()) + transfer_ns,
+            "flops": sum(e["flops"] for e in ops) * streams,
+            "bytes": sum(e["bytes"] for e in ops) * streams,
             "latency_ns_by_device": per_device,
             "energy_pj": math.fsum(energy_by_device.values()) + transfer_pj,
             "energy_pj_by_device": energy_by_device,
             "transfer_latency_ns": transfer_ns,
             "transfer_energy_pj": transfer_pj,
-            "transfer_bytes": sum(t["bytes"] for t in transfers),
+            "transfer_bytes": sum(t["bytes"] for t in transfers) * streams,
             "ops": len(ops),
             "ops_by_device": {d: sum(1 for e in ops if e["device"] == d) for d in system.devices},
             "aim_commands": aim_commands + 1,  # + the closing EOC
         },
+        "devices": devices,
         "phases": phases,
+        "schedule": schedule,
+        "baselines": {"strategies": strategies, "speedup": speedups},
         "memory": memory_entry(system, memories) if memories is not None else {},
     }
 

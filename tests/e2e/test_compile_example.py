@@ -21,7 +21,7 @@ def compiled(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict, Path, str]
     out = tmp_path_factory.mktemp("out")
     example = Path(__file__).resolve().parents[2] / "examples" / "gpt2-tiny-decode.onnx"
     proc = subprocess.run(
-        [sys.executable, "-m", "pimc.compiler.cli", "compile", str(example), "-o", str(out)],
+        [sys.executable, "-m", "pimc.compiler.cli", "compile", str(example), "--strategy", "roofline", "-o", str(out)],
         capture_output=True,
         text=True,
         check=False,
@@ -37,7 +37,7 @@ def _op(report: dict, name: str) -> dict:
 
 def test_writes_the_three_outputs_and_prints_the_table(compiled: tuple[dict, Path, str]) -> None:
     report, out, stdout = compiled
-    assert sorted(p.name for p in out.iterdir()) == ["pim.aim.trace", "plan.mlir", "report.json"]
+    assert sorted(p.name for p in out.iterdir()) == ["pim.aim.trace", "plan.mlir", "report.json", "roofline.png", "timeline.json"]
     header = stdout.splitlines()[0].split()
     assert header == ["#", "name", "op", "shapes", "FLOPs", "bytes", "FLOP/B", "device", "latency"]
     assert "/h.0/attn/c_attn/MatMul" in stdout

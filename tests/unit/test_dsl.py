@@ -243,7 +243,7 @@ def test_unknown_dim_lists_the_parameters() -> None:
         import_dsl(EXAMPLES / "llama2-7b.pim", {"hiden": "8"})
     message = str(e.value)
     assert "unknown dim 'hiden'" in message and "did you mean 'hidden'?" in message
-    assert "batch, seq, past, hidden, heads, kv_heads, head_dim, ffn, layers, vocab, dtype" in message
+    assert "batch, seq, past, speculate, hidden, heads, kv_heads, head_dim, ffn, layers, vocab, dtype" in message
 
 
 def test_bad_dim_value_points_at_the_parameter() -> None:

@@ -1,4 +1,4 @@
-// RUN: xdsl-opt %inputs/three-gemvs.mlir -p 'annotate-cost{system="%inputs/test-system.toml"},partition,lower-to-pim' | filecheck %s
+// RUN: xdsl-opt %inputs/three-gemvs.mlir -p 'annotate-cost{system="%inputs/test-system.toml"},partition{strategy=roofline},lower-to-pim' | filecheck %s
 
 // Toy PIM: 2 channels x 2 banks, 64-byte rows = 32 FP16 elements (k_tile).
 // fc (K=16, N=8): 4 outputs per pass -> 2 passes x 1 row = rows 0..1.

@@ -1,4 +1,4 @@
-// RUN: xdsl-opt %inputs/three-gemvs.mlir -p 'annotate-cost{system="%inputs/test-system.toml"},partition,lower-to-pim,pim-to-commands' | filecheck %s
+// RUN: xdsl-opt %inputs/three-gemvs.mlir -p 'annotate-cost{system="%inputs/test-system.toml"},partition{strategy=roofline},lower-to-pim,pim-to-commands' | filecheck %s
 
 // fc: K=16 -> 16 x 2 B = one 32-byte column (opsize 1). Two passes of 4 outputs, each on channels 0-1 (mask 3).
 // The input vector goes to the global buffer once because K fits in one row.

@@ -1,0 +1,232 @@
+"""`pimc sweep`: compile one model over a grid of systems and dims; tabulate and plot the results.
+
+A design-space question ("where does PIM stop paying off as the batch grows?")
+needs the same model compiled at many points. `run_sweep` compiles every
+combination of the swept dims on every system and reduces each report to one
+row of end-to-end metrics (TTFT, TPOT, tokens/s, energy per token); a point that
+fails to compile (e.g. the KV cache no longer fits) becomes a row with an
+`error` instead of ending the sweep, since where a design stops fitting is part
+of the answer. `write_sweep` writes the rows as `sweep.csv` and a two-panel plot
+`sweep.png` (throughput and energy per token against the first swept dim),
+rendered in memory and written atomically like the compile outputs.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import itertools
+import os
+import tempfile
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from pimc.compiler.errors import PimcError
+
+Row = dict[str, Any]
+
+FIXED_COLUMNS = ("system", "strategy", "dtype")
+METRIC_COLUMNS = (
+    "ttft_ns", "tpot_ns",
+    "decode_tokens", "decode_tokens_per_s", "decode_energy_per_token_uj",
+    "prefill_tokens", "prefill_tokens_per_s", "prefill_energy_per_token_uj",
+    "energy_pj",
+)
+
+
+def parse_sweep_dims(specs: Sequence[str]) -> dict[str, list[str]]:
+    """`["batch=1,4,16", "past=511"]` -> {"batch": ["1", "4", "16"], "past": ["511"]}."""
+    dims: dict[str, list[str]] = {}
+    for spec in specs:
+        name, sep, values = spec.partition("=")
+        name = name.strip()
+        items = [v.strip() for v in values.split(",")]
+        if not sep or not name or not values.strip():
+            raise PimcError(f"--dim {spec}: expected NAME=V1,V2,..., e.g. --dim batch=1,4,16")
+        if not all(items):
+            raise PimcError(f"--dim {spec}: empty value in the list")
+        if name in dims:
+            raise PimcError(f"--dim {name} is given twice")
+        if name in {*FIXED_COLUMNS, *METRIC_COLUMNS, "error"}:
+            raise PimcError(f"--dim {name}: the name of a sweep column; it cannot be swept as a dim")
+        dims[name] = items
+    return dims
+
+
+def _ratio(num: float | None, den: float | None, scale: float) -> float | None:
+    return num / den * scale if num is not None and den else None
+
+
+def metrics_row(report: Mapping[str, Any]) -> Row:
+    """The sweep metrics of one compile report; a metric the report lacks is None."""
+    phases = report.get("phases", {})
+    schedule = report.get("schedule", {})
+    row: Row = {"ttft_ns": schedule.get("ttft_ns"), "tpot_ns": schedule.get("tpot_ns")}
+    for phase in ("decode", "prefill"):
+        tokens = phases.get(phase, {}).get("tokens")
+        latency = phases.get(phase, {}).get("latency_ns")  # the whole step: a decode step yields `tokens`
+        row[f"{phase}_tokens"] = tokens
+        row[f"{phase}_tokens_per_s"] = _ratio(tokens, latency, 1e9)
+        row[f"{phase}_energy_per_token_uj"] = _ratio(phases.get(phase, {}).get("energy_pj"), tokens, 1e-6)
+    row["energy_pj"] = report.get("totals", {}).get("energy_pj")
+    return row
+
+
+def run_sweep(model: str | Path, systems: Sequence[str], dims: Mapping[str, Sequence[str]],
+              strategy: str = "optimal", dtype: str | None = None, speculate: int | None = None) -> list[Row]:
+    """Compile `model` on each system at each combination of `dims`; one row per point.
+
+    A point whose compile raises a PimcError gets an `error` (the one-line
+    message) and empty metrics. `speculate` is passed to compile_model only
+    when given, so the sweep runs with compile_model's default otherwise.
+    """
+    from pimc.compiler.driver import compile_model
+    from pimc.targets.system import load_system
+
+    for system in systems:  # a misspelt system fails the sweep up front, not once per point
+        load_system(system)
+    extra = {} if speculate is None else {"speculate": speculate}
+    rows: list[Row] = []
+    for system in systems:
+        for values in itertools.product(*dims.values()):
+            point = dict(zip(dims, values))
+            row: Row = {"system": system, "strategy": strategy, "dtype": dtype, **point}
+            try:
+                report = compile_model(model, system=system, strategy=strategy, dims=point, dtype=dtype, baselines=False,
+                                       **extra).report
+            except PimcError as e:
+                row.update(dict.fromkeys(METRIC_COLUMNS), error=str(e))
+            else:
+                row.update(dtype=report.get("dtype", dtype), **metrics_row(report), error=None)
+            rows.append(row)
+    return rows
+
+
+def dim_columns(rows: Sequence[Row]) -> list[str]:
+    """The swept dim names of `rows`, in sweep order."""
+    known = {*FIXED_COLUMNS, *METRIC_COLUMNS, "error"}
+    return [k for k in rows[0] if k not in known] if rows else []
+
+
+def sweep_csv_text(rows: Sequence[Row]) -> str:
+    columns = [*FIXED_COLUMNS, *dim_columns(rows), *METRIC_COLUMNS, "error"]
+    out = io.StringIO()
+    writer = csv.DictWriter(out, columns, lineterminator="\n")
+    writer.writeheader()
+    for row in rows:
+        writer.writerow({c: "" if row.get(c) is None else row[c] for c in columns})
+    return out.getvalue()
+
+
+def x_dim_of(rows: Sequence[Row]) -> str:
+    """The dim to plot against: the first one swept over more than one value (else the first)."""
+    dims = dim_columns(rows)
+    if not dims:
+        raise PimcError("a sweep needs at least one --dim to plot against")
+    return next((d for d in dims if len({r[d] for r in rows}) > 1), dims[0])
+
+
+def _as_int(value: Any) -> int | None:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return None
+
+
+def sweep_png_bytes(rows: Sequence[Row], x_dim: str) -> bytes:
+    """Two panels against `x_dim`: throughput and energy per token, one line per system and other-dim values.
+
+    Decode metrics when any point has a decode phase, else prefill. A
+    positive-integer x axis is log2; otherwise values are placed in order.
+    """
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    phase = "decode" if any(r.get("decode_tokens_per_s") for r in rows) else "prefill"
+    xs = list(dict.fromkeys(r[x_dim] for r in rows))
+    ints = [_as_int(x) for x in xs]
+    log2_x = all(i is not None and i > 0 for i in ints)
+    position = {x: (i if log2_x else n) for n, (x, i) in enumerate(zip(xs, ints))}
+    varying = [d for d in dim_columns(rows) if d != x_dim and len({r[d] for r in rows}) > 1]
+
+    fig = Figure(figsize=(11, 4.2))
+    FigureCanvasAgg(fig)
+    panels = [(f"{phase}_tokens_per_s", f"{phase} throughput (tokens/s)"),
+              (f"{phase}_energy_per_token_uj", f"{phase} energy per token (µJ)")]
+    for ax, (metric, ylabel) in zip(fig.subplots(1, 2), panels):
+        lines: dict[str, list[tuple[Any, float]]] = {}
+        for r in rows:
+            label = " ".join([r["system"], *(f"{d}={r[d]}" for d in varying)])
+            points = lines.setdefault(label, [])
+            if isinstance(r.get(metric), (int, float)) and r[metric] > 0:
+                points.append((position[r[x_dim]], r[metric]))
+        for label, points in lines.items():
+            if points:
+                ax.plot(*zip(*sorted(points)), marker="o", label=label)
+        if log2_x:
+            ax.set_xscale("log", base=2)
+        ax.set_xticks([position[x] for x in xs], xs)
+        ax.minorticks_off()
+        if any(lines.values()):
+            ax.set_yscale("log")
+            ax.legend(fontsize="small")
+        ax.set_xlabel(x_dim)
+        ax.set_ylabel(ylabel)
+        ax.grid(True, which="major", alpha=0.3)
+    fig.tight_layout()
+    out = io.BytesIO()
+    fig.savefig(out, format="png", dpi=120)
+    return out.getvalue()
+
+
+def write_sweep(rows: Sequence[Row], outdir: str | Path) -> list[Path]:
+    """Write sweep.csv and sweep.png into `outdir`: both rendered first, each written atomically."""
+    outdir = Path(outdir)
+    files = {"sweep.csv": sweep_csv_text(rows).encode(), "sweep.png": sweep_png_bytes(rows, x_dim_of(rows))}
+    temps: dict[str, str] = {}
+    try:
+        outdir.mkdir(parents=True, exist_ok=True)
+        for name, data in files.items():
+            if (outdir / name).is_dir():
+                raise IsADirectoryError(f"{outdir / name} is a directory")
+            fd, temps[name] = tempfile.mkstemp(dir=outdir, prefix=f".{name}.")
+            with os.fdopen(fd, "wb") as f:
+                f.write(data)
+            os.chmod(temps[name], 0o644)
+        for name, tmp in temps.items():  # every file is complete before any is replaced
+            os.replace(tmp, outdir / name)
+    except OSError as e:
+        for tmp in temps.values():
+            Path(tmp).unlink(missing_ok=True)
+        raise PimcError(f"{outdir}: cannot write the sweep: {e.strerror or e}") from None
+    return [outdir / name for name in files]
+
+
+def _si(x: float | None) -> str:
+    if x is None:
+        return "-"
+    for scale, suffix in ((1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "k")):
+        if abs(x) >= scale:
+            return f"{x / scale:.2f}{suffix}"
+    return f"{x:.3g}"
+
+
+def format_sweep_table(rows: Sequence[Row]) -> str:
+    """A fixed-width table: system, dims, TTFT, TPOT, tokens/s and µJ/token (decode, else prefill)."""
+    dims = dim_columns(rows)
+    keys = [("system", *dims)] + [(r["system"], *(str(r[d]) for d in dims)) for r in rows]
+    metrics: list[tuple[str, ...]] = [("ttft_ns", "tpot_ns", "tokens/s", "uJ/token")]
+    for r in rows:
+        phase = "decode" if r.get("decode_tokens_per_s") is not None else "prefill"
+        metrics.append((f"error: {r['error']}",) if r.get("error") else
+                       (_si(r["ttft_ns"]), _si(r["tpot_ns"]), _si(r[f"{phase}_tokens_per_s"]),
+                        _si(r[f"{phase}_energy_per_token_uj"])))
+    key_w = [max(len(k[i]) for k in keys) for i in range(len(keys[0]))]
+    metric_w = [max(len(m[i]) for m in metrics if len(m) == 4) for i in range(4)]
+    lines = []
+    for k, m in zip(keys, metrics):
+        cells = [c.ljust(w) for c, w in zip(k, key_w)]
+        cells += [c.rjust(w) for c, w in zip(m, metric_w)] if len(m) == 4 else list(m)
+        lines.append("  ".join(cells))
+    return "\n".join(lines)

@@ -1,0 +1,131 @@
+"""schedule: time every op and transfer of a partitioned module (targets/schedule.py) and record it in the IR.
+
+Sets `start_ns` / `end_ns` on every costed op and `place.transfer` (sub-batch 0
+when interleaving), and on the module `pimc.schedule = {<phase> = {start_ns,
+makespan_ns}, ...}`. Phases run one after another (prefill, then one decode
+step); a KV hand-off (a transfer marked `kv_handoff`, see partition) may run past
+the end of prefill, and decode then starts when it lands.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from xdsl.context import Context
+from xdsl.dialects import func
+from xdsl.dialects.builtin import DictionaryAttr, FloatAttr, IntegerAttr, ModuleOp
+from xdsl.ir import Operation
+from xdsl.passes import ModulePass
+
+from pimc.compiler.errors import CompileError
+from pimc.dialects.place import TransferOp
+from pimc.passes.annotate_cost import dtype_for_module
+from pimc.passes.partition import device_of, phase_functions, phase_graph
+from pimc.targets.dtypes import DTYPE_BYTES
+from pimc.targets.schedule import Event, PhaseGraph, PhaseSchedule, schedule_phase
+from pimc.targets.system import System, system_for_module
+
+SCHEDULE_ATTR = "pimc.schedule"
+
+
+@dataclass
+class PhaseTiming:
+    graph: PhaseGraph
+    ops: list[Operation]
+    placement: list[str]
+    schedule: PhaseSchedule
+    start_ns: float
+    handoff_end_ns: float  # end of the last KV hand-off (start_ns when none)
+    handoffs: list[Event] = field(default_factory=list)
+
+
+def schedule_module(module: ModuleOp, system: System, streams: int = 1) -> list[PhaseTiming]:
+    """Schedule every phase of a partitioned module in program order; phases run back to back."""
+    eb = DTYPE_BYTES[dtype_for_module(module, None)]
+    out: list[PhaseTiming] = []
+    clock = 0.0
+    for fn in phase_functions(module):
+        graph, ops = phase_graph(fn, eb)
+        placement = []
+        for op in ops:
+            device = device_of(op)
+            if device is None:
+                raise CompileError(f"schedule: op '{graph.names[len(placement)]}' has no device: run partition first")
+            placement.append(device)
+        sched = schedule_phase(graph, placement, system, streams=streams, start_ns=clock)
+        timing = PhaseTiming(graph, ops, placement, sched, clock, clock)
+        _handoffs(fn, ops, sched, timing, streams, system)
+        _annotate(ops, fn, sched, system)
+        out.append(timing)
+        clock = max(clock + sched.makespan_ns, timing.handoff_end_ns)
+    module.attributes[SCHEDULE_ATTR] = DictionaryAttr({
+        t.graph.phase: DictionaryAttr({"start_ns": FloatAttr(t.start_ns, 64),
+                                       "makespan_ns": FloatAttr(t.schedule.makespan_ns, 64),
+                                       "streams": IntegerAttr(streams, 64)})
+        for t in out
+    })
+    return out
+
+
+def _handoffs(fn: func.FuncOp, ops: list[Operation], sched: PhaseSchedule, timing: PhaseTiming, streams: int,
+              system: System) -> None:
+    """Time the KV hand-off transfers of a phase: each leaves when its producer ends."""
+    index = {op: i for i, op in enumerate(ops)}
+    ends = {(e.stream, e.index): e.end_ns for e in sched.events if e.kind == "op"}
+    for op in fn.body.block.ops:
+        if not (isinstance(op, TransferOp) and "kv_handoff" in op.attributes):
+            continue
+        producer = op.input.owner
+        assert isinstance(producer, Operation) and producer in index
+        latency = op.attributes["latency_ns"]
+        assert isinstance(latency, FloatAttr)
+        src, dst = system.devices[op.src.device_name].memory, system.devices[op.dst.device_name].memory
+        a, b = sorted((src, dst))
+        for s in range(streams):
+            begin = ends[(s, index[producer])]
+            event = Event(f"kv handoff {timing.graph.names[index[producer]]}", "transfer", f"link {a}-{b}",
+                          timing.graph.phase, s, begin, begin + latency.value.data, index[producer],
+                          {"bytes": op.attributes["bytes"].value.data,  # type: ignore[union-attr]
+                           "src": src, "dst": dst, "kv_handoff": True})
+            timing.handoffs.append(event)
+            timing.handoff_end_ns = max(timing.handoff_end_ns, event.end_ns)
+            if s == 0:
+                op.attributes["start_ns"] = FloatAttr(begin, 64)
+                op.attributes["end_ns"] = FloatAttr(event.end_ns, 64)
+
+
+def _annotate(ops: list[Operation], fn: func.FuncOp, sched: PhaseSchedule, system: System) -> None:
+    for e in sched.events:
+        if e.stream == 0 and e.kind == "op":
+            ops[e.index].attributes["start_ns"] = FloatAttr(e.start_ns, 64)
+            ops[e.index].attributes["end_ns"] = FloatAttr(e.end_ns, 64)
+    transfer_times = {}
+    for e in sched.events:
+        if e.stream == 0 and e.kind == "transfer":
+            transfer_times[(e.index, e.args["dst"])] = (e.start_ns, e.end_ns)
+    index = {op: i for i, op in enumerate(ops)}
+    for op in fn.body.block.ops:
+        if isinstance(op, TransferOp) and "kv_handoff" not in op.attributes:
+            producer = op.input.owner
+            if isinstance(producer, Operation) and producer in index:
+                times = transfer_times.get((index[producer], system.devices[op.dst.device_name].memory))
+                if times:
+                    op.attributes["start_ns"] = FloatAttr(times[0], 64)
+                    op.attributes["end_ns"] = FloatAttr(times[1], 64)
+
+
+@dataclass(frozen=True)
+class SchedulePass(ModulePass):
+    """Time every op and transfer of a partitioned module (targets/schedule.py: devices run one op at a time,
+    transfers on links, NPU||PIM overlap where the memory allows it); `sub_batches` > 1 interleaves that many
+    independent copies of each phase (NeuPIMs), the IR being costed at the sub-batch size."""
+
+    name = "schedule"
+
+    system: str | None = None
+    sub_batches: int = 1
+
+    def apply(self, ctx: Context, op: ModuleOp) -> None:
+        if self.sub_batches < 1:
+            raise CompileError(f"schedule: sub_batches must be >= 1, got {self.sub_batches}")
+        schedule_module(op, system_for_module(op, self.system), self.sub_batches)

@@ -1,0 +1,111 @@
+"""Roofline plot of a compiled model: every op against the roofs of the system's devices.
+
+x = operational intensity (FLOP/byte), y = attained GFLOP/s (FLOPs / latency in
+ns), both log scale (Williams, Waterman & Patterson, "Roofline", CACM 2009). One
+point per placed op, coloured by its device and shaped by its phase; each
+device's roof min(peak, bandwidth x intensity) is drawn in the device's colour.
+An op below its device's roof loses time to something the roofline does not
+see (launch overhead, array fill, PIM row activations).
+
+Plots are built on `matplotlib.figure.Figure` with the Agg canvas, never pyplot:
+no global figure registry, no GUI backend, safe to call from several threads.
+"""
+
+from __future__ import annotations
+
+import io
+from itertools import cycle
+from pathlib import Path
+from typing import IO, Any
+
+import numpy as np
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+
+from pimc.targets.cost import npu_peak_gflops
+from pimc.targets.pim_timing import pim_internal_gbps, pim_peak_gflops
+from pimc.targets.system import System
+
+PHASE_MARKERS = {"prefill": "o", "decode": "^"}
+OTHER_MARKERS = ("s", "D", "v", "P", "X")
+
+
+def device_roofs(system: System, dtype: str) -> dict[str, tuple[float, float]]:
+    """Per device, its roofline at `dtype`: (peak GFLOP/s, bandwidth GB/s).
+
+    - npu: the systolic array's peak and its memory's bandwidth.
+    - gpu / accelerator: peak_tflops[dtype] x 1e3 x compute_efficiency and the
+      memory's bandwidth x memory_efficiency (the rates its cost model reaches);
+      left out when it has no matrix rate at `dtype`.
+    - pim: the all-bank MAC peak and the bank-internal bandwidth it streams at;
+      left out when its MAC lanes do not compute in `dtype`.
+    """
+    roofs: dict[str, tuple[float, float]] = {}
+    for name, dev in system.devices.items():
+        bw = system.memory_of(name).bandwidth_gbps
+        if dev.kind == "npu":
+            roofs[name] = (npu_peak_gflops(dev), bw)
+        elif dev.kind in ("gpu", "accelerator"):
+            if dtype in dev.p("peak_tflops"):
+                roofs[name] = (dev.p("peak_tflops")[dtype] * 1e3 * dev.p("compute_efficiency"),
+                               bw * dev.p("memory_efficiency"))
+        elif dtype in dev.p("dtypes"):
+            roofs[name] = (pim_peak_gflops(dev), pim_internal_gbps(dev))
+    return roofs
+
+
+def _figure(report: dict[str, Any], system: System) -> Figure:
+    roofs = device_roofs(system, report["dtype"])
+    ops = [o for o in report["ops"]
+           if o["device"] is not None and o["flops"] > 0 and (o["latency_ns"] or 0) > 0 and o["intensity"] > 0]
+    names = list(dict.fromkeys([*system.devices, *(o["device"] for o in ops)]))
+    colours = {d: f"C{i % 10}" for i, d in enumerate(names)}
+    phases = list(dict.fromkeys(o["phase"] or "unknown" for o in ops))
+    others = cycle(OTHER_MARKERS)
+    markers = {p: PHASE_MARKERS.get(p) or next(others) for p in phases}
+
+    fig = Figure(figsize=(11, 6), layout="constrained")
+    FigureCanvasAgg(fig)
+    ax = fig.add_subplot()
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+
+    groups: dict[tuple[str, str], tuple[list[float], list[float]]] = {}
+    for o in ops:
+        xs, ys = groups.setdefault((o["device"], o["phase"] or "unknown"), ([], []))
+        xs.append(o["intensity"])
+        ys.append(o["flops"] / o["latency_ns"])
+    for (dev, phase), (xs, ys) in sorted(groups.items(), key=lambda g: (names.index(g[0][0]), phases.index(g[0][1]))):
+        ax.scatter(xs, ys, s=14, c=colours[dev], marker=markers[phase], alpha=0.7, linewidths=0,
+                   label=f"{dev} {phase} ({len(xs)})")
+
+    ridges = [peak / bw for peak, bw in roofs.values()]
+    intensities = [o["intensity"] for o in ops]
+    lo = min([*intensities, *ridges], default=1.0) / 10
+    hi = max([*intensities, *ridges], default=100.0) * 10
+    x = np.geomspace(lo, hi, 256)
+    for dev, (peak, bw) in roofs.items():
+        ax.plot(x, np.minimum(peak, bw * x), color=colours[dev], linewidth=1.5,
+                label=f"{dev} roof: {peak / 1e3:.3g} TFLOP/s, {bw:,.0f} GB/s, ridge {peak / bw:.3g} FLOP/B")
+        ax.plot([peak / bw], [peak], marker="|", markersize=10, color=colours[dev])
+    ax.set_xlim(lo, hi)
+
+    ax.set_xlabel("operational intensity (FLOP/byte)")
+    ax.set_ylabel("attained GFLOP/s")
+    ax.set_title(f"{report['model']} on {system.name}: strategy {report['strategy']}, {report['dtype']}")
+    ax.grid(True, which="major", alpha=0.3)
+    if groups or roofs:
+        fig.legend(fontsize="small", loc="outside right upper")
+    return fig
+
+
+def roofline_png(report: dict[str, Any], system: System, path_or_buffer: str | Path | IO[bytes]) -> None:
+    """Write the roofline plot of `report` (schema: docs/report.md) on `system` as a PNG."""
+    _figure(report, system).savefig(path_or_buffer, format="png", dpi=120)
+
+
+def roofline_png_bytes(report: dict[str, Any], system: System) -> bytes:
+    """The roofline plot as PNG bytes, rendered in memory."""
+    buf = io.BytesIO()
+    roofline_png(report, system, buf)
+    return buf.getvalue()
