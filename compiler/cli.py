@@ -96,7 +96,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     w = sub.add_parser("sweep", help="compile a model over systems x dim values; write sweep.csv and sweep.png")
     w.add_argument("model", help="model file (.onnx, or .pim in pimc's DSL)")
-    w.add_argument("--system", action="append", required=True, help="preset name or TOML file (repeatable)")
+    w.add_argument("--system", action="append", required=True, metavar="SYSTEM[:STRATEGY]",
+                   help="preset name or TOML file (repeatable), optionally with its own strategy, e.g. attacc:gpu-only")
     w.add_argument(
         "--dim", action="append", default=[], metavar="NAME=V1,V2,...",
         help="values to sweep a dim or DSL parameter over (repeatable; every combination is compiled), "

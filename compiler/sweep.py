@@ -77,6 +77,9 @@ def run_sweep(model: str | Path, systems: Sequence[str], dims: Mapping[str, Sequ
               strategy: str = "optimal", dtype: str | None = None, speculate: int | None = None) -> list[Row]:
     """Compile `model` on each system at each combination of `dims`; one row per point.
 
+    A system may name its own strategy as `SYSTEM:STRATEGY` (e.g. `attacc:gpu-only`,
+    the AttAcc machine with everything on its GPU); otherwise `strategy` applies.
+
     A point whose compile raises a PimcError gets an `error` (the one-line
     message) and empty metrics. `speculate` is passed to compile_model only
     when given, so the sweep runs with compile_model's default otherwise.
@@ -84,17 +87,23 @@ def run_sweep(model: str | Path, systems: Sequence[str], dims: Mapping[str, Sequ
     from pimc.compiler.driver import compile_model
     from pimc.targets.system import load_system
 
-    for system in systems:  # a misspelt system fails the sweep up front, not once per point
+    from pimc.passes.partition import STRATEGIES
+
+    targets = []
+    for spec in systems:  # a misspelt system or strategy fails the sweep up front, not once per point
+        system, _, own = spec.rpartition(":") if spec.rpartition(":")[2] in STRATEGIES else ("", "", "")
+        system = system or spec
         load_system(system)
+        targets.append((spec, system, own or strategy))
     extra = {} if speculate is None else {"speculate": speculate}
     rows: list[Row] = []
-    for system in systems:
+    for label, system, point_strategy in targets:
         for values in itertools.product(*dims.values()):
             point = dict(zip(dims, values))
-            row: Row = {"system": system, "strategy": strategy, "dtype": dtype, **point}
+            row: Row = {"system": label, "strategy": point_strategy, "dtype": dtype, **point}
             try:
-                report = compile_model(model, system=system, strategy=strategy, dims=point, dtype=dtype, baselines=False,
-                                       **extra).report
+                report = compile_model(model, system=system, strategy=point_strategy, dims=point, dtype=dtype,
+                                       baselines=False, **extra).report
             except PimcError as e:
                 row.update(dict.fromkeys(METRIC_COLUMNS), error=str(e))
             else:

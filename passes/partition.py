@@ -298,24 +298,27 @@ def strategy_pim_only(graph: PhaseGraph, ctx: Context_) -> list[str]:
 
 
 def strategy_attacc(graph: PhaseGraph, ctx: Context_) -> list[str]:
-    """AttAcc: the whole attention (and the KV cache it appends to) in PIM; FC and the rest on the xPU."""
+    """AttAcc: the whole decode attention (and the KV cache it appends to) in PIM; FC, the rest and all of
+    prefill on the xPU (prefill attention is a GEMM; its KV cache is handed over to PIM for decode)."""
     pims = _pims(ctx.system)
     _require(ctx.system, pims[0] if pims else None, "a PIM device", "attacc")
     xpu = _require(ctx.system, _xpu(ctx.system), "a GPU or NPU", "attacc")
-    want = [_fastest(graph, i, pims) if graph.roles[i] in ("attention", "kv_append") else xpu
+    decode = graph.phase == "decode"
+    want = [_fastest(graph, i, pims) if decode and graph.roles[i] in ("attention", "kv_append") else xpu
             for i in range(len(graph))]
     return _policy(graph, ctx.system, "attacc", want)
 
 
 def strategy_neupims(graph: PhaseGraph, ctx: Context_) -> list[str]:
-    """NeuPIMs: GEMMs (FC with several rows) on the NPU; GEMVs (one row) and attention on PIM."""
+    """NeuPIMs: GEMMs (FC with several rows, prefill attention) on the NPU; GEMVs (one row) and decode
+    attention on PIM."""
     pims = _pims(ctx.system)
     _require(ctx.system, pims[0] if pims else None, "a PIM device", "neupims")
     npu_dev = _require(ctx.system, _first(ctx.system, "npu") or _xpu(ctx.system), "an NPU", "neupims")
     want: list[str | None] = []
     for i in range(len(graph)):
         role = graph.roles[i]
-        on_pim = role in ("attention", "kv_append") or (role == "fc" and graph.rows[i] == 1)
+        on_pim = (graph.phase == "decode" and role in ("attention", "kv_append")) or (role == "fc" and graph.rows[i] == 1)
         want.append(_fastest(graph, i, pims) if on_pim else npu_dev)
     return _policy(graph, ctx.system, "neupims", want)
 
@@ -354,8 +357,9 @@ def papi_threshold(system: System, dtype: str) -> float:
 
 
 def strategy_papi(graph: PhaseGraph, ctx: Context_) -> list[str]:
-    """PAPI: attention on Attn-PIM (the PIM device with the fewest MAC lanes); an FC on FC-PIM (the most lanes)
-    when its tokens (batch x speculation length) are below the threshold, else on the xPU; the rest on the xPU."""
+    """PAPI (decoding): attention on Attn-PIM (the PIM device with the fewest MAC lanes); an FC on FC-PIM (the
+    most lanes) when its tokens (batch x speculation length) are below the threshold, else on the xPU; the rest,
+    and all of prefill, on the xPU."""
     system = ctx.system
     pims = _pims(system)
     _require(system, pims[0] if pims else None, "a PIM device", "papi")
@@ -366,7 +370,9 @@ def strategy_papi(graph: PhaseGraph, ctx: Context_) -> list[str]:
     want: list[str | None] = []
     for i in range(len(graph)):
         role = graph.roles[i]
-        if role in ("attention", "kv_append"):
+        if graph.phase != "decode":  # PAPI schedules decoding; prefill runs on the xPU
+            want.append(xpu)
+        elif role in ("attention", "kv_append"):
             want.append(attn_pim)
         elif role == "fc" and graph.rows[i] < threshold:
             want.append(fc_pim)

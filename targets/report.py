@@ -340,10 +340,11 @@ def format_table(report: dict[str, Any], max_name: int = 34) -> str:
     )
     out.append(f"devices: {split}")
     out.append(
-        f"total ({report['execution_model']}): {t['latency_ns']:.1f} ns, {_si(t['flops'])} FLOPs, "
-        f"{_si(t['bytes'])}B over {t['ops']} ops, {t['energy_pj'] / 1e6:.3f} uJ; system {report['system']['name']}, "
-        f"strategy {report['strategy']}, dtype {report['dtype']}"
+        f"total ({report['execution_model']}): {t['latency_ns']:.1f} ns (serial {t['serial_ns']:.1f} ns), "
+        f"{_si(t['flops'])} FLOPs, {_si(t['bytes'])}B over {t['ops']} ops, {t['energy_pj'] / 1e6:.3f} uJ; "
+        f"system {report['system']['name']}, strategy {report['strategy']}, dtype {report['dtype']}"
     )
+    out += summary_lines(report)
     for name, m in report["memory"].items():
         phase_bytes = [m["kv_cache_bytes"].get(p, 0) + m["activations_bytes"].get(p, 0) for p in report["phases"]]
         out.append(
@@ -351,3 +352,47 @@ def format_table(report: dict[str, Any], max_name: int = 34) -> str:
             f"weights {_si(m['weights_bytes'])}B, KV cache + activations {_si(max([0, *phase_bytes]))}B"
         )
     return "\n".join(out)
+
+
+def _ns(x: float | None) -> str:
+    if x is None:
+        return "-"
+    for unit, scale in (("s", 1e9), ("ms", 1e6), ("us", 1e3)):
+        if x >= scale:
+            return f"{x / scale:.3g} {unit}"
+    return f"{x:.3g} ns"
+
+
+def summary_lines(report: dict[str, Any], top: int = 5) -> list[str]:
+    """The readable summary: latency per phase, device split, top ops, speedups against the baselines."""
+    sched = report.get("schedule", {})
+    out = []
+    phases = ", ".join(f"{p} {_ns(v['latency_ns'])}" + (f" ({v['tokens']} tokens)" if v.get("tokens") else "")
+                       for p, v in report["phases"].items())
+    line = f"phases: {phases}"
+    if sched.get("ttft_ns") is not None:
+        line += f"; TTFT {_ns(sched['ttft_ns'])}"
+    if sched.get("tpot_ns") is not None:
+        line += f", TPOT {_ns(sched['tpot_ns'])}"
+    if sched.get("kv_handoff_ns"):
+        line += f", KV hand-off exposed {_ns(sched['kv_handoff_ns'])}"
+    if sched.get("sub_batches", 1) > 1:
+        line += f"; {sched['sub_batches']} interleaved sub-batches"
+    out.append(line)
+    devices = ", ".join(f"{d} {v['ops']} ops busy {_ns(v['busy_ns'])} ({100 * v['utilisation']:.0f}%)"
+                        for d, v in report.get("devices", {}).items() if v["ops"])
+    out.append(f"utilisation: {devices}")
+    ranked = sorted(report["ops"], key=lambda e: -(e["latency_ns"] or 0.0))[:top]
+    total = sum(e["latency_ns"] or 0.0 for e in report["ops"]) or 1.0
+    out.append("top ops: " + "; ".join(f"{e['name']} on {e['device']} {_ns(e['latency_ns'])} "
+                                       f"({100 * (e['latency_ns'] or 0) / total:.1f}%)" for e in ranked))
+    baselines = report.get("baselines", {})
+    parts = []
+    for name, b in baselines.get("strategies", {}).items():
+        if name == report["strategy"]:
+            continue
+        speedup = None if "error" in b else baselines["speedup"][name]["latency"]
+        parts.append(f"{name} n/a" if speedup is None else f"{name} {speedup:.2f}x")
+    if parts:
+        out.append(f"speedup of {report['strategy']} over: " + ", ".join(parts))
+    return out

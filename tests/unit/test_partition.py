@@ -176,7 +176,8 @@ def _placed(system: str, strategy: str, dims: dict[str, str]) -> dict[str, list[
 def test_attacc_policy() -> None:
     for phase, ops in _placed("attacc", "attacc", SMALL_LLAMA).items():
         for name, role, device in ops:
-            assert device == ("pim" if role in ("attention", "kv_append") else "gpu"), (phase, name)
+            on_pim = phase == "decode" and role in ("attention", "kv_append")
+            assert device == ("pim" if on_pim else "gpu"), (phase, name)
 
 
 def test_neupims_policy_follows_rows() -> None:
@@ -197,14 +198,18 @@ def test_papi_threshold_and_attention_on_attn_pim() -> None:
         ctx = Context_(system, "fp16", threshold)
         for g in graphs(ROOT / "examples" / "llama2-7b.pim", "papi", SMALL_LLAMA):
             devices = place_phase(g, "papi", ctx).devices
-            tokens = 1 if g.phase == "decode" else 32
             limit = threshold if threshold is not None else ridge
             for role, rows, d in zip(g.roles, g.rows, devices):
-                if role == "attention":
+                if g.phase == "prefill":
+                    assert d == "gpu"
+                elif role == "attention":
                     assert d == attn_pim
-                if role == "fc":
-                    assert rows == tokens
-                    assert d == ("fc_pim" if rows < limit else "gpu"), (g.phase, rows, limit)
+                elif role == "fc":
+                    assert rows == 1
+                    assert d == ("fc_pim" if rows < limit else "gpu"), (rows, limit)
+    decode16 = graphs(ROOT / "examples" / "llama2-7b.pim", "papi", {**SMALL_LLAMA, "batch": "16"})[1]
+    fc16 = place_phase(decode16, "papi", Context_(system, "fp16", 8.0)).devices
+    assert {d for role, d in zip(decode16.roles, fc16) if role == "fc"} == {"gpu"}  # 16 tokens >= 8
 
 
 def test_hybe_hands_the_kv_cache_over(tmp_path: Path) -> None:
