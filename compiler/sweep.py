@@ -16,8 +16,6 @@ from __future__ import annotations
 import csv
 import io
 import itertools
-import os
-import tempfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -191,25 +189,10 @@ def sweep_png_bytes(rows: Sequence[Row], x_dim: str) -> bytes:
 
 def write_sweep(rows: Sequence[Row], outdir: str | Path) -> list[Path]:
     """Write sweep.csv and sweep.png into `outdir`: both rendered first, each written atomically."""
-    outdir = Path(outdir)
-    files = {"sweep.csv": sweep_csv_text(rows).encode(), "sweep.png": sweep_png_bytes(rows, x_dim_of(rows))}
-    temps: dict[str, str] = {}
-    try:
-        outdir.mkdir(parents=True, exist_ok=True)
-        for name, data in files.items():
-            if (outdir / name).is_dir():
-                raise IsADirectoryError(f"{outdir / name} is a directory")
-            fd, temps[name] = tempfile.mkstemp(dir=outdir, prefix=f".{name}.")
-            with os.fdopen(fd, "wb") as f:
-                f.write(data)
-            os.chmod(temps[name], 0o644)
-        for name, tmp in temps.items():  # every file is complete before any is replaced
-            os.replace(tmp, outdir / name)
-    except OSError as e:
-        for tmp in temps.values():
-            Path(tmp).unlink(missing_ok=True)
-        raise PimcError(f"{outdir}: cannot write the sweep: {e.strerror or e}") from None
-    return [outdir / name for name in files]
+    from pimc.compiler.driver import write_files
+
+    files = {"sweep.csv": sweep_csv_text(rows), "sweep.png": sweep_png_bytes(rows, x_dim_of(rows))}
+    return write_files(files, outdir)
 
 
 def _si(x: float | None) -> str:

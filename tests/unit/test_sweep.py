@@ -144,7 +144,7 @@ def test_write_sweep_round_trips(rows: list[dict[str, Any]], tmp_path: Path) -> 
 
 def test_write_sweep_failure_leaves_nothing(rows: list[dict[str, Any]], tmp_path: Path) -> None:
     (tmp_path / "sweep.png").mkdir()
-    with pytest.raises(PimcError, match="cannot write the sweep"):
+    with pytest.raises(PimcError, match="cannot write the outputs"):
         write_sweep(rows, tmp_path)
     assert [p.name for p in tmp_path.iterdir()] == ["sweep.png"]
 
