@@ -17,7 +17,7 @@ from pimc.compiler.driver import import_model, make_context, parse_dims
 from pimc.compiler.errors import PimcError
 from pimc.passes.annotate_cost import AnnotateCostPass
 from pimc.passes.optimal import solve_optimal
-from pimc.passes.partition import STRATEGIES, Context_, phase_functions, phase_graph, place_phase
+from pimc.passes.partition import STRATEGIES, StrategyContext, phase_functions, phase_graph, place_phase
 from pimc.targets.schedule import schedule_phase
 from pimc.targets.system import load_system
 
@@ -31,7 +31,7 @@ def main() -> None:
     ap.add_argument("--dim", action="append", default=[])
     args = ap.parse_args()
     system = load_system(args.system)
-    ctx = Context_(system, "fp16")
+    ctx = StrategyContext(system, "fp16")
     for model in MODELS:
         dims = parse_dims(args.dim) if model.suffix == ".pim" else {}
         t0 = time.perf_counter()

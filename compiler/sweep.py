@@ -83,16 +83,16 @@ def run_sweep(model: str | Path, systems: Sequence[str], dims: Mapping[str, Sequ
     when given, so the sweep runs with compile_model's default otherwise.
     """
     from pimc.compiler.driver import compile_model
+    from pimc.passes.partition import STRATEGIES
     from pimc.targets.system import load_system
 
-    from pimc.passes.partition import STRATEGIES
-
     targets = []
-    for spec in systems:  # a misspelt system or strategy fails the sweep up front, not once per point
-        system, _, own = spec.rpartition(":") if spec.rpartition(":")[2] in STRATEGIES else ("", "", "")
-        system = system or spec
+    for spec in systems:  # a misspelt system fails the sweep up front, not once per point
+        system, colon, own = spec.rpartition(":")
+        if not colon or own not in STRATEGIES:  # no strategy suffix: the whole spec names the system
+            system, own = spec, strategy
         load_system(system)
-        targets.append((spec, system, own or strategy))
+        targets.append((spec, system, own))
     extra = {} if speculate is None else {"speculate": speculate}
     rows: list[Row] = []
     for label, system, point_strategy in targets:

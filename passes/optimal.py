@@ -33,6 +33,7 @@ finishes no later than any schedule with the same per-resource orders).
 
 from __future__ import annotations
 
+import functools
 import heapq
 import math
 from dataclasses import dataclass
@@ -132,7 +133,6 @@ def _solve_segment(graph: PhaseGraph, ops: list[int], fixed: dict[int, str], has
                    system: System) -> tuple[float, float, list[str], list[float], bool] | None:
     """Min (makespan, energy) of one segment; None when no placement is feasible."""
     k = len(ops)
-    local = {g: i for i, g in enumerate(ops)}
     devices = list(system.devices)
     mem_of = {d: system.devices[d].memory for d in devices}
     memories = list(system.memories)
@@ -142,13 +142,8 @@ def _solve_segment(graph: PhaseGraph, ops: list[int], fixed: dict[int, str], has
         allowed.append([fixed[g]] if g in fixed else [d for d in devices if d in lat])
         if not allowed[-1] or allowed[-1][0] not in lat:
             return None
-    edges: list[tuple[int, int, int]] = []  # (u, v, bytes), local
-    for i, g in enumerate(ops):
-        if i == 0 and has_start:
-            continue
-        for u, r in graph.operands[g]:
-            if u in local:
-                edges.append((local[u], i, graph.values[(u, r)]))
+    sub = _subgraph(graph, ops, has_start)
+    edges = [(u, v, sub.values[(u, r)]) for v, ins in enumerate(sub.operands) for u, r in ins]  # local
     h = highspy.Highs()
     h.setOptionValue("output_flag", False)
     h.setOptionValue("mip_rel_gap", 0.0)
@@ -157,7 +152,6 @@ def _solve_segment(graph: PhaseGraph, ops: list[int], fixed: dict[int, str], has
     x = [{d: h.addBinary() for d in allowed[i]} for i in range(k)]
     for i in range(k):
         h.addConstr(sum(x[i].values()) == 1)
-    sub = _subgraph(graph, ops, has_start)
     seed = _heuristic(sub, [fixed.get(g) for g in ops], system)
     if seed is not None:
         big_m = seed[1] * (1 + 1e-9) + 1e-6  # no op of an optimal solution ends later than a feasible makespan
@@ -202,8 +196,7 @@ def _solve_segment(graph: PhaseGraph, ops: list[int], fixed: dict[int, str], has
                 key = (u, a, b)
                 if key not in transfer_vars:  # one copy per (value, destination memory)
                     z = transfer_vars[key] = h.addVariable(lb=0.0, ub=1.0)
-                    link = next(l for l in system.links if {l.a, l.b} == {a, b})
-                    energy_terms.append(n_bytes * 8 * link.energy_pj_per_bit * z)
+                    energy_terms.append(system.link_between(a, b).energy_pj(n_bytes) * z)
                 h.addConstr(transfer_vars[key] >= xa + xb - 1)
     # resource disjunctions between ops the DAG leaves unordered
     reach = [1 << i for i in range(k)]
@@ -266,10 +259,8 @@ def solve_optimal(graph: PhaseGraph, system: System) -> Solution:
     cuts = barriers(graph)
     bounds: list[tuple[int, int, bool, bool]] = []  # (lo, hi, has_start, has_end), inclusive
     prev = None
-    for c in cuts:
-        lo = 0 if prev is None else prev
-        if prev is None or c > prev:
-            bounds.append((lo, c, prev is not None, True))
+    for c in cuts:  # ascending
+        bounds.append((0 if prev is None else prev, c, prev is not None, True))
         prev = c
     if prev is None:
         bounds.append((0, n - 1, False, False))
@@ -292,8 +283,6 @@ def solve_optimal(graph: PhaseGraph, system: System) -> Solution:
                     assert start_dev is not None
                     fixed[lo] = start_dev
                 if end_dev is not None:
-                    if has_start and hi == lo:
-                        continue
                     fixed[hi] = end_dev
                 sig = (has_start, has_end, _segment_signature(graph, ops, fixed, has_start))
                 if sig not in cache:
@@ -310,8 +299,7 @@ def solve_optimal(graph: PhaseGraph, system: System) -> Solution:
             raise CompileError(f"optimal: no feasible placement for phase '{graph.phase}' "
                                f"(ops {graph.names[lo]} .. {graph.names[hi]}: no device chain links them)")
         state = new_state
-    best = min(state.values(), key=lambda c: (c[0], c[1]))
-    best = min((c for c in state.values() if c[0] <= best[0] + max(1e-9 * best[0], 1e-6)), key=lambda c: c[1])
+    best = functools.reduce(lambda a, b: b if _better(b, a) else a, state.values())
     placement: list[str] = [""] * n
     order: list[int] = []
     for seg_index, start_dev, end_dev in best[2]:
@@ -327,6 +315,8 @@ def solve_optimal(graph: PhaseGraph, system: System) -> Solution:
 
 
 def _better(a: tuple, b: tuple) -> bool:
+    """Whether (makespan, energy, ...) `a` beats `b`: a shorter makespan, or an equal one (within the
+    solver's tolerance) and less energy."""
     tol = max(1e-9 * min(a[0], b[0]), 1e-6)
     if a[0] < b[0] - tol:
         return True

@@ -27,9 +27,9 @@ from pimc.dialects.nn import op_label
 from pimc.dialects.place import DeviceAttr, TransferOp
 from pimc.passes.annotate_cost import COST_ATTR, dtype_for_module
 from pimc.targets.cost import (
+    device_roof,
     is_costed,
     matrix_products,
-    npu_peak_gflops,
     op_metrics,
     pim_weight,
     tensor_bytes,
@@ -44,12 +44,12 @@ DEVICE_ATTR = "device"
 PARTITION_ATTR = "pimc.partition"
 
 
-def latencies(op: Operation) -> dict[str, float]:
-    """The per-device latencies annotate-cost recorded on `op`."""
+def per_device(op: Operation, key: str = "latency_ns") -> dict[str, float]:
+    """The per-device figures (`latency_ns` or `energy_pj`) annotate-cost recorded on `op`."""
     cost = op.attributes.get(COST_ATTR)
     if not isinstance(cost, DictionaryAttr):
         raise CompileError(f"op '{op_label(op)}' has no cost: run annotate-cost before partition")
-    per_device = cost.data["latency_ns"]
+    per_device = cost.data[key]
     assert isinstance(per_device, DictionaryAttr)
     return {k: v.value.data for k, v in per_device.data.items() if isinstance(v, FloatAttr)}
 
@@ -90,6 +90,13 @@ def _transfer_for(value: SSAValue, src: str, dst: str, system: System, rewriter:
         user = use.operation
         if isinstance(user, TransferOp) and system.devices[user.dst.device_name].memory == dst_memory:
             return user.result
+    return make_transfer(value, src, dst, system, rewriter, elem_bytes).result
+
+
+def make_transfer(value: SSAValue, src: str, dst: str, system: System, rewriter: Rewriter,
+                  elem_bytes: int | None) -> TransferOp:
+    """A `place.transfer` of `value` from `src`'s memory to `dst`'s, with its bytes, latency and energy,
+    inserted right after the value's producer."""
     transfer = TransferOp(value, src, dst)
     n_bytes = tensor_bytes(value.type, elem_bytes)
     transfer.attributes["bytes"] = IntegerAttr(n_bytes, 64)
@@ -97,7 +104,7 @@ def _transfer_for(value: SSAValue, src: str, dst: str, system: System, rewriter:
     transfer.attributes["energy_pj"] = FloatAttr(transfer_energy_pj(n_bytes, system, src, dst), 64)
     assert isinstance(value.owner, Operation)
     rewriter.insert_op(transfer, InsertPoint.after(value.owner))
-    return transfer.result
+    return transfer
 
 
 # -- the phase graph ---------------------------------------------------------------
@@ -148,8 +155,8 @@ def phase_graph(fn: func.FuncOp, elem_bytes: int | None) -> tuple[PhaseGraph, li
     graph = PhaseGraph(
         phase=phase_of(ops[0]) or fn.sym_name.data if ops else fn.sym_name.data,
         names=[op_label(op) for op in ops],
-        latency=[latencies(op) for op in ops],
-        energy=[_energies(op) for op in ops],
+        latency=[per_device(op) for op in ops],
+        energy=[per_device(op, "energy_pj") for op in ops],
         operands=operands,
         values=values,
         roles=[r for r, _ in roles],
@@ -158,19 +165,11 @@ def phase_graph(fn: func.FuncOp, elem_bytes: int | None) -> tuple[PhaseGraph, li
     return graph, ops
 
 
-def _energies(op: Operation) -> dict[str, float]:
-    cost = op.attributes[COST_ATTR]
-    assert isinstance(cost, DictionaryAttr)
-    per_device = cost.data["energy_pj"]
-    assert isinstance(per_device, DictionaryAttr)
-    return {k: v.value.data for k, v in per_device.data.items() if isinstance(v, FloatAttr)}
-
-
 # -- strategies --------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
-class Context_:
+class StrategyContext:
     """What a strategy may consult besides the graph."""
 
     system: System
@@ -224,7 +223,7 @@ def _host(system: System) -> str | None:
     return _xpu(system)
 
 
-def strategy_roofline(graph: PhaseGraph, ctx: Context_) -> list[str]:
+def strategy_roofline(graph: PhaseGraph, ctx: StrategyContext) -> list[str]:
     """Each op on the device where its own latency is lowest; ties stay with the producer's device (memory)."""
     system = ctx.system
     out: list[str] = []
@@ -246,7 +245,7 @@ def strategy_roofline(graph: PhaseGraph, ctx: Context_) -> list[str]:
     return out
 
 
-def strategy_greedy(graph: PhaseGraph, ctx: Context_) -> list[str]:
+def strategy_greedy(graph: PhaseGraph, ctx: StrategyContext) -> list[str]:
     """In program order, each op on the device minimising its latency + the transfers its inputs would need
     (a value already copied to a memory is free there); ties as in roofline."""
     system = ctx.system
@@ -279,17 +278,17 @@ def strategy_greedy(graph: PhaseGraph, ctx: Context_) -> list[str]:
     return out
 
 
-def strategy_gpu_only(graph: PhaseGraph, ctx: Context_) -> list[str]:
+def strategy_gpu_only(graph: PhaseGraph, ctx: StrategyContext) -> list[str]:
     gpu = _require(ctx.system, _first(ctx.system, "gpu", "accelerator"), "a GPU or accelerator", "gpu-only")
     return _policy(graph, ctx.system, "gpu-only", [gpu] * len(graph))
 
 
-def strategy_npu_only(graph: PhaseGraph, ctx: Context_) -> list[str]:
+def strategy_npu_only(graph: PhaseGraph, ctx: StrategyContext) -> list[str]:
     npu_dev = _require(ctx.system, _first(ctx.system, "npu"), "an NPU", "npu-only")
     return _policy(graph, ctx.system, "npu-only", [npu_dev] * len(graph))
 
 
-def strategy_pim_only(graph: PhaseGraph, ctx: Context_) -> list[str]:
+def strategy_pim_only(graph: PhaseGraph, ctx: StrategyContext) -> list[str]:
     """Every op a PIM device can execute on the fastest PIM device; the rest on the PIM's host."""
     pims = _pims(ctx.system)
     _require(ctx.system, pims[0] if pims else None, "a PIM device", "pim-only")
@@ -297,7 +296,7 @@ def strategy_pim_only(graph: PhaseGraph, ctx: Context_) -> list[str]:
     return _policy(graph, ctx.system, "pim-only", [_fastest(graph, i, pims) or host for i in range(len(graph))])
 
 
-def strategy_attacc(graph: PhaseGraph, ctx: Context_) -> list[str]:
+def strategy_attacc(graph: PhaseGraph, ctx: StrategyContext) -> list[str]:
     """AttAcc: the whole decode attention (and the KV cache it appends to) in PIM; FC, the rest and all of
     prefill on the xPU (prefill attention is a GEMM; its KV cache is handed over to PIM for decode)."""
     pims = _pims(ctx.system)
@@ -309,7 +308,7 @@ def strategy_attacc(graph: PhaseGraph, ctx: Context_) -> list[str]:
     return _policy(graph, ctx.system, "attacc", want)
 
 
-def strategy_neupims(graph: PhaseGraph, ctx: Context_) -> list[str]:
+def strategy_neupims(graph: PhaseGraph, ctx: StrategyContext) -> list[str]:
     """NeuPIMs: GEMMs (FC with several rows, prefill attention) on the NPU; GEMVs (one row) and decode
     attention on PIM."""
     pims = _pims(ctx.system)
@@ -323,7 +322,7 @@ def strategy_neupims(graph: PhaseGraph, ctx: Context_) -> list[str]:
     return _policy(graph, ctx.system, "neupims", want)
 
 
-def strategy_ianus(graph: PhaseGraph, ctx: Context_) -> list[str]:
+def strategy_ianus(graph: PhaseGraph, ctx: StrategyContext) -> list[str]:
     """IANUS: in decode each FC on whichever of the NPU and PIM is faster; everything else (attention on the
     matrix unit, softmax and norms on the vector unit, all of prefill) on the NPU."""
     pims = _pims(ctx.system)
@@ -342,21 +341,14 @@ def papi_threshold(system: System, dtype: str) -> float:
     sending it to FC-PIM (its run-time characterisation compares batch x speculation
     length with a threshold set offline)."""
     xpu = _xpu(system)
-    if xpu is None:
+    roof = device_roof(system.devices[xpu], system, dtype) if xpu is not None else None
+    if roof is None:
         return math.inf
-    dev = system.devices[xpu]
-    bw = system.memory_of(xpu).bandwidth_gbps
-    if dev.kind == "npu":
-        peak = npu_peak_gflops(dev)
-    else:
-        rate = dev.p("peak_tflops").get(dtype)
-        if rate is None:
-            return math.inf
-        peak, bw = rate * 1e3 * dev.p("compute_efficiency"), bw * dev.p("memory_efficiency")
+    peak, bw = roof
     return peak / bw * DTYPE_BYTES[dtype] / 2
 
 
-def strategy_papi(graph: PhaseGraph, ctx: Context_) -> list[str]:
+def strategy_papi(graph: PhaseGraph, ctx: StrategyContext) -> list[str]:
     """PAPI (decoding): attention on Attn-PIM (the PIM device with the fewest MAC lanes); an FC on FC-PIM (the
     most lanes) when its tokens (batch x speculation length) are below the threshold, else on the xPU; the rest,
     and all of prefill, on the xPU."""
@@ -381,7 +373,7 @@ def strategy_papi(graph: PhaseGraph, ctx: Context_) -> list[str]:
     return _policy(graph, system, "papi", want)
 
 
-def strategy_hybe(graph: PhaseGraph, ctx: Context_) -> list[str]:
+def strategy_hybe(graph: PhaseGraph, ctx: StrategyContext) -> list[str]:
     """Hybe: prefill on the GPU, decode on the NPU (the KV cache is handed over between them)."""
     gpu = _require(ctx.system, _first(ctx.system, "gpu", "accelerator"), "a GPU", "hybe")
     npu_dev = _require(ctx.system, _first(ctx.system, "npu"), "an NPU", "hybe")
@@ -413,7 +405,7 @@ class Placement:
     proven_optimal: bool | None = None
 
 
-def place_phase(graph: PhaseGraph, strategy: str, ctx: Context_) -> Placement:
+def place_phase(graph: PhaseGraph, strategy: str, ctx: StrategyContext) -> Placement:
     for i, lat in enumerate(graph.latency):
         if not lat:
             raise CompileError(
@@ -451,7 +443,7 @@ def apply_placement(fn: func.FuncOp, ops: list[Operation], placement: Placement)
             block.add_op(ops[i])
 
 
-def kv_handoffs(module: ModuleOp, graphs: dict[str, tuple[PhaseGraph, list[Operation]]],
+def kv_handoffs(graphs: dict[str, tuple[PhaseGraph, list[Operation]]],
                 placements: dict[str, Placement], system: System) -> list[tuple[int, int, str]]:
     """Prefill values that carry the KV cache into decode on another memory: (op, result, decode memory).
 
@@ -460,8 +452,8 @@ def kv_handoffs(module: ModuleOp, graphs: dict[str, tuple[PhaseGraph, list[Opera
     copied there as prefill produces it (Hybe's fine-grained KV transfer)."""
     if "prefill" not in graphs or "decode" not in graphs:
         return []
-    pre_graph, pre_ops = graphs["prefill"]
-    dec_graph, dec_ops = graphs["decode"]
+    pre_ops = graphs["prefill"][1]
+    dec_ops = graphs["decode"][1]
     index = {op: i for i, op in enumerate(pre_ops)}
     pre_attn = [i for i, op in enumerate(pre_ops) if isinstance(op, nn.AttentionOp)]
     dec_attn = [i for i, op in enumerate(dec_ops) if isinstance(op, nn.AttentionOp)]
@@ -483,22 +475,15 @@ def insert_kv_handoffs(handoffs: list[tuple[int, int, str]], pre_ops: list[Opera
                        system: System, elem_bytes: int) -> None:
     rewriter = Rewriter()
     for u, r, dst_memory in handoffs:
-        value = pre_ops[u].results[r]
-        src = placement.devices[u]
         dst = next(d.name for d in system.devices.values() if d.memory == dst_memory)
-        transfer = TransferOp(value, src, dst)
-        n_bytes = tensor_bytes(value.type, elem_bytes)
-        transfer.attributes["bytes"] = IntegerAttr(n_bytes, 64)
-        transfer.attributes["latency_ns"] = FloatAttr(transfer_latency_ns(n_bytes, system, src, dst), 64)
-        transfer.attributes["energy_pj"] = FloatAttr(transfer_energy_pj(n_bytes, system, src, dst), 64)
+        transfer = make_transfer(pre_ops[u].results[r], placement.devices[u], dst, system, rewriter, elem_bytes)
         transfer.attributes["kv_handoff"] = UnitAttr()
-        rewriter.insert_op(transfer, InsertPoint.after(pre_ops[u]))
 
 
 def partition_module(module: ModuleOp, system: System, strategy: str, dtype: str,
                      papi_threshold_tokens: float | None = None) -> dict[str, Placement]:
     """Place every costed op of every phase by `strategy`; returns each phase's placement (graph order)."""
-    ctx = Context_(system, dtype, papi_threshold_tokens)
+    ctx = StrategyContext(system, dtype, papi_threshold_tokens)
     eb = DTYPE_BYTES[dtype]
     graphs = {}
     placements: dict[str, Placement] = {}
@@ -513,7 +498,7 @@ def partition_module(module: ModuleOp, system: System, strategy: str, dtype: str
         "optimal_proven": DictionaryAttr({p: IntegerAttr.from_bool(pl.proven_optimal)
                                           for p, pl in placements.items() if pl.proven_optimal is not None}),
     })
-    handoffs = kv_handoffs(module, graphs, placements, system)
+    handoffs = kv_handoffs(graphs, placements, system)
     if handoffs:
         insert_kv_handoffs(handoffs, graphs["prefill"][1], placements["prefill"], system, eb)
     return placements

@@ -31,8 +31,6 @@ SCHEDULE_ATTR = "pimc.schedule"
 @dataclass
 class PhaseTiming:
     graph: PhaseGraph
-    ops: list[Operation]
-    placement: list[str]
     schedule: PhaseSchedule
     start_ns: float
     handoff_end_ns: float  # end of the last KV hand-off (start_ns when none)
@@ -53,7 +51,7 @@ def schedule_module(module: ModuleOp, system: System, streams: int = 1) -> list[
                 raise CompileError(f"schedule: op '{graph.names[len(placement)]}' has no device: run partition first")
             placement.append(device)
         sched = schedule_phase(graph, placement, system, streams=streams, start_ns=clock)
-        timing = PhaseTiming(graph, ops, placement, sched, clock, clock)
+        timing = PhaseTiming(graph, sched, clock, clock)
         _handoffs(fn, ops, sched, timing, streams, system)
         _annotate(ops, fn, sched, system)
         out.append(timing)

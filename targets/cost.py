@@ -51,7 +51,7 @@ from xdsl.ir import Attribute, Operation, SSAValue
 from pimc.dialects import nn, pim
 from pimc.targets import gpu, npu
 from pimc.targets.dtypes import DTYPE_BYTES
-from pimc.targets.pim_timing import attention_counts, gemv_counts
+from pimc.targets.pim_timing import attention_counts, gemv_counts, pim_internal_gbps, pim_peak_gflops
 from pimc.targets.system import Device, System
 
 
@@ -239,6 +239,32 @@ def npu_vector_gflops(dev: Device) -> float:
     return float(dev.p("vector_lanes") * dev.p("cores") * dev.p("clock_ghz"))
 
 
+def device_roof(dev: Device, system: System, dtype: str) -> tuple[float, float] | None:
+    """A device's roofline at `dtype`: (peak GFLOP/s, bandwidth GB/s), or None when it has no rate there.
+
+    - npu: the systolic array's peak and its memory's bandwidth.
+    - gpu / accelerator: peak_tflops[dtype] x 1e3 x compute_efficiency and the
+      memory's bandwidth x memory_efficiency (the rates its cost model reaches).
+    - pim: the all-bank MAC peak and the bank-internal bandwidth it streams at,
+      when its MAC lanes compute in `dtype`.
+    """
+    bw = system.memory_of(dev.name).bandwidth_gbps
+    if dev.kind == "npu":
+        return npu_peak_gflops(dev), bw
+    if dev.kind in ("gpu", "accelerator"):
+        rate = dev.p("peak_tflops").get(dtype)
+        if rate is None:
+            return None
+        return rate * 1e3 * dev.p("compute_efficiency"), bw * dev.p("memory_efficiency")
+    return (pim_peak_gflops(dev), pim_internal_gbps(dev)) if dtype in dev.p("dtypes") else None
+
+
+def device_roofs(system: System, dtype: str) -> dict[str, tuple[float, float]]:
+    """`device_roof` of every device that has a rate at `dtype`."""
+    roofs = {name: device_roof(dev, system, dtype) for name, dev in system.devices.items()}
+    return {name: roof for name, roof in roofs.items() if roof is not None}
+
+
 def matrix_products(op: Operation) -> list[tuple[int, int, int, int]]:
     """The GEMMs a matrix op performs, as (batch, M, N, K): `batch` independent M x K @ K x N.
 
@@ -356,14 +382,12 @@ def _npu_cost(op: Operation, m: OpMetrics, dev: Device, bw: float, pj_bit: float
 
 def transfer_latency_ns(n_bytes: int, system: System, src: str, dst: str) -> float:
     """Link latency + bytes / link bandwidth between the memories of two devices."""
-    link = system.link_between(system.devices[src].memory, system.devices[dst].memory)
-    return link.latency_ns + n_bytes / link.bandwidth_gbps
+    return system.link_between(system.devices[src].memory, system.devices[dst].memory).time_ns(n_bytes)
 
 
 def transfer_energy_pj(n_bytes: int, system: System, src: str, dst: str) -> float:
     """bytes * 8 * the link's pJ/bit (the memories' own access energy is in the ops' costs)."""
-    link = system.link_between(system.devices[src].memory, system.devices[dst].memory)
-    return n_bytes * 8 * link.energy_pj_per_bit
+    return system.link_between(system.devices[src].memory, system.devices[dst].memory).energy_pj(n_bytes)
 
 
 def device_summary(dev: Device, system: System) -> str:
@@ -378,7 +402,7 @@ def device_summary(dev: Device, system: System) -> str:
         peaks = ", ".join(f"{d} {r:g}" for d, r in dev.p("peak_tflops").items())
         best = max(dev.p("peak_tflops").values())
         return f"matrix peak TFLOP/s: {peaks}; ridge {best * 1e3 / bw:.1f} FLOP/B at {bw:g} GB/s"
-    from pimc.targets.pim_timing import pim_internal_gbps, pim_peak_gflops, row_efficiency
+    from pimc.targets.pim_timing import row_efficiency
 
     return (f"MAC peak {pim_peak_gflops(dev) / 1e3:g} TFLOP/s, internal {pim_internal_gbps(dev):g} GB/s "
             f"({pim_internal_gbps(dev) / bw:.1f}x the external {bw:g} GB/s) while rows are open; "

@@ -22,36 +22,11 @@ import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-from pimc.targets.cost import npu_peak_gflops
-from pimc.targets.pim_timing import pim_internal_gbps, pim_peak_gflops
+from pimc.targets.cost import device_roofs
 from pimc.targets.system import System
 
 PHASE_MARKERS = {"prefill": "o", "decode": "^"}
 OTHER_MARKERS = ("s", "D", "v", "P", "X")
-
-
-def device_roofs(system: System, dtype: str) -> dict[str, tuple[float, float]]:
-    """Per device, its roofline at `dtype`: (peak GFLOP/s, bandwidth GB/s).
-
-    - npu: the systolic array's peak and its memory's bandwidth.
-    - gpu / accelerator: peak_tflops[dtype] x 1e3 x compute_efficiency and the
-      memory's bandwidth x memory_efficiency (the rates its cost model reaches);
-      left out when it has no matrix rate at `dtype`.
-    - pim: the all-bank MAC peak and the bank-internal bandwidth it streams at;
-      left out when its MAC lanes do not compute in `dtype`.
-    """
-    roofs: dict[str, tuple[float, float]] = {}
-    for name, dev in system.devices.items():
-        bw = system.memory_of(name).bandwidth_gbps
-        if dev.kind == "npu":
-            roofs[name] = (npu_peak_gflops(dev), bw)
-        elif dev.kind in ("gpu", "accelerator"):
-            if dtype in dev.p("peak_tflops"):
-                roofs[name] = (dev.p("peak_tflops")[dtype] * 1e3 * dev.p("compute_efficiency"),
-                               bw * dev.p("memory_efficiency"))
-        elif dtype in dev.p("dtypes"):
-            roofs[name] = (pim_peak_gflops(dev), pim_internal_gbps(dev))
-    return roofs
 
 
 def _figure(report: dict[str, Any], system: System) -> Figure:

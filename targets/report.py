@@ -20,11 +20,12 @@ from xdsl.dialects import func
 from xdsl.dialects.builtin import DictionaryAttr, FloatAttr, IntegerAttr, IntegerType, ModuleOp, TensorType
 from xdsl.ir import Attribute, Operation
 
+from pimc.compiler.errors import PimcError
 from pimc.compiler.frontend.phases import phase_of
 from pimc.dialects import nn, pim
 from pimc.dialects.place import TransferOp
 from pimc.passes.annotate_cost import COST_ATTR
-from pimc.passes.partition import BASELINES, PARTITION_ATTR, Context_, device_of, phase_functions, place_phase
+from pimc.passes.partition import BASELINES, PARTITION_ATTR, StrategyContext, device_of, phase_functions, place_phase
 from pimc.passes.schedule import PhaseTiming
 from pimc.targets.capacity import MemoryUse
 from pimc.targets.schedule import schedule_energy_pj, schedule_phase
@@ -77,21 +78,28 @@ def op_entry(op: Operation) -> dict[str, Any]:
         "bound": bound.data[device].data if device is not None else None,  # type: ignore[union-attr]
         "latency_ns_by_device": by_device,
         "energy_pj_by_device": energy_by_device,
-        "start_ns": _num(op.attributes["start_ns"]) if "start_ns" in op.attributes else None,
-        "end_ns": _num(op.attributes["end_ns"]) if "end_ns" in op.attributes else None,
+        "start_ns": _time(op, "start_ns"),
+        "end_ns": _time(op, "end_ns"),
     }
 
 
+def _time(op: Operation, key: str) -> float | None:
+    """`start_ns` / `end_ns` the schedule set on `op`, if it ran."""
+    return _num(op.attributes[key]) if key in op.attributes else None
+
+
 def transfer_entry(op: TransferOp) -> dict[str, Any]:
+    producer = op.input.owner
     return {
         "value": op.input.name_hint or "",
+        "phase": phase_of(producer) if isinstance(producer, Operation) else None,
         "src": op.src.device_name,
         "dst": op.dst.device_name,
         "bytes": _num(op.attributes["bytes"]),
         "latency_ns": _num(op.attributes["latency_ns"]),
         "energy_pj": _num(op.attributes["energy_pj"]),
-        "start_ns": _num(op.attributes["start_ns"]) if "start_ns" in op.attributes else None,
-        "end_ns": _num(op.attributes["end_ns"]) if "end_ns" in op.attributes else None,
+        "start_ns": _time(op, "start_ns"),
+        "end_ns": _time(op, "end_ns"),
         "kv_handoff": "kv_handoff" in op.attributes,
     }
 
@@ -148,10 +156,8 @@ def compute_baselines(timings: list[PhaseTiming], system: System, dtype: str, ch
     {"error": why} when the system lacks what the strategy needs (e.g. gpu-only without a GPU).
     KV hand-offs between phases are not part of these figures.
     """
-    from pimc.compiler.errors import PimcError
-
     names = [b for b in BASELINES if b != chosen] + (["optimal"] if chosen != "optimal" else [])
-    ctx = Context_(system, dtype, papi_threshold)
+    ctx = StrategyContext(system, dtype, papi_threshold)
     out: dict[str, dict[str, Any]] = {}
     for name in names:
         try:
@@ -205,12 +211,10 @@ def build_report(module: ModuleOp, model: str, system: System, strategy: str, dt
         p["bytes"] += entry["bytes"] * streams
         p["serial_ns"] += (entry["latency_ns"] or 0.0) * streams
         p["energy_pj"] += (entry["energy_pj"] or 0.0) * streams
-    for op in module.walk():
-        if isinstance(op, TransferOp):
-            phase = phase_of(op.input.owner) if isinstance(op.input.owner, Operation) else None
-            if phase in phases:
-                phases[phase]["serial_ns"] += _num(op.attributes["latency_ns"]) * streams
-                phases[phase]["energy_pj"] += _num(op.attributes["energy_pj"]) * streams
+    for t in transfers:
+        if t["phase"] in phases:
+            phases[t["phase"]]["serial_ns"] += t["latency_ns"] * streams
+            phases[t["phase"]]["energy_pj"] += t["energy_pj"] * streams
     handoff_ns = 0.0
     for t in timings:
         if t.graph.phase in phases:
@@ -221,10 +225,6 @@ def build_report(module: ModuleOp, model: str, system: System, strategy: str, dt
         n = tokens.get(name)
         p["tokens"] = n * streams if n is not None else None
     makespan = math.fsum(t.schedule.makespan_ns for t in timings) + handoff_ns
-    busy = {d: 0.0 for d in system.devices}
-    for t in timings:
-        for d, b in t.schedule.busy_ns.items():
-            busy[d] += b
     partition = module.attributes.get(PARTITION_ATTR)
     proven: dict[str, bool] = {}
     if isinstance(partition, DictionaryAttr):
@@ -257,7 +257,7 @@ def build_report(module: ModuleOp, model: str, system: System, strategy: str, dt
                for p, v in chosen["phases"].items() if p in b["phases"]},
         }
     devices = {
-        d: {"busy_ns": busy[d], "utilisation": busy[d] / makespan if makespan else 0.0,
+        d: {"busy_ns": per_device[d], "utilisation": per_device[d] / makespan if makespan else 0.0,
             "energy_pj": energy_by_device[d], "ops": sum(1 for e in ops if e["device"] == d)}
         for d in system.devices
     }

@@ -56,7 +56,6 @@ class PhaseGraph:
     """Per op: "attention", "kv_append", "fc" (a GEMV-able product with a weight), "matrix", "vector"."""
     rows: list[int] = field(default_factory=list)
     """Per op: rows M of an "fc" (tokens sharing one weight read: batch x new tokens), else 0."""
-    args: list[dict[str, Any]] = field(default_factory=list)
     _preds: list[list[int]] | None = field(default=None, repr=False)
     _results: list[int] | None = field(default=None, repr=False)
 
@@ -109,16 +108,13 @@ class PhaseSchedule:
     phase: str
     events: list[Event]
     makespan_ns: float
-    busy_ns: dict[str, float]  # per device
     transfers: list[tuple[int, int, str, float, int]]  # (u, r, dst memory, latency, bytes) per stream 0
 
 
 def transfer_ns(system: System, n_bytes: int, src_memory: str, dst_memory: str) -> float:
     """Link latency + bytes / bandwidth; inf when no link joins the two memories."""
-    for link in system.links:
-        if {link.a, link.b} == {src_memory, dst_memory}:
-            return link.latency_ns + n_bytes / link.bandwidth_gbps
-    return math.inf
+    link = system.link(src_memory, dst_memory)
+    return math.inf if link is None else link.time_ns(n_bytes)
 
 
 def resources(system: System, device: str) -> tuple[str, ...]:
@@ -149,7 +145,6 @@ def schedule_phase(graph: PhaseGraph, placement: list[str], system: System, orde
     free: dict[str, float] = {}
     events: list[Event] = []
     transfers: list[tuple[int, int, str, float, int]] = []
-    busy = {d: 0.0 for d in system.devices}
     finish: dict[tuple[int, int], float] = {}  # (stream, op) -> end
     arrive: dict[tuple[int, int, int, str], float] = {}  # (stream, u, r, memory) -> end of transfer
     for i in order:
@@ -166,9 +161,8 @@ def schedule_phase(graph: PhaseGraph, placement: list[str], system: System, orde
                     free[r] = begin + duration
             end = begin + duration
             finish[(s, i)] = end
-            busy[placement[i]] += duration
-            events.append(Event(graph.names[i], "op", placement[i], graph.phase, s, begin, end, i, graph.args[i]
-                                if graph.args else {}))
+            role = {"role": graph.roles[i]} if graph.roles else {}
+            events.append(Event(graph.names[i], "op", placement[i], graph.phase, s, begin, end, i, role))
             for r_index in range(graph.results(i)):
                 for m in out_memories.get((i, r_index), ()):
                     n_bytes = graph.values[(i, r_index)]
@@ -180,7 +174,7 @@ def schedule_phase(graph: PhaseGraph, placement: list[str], system: System, orde
                     if s == 0:
                         transfers.append((i, r_index, m, t, n_bytes))
     makespan = max((e.end_ns for e in events), default=start_ns) - start_ns
-    return PhaseSchedule(graph.phase, events, makespan, busy, transfers)
+    return PhaseSchedule(graph.phase, events, makespan, transfers)
 
 
 def schedule_energy_pj(graph: PhaseGraph, placement: list[str], sched: PhaseSchedule, system: System,
@@ -188,7 +182,5 @@ def schedule_energy_pj(graph: PhaseGraph, placement: list[str], sched: PhaseSche
     """Dynamic energy of a scheduled phase: ops on their devices + transfers over their links, per sub-batch."""
     total = math.fsum(graph.energy[i][d] for i, d in enumerate(placement))
     for i, _, dst, _, n_bytes in sched.transfers:
-        src = system.devices[placement[i]].memory
-        link = next(l for l in system.links if {l.a, l.b} == {src, dst})
-        total += n_bytes * 8 * link.energy_pj_per_bit
+        total += system.link_between(system.devices[placement[i]].memory, dst).energy_pj(n_bytes)
     return total * streams

@@ -99,6 +99,14 @@ class Link:
     latency_ns: float
     energy_pj_per_bit: float = 0.0
 
+    def time_ns(self, n_bytes: int) -> float:
+        """Latency + bytes / bandwidth of one copy over the link."""
+        return self.latency_ns + n_bytes / self.bandwidth_gbps
+
+    def energy_pj(self, n_bytes: int) -> float:
+        """bytes * 8 * the link's pJ/bit (the memories' own access energy is in the ops' costs)."""
+        return n_bytes * 8 * self.energy_pj_per_bit
+
 
 @dataclass(frozen=True)
 class Device:
@@ -126,10 +134,14 @@ class System:
     def memory_of(self, device: str) -> Memory:
         return self.memories[self.devices[device].memory]
 
+    def link(self, mem_a: str, mem_b: str) -> Link | None:
+        """The link joining two memories, if the system has one."""
+        return next((link for link in self.links if {link.a, link.b} == {mem_a, mem_b}), None)
+
     def link_between(self, mem_a: str, mem_b: str) -> Link:
-        for link in self.links:
-            if {link.a, link.b} == {mem_a, mem_b}:
-                return link
+        link = self.link(mem_a, mem_b)
+        if link is not None:
+            return link
         raise SystemConfigError(f"{self.source}: no [[links]] entry joins memories '{mem_a}' and '{mem_b}'")
 
     def unified(self, dev_a: str, dev_b: str) -> bool:

@@ -13,7 +13,7 @@ from pimc.compiler.driver import compile_model, import_model, make_context
 from pimc.compiler.errors import PimcError
 from pimc.passes.annotate_cost import AnnotateCostPass
 from pimc.passes.optimal import barriers, solve_optimal
-from pimc.passes.partition import STRATEGIES, Context_, papi_threshold, phase_functions, phase_graph, place_phase
+from pimc.passes.partition import STRATEGIES, StrategyContext, papi_threshold, phase_functions, phase_graph, place_phase
 from pimc.targets.schedule import PhaseGraph, schedule_phase
 from pimc.targets.system import System, load_system
 
@@ -151,7 +151,7 @@ def graphs(model: Path, system: str, dims: dict[str, str] | None = None, dtype: 
 def test_optimal_never_worse_than_any_strategy(system: str) -> None:
     sys_desc = load_system(system)
     dtype = "fp16" if "fp16" in sys_desc.dtypes() else "bf16"
-    ctx = Context_(sys_desc, dtype)
+    ctx = StrategyContext(sys_desc, dtype)
     for model, dims in ((ROOT / "examples" / "llama2-7b.pim", SMALL_LLAMA),
                         (ROOT / "examples" / "gpt2-tiny-decode.onnx", None)):
         for graph in graphs(model, system, dims, dtype):
@@ -169,7 +169,7 @@ def test_optimal_never_worse_than_any_strategy(system: str) -> None:
 
 def _placed(system: str, strategy: str, dims: dict[str, str]) -> dict[str, list[tuple[str, str, str]]]:
     graphs_ = graphs(ROOT / "examples" / "llama2-7b.pim", system, dims)
-    ctx = Context_(load_system(system), "fp16")
+    ctx = StrategyContext(load_system(system), "fp16")
     return {g.phase: list(zip(g.names, g.roles, place_phase(g, strategy, ctx).devices)) for g in graphs_}
 
 
@@ -193,9 +193,11 @@ def test_papi_threshold_and_attention_on_attn_pim() -> None:
     gpu = system.devices["gpu"]
     ridge = gpu.p("peak_tflops")["fp16"] * 1e3 * gpu.p("compute_efficiency") / (
         system.memory_of("gpu").bandwidth_gbps * gpu.p("memory_efficiency"))
-    assert papi_threshold(system, "fp16") == pytest.approx(ridge * 2 / 2)  # tokens where 2M/2 bytes = ridge
+    fp16_bytes = 2
+    # an FC over M tokens does 2M FLOP per weight element of 2 bytes: intensity M, the ridge at M = ridge
+    assert papi_threshold(system, "fp16") == pytest.approx(ridge * fp16_bytes / 2)
     for threshold in (None, 16.0):
-        ctx = Context_(system, "fp16", threshold)
+        ctx = StrategyContext(system, "fp16", threshold)
         for g in graphs(ROOT / "examples" / "llama2-7b.pim", "papi", SMALL_LLAMA):
             devices = place_phase(g, "papi", ctx).devices
             limit = threshold if threshold is not None else ridge
@@ -208,7 +210,7 @@ def test_papi_threshold_and_attention_on_attn_pim() -> None:
                     assert rows == 1
                     assert d == ("fc_pim" if rows < limit else "gpu"), (rows, limit)
     decode16 = graphs(ROOT / "examples" / "llama2-7b.pim", "papi", {**SMALL_LLAMA, "batch": "16"})[1]
-    fc16 = place_phase(decode16, "papi", Context_(system, "fp16", 8.0)).devices
+    fc16 = place_phase(decode16, "papi", StrategyContext(system, "fp16", 8.0)).devices
     assert {d for role, d in zip(decode16.roles, fc16) if role == "fc"} == {"gpu"}  # 16 tokens >= 8
 
 

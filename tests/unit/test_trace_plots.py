@@ -11,7 +11,8 @@ from typing import Any
 
 import pytest
 
-from pimc.targets.plots import device_roofs, roofline_png, roofline_png_bytes
+from pimc.targets.cost import device_roofs
+from pimc.targets.plots import roofline_png, roofline_png_bytes
 from pimc.targets.system import load_system
 from pimc.targets.trace import chrome_trace
 
