@@ -52,6 +52,10 @@ class GemvLayoutAttr(ParametrizedAttribute):
     `row_base`, `row_base + 1`, ... A pass computes `channels * banks` outputs
     at once (all banks of all channels MAC in lockstep); ceil(N / (channels *
     banks)) passes cover N. Rows used per bank = n_passes * ceil(K / k_tile).
+    On a device with several accumulators per bank (`mac_registers`) and K short
+    enough, one row packs `per_row` outputs' K vectors side by side
+    (pim_timing.GemvGeometry), a pass computes per_row times as many outputs, and
+    the passes shrink accordingly; the device fixes per_row, so it is not stored.
 
     - channels: PIM channels used (a channel mask of this many low bits)
     - banks: banks per channel computing in parallel
@@ -170,14 +174,17 @@ class AttentionOp(IRDLOperation):
     """nn.attention on a PIM device whose banks hold the KV cache (AttAcc-style).
 
     Same operands, result and semantics as `nn.attention` (q [B, Hq, S, D], k
-    [B, Hkv, T, D], v [B, Hkv, T, Dv], optional mask). For each of the B * Hkv
-    K/V heads, its G = Hq / Hkv query heads x S rows run two all-bank GEMVs:
-    scores = q . K^T against the head's K cache laid out by `k_layout` (a D x T
-    matrix: K-dim D, T outputs), then context = p . V against its V cache laid
-    out by `v_layout` (a T x Dv matrix). Head h's K rows start at
-    k_layout.row_base + h * rows_per_k_head, its V rows likewise. The softmax
-    between the two runs outside the banks (the scores are read out with RD_MAC
-    and the probabilities written back with WR_GB).
+    [B, Hkv, T, D], v [B, Hkv, T, Dv], optional mask). The B * Hkv K/V heads are
+    spread over groups of `head_channels` channels (targets/pim_timing.py
+    `attention_mapping`): head h runs on channels g * head_channels .. of group
+    g = h % groups (groups = device channels // head_channels) in wave
+    w = h // groups, and groups run in parallel. Each head's G = Hq / Hkv query
+    heads x S rows run two all-bank GEMVs: scores = q . K^T against the head's K
+    cache laid out by `k_layout` (a D x T matrix: K-dim D, T outputs), then
+    context = p . V against its V cache laid out by `v_layout` (a T x Dv matrix).
+    Head h's K rows start at k_layout.row_base + w * rows per K head, its V rows
+    likewise. The softmax between the two runs outside the banks (the scores are
+    read out with RD_MAC and the probabilities written back with WR_GB).
     """
 
     name = "pim.attention"
@@ -189,6 +196,7 @@ class AttentionOp(IRDLOperation):
     result = result_def(TensorType)
     k_layout = prop_def(GemvLayoutAttr)
     v_layout = prop_def(GemvLayoutAttr)
+    head_channels = prop_def(IntegerAttr[I64])
     commands = region_def()
 
     traits = traits_def(NoTerminator())
@@ -196,11 +204,11 @@ class AttentionOp(IRDLOperation):
     assembly_format = "$q `,` $k `,` $v (`,` $mask^)? attr-dict `:` functional-type(operands, results) $commands"
 
     def __init__(self, q: SSAValue, k: SSAValue, v: SSAValue, mask: SSAValue | None, result_type: TensorType,
-                 k_layout: GemvLayoutAttr, v_layout: GemvLayoutAttr):
+                 k_layout: GemvLayoutAttr, v_layout: GemvLayoutAttr, head_channels: int):
         super().__init__(
             operands=[q, k, v, mask],
             result_types=[result_type],
-            properties={"k_layout": k_layout, "v_layout": v_layout},
+            properties={"k_layout": k_layout, "v_layout": v_layout, "head_channels": IntegerAttr(head_channels, 64)},
             regions=[Region()],
         )
 

@@ -14,7 +14,7 @@ from pimc.compiler.errors import CompileError
 from pimc.dialects import nn, pim
 from pimc.passes.partition import device_of
 from pimc.targets.cost import pim_weight
-from pimc.targets.pim_timing import gemv_geometry
+from pimc.targets.pim_timing import attention_mapping, gemv_geometry
 from pimc.targets.system import Device, system_for_module
 
 @dataclass
@@ -57,20 +57,24 @@ def gemv_layout(k: int, n: int, dev: Device, rows: RowAllocator, weight: str, tr
 def lower_attention(op: nn.AttentionOp, dev: Device, rows: RowAllocator, rewriter: Rewriter) -> None:
     """Replace a PIM-placed nn.attention by pim.attention with its KV cache laid out on the banks.
 
-    Each of the B * Hkv heads gets its K cache as a D x T GEMV matrix (passes(T) * tiles(D)
-    rows) and its V cache as a T x Dv matrix; all heads' K rows come first, then the V rows,
-    allocated from `rows` under the op's name (each attention op holds its own cache rows).
+    `attention_mapping` spreads the B * Hkv heads over groups of channels; the
+    heads of one wave sit side by side in the same rows of their groups' banks, so
+    the cache takes waves * (passes(T) * tiles(D) K rows + passes(Dv) * tiles(T) V
+    rows) per bank, all K rows first, then the V rows, allocated from `rows`
+    under the op's name (each attention op holds its own cache rows).
     """
-    b, _, hkv, _, t, d, dv = op.dims()
+    b, hq, hkv, s, t, d, dv = op.dims()
     label = nn.op_label(op)
-    kg, vg = gemv_geometry(d, t, dev), gemv_geometry(t, dv, dev)
-    heads = b * hkv
-    k_base = rows.rows_for(f"{label} K cache", False, heads * kg.passes(t) * kg.k_tiles(d), label)
-    v_base = rows.rows_for(f"{label} V cache", False, heads * vg.passes(dv) * vg.k_tiles(t), label)
+    mapping = attention_mapping(b, hq, hkv, s, t, d, dv, dev)
+    k_rows, v_rows = mapping.head_rows(t, d, dv)
+    k_base = rows.rows_for(f"{label} K cache", False, mapping.waves * k_rows, label)
+    v_base = rows.rows_for(f"{label} V cache", False, mapping.waves * v_rows, label)
+    kg, vg = mapping.k, mapping.v
     new = pim.AttentionOp(
         op.q, op.k, op.v, op.mask, op.result.type,
         pim.GemvLayoutAttr(kg.channels, kg.banks, kg.k_tile, k_base),
         pim.GemvLayoutAttr(vg.channels, vg.banks, vg.k_tile, v_base),
+        mapping.head_channels,
     )
     new.attributes.update(op.attributes)
     for prop in ("scale", "mask_fill", "causal"):
@@ -114,7 +118,8 @@ class LowerToPimPass(ModulePass):
     banks x rows: one output neuron per bank per pass, K in rows of
     row_bytes / 2 FP16 elements, weights allocated rows in program order (a
     weight used twice shares its rows). Attention becomes `pim.attention`, its
-    KV cache laid out per head as two GEMV matrices (`lower_attention`). It is an
+    KV cache laid out per head as two GEMV matrices, heads spread over channel
+    groups (`lower_attention`). It is an
     error if a weight or cache does not fit in the rows of a bank.
     """
 

@@ -13,18 +13,20 @@ from xdsl.passes import ModulePass
 from pimc.compiler.errors import CompileError
 from pimc.dialects import aim, nn, pim
 from pimc.passes.partition import device_of
-from pimc.targets.pim_timing import GemvGeometry, gemv_commands, vectors_per_mac
+from pimc.targets.pim_timing import GemvGeometry, gemv_commands, outputs_per_row, vectors_per_mac
 from pimc.targets.system import Device, system_for_module
 
-def _aim_ops(seq: Iterable[tuple[str, int, int, int, int]], row_base: int, k_tiles: int) -> list[Operation]:
+def _aim_ops(seq: Iterable[tuple[str, int, int, int, int]], row_base: int, k_tiles: int, first_channel: int = 0
+             ) -> list[Operation]:
     """AiM ISR ops for an all-bank GEMV sequence of `pim_timing.gemv_commands`; pass p's tile t reads
-    row row_base + p * k_tiles + t in every bank. AiM MACs one input vector at a time (its 16 lanes
-    match a column's 16 elements; system.py checks mac_lanes), so every command has vectors = 1."""
+    row row_base + p * k_tiles + t in every bank; channel masks start at `first_channel`. AiM MACs
+    one input vector at a time into one accumulator per bank (its 16 lanes match a column's 16
+    elements and system.py keeps mac_registers at 1), so every command has vectors = 1."""
     cmds: list[Operation] = []
     tile = 0
     for kind, opsize, channels, p, vectors in seq:
-        assert vectors == 1, "AiM ISR MACs one input vector per command"
-        mask = (1 << channels) - 1
+        assert vectors == 1, "AiM ISR MACs one input vector into one accumulator per command"
+        mask = ((1 << channels) - 1) << first_channel
         if kind == "WR_BIAS":
             cmds.append(aim.WrBiasOp(0, mask))
         elif kind == "WR_GB":
@@ -40,9 +42,11 @@ def _aim_ops(seq: Iterable[tuple[str, int, int, int, int]], row_base: int, k_til
     return cmds
 
 
-def _geometry(layout: pim.GemvLayoutAttr, dev: Device) -> GemvGeometry:
+def _geometry(layout: pim.GemvLayoutAttr, k: int, dev: Device) -> GemvGeometry:
     k_tile = layout.k_tile.value.data
-    return GemvGeometry(layout.channels.value.data, layout.banks.value.data, k_tile, vectors_per_mac(dev, k_tile))
+    vectors = vectors_per_mac(dev, k_tile)
+    return GemvGeometry(layout.channels.value.data, layout.banks.value.data, k_tile, vectors,
+                        outputs_per_row(k, k_tile, vectors, dev))
 
 
 def aim_gemv_commands(op: pim.GemvOp, dev: Device) -> list[Operation]:
@@ -54,27 +58,32 @@ def aim_gemv_commands(op: pim.GemvOp, dev: Device) -> list[Operation]:
     The channel mask of a pass selects its active channels (the low bits).
     """
     m, k, n = op.mkn()
-    geo = _geometry(op.layout, dev)
+    geo = _geometry(op.layout, k, dev)
     seq = gemv_commands(m, k, n, geo, op.bias is not None, dev.p("column_bytes"))
     return _aim_ops(seq, op.layout.row_base.value.data, geo.k_tiles(k))
 
 
 def aim_attention_commands(op: pim.AttentionOp, dev: Device) -> list[Operation]:
-    """AiM ISR commands of attention on PIM: for each K/V head h (B * Hkv of them), the score
-    GEMV of its G * S query rows over its K cache (rows from k_layout.row_base + h * rows per K
-    head), then the context GEMV over its V cache; one SYNC at the end (see pim.AttentionOp and
-    `pim_timing.attention_counts`)."""
+    """AiM ISR commands of attention on PIM: head h (of B * Hkv) runs on the channel group
+    g = h % groups (channels g * head_channels ..., groups = channels // head_channels) in wave
+    w = h // groups: the score GEMV of its G * S query rows over its K cache (rows from
+    k_layout.row_base + w * rows per K head), then the context GEMV over its V cache; one SYNC
+    at the end. Groups run in parallel (see pim.AttentionOp and `pim_timing.attention_counts`)."""
     b, hq, hkv, s, t, d, dv = op.dims()
     rows = hq // hkv * s
-    kg, vg = _geometry(op.k_layout, dev), _geometry(op.v_layout, dev)
+    kg, vg = _geometry(op.k_layout, d, dev), _geometry(op.v_layout, t, dev)
     k_rows, v_rows = kg.passes(t) * kg.k_tiles(d), vg.passes(dv) * vg.k_tiles(t)
     k_base, v_base = op.k_layout.row_base.value.data, op.v_layout.row_base.value.data
+    width = op.head_channels.value.data
+    groups = dev.p("channels") // width
     column_bytes = dev.p("column_bytes")
     cmds: list[Operation] = []
     for h in range(b * hkv):
-        cmds += _aim_ops(gemv_commands(rows, d, t, kg, False, column_bytes, sync=False), k_base + h * k_rows, kg.k_tiles(d))
-        cmds += _aim_ops(gemv_commands(rows, t, dv, vg, False, column_bytes, sync=False), v_base + h * v_rows,
-                         vg.k_tiles(t))
+        first, wave = h % groups * width, h // groups
+        cmds += _aim_ops(gemv_commands(rows, d, t, kg, False, column_bytes, sync=False), k_base + wave * k_rows,
+                         kg.k_tiles(d), first)
+        cmds += _aim_ops(gemv_commands(rows, t, dv, vg, False, column_bytes, sync=False), v_base + wave * v_rows,
+                         vg.k_tiles(t), first)
     cmds.append(aim.SyncOp())
     return cmds
 

@@ -6,16 +6,20 @@ One model serves two paths that must agree exactly:
   pim-to-commands emits, or any sequence of the all-bank commands below);
 - `gemv_counts(m, k, n, dev, bias)` gives the same counts for a GEMV macro
   before any command is emitted, from its shape and layout alone (so
-  annotate-cost and partition can price a PIM GEMV in O(1)).
+  annotate-cost and partition can price a PIM GEMV in O(1));
+  `attention_counts` does the same for attention, heads spread over channel
+  groups by `attention_mapping`.
 
 tests/unit/test_pim_timing.py checks that both are equal, command counts,
 cycles and energy, for several shapes and presets.
 
 Execution model. Every channel in the command's channel mask runs the same
-command in lockstep, so a sequence takes the time of one channel. Commands run
-one after another (in-order, no overlap between commands), with a closed-page
-policy: every all-bank MAC opens its row, streams its columns and precharges
-(the AiM controller turns ISR MAC_ABK into ACT16, MAC16 x opsize, PRE;
+command in lockstep. Each channel runs its commands one after another, and a
+command starts when every channel of its mask is free, so commands on disjoint
+channels overlap (attention heads on different channel groups) while a GEMV,
+whose masks all start at its first channel, runs its commands back to back.
+SYNC waits for every channel. Rows follow a closed-page policy: every all-bank
+MAC opens its row, streams its columns and precharges (the AiM controller turns ISR MAC_ABK into ACT16, MAC16 x opsize, PRE;
 arkhadem/aim_simulator). Cycles are of the device clock tCK (`tck_ns`); timing
 parameter names follow JEDEC (shared/REFERENCE.md s2; presets give sources).
 
@@ -25,6 +29,8 @@ parameter names follow JEDEC (shared/REFERENCE.md s2; presets give sources).
                                                group are tCCD_L apart)
     WR_BIAS           v * tCCD_L               one column write into the MAC registers per vector
     MAC_ABK opsize    act + max(tRCD_MAC + opsize * mac_cycles, tRAS) + tRP
+                      (opsize covers every output the bank computes from the
+                      open row: per_row outputs of K's columns each)
                       act = 0 when one command opens every bank (`all_bank_act`,
                       AiM's ACT16, HBM-PIM's all-bank mode), else the last of B
                       banks opens at max((B-1) * tRRD, (ceil(B/4)-1) * tFAW);
@@ -32,7 +38,9 @@ parameter names follow JEDEC (shared/REFERENCE.md s2; presets give sources).
                       mac_lanes) per column for v input vectors (1 unless the
                       lanes outnumber a column's elements, as on PAPI's FC-PIM);
                       precharge waits for tRAS.
-    RD_MAC            tCL + v * tCCD_L         read latency + one column burst per vector
+    RD_MAC            tCL + v * tCCD_L         read latency + one column burst (a result
+                                               from every bank) per vector and per output
+                                               the bank computed from its row
     SYNC, EOC         0
 
 Refresh: every tREFI cycles the channel is unavailable for tRFC, so
@@ -71,6 +79,8 @@ class Command:
     channels: int = 1
     vectors: int = 1
     """Input vectors one MAC_ABK multiplies each column with (RD_MAC / WR_BIAS: results per bank)."""
+    first_channel: int = 0
+    """The command runs on channels first_channel .. first_channel + channels - 1."""
 
 
 @dataclass
@@ -157,10 +167,28 @@ def command_counts(cmd: Command, dev: Device) -> PimCounts:
 
 
 def stream_counts(commands: Iterable[Command], dev: Device) -> PimCounts:
-    """Counts of a whole command sequence: the sum over its commands, run in order."""
+    """Counts of a whole command sequence run in order on per-channel timelines.
+
+    Each channel runs the commands whose mask includes it one after another; a
+    command starts when every channel in its mask is free and holds them all for
+    its cycles (lockstep). Commands on disjoint channels overlap, so heads mapped
+    to different channel groups run in parallel; SYNC waits for every channel.
+    `cycles` is the time the last channel finishes; energy terms are summed.
+    """
     total = PimCounts()
+    free = [0] * dev.p("channels")
     for cmd in commands:
-        total.add(command_counts(cmd, dev))
+        c = command_counts(cmd, dev)
+        cycles, c.cycles = c.cycles, 0
+        total.add(c)
+        if cmd.kind == "SYNC":
+            free = [max(free)] * len(free)
+            continue
+        lanes = range(cmd.first_channel, cmd.first_channel + cmd.channels)
+        end = max(free[ch] for ch in lanes) + cycles
+        for ch in lanes:
+            free[ch] = end
+    total.cycles = max(free)
     return total
 
 
@@ -168,31 +196,43 @@ def stream_counts(commands: Iterable[Command], dev: Device) -> PimCounts:
 class GemvGeometry:
     """How a GEMV's K x N weight maps onto the banks (see pim.GemvLayoutAttr).
 
-    channels = min(device channels, ceil(N / banks)); k_tile = elements of K per
-    row: min(row_bytes, gb_bytes) / 2; vectors = input vectors one MAC_ABK serves:
-    min(mac_lanes // column elements, gb_bytes // (k_tile * 2)), at least 1 (lanes
-    beyond one column's elements multiply the column with further input vectors,
-    as PAPI's FC-PIM does at batch x speculation > 1; the global buffer must hold
-    their chunks).
+    channels = min(channels allowed, ceil(N / (banks * per_row))); k_tile =
+    elements of K per row: min(row_bytes, gb_bytes) / 2; vectors = input vectors
+    one MAC_ABK serves: min(mac_lanes // column elements, gb_bytes // (k_tile * 2)),
+    at least 1 (lanes beyond one column's elements multiply the column with further
+    input vectors, as PAPI's FC-PIM does at batch x speculation > 1; the global
+    buffer must hold their chunks); per_row = outputs one bank computes from one
+    open row: when K fits in one row tile, min(mac_registers // vectors, row columns
+    // K's columns), at least 1 (a bank with several accumulators streams several
+    short K vectors packed in one row, as AttAcc's score GEMV streams keys).
     """
 
     channels: int
     banks: int
     k_tile: int
     vectors: int = 1
+    per_row: int = 1
 
     def passes(self, n: int) -> int:
-        return ceil_div(n, self.channels * self.banks)
+        return ceil_div(n, self.channels * self.banks * self.per_row)
 
     def k_tiles(self, k: int) -> int:
         return ceil_div(k, self.k_tile)
 
+    def pass_shape(self, outputs: int) -> tuple[int, int]:
+        """(active channels, outputs per bank) of a pass computing `outputs` outputs."""
+        active = ceil_div(outputs, self.banks * self.per_row)
+        return active, ceil_div(outputs, active * self.banks)
 
-def gemv_geometry(k: int, n: int, dev: Device) -> GemvGeometry:
+
+def gemv_geometry(k: int, n: int, dev: Device, max_channels: int | None = None) -> GemvGeometry:
+    """The layout of a K x N GEMV on `dev`, on at most `max_channels` channels (default: all)."""
     banks = dev.p("banks_per_channel")
-    channels = min(dev.p("channels"), ceil_div(n, banks))
     k_tile = min(dev.p("row_bytes"), dev.p("gb_bytes")) // PIM_ELEMENT_BYTES
-    return GemvGeometry(channels, banks, k_tile, vectors_per_mac(dev, k_tile))
+    vectors = vectors_per_mac(dev, k_tile)
+    per_row = outputs_per_row(k, k_tile, vectors, dev)
+    channels = min(max_channels or dev.p("channels"), ceil_div(n, banks * per_row))
+    return GemvGeometry(channels, banks, k_tile, vectors, per_row)
 
 
 def vectors_per_mac(dev: Device, k_tile: int) -> int:
@@ -201,54 +241,65 @@ def vectors_per_mac(dev: Device, k_tile: int) -> int:
     return max(1, min(lanes, dev.p("gb_bytes") // (k_tile * PIM_ELEMENT_BYTES)))
 
 
+def outputs_per_row(k: int, k_tile: int, vectors: int, dev: Device) -> int:
+    """Outputs a bank computes from one open row (see GemvGeometry.per_row)."""
+    if k > k_tile:
+        return 1
+    cols = ceil_div(k * PIM_ELEMENT_BYTES, dev.p("column_bytes"))
+    return max(1, min(dev.p("mac_registers") // vectors, dev.p("row_bytes") // dev.p("column_bytes") // cols))
+
+
 def gemv_commands(m: int, k: int, n: int, geo: GemvGeometry, bias: bool, column_bytes: int, sync: bool = True
                   ) -> Iterable[tuple[str, int, int, int, int]]:
     """The all-bank command sequence of a GEMV: (kind, opsize, active channels, pass index, vectors).
 
     The M input rows go in groups of `geo.vectors` (the last group may be smaller;
-    1 on AiM). For each group, for each pass p over the banks (channels * banks
-    outputs at a time): WR_BIAS (with a bias); for each row tile of K: WR_GB of the
-    group's input chunks (only on the first pass when K fits one tile, since the
-    buffer keeps them), MAC_ABK; then RD_MAC. A pass's channel mask selects
-    ceil(outputs in the pass / banks) channels; WR_GB goes to every layout channel.
-    pim-to-commands emits exactly this sequence as AiM ISR ops.
+    1 on AiM). For each group, for each pass p over the banks (channels * banks *
+    per_row outputs at a time, o outputs per bank): WR_BIAS (with a bias); for each
+    row tile of K: WR_GB of the group's input chunks (only on the first pass when K
+    fits one tile, since the buffer keeps them), MAC_ABK over the o outputs' columns
+    of the row; then RD_MAC of o results per vector. A pass's channel mask selects
+    its active channels; WR_GB goes to every layout channel. pim-to-commands emits
+    exactly this sequence as AiM ISR ops (where per_row is 1).
     """
     passes, k_tiles = geo.passes(n), geo.k_tiles(k)
+    per_pass = geo.channels * geo.banks * geo.per_row
     for m0 in range(0, m, geo.vectors):
         v = min(geo.vectors, m - m0)
         for p in range(passes):
-            outputs = min(geo.channels * geo.banks, n - p * geo.channels * geo.banks)
-            active = ceil_div(outputs, geo.banks)
+            active, outs = geo.pass_shape(min(per_pass, n - p * per_pass))
             if bias:
-                yield "WR_BIAS", 0, active, p, v
+                yield "WR_BIAS", 0, active, p, v * outs
             for kt in range(k_tiles):
                 chunk = min(geo.k_tile, k - kt * geo.k_tile)
                 cols = ceil_div(chunk * PIM_ELEMENT_BYTES, column_bytes)
                 if k_tiles > 1 or p == 0:
                     yield "WR_GB", cols * v, geo.channels, p, v
-                yield "MAC_ABK", cols, active, p, v
-            yield "RD_MAC", 0, active, p, v
+                yield "MAC_ABK", cols * outs, active, p, v
+            yield "RD_MAC", 0, active, p, v * outs
     if sync:
         yield "SYNC", 0, 0, 0, 1
 
 
-def gemv_counts(m: int, k: int, n: int, dev: Device, bias: bool = False, sync: bool = True) -> PimCounts:
+def gemv_counts(m: int, k: int, n: int, dev: Device, bias: bool = False, sync: bool = True,
+                max_channels: int | None = None) -> PimCounts:
     """Closed-form counts of a GEMV macro: equal to `stream_counts` of its emitted commands.
 
     With P passes, T = ceil(K / k_tile) tiles of c_t columns each (the last may be
-    shorter), a_p active channels in pass p, C layout channels and the M rows in
-    groups of v = `vectors` (M // v full groups and one of M % v), per group:
+    shorter), pass p on a_p active channels computing o_p outputs per bank (every
+    full pass: the layout channels and per_row outputs), C layout channels and the
+    M rows in groups of v = `vectors` (M // v full groups and one of M % v), per group:
         WR_GB:   T * P commands (1 when T = 1) of v * c_t columns on C channels
-        MAC_ABK: for every pass and tile, one of c_t columns on a_p channels for v vectors
-        RD_MAC, WR_BIAS (with a bias): one per pass on a_p channels, v results per bank
-    and one SYNC; each term costs what `command_counts` says.
+        MAC_ABK: for every pass and tile, one of o_p * c_t columns on a_p channels for v vectors
+        RD_MAC, WR_BIAS (with a bias): one per pass on a_p channels, v * o_p results per bank
+    and one SYNC; each term costs what `command_counts` says. Every command's mask
+    starts at the first layout channel, so the commands run back to back.
     """
-    geo = gemv_geometry(k, n, dev)
+    geo = gemv_geometry(k, n, dev, max_channels)
     passes, k_tiles = geo.passes(n), geo.k_tiles(k)
-    per_pass = geo.channels * geo.banks
+    per_pass = geo.channels * geo.banks * geo.per_row
     full_passes, rest = divmod(n, per_pass)
-    # active channels per pass: every full pass uses all layout channels, a partial last pass fewer
-    active = [geo.channels] * full_passes + ([ceil_div(rest, geo.banks)] if rest else [])
+    shapes = [geo.pass_shape(per_pass)] * full_passes + ([geo.pass_shape(rest)] if rest else [])
     column_bytes = dev.p("column_bytes")
     tiles = [ceil_div(min(geo.k_tile, k - t * geo.k_tile) * PIM_ELEMENT_BYTES, column_bytes) for t in range(k_tiles)]
     distinct_tiles = {cols: tiles.count(cols) for cols in set(tiles)}
@@ -256,13 +307,13 @@ def gemv_counts(m: int, k: int, n: int, dev: Device, bias: bool = False, sync: b
 
     def group(v: int) -> PimCounts:
         c = PimCounts()
-        for a in set(active):
-            times = active.count(a)
+        for a, outs in set(shapes):
+            times = shapes.count((a, outs))
             for cols, n_tiles in distinct_tiles.items():
-                c.add(_scaled(command_counts(Command("MAC_ABK", cols, a, v), dev), times * n_tiles))
-            c.add(_scaled(command_counts(Command("RD_MAC", 0, a, v), dev), times))
+                c.add(_scaled(command_counts(Command("MAC_ABK", cols * outs, a, v), dev), times * n_tiles))
+            c.add(_scaled(command_counts(Command("RD_MAC", 0, a, v * outs), dev), times))
             if bias:
-                c.add(_scaled(command_counts(Command("WR_BIAS", 0, a, v), dev), times))
+                c.add(_scaled(command_counts(Command("WR_BIAS", 0, a, v * outs), dev), times))
         for cols, n_tiles in distinct_tiles.items():
             c.add(_scaled(command_counts(Command("WR_GB", cols * v, geo.channels, v), dev), wr_gb_passes * n_tiles))
         return c
@@ -276,22 +327,71 @@ def gemv_counts(m: int, k: int, n: int, dev: Device, bias: bool = False, sync: b
     return total
 
 
-def attention_counts(b: int, hq: int, hkv: int, s: int, t: int, d: int, dv: int, dev: Device) -> PimCounts:
-    """Closed-form counts of attention on PIM (pim.attention): for each of the B * Hkv K/V heads,
-    the G * S query rows (G = Hq / Hkv) run the score GEMV against the head's K cache (K-dim D,
-    T outputs) and then the context GEMV against its V cache (K-dim T, Dv outputs), one SYNC at
-    the end:
+@dataclass(frozen=True)
+class AttentionMapping:
+    """How pim.attention spreads its B * Hkv K/V heads over the channels (AttAcc-style).
 
-        counts = B * Hkv * (gemv(G*S, D, T) + gemv(G*S, T, Dv)) + SYNC
-
-    The softmax between them is not timed here: AttAcc overlaps it with the MACs in the HBM
-    buffer die; on AiM the scores leave through RD_MAC and the probabilities come back through
-    WR_GB, which the two GEMVs already count.
+    The channels form `groups` groups of `head_channels` channels; head h runs on
+    group h % groups, in wave h // groups, with its KV cache in that group's banks
+    (K as a D x T GEMV matrix laid out by `k`, V as T x Dv by `v`, both on at most
+    head_channels channels). Groups work in parallel, a group's heads one after
+    another, so the op takes `waves` times one head's time.
     """
-    rows = hq // hkv * s
-    head = gemv_counts(rows, d, t, dev, sync=False)
-    head.add(gemv_counts(rows, t, dv, dev, sync=False))
-    total = _scaled(head, b * hkv)
+
+    heads: int
+    head_channels: int
+    groups: int
+    k: GemvGeometry
+    v: GemvGeometry
+    head: PimCounts
+    """Counts of one head: score GEMV over its K cache, then context GEMV over its V cache."""
+
+    @property
+    def waves(self) -> int:
+        return ceil_div(self.heads, self.groups)
+
+    def head_rows(self, t: int, d: int, dv: int) -> tuple[int, int]:
+        """Rows per bank one head's K cache and V cache take."""
+        return self.k.passes(t) * self.k.k_tiles(d), self.v.passes(dv) * self.v.k_tiles(t)
+
+
+def attention_mapping(b: int, hq: int, hkv: int, s: int, t: int, d: int, dv: int, dev: Device) -> AttentionMapping:
+    """The channel grouping that makes attention fastest (then least energy, then fewest channels per head).
+
+    Candidates are head_channels = 1, 2, 4, ... up to the device's channels (and
+    the channel count itself); each head's G * S query rows (G = Hq / Hkv) run the
+    score GEMV gemv(G*S, D, T) and the context GEMV gemv(G*S, T, Dv) on its group.
+    AttAcc's bank-level trace generator maps one head per channel
+    (attacc_simulator gen_trace_attacc_bank.py); with fewer heads than channels,
+    wider groups finish sooner.
+    """
+    heads, rows, channels = b * hkv, hq // hkv * s, dev.p("channels")
+    best: tuple[tuple[float, float, int], AttentionMapping] | None = None
+    for c in sorted({1 << i for i in range(channels.bit_length()) if 1 << i <= channels} | {channels}):
+        head = gemv_counts(rows, d, t, dev, sync=False, max_channels=c)
+        head.add(gemv_counts(rows, t, dv, dev, sync=False, max_channels=c))
+        mapping = AttentionMapping(heads, c, channels // c, gemv_geometry(d, t, dev, c), gemv_geometry(t, dv, dev, c), head)
+        key = (mapping.waves * head.cycles, head.energy_pj(dev), c)
+        if best is None or key < best[0]:
+            best = (key, mapping)
+    assert best is not None
+    return best[1]
+
+
+def attention_counts(b: int, hq: int, hkv: int, s: int, t: int, d: int, dv: int, dev: Device) -> PimCounts:
+    """Closed-form counts of attention on PIM (pim.attention) under `attention_mapping`:
+    every one of the B * Hkv heads costs one head's counts in energy and commands; the groups
+    run in parallel, so cycles = waves * one head's cycles; one SYNC at the end:
+
+        energy terms = B * Hkv * head,  cycles = ceil(B * Hkv / groups) * head cycles
+
+    The softmax between score and context is not timed here: AttAcc overlaps it with the MACs
+    in the HBM buffer die; on AiM the scores leave through RD_MAC and the probabilities come
+    back through WR_GB, which the two GEMVs already count.
+    """
+    mapping = attention_mapping(b, hq, hkv, s, t, d, dv, dev)
+    total = _scaled(mapping.head, mapping.heads)
+    total.cycles = mapping.waves * mapping.head.cycles
     total.add(command_counts(Command("SYNC"), dev))
     return total
 
@@ -331,4 +431,7 @@ def aim_command(op: aim.AimCommandOp) -> Command:  # AiM commands serve one inpu
     kind = op.name.removeprefix("aim.").upper()
     opsize = op.opsize.value.data if hasattr(op, "opsize") else 0
     mask = op.channel_mask.value.data if hasattr(op, "channel_mask") else 0
-    return Command(kind, opsize, mask.bit_count())
+    first = (mask & -mask).bit_length() - 1 if mask else 0
+    if mask != ((1 << mask.bit_count()) - 1) << first:
+        raise ValueError(f"{op.name}: channel mask {mask:#x} is not one contiguous run of channels")
+    return Command(kind, opsize, mask.bit_count(), first_channel=first)

@@ -111,16 +111,33 @@ def test_unknown_command_is_refused() -> None:
 ATTENTION = [(1, 4, 4, 1, 16, 16, 16), (1, 32, 32, 1, 512, 128, 128), (1, 8, 2, 1, 100, 64, 64), (2, 4, 4, 3, 33, 16, 16)]
 
 
+def _generic_attention_stream(dims: tuple[int, ...], dev):
+    """The all-bank command stream of attention under `attention_mapping`, as timing Commands:
+    head h on channels (h % groups) * head_channels ..., score then context GEMV."""
+    from pimc.targets.pim_timing import attention_mapping, gemv_commands
+
+    b, hq, hkv, s, t, d, dv = dims
+    mapping = attention_mapping(*dims, dev)
+    col = dev.p("column_bytes")
+    for h in range(b * hkv):
+        first = h % mapping.groups * mapping.head_channels
+        for k, n, geo in ((d, t, mapping.k), (t, dv, mapping.v)):
+            for kind, opsize, ch, _, v in gemv_commands(hq // hkv * s, k, n, geo, False, col, sync=False):
+                yield Command(kind, opsize, ch, v, first_channel=first)
+    yield Command("SYNC", 0, 0)
+
+
 @pytest.mark.parametrize("preset", ["gddr6-aim", "hbm3-pim", "samsung-hbm-pim"])
 @pytest.mark.parametrize("dims", ATTENTION)
 def test_attention_estimate_equals_emitted_commands(preset: str, dims: tuple[int, ...]) -> None:
-    """Lower nn.attention the way lower-to-pim does (KV cache rows per head), emit, time each command."""
+    """Lower nn.attention the way lower-to-pim does (heads over channel groups), time every command
+    of its stream on per-channel timelines: equal to the closed form. AiM devices emit ISR ops."""
     from xdsl.ir import Block
     from xdsl.rewriter import Rewriter
 
     from pimc.passes.lower_to_pim import lower_attention
     from pimc.passes.pim_to_commands import aim_attention_commands
-    from pimc.targets.pim_timing import attention_counts
+    from pimc.targets.pim_timing import attention_counts, attention_mapping
 
     b, hq, hkv, s, t, d, dv = dims
     dev = _preset_device(preset)
@@ -131,11 +148,53 @@ def test_attention_estimate_equals_emitted_commands(preset: str, dims: tuple[int
     lower_attention(attn, dev, RowAllocator(dev.p("rows_per_bank")), Rewriter())
     (lowered,) = block.ops
     assert isinstance(lowered, pim.AttentionOp)
-    emitted = stream_counts((aim_command(c) for c in aim_attention_commands(lowered, dev)), dev)
-    estimate = attention_counts(b, hq, hkv, s, t, d, dv, dev)
-    assert estimate == emitted
+    estimate = attention_counts(*dims, dev)
+    assert stream_counts(_generic_attention_stream(dims, dev), dev) == estimate
+    if dev.p("isa") == "aim":
+        emitted = [aim_command(c) for c in aim_attention_commands(lowered, dev)]
+        assert stream_counts(emitted, dev) == estimate
+        assert emitted == list(_generic_attention_stream(dims, dev))
     # every head's score GEMV has G * S rows against T outputs; its context GEMV has Dv outputs
     assert estimate.macs >= 2 * b * hq * s * t * d // 2
+    mapping = attention_mapping(*dims, dev)
+    assert lowered.head_channels.value.data == mapping.head_channels
+    # the groups run side by side: the op takes one head's time per wave, not per head
+    assert estimate.cycles == mapping.waves * mapping.head.cycles
+    if b * hkv > 1 and mapping.groups > 1:
+        assert estimate.cycles < b * hkv * mapping.head.cycles
+
+
+def test_disjoint_channels_overlap_and_sync_waits() -> None:
+    """Two commands on disjoint channel masks run side by side; on a shared channel they queue;
+    SYNC makes every channel wait for the slowest."""
+    dev = _toy_pim()
+    mac = command_counts(Command("MAC_ABK", 2, 1), dev).cycles
+    side = stream_counts([Command("MAC_ABK", 2, 1), Command("MAC_ABK", 2, 1, first_channel=1)], dev)
+    assert side.cycles == mac
+    queued = stream_counts([Command("MAC_ABK", 2, 2), Command("MAC_ABK", 2, 1, first_channel=1)], dev)
+    assert queued.cycles == 2 * mac
+    synced = stream_counts([Command("MAC_ABK", 2, 1), Command("SYNC"), Command("MAC_ABK", 2, 1, first_channel=1)], dev)
+    assert synced.cycles == 2 * mac
+    # overlapping in time does not change the energy: both commands open their rows
+    assert side.act_bits == 2 * command_counts(Command("MAC_ABK", 2, 1), dev).act_bits
+
+
+def test_packed_keys_cut_rows_and_time() -> None:
+    """hbm3-pim (AttAcc) keeps 16 results per bank: a D = 128 score GEMV packs 4 keys in a 1 KB row,
+    so it opens a quarter of the rows and needs a quarter of the passes of a 1-register bank."""
+    from pimc.targets.pim_timing import gemv_geometry
+
+    dev = _preset_device("hbm3-pim")
+    one = type(dev)(dev.name, dev.kind, dev.memory, dict(dev.params, mac_registers=1))
+    packed, single = gemv_geometry(128, 4096, dev), gemv_geometry(128, 4096, one)
+    assert (packed.per_row, single.per_row) == (4, 1)
+    assert single.passes(4096) == 4 * packed.passes(4096)
+    a, b = gemv_counts(1, 128, 4096, dev), gemv_counts(1, 128, 4096, one)
+    assert a.macs == b.macs and a.read_bits == b.read_bits
+    assert a.act_bits * 4 == b.act_bits
+    assert a.cycles < b.cycles
+    # a long K (one output per row) is unchanged
+    assert gemv_counts(1, 4096, 4096, dev) == gemv_counts(1, 4096, 4096, one)
 
 
 @pytest.mark.parametrize(("m", "k", "n", "bias"), [(1, 4096, 4096, False), (4, 4096, 4096, True), (7, 1000, 300, False),
