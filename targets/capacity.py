@@ -9,7 +9,9 @@ What a memory must hold (bytes at the deployment precision, targets/dtypes.py):
 - KV cache: the key and value operands of every attention (`nn.attention`, or
   `pim.attention` with the cache in the PIM banks) placed there,
   [B, Hkv, T, D] each: the whole cache at that step (T = past + new in decode,
-  the prompt length in prefill).
+  the prompt length in prefill). A prefill cache that a KV hand-off copies to
+  decode's memory as it is produced is held there; on prefill's memory it is an
+  activation that dies after its last use (the copy or the attention).
 - activations: the peak, over the function's ops in program order, of the live
   intermediate tensors produced on the memory's devices (function arguments count
   from the start to their last use, on the memory of their first reader; a value
@@ -29,7 +31,7 @@ from xdsl.dialects.builtin import ModuleOp, TensorType
 from xdsl.ir import BlockArgument, Operation, SSAValue
 
 from pimc.compiler.errors import CompileError
-from pimc.dialects import nn, pim
+from pimc.dialects import nn, pim, place
 from pimc.passes.partition import device_of
 from pimc.targets.cost import tensor_bytes
 from pimc.targets.system import System
@@ -66,6 +68,15 @@ def _memory_of_op(op: Operation, system: System) -> str | None:
     return system.devices[device].memory if device in system.devices else None
 
 
+def _handoff_memory(value: SSAValue, system: System) -> str | None:
+    """The memory a KV hand-off copy (`place.transfer {kv_handoff}`) of `value` goes to, if any."""
+    for use in value.uses:
+        t = use.operation
+        if isinstance(t, place.TransferOp) and "kv_handoff" in t.attributes:
+            return system.devices[t.dst.device_name].memory
+    return None
+
+
 def memory_use(module: ModuleOp, system: System, elem_bytes: int) -> dict[str, MemoryUse]:
     """What every memory of `system` holds for the placed `module` (rules in the module docstring)."""
     use = {name: MemoryUse() for name in system.memories}
@@ -75,6 +86,7 @@ def memory_use(module: ModuleOp, system: System, elem_bytes: int) -> dict[str, M
         phase = fn.sym_name.data  # functions are named after their phase (prefill, decode)
         ops = list(fn.body.block.ops)
         kv_values: set[SSAValue] = set()
+        handed: set[SSAValue] = set()
         for op in ops:
             mem = _memory_of_op(op, system)
             if mem is None:
@@ -87,23 +99,29 @@ def memory_use(module: ModuleOp, system: System, elem_bytes: int) -> dict[str, M
                 kv_values.add(op.cache)  # the past cache is the same memory as the appended result
             if isinstance(op, (nn.AttentionOp, pim.AttentionOp)):
                 for v in (op.k, op.v):
-                    if v not in kv_values:
+                    handoff = _handoff_memory(v, system)
+                    if handoff is not None:  # copied to decode's memory as produced: held there, transient here
+                        handed.add(v)
+                        use[handoff].kv_cache[phase] = use[handoff].kv_cache.get(phase, 0) + tensor_bytes(v.type, elem_bytes)
+                    elif v not in kv_values:
                         kv_values.add(v)
                         use[mem].kv_cache[phase] = use[mem].kv_cache.get(phase, 0) + tensor_bytes(v.type, elem_bytes)
-        for mem, peak in _peak_activations(ops, fn, kv_values, system, elem_bytes).items():
+        for mem, peak in _peak_activations(ops, fn, kv_values, handed, system, elem_bytes).items():
             use[mem].activations[phase] = peak
     return use
 
 
-def _peak_activations(ops: list[Operation], fn: func.FuncOp, kv: set[SSAValue], system: System,
-                      elem_bytes: int) -> dict[str, int]:
-    """Peak live intermediate bytes per memory over the ops in program order."""
+def _peak_activations(ops: list[Operation], fn: func.FuncOp, kv: set[SSAValue], handed: set[SSAValue],
+                      system: System, elem_bytes: int) -> dict[str, int]:
+    """Peak live intermediate bytes per memory over the ops in program order; a `handed` KV value
+    dies at its last use before the return (the copy the return hands on lives in decode's memory)."""
     last_use: dict[SSAValue, int] = {}
     home: dict[SSAValue, str] = {}
     for i, op in enumerate(ops):
         mem = _memory_of_op(op, system)
         for operand in op.operands:
-            last_use[operand] = i
+            if not (operand in handed and isinstance(op, func.ReturnOp)):
+                last_use[operand] = i
             if mem is not None and operand not in home and isinstance(operand, BlockArgument):
                 home[operand] = mem  # a function argument lives where it is first read
         if mem is not None:
