@@ -52,7 +52,8 @@ class GemvLayoutAttr(ParametrizedAttribute):
     `row_base`, `row_base + 1`, ... A pass computes `channels * banks` outputs
     at once (all banks of all channels MAC in lockstep); ceil(N / (channels *
     banks)) passes cover N. Rows used per bank = n_passes * ceil(K / k_tile).
-    On a device with several accumulators per bank (`mac_registers`) and K short
+    On a device that yields several outputs per opened row (`row_outputs`: more
+    accumulators, or results read out while the row stays open) and K short
     enough, one row packs `per_row` outputs' K vectors side by side
     (pim_timing.GemvGeometry), a pass computes per_row times as many outputs, and
     the passes shrink accordingly; the device fixes per_row, so it is not stored.

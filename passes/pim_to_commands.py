@@ -21,7 +21,7 @@ def _aim_ops(seq: Iterable[tuple[str, int, int, int, int]], row_base: int, k_til
     """AiM ISR ops for an all-bank GEMV sequence of `pim_timing.gemv_commands`; pass p's tile t reads
     row row_base + p * k_tiles + t in every bank; channel masks start at `first_channel`. AiM MACs
     one input vector at a time into one accumulator per bank (its 16 lanes match a column's 16
-    elements and system.py keeps mac_registers at 1), so every command has vectors = 1."""
+    elements and system.py keeps row_outputs at 1), so every command has vectors = 1."""
     cmds: list[Operation] = []
     tile = 0
     for kind, opsize, channels, p, vectors in seq:

@@ -202,9 +202,10 @@ class GemvGeometry:
     at least 1 (lanes beyond one column's elements multiply the column with further
     input vectors, as PAPI's FC-PIM does at batch x speculation > 1; the global
     buffer must hold their chunks); per_row = outputs one bank computes from one
-    open row: when K fits in one row tile, min(mac_registers // vectors, row columns
-    // K's columns), at least 1 (a bank with several accumulators streams several
-    short K vectors packed in one row, as AttAcc's score GEMV streams keys).
+    open row: when K fits in one row tile, min(row_outputs // vectors, row columns
+    // K's columns), at least 1 (a bank that can yield several outputs per opened
+    row streams several short K vectors packed in it, as AttAcc's score GEMV streams
+    keys and NeuPIMs' packs heads).
     """
 
     channels: int
@@ -246,7 +247,7 @@ def outputs_per_row(k: int, k_tile: int, vectors: int, dev: Device) -> int:
     if k > k_tile:
         return 1
     cols = ceil_div(k * PIM_ELEMENT_BYTES, dev.p("column_bytes"))
-    return max(1, min(dev.p("mac_registers") // vectors, dev.p("row_bytes") // dev.p("column_bytes") // cols))
+    return max(1, min(dev.p("row_outputs") // vectors, dev.p("row_bytes") // dev.p("column_bytes") // cols))
 
 
 def gemv_commands(m: int, k: int, n: int, geo: GemvGeometry, bias: bool, column_bytes: int, sync: bool = True

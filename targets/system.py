@@ -42,8 +42,9 @@ Devices (`[devices.<name>]`), by `kind`; every device has `memory` and an option
   `channels`, `bank_groups`, `banks_per_channel`, `row_bytes`, `column_bytes`,
   `rows_per_bank`, `mac_lanes` (MACs per bank per MAC command), `tck_ns`,
   `mac_interval_cycles`, `gb_bytes` (global buffer: the input-vector chunk one MAC
-  sequence can use), `mac_registers` (accumulators per bank, default 1: the outputs
-  one open row can yield when K is short, as AttAcc streams packed keys), `dtypes`
+  sequence can use), `row_outputs` (outputs a bank can compute from one opened
+  row when K is short, default 1: more accumulators, as AttAcc's, or results read out
+  while the row stays open, as NeuPIMs'), `dtypes`
   (precisions the MAC lanes compute in), the DRAM timings in cycles of tCK: `tRCD`,
   `tRCD_MAC` (activation to first MAC; default tRCD), `tRP`, `tRAS`, `tCCD_S`, `tCCD_L`, `tRRD`, `tFAW`, `tCL`, `tREFI`,
   `tRFC`; `all_bank_act` (true when one command opens a row in every bank, as AiM's
@@ -212,7 +213,7 @@ _KIND_KEYS: dict[str, dict[str, Key]] = {
         "tck_ns": Key(float),
         "mac_interval_cycles": Key(int),
         "gb_bytes": Key(int),
-        "mac_registers": Key(int, default=1),
+        "row_outputs": Key(int, default=1),
         "dtypes": Key("dtypes", default=("fp16", "bf16")),
         "tRCD": _CYCLES,
         "tRCD_MAC": Key(int, default=-1, minimum=-1),
@@ -302,8 +303,8 @@ def _check_pim(params: dict[str, Any], where: str) -> None:
         raise SystemConfigError(f"{where}.gb_bytes: must be whole {params['column_bytes']}-byte columns")
     if params["isa"] != "aim":
         return
-    if params["mac_registers"] != 1:
-        raise SystemConfigError(f"{where}.mac_registers: AiM has one MAC accumulator per bank and MAC_ABK no column "
+    if params["row_outputs"] != 1:
+        raise SystemConfigError(f"{where}.row_outputs: AiM has one MAC accumulator per bank and MAC_ABK no column "
                                 "address, so it must be 1")
     if params["mac_lanes"] > column // 2:
         raise SystemConfigError(f"{where}.mac_lanes: AiM MACs one input vector per column: at most {column // 2} lanes")

@@ -185,7 +185,7 @@ def test_packed_keys_cut_rows_and_time() -> None:
     from pimc.targets.pim_timing import gemv_geometry
 
     dev = _preset_device("hbm3-pim")
-    one = type(dev)(dev.name, dev.kind, dev.memory, dict(dev.params, mac_registers=1))
+    one = type(dev)(dev.name, dev.kind, dev.memory, dict(dev.params, row_outputs=1))
     packed, single = gemv_geometry(128, 4096, dev), gemv_geometry(128, 4096, one)
     assert (packed.per_row, single.per_row) == (4, 1)
     assert single.passes(4096) == 4 * packed.passes(4096)
