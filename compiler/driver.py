@@ -192,6 +192,8 @@ def compile_model(
     for p in default_pipeline(system, strategy, dtype, sub_batches, papi_threshold):
         if isinstance(p, SchedulePass):
             timings = schedule_module(module, sys_desc, sub_batches)
+            # what every memory holds is known once ops are placed: check it before laying out PIM rows
+            memories = check_capacity(module, sys_desc, DTYPE_BYTES[dtype_for_module(module, None)])
         else:
             p.apply(ctx, module)
         try:
@@ -201,7 +203,6 @@ def compile_model(
     model_attr = module.attributes.get("pimc.model")
     model = model_attr.data if isinstance(model_attr, StringAttr) else Path(path).stem
     used_dtype = dtype_for_module(module, None)
-    memories = check_capacity(module, sys_desc, DTYPE_BYTES[used_dtype])
     others = compute_baselines(timings, sys_desc, used_dtype, strategy, sub_batches, papi_threshold) if baselines else {}
     report = build_report(module, model, sys_desc, strategy, used_dtype, memories, timings, others, sub_batches,
                           speculate or 1)

@@ -227,6 +227,23 @@ def test_hybe_hands_the_kv_cache_over(tmp_path: Path) -> None:
     assert report["phases"]["decode"]["start_ns"] >= max(t["end_ns"] for t in handoffs) - TOL
 
 
+def test_handed_off_kv_cache_is_held_where_decode_reads_it() -> None:
+    """attacc: prefill attention runs on the GPU and hands K/V to the PIM stacks as produced, so the
+    prefill cache counts in the PIM memory, not in the GPU's HBM; gpu-only keeps it in the HBM."""
+    dims = {**SMALL_LLAMA, "dtype": "f16"}
+    kv = 2 * 2 * 1 * 4 * 32 * 64 * 2  # k and v x layers x [batch, kv_heads, seq, head_dim] x 2 B
+    attacc = compile_model(ROOT / "examples" / "llama2-7b.pim", system="attacc", strategy="attacc", dims=dims,
+                           baselines=False).report["memory"]
+    assert attacc["pim_hbm"]["kv_cache_bytes"]["prefill"] == kv
+    assert attacc["hbm"]["kv_cache_bytes"].get("prefill", 0) == 0
+    # decode reads the past cache (31 positions) plus the new token's K/V from the PIM stacks
+    assert attacc["pim_hbm"]["kv_cache_bytes"]["decode"] == kv
+    gpu = compile_model(ROOT / "examples" / "llama2-7b.pim", system="attacc", strategy="gpu-only", dims=dims,
+                        baselines=False).report["memory"]
+    assert gpu["hbm"]["kv_cache_bytes"]["prefill"] == kv
+    assert attacc["hbm"]["total_bytes"] < gpu["hbm"]["total_bytes"]
+
+
 def test_pim_only_and_missing_device_errors() -> None:
     decode = _placed("npu-aim", "pim-only", SMALL_LLAMA)["decode"]
     assert {d for _, role, d in decode if role in ("fc", "attention")} == {"pim"}

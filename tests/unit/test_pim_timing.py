@@ -224,3 +224,43 @@ def test_lanes_beyond_a_column_serve_more_input_vectors(m: int, k: int, n: int, 
         assert estimate.cycles < single.cycles
     assert pim_peak_gflops(fc) == 4 * pim_peak_gflops(one_vector)
     assert gemv_geometry(k, n, attn).vectors == 1
+
+
+@pytest.mark.parametrize(("batch", "alike"), [("20", True), ("1", False)])
+def test_kv_cache_rows_shared_across_phases_only_when_laid_out_alike(batch: str, alike: bool) -> None:
+    """pim-only on attacc puts prefill's and decode's attention on PIM. Where both lay the cache out
+    alike they share its rows, sized for decode's longer cache; otherwise each gets its own rows.
+    Either way no two caches overlap. (Head dim 64: 8 keys per 1 KB row. Batch 20: one channel per
+    head in both phases, decode's 601 keys need 2 K rows per head where prefill's 32 need 1. Batch 1:
+    decode spreads each head over 2 channels, prefill keeps 1.)"""
+    from pimc.compiler.driver import compile_model
+    from pimc.targets.pim_timing import attention_mapping
+
+    dims = {"layers": "2", "hidden": "256", "heads": "4", "kv_heads": "4", "ffn": "512", "vocab": "1000",
+            "seq": "32", "past": "600", "batch": batch}
+    module = compile_model(Path(__file__).parents[2] / "examples" / "llama2-7b.pim", system="attacc",
+                           strategy="pim-only", dims=dims, baselines=False).module
+    dev = load_system("attacc").devices["pim"]
+    spans = {}
+    for op in module.walk():
+        if isinstance(op, pim.AttentionOp):
+            mapping = attention_mapping(*op.dims(), dev)
+            k_rows, v_rows = mapping.head_rows(op.dims()[4], op.dims()[5], op.dims()[6])
+            spans[(op.attributes["name"].data, op.attributes["phase"].data)] = (
+                (op.k_layout.row_base.value.data, mapping.waves * k_rows),
+                (op.v_layout.row_base.value.data, mapping.waves * v_rows), mapping.head_channels)
+    pre, dec = spans[("layers.0.attn", "prefill")], spans[("layers.0.attn", "decode")]
+    assert (pre[2] == dec[2]) == alike
+    if alike:
+        assert pre[0][0] == dec[0][0] and pre[1][0] == dec[1][0]
+        assert pre[0][1] < dec[0][1]
+        assert dec[1][0] >= dec[0][0] + dec[0][1]  # V after decode's (larger) K, not prefill's
+    else:
+        assert pre[0][0] != dec[0][0]
+    extent: dict[int, int] = {}  # a shared cache: one base, read over its largest extent
+    for k, v, _ in spans.values():
+        for base, n in (k, v):
+            extent[base] = max(extent.get(base, 0), n)
+    ranges = sorted(extent.items())
+    for (a, n), (b, _) in zip(ranges, ranges[1:]):
+        assert a + n <= b, ranges
