@@ -29,15 +29,16 @@ class RowAllocator:
     """Rows to set aside for a key when it is first placed, if more than its first user needs
     (a KV cache that a later phase reads at more positions)."""
 
-    def rows_for(self, weight: str, transposed: bool, rows: int, label: str) -> int:
-        """First row of `weight` in the orientation a GEMV reads it; a new orientation gets new rows."""
+    def rows_for(self, weight: str, transposed: bool, rows: int, label: str, what: str | None = None) -> int:
+        """First row of `weight` in the orientation a GEMV reads it; a new orientation gets new rows.
+        `what` names it in the error (default: weight 'name')."""
         key = f"{weight}{' (transposed)' if transposed else ''}"
         if key in self.placed:
             return self.placed[key]
         rows = max(rows, self.reserved.get(key, 0))
         if self.next_row + rows > self.rows_per_bank:
             raise CompileError(
-                f"op '{label}': weight '{weight}' needs rows {self.next_row}..{self.next_row + rows - 1} "
+                f"op '{label}': {what or f'weight {weight!r}'} needs rows {self.next_row}..{self.next_row + rows - 1} "
                 f"but a PIM bank has {self.rows_per_bank} rows"
             )
         self.placed[key] = self.next_row
@@ -88,8 +89,8 @@ def lower_attention(op: nn.AttentionOp, dev: Device, rows: RowAllocator, rewrite
     label = nn.op_label(op)
     mapping, need = _cache_rows(op, dev)
     (k_key, k_rows), (v_key, v_rows) = need.items()
-    k_base = rows.rows_for(k_key, False, k_rows, label)
-    v_base = rows.rows_for(v_key, False, v_rows, label)
+    k_base = rows.rows_for(k_key, False, k_rows, label, "its K cache")
+    v_base = rows.rows_for(v_key, False, v_rows, label, "its V cache")
     kg, vg = mapping.k, mapping.v
     new = pim.AttentionOp(
         op.q, op.k, op.v, op.mask, op.result.type,

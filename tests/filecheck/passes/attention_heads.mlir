@@ -1,0 +1,32 @@
+// RUN: xdsl-opt %inputs/two-heads.mlir -p 'annotate-cost{system="%inputs/test-system.toml"},partition{strategy=pim-only},lower-to-pim,pim-to-commands' | filecheck %s
+
+// Two K/V heads on 2 channels x 2 banks. One channel per head (head_channels = 1) ties on time with
+// both channels per head (two waves of one pass each) and writes the query to half as many global
+// buffers, so each head gets its own channel: head 0 masks channel 0 (1), head 1 channel 1 (2),
+// both in the same rows, and the two heads run side by side.
+// Score: K-dim D = 16 (one 32-byte column), T = 4 keys over 2 banks = 2 passes, rows 0-1.
+// Context: K-dim T = 4 (one column), Dv = 4 outputs over 2 banks = 2 passes, rows 2-3.
+
+// CHECK:      %a = pim.attention %q, %k, %v {name = "attn", {{.*}}, k_layout = #pim.gemv_layout<channels = 1, banks = 2, k_tile = 32, row_base = 0>, v_layout = #pim.gemv_layout<channels = 1, banks = 2, k_tile = 32, row_base = 2>, head_channels = 1 : i64}
+// CHECK-NEXT: aim.wr_gb {opsize = 1 : i64, gpr = 0 : i64, channel_mask = 1 : i64}
+// CHECK-NEXT: aim.mac_abk {opsize = 1 : i64, channel_mask = 1 : i64, row = 0 : i64}
+// CHECK-NEXT: aim.rd_mac {gpr = 0 : i64, channel_mask = 1 : i64}
+// CHECK-NEXT: aim.mac_abk {opsize = 1 : i64, channel_mask = 1 : i64, row = 1 : i64}
+// CHECK-NEXT: aim.rd_mac {gpr = 0 : i64, channel_mask = 1 : i64}
+// CHECK-NEXT: aim.wr_gb {opsize = 1 : i64, gpr = 0 : i64, channel_mask = 1 : i64}
+// CHECK-NEXT: aim.mac_abk {opsize = 1 : i64, channel_mask = 1 : i64, row = 2 : i64}
+// CHECK-NEXT: aim.rd_mac {gpr = 0 : i64, channel_mask = 1 : i64}
+// CHECK-NEXT: aim.mac_abk {opsize = 1 : i64, channel_mask = 1 : i64, row = 3 : i64}
+// CHECK-NEXT: aim.rd_mac {gpr = 0 : i64, channel_mask = 1 : i64}
+// CHECK-NEXT: aim.wr_gb {opsize = 1 : i64, gpr = 0 : i64, channel_mask = 2 : i64}
+// CHECK-NEXT: aim.mac_abk {opsize = 1 : i64, channel_mask = 2 : i64, row = 0 : i64}
+// CHECK-NEXT: aim.rd_mac {gpr = 0 : i64, channel_mask = 2 : i64}
+// CHECK-NEXT: aim.mac_abk {opsize = 1 : i64, channel_mask = 2 : i64, row = 1 : i64}
+// CHECK-NEXT: aim.rd_mac {gpr = 0 : i64, channel_mask = 2 : i64}
+// CHECK-NEXT: aim.wr_gb {opsize = 1 : i64, gpr = 0 : i64, channel_mask = 2 : i64}
+// CHECK-NEXT: aim.mac_abk {opsize = 1 : i64, channel_mask = 2 : i64, row = 2 : i64}
+// CHECK-NEXT: aim.rd_mac {gpr = 0 : i64, channel_mask = 2 : i64}
+// CHECK-NEXT: aim.mac_abk {opsize = 1 : i64, channel_mask = 2 : i64, row = 3 : i64}
+// CHECK-NEXT: aim.rd_mac {gpr = 0 : i64, channel_mask = 2 : i64}
+// CHECK-NEXT: aim.sync
+// CHECK-NEXT: }
