@@ -219,6 +219,13 @@ class AttentionOp(IRDLOperation):
 
     def verify_(self) -> None:
         verify_attention_shapes(self, "pim.attention")
+        width = self.head_channels.value.data
+        if width < 1:
+            raise VerifyException(f"pim.attention: head_channels must be at least 1, got {width}")
+        for name in ("k_layout", "v_layout"):
+            channels = getattr(self, name).channels.value.data
+            if channels > width:
+                raise VerifyException(f"pim.attention: {name} uses {channels} channels, more than head_channels {width}")
 
 
 PIM_MACROS = (GemvOp, AttentionOp)

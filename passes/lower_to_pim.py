@@ -25,9 +25,6 @@ class RowAllocator:
     next_row: int = 0
     placed: dict[str, int] = field(default_factory=dict)
     """First row of each weight, keyed by name and orientation."""
-    reserved: dict[str, int] = field(default_factory=dict)
-    """Rows to set aside for a key when it is first placed, if more than its first user needs
-    (a KV cache that a later phase reads at more positions)."""
 
     def rows_for(self, weight: str, transposed: bool, rows: int, label: str, what: str | None = None) -> int:
         """First row of `weight` in the orientation a GEMV reads it; a new orientation gets new rows.
@@ -35,7 +32,6 @@ class RowAllocator:
         key = f"{weight}{' (transposed)' if transposed else ''}"
         if key in self.placed:
             return self.placed[key]
-        rows = max(rows, self.reserved.get(key, 0))
         if self.next_row + rows > self.rows_per_bank:
             raise CompileError(
                 f"op '{label}': {what or f'weight {weight!r}'} needs rows {self.next_row}..{self.next_row + rows - 1} "
@@ -59,21 +55,15 @@ def gemv_layout(k: int, n: int, dev: Device, rows: RowAllocator, weight: str, tr
     return pim.GemvLayoutAttr(geo.channels, geo.banks, geo.k_tile, rows.rows_for(weight, transposed, needed, label))
 
 
-def _cache_keys(op: nn.AttentionOp, mapping: AttentionMapping) -> tuple[str, str]:
-    """Row-allocation keys of an attention's K and V caches: the op's name and the cache layout, so
-    prefill's and decode's attention of one layer share rows when they lay the cache out alike."""
-    label = nn.op_label(op)
-    shape = f"{mapping.head_channels} ch/head, {mapping.heads} heads"
-    return (f"{label} K cache ({shape}, {mapping.k.channels} ch x {mapping.k.per_row}/row)",
-            f"{label} V cache ({shape}, {mapping.v.channels} ch, k_tile {mapping.v.k_tile})")
-
-
-def _cache_rows(op: nn.AttentionOp, dev: Device) -> tuple[AttentionMapping, dict[str, int]]:
-    b, hq, hkv, s, t, d, dv = op.dims()
-    mapping = attention_mapping(b, hq, hkv, s, t, d, dv, dev)
-    k_rows, v_rows = mapping.head_rows(t, d, dv)
-    k_key, v_key = _cache_keys(op, mapping)
-    return mapping, {k_key: mapping.waves * k_rows, v_key: mapping.waves * v_rows}
+def _cache_keys(op: nn.AttentionOp, mapping: AttentionMapping, t: int) -> tuple[str, str]:
+    """Row-allocation keys of an attention's K and V caches: the op's name (unnamed ops are told apart
+    by identity) and everything that fixes where a key or value sits in the banks, so prefill's and
+    decode's attention of one layer share the cache's rows only when they lay it out identically."""
+    label = nn.op_label(op) if "name" in op.attributes else f"{op.name}@{id(op):x}"
+    shape = f"T {t}, {mapping.head_channels} ch/head, {mapping.heads} heads"
+    k, v = mapping.k, mapping.v
+    return (f"{label} K cache ({shape}, {k.channels} ch x {k.per_row}/row, k_tile {k.k_tile})",
+            f"{label} V cache ({shape}, {v.channels} ch x {v.per_row}/row, k_tile {v.k_tile})")
 
 
 def lower_attention(op: nn.AttentionOp, dev: Device, rows: RowAllocator, rewriter: Rewriter) -> None:
@@ -83,14 +73,16 @@ def lower_attention(op: nn.AttentionOp, dev: Device, rows: RowAllocator, rewrite
     heads of one wave sit side by side in the same rows of their groups' banks, so
     the cache takes waves * (passes(T) * tiles(D) K rows + passes(Dv) * tiles(T) V
     rows) per bank, allocated from `rows` under the op's name and the cache layout:
-    prefill's and decode's attention of one layer share the cache's rows when their
-    layouts agree (sized for the larger), else each holds its own.
+    prefill's and decode's attention of one layer share the cache's rows when they
+    lay it out identically (same T and mapping), else each holds its own.
     """
+    b, hq, hkv, s, t, d, dv = op.dims()
     label = nn.op_label(op)
-    mapping, need = _cache_rows(op, dev)
-    (k_key, k_rows), (v_key, v_rows) = need.items()
-    k_base = rows.rows_for(k_key, False, k_rows, label, "its K cache")
-    v_base = rows.rows_for(v_key, False, v_rows, label, "its V cache")
+    mapping = attention_mapping(b, hq, hkv, s, t, d, dv, dev)
+    k_rows, v_rows = mapping.head_rows(t, d, dv)
+    k_key, v_key = _cache_keys(op, mapping, t)
+    k_base = rows.rows_for(k_key, False, mapping.waves * k_rows, label, "its K cache")
+    v_base = rows.rows_for(v_key, False, mapping.waves * v_rows, label, "its V cache")
     kg, vg = mapping.k, mapping.v
     new = pim.AttentionOp(
         op.q, op.k, op.v, op.mask, op.result.type,
@@ -141,8 +133,8 @@ class LowerToPimPass(ModulePass):
     row_bytes / 2 FP16 elements, weights allocated rows in program order (a
     weight used twice shares its rows). Attention becomes `pim.attention`, its
     KV cache laid out per head as two GEMV matrices, heads spread over channel
-    groups (`lower_attention`); a cache read by attention in two phases gets the
-    rows the larger read needs. It is an error if a weight or cache does not fit
+    groups (`lower_attention`); attention in two phases shares a cache's rows when
+    it lays the cache out identically. It is an error if a weight or cache does not fit
     in the rows of a bank.
     """
 
@@ -154,13 +146,6 @@ class LowerToPimPass(ModulePass):
         system = system_for_module(op, self.system)
         rewriter = Rewriter()
         allocators: dict[str, RowAllocator] = {}
-        for inner in op.walk():  # size every KV cache for its largest reader before placing anything
-            device = device_of(inner)
-            dev = system.devices.get(device) if device is not None else None
-            if isinstance(inner, nn.AttentionOp) and dev is not None and dev.kind == "pim":
-                reserved = allocators.setdefault(device, RowAllocator(dev.p("rows_per_bank"))).reserved
-                for key, n in _cache_rows(inner, dev)[1].items():
-                    reserved[key] = max(reserved.get(key, 0), n)
         for inner in list(op.walk()):
             device = device_of(inner)
             if device is None or isinstance(inner, pim.PIM_MACROS):

@@ -75,6 +75,9 @@ def aim_attention_commands(op: pim.AttentionOp, dev: Device) -> list[Operation]:
     k_rows, v_rows = kg.passes(t) * kg.k_tiles(d), vg.passes(dv) * vg.k_tiles(t)
     k_base, v_base = op.k_layout.row_base.value.data, op.v_layout.row_base.value.data
     width = op.head_channels.value.data
+    if width > dev.p("channels"):
+        raise CompileError(f"pim.attention '{nn.op_label(op)}': head_channels {width} exceeds the "
+                           f"{dev.p('channels')} channels of device '{dev.name}'")
     groups = dev.p("channels") // width
     column_bytes = dev.p("column_bytes")
     cmds: list[Operation] = []

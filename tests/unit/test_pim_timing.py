@@ -226,18 +226,16 @@ def test_lanes_beyond_a_column_serve_more_input_vectors(m: int, k: int, n: int, 
     assert gemv_geometry(k, n, attn).vectors == 1
 
 
-@pytest.mark.parametrize(("batch", "alike"), [("20", True), ("1", False)])
-def test_kv_cache_rows_shared_across_phases_only_when_laid_out_alike(batch: str, alike: bool) -> None:
+@pytest.mark.parametrize(("past", "alike"), [("31", True), ("600", False)])
+def test_kv_cache_rows_shared_across_phases_only_when_laid_out_alike(past: str, alike: bool) -> None:
     """pim-only on attacc puts prefill's and decode's attention on PIM. Where both lay the cache out
-    alike they share its rows, sized for decode's longer cache; otherwise each gets its own rows.
-    Either way no two caches overlap. (Head dim 64: 8 keys per 1 KB row. Batch 20: one channel per
-    head in both phases, decode's 601 keys need 2 K rows per head where prefill's 32 need 1. Batch 1:
-    decode spreads each head over 2 channels, prefill keeps 1.)"""
+    identically (prompt 32 and decode at 31 + 1 positions) they share its rows; where decode reads
+    601 positions, it gets rows of its own. Either way no two caches overlap."""
     from pimc.compiler.driver import compile_model
     from pimc.targets.pim_timing import attention_mapping
 
     dims = {"layers": "2", "hidden": "256", "heads": "4", "kv_heads": "4", "ffn": "512", "vocab": "1000",
-            "seq": "32", "past": "600", "batch": batch}
+            "seq": "32", "past": past}
     module = compile_model(Path(__file__).parents[2] / "examples" / "llama2-7b.pim", system="attacc",
                            strategy="pim-only", dims=dims, baselines=False).module
     dev = load_system("attacc").devices["pim"]
@@ -248,19 +246,35 @@ def test_kv_cache_rows_shared_across_phases_only_when_laid_out_alike(batch: str,
             k_rows, v_rows = mapping.head_rows(op.dims()[4], op.dims()[5], op.dims()[6])
             spans[(op.attributes["name"].data, op.attributes["phase"].data)] = (
                 (op.k_layout.row_base.value.data, mapping.waves * k_rows),
-                (op.v_layout.row_base.value.data, mapping.waves * v_rows), mapping.head_channels)
+                (op.v_layout.row_base.value.data, mapping.waves * v_rows))
     pre, dec = spans[("layers.0.attn", "prefill")], spans[("layers.0.attn", "decode")]
-    assert (pre[2] == dec[2]) == alike
-    if alike:
-        assert pre[0][0] == dec[0][0] and pre[1][0] == dec[1][0]
-        assert pre[0][1] < dec[0][1]
-        assert dec[1][0] >= dec[0][0] + dec[0][1]  # V after decode's (larger) K, not prefill's
-    else:
-        assert pre[0][0] != dec[0][0]
-    extent: dict[int, int] = {}  # a shared cache: one base, read over its largest extent
-    for k, v, _ in spans.values():
+    assert (pre == dec) == alike
+    extent: dict[int, int] = {}  # a shared cache: one base and extent
+    for k, v in spans.values():
         for base, n in (k, v):
-            extent[base] = max(extent.get(base, 0), n)
+            assert extent.get(base, n) == n
+            extent[base] = n
     ranges = sorted(extent.items())
     for (a, n), (b, _) in zip(ranges, ranges[1:]):
         assert a + n <= b, ranges
+
+
+def test_unnamed_attention_ops_get_their_own_cache_rows() -> None:
+    """Two attention ops without names over different caches must not share rows."""
+    from xdsl.ir import Block
+    from xdsl.rewriter import Rewriter
+
+    from pimc.passes.lower_to_pim import lower_attention
+
+    dev = _preset_device("hbm3-pim")
+    shapes = [TensorType(f32, [1, 2, 1, 16]), TensorType(f32, [1, 2, 8, 16]), TensorType(f32, [1, 2, 8, 16])]
+    block = Block(arg_types=shapes * 2)
+    a1 = nn.AttentionOp(*block.args[:3], None, scale=0.25)
+    a2 = nn.AttentionOp(*block.args[3:], None, scale=0.25)
+    block.add_ops([a1, a2])
+    rows = RowAllocator(dev.p("rows_per_bank"))
+    lower_attention(a1, dev, rows, Rewriter())
+    lower_attention(a2, dev, rows, Rewriter())
+    first, second = block.ops
+    assert first.k_layout.row_base.value.data != second.k_layout.row_base.value.data
+    assert first.v_layout.row_base.value.data != second.v_layout.row_base.value.data
