@@ -99,14 +99,6 @@ class GemvLayoutAttr(ParametrizedAttribute):
         if self.row_base.value.data < 0:
             raise VerifyException("gemv layout row_base must be non-negative")
 
-    def passes(self, n: int) -> int:
-        """Number of passes over the banks needed for N outputs."""
-        per_pass = self.channels.value.data * self.banks.value.data
-        return ceil_div(n, per_pass)
-
-    def k_tiles(self, k: int) -> int:
-        """Number of DRAM rows one output neuron's K inputs occupy."""
-        return ceil_div(k, self.k_tile.value.data)
 
 
 @irdl_op_definition

@@ -26,15 +26,14 @@ class RowAllocator:
     placed: dict[str, int] = field(default_factory=dict)
     """First row of each weight, keyed by name and orientation."""
 
-    def rows_for(self, weight: str, transposed: bool, rows: int, label: str, what: str | None = None) -> int:
-        """First row of `weight` in the orientation a GEMV reads it; a new orientation gets new rows.
-        `what` names it in the error (default: weight 'name')."""
-        key = f"{weight}{' (transposed)' if transposed else ''}"
+    def rows_for(self, key: str, rows: int, label: str, what: str) -> int:
+        """First row of the matrix `key` (a weight in one orientation, a KV cache in one layout); a key
+        seen before gets its rows again. `what` names the matrix in the error."""
         if key in self.placed:
             return self.placed[key]
         if self.next_row + rows > self.rows_per_bank:
             raise CompileError(
-                f"op '{label}': {what or f'weight {weight!r}'} needs rows {self.next_row}..{self.next_row + rows - 1} "
+                f"op '{label}': {what} needs rows {self.next_row}..{self.next_row + rows - 1} "
                 f"but a PIM bank has {self.rows_per_bank} rows"
             )
         self.placed[key] = self.next_row
@@ -51,8 +50,9 @@ def gemv_layout(k: int, n: int, dev: Device, rows: RowAllocator, weight: str, tr
     that read the same weight in the same orientation).
     """
     geo = gemv_geometry(k, n, dev)
-    needed = geo.passes(n) * geo.k_tiles(k)
-    return pim.GemvLayoutAttr(geo.channels, geo.banks, geo.k_tile, rows.rows_for(weight, transposed, needed, label))
+    key = f"{weight}{' (transposed)' if transposed else ''}"  # a new orientation gets new rows
+    base = rows.rows_for(key, geo.rows(k, n), label, f"weight {weight!r}")
+    return pim.GemvLayoutAttr(geo.channels, geo.banks, geo.k_tile, base)
 
 
 def _cache_keys(op: nn.AttentionOp, mapping: AttentionMapping, t: int) -> tuple[str, str]:
@@ -81,8 +81,8 @@ def lower_attention(op: nn.AttentionOp, dev: Device, rows: RowAllocator, rewrite
     mapping = attention_mapping(b, hq, hkv, s, t, d, dv, dev)
     k_rows, v_rows = mapping.head_rows(t, d, dv)
     k_key, v_key = _cache_keys(op, mapping, t)
-    k_base = rows.rows_for(k_key, False, mapping.waves * k_rows, label, "its K cache")
-    v_base = rows.rows_for(v_key, False, mapping.waves * v_rows, label, "its V cache")
+    k_base = rows.rows_for(k_key, mapping.waves * k_rows, label, "its K cache")
+    v_base = rows.rows_for(v_key, mapping.waves * v_rows, label, "its V cache")
     kg, vg = mapping.k, mapping.v
     new = pim.AttentionOp(
         op.q, op.k, op.v, op.mask, op.result.type,

@@ -13,7 +13,7 @@ from xdsl.passes import ModulePass
 from pimc.compiler.errors import CompileError
 from pimc.dialects import aim, nn, pim
 from pimc.passes.partition import device_of
-from pimc.targets.pim_timing import GemvGeometry, gemv_commands, outputs_per_row, vectors_per_mac
+from pimc.targets.pim_timing import gemv_commands, head_slot, layout_geometry
 from pimc.targets.system import Device, system_for_module
 
 def _aim_ops(seq: Iterable[tuple[str, int, int, int, int]], row_base: int, k_tiles: int, first_channel: int = 0
@@ -42,13 +42,6 @@ def _aim_ops(seq: Iterable[tuple[str, int, int, int, int]], row_base: int, k_til
     return cmds
 
 
-def _geometry(layout: pim.GemvLayoutAttr, k: int, dev: Device) -> GemvGeometry:
-    k_tile = layout.k_tile.value.data
-    vectors = vectors_per_mac(dev, k_tile)
-    return GemvGeometry(layout.channels.value.data, layout.banks.value.data, k_tile, vectors,
-                        outputs_per_row(k, k_tile, vectors, dev))
-
-
 def aim_gemv_commands(op: pim.GemvOp, dev: Device) -> list[Operation]:
     """AiM ISR commands of one GEMV: the all-bank sequence of `pim_timing.gemv_commands`
     (WR_BIAS?, (WR_GB, MAC_ABK) per row tile of K, RD_MAC per pass over the banks, per
@@ -58,7 +51,7 @@ def aim_gemv_commands(op: pim.GemvOp, dev: Device) -> list[Operation]:
     The channel mask of a pass selects its active channels (the low bits).
     """
     m, k, n = op.mkn()
-    geo = _geometry(op.layout, k, dev)
+    geo = layout_geometry(op.layout, k, dev)
     seq = gemv_commands(m, k, n, geo, op.bias is not None, dev.p("column_bytes"))
     return _aim_ops(seq, op.layout.row_base.value.data, geo.k_tiles(k))
 
@@ -71,18 +64,17 @@ def aim_attention_commands(op: pim.AttentionOp, dev: Device) -> list[Operation]:
     at the end. Groups run in parallel (see pim.AttentionOp and `pim_timing.attention_counts`)."""
     b, hq, hkv, s, t, d, dv = op.dims()
     rows = hq // hkv * s
-    kg, vg = _geometry(op.k_layout, d, dev), _geometry(op.v_layout, t, dev)
-    k_rows, v_rows = kg.passes(t) * kg.k_tiles(d), vg.passes(dv) * vg.k_tiles(t)
+    kg, vg = layout_geometry(op.k_layout, d, dev), layout_geometry(op.v_layout, t, dev)
+    k_rows, v_rows = kg.rows(d, t), vg.rows(t, dv)
     k_base, v_base = op.k_layout.row_base.value.data, op.v_layout.row_base.value.data
     width = op.head_channels.value.data
     if width > dev.p("channels"):
         raise CompileError(f"pim.attention '{nn.op_label(op)}': head_channels {width} exceeds the "
                            f"{dev.p('channels')} channels of device '{dev.name}'")
-    groups = dev.p("channels") // width
     column_bytes = dev.p("column_bytes")
     cmds: list[Operation] = []
     for h in range(b * hkv):
-        first, wave = h % groups * width, h // groups
+        first, wave = head_slot(h, width, dev.p("channels"))
         cmds += _aim_ops(gemv_commands(rows, d, t, kg, False, column_bytes, sync=False), k_base + wave * k_rows,
                          kg.k_tiles(d), first)
         cmds += _aim_ops(gemv_commands(rows, t, dv, vg, False, column_bytes, sync=False), v_base + wave * v_rows,

@@ -63,7 +63,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from pimc.dialects import aim
+from pimc.dialects import aim, pim
 from pimc.dialects.pim import PIM_ELEMENT_BYTES, ceil_div
 from pimc.targets.system import Device
 
@@ -220,6 +220,10 @@ class GemvGeometry:
     def k_tiles(self, k: int) -> int:
         return ceil_div(k, self.k_tile)
 
+    def rows(self, k: int, n: int) -> int:
+        """Rows per bank the K x N matrix takes: a row per K tile per pass."""
+        return self.passes(n) * self.k_tiles(k)
+
     def pass_shape(self, outputs: int) -> tuple[int, int]:
         """(active channels, outputs per bank) of a pass computing `outputs` outputs."""
         active = ceil_div(outputs, self.banks * self.per_row)
@@ -234,6 +238,14 @@ def gemv_geometry(k: int, n: int, dev: Device, max_channels: int | None = None) 
     per_row = outputs_per_row(k, k_tile, vectors, dev)
     channels = min(max_channels or dev.p("channels"), ceil_div(n, banks * per_row))
     return GemvGeometry(channels, banks, k_tile, vectors, per_row)
+
+
+def layout_geometry(layout: pim.GemvLayoutAttr, k: int, dev: Device) -> GemvGeometry:
+    """The geometry a lowered macro's layout stands for (vectors and outputs per row follow from the device)."""
+    k_tile = layout.k_tile.value.data
+    vectors = vectors_per_mac(dev, k_tile)
+    return GemvGeometry(layout.channels.value.data, layout.banks.value.data, k_tile, vectors,
+                        outputs_per_row(k, k_tile, vectors, dev))
 
 
 def vectors_per_mac(dev: Device, k_tile: int) -> int:
@@ -353,7 +365,13 @@ class AttentionMapping:
 
     def head_rows(self, t: int, d: int, dv: int) -> tuple[int, int]:
         """Rows per bank one head's K cache and V cache take."""
-        return self.k.passes(t) * self.k.k_tiles(d), self.v.passes(dv) * self.v.k_tiles(t)
+        return self.k.rows(d, t), self.v.rows(t, dv)
+
+
+def head_slot(h: int, head_channels: int, channels: int) -> tuple[int, int]:
+    """(first channel, wave) of head h when `channels` channels form groups of `head_channels`."""
+    groups = channels // head_channels
+    return h % groups * head_channels, h // groups
 
 
 def attention_mapping(b: int, hq: int, hkv: int, s: int, t: int, d: int, dv: int, dev: Device) -> AttentionMapping:

@@ -114,13 +114,13 @@ ATTENTION = [(1, 4, 4, 1, 16, 16, 16), (1, 32, 32, 1, 512, 128, 128), (1, 8, 2, 
 def _generic_attention_stream(dims: tuple[int, ...], dev):
     """The all-bank command stream of attention under `attention_mapping`, as timing Commands:
     head h on channels (h % groups) * head_channels ..., score then context GEMV."""
-    from pimc.targets.pim_timing import attention_mapping, gemv_commands
+    from pimc.targets.pim_timing import attention_mapping, gemv_commands, head_slot
 
     b, hq, hkv, s, t, d, dv = dims
     mapping = attention_mapping(*dims, dev)
     col = dev.p("column_bytes")
     for h in range(b * hkv):
-        first = h % mapping.groups * mapping.head_channels
+        first, _ = head_slot(h, mapping.head_channels, dev.p("channels"))
         for k, n, geo in ((d, t, mapping.k), (t, dv, mapping.v)):
             for kind, opsize, ch, _, v in gemv_commands(hq // hkv * s, k, n, geo, False, col, sync=False):
                 yield Command(kind, opsize, ch, v, first_channel=first)

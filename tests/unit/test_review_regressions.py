@@ -16,6 +16,7 @@ from pimc.compiler.errors import CompileError, ModelImportError, SystemConfigErr
 from pimc.compiler.frontend.onnx_import import import_onnx
 from pimc.dialects import pim
 from pimc.passes.partition import PartitionPass
+from pimc.targets.pim_timing import layout_geometry
 from pimc.targets.system import parse_system
 
 
@@ -70,7 +71,7 @@ def test_weight_read_in_two_orientations_gets_separate_rows(tmp_path: Path) -> N
     for op in gemvs.values():
         m, k, n = op.mkn()
         base = op.layout.row_base.value.data
-        spans.append(range(base, base + op.layout.passes(n) * op.layout.k_tiles(k)))
+        spans.append(range(base, base + layout_geometry(op.layout, k, result.system.devices["pim"]).rows(k, n)))
     assert not set(spans[0]) & set(spans[1])
 
 
