@@ -10,11 +10,15 @@ Ramulator 2.0; see shared REFERENCE.md section 2):
 - channel_mask: bit c set = the command runs on channel c (32 channels).
 - bank / row: DRAM bank (0..15) and row address.
 
-Each op renders its own trace line with `trace_line()`; the emitter in
-targets/aim_trace.py only concatenates them.
+Each op gives the command it stands for with `instr(row, channel)`: an `AimInstr`
+with the row offset and channel shift of its enclosing `pim.repeat` loops applied,
+which renders its own trace line; the emitter in targets/aim_trace.py only
+concatenates them.
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 from xdsl.dialects.builtin import I64, IntegerAttr
 from xdsl.ir import Dialect
@@ -23,6 +27,35 @@ from xdsl.utils.exceptions import VerifyException
 
 AIM_CHANNELS = 32
 AIM_COLUMNS_PER_ROW = 64
+
+
+@dataclass(frozen=True)
+class AimInstr:
+    """One AiM ISR command with concrete fields (0 where the command has no such field)."""
+
+    op: str
+    """The ISR mnemonic, e.g. "MAC_ABK"."""
+    opsize: int = 0
+    gpr: int = 0
+    channel_mask: int = 0
+    row: int = 0
+
+    def line(self) -> str:
+        """The command as a line of the AiM simulator's trace."""
+        fields = _TRACE_FIELDS[self.op]
+        return " ".join(["AiM", self.op, *(f"{getattr(self, f):#x}" if f == "channel_mask" else str(getattr(self, f))
+                                           for f in fields)])
+
+
+_TRACE_FIELDS = {
+    "WR_GB": ("opsize", "gpr", "channel_mask"),
+    "WR_BIAS": ("gpr", "channel_mask"),
+    "MAC_ABK": ("opsize", "channel_mask", "row"),
+    "RD_MAC": ("gpr", "channel_mask"),
+    "SYNC": (),
+    "EOC": (),
+}
+"""Each command's trace fields in the simulator's order (shared REFERENCE.md section 2)."""
 
 
 def _int(value: int) -> IntegerAttr:
@@ -34,8 +67,19 @@ class AimCommandOp(IRDLOperation):
 
     irdl_options = (ParsePropInAttrDict(),)
 
+    def instr(self, row: int = 0, channel: int = 0) -> AimInstr:
+        """The command with `row` added to its row and its channel mask shifted `channel` channels up
+        (what the enclosing `pim.repeat` loops make of it); an error if the mask leaves the device."""
+        props = {k: v.value.data for k, v in self.properties.items() if isinstance(v, IntegerAttr)}
+        mask = props.get("channel_mask", 0) << channel
+        if mask >> AIM_CHANNELS:
+            raise ValueError(f"{self.name}: channel mask {props['channel_mask']:#x} shifted by {channel} "
+                             f"channels leaves the {AIM_CHANNELS} channels")
+        return AimInstr(self.name.removeprefix("aim.").upper(), props.get("opsize", 0), props.get("gpr", 0), mask,
+                        props["row"] + row if "row" in props else 0)
+
     def trace_line(self) -> str:
-        raise NotImplementedError
+        return self.instr().line()
 
     def _check_mask(self, mask: int) -> None:
         if not 0 < mask < (1 << AIM_CHANNELS):
@@ -74,8 +118,6 @@ class WrGbOp(AimCommandOp):
         self._check_mask(self.channel_mask.value.data)
         self._check_non_negative(gpr=self.gpr.value.data)
 
-    def trace_line(self) -> str:
-        return f"AiM WR_GB {self.opsize.value.data} {self.gpr.value.data} {self.channel_mask.value.data:#x}"
 
 
 @irdl_op_definition
@@ -96,8 +138,6 @@ class WrBiasOp(AimCommandOp):
         self._check_mask(self.channel_mask.value.data)
         self._check_non_negative(gpr=self.gpr.value.data)
 
-    def trace_line(self) -> str:
-        return f"AiM WR_BIAS {self.gpr.value.data} {self.channel_mask.value.data:#x}"
 
 
 @irdl_op_definition
@@ -122,8 +162,6 @@ class MacAbkOp(AimCommandOp):
         self._check_mask(self.channel_mask.value.data)
         self._check_non_negative(row=self.row.value.data)
 
-    def trace_line(self) -> str:
-        return f"AiM MAC_ABK {self.opsize.value.data} {self.channel_mask.value.data:#x} {self.row.value.data}"
 
 
 @irdl_op_definition
@@ -144,8 +182,6 @@ class RdMacOp(AimCommandOp):
         self._check_mask(self.channel_mask.value.data)
         self._check_non_negative(gpr=self.gpr.value.data)
 
-    def trace_line(self) -> str:
-        return f"AiM RD_MAC {self.gpr.value.data} {self.channel_mask.value.data:#x}"
 
 
 @irdl_op_definition
@@ -159,8 +195,6 @@ class SyncOp(AimCommandOp):
     def __init__(self):
         super().__init__()
 
-    def trace_line(self) -> str:
-        return "AiM SYNC"
 
 
 @irdl_op_definition
@@ -174,8 +208,6 @@ class EocOp(AimCommandOp):
     def __init__(self):
         super().__init__()
 
-    def trace_line(self) -> str:
-        return "AiM EOC"
 
 
 AIM = Dialect("aim", [WrGbOp, WrBiasOp, MacAbkOp, RdMacOp, SyncOp, EocOp], [])

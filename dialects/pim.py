@@ -8,9 +8,10 @@ into the device's command set and records the commands in the macro's region.
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
 
 from xdsl.dialects.builtin import I64, IntegerAttr, TensorType, UnitAttr
-from xdsl.ir import Attribute, Dialect, ParametrizedAttribute, Region, SSAValue
+from xdsl.ir import Attribute, Block, Dialect, Operation, ParametrizedAttribute, Region, SSAValue
 from xdsl.irdl import (
     IRDLOperation,
     ParsePropInAttrDict,
@@ -24,7 +25,7 @@ from xdsl.irdl import (
     result_def,
     traits_def,
 )
-from xdsl.parser import AttrParser
+from xdsl.parser import AttrParser, Parser
 from xdsl.printer import Printer
 from xdsl.traits import NoTerminator
 from xdsl.utils.exceptions import VerifyException
@@ -220,7 +221,84 @@ class AttentionOp(IRDLOperation):
                 raise VerifyException(f"pim.attention: {name} uses {channels} channels, more than head_channels {width}")
 
 
+@irdl_op_definition
+class RepeatOp(IRDLOperation):
+    """A loop in a command stream, so that a macro's commands stay a few ops however large it is.
+
+    The body (command ops and nested repeats) runs `count` times; in iteration i
+    (0-based) every row address in it is i * row_step higher and every channel
+    mask is shifted i * channel_step channels up. Nested repeats add up. Emitters
+    and the timing model see the stream unrolled (`unroll`): a GEMV's passes over
+    the banks are one repeat whose rows step by the weight's row tiles, an
+    attention's heads one repeat over channel groups inside one over waves of rows.
+    """
+
+    name = "pim.repeat"
+
+    count = prop_def(IntegerAttr[I64])
+    row_step = prop_def(IntegerAttr[I64])
+    channel_step = prop_def(IntegerAttr[I64])
+    body = region_def("single_block")
+
+    traits = traits_def(NoTerminator())
+
+    def print(self, printer: Printer) -> None:
+        printer.print_string(f" {self.count.value.data} rows + {self.row_step.value.data} "
+                             f"channels + {self.channel_step.value.data} ")
+        printer.print_region(self.body, print_entry_block_args=False, print_block_terminators=False)
+
+    @classmethod
+    def parse(cls, parser: Parser) -> RepeatOp:
+        """`pim.repeat COUNT rows + ROW_STEP channels + CHANNEL_STEP { ... }`"""
+        count = parser.parse_integer(allow_negative=False, allow_boolean=False)
+        parser.parse_keyword("rows")
+        parser.parse_punctuation("+")
+        row_step = parser.parse_integer(allow_negative=False, allow_boolean=False)
+        parser.parse_keyword("channels")
+        parser.parse_punctuation("+")
+        channel_step = parser.parse_integer(allow_negative=False, allow_boolean=False)
+        region = parser.parse_region()
+        body = region.block
+        ops = list(body.ops)
+        for inner in ops:
+            inner.detach()
+        return cls(count, row_step, channel_step, ops)
+
+    def __init__(self, count: int, row_step: int, channel_step: int, body: list[Operation]):
+        super().__init__(
+            properties={"count": IntegerAttr(count, 64), "row_step": IntegerAttr(row_step, 64),
+                        "channel_step": IntegerAttr(channel_step, 64)},
+            regions=[Region(Block(body))],
+        )
+
+    def verify_(self) -> None:
+        if self.count.value.data < 1:
+            raise VerifyException(f"pim.repeat: count must be at least 1, got {self.count.value.data}")
+        if self.row_step.value.data < 0 or self.channel_step.value.data < 0:
+            raise VerifyException("pim.repeat: row_step and channel_step must be non-negative")
+
+
+def unroll(block: Block, row: int = 0, channel: int = 0) -> Iterator[tuple[Operation, int, int]]:
+    """Every command op of a command block in execution order, repeats unrolled, with the row offset
+    and channel shift the enclosing repeats add to it."""
+    for op in block.ops:
+        if isinstance(op, RepeatOp):
+            rs, cs = op.row_step.value.data, op.channel_step.value.data
+            for i in range(op.count.value.data):
+                yield from unroll(op.body.block, row + i * rs, channel + i * cs)
+        else:
+            yield op, row, channel
+
+
+def unrolled_length(block: Block) -> int:
+    """Commands in `unroll(block)`, without unrolling."""
+    n = 0
+    for op in block.ops:
+        n += op.count.value.data * unrolled_length(op.body.block) if isinstance(op, RepeatOp) else 1
+    return n
+
+
 PIM_MACROS = (GemvOp, AttentionOp)
 """Every macro op: each holds its device commands in a `commands` region."""
 
-PIM = Dialect("pim", [GemvOp, AttentionOp], [GemvLayoutAttr])
+PIM = Dialect("pim", [GemvOp, AttentionOp, RepeatOp], [GemvLayoutAttr])

@@ -10,6 +10,7 @@ from __future__ import annotations
 from xdsl.dialects.builtin import ModuleOp
 
 from pimc.dialects import aim, nn, pim
+from pimc.targets.pim_timing import aim_instrs
 
 
 def emit_aim_trace(module: ModuleOp, model: str, system: str) -> str:
@@ -33,8 +34,6 @@ def emit_aim_trace(module: ModuleOp, model: str, system: str) -> str:
                 f"# {nn.op_label(op)}: attention B={b} Hq={hq} Hkv={hkv} S={s} T={t} D={d} Dv={dv} "
                 f"K cache row_base={op.k_layout.row_base.value.data} V cache row_base={op.v_layout.row_base.value.data}"
             )
-        for cmd in op.commands.block.ops:
-            assert isinstance(cmd, aim.AimCommandOp)
-            lines.append(cmd.trace_line())
+        lines.extend(instr.line() for instr in aim_instrs(op.commands.block))
     lines.append(aim.EocOp().trace_line())
     return "\n".join(lines) + "\n"

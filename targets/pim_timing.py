@@ -60,8 +60,10 @@ Counts are integers, so the two paths agree exactly rather than to rounding.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
+
+from xdsl.ir import Block
 
 from pimc.dialects import aim, pim
 from pimc.dialects.pim import PIM_ELEMENT_BYTES, ceil_div
@@ -445,12 +447,18 @@ def row_efficiency(dev: Device) -> float:
     return mac / command_counts(Command("MAC_ABK", cols, 1), dev).cycles
 
 
-def aim_command(op: aim.AimCommandOp) -> Command:  # AiM commands serve one input vector
-    """The timing view of one AiM ISR op: its kind, opsize and number of channels in its mask."""
-    kind = op.name.removeprefix("aim.").upper()
-    opsize = op.opsize.value.data if hasattr(op, "opsize") else 0
-    mask = op.channel_mask.value.data if hasattr(op, "channel_mask") else 0
+def aim_command(cmd: aim.AimCommandOp | aim.AimInstr) -> Command:  # AiM commands serve one input vector
+    """The timing view of one AiM ISR command: its kind, opsize and the channels of its mask."""
+    instr = cmd.instr() if isinstance(cmd, aim.AimCommandOp) else cmd
+    mask = instr.channel_mask
     first = (mask & -mask).bit_length() - 1 if mask else 0
     if mask != ((1 << mask.bit_count()) - 1) << first:
-        raise ValueError(f"{op.name}: channel mask {mask:#x} is not one contiguous run of channels")
-    return Command(kind, opsize, mask.bit_count(), first_channel=first)
+        raise ValueError(f"AiM {instr.op}: channel mask {mask:#x} is not one contiguous run of channels")
+    return Command(instr.op, instr.opsize, mask.bit_count(), first_channel=first)
+
+
+def aim_instrs(block: Block) -> Iterator[aim.AimInstr]:
+    """The AiM commands of a macro's `commands` block, `pim.repeat` loops unrolled."""
+    for op, row, channel in pim.unroll(block):
+        assert isinstance(op, aim.AimCommandOp), f"{op.name} in an AiM command stream"
+        yield op.instr(row, channel)

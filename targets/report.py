@@ -190,7 +190,7 @@ def build_report(module: ModuleOp, model: str, system: System, strategy: str, dt
         elif COST_ATTR in op.attributes:
             ops.append(op_entry(op))
         if isinstance(op, pim.PIM_MACROS) and op.commands.blocks:
-            aim_commands += len(op.commands.block.ops)
+            aim_commands += pim.unrolled_length(op.commands.block)
     timings = timings or []
     per_device = {name: 0.0 for name in system.devices}
     energy_by_device = {name: 0.0 for name in system.devices}

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 from xdsl.dialects.builtin import TensorType, f32
+from xdsl.ir import Block
 
 from pimc.dialects import aim, nn, pim
 from pimc.passes.lower_to_pim import RowAllocator, gemv_layout
@@ -14,6 +15,7 @@ from pimc.targets.pim_timing import (
     Command,
     PimCounts,
     aim_command,
+    aim_instrs,
     command_counts,
     gemv_counts,
     pim_peak_gflops,
@@ -46,8 +48,8 @@ def _emitted_counts(m: int, k: int, n: int, dev, bias: bool) -> PimCounts:
     layout = gemv_layout(k, n, dev, RowAllocator(dev.p("rows_per_bank")), "w", False, "test")
     op = pim.GemvOp(x.result, w.result, b.result if b else None, TensorType(f32, [m, n]), layout)
     cmds = aim_gemv_commands(op, dev)
-    assert all(isinstance(c, aim.AimCommandOp) for c in cmds)
-    return stream_counts((aim_command(c) for c in cmds), dev)
+    assert all(isinstance(c, aim.AimCommandOp | pim.RepeatOp) for c in cmds)
+    return stream_counts((aim_command(c) for c in aim_instrs(Block(cmds))), dev)
 
 
 def test_toy_gemv_by_hand() -> None:
@@ -132,7 +134,6 @@ def _generic_attention_stream(dims: tuple[int, ...], dev):
 def test_attention_estimate_equals_emitted_commands(preset: str, dims: tuple[int, ...]) -> None:
     """Lower nn.attention the way lower-to-pim does (heads over channel groups), time every command
     of its stream on per-channel timelines: equal to the closed form. AiM devices emit ISR ops."""
-    from xdsl.ir import Block
     from xdsl.rewriter import Rewriter
 
     from pimc.passes.lower_to_pim import lower_attention
@@ -151,7 +152,7 @@ def test_attention_estimate_equals_emitted_commands(preset: str, dims: tuple[int
     estimate = attention_counts(*dims, dev)
     assert stream_counts(_generic_attention_stream(dims, dev), dev) == estimate
     if dev.p("isa") == "aim":
-        emitted = [aim_command(c) for c in aim_attention_commands(lowered, dev)]
+        emitted = [aim_command(c) for c in aim_instrs(Block(aim_attention_commands(lowered, dev)))]
         assert stream_counts(emitted, dev) == estimate
         assert emitted == list(_generic_attention_stream(dims, dev))
     # every head's score GEMV has G * S rows against T outputs; its context GEMV has Dv outputs
@@ -261,7 +262,6 @@ def test_kv_cache_rows_shared_across_phases_only_when_laid_out_alike(past: str, 
 
 def test_unnamed_attention_ops_get_their_own_cache_rows() -> None:
     """Two attention ops without names over different caches must not share rows."""
-    from xdsl.ir import Block
     from xdsl.rewriter import Rewriter
 
     from pimc.passes.lower_to_pim import lower_attention
