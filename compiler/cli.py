@@ -1,4 +1,4 @@
-"""The `pimc` command line: compile, sweep, opt, systems.
+"""The `pimc` command line: compile, run, sweep, opt, systems.
 
 Errors caused by the input are printed as one line, `pimc: error: ...`, with exit
 status 1; no traceback.
@@ -51,6 +51,19 @@ def _cmd_opt(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_run(args: argparse.Namespace) -> int:
+    from pimc.compiler.driver import parse_dims
+    from pimc.compiler.run import format_run, run_model
+
+    result = run_model(args.model, args.system, args.strategy, parse_dims(args.dim), args.inputs, args.seed)
+    print(format_run(result))
+    if args.tolerance is not None and result.max_error() > args.tolerance:
+        print(f"pimc: error: max abs error {result.max_error():.6g} exceeds --tolerance {args.tolerance:g}",
+              file=sys.stderr)
+        return 1
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     from pimc.passes.partition import STRATEGIES
     from pimc.targets.dtypes import DEFAULT_DTYPE, DTYPES
@@ -89,6 +102,20 @@ def build_parser() -> argparse.ArgumentParser:
     o.add_argument("--print-ir-after-all", action="store_true", help="dump the IR to stderr after every pass")
     o.add_argument("--print-op-generic", action="store_true", help="print the IR in generic form")
     o.set_defaults(func=_cmd_opt)
+
+    r = sub.add_parser("run", help="execute the compiled plan (PIM ops from their command streams on an emulator) "
+                                   "and compare with onnxruntime")
+    r.add_argument("model", help="ONNX model with its weights")
+    r.add_argument("--system", default=DEFAULT_SYSTEM, help="preset name (see `pimc systems`) or TOML file")
+    r.add_argument("--strategy", default="optimal", choices=STRATEGIES, metavar="NAME",
+                   help=f"partition strategy (default optimal): {', '.join(STRATEGIES)}")
+    r.add_argument("--inputs", type=Path, default=None, metavar="FILE.npz",
+                   help="graph inputs keyed by name (default: seeded random inputs)")
+    r.add_argument("--seed", type=int, default=0, help="seed of the random inputs (default 0)")
+    r.add_argument("--dim", action="append", default=[], metavar="NAME=VALUE", help="as for compile")
+    r.add_argument("--tolerance", type=float, default=None, metavar="T",
+                   help="exit with status 1 when the max abs error exceeds T")
+    r.set_defaults(func=_cmd_run)
 
     s = sub.add_parser("systems", help="list the bundled system presets, or describe one")
     s.add_argument("name", nargs="?", help="a preset name or TOML file to describe in full")

@@ -183,18 +183,27 @@ def _linear(op: nn.LinearOp, get: Get) -> np.ndarray:
     return y if bias is None else y + bias
 
 
+def attention_probabilities(scores: np.ndarray, mask: np.ndarray | None, scale: float, mask_fill: float | None
+                            ) -> np.ndarray:
+    """softmax(scale * scores, masked) over the last axis, as nn.attention defines it (a fully
+    masked row attends to nothing); the functional emulator applies it between PIM's score and
+    context GEMVs."""
+    scores = _f(scale, scores) * scores
+    if mask is not None and mask_fill is not None:
+        scores = np.where(mask, scores, _f(mask_fill, scores))
+    elif mask is not None:
+        scores = scores + mask
+    p = _softmax(scores, -1)
+    return np.where(np.isnan(p), np.zeros((), p.dtype), p)
+
+
 def _attention(op: nn.AttentionOp, get: Get) -> np.ndarray:
     q, k, v, mask = get(op.q), get(op.k), get(op.v), get(op.mask)
     group = q.shape[1] // k.shape[1]
     k = np.repeat(k, group, axis=1)  # query head h reads K/V head h // group
     v = np.repeat(v, group, axis=1)
-    scores = _f(op.scale.value.data, q) * (q @ np.swapaxes(k, -1, -2))
-    if mask is not None and op.mask_fill is not None:
-        scores = np.where(mask, scores, _f(op.mask_fill.value.data, scores))
-    elif mask is not None:
-        scores = scores + mask
-    p = _softmax(scores, -1)
-    return np.where(np.isnan(p), np.zeros((), p.dtype), p) @ v  # a fully masked row attends to nothing
+    fill = None if op.mask_fill is None else op.mask_fill.value.data
+    return attention_probabilities(q @ np.swapaxes(k, -1, -2), mask, op.scale.value.data, fill) @ v
 
 
 def _rms_norm(op: nn.RmsNormOp, get: Get) -> np.ndarray:

@@ -1,0 +1,195 @@
+"""`pimc run`: execute a compiled plan functionally and compare it with onnxruntime.
+
+The model is compiled for the system as `pimc compile` does it (partition,
+schedule, lower-to-pim, pim-to-commands). Then the compiled function runs on one
+set of inputs: every PIM macro (`pim.gemv`, `pim.attention`) by the functional
+emulator from its emitted command stream, on banks holding the real weights
+(targets/pim_emulator.py); every other op by the numpy reference interpreter
+(targets/reference.py); transfers between memories copy. onnxruntime runs the
+original ONNX model on the same inputs, and the outputs are compared element by
+element.
+
+Inputs come from an .npz keyed by the graph's input names, else they are seeded
+random: floats standard normal, integer inputs below the size of the table they
+index (a Gather's rows; else 16), attention masks 1 but for the last quarter of
+positions (padding) so that masking is exercised.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import onnx
+from onnx import helper
+from xdsl.dialects import func
+from xdsl.dialects.builtin import FloatAttr
+from xdsl.ir import Operation, SSAValue
+
+from pimc.compiler.errors import PimcError
+from pimc.dialects import nn, pim
+from pimc.dialects.place import TransferOp
+from pimc.passes.partition import device_of
+from pimc.targets.pim_emulator import BankImage, emulate_attention, emulate_gemv
+from pimc.targets.reference import Interpreter, attention_probabilities, weights_from_onnx
+from pimc.targets.system import System
+
+
+@dataclass
+class RunResult:
+    names: list[str]
+    outputs: list[np.ndarray]
+    expected: list[np.ndarray]
+    macros: dict[str, int] = field(default_factory=dict)
+    """PIM macros executed from their command streams, by device."""
+
+    def errors(self) -> dict[str, float]:
+        """max |pimc - onnxruntime| per output (0 for an empty one)."""
+        out = {}
+        for name, got, exp in zip(self.names, self.outputs, self.expected, strict=True):
+            diff = np.abs(got.astype(np.float64) - exp.astype(np.float64))
+            out[name] = float(np.max(diff)) if diff.size else 0.0
+        return out
+
+    def max_error(self) -> float:
+        return max(self.errors().values(), default=0.0)
+
+
+class EmulatingInterpreter(Interpreter):
+    """The reference interpreter, with PIM macros run by the emulator and transfers as copies."""
+
+    def __init__(self, weights: Mapping[str, np.ndarray], system: System, opset: int | None):
+        super().__init__(weights, opset)
+        self.system = system
+        self.images: dict[str, BankImage] = {}
+        self.macros: dict[str, int] = {}
+
+    def eval(self, op: Operation, env: Mapping[SSAValue, np.ndarray]) -> list[np.ndarray]:
+        if isinstance(op, TransferOp):
+            return [env[op.operands[0]]]
+        if not isinstance(op, pim.PIM_MACROS):
+            return super().eval(op, env)
+        name = device_of(op) or ""
+        dev = self.system.devices[name]
+        image = self.images.setdefault(name, BankImage.for_device(dev))
+        self.macros[name] = self.macros.get(name, 0) + 1
+
+        def get(v: SSAValue | None) -> np.ndarray | None:
+            return None if v is None else env[v]
+
+        if isinstance(op, pim.GemvOp):
+            return [emulate_gemv(op, env[op.x], env[op.w], get(op.bias), dev, image)]
+        scale, fill = op.attributes["scale"], op.attributes.get("mask_fill")
+        assert isinstance(scale, FloatAttr) and (fill is None or isinstance(fill, FloatAttr))
+        fill_value = None if fill is None else fill.value.data
+        return [emulate_attention(op, env[op.q], env[op.k], env[op.v], get(op.mask), dev, image,
+                                  lambda scores, mask: attention_probabilities(scores, mask, scale.value.data,
+                                                                               fill_value))]
+
+
+def _index_bound(model: onnx.ModelProto, name: str) -> int:
+    """How many rows the tables that input `name` indexes have (its vocabulary), else 16."""
+    rows = {i.name: i.dims[0] for i in model.graph.initializer if len(i.dims) > 0}
+    bounds = [rows[n.input[0]] for n in model.graph.node if n.op_type == "Gather" and n.input[1] == name
+              and n.input[0] in rows]
+    return min(bounds, default=16)
+
+
+def seeded_inputs(model: onnx.ModelProto, shapes: Sequence[tuple[int, ...]], seed: int = 0) -> dict[str, np.ndarray]:
+    """Seeded random values for the graph inputs (module docstring), of the given (bound) shapes."""
+    rng = np.random.default_rng(seed)
+    initializers = {i.name for i in model.graph.initializer}
+    inputs = [vi for vi in model.graph.input if vi.name not in initializers]
+    feeds: dict[str, np.ndarray] = {}
+    for vi, shape in zip(inputs, shapes, strict=True):
+        dtype = helper.tensor_dtype_to_np_dtype(vi.type.tensor_type.elem_type)
+        if dtype.kind == "f":
+            feeds[vi.name] = rng.standard_normal(shape).astype(dtype)
+        elif dtype.kind == "b" or "mask" in vi.name:
+            mask = np.ones(shape, dtype)
+            if shape and shape[-1] > 1:
+                mask[..., shape[-1] - max(1, shape[-1] // 4):] = 0
+            feeds[vi.name] = mask
+        else:
+            feeds[vi.name] = rng.integers(0, _index_bound(model, vi.name), shape).astype(dtype)
+    return feeds
+
+
+def load_inputs(path: Path, names: Sequence[str], shapes: Sequence[tuple[int, ...]]) -> dict[str, np.ndarray]:
+    """The graph inputs from an .npz keyed by their names; an error names a missing, extra or misshapen one."""
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            arrays = {k: data[k] for k in data.files}
+    except (OSError, ValueError) as e:
+        raise PimcError(f"--inputs {path}: cannot read it as .npz: {e}") from None
+    missing = [n for n in names if n not in arrays]
+    extra = sorted(set(arrays) - set(names))
+    if missing or extra:
+        raise PimcError(f"--inputs {path}: " + "; ".join(
+            ([f"missing input(s) {', '.join(missing)}"] if missing else [])
+            + ([f"no graph input named {', '.join(extra)}"] if extra else [])))
+    for name, shape in zip(names, shapes, strict=True):
+        if arrays[name].shape != tuple(shape):
+            raise PimcError(f"--inputs {path}: input '{name}' has shape {arrays[name].shape}, the model expects "
+                            f"{tuple(shape)}")
+    return {n: arrays[n] for n in names}
+
+
+def run_model(path: str | Path, system: str, strategy: str = "optimal", dims: dict[str, str] | None = None,
+              inputs: str | Path | None = None, seed: int = 0) -> RunResult:
+    """Compile an ONNX model, execute the plan (PIM macros from their command streams) and run onnxruntime."""
+    import onnxruntime as ort
+
+    from pimc.compiler.driver import compile_model
+
+    path = Path(path)
+    if path.suffix != ".onnx":
+        raise PimcError(f"{path}: pimc run needs an ONNX model (its weights and onnxruntime are the reference)")
+    result = compile_model(path, system=system, strategy=strategy, dims=dims, baselines=False)
+    fns = [op for op in result.module.walk() if isinstance(op, func.FuncOp)]
+    if len(fns) != 1:
+        raise PimcError(f"{path}: expected one function after import, got {len(fns)}")
+    fn = fns[0]
+    try:
+        model = onnx.load(str(path))
+        weights = weights_from_onnx(path)
+    except (OSError, ValueError, onnx.onnx_cpp2py_export.checker.ValidationError) as e:  # type: ignore[attr-defined]
+        raise PimcError(f"{path}: cannot load the weights: {e}") from None
+    needed = {op.sym_name.data for op in fn.walk() if isinstance(op, nn.WeightOp)}
+    absent = sorted(needed - set(weights))
+    if absent:
+        raise PimcError(f"{path}: no data for {len(absent)} weight(s) ({', '.join(absent[:3])}"
+                        f"{', ...' if len(absent) > 3 else ''}): pimc run needs the weights in the file")
+    shapes = [tuple(nn.tensor_shape(a.type)) for a in fn.body.blocks[0].args]
+    initializers = {i.name for i in model.graph.initializer}
+    names = [vi.name for vi in model.graph.input if vi.name not in initializers]
+    if len(names) != len(shapes):
+        raise PimcError(f"{path}: the graph has {len(names)} inputs, the compiled function {len(shapes)}")
+    feeds = load_inputs(Path(inputs), names, shapes) if inputs is not None else seeded_inputs(model, shapes, seed)
+    opset = next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), None)
+    interp = EmulatingInterpreter(weights, result.system, opset)  # type: ignore[arg-type]
+    outputs = interp.run(fn, [feeds[n] for n in names])
+    options = ort.SessionOptions()
+    options.log_severity_level = 3
+    try:
+        session = ort.InferenceSession(model.SerializeToString(), options, providers=["CPUExecutionProvider"])
+        expected = session.run(None, feeds)
+    except Exception as e:  # onnxruntime raises its own exception types
+        raise PimcError(f"{path}: onnxruntime cannot run the model: {str(e).splitlines()[0]}") from None
+    out_names = [o.name for o in model.graph.output]
+    return RunResult(out_names, outputs, list(expected), interp.macros)
+
+
+def format_run(result: RunResult) -> str:
+    """The run's summary; the last line is `max abs error vs onnxruntime: <value>`."""
+    lines = []
+    executed = ", ".join(f"{n} on {d}" for d, n in result.macros.items()) or "none"
+    lines.append(f"PIM macros executed from their command streams: {executed}")
+    for name, err in result.errors().items():
+        ref = next(e for n, e in zip(result.names, result.expected, strict=True) if n == name)
+        scale = float(np.max(np.abs(ref))) if ref.size else 0.0
+        lines.append(f"  output {name}: max abs error {err:.3g} (max |onnxruntime| {scale:.3g})")
+    lines.append(f"max abs error vs onnxruntime: {result.max_error():.6g}")
+    return "\n".join(lines)

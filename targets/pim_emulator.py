@@ -1,0 +1,361 @@
+"""A functional emulator of AiM command streams: the banks as numpy arrays, the real weights in them.
+
+`execute_macro(op, operands, dev, image)` runs one PIM macro (`pim.gemv`,
+`pim.attention`) from the commands pim-to-commands put in its region (loop-
+compressed; unrolled here, command by command) against `BankImage`, a sparse
+model of the device's DRAM, and returns the macro's result. `pimc run` uses it
+for every PIM-placed op and the numpy reference (targets/reference.py) for the
+rest, then compares the whole model with onnxruntime.
+
+Data layout (what `pim-layout`, i.e. the `layout` attributes lower-to-pim sets,
+means for the data; `place_matrix`). A K x N matrix with geometry (C channels,
+B banks, k_tile, outputs per row R) from channel c0 and row r0: output n is in
+pass p = n // (C * B * R); within the pass, output j (of the pass's `outputs`,
+which run on `a` channels with `o` outputs per bank, pim_timing.GemvGeometry.
+pass_shape) sits in bank unit u = j // o (channel c0 + u // B, bank u % B), slot
+s = j % o. Its K elements lie in rows r0 + p * ceil(K / k_tile) + t, tile t
+holding elements t * k_tile ..; slot s starts at column s * ceil(K * 2 B /
+column_bytes) of its row. Elements past K are zero. A weight is written once at
+its rows; an attention's K cache (head h's keys as a D x T matrix, in the rows and
+channel group `head_slot` gives it) and V cache (T x Dv) are written from the
+op's operands before the macro runs, as the runtime's KV writes would.
+
+Command semantics (AiM ISR, one input vector per command; shared REFERENCE.md s2):
+
+    WR_GB opsize gpr mask   the global buffer of every masked channel takes opsize
+                            columns (16 FP16 values each) from the host's GPR
+    WR_BIAS gpr mask        each bank's accumulator of the masked channels is set
+                            from the GPR (the bias of the output it computes next)
+    MAC_ABK opsize mask row every bank of the masked channels multiplies the first
+                            opsize columns of `row` element-wise with the global
+                            buffer and adds the products to its accumulator
+    RD_MAC gpr mask         the host reads every masked bank's accumulator, which
+                            restarts from zero (a pass without WR_BIAS relies on it)
+    SYNC, EOC               no data effect
+
+Arithmetic. Weights, inputs and biases are FP16 in the banks, the global buffer
+and the GPRs (rounded to nearest even on the way in). Each MAC lane multiplies two
+FP16 values exactly (the product fits FP32) and the adder tree and the accumulator
+are FP32; RD_MAC rounds the accumulator to FP16. So a K-long dot product carries
+FP32 accumulation error (~K * 2^-24 relative) plus one FP16 rounding (2^-11
+relative) of the result, on top of the FP16 rounding of its operands. numpy's
+summation order within a command differs from a hardware adder tree, within FP32
+rounding.
+
+The host. The trace leaves the host's data implicit (GPR 0 is staged before each
+write and drained after each read); the emulator's host derives it from the
+stream and the layout, as a driver program would: a WR_GB (or WR_BIAS) serves the
+next MAC_ABK in the stream, whose row and channels identify the matrix, the pass
+and the row tile, so the host writes that tile of its current input vector (or the
+pass's biases); an RD_MAC returns the outputs of the pass its last MAC_ABK read,
+and the last pass's RD_MAC moves the matrix on to its next input vector. An
+attention head's score matrix takes the head's query rows and yields its score
+rows; the host turns each into probabilities (scale, mask and softmax in FP32, as
+targets/reference.py does them: AiM has no softmax unit) that feed the head's
+context matrix. A stream that reads a row no matrix of the macro owns, leaves an
+output uncomputed, or does not consume every input vector raises EmulatorError.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from pimc.compiler.errors import PimcError
+from pimc.dialects import aim, nn, pim
+from pimc.dialects.pim import PIM_ELEMENT_BYTES, ceil_div
+from pimc.targets.pim_timing import GemvGeometry, aim_instrs, head_slot, layout_geometry
+from pimc.targets.system import Device
+
+FP16 = np.float16
+ACC = np.float32
+
+
+class EmulatorError(PimcError):
+    """A command stream does not compute its macro (or cannot be executed)."""
+
+
+@dataclass
+class BankImage:
+    """The DRAM of one PIM device: rows allocated on first touch, each [channels, banks, row elements] FP16 (zeros)."""
+
+    channels: int
+    banks: int
+    row_elements: int
+    rows: dict[int, np.ndarray] = field(default_factory=dict)
+    placed: dict[tuple[int, int, str], int] = field(default_factory=dict)
+    """Weights already written: (row_base, first channel, weight key) -> id of the array written."""
+
+    @classmethod
+    def for_device(cls, dev: Device) -> BankImage:
+        return cls(dev.p("channels"), dev.p("banks_per_channel"), dev.p("row_bytes") // PIM_ELEMENT_BYTES)
+
+    def row(self, r: int) -> np.ndarray:
+        arr = self.rows.get(r)
+        if arr is None:
+            arr = self.rows[r] = np.zeros((self.channels, self.banks, self.row_elements), FP16)
+        return arr
+
+
+def _slot_columns(k: int, geo: GemvGeometry, column_bytes: int) -> int:
+    """Elements between the starts of two outputs packed in one row (their K vectors, column aligned)."""
+    return ceil_div(k * PIM_ELEMENT_BYTES, column_bytes) * (column_bytes // PIM_ELEMENT_BYTES)
+
+
+def output_units(geo: GemvGeometry, n: int) -> list[tuple[int, int, int, int]]:
+    """(first output, outputs, active channels, outputs per bank) of every pass of an N-output matrix."""
+    per_pass = geo.channels * geo.banks * geo.per_row
+    out = []
+    for p in range(geo.passes(n)):
+        count = min(per_pass, n - p * per_pass)
+        a, o = geo.pass_shape(count)
+        out.append((p * per_pass, count, a, o))
+    return out
+
+
+def place_matrix(image: BankImage, w: np.ndarray, geo: GemvGeometry, row_base: int, first_channel: int,
+                 column_bytes: int) -> None:
+    """Write a K x N matrix into the banks as the layout places it (module docstring)."""
+    k, n = w.shape
+    k_tiles = geo.k_tiles(k)
+    stride = _slot_columns(k, geo, column_bytes)
+    w16 = w.astype(FP16)
+    for p, (n0, count, a, o) in enumerate(output_units(geo, n)):
+        block = np.zeros((k, a * geo.banks * o), FP16)
+        block[:, :count] = w16[:, n0:n0 + count]
+        block = block.reshape(k, a, geo.banks, o)
+        for t in range(k_tiles):
+            k0, k1 = t * geo.k_tile, min(k, (t + 1) * geo.k_tile)
+            row = image.row(row_base + p * k_tiles + t)
+            for s in range(o):
+                row[first_channel:first_channel + a, :, s * stride:s * stride + k1 - k0] = \
+                    np.moveaxis(block[k0:k1, :, :, s], 0, -1)
+
+
+@dataclass
+class Matrix:
+    """One matrix a macro's stream reads, as its host sees it."""
+
+    name: str
+    k: int
+    n: int
+    geo: GemvGeometry
+    row_base: int
+    first_channel: int
+    vectors: int
+    """Input vectors the stream must multiply with it."""
+    input_of: Callable[[int], np.ndarray]
+    """Input vector i (K values)."""
+    output_to: Callable[[int, np.ndarray], None]
+    """Receives input vector i's N results."""
+    bias: np.ndarray | None = None
+    current: int = 0
+    """The input vector the host is working on."""
+    done: np.ndarray = field(default_factory=lambda: np.zeros(0, bool))
+    results: np.ndarray = field(default_factory=lambda: np.zeros(0, FP16))
+
+    @property
+    def rows(self) -> int:
+        return self.geo.rows(self.k, self.n)
+
+    def owns(self, row: int, mask: int) -> bool:
+        lo, hi = self.first_channel, self.first_channel + self.geo.channels
+        low = (mask & -mask).bit_length() - 1
+        return self.row_base <= row < self.row_base + self.rows and lo <= low and mask >> hi == 0
+
+    def locate(self, row: int) -> tuple[int, int]:
+        """(pass, row tile) of one of the matrix's rows."""
+        return divmod(row - self.row_base, self.geo.k_tiles(self.k))
+
+
+class AimMachine:
+    """Executes AiM ISR commands on a BankImage (module docstring), the host side given by `matrices`."""
+
+    def __init__(self, image: BankImage, dev: Device, label: str):
+        self.image, self.dev, self.label = image, dev, label
+        self.column_elements = dev.p("column_bytes") // PIM_ELEMENT_BYTES
+        gb_elements = dev.p("gb_bytes") // PIM_ELEMENT_BYTES
+        self.gb = np.zeros((image.channels, gb_elements), FP16)
+        self.acc = np.zeros((image.channels, image.banks), ACC)
+
+    def fail(self, index: int, instr: aim.AimInstr, why: str) -> EmulatorError:
+        return EmulatorError(f"op '{self.label}': command {index} ({instr.line()}): {why}")
+
+    def run(self, instrs: Sequence[aim.AimInstr], matrices: Sequence[Matrix]) -> None:
+        # the matrix, pass and tile each MAC_ABK reads, and for every command the next MAC_ABK at or after it
+        macs: list[tuple[Matrix, int, int] | None] = [None] * len(instrs)
+        next_mac = [-1] * (len(instrs) + 1)
+        for i in range(len(instrs) - 1, -1, -1):
+            ins = instrs[i]
+            next_mac[i] = next_mac[i + 1]
+            if ins.op == "MAC_ABK":
+                owner = next((m for m in matrices if m.owns(ins.row, ins.channel_mask)), None)
+                if owner is None:
+                    raise self.fail(i, ins, "reads a row and channels that hold no matrix of this op")
+                macs[i] = (owner, *owner.locate(ins.row))
+                next_mac[i] = i
+        for m in matrices:
+            m.done, m.results = np.zeros(m.n, bool), np.zeros(m.n, FP16)
+        last: tuple[Matrix, int, int] | None = None
+        for i, ins in enumerate(instrs):
+            channels = [c for c in range(self.image.channels) if ins.channel_mask >> c & 1]
+            if ins.op in ("WR_GB", "WR_BIAS"):
+                j = next_mac[i]
+                if j < 0:
+                    raise self.fail(i, ins, "no MAC_ABK follows to use the data")
+                mat, p, t = macs[j]  # type: ignore[misc]
+                if mat.current >= mat.vectors:
+                    raise self.fail(i, ins, f"matrix {mat.name} has no input vector {mat.current}")
+                if ins.op == "WR_GB":
+                    x = mat.input_of(mat.current)
+                    k0 = t * mat.geo.k_tile
+                    chunk = np.zeros(ins.opsize * self.column_elements, FP16)
+                    part = x[k0:min(mat.k, k0 + mat.geo.k_tile)].astype(FP16)[: chunk.size]
+                    chunk[: part.size] = part
+                    self.gb[channels, : chunk.size] = chunk
+                else:
+                    self.acc[channels] = self._pass_values(mat, p, mat.bias, channels).astype(FP16).astype(ACC)
+            elif ins.op == "MAC_ABK":
+                mat, p, t = last = macs[i]  # type: ignore[misc]
+                width = ins.opsize * self.column_elements
+                rows = self.image.row(ins.row)[channels, :, :width].astype(ACC)
+                self.acc[channels] += np.einsum("cbe,ce->cb", rows, self.gb[channels, :width].astype(ACC))
+            elif ins.op == "RD_MAC":
+                if last is None:
+                    raise self.fail(i, ins, "reads results before any MAC_ABK")
+                mat, p, _ = last
+                results = self.acc[channels].astype(FP16)
+                self.acc[channels] = 0
+                self._deliver(mat, p, channels, results, i, ins)
+            elif ins.op not in ("SYNC", "EOC"):
+                raise self.fail(i, ins, "the emulator does not implement this command")
+        for m in matrices:
+            if m.current != m.vectors:
+                raise EmulatorError(f"op '{self.label}': the stream multiplied {m.name} with {m.current} of its "
+                                    f"{m.vectors} input vectors")
+
+    def _units(self, mat: Matrix, p: int) -> tuple[int, int, int, int]:
+        n0, count, a, o = output_units(mat.geo, mat.n)[p]
+        if o != 1:
+            raise EmulatorError(f"op '{self.label}': {mat.name} packs {o} outputs per row, which AiM cannot read")
+        return n0, count, a, o
+
+    def _pass_values(self, mat: Matrix, p: int, values: np.ndarray | None, channels: list[int]) -> np.ndarray:
+        """Per (masked channel, bank) the value of the output that bank computes in pass p (0 where none)."""
+        n0, count, _, _ = self._units(mat, p)
+        out = np.zeros((len(channels), self.image.banks), ACC)
+        if values is None:
+            return out
+        for ci, c in enumerate(channels):
+            u0 = (c - mat.first_channel) * self.image.banks
+            for b in range(self.image.banks):
+                if 0 <= u0 + b < count:
+                    out[ci, b] = values[n0 + u0 + b]
+        return out
+
+    def _deliver(self, mat: Matrix, p: int, channels: list[int], results: np.ndarray, i: int,
+                 ins: aim.AimInstr) -> None:
+        """Hand pass p's results to the matrix's host; after the last pass, its current input vector is done."""
+        n0, count, a, _ = self._units(mat, p)
+        got, filled = np.zeros(count, FP16), np.zeros(count, bool)
+        for ci, c in enumerate(channels):
+            u0 = (c - mat.first_channel) * self.image.banks
+            lo, hi = max(u0, 0), min(u0 + self.image.banks, count)
+            if lo < hi:
+                got[lo:hi], filled[lo:hi] = results[ci, lo - u0:hi - u0], True
+        if not filled.all():
+            raise self.fail(i, ins, f"pass {p} of {mat.name} has outputs on {a} channel(s) from channel "
+                                    f"{mat.first_channel}; the read misses output {n0 + int(np.argmin(filled))}")
+        mat.results[n0:n0 + count] = got
+        mat.done[n0:n0 + count] = True
+        if p == mat.geo.passes(mat.n) - 1:
+            if not mat.done.all():
+                raise self.fail(i, ins, f"{mat.name}: output {int(np.argmin(mat.done))} of input vector "
+                                        f"{mat.current} was never read")
+            mat.output_to(mat.current, mat.results.copy())
+            mat.current += 1
+            mat.done[:] = False
+
+
+def _weight_matrix(op: pim.GemvOp, w: np.ndarray) -> np.ndarray:
+    return w.T if op.transpose_w is not None else w
+
+
+def emulate_gemv(op: pim.GemvOp, x: np.ndarray, w: np.ndarray, bias: np.ndarray | None, dev: Device,
+                 image: BankImage) -> np.ndarray:
+    """Run a pim.gemv's command stream: y = x . W (+ bias), its rows computed on the emulated banks."""
+    m, k, n = op.mkn()
+    geo = layout_geometry(op.layout, k, dev)
+    base = op.layout.row_base.value.data
+    weight = op.w.owner.sym_name.data if isinstance(op.w.owner, nn.WeightOp) else nn.op_label(op)
+    key = (base, 0, f"{weight}{' (transposed)' if op.transpose_w is not None else ''}")
+    wm = _weight_matrix(op, w)
+    if image.placed.get(key) != id(w):
+        place_matrix(image, wm, geo, base, 0, dev.p("column_bytes"))
+        image.placed[key] = id(w)
+    xs = x.reshape(m, k)
+    y = np.zeros((m, n), ACC)
+
+    def sink(i: int, values: np.ndarray) -> None:
+        y[i] = values
+
+    mat = Matrix(f"weight {weight!r}", k, n, geo, base, 0, m, lambda i: xs[i], sink,
+                 None if bias is None else bias.reshape(n))
+    _run(op, dev, image, [mat])
+    return y.reshape(*x.shape[:-1], n)
+
+
+def emulate_attention(op: pim.AttentionOp, q: np.ndarray, k: np.ndarray, v: np.ndarray, mask: np.ndarray | None,
+                      dev: Device, image: BankImage, probabilities: Callable[[np.ndarray, np.ndarray | None], np.ndarray]
+                      ) -> np.ndarray:
+    """Run a pim.attention's command stream: every head's scores and context on the emulated banks, the
+    softmax between them on the host (`probabilities(scores, mask)`, the reference's scale/mask/softmax)."""
+    b, hq, hkv, s, t, d, dv = op.dims()
+    group = hq // hkv
+    kg, vg = layout_geometry(op.k_layout, d, dev), layout_geometry(op.v_layout, t, dev)
+    k_rows, v_rows = kg.rows(d, t), vg.rows(t, dv)
+    k_base, v_base = op.k_layout.row_base.value.data, op.v_layout.row_base.value.data
+    width, column_bytes = op.head_channels.value.data, dev.p("column_bytes")
+    full_mask = None if mask is None else np.broadcast_to(mask, (b, hq, s, t))
+    out = np.zeros((b, hq, s, dv), ACC)
+    matrices: list[Matrix] = []
+    for h in range(b * hkv):
+        bi, kv = divmod(h, hkv)
+        first, wave = head_slot(h, width, dev.p("channels"))
+        kr, vr = k_base + wave * k_rows, v_base + wave * v_rows
+        place_matrix(image, k[bi, kv].T, kg, kr, first, column_bytes)  # D x T: keys are the outputs
+        place_matrix(image, v[bi, kv], vg, vr, first, column_bytes)  # T x Dv
+        scores = np.zeros((group * s, t), ACC)
+        queries = q[bi, kv * group:(kv + 1) * group].reshape(group * s, d)
+        heads_mask = None if full_mask is None else full_mask[bi, kv * group:(kv + 1) * group].reshape(group * s, t)
+
+        def score_sink(i: int, values: np.ndarray, scores: np.ndarray = scores) -> None:
+            scores[i] = values
+
+        def context_input(i: int, scores: np.ndarray = scores, hm: np.ndarray | None = heads_mask) -> np.ndarray:
+            return probabilities(scores[i], None if hm is None else hm[i])
+
+        def context_sink(i: int, values: np.ndarray, bi: int = bi, kv: int = kv) -> None:
+            g, si = divmod(i, s)
+            out[bi, kv * group + g, si] = values
+
+        matrices.append(Matrix(f"head {h}'s K cache", d, t, kg, kr, first, group * s,
+                               lambda i, qs=queries: qs[i], score_sink))
+        matrices.append(Matrix(f"head {h}'s V cache", t, dv, vg, vr, first, group * s, context_input, context_sink))
+    _run(op, dev, image, matrices)
+    return out
+
+
+def _run(op: pim.GemvOp | pim.AttentionOp, dev: Device, image: BankImage, matrices: list[Matrix]) -> None:
+    label = nn.op_label(op)
+    if not op.commands.blocks:
+        raise EmulatorError(f"op '{label}' has no command stream to execute (device isa {dev.p('isa')!r})")
+    if dev.p("isa") != "aim":
+        raise EmulatorError(f"op '{label}': the emulator executes AiM streams, not isa {dev.p('isa')!r}")
+    try:
+        instrs = list(aim_instrs(op.commands.block))
+    except ValueError as e:
+        raise EmulatorError(f"op '{label}': {e}") from None
+    AimMachine(image, dev, label).run(instrs, matrices)

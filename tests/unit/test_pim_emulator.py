@@ -1,0 +1,205 @@
+"""The functional emulator runs the emitted AiM streams on the real data and catches wrong streams.
+
+Synthetic GEMVs and attention ops are lowered and emitted as lower-to-pim and
+pim-to-commands do it for the gddr6-aim device (32 channels x 16 banks, 1024
+FP16 elements per row), executed by the emulator and compared with numpy in
+float64 within the FP16 bound of the documented arithmetic. Streams that are
+wrong in one field (a row, an opsize, a channel mask, a missing read) must fail
+or give a wrong answer. `pimc run` checks whole models against onnxruntime.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from xdsl.dialects.builtin import FloatAttr, TensorType, f32, f64
+from xdsl.ir import Block
+from xdsl.rewriter import Rewriter
+
+from pimc.compiler.cli import main
+from pimc.compiler.run import format_run, run_model
+from pimc.dialects import aim, nn, pim
+from pimc.passes.lower_to_pim import RowAllocator, gemv_layout, lower_attention
+from pimc.passes.pim_to_commands import aim_attention_commands, aim_gemv_commands
+from pimc.targets.pim_emulator import BankImage, EmulatorError, emulate_attention, emulate_gemv
+from pimc.targets.reference import attention_probabilities
+from pimc.targets.system import load_system
+
+REPO = Path(__file__).resolve().parents[2]
+EPS16 = 2.0 ** -11  # FP16 unit roundoff
+
+
+def _aim():
+    return load_system("npu-aim").devices["pim"]
+
+
+def _gemv(m: int, k: int, n: int, bias: bool, transpose: bool = False) -> pim.GemvOp:
+    dev = _aim()
+    x = nn.WeightOp("x", TensorType(f32, [m, k]))
+    w = nn.WeightOp("w", TensorType(f32, [n, k] if transpose else [k, n]))
+    b = nn.WeightOp("b", TensorType(f32, [n])) if bias else None
+    layout = gemv_layout(k, n, dev, RowAllocator(dev.p("rows_per_bank")), "w", transpose, "g")
+    op = pim.GemvOp(x.result, w.result, b.result if b else None, TensorType(f32, [m, n]), layout, transpose)
+    op.commands.add_block(Block(aim_gemv_commands(op, dev)))
+    return op
+
+
+def _bound(x: np.ndarray, w: np.ndarray, bias: np.ndarray | None) -> np.ndarray:
+    """|error| bound: FP16 operands (2 roundings per product), FP32 sums, one FP16 rounding of the result."""
+    mag = np.abs(x.astype(np.float64)) @ np.abs(w.astype(np.float64))
+    if bias is not None:
+        mag = mag + np.abs(bias)
+    return 4 * EPS16 * mag + 1e-6
+
+
+GEMVS = [(1, 16, 8, False), (1, 100, 700, True), (3, 2500, 513, True), (2, 1024, 512, False), (1, 4096, 11008 // 8, False)]
+
+
+@pytest.mark.parametrize("m,k,n,bias", GEMVS)
+def test_gemv_stream_computes_x_w(m: int, k: int, n: int, bias: bool) -> None:
+    rng = np.random.default_rng(k + n)
+    op = _gemv(m, k, n, bias)
+    x, w = rng.standard_normal((m, k)).astype(np.float32), rng.standard_normal((k, n)).astype(np.float32)
+    b = rng.standard_normal(n).astype(np.float32) if bias else None
+    y = emulate_gemv(op, x, w, b, _aim(), BankImage.for_device(_aim()))
+    ref = x.astype(np.float64) @ w + (0 if b is None else b)
+    assert y.shape == (m, n)
+    assert np.all(np.abs(y - ref) <= _bound(x, w, b))
+
+
+def test_transposed_weight_and_shared_image() -> None:
+    """A [N, K] weight (torch Linear) is laid out transposed; a second GEMV reads the rows already written."""
+    rng = np.random.default_rng(1)
+    op = _gemv(2, 300, 40, False, transpose=True)
+    x, w = rng.standard_normal((2, 300)).astype(np.float32), rng.standard_normal((40, 300)).astype(np.float32)
+    image = BankImage.for_device(_aim())
+    first = emulate_gemv(op, x, w, None, _aim(), image)
+    again = emulate_gemv(op, x, w, None, _aim(), image)
+    assert np.array_equal(first, again)
+    assert np.all(np.abs(first - x.astype(np.float64) @ w.T) <= _bound(x, w.T, None))
+
+
+def _first(op: pim.GemvOp | pim.AttentionOp, kind: type) -> aim.AimCommandOp:
+    return next(c for c in op.commands.walk() if isinstance(c, kind))
+
+
+def _set(cmd: aim.AimCommandOp, **fields: int) -> None:
+    from xdsl.dialects.builtin import IntegerAttr
+
+    for key, value in fields.items():
+        cmd.properties[key] = IntegerAttr(value, 64)
+
+
+@pytest.mark.parametrize("corrupt", ["row", "opsize", "mask", "drop_read", "drop_gb"])
+def test_wrong_stream_is_caught(corrupt: str) -> None:
+    """One wrong field in the stream raises or changes the result beyond the FP16 bound."""
+    rng = np.random.default_rng(7)
+    m, k, n = 1, 2500, 1100  # 3 row tiles, 3 passes (the last on 3 channels)
+    op = _gemv(m, k, n, False)
+    x, w = rng.standard_normal((m, k)).astype(np.float32), rng.standard_normal((k, n)).astype(np.float32)
+    mac = _first(op, aim.MacAbkOp)
+    if corrupt == "row":
+        _set(mac, row=mac.row.value.data + 1)  # the second tile's row instead of the first
+    elif corrupt == "opsize":
+        _set(mac, opsize=mac.opsize.value.data - 1)
+    elif corrupt == "mask":
+        _set(_first(op, aim.RdMacOp), channel_mask=0xFFFF)
+    elif corrupt == "drop_read":
+        _first(op, aim.RdMacOp).detach()
+    else:
+        _first(op, aim.WrGbOp).detach()
+    try:
+        y = emulate_gemv(op, x, w, None, _aim(), BankImage.for_device(_aim()))
+    except EmulatorError:
+        return
+    assert np.any(np.abs(y - x.astype(np.float64) @ w) > _bound(x, w, None))
+
+
+ATTENTION = [(1, 4, 4, 1, 16, 16, 16), (2, 8, 2, 1, 37, 64, 64), (1, 2, 2, 3, 5, 16, 16)]
+
+
+@pytest.mark.parametrize("dims", ATTENTION)
+@pytest.mark.parametrize("masked", [False, True])
+def test_attention_stream_computes_attention(dims: tuple[int, ...], masked: bool) -> None:
+    """Heads on their channel groups: scores and context on the banks, softmax on the host."""
+    b, hq, hkv, s, t, d, dv = dims
+    dev = _aim()
+    block = Block(arg_types=[TensorType(f32, [b, hq, s, d]), TensorType(f32, [b, hkv, t, d]),
+                             TensorType(f32, [b, hkv, t, dv])])
+    attn = nn.AttentionOp(*block.args, None, scale=d ** -0.5)
+    block.add_op(attn)
+    lower_attention(attn, dev, RowAllocator(dev.p("rows_per_bank")), Rewriter())
+    (op,) = block.ops
+    assert isinstance(op, pim.AttentionOp)
+    op.commands.add_block(Block(aim_attention_commands(op, dev)))
+    rng = np.random.default_rng(s * t)
+    q = rng.standard_normal((b, hq, s, d)).astype(np.float32)
+    k = rng.standard_normal((b, hkv, t, d)).astype(np.float32)
+    v = rng.standard_normal((b, hkv, t, dv)).astype(np.float32)
+    mask = (rng.random((b, 1, s, t)) > 0.3) if masked else None
+    scale = d ** -0.5
+    got = emulate_attention(op, q, k, v, mask, dev, BankImage.for_device(dev),
+                            lambda sc, mk: attention_probabilities(sc, mk, scale, -1e4 if masked else None))
+    kk, vv = np.repeat(k, hq // hkv, axis=1), np.repeat(v, hq // hkv, axis=1)
+    scores = q.astype(np.float64) @ np.swapaxes(kk, -1, -2)
+    p = attention_probabilities(scores, mask, scale, -1e4 if masked else None)
+    ref = p @ vv
+    # FP16 scores (then softmax) and FP16 probabilities: a few FP16 ulps of the largest terms
+    assert np.max(np.abs(got - ref)) < 64 * EPS16 * max(1.0, float(np.max(np.abs(vv))))
+
+
+def test_attention_op_field_type() -> None:
+    """The scale the run driver reads from a lowered pim.attention is the nn.attention's."""
+    block = Block(arg_types=[TensorType(f32, [1, 2, 1, 16]), TensorType(f32, [1, 2, 4, 16]),
+                             TensorType(f32, [1, 2, 4, 16])])
+    attn = nn.AttentionOp(*block.args, None, scale=0.25)
+    block.add_op(attn)
+    lower_attention(attn, _aim(), RowAllocator(1 << 14), Rewriter())
+    (op,) = block.ops
+    assert op.attributes["scale"] == FloatAttr(0.25, f64)
+
+
+# -- whole models against onnxruntime ------------------------------------------------------------
+
+TOLERANCE = 2e-3  # max abs error: the fixtures' outputs are O(1); FP16 PIM results differ by ~1e-4
+
+
+@pytest.mark.parametrize("model,strategy", [
+    ("examples/gpt2-tiny-decode.onnx", "optimal"),
+    ("tests/models/gpt2-decode-opt.onnx", "pim-only"),
+    ("tests/models/llama-decode-opt.onnx", "pim-only"),
+    ("tests/models/llama-prefill-opt.onnx", "pim-only"),
+])
+def test_run_matches_onnxruntime(model: str, strategy: str) -> None:
+    result = run_model(REPO / model, "npu-aim", strategy)
+    assert result.macros.get("pim", 0) > 0, "no op ran from a command stream"
+    assert result.max_error() < TOLERANCE, format_run(result)
+
+
+def test_run_cli_last_line_and_inputs(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """`pimc run` prints the error last; --inputs replays the same inputs; a bad .npz is one line."""
+    import onnx
+
+    from pimc.compiler.run import seeded_inputs
+
+    model = REPO / "examples" / "gpt2-tiny-decode.onnx"
+    assert main(["run", str(model)]) == 0
+    seeded = capsys.readouterr().out.strip().splitlines()[-1]
+    assert seeded.startswith("max abs error vs onnxruntime: ")
+    proto = onnx.load(str(model))
+    from pimc.compiler.driver import import_model
+
+    fn = next(op for op in import_model(model).walk() if op.name == "func.func")
+    shapes = [tuple(nn.tensor_shape(a.type)) for a in fn.body.blocks[0].args]
+    np.savez(tmp_path / "in.npz", **seeded_inputs(proto, shapes))
+    assert main(["run", str(model), "--inputs", str(tmp_path / "in.npz")]) == 0
+    assert capsys.readouterr().out.strip().splitlines()[-1] == seeded
+    bad = dict(seeded_inputs(proto, shapes))
+    bad.pop(next(iter(bad)))
+    np.savez(tmp_path / "bad.npz", **bad)
+    assert main(["run", str(model), "--inputs", str(tmp_path / "bad.npz")]) == 1
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("pimc: error: --inputs") and "missing input" in err and "\n" not in err
+    assert main(["run", str(model), "--tolerance", "1e-12"]) == 1
