@@ -7,7 +7,9 @@ Ramulator 2.0; see shared REFERENCE.md section 2):
   command covers; at most one 2 KB row, i.e. 64 columns.
 - gpr: index of the host-visible general-purpose register the data comes from
   or goes to.
-- channel_mask: bit c set = the command runs on channel c (32 channels).
+- channel_mask: bit c set = the command runs on channel c (32 channels). The trace
+  writes it in the simulator's order, where bit i selects channel 31 - i
+  (AiMDRAMSystem::FindFirstChannelIndex): `trace_mask`.
 - bank / row: DRAM bank (0..15) and row address.
 
 Each op gives the command it stands for with `instr(row, channel)`: an `AimInstr`
@@ -41,10 +43,15 @@ class AimInstr:
     row: int = 0
 
     def line(self) -> str:
-        """The command as a line of the AiM simulator's trace."""
+        """The command as a line of the AiM simulator's trace (its channel mask in the simulator's bit order)."""
         fields = _TRACE_FIELDS[self.op]
-        return " ".join(["AiM", self.op, *(f"{getattr(self, f):#x}" if f == "channel_mask" else str(getattr(self, f))
-                                           for f in fields)])
+        return " ".join(["AiM", self.op, *(f"{trace_mask(self.channel_mask):#x}" if f == "channel_mask"
+                                           else str(getattr(self, f)) for f in fields)])
+
+
+def trace_mask(mask: int) -> int:
+    """An IR channel mask (bit c = channel c) in the AiM simulator's order (bit 31 - c = channel c), and back."""
+    return int(f"{mask:0{AIM_CHANNELS}b}"[::-1], 2)
 
 
 _TRACE_FIELDS = {

@@ -10,7 +10,8 @@ from __future__ import annotations
 from xdsl.dialects.builtin import ModuleOp
 
 from pimc.dialects import aim, nn, pim
-from pimc.targets.pim_timing import aim_instrs
+from pimc.targets.pim_timing import Command, PimCounts, aim_command, aim_instrs, stream_counts
+from pimc.targets.system import Device
 
 
 def emit_aim_trace(module: ModuleOp, model: str, system: str) -> str:
@@ -37,3 +38,33 @@ def emit_aim_trace(module: ModuleOp, model: str, system: str) -> str:
         lines.extend(instr.line() for instr in aim_instrs(op.commands.block))
     lines.append(aim.EocOp().trace_line())
     return "\n".join(lines) + "\n"
+
+
+def trace_macro_counts(text: str, dev: Device) -> dict[str, PimCounts]:
+    """Time an AiM trace as written: parse it strictly (targets/trace_parse.py), split it at the
+    comment naming each macro, and apply the timing model (`pim_timing.stream_counts`) to each
+    macro's commands. Keys are the op names the comments give."""
+    from pimc.targets.trace_parse import parse_aim_trace
+
+    comments: list[tuple[int, str]] = []
+    commands = parse_aim_trace(text, channels=dev.p("channels"), banks=dev.p("banks_per_channel"),
+                               rows=dev.p("rows_per_bank"), columns=dev.p("row_bytes") // dev.p("column_bytes"),
+                               comments=comments)
+    starts = []
+    for line, comment in comments:
+        head = comment.removeprefix("#").strip()
+        for kind in (": gemv ", ": attention "):
+            if kind in head:
+                starts.append((line, head.rsplit(kind, 1)[0]))
+    out: dict[str, list[Command]] = {}
+    for cmd in commands:
+        if cmd.op == "EOC":
+            continue
+        owner = [name for line, name in starts if line < cmd.line]
+        if not owner:
+            raise ValueError(f"line {cmd.line}: command before any macro comment")
+        mask = aim.trace_mask(cmd.fields.get("channel_mask", 0))
+        instr = aim.AimInstr(cmd.op, cmd.fields.get("opsize", 0), cmd.fields.get("gpr", 0), mask,
+                             cmd.fields.get("row", 0))
+        out.setdefault(owner[-1], []).append(aim_command(instr))
+    return {name: stream_counts(cmds, dev) for name, cmds in out.items()}

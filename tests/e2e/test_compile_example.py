@@ -119,6 +119,22 @@ def test_pim_gets_the_gemvs_and_attention_and_the_trace_covers_them(compiled: tu
     assert report["totals"]["aim_commands"] == sum(1 for ln in lines if ln.startswith("AiM"))
 
 
+def test_report_pim_latency_is_the_timing_of_the_emitted_trace(compiled: tuple[dict, Path, str]) -> None:
+    """The written trace, parsed by the strict parser and timed macro by macro, gives each PIM op the
+    latency and energy the report gives it (the report's figures are closed-form estimates)."""
+    from pimc.targets.aim_trace import trace_macro_counts
+    from pimc.targets.system import load_system
+
+    report, out, _ = compiled
+    dev = load_system(report["system"]["name"]).devices["pim"]
+    counts = trace_macro_counts((out / "pim.aim.trace").read_text(), dev)
+    on_pim = {e["name"]: e for e in report["ops"] if e["device"] == "pim"}
+    assert set(counts) == set(on_pim)
+    for name, c in counts.items():
+        assert c.time_ns(dev) == pytest.approx(on_pim[name]["latency_ns"], rel=1e-12), name
+        assert c.energy_pj(dev) == pytest.approx(on_pim[name]["energy_pj"], rel=1e-12), name
+
+
 def test_bad_input_is_one_line_and_writes_nothing(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     bad = tmp_path / "bad.onnx"
     bad.write_bytes(b"\x08\x07garbage")
