@@ -15,12 +15,13 @@ from pimc.compiler.errors import PimcError
 
 
 def _cmd_compile(args: argparse.Namespace) -> int:
-    from pimc.compiler.driver import compile_model, parse_dims, write_outputs
+    from pimc.compiler.driver import compile_model, parse_dims, parse_emit, write_outputs
     from pimc.targets.report import format_table
 
     result = compile_model(args.model, system=args.system, strategy=args.strategy, dims=parse_dims(args.dim),
                            dtype=args.dtype, speculate=args.speculate, sub_batches=args.sub_batches,
-                           papi_threshold=args.papi_threshold, baselines=not args.no_baselines)
+                           papi_threshold=args.papi_threshold, baselines=not args.no_baselines,
+                           emit=parse_emit(args.emit))
     for warning in result.warnings:
         print(f"pimc: warning: {warning}", file=sys.stderr)
     files = write_outputs(result, args.output)
@@ -72,7 +73,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="pimc", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
 
-    c = sub.add_parser("compile", help="compile a model for a system; write report.json, plan.mlir, pim.aim.trace, timeline.json, roofline.png")
+    c = sub.add_parser("compile", help="compile a model for a system; write report.json, plan.mlir, command traces, timeline.json, roofline.png")
     c.add_argument("model", help="model file (.onnx, or .pim in pimc's DSL)")
     c.add_argument("--system", default=DEFAULT_SYSTEM, help="preset name (see `pimc systems`) or TOML file")
     c.add_argument("--strategy", default="optimal", choices=STRATEGIES, metavar="NAME",
@@ -92,6 +93,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--dtype", choices=DTYPES, default=None,
         help=f"deployment precision every byte and FLOP is costed at (default {DEFAULT_DTYPE})",
     )
+    c.add_argument("--emit", default=None, metavar="FORMATS",
+                   help="command traces to write, comma-separated: aim (pim.aim.trace, AiM simulator), attacc "
+                        "(pim.attacc.trace, AttAcc simulator); default: those of the system's PIM devices")
     c.add_argument("-o", "--output", default="out", type=Path, help="output directory (default: out)")
     c.set_defaults(func=_cmd_compile)
 

@@ -113,12 +113,57 @@ def default_pipeline(system: str, strategy: str, dtype: str | None = None, sub_b
     ]
 
 
+TRACE_FORMATS = ("aim", "attacc")
+"""Command-trace formats pimc emits, named after the PIM ISA they are for."""
+
+
+def parse_emit(spec: str | None) -> list[str] | None:
+    """`"aim,attacc"` -> ["aim", "attacc"]; None means the formats of the system's PIM devices."""
+    if spec is None:
+        return None
+    formats = [f.strip() for f in spec.split(",") if f.strip()]
+    for f in formats:
+        if f not in TRACE_FORMATS:
+            raise PimcError(f"--emit {spec}: unknown trace format '{f}' (known: {', '.join(TRACE_FORMATS)})")
+    return formats
+
+
+def emit_traces(module: ModuleOp, model: str, system: System, formats: list[str] | None) -> dict[str, str]:
+    """Every requested trace file's name and text: `pim.aim.trace` for the AiM device (`pim.DEVICE.aim.trace`
+    when there are several), `pim.attacc.trace` for an AttAcc device of one HBM3 stack (else one
+    `pim.attacc.stackN.trace` per stack). An error names a format no PIM device of the system uses."""
+    from pimc.targets.attacc_trace import emit_attacc_traces
+
+    by_isa: dict[str, list[str]] = {}
+    for name, dev in system.devices.items():
+        if dev.kind == "pim":
+            by_isa.setdefault(dev.p("isa"), []).append(name)
+    if formats is None:
+        formats = [f for f in TRACE_FORMATS if f in by_isa]
+    files: dict[str, str] = {}
+    for fmt in formats:
+        devices = by_isa.get(fmt)
+        if not devices:
+            pims = ", ".join(f"{d} (isa {system.devices[d].p('isa')})" for ds in by_isa.values() for d in ds)
+            raise PimcError(f"--emit {fmt}: system '{system.name}' has no PIM device of isa '{fmt}' "
+                            f"(its PIM devices: {pims or 'none'})")
+        for device in devices:
+            prefix = "pim." if len(devices) == 1 else f"pim.{device}."
+            if fmt == "aim":
+                files[f"{prefix}aim.trace"] = emit_aim_trace(module, model, system.name, device)
+            else:
+                stacks = emit_attacc_traces(module, device, system.devices[device])
+                for i, text in enumerate(stacks):
+                    files[f"{prefix}attacc{'' if len(stacks) == 1 else f'.stack{i}'}.trace"] = text
+    return files
+
+
 @dataclass
 class CompileResult:
     module: ModuleOp
     report: dict[str, Any]
     plan_mlir: str
-    aim_trace: str
+    traces: dict[str, str]
     warnings: list[str] = field(default_factory=list)
     timeline: list[dict[str, Any]] = field(default_factory=list)
     system: System | None = None
@@ -133,7 +178,7 @@ class CompileResult:
         return {
             "report.json": json.dumps(self.report, indent=2) + "\n",
             "plan.mlir": self.plan_mlir,
-            "pim.aim.trace": self.aim_trace,
+            **self.traces,
             "timeline.json": json.dumps(trace, allow_nan=False) + "\n",
             "roofline.png": roofline_png_bytes(self.report, self.system),
         }
@@ -159,6 +204,7 @@ def compile_model(
     sub_batches: int = 1,
     papi_threshold: float | None = None,
     baselines: bool = True,
+    emit: list[str] | None = None,
 ) -> CompileResult:
     """Compile a model for a system and render every output in memory.
 
@@ -167,7 +213,8 @@ def compile_model(
     step verifies (a DSL model's `speculate` parameter). `sub_batches` > 1 splits
     `--dim batch` into that many interleaved sub-batches (NeuPIMs). Raises a
     PimcError (one line naming the place) for bad input, an op no device can run,
-    or a model that does not fit a memory of the system.
+    or a model that does not fit a memory of the system. `emit` names the trace formats to write
+    (`emit_traces`; default: those of the system's PIM devices).
     """
     sys_desc = load_system(system)
     dims = dict(dims or {})
@@ -212,8 +259,8 @@ def compile_model(
         warnings.append(f"optimal: phase(s) {', '.join(unproven)} not proven optimal within the solver's time limit "
                         "per segment; the best placement found is used")
     timeline = [e.as_dict() for t in timings for e in (*t.schedule.events, *t.handoffs)]
-    return CompileResult(module, report, str(module) + "\n", emit_aim_trace(module, model, sys_desc.name), warnings,
-                         timeline, sys_desc)
+    traces = emit_traces(module, model, sys_desc, emit)
+    return CompileResult(module, report, str(module) + "\n", traces, warnings, timeline, sys_desc)
 
 
 def no_commands_warning(module: ModuleOp, system: System) -> str | None:
@@ -227,12 +274,13 @@ def no_commands_warning(module: ModuleOp, system: System) -> str | None:
         return None
     listed = ", ".join(f"'{d}' (isa {system.devices[d].p('isa')}, {n} GEMVs)" for d, n in silent.items()
                        if d in system.devices)
-    return (f"no command stream is emitted for PIM device(s) {listed}: only the AiM ISA has an emitter; "
+    return (f"no command stream is emitted for PIM device(s) {listed}: only the AiM and AttAcc ISAs have "
+            "emitters; "
             "their GEMV costs come from the all-bank timing model (targets/pim_timing.py)")
 
 
 def write_outputs(result: CompileResult, outdir: str | Path) -> list[Path]:
-    """Write report.json, plan.mlir, pim.aim.trace, timeline.json and roofline.png into `outdir`, each atomically."""
+    """Write report.json, plan.mlir, the command traces, timeline.json and roofline.png into `outdir`, each atomically."""
     return write_files(result.files(), outdir)
 
 

@@ -1,6 +1,6 @@
 """Registers pimc's dialects and passes with xDSL (entry point group `xdsl.universe`).
 
-After `pip install pimc`, stock `xdsl-opt` knows the nn, place, pim and aim
+After `pip install pimc`, stock `xdsl-opt` knows the nn, place, pim, aim and attacc
 dialects and the raise-nn, annotate-cost, partition, lower-to-pim and pim-to-commands passes.
 """
 
@@ -37,6 +37,12 @@ def _aim() -> Dialect:
     return AIM
 
 
+def _attacc() -> Dialect:
+    from pimc.dialects.attacc import ATTACC
+
+    return ATTACC
+
+
 def _raise_nn() -> type[ModulePass]:
     from pimc.passes.raise_nn import RaiseNnPass
 
@@ -67,7 +73,7 @@ def _pim_to_commands() -> type[ModulePass]:
     return PimToCommandsPass
 
 
-DIALECTS: dict[str, Callable[[], Dialect]] = {"nn": _nn, "place": _place, "pim": _pim, "aim": _aim}
+DIALECTS: dict[str, Callable[[], Dialect]] = {"nn": _nn, "place": _place, "pim": _pim, "aim": _aim, "attacc": _attacc}
 PASSES: dict[str, Callable[[], type[ModulePass]]] = {
     "raise-nn": _raise_nn,
     "annotate-cost": _annotate_cost,

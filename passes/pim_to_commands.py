@@ -22,7 +22,7 @@ from xdsl.ir import Block, Operation
 from xdsl.passes import ModulePass
 
 from pimc.compiler.errors import CompileError
-from pimc.dialects import aim, nn, pim
+from pimc.dialects import aim, attacc, nn, pim
 from pimc.passes.partition import device_of
 from pimc.targets.pim_timing import GemvGeometry, gemv_commands, head_slot, layout_geometry
 from pimc.targets.system import Device, system_for_module
@@ -134,12 +134,14 @@ def gemv_items(m: int, k: int, n: int, geo: GemvGeometry, bias: bool, column_byt
     return items
 
 
-def attention_items(op: pim.AttentionOp, dev: Device) -> list[Item]:
+def attention_items(op: pim.AttentionOp, dev: Device, softmax_on_device: bool = False) -> list[Item]:
     """Attention's commands, folded: head h (of B * Hkv) runs on the channel group g = h % groups
     (channels g * head_channels ..., groups = channels // head_channels) in wave w = h // groups:
     the score GEMV of its G * S query rows over its K cache (rows from k_layout.row_base + w * rows
     per K head), then the context GEMV over its V cache; one SYNC at the end. The heads of a wave fold
-    into a Loop stepping head_channels channels; waves fold when a head's K and V take equal rows."""
+    into a Loop stepping head_channels channels; waves fold when a head's K and V take equal rows.
+    With `softmax_on_device` (AttAcc's buffer die) an SFM follows the score GEMV and the context GEMV's
+    input arrives from it (MV_GB) rather than from the host (WR_GB)."""
     b, hq, hkv, s, t, d, dv = op.dims()
     rows = hq // hkv * s
     kg, vg = layout_geometry(op.k_layout, d, dev), layout_geometry(op.v_layout, t, dev)
@@ -152,6 +154,8 @@ def attention_items(op: pim.AttentionOp, dev: Device) -> list[Item]:
     column_bytes = dev.p("column_bytes")
     score = tuple(gemv_items(rows, d, t, kg, False, column_bytes, k_base))
     context = tuple(gemv_items(rows, t, dv, vg, False, column_bytes, v_base))
+    if softmax_on_device:
+        context = (Cmd("SFM", 0, kg.channels, 0), *(_from_softmax(i) for i in context))
     heads: list[tuple[Item, ...]] = []
     for h in range(b * hkv):
         first, wave = head_slot(h, width, dev.p("channels"))
@@ -159,6 +163,12 @@ def attention_items(op: pim.AttentionOp, dev: Device) -> list[Item]:
                      + tuple(_shift(i, wave * v_rows, first) for i in context))
     waves = fold(heads)
     return [*fold([(w,) for w in waves]), Cmd("SYNC")]
+
+
+def _from_softmax(item: Item) -> Item:
+    if isinstance(item, Loop):
+        return replace(item, body=tuple(_from_softmax(i) for i in item.body))
+    return replace(item, kind="MV_GB") if item.kind == "WR_GB" else item
 
 
 def aim_ops(items: Iterable[Item]) -> list[Operation]:
@@ -187,12 +197,44 @@ def aim_ops(items: Iterable[Item]) -> list[Operation]:
     return ops
 
 
+def attacc_ops(items: Iterable[Item]) -> list[Operation]:
+    """AttAcc HBM3-PIM ops (and pim.repeat loops) for folded commands: WR_GB -> attacc.wr_gb (MV_GB,
+    from the softmax unit: attacc.mv_gb), MAC_ABK -> attacc.mac_ab, RD_MAC -> attacc.mv_sb of the
+    results each bank yields, SFM -> attacc.sfm, SYNC -> attacc.barrier. The ISA has no bias preload
+    (the device's bias_preload is false), so no WR_BIAS reaches here."""
+    ops: list[Operation] = []
+    row = 0
+    for item in items:
+        if isinstance(item, Loop):
+            ops.append(pim.RepeatOp(item.count, item.row_step, item.channel_step, attacc_ops(item.body)))
+            continue
+        assert item.vectors == 1 or item.kind not in ("MAC_ABK", "WR_GB"), "AttAcc MACs one input vector"
+        mask = ((1 << item.channels) - 1) << item.first_channel
+        if item.kind == "WR_GB":
+            ops.append(attacc.WrGbOp(item.opsize, mask))
+        elif item.kind == "MV_GB":
+            ops.append(attacc.MvGbOp(item.opsize, mask))
+        elif item.kind == "MAC_ABK":
+            assert item.row is not None
+            row = item.row
+            ops.append(attacc.MacAbOp(item.opsize, mask, item.row))
+        elif item.kind == "RD_MAC":
+            ops.append(attacc.MvSbOp(item.vectors, mask, row))
+        elif item.kind == "SFM":
+            ops.append(attacc.SfmOp(mask))
+        else:
+            assert item.kind == "SYNC", f"{item.kind} has no AttAcc command"
+            ops.append(attacc.BarrierOp())
+    return ops
+
+
 def gemv_macro_items(op: pim.GemvOp, dev: Device) -> list[Item]:
-    """A pim.gemv's folded commands with the rows of its layout, then SYNC."""
+    """A pim.gemv's folded commands with the rows of its layout, then SYNC (WR_BIAS only on a device
+    with `bias_preload`)."""
     m, k, n = op.mkn()
     geo = layout_geometry(op.layout, k, dev)
-    return [*gemv_items(m, k, n, geo, op.bias is not None, dev.p("column_bytes"), op.layout.row_base.value.data),
-            Cmd("SYNC")]
+    bias = op.bias is not None and dev.p("bias_preload")
+    return [*gemv_items(m, k, n, geo, bias, dev.p("column_bytes"), op.layout.row_base.value.data), Cmd("SYNC")]
 
 
 def aim_gemv_commands(op: pim.GemvOp, dev: Device) -> list[Operation]:
@@ -215,9 +257,11 @@ def aim_attention_commands(op: pim.AttentionOp, dev: Device) -> list[Operation]:
 class PimToCommandsPass(ModulePass):
     """Fill the `commands` region of every PIM macro with its device's ISA commands, loop-compressed.
 
-    AiM devices (isa = "aim") get GDDR6-AiM ISR commands (`aim` dialect); see
-    `aim_gemv_commands` and `aim_attention_commands` for the sequences. Macros on devices of other ISAs and
-    macros that already hold commands are left alone.
+    AiM devices (isa = "aim") get GDDR6-AiM ISR commands (`aim` dialect; see
+    `aim_gemv_commands` and `aim_attention_commands`), AttAcc HBM3-PIM devices (isa =
+    "attacc") AttAcc commands (`attacc` dialect; `attacc_ops`), with the softmax between
+    attention's GEMVs in the buffer die. Macros on devices of other ISAs and macros that
+    already hold commands are left alone.
     """
 
     name = "pim-to-commands"
@@ -233,7 +277,12 @@ class PimToCommandsPass(ModulePass):
             if device is None or device not in system.devices or system.devices[device].kind != "pim":
                 raise CompileError(f"{inner.name} '{nn.op_label(inner)}' is not placed on a PIM device of '{system.name}'")
             dev = system.devices[device]
-            if dev.p("isa") != "aim":
-                continue  # no emitter for this ISA yet: the macro keeps its cost, the driver warns
-            emit = aim_gemv_commands if isinstance(inner, pim.GemvOp) else aim_attention_commands
-            inner.commands.add_block(Block(emit(inner, dev)))
+            isa = dev.p("isa")
+            if isa == "aim":
+                emit = aim_gemv_commands if isinstance(inner, pim.GemvOp) else aim_attention_commands
+                inner.commands.add_block(Block(emit(inner, dev)))
+            elif isa == "attacc":
+                items = (gemv_macro_items(inner, dev) if isinstance(inner, pim.GemvOp)
+                         else attention_items(inner, dev, softmax_on_device=True))
+                inner.commands.add_block(Block(attacc_ops(items)))
+            # other ISAs have no emitter yet: the macro keeps its cost, the driver warns

@@ -8,17 +8,22 @@ macro's block is preceded by a comment naming the op it comes from.
 from __future__ import annotations
 
 from xdsl.dialects.builtin import ModuleOp
+from xdsl.ir import Block
 
 from pimc.dialects import aim, nn, pim
+from pimc.passes.partition import device_of
 from pimc.targets.pim_timing import Command, PimCounts, aim_command, aim_instrs, stream_counts
 from pimc.targets.system import Device
 
 
-def emit_aim_trace(module: ModuleOp, model: str, system: str) -> str:
-    """The whole program's AiM trace, macros in program order, ending with `AiM EOC`."""
-    lines = [f"# pimc AiM trace: model {model}, system {system}"]
+def emit_aim_trace(module: ModuleOp, model: str, system: str, device: str | None = None) -> str:
+    """The whole program's AiM trace (of `device`'s macros, default every macro with AiM commands),
+    macros in program order, ending with `AiM EOC`."""
+    lines = [f"# pimc AiM trace: model {model}, system {system}" + (f", device {device}" if device else "")]
     for op in module.walk():
         if not isinstance(op, pim.PIM_MACROS) or not op.commands.blocks:
+            continue
+        if (device is not None and device_of(op) != device) or not is_aim_stream(op.commands.block):
             continue
         if isinstance(op, pim.GemvOp):
             m, k, n = op.mkn()
@@ -38,6 +43,11 @@ def emit_aim_trace(module: ModuleOp, model: str, system: str) -> str:
         lines.extend(instr.line() for instr in aim_instrs(op.commands.block))
     lines.append(aim.EocOp().trace_line())
     return "\n".join(lines) + "\n"
+
+
+def is_aim_stream(block: Block) -> bool:
+    """Whether a macro's command block holds AiM ISR ops."""
+    return any(isinstance(op, aim.AimCommandOp) for op in block.walk())
 
 
 def trace_macro_counts(text: str, dev: Device) -> dict[str, PimCounts]:

@@ -41,7 +41,8 @@ parameter names follow JEDEC (shared/REFERENCE.md s2; presets give sources).
     RD_MAC            tCL + v * tCCD_L         read latency + one column burst (a result
                                                from every bank) per vector and per output
                                                the bank computed from its row
-    SYNC, EOC         0
+    SYNC, EOC, SFM    0 (SFM: AttAcc's softmax in the buffer die, overlapped with
+                      the MACs and not timed, as in attention_counts)
 
 Refresh: every tREFI cycles the channel is unavailable for tRFC, so
 time_ns = cycles * tREFI / (tREFI - tRFC) * tCK.
@@ -65,11 +66,11 @@ from dataclasses import dataclass, field
 
 from xdsl.ir import Block
 
-from pimc.dialects import aim, pim
+from pimc.dialects import aim, attacc, pim
 from pimc.dialects.pim import PIM_ELEMENT_BYTES, ceil_div
 from pimc.targets.system import Device
 
-PIM_COMMANDS = ("WR_GB", "WR_BIAS", "MAC_ABK", "RD_MAC", "SYNC")
+PIM_COMMANDS = ("WR_GB", "WR_BIAS", "MAC_ABK", "RD_MAC", "SYNC", "SFM")
 
 
 @dataclass(frozen=True)
@@ -163,7 +164,7 @@ def command_counts(cmd: Command, dev: Device) -> PimCounts:
     elif cmd.kind == "RD_MAC":
         c.cycles = dev.p("tCL") + cmd.vectors * dev.p("tCCD_L")
         c.io_bits = cmd.channels * cmd.vectors * column_bits
-    elif cmd.kind != "SYNC":
+    elif cmd.kind not in ("SYNC", "SFM"):  # SFM: AttAcc's buffer-die softmax, not timed (attention_counts)
         raise ValueError(f"no timing for PIM command {cmd.kind!r} (known: {', '.join(PIM_COMMANDS)})")
     return c
 
@@ -306,11 +307,13 @@ def gemv_counts(m: int, k: int, n: int, dev: Device, bias: bool = False, sync: b
     M rows in groups of v = `vectors` (M // v full groups and one of M % v), per group:
         WR_GB:   T * P commands (1 when T = 1) of v * c_t columns on C channels
         MAC_ABK: for every pass and tile, one of o_p * c_t columns on a_p channels for v vectors
-        RD_MAC, WR_BIAS (with a bias): one per pass on a_p channels, v * o_p results per bank
+        RD_MAC, WR_BIAS (with a bias, on a device with `bias_preload`): one per pass on a_p channels,
+                 v * o_p results per bank
     and one SYNC; each term costs what `command_counts` says. Every command's mask
     starts at the first layout channel, so the commands run back to back.
     """
     geo = gemv_geometry(k, n, dev, max_channels)
+    bias = bias and dev.p("bias_preload")
     passes, k_tiles = geo.passes(n), geo.k_tiles(k)
     per_pass = geo.channels * geo.banks * geo.per_row
     full_passes, rest = divmod(n, per_pass)
@@ -455,6 +458,21 @@ def aim_command(cmd: aim.AimCommandOp | aim.AimInstr) -> Command:  # AiM command
     if mask != ((1 << mask.bit_count()) - 1) << first:
         raise ValueError(f"AiM {instr.op}: channel mask {mask:#x} is not one contiguous run of channels")
     return Command(instr.op, instr.opsize, mask.bit_count(), first_channel=first)
+
+
+def block_commands(block: Block) -> Iterator[Command]:
+    """The timing view of a macro's `commands` block of any ISA (AiM or AttAcc ops), repeats unrolled."""
+    for op, row, channel in pim.unroll(block):
+        if isinstance(op, aim.AimCommandOp):
+            yield aim_command(op.instr(row, channel))
+            continue
+        assert isinstance(op, attacc.AttaccCommandOp), f"{op.name} in a command stream"
+        mask = op.field("channel_mask") << channel
+        first = (mask & -mask).bit_length() - 1 if mask else 0
+        if op.KIND == "RD_MAC":
+            yield Command("RD_MAC", 0, mask.bit_count(), op.field("outputs"), first)
+        else:
+            yield Command(op.KIND, op.field("opsize"), mask.bit_count(), first_channel=first)
 
 
 def aim_instrs(block: Block) -> Iterator[aim.AimInstr]:

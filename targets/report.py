@@ -27,6 +27,7 @@ from pimc.dialects.place import TransferOp
 from pimc.passes.annotate_cost import COST_ATTR
 from pimc.passes.partition import BASELINES, PARTITION_ATTR, StrategyContext, device_of, phase_functions, place_phase
 from pimc.passes.schedule import PhaseTiming
+from pimc.targets.aim_trace import is_aim_stream
 from pimc.targets.capacity import MemoryUse
 from pimc.targets.schedule import schedule_energy_pj, schedule_phase
 from pimc.targets.system import System
@@ -189,7 +190,7 @@ def build_report(module: ModuleOp, model: str, system: System, strategy: str, dt
             transfers.append(transfer_entry(op))
         elif COST_ATTR in op.attributes:
             ops.append(op_entry(op))
-        if isinstance(op, pim.PIM_MACROS) and op.commands.blocks:
+        if isinstance(op, pim.PIM_MACROS) and op.commands.blocks and is_aim_stream(op.commands.block):
             aim_commands += pim.unrolled_length(op.commands.block)
     timings = timings or []
     per_device = {name: 0.0 for name in system.devices}

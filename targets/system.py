@@ -49,7 +49,9 @@ Devices (`[devices.<name>]`), by `kind`; every device has `memory` and an option
   `tRCD_MAC` (activation to first MAC; default tRCD), `tRP`, `tRAS`, `tCCD_S`, `tCCD_L`, `tRRD`, `tFAW`, `tCL`, `tREFI`,
   `tRFC`; `all_bank_act` (true when one command opens a row in every bank, as AiM's
   ACT16 and HBM-PIM's all-bank mode; false = banks open one at a time under
-  tRRD/tFAW); energies `act_energy_pj_per_bit` (ACT+PRE per bit of opened row),
+  tRRD/tFAW); `bias_preload` (default true: WR_BIAS sets the accumulators to a
+  GEMV's bias; false, as on AttAcc's ISA, which has no such command: the host adds
+  the bias to the results it reads); energies `act_energy_pj_per_bit` (ACT+PRE per bit of opened row),
   `read_energy_pj_per_bit` (cell to the bank's MAC unit per bit),
   `io_energy_pj_per_bit` (per bit crossing the device interface), `mac_energy_pj`
   (per MAC).
@@ -227,6 +229,7 @@ _KIND_KEYS: dict[str, dict[str, Key]] = {
         "tREFI": Key(int),
         "tRFC": _CYCLES,
         "all_bank_act": Key(bool),
+        "bias_preload": Key(bool, default=True),
         "act_energy_pj_per_bit": _ENERGY,
         "read_energy_pj_per_bit": _ENERGY,
         "io_energy_pj_per_bit": _ENERGY,
