@@ -3,7 +3,9 @@
 The committed fixtures in tests/models/ are real exports of random-initialised tiny
 GPT-2, Llama (GQA: 4 query heads over 2 K/V heads), OPT and BERT, made by
 tests/models/export_hf.py. When torch and transformers are installed (the `hf`
-extra), `test_live_export` exports the same models afresh and checks them the same way.
+extra), `test_live_export` exports the same models afresh and checks them the same way, and
+`pimc run` executes the fresh GPT-2 and Llama exports (PIM ops from their AiM command streams on
+the functional emulator) and matches onnxruntime.
 """
 
 from __future__ import annotations
@@ -108,3 +110,9 @@ def test_live_export(model: str, tmp_path: Path) -> None:
         path = tmp_path / f"{model}-{phase}.onnx"
         export_hf.save_inline(program, path)
         check_model(path, model, phase)
+        if model in ("gpt2", "llama"):  # the fresh export runs with its PIM ops from their command streams
+            from pimc.compiler.run import format_run, run_model
+
+            result = run_model(path, "npu-aim", "pim-only")
+            assert result.macros.get("pim", 0) > 0
+            assert result.max_error() < 2e-3, format_run(result)

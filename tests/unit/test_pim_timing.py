@@ -212,7 +212,7 @@ def test_lanes_beyond_a_column_serve_more_input_vectors(m: int, k: int, n: int, 
     fc, attn = papi.devices["fc_pim"], papi.devices["attn_pim"]
     geo = gemv_geometry(k, n, fc)
     assert geo.vectors == 4
-    seq = gemv_commands(m, k, n, geo, bias, fc.p("column_bytes"))
+    seq = gemv_commands(m, k, n, geo, bias and fc.p("bias_preload"), fc.p("column_bytes"))
     stream = stream_counts((Command(kind, opsize, ch, v) for kind, opsize, ch, _, v in seq), fc)
     estimate = gemv_counts(m, k, n, fc, bias)
     assert estimate == stream
