@@ -89,7 +89,7 @@ class EmulatingInterpreter(Interpreter):
                                                                                fill_value))]
 
 
-def _index_bound(model: onnx.ModelProto, name: str) -> int:
+def index_bound(model: onnx.ModelProto, name: str) -> int:
     """How many rows the tables that input `name` indexes have (its vocabulary), else 16."""
     rows = {i.name: i.dims[0] for i in model.graph.initializer if len(i.dims) > 0}
     bounds = [rows[n.input[0]] for n in model.graph.node if n.op_type == "Gather" and n.input[1] == name
@@ -113,7 +113,7 @@ def seeded_inputs(model: onnx.ModelProto, shapes: Sequence[tuple[int, ...]], see
                 mask[..., shape[-1] - max(1, shape[-1] // 4):] = 0
             feeds[vi.name] = mask
         else:
-            feeds[vi.name] = rng.integers(0, _index_bound(model, vi.name), shape).astype(dtype)
+            feeds[vi.name] = rng.integers(0, index_bound(model, vi.name), shape).astype(dtype)
     return feeds
 
 

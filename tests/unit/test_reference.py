@@ -27,6 +27,7 @@ from xdsl.dialects.builtin import ModuleOp, StringAttr, TensorType, f32
 from xdsl.ir import Block, Region
 
 from pimc.compiler.driver import make_context
+from pimc.compiler.run import index_bound
 from pimc.compiler.frontend.onnx_import import import_onnx
 from pimc.compiler.frontend.onnx_shapes import resolve_graph
 from pimc.dialects import nn
@@ -77,14 +78,6 @@ def _symbolic_dims(model: onnx.ModelProto) -> dict[str, int]:
             if d.HasField("dim_param") and d.dim_param not in dims:
                 dims[d.dim_param] = next(primes)
     return dims
-
-
-def _index_bound(model: onnx.ModelProto, name: str) -> int:
-    """How many rows the tables that input `name` indexes have (its vocabulary), else 16."""
-    rows = {i.name: i.dims[0] for i in model.graph.initializer if len(i.dims) > 0}
-    bounds = [rows[n.input[0]] for n in model.graph.node if n.op_type == "Gather" and n.input[1] == name
-              and n.input[0] in rows]
-    return min(bounds, default=16)
 
 
 def _random_weights(
@@ -144,7 +137,7 @@ def _case(path: Path) -> tuple[ModuleOp, dict[str, np.ndarray], dict[str, np.nda
         elif dtype.kind == "b" or "mask" in vi.name:
             feeds[vi.name] = _padding_mask(shape, dtype)
         else:
-            feeds[vi.name] = rng.integers(0, _index_bound(model, vi.name), shape).astype(dtype)
+            feeds[vi.name] = rng.integers(0, index_bound(model, vi.name), shape).astype(dtype)
     module = import_onnx(path, dims or None)
     random = _random_weights(path, dims, module, rng)
     assert random, f"{path.name}: no weight to randomise"
