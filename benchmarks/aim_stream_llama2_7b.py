@@ -28,8 +28,9 @@ from pimc.passes.lower_to_pim import LowerToPimPass
 from pimc.passes.partition import PartitionPass, device_of
 from pimc.passes.pim_to_commands import PimToCommandsPass
 from pimc.targets.aim_trace import emit_aim_trace
-from pimc.targets.pim_timing import aim_command, aim_instrs, stream_counts
+from pimc.targets.pim_timing import block_commands, stream_counts
 from pimc.targets.system import load_system
+from pimc.targets.trace_parse import parse_aim_trace
 
 ROOT = Path(__file__).resolve().parents[1]
 MODEL = ROOT / "tests" / "models" / "llama2-7b-decode.onnx"
@@ -72,18 +73,13 @@ def main() -> None:
     print(f"  emit AiM trace   {t_emit:7.3f} s   {lines} commands, {size / 1e6:.2f} MB")
     print(f"  backend total    {t_layout + t_commands + t_emit:7.3f} s   (target <= 5 s, <= 50 MB)")
 
-    try:
-        from pimc.targets.trace_parse import parse_aim_trace
-    except ImportError:
-        parse_aim_trace = None
-    if parse_aim_trace is not None:
-        t = time.perf_counter()
-        parsed = parse_aim_trace(trace)
-        print(f"  strict parse     {time.perf_counter() - t:7.3f} s   {len(parsed)} commands accepted")
+    t = time.perf_counter()
+    parsed = parse_aim_trace(trace)
+    print(f"  strict parse     {time.perf_counter() - t:7.3f} s   {len(parsed)} commands accepted")
     worst = 0.0
     for op in macros:
         dev = system.devices[device_of(op) or ""]
-        streamed = stream_counts((aim_command(i) for i in aim_instrs(op.commands.block)), dev).time_ns(dev)
+        streamed = stream_counts(block_commands(op.commands.block), dev).time_ns(dev)
         estimate = op.attributes["cost"].data["latency_ns"].data[dev.name].value.data  # type: ignore[attr-defined]
         worst = max(worst, abs(streamed - estimate) / estimate)
     print(f"  stream timing vs annotate-cost estimate: max relative difference {worst:.2e} over {len(macros)} macros")

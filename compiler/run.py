@@ -33,7 +33,7 @@ from pimc.dialects import nn, pim
 from pimc.dialects.place import TransferOp
 from pimc.passes.partition import device_of
 from pimc.targets.pim_emulator import BankImage, emulate_attention, emulate_gemv
-from pimc.targets.reference import Interpreter, attention_probabilities, weights_from_onnx
+from pimc.targets.reference import Interpreter, attention_probabilities, load_model, weights_from_onnx
 from pimc.targets.system import System
 
 
@@ -97,9 +97,11 @@ def index_bound(model: onnx.ModelProto, name: str) -> int:
     return min(bounds, default=16)
 
 
-def seeded_inputs(model: onnx.ModelProto, shapes: Sequence[tuple[int, ...]], seed: int = 0) -> dict[str, np.ndarray]:
-    """Seeded random values for the graph inputs (module docstring), of the given (bound) shapes."""
-    rng = np.random.default_rng(seed)
+def seeded_inputs(model: onnx.ModelProto, shapes: Sequence[tuple[int, ...]], seed: int | np.random.Generator = 0
+                  ) -> dict[str, np.ndarray]:
+    """Seeded random values for the graph inputs (module docstring), of the given (bound) shapes, drawn in
+    input order from `seed` (or from a generator, which goes on from where they end)."""
+    rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
     initializers = {i.name for i in model.graph.initializer}
     inputs = [vi for vi in model.graph.input if vi.name not in initializers]
     feeds: dict[str, np.ndarray] = {}
@@ -147,16 +149,13 @@ def run_model(path: str | Path, system: str, strategy: str = "optimal", dims: di
     path = Path(path)
     if path.suffix != ".onnx":
         raise PimcError(f"{path}: pimc run needs an ONNX model (its weights and onnxruntime are the reference)")
-    result = compile_model(path, system=system, strategy=strategy, dims=dims, baselines=False)
+    result = compile_model(path, system=system, strategy=strategy, dims=dims, baselines=False, emit=[])
     fns = [op for op in result.module.walk() if isinstance(op, func.FuncOp)]
     if len(fns) != 1:
         raise PimcError(f"{path}: expected one function after import, got {len(fns)}")
     fn = fns[0]
-    try:
-        model = onnx.load(str(path))
-        weights = weights_from_onnx(path)
-    except (OSError, ValueError, onnx.onnx_cpp2py_export.checker.ValidationError) as e:  # type: ignore[attr-defined]
-        raise PimcError(f"{path}: cannot load the weights: {e}") from None
+    model = load_model(path)
+    weights = weights_from_onnx(model)
     needed = {op.sym_name.data for op in fn.walk() if isinstance(op, nn.WeightOp)}
     absent = sorted(needed - set(weights))
     if absent:

@@ -89,12 +89,13 @@ def fold(blocks: Sequence[tuple[Item, ...]]) -> list[Item]:
     out: list[Item] = []
     i = 0
     while i < len(blocks):
-        j, step = i + 1, None
-        if j < len(blocks):
-            step = _delta(blocks[i], blocks[j])
-            while step is not None and j < len(blocks) and _delta(blocks[j - 1], blocks[j]) == step:
+        step = _delta(blocks[i], blocks[i + 1]) if i + 1 < len(blocks) else None
+        j = i + 1
+        if step is not None:
+            j = i + 2
+            while j < len(blocks) and _delta(blocks[j - 1], blocks[j]) == step:
                 j += 1
-        if step is None or j - i < 2:
+        if step is None:
             out.extend(blocks[i])
             i += 1
         else:

@@ -33,6 +33,7 @@ from dataclasses import dataclass
 from xdsl.dialects.builtin import ModuleOp
 
 from pimc.dialects import attacc, pim
+from pimc.dialects.pim import ceil_div
 from pimc.passes.partition import device_of
 from pimc.targets.pim_timing import Command
 from pimc.targets.system import Device
@@ -80,7 +81,7 @@ def _op_lines(op: attacc.AttaccCommandOp, row_offset: int, channel_shift: int, c
 
 def emit_attacc_traces(module: ModuleOp, device: str, dev: Device) -> list[str]:
     """One trace text per HBM3 stack of `device`: its macros' commands in program order."""
-    stacks = -(-dev.p("channels") // STACK_CHANNELS)
+    stacks = ceil_div(dev.p("channels"), STACK_CHANNELS)
     lines: list[list[str]] = [[] for _ in range(stacks)]
     for op in module.walk():
         if not isinstance(op, pim.PIM_MACROS) or not op.commands.blocks or device_of(op) != device:
@@ -114,8 +115,7 @@ def trace_commands(commands: list[AttaccCommand], stack: int = 0) -> list[Comman
         ch = cmd.fields["channel"] + stack * STACK_CHANNELS
         row = cmd.fields["row"] if kind in ("MAC_ABK", "RD_MAC") else 0
         last = runs[-1] if runs else None
-        if (last and kind not in ("SFM", "SYNC") and last.kind == kind and last.channel == ch and last.row == row
-                and cmd.op != "PIM_BARRIER"):
+        if last and kind not in ("SFM", "SYNC") and (last.kind, last.channel, last.row) == (kind, ch, row):
             last.count += 1
         else:
             runs.append(_Run(kind, ch, row, 1))

@@ -66,7 +66,7 @@ import numpy as np
 from pimc.compiler.errors import PimcError
 from pimc.dialects import aim, nn, pim
 from pimc.dialects.pim import PIM_ELEMENT_BYTES, ceil_div
-from pimc.targets.pim_timing import GemvGeometry, aim_instrs, head_slot, layout_geometry
+from pimc.targets.pim_timing import GemvGeometry, aim_instrs, head_slot, layout_geometry, mask_channels
 from pimc.targets.system import Device
 
 FP16 = np.float16
@@ -99,20 +99,9 @@ class BankImage:
         return arr
 
 
-def _slot_columns(k: int, geo: GemvGeometry, column_bytes: int) -> int:
+def _slot_columns(k: int, column_bytes: int) -> int:
     """Elements between the starts of two outputs packed in one row (their K vectors, column aligned)."""
     return ceil_div(k * PIM_ELEMENT_BYTES, column_bytes) * (column_bytes // PIM_ELEMENT_BYTES)
-
-
-def output_units(geo: GemvGeometry, n: int) -> list[tuple[int, int, int, int]]:
-    """(first output, outputs, active channels, outputs per bank) of every pass of an N-output matrix."""
-    per_pass = geo.channels * geo.banks * geo.per_row
-    out = []
-    for p in range(geo.passes(n)):
-        count = min(per_pass, n - p * per_pass)
-        a, o = geo.pass_shape(count)
-        out.append((p * per_pass, count, a, o))
-    return out
 
 
 def place_matrix(image: BankImage, w: np.ndarray, geo: GemvGeometry, row_base: int, first_channel: int,
@@ -120,9 +109,9 @@ def place_matrix(image: BankImage, w: np.ndarray, geo: GemvGeometry, row_base: i
     """Write a K x N matrix into the banks as the layout places it (module docstring)."""
     k, n = w.shape
     k_tiles = geo.k_tiles(k)
-    stride = _slot_columns(k, geo, column_bytes)
+    stride = _slot_columns(k, column_bytes)
     w16 = w.astype(FP16)
-    for p, (n0, count, a, o) in enumerate(output_units(geo, n)):
+    for p, (n0, count, a, o) in enumerate(geo.pass_outputs(n)):
         block = np.zeros((k, a * geo.banks * o), FP16)
         block[:, :count] = w16[:, n0:n0 + count]
         block = block.reshape(k, a, geo.banks, o)
@@ -155,15 +144,19 @@ class Matrix:
     """The input vector the host is working on."""
     done: np.ndarray = field(default_factory=lambda: np.zeros(0, bool))
     results: np.ndarray = field(default_factory=lambda: np.zeros(0, FP16))
+    passes: list[tuple[int, int, int, int]] = field(default_factory=list)
+    """GemvGeometry.pass_outputs of the matrix."""
 
-    @property
-    def rows(self) -> int:
-        return self.geo.rows(self.k, self.n)
+    def __post_init__(self) -> None:
+        self.passes = list(self.geo.pass_outputs(self.n))
 
     def owns(self, row: int, mask: int) -> bool:
-        lo, hi = self.first_channel, self.first_channel + self.geo.channels
-        low = (mask & -mask).bit_length() - 1
-        return self.row_base <= row < self.row_base + self.rows and lo <= low and mask >> hi == 0
+        try:
+            first, channels = mask_channels(mask, "MAC_ABK")
+        except ValueError:
+            return False  # a scattered mask covers no matrix's channel group
+        return (self.row_base <= row < self.row_base + self.geo.rows(self.k, self.n)
+                and self.first_channel <= first and first + channels <= self.first_channel + self.geo.channels)
 
     def locate(self, row: int) -> tuple[int, int]:
         """(pass, row tile) of one of the matrix's rows."""
@@ -174,7 +167,7 @@ class AimMachine:
     """Executes AiM ISR commands on a BankImage (module docstring), the host side given by `matrices`."""
 
     def __init__(self, image: BankImage, dev: Device, label: str):
-        self.image, self.dev, self.label = image, dev, label
+        self.image, self.label = image, label
         self.column_elements = dev.p("column_bytes") // PIM_ELEMENT_BYTES
         gb_elements = dev.p("gb_bytes") // PIM_ELEMENT_BYTES
         self.gb = np.zeros((image.channels, gb_elements), FP16)
@@ -237,7 +230,7 @@ class AimMachine:
                                     f"{m.vectors} input vectors")
 
     def _units(self, mat: Matrix, p: int) -> tuple[int, int, int, int]:
-        n0, count, a, o = output_units(mat.geo, mat.n)[p]
+        n0, count, a, o = mat.passes[p]
         if o != 1:
             raise EmulatorError(f"op '{self.label}': {mat.name} packs {o} outputs per row, which AiM cannot read")
         return n0, count, a, o
@@ -270,17 +263,13 @@ class AimMachine:
                                     f"{mat.first_channel}; the read misses output {n0 + int(np.argmin(filled))}")
         mat.results[n0:n0 + count] = got
         mat.done[n0:n0 + count] = True
-        if p == mat.geo.passes(mat.n) - 1:
+        if p == len(mat.passes) - 1:
             if not mat.done.all():
                 raise self.fail(i, ins, f"{mat.name}: output {int(np.argmin(mat.done))} of input vector "
                                         f"{mat.current} was never read")
             mat.output_to(mat.current, mat.results.copy())
             mat.current += 1
             mat.done[:] = False
-
-
-def _weight_matrix(op: pim.GemvOp, w: np.ndarray) -> np.ndarray:
-    return w.T if op.transpose_w is not None else w
 
 
 def emulate_gemv(op: pim.GemvOp, x: np.ndarray, w: np.ndarray, bias: np.ndarray | None, dev: Device,
@@ -291,9 +280,8 @@ def emulate_gemv(op: pim.GemvOp, x: np.ndarray, w: np.ndarray, bias: np.ndarray 
     base = op.layout.row_base.value.data
     weight = op.w.owner.sym_name.data if isinstance(op.w.owner, nn.WeightOp) else nn.op_label(op)
     key = (base, 0, f"{weight}{' (transposed)' if op.transpose_w is not None else ''}")
-    wm = _weight_matrix(op, w)
     if image.placed.get(key) != id(w):
-        place_matrix(image, wm, geo, base, 0, dev.p("column_bytes"))
+        place_matrix(image, w.T if op.transpose_w is not None else w, geo, base, 0, dev.p("column_bytes"))
         image.placed[key] = id(w)
     xs = x.reshape(m, k)
     y = np.zeros((m, n), ACC)

@@ -227,6 +227,13 @@ class GemvGeometry:
         """Rows per bank the K x N matrix takes: a row per K tile per pass."""
         return self.passes(n) * self.k_tiles(k)
 
+    def pass_outputs(self, n: int) -> Iterator[tuple[int, int, int, int]]:
+        """(first output, outputs, active channels, outputs per bank) of every pass over an N-output matrix."""
+        per_pass = self.channels * self.banks * self.per_row
+        for first in range(0, n, per_pass):
+            count = min(per_pass, n - first)
+            yield (first, count, *self.pass_shape(count))
+
     def pass_shape(self, outputs: int) -> tuple[int, int]:
         """(active channels, outputs per bank) of a pass computing `outputs` outputs."""
         active = ceil_div(outputs, self.banks * self.per_row)
@@ -278,12 +285,10 @@ def gemv_commands(m: int, k: int, n: int, geo: GemvGeometry, bias: bool, column_
     its active channels; WR_GB goes to every layout channel. pim-to-commands emits
     exactly this sequence as AiM ISR ops (where per_row is 1).
     """
-    passes, k_tiles = geo.passes(n), geo.k_tiles(k)
-    per_pass = geo.channels * geo.banks * geo.per_row
+    k_tiles = geo.k_tiles(k)
     for m0 in range(0, m, geo.vectors):
         v = min(geo.vectors, m - m0)
-        for p in range(passes):
-            active, outs = geo.pass_shape(min(per_pass, n - p * per_pass))
+        for p, (_, _, active, outs) in enumerate(geo.pass_outputs(n)):
             if bias:
                 yield "WR_BIAS", 0, active, p, v * outs
             for kt in range(k_tiles):
@@ -450,14 +455,20 @@ def row_efficiency(dev: Device) -> float:
     return mac / command_counts(Command("MAC_ABK", cols, 1), dev).cycles
 
 
+def mask_channels(mask: int, what: str) -> tuple[int, int]:
+    """(first channel, channels) of a channel mask (bit c = channel c; 0 selects none); an error
+    naming `what` unless the mask is one contiguous run of channels."""
+    first = (mask & -mask).bit_length() - 1 if mask else 0
+    if mask != ((1 << mask.bit_count()) - 1) << first:
+        raise ValueError(f"{what}: channel mask {mask:#x} is not one contiguous run of channels")
+    return first, mask.bit_count()
+
+
 def aim_command(cmd: aim.AimCommandOp | aim.AimInstr) -> Command:  # AiM commands serve one input vector
     """The timing view of one AiM ISR command: its kind, opsize and the channels of its mask."""
     instr = cmd.instr() if isinstance(cmd, aim.AimCommandOp) else cmd
-    mask = instr.channel_mask
-    first = (mask & -mask).bit_length() - 1 if mask else 0
-    if mask != ((1 << mask.bit_count()) - 1) << first:
-        raise ValueError(f"AiM {instr.op}: channel mask {mask:#x} is not one contiguous run of channels")
-    return Command(instr.op, instr.opsize, mask.bit_count(), first_channel=first)
+    first, channels = mask_channels(instr.channel_mask, f"AiM {instr.op}")
+    return Command(instr.op, instr.opsize, channels, first_channel=first)
 
 
 def block_commands(block: Block) -> Iterator[Command]:
@@ -467,12 +478,11 @@ def block_commands(block: Block) -> Iterator[Command]:
             yield aim_command(op.instr(row, channel))
             continue
         assert isinstance(op, attacc.AttaccCommandOp), f"{op.name} in a command stream"
-        mask = op.field("channel_mask") << channel
-        first = (mask & -mask).bit_length() - 1 if mask else 0
+        first, channels = mask_channels(op.field("channel_mask") << channel, op.name)
         if op.KIND == "RD_MAC":
-            yield Command("RD_MAC", 0, mask.bit_count(), op.field("outputs"), first)
+            yield Command("RD_MAC", 0, channels, op.field("outputs"), first)
         else:
-            yield Command(op.KIND, op.field("opsize"), mask.bit_count(), first_channel=first)
+            yield Command(op.KIND, op.field("opsize"), channels, first_channel=first)
 
 
 def aim_instrs(block: Block) -> Iterator[aim.AimInstr]:

@@ -94,8 +94,9 @@ def dense_to_array(attr: DenseIntOrFPElementsAttr) -> np.ndarray:
 # -- weights ------------------------------------------------------------------------------
 
 
-def weights_from_onnx(path: str | Path) -> dict[str, np.ndarray]:
-    """The data of every `nn.weight` the ONNX importer makes from the model at `path`.
+def weights_from_onnx(path: str | Path | onnx.ModelProto) -> dict[str, np.ndarray]:
+    """The data of every `nn.weight` the ONNX importer makes from the model at `path` (or an
+    already loaded model, its external data included).
 
     These are the graph's initializers (external data files are read, relative to
     the model) and the values of the Constant nodes too large to fold, which the
@@ -103,11 +104,7 @@ def weights_from_onnx(path: str | Path) -> dict[str, np.ndarray]:
     """
     from pimc.compiler.frontend.onnx_shapes import FOLD_LIMIT
 
-    try:
-        model = onnx.load(str(path), load_external_data=True)
-    except Exception as e:  # a missing external data file, a truncated model, ...
-        first = str(e).strip().splitlines()[0] if str(e).strip() else ""
-        raise ReferenceError(f"{path}: cannot read the weights ({type(e).__name__}: {first})") from None
+    model = path if isinstance(path, onnx.ModelProto) else load_model(path)
     if model.functions:  # as the importer does, so Constant outputs get the same names
         model = onnx.inliner.inline_local_functions(model)
     weights = {init.name: numpy_helper.to_array(init) for init in model.graph.initializer}
@@ -120,6 +117,15 @@ def weights_from_onnx(path: str | Path) -> dict[str, np.ndarray]:
                 if value.size > FOLD_LIMIT:
                     weights[node.output[0]] = value
     return weights
+
+
+def load_model(path: str | Path) -> onnx.ModelProto:
+    """The ONNX model at `path` with its external data; a ReferenceError (one line) if it cannot be read."""
+    try:
+        return onnx.load(str(path), load_external_data=True)
+    except Exception as e:  # a missing external data file, a truncated model, ...
+        first = str(e).strip().splitlines()[0] if str(e).strip() else ""
+        raise ReferenceError(f"{path}: cannot read the weights ({type(e).__name__}: {first})") from None
 
 
 # -- the nn ops -------------------------------------------------------------------------------

@@ -27,7 +27,7 @@ from xdsl.dialects.builtin import ModuleOp, StringAttr, TensorType, f32
 from xdsl.ir import Block, Region
 
 from pimc.compiler.driver import make_context
-from pimc.compiler.run import index_bound
+from pimc.compiler.run import seeded_inputs
 from pimc.compiler.frontend.onnx_import import import_onnx
 from pimc.compiler.frontend.onnx_shapes import resolve_graph
 from pimc.dialects import nn
@@ -110,34 +110,19 @@ def _random_weights(
     return random
 
 
-def _padding_mask(shape: list[int], dtype: np.dtype) -> np.ndarray:
-    """1 (True) but for the last quarter of the last dim (padding), so masks are exercised."""
-    mask = np.ones(shape, dtype)
-    if shape and shape[-1] > 1:
-        mask[..., shape[-1] - max(1, shape[-1] // 4) :] = 0
-    return mask
-
-
 @functools.cache
 def _case(path: Path) -> tuple[ModuleOp, dict[str, np.ndarray], dict[str, np.ndarray], list[np.ndarray]]:
     """(the imported module, seeded inputs by name, weights, onnxruntime's outputs) for a fixture."""
     model = onnx.load(str(path))
     dims = _symbolic_dims(model)
     initializers = {i.name for i in model.graph.initializer}
-    rng = np.random.default_rng(0)
-    feeds: dict[str, np.ndarray] = {}
+    shapes = []
     for vi in model.graph.input:
-        if vi.name in initializers:
-            continue
-        tt = vi.type.tensor_type
-        shape = [d.dim_value if d.HasField("dim_value") else dims[d.dim_param] for d in tt.shape.dim]
-        dtype = helper.tensor_dtype_to_np_dtype(tt.elem_type)
-        if dtype.kind == "f":
-            feeds[vi.name] = rng.standard_normal(shape).astype(dtype)
-        elif dtype.kind == "b" or "mask" in vi.name:
-            feeds[vi.name] = _padding_mask(shape, dtype)
-        else:
-            feeds[vi.name] = rng.integers(0, index_bound(model, vi.name), shape).astype(dtype)
+        if vi.name not in initializers:
+            dims_ = vi.type.tensor_type.shape.dim
+            shapes.append(tuple(d.dim_value if d.HasField("dim_value") else dims[d.dim_param] for d in dims_))
+    rng = np.random.default_rng(0)
+    feeds = seeded_inputs(model, shapes, rng)  # draws from rng first; the random weights go on from there
     module = import_onnx(path, dims or None)
     random = _random_weights(path, dims, module, rng)
     assert random, f"{path.name}: no weight to randomise"
