@@ -403,6 +403,20 @@ class Placement:
     devices: list[str]
     order: list[int] | None = None
     proven_optimal: bool | None = None
+    bound_ns: float | None = None
+    """`optimal`: a proven lower bound on the phase's makespan (equal to it when proven)."""
+
+
+def heuristic_placements(graph: PhaseGraph, ctx: StrategyContext) -> list[list[str]]:
+    """The placements of every other strategy the system supports: `optimal`'s seeds, so that it is never
+    worse than any of them."""
+    out = []
+    for fn in STRATEGY_FUNCS.values():
+        try:
+            out.append(fn(graph, ctx))
+        except CompileError:
+            continue  # the system lacks what the strategy needs
+    return out
 
 
 def place_phase(graph: PhaseGraph, strategy: str, ctx: StrategyContext) -> Placement:
@@ -415,8 +429,8 @@ def place_phase(graph: PhaseGraph, strategy: str, ctx: StrategyContext) -> Place
     if strategy == "optimal":
         from pimc.passes.optimal import solve_optimal
 
-        sol = solve_optimal(graph, ctx.system)
-        return Placement(sol.placement, sol.order, sol.proven)
+        sol = solve_optimal(graph, ctx.system, heuristic_placements(graph, ctx))
+        return Placement(sol.placement, sol.order, sol.proven, sol.bound_ns)
     if strategy not in STRATEGY_FUNCS:
         raise CompileError(f"partition: unknown strategy '{strategy}' (available: {', '.join(STRATEGIES)})")
     return Placement(STRATEGY_FUNCS[strategy](graph, ctx))
@@ -497,6 +511,8 @@ def partition_module(module: ModuleOp, system: System, strategy: str, dtype: str
         "strategy": StringAttr(strategy),
         "optimal_proven": DictionaryAttr({p: IntegerAttr.from_bool(pl.proven_optimal)
                                           for p, pl in placements.items() if pl.proven_optimal is not None}),
+        "optimal_bound_ns": DictionaryAttr({p: FloatAttr(pl.bound_ns, 64)
+                                            for p, pl in placements.items() if pl.bound_ns is not None}),
     })
     handoffs = kv_handoffs(graphs, placements, system)
     if handoffs:

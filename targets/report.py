@@ -228,10 +228,14 @@ def build_report(module: ModuleOp, model: str, system: System, strategy: str, dt
     makespan = math.fsum(t.schedule.makespan_ns for t in timings) + handoff_ns
     partition = module.attributes.get(PARTITION_ATTR)
     proven: dict[str, bool] = {}
+    bounds: dict[str, float] = {}
     if isinstance(partition, DictionaryAttr):
         flags = partition.data["optimal_proven"]
         assert isinstance(flags, DictionaryAttr)
         proven = {k: bool(v.value.data) for k, v in flags.data.items()}  # type: ignore[union-attr]
+        bound_attr = partition.data.get("optimal_bound_ns")
+        if isinstance(bound_attr, DictionaryAttr):
+            bounds = {k: float(v.value.data) for k, v in bound_attr.data.items()}  # type: ignore[union-attr]
     decode = phases.get("decode")
     prefill = phases.get("prefill")
     schedule = {
@@ -242,6 +246,10 @@ def build_report(module: ModuleOp, model: str, system: System, strategy: str, dt
         "sub_batches": streams,
         "kv_handoff_ns": handoff_ns,
         "optimal_proven": proven,
+        "optimal_bound_ns": bounds,
+        "optimal_gap": {p: (max(0.0, (phases[p]["latency_ns"] - b) / phases[p]["latency_ns"])
+                            if phases.get(p) and phases[p]["latency_ns"] else 0.0)
+                        for p, b in bounds.items()},
     }
     chosen = {"phases": {p: {"latency_ns": v["latency_ns"], "energy_pj": v["energy_pj"]} for p, v in phases.items()},
               "latency_ns": math.fsum(v["latency_ns"] for v in phases.values()),
