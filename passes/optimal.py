@@ -166,6 +166,9 @@ def new_highs() -> highspy.Highs:
     h.setOptionValue("mip_rel_gap", 0.0)
     h.setOptionValue("mip_abs_gap", _ABS_TOL)
     h.setOptionValue("mip_max_nodes", NODE_LIMIT)
+    # every MIP is seeded with a feasible schedule: HiGHS's primal heuristics only cost time
+    for heuristic in ("root_reduced_cost", "zi_round", "shifting", "rins", "rens", "feasibility_jump"):
+        h.setOptionValue(f"mip_heuristic_run_{heuristic}", False)
     return h
 
 
@@ -797,6 +800,8 @@ def solve_optimal(graph: PhaseGraph, system: System, incumbents: Sequence[list[s
             raise CompileError(f"optimal: no feasible placement for phase '{graph.phase}' "
                                f"(ops {names[0]} .. {names[-1]}: no device chain links them)")
         combos.append(seg_combos)
+        if seg.has_end:
+            _drop_dominated(graph, system, ops[-1], new_state, new_bound)
         state, bound_state = new_state, new_bound
     best_makespan = min(state.values())
     bound = min(min(bound_state.values()), upper)
@@ -852,6 +857,32 @@ def solve_optimal(graph: PhaseGraph, system: System, incumbents: Sequence[list[s
     solution.bound_ns = min(max(bound, 0.0), solution.makespan_ns)
     solution.proven = solution.makespan_ns <= solution.bound_ns * (1 + 1e-7) + _ABS_TOL
     return solution
+
+
+def _drop_dominated(graph: PhaseGraph, system: System, barrier: int, state: dict[str | None, float],
+                    bound: dict[str | None, float]) -> None:
+    """Drop the barrier devices that cannot lead to a shorter phase than another.
+
+    The barrier ending by t1 on device a dominates ending no earlier than t2 on device b when, for every
+    memory m, each result reaches m from a (t1 + copy a -> m) no later than from b (t2 + copy b -> m):
+    whatever follows b's schedule then runs as early after a, and device b is not even busy. The test
+    uses a's best makespan and b's proven bound; ties are kept."""
+    mem = {d: system.devices[d].memory for d in system.devices}
+    sizes = [graph.values[(barrier, r)] for r in range(graph.results(barrier))]
+
+    def reach(d: str | None, t: float, m: str, n_bytes: int) -> float:
+        return t if mem[d] == m else t + transfer_ns(system, n_bytes, mem[d], m)  # type: ignore[index]
+
+    for b in list(state):
+        for a in state:
+            if a == b or a is None or b is None or b not in state:
+                continue
+            tol = max(_REL_TOL * bound[b], _ABS_TOL)
+            if all(reach(a, state[a], m, n) < reach(b, bound[b], m, n) - tol
+                   for m in system.memories for n in sizes or [0]):
+                del state[b]
+                del bound[b]
+                break
 
 
 def _restricted(graph: PhaseGraph, segments: list[_Segment], hoist: list[bool]) -> list[int]:

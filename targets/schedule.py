@@ -58,16 +58,20 @@ class PhaseGraph:
     """Per op: rows M of an "fc" (tokens sharing one weight read: batch x new tokens), else 0."""
     _preds: list[list[int]] | None = field(default=None, repr=False)
     _results: list[int] | None = field(default=None, repr=False)
+    _consumers: dict[tuple[int, int], list[int]] | None = field(default=None, repr=False)
 
     def __len__(self) -> int:
         return len(self.names)
 
     def consumers(self) -> dict[tuple[int, int], list[int]]:
-        out: dict[tuple[int, int], list[int]] = {val: [] for val in self.values}
-        for v, ins in enumerate(self.operands):
-            for val in ins:
-                out[val].append(v)
-        return out
+        """Per value, the ops that read it (computed once; the graph is not changed after construction)."""
+        if self._consumers is None:
+            out: dict[tuple[int, int], list[int]] = {val: [] for val in self.values}
+            for v, ins in enumerate(self.operands):
+                for val in ins:
+                    out[val].append(v)
+            self._consumers = out
+        return self._consumers
 
     def preds(self, v: int) -> list[int]:
         """The costed producers op v reads, ascending."""
