@@ -8,6 +8,7 @@ output behind.
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import tempfile
@@ -19,9 +20,10 @@ from typing import Any
 from xdsl.context import Context
 from xdsl.dialects.builtin import ModuleOp, StringAttr
 from xdsl.passes import ModulePass
+from xdsl.printer import Printer
 from xdsl.utils.exceptions import VerifyException
 
-from pimc.compiler.errors import CompileError, ModelImportError, PimcError
+from pimc.compiler.errors import CompileError, LimitError, ModelImportError, PimcError
 from pimc.dialects import pim
 from pimc.passes.annotate_cost import AnnotateCostPass, dtype_for_module
 from pimc.passes.lower_to_pim import LowerToPimPass
@@ -52,13 +54,19 @@ def make_context() -> Context:
 
 
 def parse_dims(specs: Sequence[str]) -> dict[str, str]:
-    """`["batch=8", "past=2047"]` -> {"batch": "8", "past": "2047"}; an error names a malformed one."""
+    """`["batch=8", "past=2047"]` -> {"batch": "8", "past": "2047"}; an error names a malformed one.
+
+    The values stay text (a DSL parameter may be a dtype); `_onnx_dims` and the DSL importer check them
+    against what they bind.
+    """
     dims: dict[str, str] = {}
     for spec in specs:
         name, sep, value = spec.partition("=")
         name, value = name.strip(), value.strip()
         if not sep or not name or not value:
             raise PimcError(f"--dim {spec}: expected NAME=VALUE, e.g. --dim batch=8")
+        if not (name + value).isprintable():
+            raise PimcError(f"--dim {spec!r}: the name and value must be printable text")
         if name in dims:
             raise PimcError(f"--dim {name} is given twice")
         dims[name] = value
@@ -66,14 +74,21 @@ def parse_dims(specs: Sequence[str]) -> dict[str, str]:
 
 
 def _onnx_dims(path: Path, dims: dict[str, str]) -> dict[str, int]:
+    """The `--dim` values bound to an ONNX graph's symbolic dims: integers from 1 to `limits.MAX_ELEMENTS`."""
+    from pimc.compiler.limits import MAX_ELEMENTS, fmt_count, parse_dim_value
+
     out: dict[str, int] = {}
     for name, value in dims.items():
-        try:
-            out[name] = int(value)
-        except ValueError:
-            raise ModelImportError(f"{path}: --dim {name}={value}: an ONNX dim must be an integer") from None
-        if out[name] < 0:
-            raise ModelImportError(f"{path}: --dim {name}={value}: a dim cannot be negative")
+        n = parse_dim_value(value)
+        if n is None:
+            raise ModelImportError(f"{path}: --dim {name}={value}: an ONNX dim must be an integer")
+        if n < 1:
+            raise ModelImportError(f"{path}: --dim {name}={value}: a dim must be at least 1 "
+                                   "(pimc compiles no empty tensors)")
+        if n > MAX_ELEMENTS:
+            raise LimitError(f"{path}: --dim {name}={fmt_count(n) if len(value) > 20 else value}: more than any "
+                             f"memory can hold (a dim is at most {fmt_count(MAX_ELEMENTS)})")
+        out[name] = n
     return out
 
 
@@ -243,10 +258,10 @@ def compile_model(
             memories = check_capacity(module, sys_desc, DTYPE_BYTES[dtype_for_module(module, None)])
         else:
             p.apply(ctx, module)
-        try:
-            module.verify()
-        except VerifyException as e:
-            raise CompileError(f"internal error: IR invalid after {p.name}: {e}") from e
+    try:  # once, on the final IR: the passes build their ops through verified constructors
+        module.verify()
+    except VerifyException as e:
+        raise CompileError(f"internal error: the compiled IR is invalid: {e}") from e
     model_attr = module.attributes.get("pimc.model")
     model = model_attr.data if isinstance(model_attr, StringAttr) else Path(path).stem
     used_dtype = dtype_for_module(module, None)
@@ -257,7 +272,7 @@ def compile_model(
     warnings += optimal_gap_warnings(report)
     timeline = [e.as_dict() for t in timings for e in (*t.schedule.events, *t.handoffs)]
     traces = emit_traces(module, model, sys_desc, emit)
-    return CompileResult(module, report, str(module) + "\n", traces, warnings, timeline, sys_desc)
+    return CompileResult(module, report, ir_text(module), traces, warnings, timeline, sys_desc)
 
 
 def optimal_gap_warnings(report: dict[str, Any]) -> list[str]:
@@ -272,6 +287,27 @@ def optimal_gap_warnings(report: dict[str, Any]) -> list[str]:
         out.append(f"optimal: phase {phase}: {latency:.6g} ns, within {100 * sched['optimal_gap'][phase]:.3g}% of "
                    f"the proven lower bound {bound:.6g} ns (not proven least: docs/partition.md, \"How optimal is solved\")")
     return out
+
+
+class _StreamPrinter(Printer):
+    """xDSL's printer writing text without a newline straight to its stream (the base class passes every
+    token through `print`, a third of the printing time of a large module); the output is the same."""
+
+    def print_string(self, text: str, *, indent: int | None = None) -> None:
+        if "\n" in text:
+            super().print_string(text, indent=indent)
+            return
+        self._current_column += len(text)
+        assert self.stream is not None
+        self.stream.write(text)
+
+
+def ir_text(module: ModuleOp) -> str:
+    """The module in xDSL's custom syntax, as `str(module)` prints it, with a final newline."""
+    buf = io.StringIO()
+    _StreamPrinter(stream=buf).print_op(module)
+    buf.write("\n")
+    return buf.getvalue()
 
 
 def no_commands_warning(module: ModuleOp, system: System) -> str | None:

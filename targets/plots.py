@@ -39,9 +39,10 @@ def _figure(report: dict[str, Any], system: System) -> Figure:
     others = cycle(OTHER_MARKERS)
     markers = {p: PHASE_MARKERS.get(p) or next(others) for p in phases}
 
-    fig = Figure(figsize=(11, 6), layout="constrained")
+    # a fixed layout: the legend sits right of the axes (a constrained layout measures every text twice)
+    fig = Figure(figsize=(11, 6))
     FigureCanvasAgg(fig)
-    ax = fig.add_subplot()
+    ax = fig.add_axes((0.07, 0.09, 0.55, 0.83))
     ax.set_xscale("log")
     ax.set_yscale("log")
 
@@ -70,7 +71,7 @@ def _figure(report: dict[str, Any], system: System) -> Figure:
     ax.set_title(f"{report['model']} on {system.name}: strategy {report['strategy']}, {report['dtype']}")
     ax.grid(True, which="major", alpha=0.3)
     if groups or roofs:
-        fig.legend(fontsize="small", loc="outside right upper")
+        ax.legend(fontsize="small", loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0.0)
     return fig
 
 
