@@ -74,20 +74,20 @@ def parse_dims(specs: Sequence[str]) -> dict[str, str]:
 
 
 def _onnx_dims(path: Path, dims: dict[str, str]) -> dict[str, int]:
-    """The `--dim` values bound to an ONNX graph's symbolic dims: integers from 1 to `limits.MAX_ELEMENTS`."""
-    from pimc.compiler.limits import MAX_ELEMENTS, fmt_count, parse_dim_value
+    """The `--dim` values bound to an ONNX graph's symbolic dims: integers from 0 (an empty past makes a decode
+    graph a prefill) to `limits.MAX_ELEMENTS`; `_check_not_empty` refuses any other empty tensor."""
+    from pimc.compiler.limits import MAX_ELEMENTS, fmt_count, parse_dim_value, shown
 
     out: dict[str, int] = {}
     for name, value in dims.items():
         n = parse_dim_value(value)
         if n is None:
             raise ModelImportError(f"{path}: --dim {name}={value}: an ONNX dim must be an integer")
-        if n < 1:
-            raise ModelImportError(f"{path}: --dim {name}={value}: a dim must be at least 1 "
-                                   "(pimc compiles no empty tensors)")
+        if n < 0:
+            raise ModelImportError(f"{path}: --dim {name}={value}: a dim cannot be negative")
         if n > MAX_ELEMENTS:
-            raise LimitError(f"{path}: --dim {name}={fmt_count(n) if len(value) > 20 else value}: more than any "
-                             f"memory can hold (a dim is at most {fmt_count(MAX_ELEMENTS)})")
+            raise LimitError(f"{path}: --dim {name}={shown(value)}: more than any memory can hold (a dim is at "
+                             f"most {fmt_count(MAX_ELEMENTS)})")
         out[name] = n
     return out
 
@@ -108,13 +108,47 @@ def import_model(path: str | Path, dims: dict[str, str] | None = None) -> Module
 
         module = import_onnx(path, _onnx_dims(path, dims))
         RaiseNnPass().apply(make_context(), module)
+        _check_not_empty(module, path, dims)  # after raise-nn: an empty past is a kv_append's cache
         assign_phases(module)
         return module
     if path.suffix == ".pim":
         from pimc.compiler.frontend.dsl_import import import_dsl
 
-        return import_dsl(path, dims)
+        module = import_dsl(path, dims)
+        _check_not_empty(module, path, dims)
+        return module
     raise ModelImportError(f"{path}: unsupported model file type '{path.suffix}' (expected .onnx or .pim)")
+
+
+def _check_not_empty(module: ModuleOp, path: Path, dims: dict[str, str]) -> None:
+    """pimc compiles no empty tensors but a past KV cache that a kv_append extends (an ONNX decode graph bound to
+    an empty past is a prefill): an op result or a function input of no elements is an error naming it."""
+    from xdsl.dialects import func
+
+    from pimc.compiler.limits import parse_dim_value
+    from pimc.dialects import nn
+    from pimc.targets.cost import is_costed
+
+    zeros = [f"--dim {k}={v}" for k, v in dims.items() if parse_dim_value(str(v)) == 0]
+    given = f" (given {', '.join(zeros)})" if zeros else ""
+    for fn in module.ops:
+        if not isinstance(fn, func.FuncOp) or not fn.body.blocks:
+            continue
+        for i, arg in enumerate(fn.body.block.args):
+            if 0 in nn.tensor_shape(arg.type) and any(
+                    not (isinstance(u.operation, nn.KvAppendOp) and u.index == 0) for u in arg.uses):
+                name = arg.name_hint or f"argument {i}"
+                raise ModelImportError(f"{path}: input '{name}' of @{fn.sym_name.data} is empty "
+                                       f"{list(nn.tensor_shape(arg.type))}{given}: pimc compiles no empty tensors "
+                                       "(only a past KV cache may be empty)")
+        for op in fn.body.block.ops:
+            if not is_costed(op):
+                continue
+            for r in op.results:
+                if 0 in nn.tensor_shape(r.type):
+                    raise ModelImportError(f"{path}: op '{nn.op_label(op)}' ({op.name}) has an empty result "
+                                           f"{list(nn.tensor_shape(r.type))}{given}: pimc compiles no empty tensors "
+                                           "(only a past KV cache may be empty)")
 
 
 def default_pipeline(system: str, strategy: str, dtype: str | None = None, sub_batches: int = 1,
@@ -275,12 +309,17 @@ def compile_model(
     return CompileResult(module, report, ir_text(module), traces, warnings, timeline, sys_desc)
 
 
+WARN_GAP = 1e-3
+"""An `optimal` phase further than this fraction from its proven lower bound is warned about (every gap is in
+the report and the summary)."""
+
+
 def optimal_gap_warnings(report: dict[str, Any]) -> list[str]:
-    """One line per phase whose `optimal` placement is not proven least: its latency, the proven bound, the gap."""
+    """One line per phase whose `optimal` placement is further than WARN_GAP from its proven lower bound."""
     sched = report["schedule"]
     out = []
     for phase, ok in sched["optimal_proven"].items():
-        if ok:
+        if ok or sched["optimal_gap"].get(phase, 0.0) <= WARN_GAP:
             continue
         latency = report["phases"][phase]["latency_ns"]
         bound = sched["optimal_bound_ns"].get(phase, 0.0)
@@ -332,11 +371,25 @@ def write_outputs(result: CompileResult, outdir: str | Path) -> list[Path]:
 
 
 def write_files(files: dict[str, str | bytes], outdir: str | Path) -> list[Path]:
-    """Write rendered files into `outdir`: each to a temporary name first, renamed only once all are complete."""
+    """Write rendered files into `outdir`: each to a temporary name first, renamed only once all are complete.
+
+    On failure (a path under a file, a read-only file system, a full disk, ...) the PimcError names the
+    directory, and nothing is left behind: neither a temporary file nor a directory this call created.
+    """
+    if str(outdir) == "":
+        raise PimcError("-o: the output directory is an empty path")
     outdir = Path(outdir)
+    for name, content in files.items():
+        if name.endswith(".json"):
+            _check_json(name, content)
     temps: dict[str, str] = {}
+    created: list[Path] = []
     try:
+        missing = [p for p in (outdir, *outdir.parents) if not p.exists()]
         outdir.mkdir(parents=True, exist_ok=True)
+        created = [p for p in missing if p.is_dir()]  # deepest first
+        if not outdir.is_dir():
+            raise NotADirectoryError(f"{outdir} is not a directory")
         for name, content in files.items():
             if (outdir / name).is_dir():
                 raise IsADirectoryError(f"{outdir / name} is a directory")
@@ -346,8 +399,23 @@ def write_files(files: dict[str, str | bytes], outdir: str | Path) -> list[Path]
             os.chmod(temps[name], 0o644)
         for name, tmp in temps.items():  # every file is complete before any is replaced
             os.replace(tmp, outdir / name)
-    except OSError as e:
+    except (OSError, ValueError) as e:  # ValueError: a path with a NUL byte
         for tmp in temps.values():
             Path(tmp).unlink(missing_ok=True)
-        raise PimcError(f"{outdir}: cannot write the outputs: {e.strerror or e}") from None
+        for d in created:
+            try:
+                d.rmdir()
+            except OSError:
+                break
+        reason = (e.strerror or str(e)) if isinstance(e, OSError) else str(e)
+        raise PimcError(f"{outdir}: cannot write the outputs: {reason}") from None
     return [outdir / name for name in files]
+
+
+def _check_json(name: str, content: str | bytes) -> None:
+    """A JSON output must be strict JSON: NaN or Infinity in it is an internal error, never written."""
+
+    def refuse(constant: str) -> None:
+        raise CompileError(f"internal error: {name} would hold {constant}; no output is written")
+
+    json.loads(content, parse_constant=refuse)

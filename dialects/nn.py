@@ -742,11 +742,14 @@ class SiluOp(_NamedOp):
 
 @irdl_op_definition
 class RotaryOp(_NamedOp):
-    """Rotary position embedding (Su et al., RoFormer 2021), the half-split (GPT-NeoX/Llama) form.
+    """Rotary position embedding (Su et al., RoFormer 2021).
 
-    result = x * cos + rotate_half(x) * sin, rotate_half(x) = concat(-x[..., D/2:], x[..., :D/2]);
-    x: [..., S, D]; cos and sin broadcast to x. Raised from the Slice/Neg/Concat/Mul/Add
-    pattern HuggingFace's apply_rotary_pos_emb exports to.
+    result = x * cos + rot(x) * sin; x: [..., S, D]; cos and sin broadcast to x.
+    Half-split form (GPT-NeoX, Llama): rot(x) = concat(-x[..., D/2:], x[..., :D/2]).
+    `interleaved` (GPT-J's rotate_every_two, the RoFormer paper's pairing):
+    rot(x)[2i] = -x[2i+1], rot(x)[2i+1] = x[2i].
+    Raised from the Slice/Neg/Concat/Mul/Add patterns HuggingFace's apply_rotary_pos_emb
+    and GPT-J's apply_rotary_pos_emb export to.
     """
 
     name = "nn.rotary"
@@ -755,12 +758,15 @@ class RotaryOp(_NamedOp):
     cos = operand_def(TensorType)
     sin = operand_def(TensorType)
     result = result_def(TensorType)
+    interleaved = opt_prop_def(UnitAttr)
+    """Pairs are adjacent elements (2i, 2i+1) instead of the two halves."""
 
     traits = traits_def(Pure())
     assembly_format = "$input `,` $cos `,` $sin attr-dict `:` functional-type(operands, results)"
 
-    def __init__(self, input: SSAValue, cos: SSAValue, sin: SSAValue):
-        super().__init__(operands=[input, cos, sin], result_types=[input.type])
+    def __init__(self, input: SSAValue, cos: SSAValue, sin: SSAValue, *, interleaved: bool = False):
+        super().__init__(operands=[input, cos, sin], result_types=[input.type],
+                         properties={"interleaved": UnitAttr()} if interleaved else {})
 
     def verify_(self) -> None:
         x = tensor_shape(self.input.type)

@@ -79,7 +79,7 @@ from pimc.compiler.errors import CompileError
 from pimc.targets.schedule import PhaseGraph, resources, schedule_energy_pj, schedule_phase, transfer_ns
 from pimc.targets.system import System
 
-NODE_LIMIT = 20_000
+NODE_LIMIT = 1_000
 """Branch-and-bound nodes per segment MIP: a deterministic work limit (there is no time limit). A segment
 that reaches it keeps the best placement found, and its proven bound enters the phase's bound."""
 
@@ -166,8 +166,9 @@ def new_highs() -> highspy.Highs:
     h.setOptionValue("mip_rel_gap", 0.0)
     h.setOptionValue("mip_abs_gap", _ABS_TOL)
     h.setOptionValue("mip_max_nodes", NODE_LIMIT)
-    # every MIP is seeded with a feasible schedule: HiGHS's primal heuristics only cost time
-    for heuristic in ("root_reduced_cost", "zi_round", "shifting", "rins", "rens", "feasibility_jump"):
+    # every MIP is seeded with a feasible schedule: of HiGHS's primal heuristics only RINS (which searches
+    # around that incumbent) pays for its time on these models
+    for heuristic in ("root_reduced_cost", "zi_round", "shifting", "rens", "feasibility_jump"):
         h.setOptionValue(f"mip_heuristic_run_{heuristic}", False)
     return h
 
@@ -294,8 +295,12 @@ class _Segment:
     has_end: bool
 
 
-def _segments(graph: PhaseGraph, hoist: list[bool]) -> list[_Segment]:
-    """The phase cut at its barriers; each hoisted op joins the segment of its first reader."""
+def _segments(graph: PhaseGraph, hoist: list[bool]) -> tuple[list[_Segment], list[int]]:
+    """The phase cut at its barriers, and the hoisted ops that float (module docstring).
+
+    A hoisted op joins the head segment when its first reader is there and it is an ancestor of the head's
+    end barrier (or the head closes the phase): there it is solved exactly. Every other hoisted op floats:
+    the segments read its value as resident input, and it is placed after them."""
     n = len(graph)
     cuts = barriers(graph, hoist)
     seg_of = [-1] * n
@@ -318,19 +323,33 @@ def _segments(graph: PhaseGraph, hoist: list[bool]) -> list[_Segment]:
     for v in range(n):
         for u in graph.preds(v):
             consumers[u].append(v)
+    head_end = bounds[0][1]
+    ancestors: set[int] = set()
+    stack = [head_end] if head_end is not None else []
+    while stack:
+        for u in graph.preds(stack.pop()):
+            if u not in ancestors:
+                ancestors.add(u)
+                stack.append(u)
+    floating = []
     for v in reversed(range(n)):
         if hoist[v]:
             readers = [seg_of[w] for w in consumers[v] if seg_of[w] >= 0]
-            seg_of[v] = min(readers) if readers else len(bounds) - 1
+            if readers and min(readers) == 0 and (head_end is None or v in ancestors):
+                seg_of[v] = 0
+            else:
+                floating.append(v)
     members: list[list[int]] = [[] for _ in bounds]
     for v in range(n):
-        members[seg_of[v]].append(v)
+        if seg_of[v] >= 0:
+            members[seg_of[v]].append(v)
     out = []
     for k, (start, end) in enumerate(bounds):
         middle = [v for v in members[k] if v != start and v != end]
         ops = ([start] if start is not None else []) + middle + ([end] if end is not None else [])
-        out.append(_Segment(tuple(ops), start is not None, end is not None))
-    return out
+        if ops:  # (every op of a phase without barriers may float)
+            out.append(_Segment(tuple(ops), start is not None, end is not None))
+    return out, sorted(floating)
 
 
 def _subgraph(graph: PhaseGraph, ops: Sequence[int], has_start: bool) -> PhaseGraph:
@@ -388,6 +407,12 @@ class _SegmentProblem:
         self.edges = [(u, v, sub.values[(u, r)]) for v, ins in enumerate(sub.operands) for u, r in ins]
         self.mip_result: _SegmentResult | None = None
         self._highs: tuple | None = None
+        self._seed_for_energy: tuple = ()
+        self._bounded = False
+        self.beaten_above: float | None = None
+        """No schedule of the segment takes at most this (set by `solve` with a cutoff)."""
+        self.solved = False
+        self.result: _SegmentResult | None = None
         if not self.feasible:
             return
         mem = {d: system.devices[d].memory for d in system.devices}
@@ -408,11 +433,18 @@ class _SegmentProblem:
         self.lower = max(self.head[i] + self.min_lat[i] + self.tail[i] for i in range(k))
 
     def quick_bound(self) -> float:
-        """A lower bound on the segment's makespan without solving: its critical path."""
-        return self.lower - self.offset if self.feasible else math.inf
+        """A lower bound on the segment's makespan without solving: the critical path with each op on its best
+        device, and each resource's ops run preemptively (`_fix_by_bounds`)."""
+        if not self.feasible:
+            return math.inf
+        if not self._bounded:
+            self._fix_by_bounds(math.inf, [a[0] for a in self.allowed])
+            self._bounded = True
+        return self.lower - self.offset
 
-    def solve(self, proposals: list[list[str]]) -> _SegmentResult | None:
-        """The least makespan (energy: that of the placement found); None when no placement is feasible."""
+    def solve(self, proposals: list[list[str]], cutoff: float | None = None) -> _SegmentResult | None:
+        """The least makespan (energy: that of the placement found); None when no placement is feasible, or
+        when none is at most `cutoff` (then `beaten_above` is set to it: the caller has a better choice)."""
         if not self.feasible:
             return None
         sub, system = self.sub, self.system
@@ -422,10 +454,22 @@ class _SegmentProblem:
         placement, upper, starts = seed
         big_m = upper * (1 + _REL_TOL) + _ABS_TOL  # no op of a schedule as good as the seed's ends later
         self._fix_by_bounds(big_m, placement)
+        if cutoff is not None and upper - self.offset > cutoff:
+            if self.lower - self.offset > cutoff:
+                self.beaten_above = cutoff
+                return None
+            result = self._mip(big_m, None, cutoff=cutoff + self.offset)
+            if result is None:
+                self.beaten_above = cutoff
+            return result
         free = sum(1 for a in self.allowed if len(a) > 1)
-        settled = free == 0 and self.lower >= upper * (1 - _REL_TOL) - _ABS_TOL  # one placement, best order
-        if settled or free > MAX_MIP_OPS:
-            return self._result(upper, min(self.lower, upper), placement, starts, exact_energy=settled)
+        if free > MAX_MIP_OPS:
+            return self._result(upper, min(self.lower, upper), placement, starts, exact_energy=False)
+        if self.lower >= upper * (1 - _REL_TOL) - _ABS_TOL:  # the seed's makespan is proven least
+            result = self._result(upper, upper, placement, starts, exact_energy=free == 0)
+            self.mip_result = result
+            self._seed_for_energy = (big_m, (placement, starts, upper))
+            return result
         return self._mip(big_m, (placement, starts, upper))
 
     def _fix_by_bounds(self, big_m: float, keep: list[str]) -> None:
@@ -466,6 +510,19 @@ class _SegmentProblem:
                      for i in range(k)]
         self.lower = max(self.lower, max(min(head[i][d] + sub.latency[i][d] + tail[i][d] for d in self.allowed[i])
                                          for i in range(k)))
+        # one resource at a time: the ops every allowed device of which takes it, preemptively (Jackson)
+        jobs: dict[str, list[tuple[float, float, float]]] = {}
+        for i in range(k):
+            taken = None
+            for d in self.allowed[i]:
+                r_d = set(resources(system, d)) if sub.latency[i][d] > 0 else set()
+                taken = r_d if taken is None else taken & r_d
+            for r in sorted(taken or ()):
+                jobs.setdefault(r, []).append((min(head[i][d] for d in self.allowed[i]),
+                                               min(sub.latency[i][d] for d in self.allowed[i]),
+                                               min(tail[i][d] for d in self.allowed[i])))
+        for r_jobs in jobs.values():
+            self.lower = max(self.lower, _jackson_bound(r_jobs))
 
     def _solve_unseeded(self) -> _SegmentResult | None:
         """No proposal can run the segment (each needs a missing link): the MIP alone decides feasibility."""
@@ -485,9 +542,11 @@ class _SegmentProblem:
             energy -= self.sub.energy[0].get(placement[0], 0.0)
         return _SegmentResult(makespan - self.offset, bound - self.offset, energy, placement, starts, exact_energy)
 
-    def _mip(self, big_m: float, seed: tuple[list[str], list[float], float] | None) -> _SegmentResult | None:
+    def _mip(self, big_m: float, seed: tuple[list[str], list[float], float] | None,
+             build_only: bool = False, cutoff: float | None = None) -> _SegmentResult | None:
         """Build the segment MIP (module docstring), seeded with (placement, starts, makespan), and minimise
-        the makespan."""
+        the makespan (`build_only`: keep the model for `refine_energy`, whose makespan is already proven;
+        `cutoff`: only schedules ending by then, None when there is none)."""
         sub, system, allowed, edges = self.sub, self.system, self.allowed, self.edges
         k = len(sub)
         head, tail, min_lat = self.head, self.tail, self.min_lat
@@ -500,7 +559,7 @@ class _SegmentProblem:
         s = [m.var(head[i], max(head[i], big_m - min_lat[i] - tail[i])) for i in range(k)]
         if self.has_start:
             m.upper[s[0]] = 0.0
-        end = m.var(0.0, big_m)
+        end = m.var(min(self.lower, big_m), big_m if cutoff is None else min(big_m, cutoff))  # bounds as cuts
 
         def dur(i: int, terms: dict[int, float], sign: float = 1.0) -> None:
             for d in allowed[i]:
@@ -569,6 +628,7 @@ class _SegmentProblem:
                         use.setdefault(r, []).append(x[i][d])
                         _add(load.setdefault(r, {}), x[i][d], sub.latency[i][d])
             usage.append(use)
+        used_vars: list[tuple[int, list[int]]] = []
         for r, terms in load.items():
             # end >= the earliest start of any op that may take r + r's total work + the least time any of
             # them still needs after it ends
@@ -580,6 +640,7 @@ class _SegmentProblem:
                 m.row({end: 1.0, **{j: -a for j, a in terms.items()}}, 0.0)
                 continue
             used = m.var(0.0, 1.0)  # >= every x of an op on r: 1 once any op takes r
+            used_vars.append((used, list(terms)))
             for j in terms:
                 m.row({used: 1.0, j: -1.0}, 0.0)
             m.row({end: 1.0, **{j: -a for j, a in terms.items()}, used: -(first + last)}, 0.0)
@@ -629,7 +690,12 @@ class _SegmentProblem:
             for (u, a, b), j in transfer.items():
                 col[j] = 1.0 if mem_of[placement[u]] == a and any(
                     mem_of[placement[w]] == b for uu, w, _ in edges if uu == u) else 0.0
+            for used, xs in used_vars:
+                col[used] = max(col[j] for j in xs)
             h.setSolution(n_cols, columns, col)
+        if build_only:
+            self._highs = (h, end, x, s, energy, columns)
+            return None
         cost = np.zeros(n_cols)
         cost[end] = 1.0
         h.changeColsCost(n_cols, columns, cost)
@@ -637,13 +703,16 @@ class _SegmentProblem:
         status = h.getModelStatus()
         info = h.getInfo()
         if status == highspy.HighsModelStatus.kInfeasible or info.primal_solution_status != 2:
-            if seed is None:
+            if seed is None:  # no schedule (within the cutoff)
                 return None
-            raise CompileError(f"optimal: the solver lost the seeding placement of a {k}-op segment of phase "
-                               f"'{sub.phase}'")  # cannot happen: the seed is feasible
+            # the solver kept none (the seed is feasible, so this is a numerical corner): the seed stands
+            placement, starts, makespan = seed
+            return self._result(makespan, min(self.lower, makespan), placement, starts, exact_energy=False)
         best = info.objective_function_value
         bound = best if status == highspy.HighsModelStatus.kOptimal else info.mip_dual_bound
         bound = max(min(bound, best), self.lower) if math.isfinite(bound) else self.lower
+        if cutoff is not None:  # schedules past the cutoff were not searched: none is shorter than it
+            bound = min(bound, cutoff)
         values = h.getSolution().col_value
         placement = [max(allowed[i], key=lambda d: values[x[i][d]]) for i in range(k)]
         starts = [values[s[i]] for i in range(k)]
@@ -655,8 +724,12 @@ class _SegmentProblem:
     def refine_energy(self) -> None:
         """Among schedules of the solved makespan, the least energy (ops + copies): re-solve the MIP with the
         makespan fixed and energy as the objective."""
-        if self._highs is None or self.mip_result is None or self.mip_result.exact_energy:
+        if self.mip_result is None or self.mip_result.exact_energy:
             return
+        if self._highs is None:  # the makespan was proven without the MIP: build it for the energy alone
+            big_m, seed = self._seed_for_energy
+            self._mip(big_m, seed, build_only=True)
+        assert self._highs is not None
         h, end, x, s, energy, columns = self._highs
         result = self.mip_result
         best = result.makespan_ns + self.offset
@@ -687,6 +760,58 @@ class _SegmentResult:
     exact_energy: bool = False
 
 
+def _jackson_bound(jobs: list[tuple[float, float, float]]) -> float:
+    """The least makespan of jobs (release, duration, tail) on one machine when a job may be interrupted:
+    Jackson's preemptive schedule (always run the released job of longest tail), a lower bound on any
+    schedule without interruption (Carlier, EJOR 1982)."""
+    jobs = sorted(jobs)
+    heap: list[tuple[float, int, float]] = []
+    t, i, out = 0.0, 0, 0.0
+    while i < len(jobs) or heap:
+        if not heap:
+            t = max(t, jobs[i][0])
+        while i < len(jobs) and jobs[i][0] <= t:
+            heapq.heappush(heap, (-jobs[i][2], i, jobs[i][1]))
+            i += 1
+        neg_tail, j, remaining = heapq.heappop(heap)
+        run = min(remaining, (jobs[i][0] - t) if i < len(jobs) else remaining)
+        t += run
+        if remaining - run > 1e-12:
+            heapq.heappush(heap, (neg_tail, j, remaining - run))
+        else:
+            out = max(out, t - neg_tail)
+    return out
+
+
+def _tail_first_order(sub: PhaseGraph, placement: list[str], system: System) -> list[int]:
+    """A topological order that starts, among the ready ops, the one with the longest path (latencies and
+    copies under `placement`) to the segment's end: Jackson's rule, a good order for one busy device."""
+    k = len(sub)
+    mem = [system.devices[d].memory for d in placement]
+    succ: list[list[tuple[int, int]]] = [[] for _ in range(k)]
+    indegree = [0] * k
+    for v in range(k):
+        for u, r in sub.operands[v]:
+            succ[u].append((v, sub.values[(u, r)]))
+            indegree[v] += 1
+    rest = [0.0] * k
+    for u in reversed(range(k)):
+        for v, n_bytes in succ[u]:
+            copy = 0.0 if mem[u] == mem[v] else transfer_ns(system, n_bytes, mem[u], mem[v])
+            rest[u] = max(rest[u], copy + sub.latency[v][placement[v]] + rest[v])
+    heap = [(-(sub.latency[v][placement[v]] + rest[v]), v) for v in range(k) if indegree[v] == 0]
+    heapq.heapify(heap)
+    order = []
+    while heap:
+        _, u = heapq.heappop(heap)
+        order.append(u)
+        for v, _ in succ[u]:
+            indegree[v] -= 1
+            if indegree[v] == 0:
+                heapq.heappush(heap, (-(sub.latency[v][placement[v]] + rest[v]), v))
+    return order
+
+
 def _seed(sub: PhaseGraph, allowed: list[list[str]], system: System,
           proposals: list[list[str]]) -> tuple[list[str], float, list[float]] | None:
     """The best feasible placement of the segment among `proposals` (mapped onto each op's allowed devices:
@@ -706,16 +831,17 @@ def _seed(sub: PhaseGraph, allowed: list[list[str]], system: System,
             candidates.append(placement)
     best = None
     for placement in candidates:
-        sched = schedule_phase(sub, placement, system)
-        if not math.isfinite(sched.makespan_ns):
-            continue
-        energy = schedule_energy_pj(sub, placement, sched, system)
-        if best is None or _better((sched.makespan_ns, energy), (best[1], best[3])):
-            starts = [0.0] * len(sub)
-            for e in sched.events:
-                if e.kind == "op":
-                    starts[e.index] = e.start_ns
-            best = (placement, sched.makespan_ns, starts, energy)
+        for order in (None, _tail_first_order(sub, placement, system)):
+            sched = schedule_phase(sub, placement, system, order)
+            if not math.isfinite(sched.makespan_ns):
+                break
+            energy = schedule_energy_pj(sub, placement, sched, system)
+            if best is None or _better((sched.makespan_ns, energy), (best[1], best[3])):
+                starts = [0.0] * len(sub)
+                for e in sched.events:
+                    if e.kind == "op":
+                        starts[e.index] = e.start_ns
+                best = (placement, sched.makespan_ns, starts, energy)
     return None if best is None else best[:3]
 
 
@@ -750,10 +876,10 @@ def solve_optimal(graph: PhaseGraph, system: System, incumbents: Sequence[list[s
         upper = schedule_phase(graph, seeds[0], system).makespan_ns
     limit = upper * (1 + _REL_TOL) + _ABS_TOL
     hoist = [False] * n
-    segments = _segments(graph, hoist)
-    if max(len(seg.ops) for seg in segments) > HOIST_AT:
+    segments, floating = _segments(graph, hoist)
+    if max((len(seg.ops) for seg in segments), default=0) > HOIST_AT:
         hoist = hoisted(graph)
-        segments = _segments(graph, hoist)
+        segments, floating = _segments(graph, hoist)
     suffix = _suffix_bounds(graph, choices, system)
     problems: dict[tuple, _SegmentProblem] = {}
     solved = 0
@@ -771,7 +897,8 @@ def solve_optimal(graph: PhaseGraph, system: System, incumbents: Sequence[list[s
         new_state: dict[str | None, float] = {}
         new_bound: dict[str | None, float] = {}
         seg_combos: dict[tuple[str | None, str | None], tuple] = {}
-        for start_dev, t0 in state.items():
+        pairs = []
+        for start_dev in state:
             for end_dev in ends:
                 fixed: list[str | None] = [None] * len(ops)
                 if seg.has_start:
@@ -781,18 +908,34 @@ def solve_optimal(graph: PhaseGraph, system: System, incumbents: Sequence[list[s
                 sig = _signature(sub, fixed, sub_choices, seg.has_start, seg.has_end)
                 if sig not in problems:
                     problems[sig] = _SegmentProblem(sub, fixed, sub_choices, seg.has_start, seg.has_end, system)
-                problem = problems[sig]
-                if bound_state[start_dev] + problem.quick_bound() + after > limit:
+                lower = bound_state[start_dev] + problems[sig].quick_bound()
+                if lower + after > limit:
                     continue  # no placement through this pair can beat the best seed
-                if problem.mip_result is None and not hasattr(problem, "result"):
-                    problem.result = problem.solve(proposals)  # type: ignore[attr-defined]
-                    solved += 1
-                res = problem.result  # type: ignore[attr-defined]
-                if res is None:
+                pairs.append((lower, start_dev, end_dev, sig))
+        device_rank = {d: i for i, d in enumerate([None, *system.devices])}
+        pairs.sort(key=lambda p: (p[0], device_rank[p[1]], device_rank[p[2]]))
+        for lower, start_dev, end_dev, sig in pairs:  # most promising first: the rest may be dominated
+            problem = problems[sig]
+            cutoff = None  # the end time past which another end device dominates this one
+            if end_dev is not None and end_dev not in new_state and new_state:
+                cutoff = min(_dominance_threshold(graph, system, ops[-1], a, t, end_dev) for a, t in new_state.items())
+                cutoff -= bound_state[start_dev]
+                if lower - bound_state[start_dev] > cutoff:
                     continue
-                seg_combos[(start_dev, end_dev)] = sig
-                new_state[end_dev] = min(new_state.get(end_dev, math.inf), t0 + res.makespan_ns)
-                new_bound[end_dev] = min(new_bound.get(end_dev, math.inf), bound_state[start_dev] + res.bound_ns)
+            if not problem.solved:
+                if problem.beaten_above is not None and cutoff is not None and cutoff <= problem.beaten_above:
+                    continue
+                res = problem.solve(proposals, cutoff)
+                solved += 1
+                if res is None and problem.beaten_above is not None and cutoff is not None:
+                    continue  # dominated; a later call with a higher cutoff solves it again
+                problem.result, problem.solved = res, True
+            res = problem.result
+            if res is None:
+                continue
+            seg_combos[(start_dev, end_dev)] = sig
+            new_state[end_dev] = min(new_state.get(end_dev, math.inf), state[start_dev] + res.makespan_ns)
+            new_bound[end_dev] = min(new_bound.get(end_dev, math.inf), bound_state[start_dev] + res.bound_ns)
         if not new_state:
             if seeds:  # every pair is pruned or infeasible: the best seed stands
                 return _from_seed(graph, system, seeds[0], len(segments), solved, upper)
@@ -813,7 +956,7 @@ def solve_optimal(graph: PhaseGraph, system: System, incumbents: Sequence[list[s
     for k in reversed(range(len(segments))):
         new_after: dict[str | None, float] = {}
         for (start_dev, end_dev), sig in combos[k].items():
-            res = problems[sig].result  # type: ignore[attr-defined]
+            res = problems[sig].result
             if end_dev not in after_best:
                 continue
             rest = res.makespan_ns + after_best[end_dev]
@@ -829,16 +972,13 @@ def solve_optimal(graph: PhaseGraph, system: System, incumbents: Sequence[list[s
         for (start_dev, end_dev), sig in combos[k].items():
             if start_dev not in dp:
                 continue
-            res = problems[sig].result  # type: ignore[attr-defined]
+            res = problems[sig].result
             t0, e0, path = dp[start_dev]
             cand = (t0 + res.makespan_ns, e0 + res.energy_pj, path + [(k, res)])
             if end_dev not in new_dp or _better(cand, new_dp[end_dev]):
                 new_dp[end_dev] = cand
         dp = new_dp
     best = functools.reduce(lambda a, b: b if _better(b, a) else a, dp.values())
-    # a hoisted op runs in its first reader's segment, where the DAG alone would let it run earlier (or,
-    # when it is no ancestor of the segment's end, later): the bound allows for it running anywhere else
-    bound -= math.fsum(max(graph.latency[g][d] for d in choices[g]) for g in _restricted(graph, segments, hoist))
     placement: list[str] = [""] * n
     order: list[int] = []
     for k, res in best[2]:
@@ -846,6 +986,7 @@ def solve_optimal(graph: PhaseGraph, system: System, incumbents: Sequence[list[s
         for g, d in zip(seg.ops, res.placement):
             placement[g] = d
         order += _topological_by_start(graph, list(seg.ops), res.starts, skip_first=seg.has_start)
+    order = _place_floating(graph, system, choices, floating, placement, order)
     sched = schedule_phase(graph, placement, system, order)
     energy = schedule_energy_pj(graph, placement, sched, system)
     solution = Solution(placement, order, sched.makespan_ns, best[0], energy, False, len(segments), solved,
@@ -859,47 +1000,78 @@ def solve_optimal(graph: PhaseGraph, system: System, incumbents: Sequence[list[s
     return solution
 
 
+def _dominates(graph: PhaseGraph, system: System, barrier: int, a: str | None, t_a: float, b: str | None,
+               t_b: float) -> bool:
+    """Whether the barrier ending by t_a on device a makes ending no earlier than t_b on device b useless.
+
+    It does when, for every memory m that b's results can reach, each result reaches m from a (t_a + copy
+    a -> m) strictly earlier than from b (t_b + copy b -> m): whatever follows b's schedule then runs as
+    early after a, and device b is not even busy. Ties are kept."""
+    if b is None:
+        return False
+    return t_b > _dominance_threshold(graph, system, barrier, a, t_a, b)
+
+
+def _dominance_threshold(graph: PhaseGraph, system: System, barrier: int, a: str | None, t_a: float,
+                         b: str) -> float:
+    """The end time of the barrier on device b past which its ending by t_a on device a dominates it
+    (`_dominates`); inf when a never does."""
+    if a is None or a == b:
+        return math.inf
+    mem = {d: system.devices[d].memory for d in system.devices}
+    sizes = [graph.values[(barrier, r)] for r in range(graph.results(barrier))] or [0]
+    out = -math.inf
+    for m in system.memories:
+        for n in sizes:
+            from_b = 0.0 if mem[b] == m else transfer_ns(system, n, mem[b], m)
+            if not math.isfinite(from_b):
+                continue  # b's result never reaches m
+            from_a = 0.0 if mem[a] == m else transfer_ns(system, n, mem[a], m)
+            out = max(out, t_a + from_a - from_b)
+    return out + max(_REL_TOL * abs(out), _ABS_TOL) if math.isfinite(out) else math.inf
+
+
 def _drop_dominated(graph: PhaseGraph, system: System, barrier: int, state: dict[str | None, float],
                     bound: dict[str | None, float]) -> None:
-    """Drop the barrier devices that cannot lead to a shorter phase than another.
-
-    The barrier ending by t1 on device a dominates ending no earlier than t2 on device b when, for every
-    memory m, each result reaches m from a (t1 + copy a -> m) no later than from b (t2 + copy b -> m):
-    whatever follows b's schedule then runs as early after a, and device b is not even busy. The test
-    uses a's best makespan and b's proven bound; ties are kept."""
-    mem = {d: system.devices[d].memory for d in system.devices}
-    sizes = [graph.values[(barrier, r)] for r in range(graph.results(barrier))]
-
-    def reach(d: str | None, t: float, m: str, n_bytes: int) -> float:
-        return t if mem[d] == m else t + transfer_ns(system, n_bytes, mem[d], m)  # type: ignore[index]
-
+    """Drop the barrier devices that cannot lead to a shorter phase than another (`_dominates`, with a's best
+    makespan against b's proven bound)."""
     for b in list(state):
-        for a in state:
-            if a == b or a is None or b is None or b not in state:
-                continue
-            tol = max(_REL_TOL * bound[b], _ABS_TOL)
-            if all(reach(a, state[a], m, n) < reach(b, bound[b], m, n) - tol
-                   for m in system.memories for n in sizes or [0]):
-                del state[b]
-                del bound[b]
-                break
+        if any(_dominates(graph, system, barrier, a, t, b, bound[b]) for a, t in state.items()):
+            del state[b]
+            del bound[b]
 
 
-def _restricted(graph: PhaseGraph, segments: list[_Segment], hoist: list[bool]) -> list[int]:
-    """The hoisted ops whose segment restricts when they may run: all but those of the head segment that are
-    ancestors of its end barrier."""
-    head = segments[0]
-    ancestors: set[int] = set()
-    if head.has_end:
-        stack = [head.ops[-1]]
-        while stack:
-            v = stack.pop()
-            for u in graph.preds(v):
-                if u not in ancestors:
-                    ancestors.add(u)
-                    stack.append(u)
-    head_ops = set(head.ops)
-    return [g for g in range(len(graph)) if hoist[g] and not (g in head_ops and g in ancestors)]
+def _place_floating(graph: PhaseGraph, system: System, choices: list[list[str]], floating: list[int],
+                    placement: list[str], order: list[int]) -> list[int]:
+    """Place the floating hoisted ops (segments read their values as resident) and put each right before
+    its first reader in `order`: readers first, each op on the device least in latency plus the copies its
+    placed readers and producers would need (then least energy)."""
+    if not floating:
+        return order
+    mem = {d: system.devices[d].memory for d in system.devices}
+    readers: list[list[tuple[int, int]]] = [[] for _ in range(len(graph))]
+    for v in range(len(graph)):
+        for u, r in graph.operands[v]:
+            readers[u].append((v, r))
+    is_floating = set(floating)
+    for h in reversed(floating):
+        def cost(d: str, h: int = h) -> tuple[float, float]:
+            t = graph.latency[h][d]
+            for v, r in readers[h]:
+                if mem[placement[v]] != mem[d]:
+                    t += transfer_ns(system, graph.values[(h, r)], mem[d], mem[placement[v]])
+            for u, r in graph.operands[h]:
+                if u not in is_floating and mem[placement[u]] != mem[d]:
+                    t += transfer_ns(system, graph.values[(u, r)], mem[placement[u]], mem[d])
+            return t, graph.energy[h].get(d, 0.0)
+
+        placement[h] = min(choices[h], key=cost)
+    out = list(order)
+    for h in reversed(floating):  # readers are in `out` before their producers are inserted
+        present = set(out)
+        first = min((out.index(v) for v, _ in readers[h] if v in present), default=len(out))
+        out.insert(first, h)
+    return out
 
 
 def _forward_makespans(combos: list[dict[tuple[str | None, str | None], tuple]],
@@ -912,7 +1084,9 @@ def _forward_makespans(combos: list[dict[tuple[str | None, str | None], tuple]],
         new_state: dict[str | None, float] = {}
         for (start_dev, end_dev), sig in seg_combos.items():
             if start_dev in state:
-                t = state[start_dev] + problems[sig].result.makespan_ns  # type: ignore[attr-defined]
+                res = problems[sig].result
+                assert res is not None
+                t = state[start_dev] + res.makespan_ns
                 new_state[end_dev] = min(new_state.get(end_dev, math.inf), t)
         state = new_state
     return out

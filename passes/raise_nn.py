@@ -9,9 +9,10 @@ partitioners reason about the layers the papers name, so this pass rewrites:
 - RMSNorm: w * (x * Reciprocal(Sqrt(ReduceMean(x^2) + eps))) (or x / Sqrt(..))
   -> `nn.rms_norm`;
 - GELU, erf and tanh forms -> `nn.gelu`; SiLU x * Sigmoid(x) -> `nn.silu`;
-- rotary embedding x * cos + concat(-x2, x1) * sin -> `nn.rotary`;
+- rotary embedding x * cos + concat(-x2, x1) * sin, and GPT-J's interleaved form
+  x * cos + stack(-x[1::2], x[::2]) * sin -> `nn.rotary`;
 - KV-cache append: Concat(past input, new) -> `nn.kv_append`;
-- attention: MatMul(q, k^T) -> scale -> mask -> Softmax -> (NaN guard) ->
+- attention: MatMul(q, k^T) -> scale -> mask (additive, or a boolean one by Where) -> Softmax -> (NaN guard) ->
   MatMul(p, v), with GQA's repeat of K/V heads -> `nn.attention`.
 
 Every raised op keeps the name of the node that produced its result in `name`
@@ -348,12 +349,58 @@ def _slice_range(op: Operation, dim: int, rank: int) -> tuple[int, int] | None:
     return clamp(starts), clamp(ends)
 
 
+# GPT-J's rotate_every_two: stack((-x[..., 1::2], x[..., ::2]), -1).flatten(-2), the stack as two Unsqueezes
+# (reshapes) and a Concat on the new last axis
+_ROTARY_INTERLEAVED = ("Add", ("Mul", ("Reshape@flat", ("Concat@stack", ("Reshape@u_odd", ("Neg", ("Slice@odd", "x", "*"))),
+                                                       ("Reshape@u_even", ("Slice@even", "x", "*")))), "sin"),
+                       ("Mul", "x", "cos"))
+
+
+def _slice_steps(op: Operation, dim: int, rank: int) -> tuple[int, int, int] | None:
+    """(start, end, step) of a constant Slice along the last axis, start and end clamped to [0, dim]."""
+    vals = [constant_ints(v) for v in op.operands[1:]]
+    if len(vals) < 3 or any(v is None or len(v) != 1 for v in vals):
+        return None
+    starts, ends, axis = vals[0][0], vals[1][0], vals[2][0]  # pyright: ignore
+    step = vals[3][0] if len(vals) > 3 else 1  # pyright: ignore
+    if axis % rank != rank - 1 or step <= 0:
+        return None
+    clamp = lambda i: max(0, min(dim, i + dim if i < 0 else i))  # noqa: E731
+    return clamp(starts), clamp(ends), step
+
+
+def _raise_interleaved_rotary(op: nn.AddOp, rewriter: Rewriter) -> bool:
+    m = match(_ROTARY_INTERLEAVED, op.result)
+    if m is None:
+        return False
+    x = m.values["x"]
+    xs = shape(x)
+    rank, d = len(xs), xs[-1] if xs else 0
+    if rank == 0 or d % 2 or shape(op.result) != xs or shape(m.ops["flat"].results[0]) != xs:
+        return False
+    if _slice_steps(m.ops["odd"], d, rank) != (1, d, 2) or _slice_steps(m.ops["even"], d, rank) != (0, d, 2):
+        return False
+    half = (*xs[:-1], d // 2)
+    for tag in ("u_odd", "u_even"):  # each half gains a last axis of 1
+        if shape(m.ops[tag].results[0]) != (*half, 1):
+            return False
+    stack = m.ops["stack"]
+    assert isinstance(stack, nn.ConcatOp)
+    if stack.axis.value.data % (rank + 1) != rank or shape(stack.result) != (*half, 2):
+        return False
+    cos, sin = m.values["cos"], m.values["sin"]
+    if nn.broadcast_shapes(xs, shape(cos)) != xs or nn.broadcast_shapes(xs, shape(sin)) != xs:
+        return False
+    replace(op, nn.RotaryOp(x, cos, sin, interleaved=True), m.visited[:-1], rewriter)
+    return True
+
+
 def raise_rotary(op: Operation, rewriter: Rewriter) -> bool:
     if not isinstance(op, nn.AddOp):
         return False
     m = match(_ROTARY, op.result)
     if m is None:
-        return False
+        return _raise_interleaved_rotary(op, rewriter)
     x = m.values["x"]
     xs = shape(x)
     rank, d = len(xs), xs[-1] if xs else 0
@@ -534,6 +581,17 @@ def raise_attention(op: Operation, rewriter: Rewriter) -> bool:
                 a, b = b, a
             mask, s = b, a
             absorbed.append(pre)
+            # an additive mask made from a boolean one, Where(m, 0, fill) with fill <= -1e30 (the float32
+            # lowest, or -inf): s + where(m, 0, fill) == where(m, s, fill) in float32 for any |s| < 1e31
+            where = producer(mask)
+            if kind(where) == "Where" and where is not None and scalar(where.operands[1]) == 0.0:
+                fill_value = scalar(where.operands[2])
+                cond = where.operands[0]
+                if fill_value is not None and fill_value <= -1e30 and isinstance(cond.type, TensorType) \
+                        and str(cond.type.element_type) == "i1":
+                    mask, mask_fill = cond, fill_value
+                    if where.results[0].uses.get_length() == 1:
+                        absorbed.append(where)
             continue
         if mask is None and kind(pre) == "Where" and pre is not None:
             cond, kept, fill = pre.operands

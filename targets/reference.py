@@ -218,9 +218,15 @@ def _rms_norm(op: nn.RmsNormOp, get: Get) -> np.ndarray:
     return x / np.sqrt(ms + _f(op.epsilon.value.data, x)) * get(op.scale)
 
 
+def _rotate_every_two(x: np.ndarray) -> np.ndarray:
+    """GPT-J's rotation: out[2i] = -x[2i+1], out[2i+1] = x[2i]."""
+    return np.stack((-x[..., 1::2], x[..., 0::2]), axis=-1).reshape(x.shape)
+
+
 def _rotary(op: nn.RotaryOp, get: Get) -> np.ndarray:
     x = get(op.input)
-    return x * get(op.cos) + _rotate_half(x) * get(op.sin)
+    rotate = _rotate_every_two if op.interleaved is not None else _rotate_half
+    return x * get(op.cos) + rotate(x) * get(op.sin)
 
 
 def _silu(op: nn.SiluOp, get: Get) -> np.ndarray:

@@ -395,6 +395,14 @@ def summary_lines(report: dict[str, Any], top: int = 5) -> list[str]:
     total = sum(e["latency_ns"] or 0.0 for e in report["ops"]) or 1.0
     out.append("top ops: " + "; ".join(f"{e['name']} on {e['device']} {_ns(e['latency_ns'])} "
                                        f"({100 * (e['latency_ns'] or 0) / total:.1f}%)" for e in ranked))
+    proofs = []
+    for phase, ok in sched.get("optimal_proven", {}).items():
+        bound = sched.get("optimal_bound_ns", {}).get(phase)
+        gap = sched.get("optimal_gap", {}).get(phase, 0.0)
+        proofs.append(f"{phase} proven least" if ok else
+                      f"{phase} within {100 * gap:.3g}% of the proven lower bound {_ns(bound)}")
+    if proofs:
+        out.append("optimal: " + "; ".join(proofs))
     baselines = report.get("baselines", {})
     parts = []
     for name, b in baselines.get("strategies", {}).items():

@@ -11,6 +11,14 @@ optimize=False)`` for two phases:
 Both output ``logits`` [1, seq, 32000] and ``present_key_<l>`` /
 ``present_value_<l>`` [1, 32, 512, 128].
 
+With ``--style gen`` (the default writes both styles) the graphs take the
+inputs ``model.generate`` feeds a model instead: ``input_ids``,
+``attention_mask`` (int64 ones [1, past + seq]) and ``position_ids`` (int64
+[1, seq]) before the past tensors (``export_hf_extra.GenerateStep``).  They are
+written as ``llama2-7b-{prefill,decode}-gen.onnx``; the rotary cos/sin and the
+causal mask are then computed once, from graph inputs, and read by all 32
+layers (checked by ``export_hf_extra.check_generate_sharing``).
+
 Meta tensors have no data, so the exporter cannot save them.  Every parameter
 initializer is therefore rewritten into an initializer with
 ``data_location = EXTERNAL`` (``dims`` and ``data_type`` set) that points at
@@ -27,6 +35,7 @@ Load the result with ``onnx.load(path, load_external_data=False)``.
 Usage (from the repository root)::
 
     python tests/models/make_llama2_7b.py [--out-dir DIR] [--phase prefill decode]
+        [--style ids gen] [--self-test]
 """
 
 from __future__ import annotations
@@ -44,6 +53,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
 import export_hf  # noqa: E402  (sibling script, not a package)
+import export_hf_extra  # noqa: E402
 
 WEIGHTS_FILE = "llama2-7b.weights.bin"  # referenced, never written
 ALIGN = 64
@@ -153,24 +163,41 @@ def export_phase(
     prefill_len: int = PREFILL_LEN,
     stem: str = "llama2-7b",
     keep_metadata: bool = False,
+    style: str = "ids",
 ) -> dict:
+    """Export one phase; ``style`` "ids" (``input_ids`` and the past) or "gen"
+    (also ``attention_mask`` and ``position_ids``, file ``<stem>-<phase>-gen``)."""
     import onnx_ir as ir
 
     config = config if config is not None else llama2_7b_config()
     t0 = time.perf_counter()
     model = build_meta_model(config)
-    spec = export_hf.causal_spec(
-        model,
-        phase,
-        seq=prefill_len if phase == "prefill" else 1,
-        past=prefill_len - 1,
-        device="meta",
-    )
+    if style == "ids":
+        spec = export_hf.causal_spec(
+            model,
+            phase,
+            seq=prefill_len if phase == "prefill" else 1,
+            past=prefill_len - 1,
+            device="meta",
+        )
+    else:
+        spec = export_hf_extra.causal_spec(
+            model,
+            phase,
+            style=style,
+            seq=prefill_len if phase == "prefill" else 1,
+            past=prefill_len - 1,
+            device="meta",
+        )
     program, export_s = export_hf.export(spec, optimize=False)
+    # Read from the exporter's name scopes, so before the metadata is stripped.
+    shared = export_hf_extra.shared_values(program.model)
+    if style == "gen":
+        export_hf_extra.check_generate_sharing(program.model, shared)
     n_ext = externalise_weights(program.model, model)
     if not keep_metadata:
         export_hf.strip_metadata(program.model)
-    path = out_dir / f"{stem}-{phase}.onnx"
+    path = out_dir / (f"{stem}-{phase}.onnx" if style == "ids" else f"{stem}-{phase}-{style}.onnx")
     onnx.save_model(ir.serde.serialize_model(program.model), str(path))
     total_s = time.perf_counter() - t0
 
@@ -195,6 +222,8 @@ def export_phase(
         "params": params,
         "inline": [i.name for i in proto.graph.initializer if i.data_location != onnx.TensorProto.EXTERNAL],
         "value_info": len(proto.graph.value_info),
+        "shared": shared,
+        "layers": config.num_hidden_layers,
     }
 
 
@@ -210,7 +239,7 @@ def write_weights(model: torch.nn.Module, path: Path) -> None:
             f.write(data)
 
 
-def self_test() -> float:
+def self_test(styles: Sequence[str] = ("ids", "gen")) -> float:
     """Run this script's meta-device path on the tiny Llama config (export_hf) and
     check it against torch: write the weights file the graph points at from a
     seed-0 CPU model, run onnxruntime, compare.  Returns the worst max |diff|."""
@@ -223,11 +252,15 @@ def self_test() -> float:
     worst = 0.0
     with tempfile.TemporaryDirectory() as tmp:
         tmp_dir = Path(tmp)
-        for phase in ("prefill", "decode"):
+        for style, phase in [(s, p) for s in styles for p in ("prefill", "decode")]:
             r = export_phase(phase, tmp_dir, config=config, prefill_len=export_hf.PREFILL_LEN,
-                             stem="tiny")
+                             stem="tiny", style=style)
             write_weights(cpu_model, tmp_dir / WEIGHTS_FILE)
-            spec = export_hf.causal_spec(cpu_model, phase, past=export_hf.PREFILL_LEN - 1)
+            if style == "ids":
+                spec = export_hf.causal_spec(cpu_model, phase, past=export_hf.PREFILL_LEN - 1)
+            else:
+                spec = export_hf_extra.causal_spec(cpu_model, phase, style=style,
+                                                   past=export_hf.PREFILL_LEN - 1)
             with torch.no_grad():
                 expected = spec.module(*spec.args)
             opts = ort.SessionOptions()
@@ -235,7 +268,8 @@ def self_test() -> float:
             sess = ort.InferenceSession(str(r["path"]), opts, providers=["CPUExecutionProvider"])
             got = sess.run(None, {n: a.numpy() for n, a in zip(spec.input_names, spec.args)})
             diff = max(float(abs(e.numpy() - g).max()) for e, g in zip(expected, got))
-            print(f"self-test {phase}: {r['nodes']} nodes, max|ort-torch| {diff:.2e}")
+            label = phase if style == "ids" else f"{phase}-{style}"
+            print(f"self-test {label}: {r['nodes']} nodes, max|ort-torch| {diff:.2e}")
             worst = max(worst, diff)
             (tmp_dir / WEIGHTS_FILE).unlink()
     assert worst < 1e-4, worst
@@ -253,6 +287,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--out-dir", type=Path, default=HERE)
     parser.add_argument("--phase", nargs="*", choices=("prefill", "decode"),
                         default=["prefill", "decode"])
+    parser.add_argument("--style", nargs="*", choices=("ids", "gen"), default=["ids", "gen"],
+                        help="graph inputs: ids = input_ids + past (llama2-7b-<phase>.onnx), "
+                             "gen = input_ids, attention_mask, position_ids + past "
+                             "(llama2-7b-<phase>-gen.onnx)")
     parser.add_argument("--keep-metadata", action="store_true",
                         help="keep the exporter's node metadata (stack traces etc.)")
     parser.add_argument("--self-test", action="store_true",
@@ -262,9 +300,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     ns.out_dir.mkdir(parents=True, exist_ok=True)
     print(export_hf.versions())
     if ns.self_test:
-        self_test()
-    for phase in ns.phase:
-        r = export_phase(phase, ns.out_dir, keep_metadata=ns.keep_metadata)
+        self_test(ns.style)
+    for style, phase in [(s, p) for s in ns.style for p in ns.phase]:
+        r = export_phase(phase, ns.out_dir, keep_metadata=ns.keep_metadata, style=style)
         print(f"{r['path'].name}: {r['nodes']} nodes, {r['size'] / 2**20:.2f} MiB, "
               f"torch.onnx.export {r['export_s']:.1f}s (total {r['total_s']:.1f}s), "
               f"{r['external']} external initializers ({r['params']:,} params), "
@@ -272,6 +310,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"    {export_hf.format_histogram(r['hist'])}")
         print(f"    inputs  {_short_io(r['inputs'])}")
         print(f"    outputs {_short_io(r['outputs'])}")
+        for line in export_hf_extra.format_shared(r["shared"], r["layers"]):
+            print(f"    shared: {line}")
         sys.stdout.flush()
     return 0
 
