@@ -12,7 +12,7 @@ import io
 import json
 import os
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -177,11 +177,12 @@ def parse_emit(spec: str | None) -> list[str] | None:
     return formats
 
 
-def emit_traces(module: ModuleOp, model: str, system: System, formats: list[str] | None) -> dict[str, str]:
+def emit_traces(module: ModuleOp, model: str, system: System, formats: list[str] | None) -> Mapping[str, str]:
     """Every requested trace file's name and text: `pim.aim.trace` for the AiM device (`pim.DEVICE.aim.trace`
     when there are several), `pim.attacc.trace` for an AttAcc device of one HBM3 stack (else one
-    `pim.attacc.stackN.trace` per stack). An error names a format no PIM device of the system uses."""
-    from pimc.targets.attacc_trace import emit_attacc_traces
+    `pim.attacc.stackN.trace` per stack); none for a device no PIM macro was placed on. Texts are rendered
+    when first read (targets/trace_files.py). An error names a format no PIM device of the system uses."""
+    from pimc.targets.trace_files import TraceFiles
 
     by_isa: dict[str, list[str]] = {}
     for name, dev in system.devices.items():
@@ -189,21 +190,25 @@ def emit_traces(module: ModuleOp, model: str, system: System, formats: list[str]
             by_isa.setdefault(dev.p("isa"), []).append(name)
     if formats is None:
         formats = [f for f in TRACE_FORMATS if f in by_isa]
-    files: dict[str, str] = {}
+    used = {device_of(op) for op in pim.macros(module)}
+    files = TraceFiles()
     for fmt in formats:
         devices = by_isa.get(fmt)
         if not devices:
             pims = ", ".join(f"{d} (isa {system.devices[d].p('isa')})" for ds in by_isa.values() for d in ds)
             raise PimcError(f"--emit {fmt}: system '{system.name}' has no PIM device of isa '{fmt}' "
                             f"(its PIM devices: {pims or 'none'})")
-        for device in devices:
+        for device in (d for d in devices if d in used):
             prefix = "pim." if len(devices) == 1 else f"pim.{device}."
             if fmt == "aim":
-                files[f"{prefix}aim.trace"] = emit_aim_trace(module, model, system.name, device)
+                files.add([f"{prefix}aim.trace"], lambda d=device: [emit_aim_trace(module, model, system.name, d)])
             else:
-                stacks = emit_attacc_traces(module, device, system.devices[device])
-                for i, text in enumerate(stacks):
-                    files[f"{prefix}attacc{'' if len(stacks) == 1 else f'.stack{i}'}.trace"] = text
+                from pimc.targets.attacc_trace import emit_attacc_traces, stack_count
+
+                dev = system.devices[device]
+                stacks = stack_count(dev)
+                files.add([f"{prefix}attacc{'' if stacks == 1 else f'.stack{i}'}.trace" for i in range(stacks)],
+                          lambda d=device, dev=dev: emit_attacc_traces(module, d, dev))
     return files
 
 
@@ -212,7 +217,7 @@ class CompileResult:
     module: ModuleOp
     report: dict[str, Any]
     plan_mlir: str
-    traces: dict[str, str]
+    traces: Mapping[str, str]
     warnings: list[str] = field(default_factory=list)
     timeline: list[dict[str, Any]] = field(default_factory=list)
     system: System | None = None

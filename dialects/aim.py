@@ -7,9 +7,10 @@ Ramulator 2.0; see shared REFERENCE.md section 2):
   command covers; at most one 2 KB row, i.e. 64 columns.
 - gpr: index of the host-visible general-purpose register the data comes from
   or goes to.
-- channel_mask: bit c set = the command runs on channel c (32 channels). The trace
-  writes it in the simulator's order, where bit i selects channel 31 - i
-  (AiMDRAMSystem::FindFirstChannelIndex): `trace_mask`.
+- channel_mask: the channels the command runs on, a `#pim.channels<...>` set
+  (`#pim.channels<0-11>`: channels 0 to 11) within the device's 32 channels. The
+  trace writes it as the simulator's 32-bit mask, where bit i selects channel
+  31 - i (AiMDRAMSystem::FindFirstChannelIndex): `trace_mask`.
 - bank / row: DRAM bank (0..15) and row address.
 
 Each op gives the command it stands for with `instr(row, channel)`: an `AimInstr`
@@ -27,6 +28,8 @@ from xdsl.ir import Dialect
 from xdsl.irdl import IRDLOperation, ParsePropInAttrDict, irdl_op_definition, prop_def
 from xdsl.utils.exceptions import VerifyException
 
+from pimc.dialects.pim import ChannelsAttr, i64
+
 AIM_CHANNELS = 32
 AIM_COLUMNS_PER_ROW = 64
 
@@ -40,17 +43,26 @@ class AimInstr:
     opsize: int = 0
     gpr: int = 0
     channel_mask: int = 0
+    """Bit c set = the command runs on channel c (the IR's channel set as a bit mask, not the trace's order)."""
     row: int = 0
 
     def line(self) -> str:
         """The command as a line of the AiM simulator's trace (its channel mask in the simulator's bit order)."""
+        text, has_row = self.template()
+        return text % self.row if has_row else text
+
+    def template(self) -> tuple[str, bool]:
+        """The trace line with its row address left as the `%d` of a %-format, and whether it has a row
+        (the other fields are numbers and mnemonics: the text holds no other `%`)."""
         fields = _TRACE_FIELDS[self.op]
         return " ".join(["AiM", self.op, *(f"{trace_mask(self.channel_mask):#x}" if f == "channel_mask"
-                                           else str(getattr(self, f)) for f in fields)])
+                                           else "%d" if f == "row" else str(getattr(self, f))
+                                           for f in fields)]), "row" in fields
 
 
 def trace_mask(mask: int) -> int:
-    """An IR channel mask (bit c = channel c) in the AiM simulator's order (bit 31 - c = channel c), and back."""
+    """A channel bit mask (bit c = channel c, c < 32) in the AiM simulator's order (bit 31 - c = channel c),
+    and back."""
     return int(f"{mask:0{AIM_CHANNELS}b}"[::-1], 2)
 
 
@@ -66,7 +78,11 @@ _TRACE_FIELDS = {
 
 
 def _int(value: int) -> IntegerAttr:
-    return IntegerAttr(value, 64)
+    return i64(value)
+
+
+def _channels(mask: int | ChannelsAttr) -> ChannelsAttr:
+    return mask if isinstance(mask, ChannelsAttr) else ChannelsAttr.of(mask)
 
 
 class AimCommandOp(IRDLOperation):
@@ -75,22 +91,31 @@ class AimCommandOp(IRDLOperation):
     irdl_options = (ParsePropInAttrDict(),)
 
     def instr(self, row: int = 0, channel: int = 0) -> AimInstr:
-        """The command with `row` added to its row and its channel mask shifted `channel` channels up
-        (what the enclosing `pim.repeat` loops make of it); an error if the mask leaves the device."""
-        props = {k: v.value.data for k, v in self.properties.items() if isinstance(v, IntegerAttr)}
-        mask = props.get("channel_mask", 0) << channel
+        """The command with `row` added to its row and its channel set shifted `channel` channels up
+        (what the enclosing `pim.repeat` loops make of it); an error if the set leaves the device."""
+        props = self.properties
+        channels = props.get("channel_mask")
+        mask = channels.data << channel if isinstance(channels, ChannelsAttr) else 0
         if mask >> AIM_CHANNELS:
-            raise ValueError(f"{self.name}: channel mask {props['channel_mask']:#x} shifted by {channel} "
+            assert isinstance(channels, ChannelsAttr)
+            raise ValueError(f"{self.name}: channel_mask {channels} shifted by {channel} "
                              f"channels leaves the {AIM_CHANNELS} channels")
-        return AimInstr(self.name.removeprefix("aim.").upper(), props.get("opsize", 0), props.get("gpr", 0), mask,
-                        props["row"] + row if "row" in props else 0)
+        opsize, gpr, at = props.get("opsize"), props.get("gpr"), props.get("row")
+        return AimInstr(self.name.removeprefix("aim.").upper(),
+                        opsize.value.data if isinstance(opsize, IntegerAttr) else 0,
+                        gpr.value.data if isinstance(gpr, IntegerAttr) else 0, mask,
+                        at.value.data + row if isinstance(at, IntegerAttr) else 0)
 
     def trace_line(self) -> str:
         return self.instr().line()
 
-    def _check_mask(self, mask: int) -> None:
-        if not 0 < mask < (1 << AIM_CHANNELS):
-            raise VerifyException(f"channel_mask {mask:#x} must select 1..{AIM_CHANNELS} channels")
+    def _check_mask(self, channels: ChannelsAttr) -> None:
+        if not channels.data:
+            raise VerifyException(f"channel_mask {channels} selects no channel")
+        if channels.data >> AIM_CHANNELS:
+            last = channels.data.bit_length() - 1
+            raise VerifyException(f"channel_mask {channels} selects channel {last}; "
+                                  f"AiM has channels 0-{AIM_CHANNELS - 1}")
 
     def _check_opsize(self, opsize: int) -> None:
         if not 1 <= opsize <= AIM_COLUMNS_PER_ROW:
@@ -113,16 +138,16 @@ class WrGbOp(AimCommandOp):
 
     opsize = prop_def(IntegerAttr[I64])
     gpr = prop_def(IntegerAttr[I64])
-    channel_mask = prop_def(IntegerAttr[I64])
+    channel_mask = prop_def(ChannelsAttr)
 
     assembly_format = "attr-dict"
 
-    def __init__(self, opsize: int, gpr: int, channel_mask: int):
-        super().__init__(properties={"opsize": _int(opsize), "gpr": _int(gpr), "channel_mask": _int(channel_mask)})
+    def __init__(self, opsize: int, gpr: int, channel_mask: int | ChannelsAttr):
+        super().__init__(properties={"opsize": _int(opsize), "gpr": _int(gpr), "channel_mask": _channels(channel_mask)})
 
     def verify_(self) -> None:
         self._check_opsize(self.opsize.value.data)
-        self._check_mask(self.channel_mask.value.data)
+        self._check_mask(self.channel_mask)
         self._check_non_negative(gpr=self.gpr.value.data)
 
 
@@ -134,15 +159,15 @@ class WrBiasOp(AimCommandOp):
     name = "aim.wr_bias"
 
     gpr = prop_def(IntegerAttr[I64])
-    channel_mask = prop_def(IntegerAttr[I64])
+    channel_mask = prop_def(ChannelsAttr)
 
     assembly_format = "attr-dict"
 
-    def __init__(self, gpr: int, channel_mask: int):
-        super().__init__(properties={"gpr": _int(gpr), "channel_mask": _int(channel_mask)})
+    def __init__(self, gpr: int, channel_mask: int | ChannelsAttr):
+        super().__init__(properties={"gpr": _int(gpr), "channel_mask": _channels(channel_mask)})
 
     def verify_(self) -> None:
-        self._check_mask(self.channel_mask.value.data)
+        self._check_mask(self.channel_mask)
         self._check_non_negative(gpr=self.gpr.value.data)
 
 
@@ -156,17 +181,17 @@ class MacAbkOp(AimCommandOp):
     name = "aim.mac_abk"
 
     opsize = prop_def(IntegerAttr[I64])
-    channel_mask = prop_def(IntegerAttr[I64])
+    channel_mask = prop_def(ChannelsAttr)
     row = prop_def(IntegerAttr[I64])
 
     assembly_format = "attr-dict"
 
-    def __init__(self, opsize: int, channel_mask: int, row: int):
-        super().__init__(properties={"opsize": _int(opsize), "channel_mask": _int(channel_mask), "row": _int(row)})
+    def __init__(self, opsize: int, channel_mask: int | ChannelsAttr, row: int):
+        super().__init__(properties={"opsize": _int(opsize), "channel_mask": _channels(channel_mask), "row": _int(row)})
 
     def verify_(self) -> None:
         self._check_opsize(self.opsize.value.data)
-        self._check_mask(self.channel_mask.value.data)
+        self._check_mask(self.channel_mask)
         self._check_non_negative(row=self.row.value.data)
 
 
@@ -178,15 +203,15 @@ class RdMacOp(AimCommandOp):
     name = "aim.rd_mac"
 
     gpr = prop_def(IntegerAttr[I64])
-    channel_mask = prop_def(IntegerAttr[I64])
+    channel_mask = prop_def(ChannelsAttr)
 
     assembly_format = "attr-dict"
 
-    def __init__(self, gpr: int, channel_mask: int):
-        super().__init__(properties={"gpr": _int(gpr), "channel_mask": _int(channel_mask)})
+    def __init__(self, gpr: int, channel_mask: int | ChannelsAttr):
+        super().__init__(properties={"gpr": _int(gpr), "channel_mask": _channels(channel_mask)})
 
     def verify_(self) -> None:
-        self._check_mask(self.channel_mask.value.data)
+        self._check_mask(self.channel_mask)
         self._check_non_negative(gpr=self.gpr.value.data)
 
 

@@ -2,24 +2,27 @@
 
 A channel's PIM commands in AttAcc's trace each name one 32-byte column of one
 channel (`OP ADDRESS`, shared REFERENCE.md section 2, targets/trace_parse.py).
-An op here is one all-bank command over a channel mask and several columns, as the
-`aim` ops are; targets/attacc_trace.py writes it as one trace line per channel
+An op here is one all-bank command over a set of channels and several columns, as
+the `aim` ops are; targets/attacc_trace.py writes it as one trace line per channel
 and column:
 
-- attacc.wr_gb: the host writes `opsize` columns of the input vector into the
-  global buffer of each masked channel (PIM_WR_GB per column);
-- attacc.mv_gb: the buffer die's softmax unit moves `opsize` columns of
-  probabilities into the global buffers (PIM_MV_GB per column);
-- attacc.mac_ab: every bank of the masked channels MACs `opsize` columns of its
-  open `row` with the global buffer (PIM_MAC_AB per column; the simulator opens the
-  row with ACTAB and closes it with PREA);
-- attacc.mv_sb: each bank's `outputs` MAC results move to the buffer die
-  (PIM_MV_SB per result);
+- attacc.wr_gb: the host writes `vectors` input vectors of `opsize` columns each
+  into the global buffer of each channel of the set (PIM_WR_GB per column;
+  vector j fills the buffer's 32-column slot j);
+- attacc.mv_gb: the buffer die's softmax unit moves `vectors` probability vectors
+  of `opsize` columns each into the global buffers (PIM_MV_GB per column);
+- attacc.mac_ab: every bank of the channels MACs `opsize` columns of its open
+  `row` with each of the `vectors` input vectors in the global buffer: one column
+  read feeds vectors x 16 FP16 products, which needs vectors x 16 MAC lanes per
+  bank (PAPI's FC-PIM has 64: 4 vectors; AttAcc's HBM3-PIM 16: 1). PIM_MAC_AB per
+  column; the simulator opens the row with ACTAB and closes it with PREA;
+- attacc.mv_sb: each bank's `outputs` MAC results (every output it computed from
+  the row, for every vector) move to the buffer die (PIM_MV_SB per result);
 - attacc.sfm: the buffer die's softmax over the scores it holds (PIM_SFM per channel);
 - attacc.barrier: every channel waits for all earlier commands (PIM_BARRIER on every channel).
 
-channel_mask: bit c set = channel c of the device (channels beyond one stack's 16
-go to further stacks' traces).
+channel_mask: the `#pim.channels<...>` set of device channels the command runs on,
+of any size (channels beyond one stack's 16 go to further stacks' traces).
 """
 
 from __future__ import annotations
@@ -31,12 +34,18 @@ from xdsl.ir import Dialect
 from xdsl.irdl import IRDLOperation, ParsePropInAttrDict, irdl_op_definition, prop_def
 from xdsl.utils.exceptions import VerifyException
 
+from pimc.dialects.pim import ChannelsAttr, i64
+
 ATTACC_COLUMNS_PER_ROW = 32
 """1 KB rows of 32-byte columns (HBM3_8Gb_2R)."""
 
 
 def _int(value: int) -> IntegerAttr:
-    return IntegerAttr(value, 64)
+    return i64(value)
+
+
+def _channels(mask: int | ChannelsAttr) -> ChannelsAttr:
+    return mask if isinstance(mask, ChannelsAttr) else ChannelsAttr.of(mask)
 
 
 class AttaccCommandOp(IRDLOperation):
@@ -50,8 +59,11 @@ class AttaccCommandOp(IRDLOperation):
     """The trace mnemonic."""
 
     def field(self, name: str, default: int = 0) -> int:
+        """An integer property's value, or the channel set's bit mask for `channel_mask` (bit c = channel c)."""
         attr = self.properties.get(name)
-        return attr.value.data if isinstance(attr, IntegerAttr) else default
+        if isinstance(attr, IntegerAttr):
+            return attr.value.data
+        return attr.data if isinstance(attr, ChannelsAttr) else default
 
     def verify_(self) -> None:
         for name, attr in self.properties.items():
@@ -59,51 +71,61 @@ class AttaccCommandOp(IRDLOperation):
                 raise VerifyException(f"{self.name}: {name} must be non-negative")
         if "channel_mask" in self.properties and self.field("channel_mask") == 0:
             raise VerifyException(f"{self.name}: channel_mask selects no channel")
-        if "opsize" in self.properties and not 1 <= self.field("opsize"):
-            raise VerifyException(f"{self.name}: opsize must be at least 1")
+        for name in ("opsize", "vectors"):
+            if name in self.properties and not 1 <= self.field(name):
+                raise VerifyException(f"{self.name}: {name} must be at least 1")
 
 
 @irdl_op_definition
 class WrGbOp(AttaccCommandOp):
-    """Host -> the global buffers of the masked channels: `opsize` columns of the input vector."""
+    """Host -> the global buffers of the channels: `vectors` input vectors of `opsize` 32-byte columns each
+    (vectors x opsize columns written; vector j in the buffer's 32-column slot j)."""
 
     name = "attacc.wr_gb"
     KIND: ClassVar[str] = "WR_GB"
     TRACE_OP: ClassVar[str] = "PIM_WR_GB"
     opsize = prop_def(IntegerAttr[I64])
-    channel_mask = prop_def(IntegerAttr[I64])
+    vectors = prop_def(IntegerAttr[I64])
+    channel_mask = prop_def(ChannelsAttr)
 
-    def __init__(self, opsize: int, channel_mask: int):
-        super().__init__(properties={"opsize": _int(opsize), "channel_mask": _int(channel_mask)})
+    def __init__(self, opsize: int, vectors: int, channel_mask: int | ChannelsAttr):
+        super().__init__(properties={"opsize": _int(opsize), "vectors": _int(vectors),
+                                     "channel_mask": _channels(channel_mask)})
 
 
 @irdl_op_definition
 class MvGbOp(AttaccCommandOp):
-    """The buffer die's softmax unit -> the global buffers of the masked channels: `opsize` columns."""
+    """The buffer die's softmax unit -> the global buffers of the channels: `vectors` probability vectors
+    of `opsize` 32-byte columns each (slots as for attacc.wr_gb)."""
 
     name = "attacc.mv_gb"
     KIND: ClassVar[str] = "WR_GB"
     TRACE_OP: ClassVar[str] = "PIM_MV_GB"
     opsize = prop_def(IntegerAttr[I64])
-    channel_mask = prop_def(IntegerAttr[I64])
+    vectors = prop_def(IntegerAttr[I64])
+    channel_mask = prop_def(ChannelsAttr)
 
-    def __init__(self, opsize: int, channel_mask: int):
-        super().__init__(properties={"opsize": _int(opsize), "channel_mask": _int(channel_mask)})
+    def __init__(self, opsize: int, vectors: int, channel_mask: int | ChannelsAttr):
+        super().__init__(properties={"opsize": _int(opsize), "vectors": _int(vectors),
+                                     "channel_mask": _channels(channel_mask)})
 
 
 @irdl_op_definition
 class MacAbOp(AttaccCommandOp):
-    """All-bank MAC of `opsize` columns of `row` with the global buffer, in every bank of the masked channels."""
+    """All-bank MAC in every bank of the channels: each of `opsize` 32-byte columns of `row`, read once,
+    multiplied with each of the `vectors` input vectors in the global buffer (vectors x 16 MAC lanes)."""
 
     name = "attacc.mac_ab"
     KIND: ClassVar[str] = "MAC_ABK"
     TRACE_OP: ClassVar[str] = "PIM_MAC_AB"
     opsize = prop_def(IntegerAttr[I64])
-    channel_mask = prop_def(IntegerAttr[I64])
+    vectors = prop_def(IntegerAttr[I64])
+    channel_mask = prop_def(ChannelsAttr)
     row = prop_def(IntegerAttr[I64])
 
-    def __init__(self, opsize: int, channel_mask: int, row: int):
-        super().__init__(properties={"opsize": _int(opsize), "channel_mask": _int(channel_mask), "row": _int(row)})
+    def __init__(self, opsize: int, vectors: int, channel_mask: int | ChannelsAttr, row: int):
+        super().__init__(properties={"opsize": _int(opsize), "vectors": _int(vectors),
+                                     "channel_mask": _channels(channel_mask), "row": _int(row)})
 
     def verify_(self) -> None:
         super().verify_()
@@ -114,30 +136,31 @@ class MacAbOp(AttaccCommandOp):
 
 @irdl_op_definition
 class MvSbOp(AttaccCommandOp):
-    """Every bank of the masked channels moves `outputs` MAC results (per bank) to the buffer die."""
+    """Every bank of the channels moves `outputs` MAC results (per bank: each output computed from `row`,
+    for each input vector) to the buffer die."""
 
     name = "attacc.mv_sb"
     KIND: ClassVar[str] = "RD_MAC"
     TRACE_OP: ClassVar[str] = "PIM_MV_SB"
     outputs = prop_def(IntegerAttr[I64])
-    channel_mask = prop_def(IntegerAttr[I64])
+    channel_mask = prop_def(ChannelsAttr)
     row = prop_def(IntegerAttr[I64])
 
-    def __init__(self, outputs: int, channel_mask: int, row: int):
-        super().__init__(properties={"outputs": _int(outputs), "channel_mask": _int(channel_mask), "row": _int(row)})
+    def __init__(self, outputs: int, channel_mask: int | ChannelsAttr, row: int):
+        super().__init__(properties={"outputs": _int(outputs), "channel_mask": _channels(channel_mask), "row": _int(row)})
 
 
 @irdl_op_definition
 class SfmOp(AttaccCommandOp):
-    """Softmax in the buffer die of the masked channels (not timed: AttAcc overlaps it with the MACs)."""
+    """Softmax in the buffer die of the channels (not timed: AttAcc overlaps it with the MACs)."""
 
     name = "attacc.sfm"
     KIND: ClassVar[str] = "SFM"
     TRACE_OP: ClassVar[str] = "PIM_SFM"
-    channel_mask = prop_def(IntegerAttr[I64])
+    channel_mask = prop_def(ChannelsAttr)
 
-    def __init__(self, channel_mask: int):
-        super().__init__(properties={"channel_mask": _int(channel_mask)})
+    def __init__(self, channel_mask: int | ChannelsAttr):
+        super().__init__(properties={"channel_mask": _channels(channel_mask)})
 
 
 @irdl_op_definition

@@ -3,6 +3,8 @@
 A macro is one kernel launch on the PIM device (e.g. a matrix-vector product
 over a weight resident in the DRAM banks). `pim-to-commands` expands each macro
 into the device's command set and records the commands in the macro's region.
+`#pim.channels<...>` is the set of PIM channels a device command runs on (the
+`channel_mask` of the `aim` and `attacc` commands), of any size.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ import math
 from collections.abc import Iterator
 
 from xdsl.dialects.builtin import I64, IntegerAttr, TensorType, UnitAttr
-from xdsl.ir import Attribute, Block, Dialect, Operation, ParametrizedAttribute, Region, SSAValue
+from xdsl.ir import Attribute, Block, Data, Dialect, Operation, ParametrizedAttribute, Region, SSAValue
 from xdsl.irdl import (
     IRDLOperation,
     ParsePropInAttrDict,
@@ -44,6 +46,112 @@ def ceil_div(a: int, b: int) -> int:
     return -(-a // b)
 
 
+_I64: dict[int, IntegerAttr] = {}
+_SHARED_MAX = 1 << 16
+"""Shared attributes kept per kind before the table starts afresh (rows of a large device are many)."""
+
+
+def i64(value: int) -> IntegerAttr:
+    """`value : i64`, one shared attribute per value (attributes are immutable; building one costs ~15 us)."""
+    attr = _I64.get(value)
+    if attr is None:
+        if len(_I64) >= _SHARED_MAX:
+            _I64.clear()
+        attr = _I64[value] = IntegerAttr(value, 64)
+    return attr
+
+
+@irdl_attr_definition
+class ChannelsAttr(Data[int]):
+    """A set of PIM channels: the channels a device command runs on, all in lockstep.
+
+    Written as channel numbers and inclusive ranges in ascending order,
+    `#pim.channels<0-11>` (channels 0 to 11), `#pim.channels<0-3, 8, 10-11>`,
+    `#pim.channels<>` (none); any number of channels (the attacc preset has 80).
+    The parser takes numbers and ranges in any order and overlapping; the printer
+    writes the canonical form, so the text round-trips. `data` holds the set as a
+    bit mask of unbounded width: bit c set = channel c is in the set. (The AiM
+    trace writes the same set as the simulator's 32-bit mask, bit-reversed:
+    aim.trace_mask.)
+    """
+
+    name = "pim.channels"
+
+    @staticmethod
+    def of(mask: int) -> ChannelsAttr:
+        """The set whose bit mask is `mask` (bit c = channel c), one shared attribute per set."""
+        attr = _CHANNEL_SETS.get(mask)
+        if attr is None:
+            if len(_CHANNEL_SETS) >= _SHARED_MAX:
+                _CHANNEL_SETS.clear()
+            attr = _CHANNEL_SETS[mask] = ChannelsAttr(mask)
+        return attr
+
+    @staticmethod
+    def span(first: int, count: int) -> ChannelsAttr:
+        """Channels first .. first + count - 1."""
+        return ChannelsAttr.of(((1 << count) - 1) << first)
+
+    @property
+    def mask(self) -> int:
+        """The set as a bit mask: bit c set = channel c."""
+        return self.data
+
+    def runs(self) -> list[tuple[int, int]]:
+        """(first, last) of every maximal run of consecutive channels, ascending."""
+        out: list[tuple[int, int]] = []
+        mask, base = self.data, 0
+        while mask:
+            skip = (mask & -mask).bit_length() - 1
+            mask >>= skip
+            base += skip
+            length = (~mask & (mask + 1)).bit_length() - 1
+            out.append((base, base + length - 1))
+            mask >>= length
+            base += length
+        return out
+
+    def text(self) -> str:
+        """The set as written inside the angle brackets: `0-11, 16`."""
+        return ", ".join(str(a) if a == b else f"{a}-{b}" for a, b in self.runs())
+
+    @classmethod
+    def parse_parameter(cls, parser: AttrParser) -> int:
+        what = " (a channel number or a range such as 0-11)"
+        parser.parse_punctuation("<")
+        mask = 0
+        if parser.parse_optional_punctuation(">") is not None:
+            return mask
+        while True:
+            start = parser.pos
+            first = last = parser.parse_integer(allow_boolean=False, allow_negative=False, context_msg=what)
+            if parser.parse_optional_punctuation("-") is not None:
+                last = parser.parse_integer(allow_boolean=False, allow_negative=False, context_msg=what)
+                if last < first:
+                    parser.raise_error(f"channel range {first}-{last} runs backwards", start, parser.pos)
+            if last > MAX_CHANNEL:
+                parser.raise_error(f"channel {last} is beyond the largest channel number {MAX_CHANNEL}", start,
+                                   parser.pos)
+            mask |= ((1 << (last - first + 1)) - 1) << first
+            if parser.parse_optional_punctuation(",") is None:
+                break
+        parser.parse_punctuation(">", " to end the channel set")
+        return mask
+
+    def print_parameter(self, printer: Printer) -> None:
+        printer.print_string(f"<{self.text()}>")
+
+    def verify(self) -> None:
+        if isinstance(self.data, bool) or not isinstance(self.data, int) or self.data < 0:
+            raise VerifyException(f"#pim.channels holds a non-negative bit mask, got {self.data!r}")
+
+
+_CHANNEL_SETS: dict[int, ChannelsAttr] = {}
+
+MAX_CHANNEL = 65535
+"""The largest channel number a `#pim.channels` set may name in IR text (system files allow 4096 channels)."""
+
+
 @irdl_attr_definition
 class GemvLayoutAttr(ParametrizedAttribute):
     """How a K x N weight matrix is tiled onto the banks for a GEMV.
@@ -59,7 +167,7 @@ class GemvLayoutAttr(ParametrizedAttribute):
     (pim_timing.GemvGeometry), a pass computes per_row times as many outputs, and
     the passes shrink accordingly; the device fixes per_row, so it is not stored.
 
-    - channels: PIM channels used (a channel mask of this many low bits)
+    - channels: PIM channels used (channels 0 .. channels - 1 of the macro's channel group)
     - banks: banks per channel computing in parallel
     - k_tile: elements of K per DRAM row (row size / element size)
     - row_base: first DRAM row of this weight in every bank
@@ -226,8 +334,9 @@ class RepeatOp(IRDLOperation):
     """A loop in a command stream, so that a macro's commands stay a few ops however large it is.
 
     The body (command ops and nested repeats) runs `count` times; in iteration i
-    (0-based) every row address in it is i * row_step higher and every channel
-    mask is shifted i * channel_step channels up. Nested repeats add up. Emitters
+    (0-based) every row address in it is i * row_step higher and every command's
+    channel set (`channel_mask`) is shifted i * channel_step channels up (channel
+    c becomes c + i * channel_step). Nested repeats add up. Emitters
     and the timing model see the stream unrolled (`unroll`): a GEMV's passes over
     the banks are one repeat whose rows step by the weight's row tiles, an
     attention's heads one repeat over channel groups inside one over waves of rows.
@@ -266,8 +375,7 @@ class RepeatOp(IRDLOperation):
 
     def __init__(self, count: int, row_step: int, channel_step: int, body: list[Operation]):
         super().__init__(
-            properties={"count": IntegerAttr(count, 64), "row_step": IntegerAttr(row_step, 64),
-                        "channel_step": IntegerAttr(channel_step, 64)},
+            properties={"count": i64(count), "row_step": i64(row_step), "channel_step": i64(channel_step)},
             regions=[Region(Block(body))],
         )
 
@@ -290,6 +398,39 @@ def unroll(block: Block, row: int = 0, channel: int = 0) -> Iterator[tuple[Opera
             yield op, row, channel
 
 
+def stream_signature(block: Block) -> tuple[tuple[object, ...], int]:
+    """(key, row base) of a command block: two blocks have equal keys exactly when they unroll to the same
+    commands but for one constant offset of every row, the difference of their row bases (the row
+    property first met in op order; 0 if none). Emitters render one text per key and shift its rows."""
+    base: list[int] = []
+
+    def key(b: Block) -> tuple[object, ...]:
+        out: list[object] = []
+        for op in b.ops:
+            if isinstance(op, RepeatOp):
+                out.append((op.count.value.data, op.row_step.value.data, op.channel_step.value.data,
+                            key(op.body.block)))
+                continue
+            fields: list[object] = [op.name]
+            for name, attr in op.properties.items():
+                if isinstance(attr, IntegerAttr):
+                    value = attr.value.data
+                    if name == "row":
+                        if not base:
+                            base.append(value)
+                        value -= base[0]
+                    fields.append((name, value))
+                elif isinstance(attr, ChannelsAttr):
+                    fields.append((name, attr.data))
+                else:
+                    fields.append((name, attr))
+            out.append(tuple(fields))
+        return tuple(out)
+
+    k = key(block)
+    return k, base[0] if base else 0
+
+
 def unrolled_length(block: Block) -> int:
     """Commands in `unroll(block)`, without unrolling."""
     n = 0
@@ -301,4 +442,16 @@ def unrolled_length(block: Block) -> int:
 PIM_MACROS = (GemvOp, AttentionOp)
 """Every macro op: each holds its device commands in a `commands` region."""
 
-PIM = Dialect("pim", [GemvOp, AttentionOp, RepeatOp], [GemvLayoutAttr])
+
+def macros(op: Operation) -> Iterator[GemvOp | AttentionOp]:
+    """Every PIM macro nested in `op`, in program order, without walking into the macros' command regions
+    (which hold most of a lowered module's ops)."""
+    for region in op.regions:
+        for block in region.blocks:
+            for inner in block.ops:
+                if isinstance(inner, PIM_MACROS):
+                    yield inner
+                elif inner.regions:
+                    yield from macros(inner)
+
+PIM = Dialect("pim", [GemvOp, AttentionOp, RepeatOp], [GemvLayoutAttr, ChannelsAttr])

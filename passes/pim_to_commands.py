@@ -9,16 +9,23 @@ emitted as `pim.repeat`. A 4096 x 11008 GEMV on AiM is then one repeat of 22
 passes around 9 commands, however many passes it has. `pim.unroll` gives the
 stream back command by command for the emitters, the timing model and the
 functional emulator.
+
+Macros of one shape (Llama-2-7B's 32 layers run GEMVs of four shapes and one
+attention) differ only by where their rows start, and folding does not depend on
+it: the folded commands are built once per shape with rows from 0
+(`_gemv_block`, `_attention_block`, cached), and each macro's ops are made from
+them with its row base added as they are created.
 """
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 
 from xdsl.context import Context
 from xdsl.dialects.builtin import ModuleOp
-from xdsl.ir import Block, Operation
+from xdsl.ir import Block, Operation, Region
 from xdsl.passes import ModulePass
 
 from pimc.compiler.errors import CompileError
@@ -143,27 +150,43 @@ def attention_items(op: pim.AttentionOp, dev: Device, softmax_on_device: bool = 
     into a Loop stepping head_channels channels; waves fold when a head's K and V take equal rows.
     With `softmax_on_device` (AttAcc's buffer die) an SFM follows the score GEMV and the context GEMV's
     input arrives from it (MV_GB) rather than from the host (WR_GB)."""
+    key, k_base = _attention_key(op, dev, softmax_on_device)
+    return [_shift(i, k_base, 0) for i in _attention_block(*key)]
+
+
+def _attention_key(op: pim.AttentionOp, dev: Device, softmax_on_device: bool) -> tuple[tuple, int]:
+    """The arguments of `_attention_block` for `op` (its K cache's rows from 0, its V cache's rows from
+    v_layout.row_base - k_layout.row_base) and k_layout.row_base."""
     b, hq, hkv, s, t, d, dv = op.dims()
-    rows = hq // hkv * s
     kg, vg = layout_geometry(op.k_layout, d, dev), layout_geometry(op.v_layout, t, dev)
-    k_rows, v_rows = kg.rows(d, t), vg.rows(t, dv)
     k_base, v_base = op.k_layout.row_base.value.data, op.v_layout.row_base.value.data
     width = op.head_channels.value.data
     if width > dev.p("channels"):
         raise CompileError(f"pim.attention '{nn.op_label(op)}': head_channels {width} exceeds the "
                            f"{dev.p('channels')} channels of device '{dev.name}'")
-    column_bytes = dev.p("column_bytes")
-    score = tuple(gemv_items(rows, d, t, kg, False, column_bytes, k_base))
+    return ((b, hq, hkv, s, t, d, dv), kg, vg, v_base - k_base, width, dev.p("channels"), dev.p("column_bytes"),
+            softmax_on_device), k_base
+
+
+@functools.lru_cache(maxsize=256)
+def _attention_block(dims: tuple[int, ...], kg: GemvGeometry, vg: GemvGeometry, v_base: int, width: int,
+                     channels: int, column_bytes: int, softmax_on_device: bool) -> tuple[Item, ...]:
+    """`attention_items` with the K cache's rows from 0 and the V cache's from `v_base` (which may be
+    negative: the caller adds the K cache's row base to every row)."""
+    b, hq, hkv, s, t, d, dv = dims
+    rows = hq // hkv * s
+    k_rows, v_rows = kg.rows(d, t), vg.rows(t, dv)
+    score = tuple(gemv_items(rows, d, t, kg, False, column_bytes, 0))
     context = tuple(gemv_items(rows, t, dv, vg, False, column_bytes, v_base))
     if softmax_on_device:
         context = (Cmd("SFM", 0, kg.channels, 0), *(_from_softmax(i) for i in context))
     heads: list[tuple[Item, ...]] = []
     for h in range(b * hkv):
-        first, wave = head_slot(h, width, dev.p("channels"))
+        first, wave = head_slot(h, width, channels)
         heads.append(tuple(_shift(i, wave * k_rows, first) for i in score)
                      + tuple(_shift(i, wave * v_rows, first) for i in context))
     waves = fold(heads)
-    return [*fold([(w,) for w in waves]), Cmd("SYNC")]
+    return (*fold([(w,) for w in waves]), Cmd("SYNC"))
 
 
 def _from_softmax(item: Item) -> Item:
@@ -172,70 +195,105 @@ def _from_softmax(item: Item) -> Item:
     return replace(item, kind="MV_GB") if item.kind == "WR_GB" else item
 
 
-def aim_ops(items: Iterable[Item]) -> list[Operation]:
-    """AiM ISR ops (and pim.repeat loops) for folded commands. AiM MACs one input vector at a time into
-    one accumulator per bank (its 16 lanes match a column's 16 elements and system.py keeps row_outputs
-    at 1), so every command serves one vector; GPR 0 holds the host's data."""
+def _repeat(item: Loop, body: list[Operation]) -> pim.RepeatOp:
+    return pim.RepeatOp.create(properties={"count": pim.i64(item.count), "row_step": pim.i64(item.row_step),
+                                           "channel_step": pim.i64(item.channel_step)},
+                               regions=[Region(Block(body))])
+
+
+def _channels(item: Cmd) -> pim.ChannelsAttr:
+    return pim.ChannelsAttr.span(item.first_channel, item.channels)
+
+
+_GPR0 = pim.i64(0)
+"""GPR 0: where the host stages every command's data (the trace leaves the host's data implicit)."""
+
+
+def aim_ops(items: Iterable[Item], row: int = 0) -> list[Operation]:
+    """AiM ISR ops (and pim.repeat loops) for folded commands, `row` added to every row. AiM MACs one
+    input vector at a time into one accumulator per bank (its 16 lanes match a column's 16 elements and
+    system.py keeps row_outputs at 1), so every command serves one vector; GPR 0 holds the host's data.
+    (Ops are made with `create` from shared attributes: the IR the constructors build, without their
+    per-op cost; the compile verifies the final IR.)"""
     ops: list[Operation] = []
     for item in items:
         if isinstance(item, Loop):
-            ops.append(pim.RepeatOp(item.count, item.row_step, item.channel_step, aim_ops(item.body)))
+            ops.append(_repeat(item, aim_ops(item.body, row)))
             continue
         assert item.vectors == 1, "AiM ISR MACs one input vector into one accumulator per command"
-        mask = ((1 << item.channels) - 1) << item.first_channel
         if item.kind == "WR_BIAS":
-            ops.append(aim.WrBiasOp(0, mask))
+            ops.append(aim.WrBiasOp.create(properties={"gpr": _GPR0, "channel_mask": _channels(item)}))
         elif item.kind == "WR_GB":
-            ops.append(aim.WrGbOp(item.opsize, 0, mask))
+            ops.append(aim.WrGbOp.create(properties={"opsize": pim.i64(item.opsize), "gpr": _GPR0,
+                                                     "channel_mask": _channels(item)}))
         elif item.kind == "MAC_ABK":
             assert item.row is not None
-            ops.append(aim.MacAbkOp(item.opsize, mask, item.row))
+            ops.append(aim.MacAbkOp.create(properties={"opsize": pim.i64(item.opsize), "channel_mask": _channels(item),
+                                                       "row": pim.i64(item.row + row)}))
         elif item.kind == "RD_MAC":
-            ops.append(aim.RdMacOp(0, mask))
+            ops.append(aim.RdMacOp.create(properties={"gpr": _GPR0, "channel_mask": _channels(item)}))
         else:
             assert item.kind == "SYNC", item.kind
-            ops.append(aim.SyncOp())
+            ops.append(aim.SyncOp.create())
     return ops
 
 
-def attacc_ops(items: Iterable[Item]) -> list[Operation]:
-    """AttAcc HBM3-PIM ops (and pim.repeat loops) for folded commands: WR_GB -> attacc.wr_gb (MV_GB,
-    from the softmax unit: attacc.mv_gb), MAC_ABK -> attacc.mac_ab, RD_MAC -> attacc.mv_sb of the
-    results each bank yields, SFM -> attacc.sfm, SYNC -> attacc.barrier. The ISA has no bias preload
-    (the device's bias_preload is false), so no WR_BIAS reaches here."""
+def attacc_ops(items: Iterable[Item], row: int = 0) -> list[Operation]:
+    """AttAcc HBM3-PIM ops (and pim.repeat loops) for folded commands, `row` added to every row: WR_GB of
+    v vectors -> attacc.wr_gb of v vectors (MV_GB, from the softmax unit: attacc.mv_gb), MAC_ABK ->
+    attacc.mac_ab serving its v vectors, RD_MAC -> attacc.mv_sb of the results each bank yields, SFM ->
+    attacc.sfm, SYNC -> attacc.barrier. A device whose MAC lanes outnumber a column's elements (PAPI's
+    FC-PIM: 64 lanes, 16-element columns) multiplies every column it reads with v = lanes // 16 input
+    vectors side by side in the global buffer (`pim_timing.GemvGeometry.vectors`). The ISA has no bias
+    preload (the device's bias_preload is false), so no WR_BIAS reaches here."""
     ops: list[Operation] = []
-    row = 0
+    last_row = 0
     for item in items:
         if isinstance(item, Loop):
-            ops.append(pim.RepeatOp(item.count, item.row_step, item.channel_step, attacc_ops(item.body)))
+            ops.append(_repeat(item, attacc_ops(item.body, row)))
             continue
-        assert item.vectors == 1 or item.kind not in ("MAC_ABK", "WR_GB"), "AttAcc MACs one input vector"
-        mask = ((1 << item.channels) - 1) << item.first_channel
-        if item.kind == "WR_GB":
-            ops.append(attacc.WrGbOp(item.opsize, mask))
-        elif item.kind == "MV_GB":
-            ops.append(attacc.MvGbOp(item.opsize, mask))
+        if item.kind in ("WR_GB", "MV_GB"):
+            columns, rest = divmod(item.opsize, item.vectors)
+            assert not rest, f"{item.kind} of {item.opsize} columns for {item.vectors} vectors"
+            cls = attacc.WrGbOp if item.kind == "WR_GB" else attacc.MvGbOp
+            ops.append(cls.create(properties={"opsize": pim.i64(columns), "vectors": pim.i64(item.vectors),
+                                              "channel_mask": _channels(item)}))
         elif item.kind == "MAC_ABK":
             assert item.row is not None
-            row = item.row
-            ops.append(attacc.MacAbOp(item.opsize, mask, item.row))
+            last_row = item.row + row
+            ops.append(attacc.MacAbOp.create(properties={
+                "opsize": pim.i64(item.opsize), "vectors": pim.i64(item.vectors), "channel_mask": _channels(item),
+                "row": pim.i64(last_row)}))
         elif item.kind == "RD_MAC":
-            ops.append(attacc.MvSbOp(item.vectors, mask, row))
+            ops.append(attacc.MvSbOp.create(properties={"outputs": pim.i64(item.vectors),
+                                                        "channel_mask": _channels(item), "row": pim.i64(last_row)}))
         elif item.kind == "SFM":
-            ops.append(attacc.SfmOp(mask))
+            ops.append(attacc.SfmOp.create(properties={"channel_mask": _channels(item)}))
         else:
             assert item.kind == "SYNC", f"{item.kind} has no AttAcc command"
-            ops.append(attacc.BarrierOp())
+            ops.append(attacc.BarrierOp.create())
     return ops
 
 
 def gemv_macro_items(op: pim.GemvOp, dev: Device) -> list[Item]:
     """A pim.gemv's folded commands with the rows of its layout, then SYNC (WR_BIAS only on a device
     with `bias_preload`)."""
+    key, base = _gemv_key(op, dev)
+    return [_shift(i, base, 0) for i in _gemv_block(*key)]
+
+
+def _gemv_key(op: pim.GemvOp, dev: Device) -> tuple[tuple, int]:
+    """The arguments of `_gemv_block` for `op`, and its layout's row base."""
     m, k, n = op.mkn()
     geo = layout_geometry(op.layout, k, dev)
-    bias = op.bias is not None and dev.p("bias_preload")
-    return [*gemv_items(m, k, n, geo, bias, dev.p("column_bytes"), op.layout.row_base.value.data), Cmd("SYNC")]
+    bias = op.bias is not None and bool(dev.p("bias_preload"))
+    return (m, k, n, geo, bias, dev.p("column_bytes")), op.layout.row_base.value.data
+
+
+@functools.lru_cache(maxsize=256)
+def _gemv_block(m: int, k: int, n: int, geo: GemvGeometry, bias: bool, column_bytes: int) -> tuple[Item, ...]:
+    """`gemv_macro_items` of a GEMV whose weight's rows start at row 0."""
+    return (*gemv_items(m, k, n, geo, bias, column_bytes, 0), Cmd("SYNC"))
 
 
 def aim_gemv_commands(op: pim.GemvOp, dev: Device) -> list[Operation]:
@@ -244,14 +302,26 @@ def aim_gemv_commands(op: pim.GemvOp, dev: Device) -> list[Operation]:
     input row; then SYNC), with the rows of the op's layout, loop-compressed.
 
     `opsize` = ceil(chunk elements * 2 B / column_bytes): 32-byte columns of FP16.
-    The channel mask of a pass selects its active channels (the low bits).
+    A pass's channel set is its active channels, from channel 0.
     """
-    return aim_ops(gemv_macro_items(op, dev))
+    key, base = _gemv_key(op, dev)
+    return aim_ops(_gemv_block(*key), base)
 
 
 def aim_attention_commands(op: pim.AttentionOp, dev: Device) -> list[Operation]:
     """AiM ISR commands of attention on PIM (`attention_items`), loop-compressed."""
-    return aim_ops(attention_items(op, dev))
+    key, base = _attention_key(op, dev, False)
+    return aim_ops(_attention_block(*key), base)
+
+
+def attacc_commands(op: pim.GemvOp | pim.AttentionOp, dev: Device) -> list[Operation]:
+    """AttAcc commands of a GEMV (`gemv_macro_items`) or of attention with the softmax in the buffer die
+    (`attention_items`), loop-compressed."""
+    if isinstance(op, pim.GemvOp):
+        key, base = _gemv_key(op, dev)
+        return attacc_ops(_gemv_block(*key), base)
+    key, base = _attention_key(op, dev, True)
+    return attacc_ops(_attention_block(*key), base)
 
 
 @dataclass(frozen=True)
@@ -260,7 +330,7 @@ class PimToCommandsPass(ModulePass):
 
     AiM devices (isa = "aim") get GDDR6-AiM ISR commands (`aim` dialect; see
     `aim_gemv_commands` and `aim_attention_commands`), AttAcc HBM3-PIM devices (isa =
-    "attacc") AttAcc commands (`attacc` dialect; `attacc_ops`), with the softmax between
+    "attacc") AttAcc commands (`attacc` dialect; `attacc_commands`), with the softmax between
     attention's GEMVs in the buffer die. Macros on devices of other ISAs and macros that
     already hold commands are left alone.
     """
@@ -271,9 +341,7 @@ class PimToCommandsPass(ModulePass):
 
     def apply(self, ctx: Context, op: ModuleOp) -> None:
         system = system_for_module(op, self.system)
-        for inner in op.walk():
-            if not isinstance(inner, pim.PIM_MACROS) or inner.commands.blocks:
-                continue
+        for inner in [m for m in pim.macros(op) if not m.commands.blocks]:
             device = device_of(inner)
             if device is None or device not in system.devices or system.devices[device].kind != "pim":
                 raise CompileError(f"{inner.name} '{nn.op_label(inner)}' is not placed on a PIM device of '{system.name}'")
@@ -283,7 +351,5 @@ class PimToCommandsPass(ModulePass):
                 emit = aim_gemv_commands if isinstance(inner, pim.GemvOp) else aim_attention_commands
                 inner.commands.add_block(Block(emit(inner, dev)))
             elif isa == "attacc":
-                items = (gemv_macro_items(inner, dev) if isinstance(inner, pim.GemvOp)
-                         else attention_items(inner, dev, softmax_on_device=True))
-                inner.commands.add_block(Block(attacc_ops(items)))
+                inner.commands.add_block(Block(attacc_commands(inner, dev)))
             # other ISAs have no emitter yet: the macro keeps its cost, the driver warns

@@ -3,6 +3,15 @@
 Format (arkhadem/aim_simulator, shared REFERENCE.md section 2): one command per
 line, `AiM <OP> <fields>`, `#` comment lines, and a final `AiM EOC`. Each
 macro's block is preceded by a comment naming the op it comes from.
+
+Rendering. A model's macros repeat: Llama-2-7B's 32 layers run GEMVs of four
+shapes whose command blocks differ only by where their weights' rows start. Each
+block is keyed by `pim.stream_signature` (its commands with rows relative to its
+first row); the first block of a key is unrolled once into a %-format template
+of its lines with every row address a `%d`, and every block of that key is that
+template filled with its own rows (template rows + its row base). The text is
+byte for byte what unrolling each block command by command gives
+(`AimInstr.line`).
 """
 
 from __future__ import annotations
@@ -14,35 +23,55 @@ from pimc.dialects import aim, nn, pim
 from pimc.passes.partition import device_of
 from pimc.targets.pim_timing import Command, PimCounts, aim_command, aim_instrs, stream_counts
 from pimc.targets.system import Device
+from pimc.targets.trace_files import check_trace_lines
 
 
 def emit_aim_trace(module: ModuleOp, model: str, system: str, device: str | None = None) -> str:
     """The whole program's AiM trace (of `device`'s macros, default every macro with AiM commands),
-    macros in program order, ending with `AiM EOC`."""
-    lines = [f"# pimc AiM trace: model {model}, system {system}" + (f", device {device}" if device else "")]
-    for op in module.walk():
-        if not isinstance(op, pim.PIM_MACROS) or not op.commands.blocks:
-            continue
-        if (device is not None and device_of(op) != device) or not is_aim_stream(op.commands.block):
-            continue
-        if isinstance(op, pim.GemvOp):
-            m, k, n = op.mkn()
-            w = op.w.owner
-            weight = w.sym_name.data if isinstance(w, nn.WeightOp) else "?"
-            layout = op.layout
-            lines.append(
-                f"# {nn.op_label(op)}: gemv M={m} K={k} N={n} weight {weight} "
-                f"channels={layout.channels.value.data} row_base={layout.row_base.value.data}"
-            )
-        else:
-            b, hq, hkv, s, t, d, dv = op.dims()
-            lines.append(
-                f"# {nn.op_label(op)}: attention B={b} Hq={hq} Hkv={hkv} S={s} T={t} D={d} Dv={dv} "
-                f"K cache row_base={op.k_layout.row_base.value.data} V cache row_base={op.v_layout.row_base.value.data}"
-            )
-        lines.extend(instr.line() for instr in aim_instrs(op.commands.block))
-    lines.append(aim.EocOp().trace_line())
-    return "\n".join(lines) + "\n"
+    macros in program order, ending with `AiM EOC`. A TraceTooLargeError if it would exceed
+    trace_files.MAX_TRACE_LINES lines."""
+    macros = [op for op in pim.macros(module) if op.commands.blocks
+              and (device is None or device_of(op) == device) and is_aim_stream(op.commands.block)]
+    check_trace_lines(2 + sum(1 + pim.unrolled_length(op.commands.block) for op in macros),
+                      f"the AiM trace of device '{device}'" if device else "the AiM trace")
+    chunks = [f"# pimc AiM trace: model {model}, system {system}" + (f", device {device}" if device else "") + "\n"]
+    templates: dict[object, tuple[str, list[int]]] = {}
+    for op in macros:
+        chunks.append(_macro_comment(op) + "\n")
+        key, base = pim.stream_signature(op.commands.block)
+        template = templates.get(key)
+        if template is None:
+            template = templates[key] = _template(op.commands.block, base)
+        text, rows = template
+        chunks.append(text % tuple(base + r for r in rows) if rows else text)
+    chunks.append(aim.EocOp().trace_line() + "\n")
+    return "".join(chunks)
+
+
+def _macro_comment(op: pim.GemvOp | pim.AttentionOp) -> str:
+    """The comment line naming the macro whose commands follow."""
+    if isinstance(op, pim.GemvOp):
+        m, k, n = op.mkn()
+        w = op.w.owner
+        weight = w.sym_name.data if isinstance(w, nn.WeightOp) else "?"
+        layout = op.layout
+        return (f"# {nn.op_label(op)}: gemv M={m} K={k} N={n} weight {weight} "
+                f"channels={layout.channels.value.data} row_base={layout.row_base.value.data}")
+    b, hq, hkv, s, t, d, dv = op.dims()
+    return (f"# {nn.op_label(op)}: attention B={b} Hq={hq} Hkv={hkv} S={s} T={t} D={d} Dv={dv} "
+            f"K cache row_base={op.k_layout.row_base.value.data} V cache row_base={op.v_layout.row_base.value.data}")
+
+
+def _template(block: Block, base: int) -> tuple[str, list[int]]:
+    """The block's trace lines as one %-format with a `%d` per row address, and those rows less `base`."""
+    lines: list[str] = []
+    rows: list[int] = []
+    for instr in aim_instrs(block):
+        text, has_row = instr.template()
+        lines.append(text)
+        if has_row:
+            rows.append(instr.row - base)
+    return ("\n".join(lines) + "\n" if lines else ""), rows
 
 
 def is_aim_stream(block: Block) -> bool:

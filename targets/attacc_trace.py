@@ -8,89 +8,183 @@ group 2, rank 1, pseudo-channel 1, channel 4) say where a command goes. One
 simulated HBM3 stack has 16 channels; a device with more gets one trace per stack
 (device channel c is channel c % 16 of stack c // 16).
 
-Each `attacc` op becomes, for every channel of its mask in order:
+Each `attacc` op becomes, for every channel of its channel set in order:
 
-    attacc.wr_gb / mv_gb   opsize lines PIM_WR_GB / PIM_MV_GB: global-buffer column i
-                           at column i % 32, bank (i // 32) % 4, bank group i // 128
-                           (the simulator times them on the data path only)
+    attacc.wr_gb / mv_gb   vectors x opsize lines PIM_WR_GB / PIM_MV_GB: column c of
+                           vector j is global-buffer column i = 32 j + c, written at
+                           column i % 32, bank (i // 32) % 4, bank group i // 128
+                           (the bank fields name the buffer's 32-column slot; the
+                           simulator times these lines on the data path only)
     attacc.mac_ab          opsize lines PIM_MAC_AB: columns 0 .. opsize-1 of `row`
                            (all-bank: bank fields 0; the simulator adds ACTAB/PREA)
-    attacc.mv_sb           `outputs` lines PIM_MV_SB at `row`, column = result index
+    attacc.mv_sb           `outputs` lines PIM_MV_SB at `row`, column = result index % 32
     attacc.sfm             one PIM_SFM
     attacc.barrier         one PIM_BARRIER on every channel of the stack
 
+A MAC that serves several input vectors (PAPI's FC-PIM: 64 lanes, 4 vectors per
+column read) is still one PIM_MAC_AB per column: the trace has no vector field,
+and the simulator times a PIM_MAC_AB as one column's MAC, which is what the
+wider lanes take for their vectors (pim_timing.mac_cycles_per_column). Which
+vectors a MAC serves is what the channel's global buffer holds: the slots the
+last PIM_WR_GB / PIM_MV_GB run on that channel wrote.
+
 `trace_commands` reverses this: it groups a trace's lines back into all-bank
 commands (a channel's run of same-op lines on one row is one command, and equal
-commands on consecutive channels are one command over them), which
-`pim_timing.stream_counts` times; tests check that this equals the timing of
-the IR stream and the report's estimates.
+commands on consecutive channels are one command over them; a MAC's vectors are
+the slots in its channel's buffer), which `pim_timing.stream_counts` times; tests
+check that this equals the timing of the IR stream and the report's estimates.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from xdsl.dialects.builtin import ModuleOp
+from xdsl.ir import Block
 
 from pimc.dialects import attacc, pim
 from pimc.dialects.pim import ceil_div
 from pimc.passes.partition import device_of
 from pimc.targets.pim_timing import Command
 from pimc.targets.system import Device
-from pimc.targets.trace_parse import AttaccCommand, attacc_address
+from pimc.targets.trace_files import check_trace_lines
+from pimc.targets.trace_parse import (
+    ATTACC_COLUMN_BITS,
+    ATTACC_OFFSET_BITS,
+    ATTACC_ROW_BITS,
+    AttaccCommand,
+    attacc_address,
+)
 
 STACK_CHANNELS = 16
 """Channels of one simulated HBM3 stack (attacc_bank.yaml: channel 16)."""
 
 _GB_COLUMNS = 32
+"""Columns of one global-buffer slot (one input vector's chunk of at most one 1 KB row): the address's column field."""
+_GB_SLOTS = 16
+"""Slots the bank (2 bits) and bank group (2 bits) fields of a PIM_WR_GB address can name."""
 
 
-def _address(channel: int, row: int = 0, column: int = 0, bank: int = 0, bank_group: int = 0) -> str:
-    addr = attacc_address(channel=channel % STACK_CHANNELS, pseudo_channel=0, rank=0, bank_group=bank_group,
+_ROW_SHIFT = ATTACC_OFFSET_BITS + ATTACC_COLUMN_BITS
+"""Bit of an address where its row field starts."""
+_ROWS = 1 << ATTACC_ROW_BITS
+
+
+def stack_count(dev: Device) -> int:
+    """HBM3 stacks of an AttAcc device, one trace each: ceil(channels / 16)."""
+    return ceil_div(dev.p("channels"), STACK_CHANNELS)
+
+
+def _address(channel: int, row: int = 0, column: int = 0, bank: int = 0, bank_group: int = 0) -> int:
+    return attacc_address(channel=channel % STACK_CHANNELS, pseudo_channel=0, rank=0, bank_group=bank_group,
                           bank=bank, row=row, column=column)
-    return f"0x{addr:08x}"
 
 
 def _op_lines(op: attacc.AttaccCommandOp, row_offset: int, channel_shift: int, channels: int
-              ) -> dict[int, list[str]]:
-    """The op's trace lines, per stack."""
-    out: dict[int, list[str]] = {}
+              ) -> dict[int, list[str | tuple[str, int, int]]]:
+    """The op's trace lines, per stack: a line without a row as its text, a line at a row as (op, address,
+    row) (its text is f"{op} 0x{address:08x}")."""
+    out: dict[int, list[str | tuple[str, int, int]]] = {}
     if isinstance(op, attacc.BarrierOp):
         for c in range(channels):
-            out.setdefault(c // STACK_CHANNELS, []).append(f"PIM_BARRIER {_address(c)}")
+            out.setdefault(c // STACK_CHANNELS, []).append(f"PIM_BARRIER 0x{_address(c):08x}")
         return out
     mask = op.field("channel_mask") << channel_shift
     if mask >> channels:
         raise ValueError(f"{op.name}: channel mask {mask:#x} leaves the device's {channels} channels")
     row = op.field("row") + row_offset
+    opsize, vectors = op.field("opsize"), op.field("vectors", 1)
+    if vectors > 1 and (opsize > _GB_COLUMNS or vectors > _GB_SLOTS):
+        raise ValueError(f"{op.name}: {vectors} vectors of {opsize} columns do not fit the trace's "
+                         f"{_GB_SLOTS} global-buffer slots of {_GB_COLUMNS} columns")
     for c in range(channels):
         if not mask >> c & 1:
             continue
         lines = out.setdefault(c // STACK_CHANNELS, [])
         if isinstance(op, attacc.MacAbOp):
-            lines += [f"PIM_MAC_AB {_address(c, row, col)}" for col in range(op.field("opsize"))]
+            lines += [("PIM_MAC_AB", _address(c, row, col), row) for col in range(opsize)]
         elif isinstance(op, attacc.MvSbOp):
-            lines += [f"PIM_MV_SB {_address(c, row, r % _GB_COLUMNS)}" for r in range(op.field("outputs"))]
+            lines += [("PIM_MV_SB", _address(c, row, r % _GB_COLUMNS), row) for r in range(op.field("outputs"))]
         elif isinstance(op, attacc.SfmOp):
-            lines.append(f"PIM_SFM {_address(c)}")
+            lines.append(f"PIM_SFM 0x{_address(c):08x}")
         else:
-            lines += [f"{op.TRACE_OP} {_address(c, 0, i % _GB_COLUMNS, i // _GB_COLUMNS % 4, i // 128 % 4)}"
-                      for i in range(op.field("opsize"))]
+            lines += [f"{op.TRACE_OP} 0x{_address(c, 0, i % _GB_COLUMNS, i // _GB_COLUMNS % 4, i // 128 % 4):08x}"
+                      for j in range(vectors) for i in range(j * _GB_COLUMNS, j * _GB_COLUMNS + opsize)]
     return out
 
 
-def emit_attacc_traces(module: ModuleOp, device: str, dev: Device) -> list[str]:
-    """One trace text per HBM3 stack of `device`: its macros' commands in program order."""
-    stacks = ceil_div(dev.p("channels"), STACK_CHANNELS)
-    lines: list[list[str]] = [[] for _ in range(stacks)]
-    for op in module.walk():
-        if not isinstance(op, pim.PIM_MACROS) or not op.commands.blocks or device_of(op) != device:
-            continue
-        for cmd, row, channel in pim.unroll(op.commands.block):
+def trace_lines(block: Block, channels: int) -> int:
+    """Lines the block's commands take in the traces of a device of `channels` channels, without unrolling."""
+    n = 0
+    for op in block.ops:
+        if isinstance(op, pim.RepeatOp):
+            n += op.count.value.data * trace_lines(op.body.block, channels)
+        elif isinstance(op, attacc.BarrierOp):
+            n += channels
+        elif isinstance(op, attacc.AttaccCommandOp):
+            per = (op.field("opsize") * op.field("vectors", 1) if "opsize" in op.properties
+                   else op.field("outputs", 1))
+            n += op.field("channel_mask").bit_count() * per
+    return n
+
+
+@dataclass
+class _Template:
+    """One command block's lines per stack as %-formats: a `%08x` for the address of every line at a row,
+    `values` those addresses with the block's row base taken out of the row field."""
+
+    formats: dict[int, str]
+    values: dict[int, list[int]]
+    rows: tuple[int, int]
+    """Least and greatest row of the block, less its row base."""
+
+    @classmethod
+    def of(cls, block: Block, base: int, channels: int) -> _Template:
+        parts: dict[int, list[str]] = {}
+        values: dict[int, list[int]] = {}
+        low, high = 0, 0
+        for cmd, row, channel in pim.unroll(block):
             assert isinstance(cmd, attacc.AttaccCommandOp), f"{cmd.name} in an AttAcc stream"
-            for stack, new in _op_lines(cmd, row, channel, dev.p("channels")).items():
-                lines[stack] += new
-    return ["\n".join(ls) + "\n" if ls else "" for ls in lines]
+            for stack, lines in _op_lines(cmd, row, channel, channels).items():
+                for line in lines:
+                    texts, addresses = parts.setdefault(stack, []), values.setdefault(stack, [])
+                    if isinstance(line, str):
+                        texts.append(line)
+                        continue
+                    name, address, at = line
+                    texts.append(f"{name} 0x%08x")
+                    addresses.append(address - (base << _ROW_SHIFT))
+                    low, high = min(low, at - base), max(high, at - base)
+        return cls({k: "\n".join(v) + "\n" for k, v in parts.items()}, values, (low, high))
+
+    def render(self, base: int) -> dict[int, str]:
+        """Each stack's text with the row base `base` put back into every row."""
+        low, high = base + self.rows[0], base + self.rows[1]
+        if low < 0 or high >= _ROWS:
+            raise ValueError(f"attacc_address: row {low if low < 0 else high} outside 0..{_ROWS - 1}")
+        shift = base << _ROW_SHIFT
+        return {stack: fmt % tuple(v + shift for v in self.values[stack]) if self.values[stack] else fmt
+                for stack, fmt in self.formats.items()}
+
+
+def emit_attacc_traces(module: ModuleOp, device: str, dev: Device) -> list[str]:
+    """One trace text per HBM3 stack of `device`: its macros' commands in program order (each block of
+    commands rendered from a template shared by every block of its `pim.stream_signature`, as in
+    aim_trace). A TraceTooLargeError if they would exceed trace_files.MAX_TRACE_LINES lines."""
+    channels = dev.p("channels")
+    macros = [op for op in pim.macros(module) if op.commands.blocks and device_of(op) == device]
+    check_trace_lines(sum(trace_lines(op.commands.block, channels) for op in macros),
+                      f"the AttAcc trace of device '{device}'")
+    chunks: list[list[str]] = [[] for _ in range(stack_count(dev))]
+    templates: dict[object, _Template] = {}
+    for op in macros:
+        key, base = pim.stream_signature(op.commands.block)
+        template = templates.get(key)
+        if template is None:
+            template = templates[key] = _Template.of(op.commands.block, base, channels)
+        for stack, text in template.render(base).items():
+            chunks[stack].append(text)
+    return ["".join(c) for c in chunks]
 
 
 @dataclass
@@ -99,6 +193,9 @@ class _Run:
     channel: int
     row: int
     count: int
+    slots: set[int] = field(default_factory=set)
+    """Global-buffer slots a WR_GB run writes (bank group * 4 + bank)."""
+    vectors: int = 1
 
 
 _KINDS = {"PIM_WR_GB": "WR_GB", "PIM_MV_GB": "WR_GB", "PIM_MAC_AB": "MAC_ABK", "PIM_MV_SB": "RD_MAC",
@@ -115,10 +212,18 @@ def trace_commands(commands: list[AttaccCommand], stack: int = 0) -> list[Comman
         ch = cmd.fields["channel"] + stack * STACK_CHANNELS
         row = cmd.fields["row"] if kind in ("MAC_ABK", "RD_MAC") else 0
         last = runs[-1] if runs else None
-        if last and kind not in ("SFM", "SYNC") and (last.kind, last.channel, last.row) == (kind, ch, row):
-            last.count += 1
-        else:
-            runs.append(_Run(kind, ch, row, 1))
+        if not (last and kind not in ("SFM", "SYNC") and (last.kind, last.channel, last.row) == (kind, ch, row)):
+            last = _Run(kind, ch, row, 0)
+            runs.append(last)
+        last.count += 1
+        if kind == "WR_GB":
+            last.slots.add(cmd.fields["bank_group"] * 4 + cmd.fields["bank"])
+    buffers: dict[int, int] = {}  # channel -> input vectors its global buffer holds
+    for r in runs:
+        if r.kind == "WR_GB":
+            r.vectors = buffers[r.channel] = len(r.slots)
+        elif r.kind == "MAC_ABK":
+            r.vectors = buffers.get(r.channel, 1)
     out: list[Command] = []
     i = 0
     while i < len(runs):
@@ -130,7 +235,7 @@ def trace_commands(commands: list[AttaccCommand], stack: int = 0) -> list[Comman
             continue
         j = i + 1
         while (j < len(runs) and runs[j].kind == r.kind and runs[j].row == r.row and runs[j].count == r.count
-               and runs[j].channel == r.channel + (j - i)):
+               and runs[j].vectors == r.vectors and runs[j].channel == r.channel + (j - i)):
             j += 1
         n = j - i
         if r.kind == "RD_MAC":
@@ -138,6 +243,6 @@ def trace_commands(commands: list[AttaccCommand], stack: int = 0) -> list[Comman
         elif r.kind == "SFM":
             out.append(Command("SFM", 0, n, first_channel=r.channel))
         else:
-            out.append(Command(r.kind, r.count, n, first_channel=r.channel))
+            out.append(Command(r.kind, r.count, n, r.vectors, r.channel))
         i = j
     return out

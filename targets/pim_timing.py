@@ -478,11 +478,19 @@ def block_commands(block: Block) -> Iterator[Command]:
             yield aim_command(op.instr(row, channel))
             continue
         assert isinstance(op, attacc.AttaccCommandOp), f"{op.name} in a command stream"
-        first, channels = mask_channels(op.field("channel_mask") << channel, op.name)
-        if op.KIND == "RD_MAC":
-            yield Command("RD_MAC", 0, channels, op.field("outputs"), first)
-        else:
-            yield Command(op.KIND, op.field("opsize"), channels, first_channel=first)
+        yield attacc_command(op, channel)
+
+
+def attacc_command(op: attacc.AttaccCommandOp, channel: int = 0) -> Command:
+    """The timing view of one AttAcc op, its channel set shifted `channel` channels up: a global-buffer
+    write of v vectors is one WR_GB of v x opsize columns, a MAC serves its v vectors, MV_SB reads
+    `outputs` results per bank."""
+    first, channels = mask_channels(op.field("channel_mask") << channel, op.name)
+    if op.KIND == "RD_MAC":
+        return Command("RD_MAC", 0, channels, op.field("outputs"), first)
+    vectors = op.field("vectors", 1)
+    opsize = op.field("opsize") * (vectors if op.KIND == "WR_GB" else 1)
+    return Command(op.KIND, opsize, channels, vectors, first)
 
 
 def aim_instrs(block: Block) -> Iterator[aim.AimInstr]:

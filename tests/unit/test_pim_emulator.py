@@ -89,7 +89,8 @@ def _set(cmd: aim.AimCommandOp, **fields: int) -> None:
     from xdsl.dialects.builtin import IntegerAttr
 
     for key, value in fields.items():
-        cmd.properties[key] = IntegerAttr(value, 64)
+        cmd.properties[key] = pim.ChannelsAttr.of(value) if key == "channel_mask" else IntegerAttr(value, 64)
+    cmd.verify()
 
 
 @pytest.mark.parametrize("corrupt", ["row", "opsize", "mask", "drop_read", "drop_gb"])

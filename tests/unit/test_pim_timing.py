@@ -227,6 +227,83 @@ def test_lanes_beyond_a_column_serve_more_input_vectors(m: int, k: int, n: int, 
     assert gemv_geometry(k, n, attn).vectors == 1
 
 
+def _papi(name: str):
+    return load_system("papi").devices[name]
+
+
+def _attacc_gemv(m: int, k: int, n: int, dev, bias: bool) -> tuple[pim.GemvOp, list]:
+    """A GEMV lowered the way lower-to-pim does, with the AttAcc commands pim-to-commands gives it."""
+    from pimc.passes.pim_to_commands import attacc_ops, gemv_macro_items
+
+    x = nn.WeightOp("x", TensorType(f32, [m, k]))
+    w = nn.WeightOp("w", TensorType(f32, [k, n]))
+    b = nn.WeightOp("b", TensorType(f32, [n])) if bias else None
+    layout = gemv_layout(k, n, dev, RowAllocator(dev.p("rows_per_bank")), "w", False, "test")
+    op = pim.GemvOp(x.result, w.result, b.result if b else None, TensorType(f32, [m, n]), layout)
+    return op, attacc_ops(gemv_macro_items(op, dev))
+
+
+ATTACC_SHAPES = [(1, 4096, 4096, False), (2, 4096, 4096, True), (4, 4096, 11008, False), (5, 11008, 4096, True),
+                 (7, 1000, 300, False), (16, 128, 512, False), (3, 40, 5000, True), (9, 300, 17, False)]
+
+
+@pytest.mark.parametrize("device", ["papi:fc_pim", "papi:attn_pim", "hbm3-pim"])
+@pytest.mark.parametrize(("m", "k", "n", "bias"), ATTACC_SHAPES)
+def test_attacc_estimate_equals_emitted_commands(device: str, m: int, k: int, n: int, bias: bool) -> None:
+    """The AttAcc commands of a GEMV, timed command by command, equal its closed-form estimate; on PAPI's
+    FC-PIM (64 lanes over 16-element columns) every MAC and global-buffer write serves up to 4 input
+    vectors, as the estimate counts them."""
+    from pimc.dialects import attacc
+    from pimc.targets.pim_timing import block_commands, gemv_geometry
+
+    dev = _papi(device.split(":")[1]) if device.startswith("papi") else _preset_device(device)
+    op, cmds = _attacc_gemv(m, k, n, dev, bias)
+    assert all(isinstance(c, attacc.AttaccCommandOp | pim.RepeatOp) for c in cmds)
+    block = Block(cmds)
+    emitted = stream_counts(block_commands(block), dev)
+    estimate = gemv_counts(m, k, n, dev, bias)
+    assert emitted == estimate
+    assert emitted.time_ns(dev) == estimate.time_ns(dev)
+    assert emitted.energy_pj(dev) == estimate.energy_pj(dev)
+    geo = gemv_geometry(k, n, dev)
+    served = {c.vectors.value.data for c in block.walk() if isinstance(c, attacc.MacAbOp)}
+    written = {c.vectors.value.data for c in block.walk() if isinstance(c, attacc.WrGbOp)}
+    expected = {geo.vectors} if m % geo.vectors == 0 else {geo.vectors, m % geo.vectors} if m > geo.vectors else {m}
+    assert served == written == expected
+    assert geo.vectors == (4 if device == "papi:fc_pim" else 1)
+    # a row opens once per group of input vectors, not once per vector
+    assert emitted.commands["MAC_ABK"] == -(-m // geo.vectors) * geo.passes(n) * geo.k_tiles(k)
+    assert estimate.macs >= m * k * n  # every input row meets every weight (padding MACs zeros)
+
+
+@pytest.mark.parametrize("device", ["papi:fc_pim", "papi:attn_pim"])
+@pytest.mark.parametrize("dims", [(1, 32, 32, 1, 512, 128, 128), (1, 8, 2, 3, 100, 64, 64), (4, 4, 4, 5, 33, 16, 16)])
+def test_attacc_attention_estimate_equals_emitted_commands(device: str, dims: tuple[int, ...]) -> None:
+    """Attention on PAPI's PIM devices (80 channels, heads over channel groups, softmax in the buffer die):
+    the emitted AttAcc stream times to the closed form, several query rows per MAC on FC-PIM."""
+    from xdsl.rewriter import Rewriter
+
+    from pimc.dialects import attacc
+    from pimc.passes.lower_to_pim import lower_attention
+    from pimc.passes.pim_to_commands import attacc_ops, attention_items
+    from pimc.targets.pim_timing import attention_counts, block_commands
+
+    b, hq, hkv, s, t, d, dv = dims
+    dev = _papi(device.split(":")[1])
+    block = Block(arg_types=[TensorType(f32, [b, hq, s, d]), TensorType(f32, [b, hkv, t, d]),
+                             TensorType(f32, [b, hkv, t, dv])])
+    attn = nn.AttentionOp(*block.args, None, scale=d ** -0.5)
+    block.add_op(attn)
+    lower_attention(attn, dev, RowAllocator(dev.p("rows_per_bank")), Rewriter())
+    (lowered,) = block.ops
+    commands = Block(attacc_ops(attention_items(lowered, dev, softmax_on_device=True)))
+    emitted, estimate = stream_counts(block_commands(commands), dev), attention_counts(*dims, dev)
+    assert emitted.commands.pop("SFM") == b * hkv  # one buffer-die softmax per head, not timed
+    assert emitted == estimate
+    served = max(c.vectors.value.data for c in commands.walk() if isinstance(c, attacc.MacAbOp))
+    assert served == (min(4, hq // hkv * s) if device == "papi:fc_pim" else 1)
+
+
 @pytest.mark.parametrize(("past", "alike"), [("31", True), ("600", False)])
 def test_kv_cache_rows_shared_across_phases_only_when_laid_out_alike(past: str, alike: bool) -> None:
     """pim-only on attacc puts prefill's and decode's attention on PIM. Where both lay the cache out

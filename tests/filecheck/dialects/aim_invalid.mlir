@@ -1,9 +1,10 @@
 // RUN: xdsl-opt %s --split-input-file --verify-diagnostics | filecheck %s
 
 // Invalid AiM commands: one op per case, checked against the opsize range
-// (1..64), channel_mask range (1 .. 2^32 - 1) and non-negative gpr / row.
+// (1..64), the channel set (at least one of AiM's channels 0-31) and
+// non-negative gpr / row.
 
-aim.wr_gb {opsize = 0 : i64, gpr = 0 : i64, channel_mask = 1 : i64}
+aim.wr_gb {opsize = 0 : i64, gpr = 0 : i64, channel_mask = #pim.channels<0>}
 
 // CHECK:      {{^}}opsize 0 must be in 1..64 (columns of one row)
 // CHECK:      "aim.wr_gb"
@@ -12,7 +13,7 @@ aim.wr_gb {opsize = 0 : i64, gpr = 0 : i64, channel_mask = 1 : i64}
 
 // -----
 
-aim.wr_gb {opsize = 65 : i64, gpr = 0 : i64, channel_mask = 1 : i64}
+aim.wr_gb {opsize = 65 : i64, gpr = 0 : i64, channel_mask = #pim.channels<0>}
 
 // CHECK:      {{^// -{5}$}}
 // CHECK-NEXT: opsize 65 must be in 1..64 (columns of one row)
@@ -22,17 +23,17 @@ aim.wr_gb {opsize = 65 : i64, gpr = 0 : i64, channel_mask = 1 : i64}
 
 // -----
 
-aim.wr_gb {opsize = 1 : i64, gpr = 0 : i64, channel_mask = 0 : i64}
+aim.wr_gb {opsize = 1 : i64, gpr = 0 : i64, channel_mask = #pim.channels<>}
 
 // CHECK:      {{^// -{5}$}}
-// CHECK-NEXT: channel_mask 0x0 must select 1..32 channels
+// CHECK-NEXT: channel_mask #pim.channels<> selects no channel
 // CHECK:      "aim.wr_gb"
 // CHECK-NEXT: ^^^
-// CHECK-NEXT: | Operation does not verify: channel_mask 0x0 must select 1..32 channels
+// CHECK-NEXT: | Operation does not verify: channel_mask #pim.channels<> selects no channel
 
 // -----
 
-aim.wr_gb {opsize = 1 : i64, gpr = -1 : i64, channel_mask = 1 : i64}
+aim.wr_gb {opsize = 1 : i64, gpr = -1 : i64, channel_mask = #pim.channels<0>}
 
 // CHECK:      {{^// -{5}$}}
 // CHECK-NEXT: gpr must be non-negative, got -1
@@ -42,7 +43,7 @@ aim.wr_gb {opsize = 1 : i64, gpr = -1 : i64, channel_mask = 1 : i64}
 
 // -----
 
-aim.wr_gb {gpr = 0 : i64, channel_mask = 1 : i64}
+aim.wr_gb {gpr = 0 : i64, channel_mask = #pim.channels<0>}
 
 // CHECK:      {{^// -{5}$}}
 // CHECK-NEXT: property 'opsize' expected in operation 'aim.wr_gb'
@@ -52,27 +53,27 @@ aim.wr_gb {gpr = 0 : i64, channel_mask = 1 : i64}
 
 // -----
 
-aim.wr_bias {gpr = 0 : i64, channel_mask = 0 : i64}
+aim.wr_bias {gpr = 0 : i64, channel_mask = #pim.channels<>}
 
 // CHECK:      {{^// -{5}$}}
-// CHECK-NEXT: channel_mask 0x0 must select 1..32 channels
+// CHECK-NEXT: channel_mask #pim.channels<> selects no channel
 // CHECK:      "aim.wr_bias"
 // CHECK-NEXT: ^^^
-// CHECK-NEXT: | Operation does not verify: channel_mask 0x0 must select 1..32 channels
+// CHECK-NEXT: | Operation does not verify: channel_mask #pim.channels<> selects no channel
 
 // -----
 
-aim.wr_bias {gpr = 0 : i64, channel_mask = 4294967296 : i64}
+aim.wr_bias {gpr = 0 : i64, channel_mask = #pim.channels<32>}
 
 // CHECK:      {{^// -{5}$}}
-// CHECK-NEXT: channel_mask 0x100000000 must select 1..32 channels
+// CHECK-NEXT: channel_mask #pim.channels<32> selects channel 32; AiM has channels 0-31
 // CHECK:      "aim.wr_bias"
 // CHECK-NEXT: ^^^
-// CHECK-NEXT: | Operation does not verify: channel_mask 0x100000000 must select 1..32 channels
+// CHECK-NEXT: | Operation does not verify: channel_mask #pim.channels<32> selects channel 32; AiM has channels 0-31
 
 // -----
 
-aim.wr_bias {gpr = -2 : i64, channel_mask = 1 : i64}
+aim.wr_bias {gpr = -2 : i64, channel_mask = #pim.channels<0>}
 
 // CHECK:      {{^// -{5}$}}
 // CHECK-NEXT: gpr must be non-negative, got -2
@@ -82,7 +83,7 @@ aim.wr_bias {gpr = -2 : i64, channel_mask = 1 : i64}
 
 // -----
 
-aim.mac_abk {opsize = 0 : i64, channel_mask = 1 : i64, row = 0 : i64}
+aim.mac_abk {opsize = 0 : i64, channel_mask = #pim.channels<0>, row = 0 : i64}
 
 // CHECK:      {{^// -{5}$}}
 // CHECK-NEXT: opsize 0 must be in 1..64 (columns of one row)
@@ -92,7 +93,7 @@ aim.mac_abk {opsize = 0 : i64, channel_mask = 1 : i64, row = 0 : i64}
 
 // -----
 
-aim.mac_abk {opsize = 65 : i64, channel_mask = 1 : i64, row = 0 : i64}
+aim.mac_abk {opsize = 65 : i64, channel_mask = #pim.channels<0>, row = 0 : i64}
 
 // CHECK:      {{^// -{5}$}}
 // CHECK-NEXT: opsize 65 must be in 1..64 (columns of one row)
@@ -102,17 +103,17 @@ aim.mac_abk {opsize = 65 : i64, channel_mask = 1 : i64, row = 0 : i64}
 
 // -----
 
-aim.mac_abk {opsize = 8 : i64, channel_mask = -1 : i64, row = 0 : i64}
+aim.mac_abk {opsize = 8 : i64, channel_mask = #pim.channels<0-15, 24-79>, row = 0 : i64}
 
 // CHECK:      {{^// -{5}$}}
-// CHECK-NEXT: channel_mask -0x1 must select 1..32 channels
+// CHECK-NEXT: channel_mask #pim.channels<0-15, 24-79> selects channel 79; AiM has channels 0-31
 // CHECK:      "aim.mac_abk"
 // CHECK-NEXT: ^^^
-// CHECK-NEXT: | Operation does not verify: channel_mask -0x1 must select 1..32 channels
+// CHECK-NEXT: | Operation does not verify: channel_mask #pim.channels<0-15, 24-79> selects channel 79; AiM has channels 0-31
 
 // -----
 
-aim.mac_abk {opsize = 8 : i64, channel_mask = 1 : i64, row = -1 : i64}
+aim.mac_abk {opsize = 8 : i64, channel_mask = #pim.channels<0>, row = -1 : i64}
 
 // CHECK:      {{^// -{5}$}}
 // CHECK-NEXT: row must be non-negative, got -1
@@ -122,17 +123,17 @@ aim.mac_abk {opsize = 8 : i64, channel_mask = 1 : i64, row = -1 : i64}
 
 // -----
 
-aim.rd_mac {gpr = 0 : i64, channel_mask = 0 : i64}
+aim.rd_mac {gpr = 0 : i64, channel_mask = #pim.channels<>}
 
 // CHECK:      {{^// -{5}$}}
-// CHECK-NEXT: channel_mask 0x0 must select 1..32 channels
+// CHECK-NEXT: channel_mask #pim.channels<> selects no channel
 // CHECK:      "aim.rd_mac"
 // CHECK-NEXT: ^^^
-// CHECK-NEXT: | Operation does not verify: channel_mask 0x0 must select 1..32 channels
+// CHECK-NEXT: | Operation does not verify: channel_mask #pim.channels<> selects no channel
 
 // -----
 
-aim.rd_mac {gpr = -3 : i64, channel_mask = 1 : i64}
+aim.rd_mac {gpr = -3 : i64, channel_mask = #pim.channels<0>}
 
 // CHECK:      {{^// -{5}$}}
 // CHECK-NEXT: gpr must be non-negative, got -3
@@ -142,8 +143,16 @@ aim.rd_mac {gpr = -3 : i64, channel_mask = 1 : i64}
 
 // -----
 
-// Every field is an i64 property.
-aim.rd_mac {gpr = 0 : i32, channel_mask = 1 : i64}
+// Every field but the channel set is an i64 property.
+aim.rd_mac {gpr = 0 : i32, channel_mask = #pim.channels<0>}
 
 // CHECK:      {{^// -{5}$}}
 // CHECK-NEXT: Expected attribute i64 but got i32
+
+// -----
+
+// The channel set is a #pim.channels attribute, not an integer mask.
+aim.rd_mac {gpr = 0 : i64, channel_mask = 3 : i64}
+
+// CHECK:      {{^// -{5}$}}
+// CHECK-NEXT: 3 : i64 should be of base attribute pim.channels

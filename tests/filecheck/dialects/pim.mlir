@@ -32,16 +32,16 @@ func.func @pim_ops(%x: tensor<1x512xf16>, %xb: tensor<4x8x512xf16>, %v: tensor<5
   // CHECK-NEXT: }{{$}}
   %y4 = pim.gemv %x, %w, %b {layout = #pim.gemv_layout<channels = 16, banks = 16, k_tile = 1024, row_base = 0>} : (tensor<1x512xf16>, tensor<512x256xf16>, tensor<256xf16>) -> tensor<1x256xf16> {
   // CHECK-NEXT: %y4 = pim.gemv %x, %w, %b {layout = #pim.gemv_layout<channels = 16, banks = 16, k_tile = 1024, row_base = 0>} : (tensor<1x512xf16>, tensor<512x256xf16>, tensor<256xf16>) -> tensor<1x256xf16> {
-    aim.wr_bias {gpr = 0 : i64, channel_mask = 65535 : i64}
-    // CHECK-NEXT: aim.wr_bias {gpr = 0 : i64, channel_mask = 65535 : i64}
-    aim.wr_gb {opsize = 32, gpr = 1, channel_mask = 0xffff}
-    // CHECK-NEXT: aim.wr_gb {opsize = 32 : i64, gpr = 1 : i64, channel_mask = 65535 : i64}
-    aim.mac_abk {opsize = 32, channel_mask = 65535, row = 0}
-    // CHECK-NEXT: aim.mac_abk {opsize = 32 : i64, channel_mask = 65535 : i64, row = 0 : i64}
-    aim.mac_abk {opsize = 32, channel_mask = 65535, row = 1}
-    // CHECK-NEXT: aim.mac_abk {opsize = 32 : i64, channel_mask = 65535 : i64, row = 1 : i64}
-    aim.rd_mac {gpr = 2, channel_mask = 65535}
-    // CHECK-NEXT: aim.rd_mac {gpr = 2 : i64, channel_mask = 65535 : i64}
+    aim.wr_bias {gpr = 0 : i64, channel_mask = #pim.channels<0-15>}
+    // CHECK-NEXT: aim.wr_bias {gpr = 0 : i64, channel_mask = #pim.channels<0-15>}
+    aim.wr_gb {opsize = 32, gpr = 1, channel_mask = #pim.channels<0-15>}
+    // CHECK-NEXT: aim.wr_gb {opsize = 32 : i64, gpr = 1 : i64, channel_mask = #pim.channels<0-15>}
+    aim.mac_abk {opsize = 32, channel_mask = #pim.channels<0-15>, row = 0}
+    // CHECK-NEXT: aim.mac_abk {opsize = 32 : i64, channel_mask = #pim.channels<0-15>, row = 0 : i64}
+    aim.mac_abk {opsize = 32, channel_mask = #pim.channels<0-15>, row = 1}
+    // CHECK-NEXT: aim.mac_abk {opsize = 32 : i64, channel_mask = #pim.channels<0-15>, row = 1 : i64}
+    aim.rd_mac {gpr = 2, channel_mask = #pim.channels<0-15>}
+    // CHECK-NEXT: aim.rd_mac {gpr = 2 : i64, channel_mask = #pim.channels<0-15>}
     aim.sync
     // CHECK-NEXT: aim.sync{{$}}
     aim.eoc
@@ -68,11 +68,11 @@ func.func @pim_ops(%x: tensor<1x512xf16>, %xb: tensor<4x8x512xf16>, %v: tensor<5
 // GENERIC-NEXT: %y3 = "pim.gemv"(%v, %wt) <{transpose_w, layout = #pim.gemv_layout<channels = 1, banks = 1, k_tile = 16, row_base = 1024>}> ({
 // GENERIC-NEXT: }) {device = #place.device<"pim">} : (tensor<512xf16>, tensor<256x512xf16>) -> tensor<256xf16>
 // GENERIC-NEXT: %y4 = "pim.gemv"(%x, %w, %b) <{layout = #pim.gemv_layout<channels = 16, banks = 16, k_tile = 1024, row_base = 0>}> ({
-// GENERIC-NEXT: "aim.wr_bias"() <{gpr = 0 : i64, channel_mask = 65535 : i64}> : () -> ()
-// GENERIC-NEXT: "aim.wr_gb"() <{opsize = 32 : i64, gpr = 1 : i64, channel_mask = 65535 : i64}> : () -> ()
-// GENERIC-NEXT: "aim.mac_abk"() <{opsize = 32 : i64, channel_mask = 65535 : i64, row = 0 : i64}> : () -> ()
-// GENERIC-NEXT: "aim.mac_abk"() <{opsize = 32 : i64, channel_mask = 65535 : i64, row = 1 : i64}> : () -> ()
-// GENERIC-NEXT: "aim.rd_mac"() <{gpr = 2 : i64, channel_mask = 65535 : i64}> : () -> ()
+// GENERIC-NEXT: "aim.wr_bias"() <{gpr = 0 : i64, channel_mask = #pim.channels<0-15>}> : () -> ()
+// GENERIC-NEXT: "aim.wr_gb"() <{opsize = 32 : i64, gpr = 1 : i64, channel_mask = #pim.channels<0-15>}> : () -> ()
+// GENERIC-NEXT: "aim.mac_abk"() <{opsize = 32 : i64, channel_mask = #pim.channels<0-15>, row = 0 : i64}> : () -> ()
+// GENERIC-NEXT: "aim.mac_abk"() <{opsize = 32 : i64, channel_mask = #pim.channels<0-15>, row = 1 : i64}> : () -> ()
+// GENERIC-NEXT: "aim.rd_mac"() <{gpr = 2 : i64, channel_mask = #pim.channels<0-15>}> : () -> ()
 // GENERIC-NEXT: "aim.sync"() : () -> ()
 // GENERIC-NEXT: "aim.eoc"() : () -> ()
 // GENERIC-NEXT: }) : (tensor<1x512xf16>, tensor<512x256xf16>, tensor<256xf16>) -> tensor<1x256xf16>

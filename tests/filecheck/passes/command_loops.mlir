@@ -9,11 +9,11 @@
 // CHECK:      %y = pim.gemv %x, %w {name = "big", {{.*}}, layout = #pim.gemv_layout<channels = 2, banks = 2, k_tile = 32, row_base = 0>}
 // CHECK-NEXT: pim.repeat 2 rows + 0 channels + 0 {
 // CHECK-NEXT:   pim.repeat 4 rows + 2 channels + 0 {
-// CHECK-NEXT:     aim.wr_gb {opsize = 2 : i64, gpr = 0 : i64, channel_mask = 3 : i64}
-// CHECK-NEXT:     aim.mac_abk {opsize = 2 : i64, channel_mask = 3 : i64, row = 0 : i64}
-// CHECK-NEXT:     aim.wr_gb {opsize = 2 : i64, gpr = 0 : i64, channel_mask = 3 : i64}
-// CHECK-NEXT:     aim.mac_abk {opsize = 2 : i64, channel_mask = 3 : i64, row = 1 : i64}
-// CHECK-NEXT:     aim.rd_mac {gpr = 0 : i64, channel_mask = 3 : i64}
+// CHECK-NEXT:     aim.wr_gb {opsize = 2 : i64, gpr = 0 : i64, channel_mask = #pim.channels<0-1>}
+// CHECK-NEXT:     aim.mac_abk {opsize = 2 : i64, channel_mask = #pim.channels<0-1>, row = 0 : i64}
+// CHECK-NEXT:     aim.wr_gb {opsize = 2 : i64, gpr = 0 : i64, channel_mask = #pim.channels<0-1>}
+// CHECK-NEXT:     aim.mac_abk {opsize = 2 : i64, channel_mask = #pim.channels<0-1>, row = 1 : i64}
+// CHECK-NEXT:     aim.rd_mac {gpr = 0 : i64, channel_mask = #pim.channels<0-1>}
 // CHECK-NEXT:   }
 // CHECK-NEXT: }
 // CHECK-NEXT: aim.sync

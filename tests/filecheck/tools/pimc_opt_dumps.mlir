@@ -17,7 +17,7 @@
 
 // The final IR goes to stdout: the lm head (Gemm, transB=1, N=512 outputs) is a GEMV over 32 channels.
 // FINAL: pim.gemv {{.*}}name = "/lm_head/Gemm"{{.*}}layout = #pim.gemv_layout<channels = 32, banks = 16, k_tile = 1024, row_base = {{[0-9]+}}>, transpose_w}
-// FINAL-NEXT: aim.wr_gb {opsize = 4 : i64, gpr = 0 : i64, channel_mask = 4294967295 : i64}
-// FINAL-NEXT: aim.mac_abk {opsize = 4 : i64, channel_mask = 4294967295 : i64, row = {{[0-9]+}} : i64}
-// FINAL-NEXT: aim.rd_mac {gpr = 0 : i64, channel_mask = 4294967295 : i64}
+// FINAL-NEXT: aim.wr_gb {opsize = 4 : i64, gpr = 0 : i64, channel_mask = #pim.channels<0-31>}
+// FINAL-NEXT: aim.mac_abk {opsize = 4 : i64, channel_mask = #pim.channels<0-31>, row = {{[0-9]+}} : i64}
+// FINAL-NEXT: aim.rd_mac {gpr = 0 : i64, channel_mask = #pim.channels<0-31>}
 // FINAL-NEXT: aim.sync
