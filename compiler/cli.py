@@ -7,11 +7,61 @@ status 1; no traceback.
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 
 from pimc.compiler.errors import PimcError
+
+MAX_SUB_BATCHES = 64
+"""The most interleaved sub-batches `--sub-batches` may ask for (NeuPIMs interleaves 2)."""
+
+
+class _UsageError(PimcError):
+    """A malformed command line (unknown option, missing or ill-typed value)."""
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse whose usage errors are a PimcError: one `pimc: error: ...` line and status 1, like every other."""
+
+    def error(self, message: str):  # type: ignore[override]
+        command = self.prog.removeprefix("pimc").strip()
+        raise _UsageError(f"{command + ': ' if command else ''}{message} (see {self.prog} --help)")
+
+
+def _number(text: str, minimum: float, integer: bool, above: bool = False, maximum: float | None = None) -> float:
+    """A command-line number, finite and in range; argparse reports the ArgumentTypeError with the option."""
+    kind = "an integer" if integer else "a finite number"
+    try:
+        value: float = int(text) if integer else float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected {kind}, got {text!r}") from None
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"expected {kind}, got {text!r}")
+    if value < minimum or (above and value == minimum):
+        raise argparse.ArgumentTypeError(f"must be {'>' if above else '>='} {minimum:g}, got {text}")
+    if maximum is not None and value > maximum:
+        raise argparse.ArgumentTypeError(f"must be at most {maximum:g}, got {text}")
+    return value
+
+
+def _output_dir(text: str) -> Path:
+    if not text.strip():
+        raise argparse.ArgumentTypeError("the output directory is an empty path")
+    return Path(text)
+
+
+def _positive_float(maximum: float):
+    return lambda text: _number(text, 0.0, integer=False, above=True, maximum=maximum)
+
+
+def _nonnegative_float(maximum: float):
+    return lambda text: _number(text, 0.0, integer=False, maximum=maximum)
+
+
+def _int_in(minimum: int, maximum: int | None = None):
+    return lambda text: int(_number(text, minimum, integer=True, maximum=maximum))
 
 
 def _cmd_compile(args: argparse.Namespace) -> int:
@@ -58,7 +108,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
     result = run_model(args.model, args.system, args.strategy, parse_dims(args.dim), args.inputs, args.seed)
     print(format_run(result))
-    if args.tolerance is not None and result.max_error() > args.tolerance:
+    if args.tolerance is not None and not result.max_error() <= args.tolerance:  # NaN fails too
         print(f"pimc: error: max abs error {result.max_error():.6g} exceeds --tolerance {args.tolerance:g}",
               file=sys.stderr)
         return 1
@@ -70,7 +120,7 @@ def build_parser() -> argparse.ArgumentParser:
     from pimc.targets.dtypes import DEFAULT_DTYPE, DTYPES
     from pimc.targets.system import DEFAULT_SYSTEM
 
-    parser = argparse.ArgumentParser(prog="pimc", description=__doc__.splitlines()[0])
+    parser = _Parser(prog="pimc", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
 
     c = sub.add_parser("compile", help="compile a model for a system; write report.json, plan.mlir, command traces, timeline.json, roofline.png")
@@ -78,11 +128,11 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--system", default=DEFAULT_SYSTEM, help="preset name (see `pimc systems`) or TOML file")
     c.add_argument("--strategy", default="optimal", choices=STRATEGIES, metavar="NAME",
                    help=f"partition strategy (default optimal): {', '.join(STRATEGIES)}")
-    c.add_argument("--speculate", type=int, default=None, metavar="N",
+    c.add_argument("--speculate", type=_int_in(1), default=None, metavar="N",
                    help="tokens each decode step verifies (speculative decoding; a DSL model's `speculate` parameter)")
-    c.add_argument("--sub-batches", type=int, default=1, metavar="K",
+    c.add_argument("--sub-batches", type=_int_in(1, MAX_SUB_BATCHES), default=1, metavar="K",
                    help="split --dim batch into K interleaved sub-batches (NeuPIMs), default 1")
-    c.add_argument("--papi-threshold", type=float, default=None, metavar="TOKENS",
+    c.add_argument("--papi-threshold", type=_positive_float(1e15), default=None, metavar="TOKENS",
                    help="PAPI: FCs over fewer tokens go to FC-PIM (default: the xPU's ridge point in tokens)")
     c.add_argument("--no-baselines", action="store_true", help="skip the gpu-only/npu-only/pim-only comparison")
     c.add_argument(
@@ -96,7 +146,7 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--emit", default=None, metavar="FORMATS",
                    help="command traces to write, comma-separated: aim (pim.aim.trace, AiM simulator), attacc "
                         "(pim.attacc.trace, AttAcc simulator); default: those of the system's PIM devices")
-    c.add_argument("-o", "--output", default="out", type=Path, help="output directory (default: out)")
+    c.add_argument("-o", "--output", default="out", type=_output_dir, help="output directory (default: out)")
     c.set_defaults(func=_cmd_compile)
 
     o = sub.add_parser("opt", help="run a pass pipeline on an .mlir or .onnx file and print the IR")
@@ -115,9 +165,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help=f"partition strategy (default optimal): {', '.join(STRATEGIES)}")
     r.add_argument("--inputs", type=Path, default=None, metavar="FILE.npz",
                    help="graph inputs keyed by name (default: seeded random inputs)")
-    r.add_argument("--seed", type=int, default=0, help="seed of the random inputs (default 0)")
+    r.add_argument("--seed", type=_int_in(0, 2**63 - 1), default=0,
+                   help="seed of the random inputs (default 0)")
     r.add_argument("--dim", action="append", default=[], metavar="NAME=VALUE", help="as for compile")
-    r.add_argument("--tolerance", type=float, default=None, metavar="T",
+    r.add_argument("--tolerance", type=_nonnegative_float(1e300), default=None, metavar="T",
                    help="exit with status 1 when the max abs error exceeds T")
     r.set_defaults(func=_cmd_run)
 
@@ -136,9 +187,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     w.add_argument("--strategy", default="optimal", help="partition strategy (default: optimal)")
     w.add_argument("--dtype", choices=DTYPES, default=None, help=f"as for compile (default {DEFAULT_DTYPE})")
-    w.add_argument("--speculate", type=int, default=None, metavar="N",
+    w.add_argument("--speculate", type=_int_in(1), default=None, metavar="N",
                    help="tokens per decode step, as for compile (default 1)")
-    w.add_argument("-o", "--output", default="sweep", type=Path, help="output directory (default: sweep)")
+    w.add_argument("-o", "--output", default="sweep", type=_output_dir, help="output directory (default: sweep)")
     w.set_defaults(func=_cmd_sweep)
     return parser
 
@@ -162,15 +213,36 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
     return 0
 
 
+def _one_line(text: str, keep: str = " ") -> str:
+    """`text` on one line: line breaks and other control characters (from a file name, an ONNX node name, a
+    TOML key) are escaped, but for those in `keep`."""
+    return "".join(c if c.isprintable() or c in keep else repr(c)[1:-1] for c in text)
+
+
+def format_error(e: BaseException) -> str:
+    """What the CLI prints for an error: `pimc: error: <message>` on one line, then the error's context lines
+    (a DSL error's source line and caret, `PimcError.context_lines`), if any."""
+    lines = str(e).split("\n")
+    n = min(getattr(e, "context_lines", 0), len(lines) - 1)
+    head, context = ("\n".join(lines[:len(lines) - n]), lines[len(lines) - n:])
+    return "\n".join([f"pimc: error: {_one_line(head)}", *(_one_line(c, " \t") for c in context)])
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    argv = list(sys.argv[1:] if argv is None else argv)
+    try:
+        if any("\0" in a for a in argv):  # a shell cannot pass one; os.stat and friends would raise ValueError
+            raise _UsageError("an argument contains a NUL character")
+        args = build_parser().parse_args(argv)
+    except PimcError as e:
+        print(format_error(e), file=sys.stderr)
+        return 1
+    except SystemExit as e:  # --help
+        return e.code if isinstance(e.code, int) else 0
     try:
         return args.func(args)
-    except PimcError as e:
-        print(f"pimc: error: {e}", file=sys.stderr)
-        return 1
-    except (OSError, UnicodeDecodeError) as e:
-        print(f"pimc: error: {e}", file=sys.stderr)
+    except (PimcError, OSError, UnicodeError) as e:
+        print(format_error(e), file=sys.stderr)
         return 1
 
 

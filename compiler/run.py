@@ -17,6 +17,7 @@ positions (padding) so that masking is exercised.
 
 from __future__ import annotations
 
+import zipfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -49,12 +50,17 @@ class RunResult:
         """max |pimc - onnxruntime| per output (0 for an empty one)."""
         out = {}
         for name, got, exp in zip(self.names, self.outputs, self.expected, strict=True):
-            diff = np.abs(got.astype(np.float64) - exp.astype(np.float64))
+            with np.errstate(all="ignore"):  # a model whose outputs overflow: inf - inf
+                a, b = got.astype(np.float64), exp.astype(np.float64)
+                same = (a == b) | (np.isnan(a) & np.isnan(b))
+                diff = np.where(same, 0.0, np.abs(a - b))
             out[name] = float(np.max(diff)) if diff.size else 0.0
         return out
 
     def max_error(self) -> float:
-        return max(self.errors().values(), default=0.0)
+        """The largest error; NaN when an output is NaN where the other's is not."""
+        errors = list(self.errors().values())
+        return float("nan") if any(np.isnan(e) for e in errors) else max(errors, default=0.0)
 
 
 class EmulatingInterpreter(Interpreter):
@@ -122,10 +128,14 @@ def seeded_inputs(model: onnx.ModelProto, shapes: Sequence[tuple[int, ...]], see
 def load_inputs(path: Path, names: Sequence[str], shapes: Sequence[tuple[int, ...]]) -> dict[str, np.ndarray]:
     """The graph inputs from an .npz keyed by their names; an error names a missing, extra or misshapen one."""
     try:
-        with np.load(path, allow_pickle=False) as data:
-            arrays = {k: data[k] for k in data.files}
-    except (OSError, ValueError) as e:
-        raise PimcError(f"--inputs {path}: cannot read it as .npz: {e}") from None
+        with open(path, "rb") as f:
+            data = np.load(f, allow_pickle=False)
+            if not hasattr(data, "files"):
+                raise ValueError("a single .npy array, not an .npz archive of named inputs")
+            with data:
+                arrays = {k: data[k] for k in data.files}
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as e:
+        raise PimcError(f"--inputs {path}: cannot read it as .npz: {str(e) or type(e).__name__}") from None
     missing = [n for n in names if n not in arrays]
     extra = sorted(set(arrays) - set(names))
     if missing or extra:
@@ -136,7 +146,37 @@ def load_inputs(path: Path, names: Sequence[str], shapes: Sequence[tuple[int, ..
         if arrays[name].shape != tuple(shape):
             raise PimcError(f"--inputs {path}: input '{name}' has shape {arrays[name].shape}, the model expects "
                             f"{tuple(shape)}")
+        a = arrays[name]
+        if a.dtype.kind not in "biuf":
+            raise PimcError(f"--inputs {path}: input '{name}' has dtype {a.dtype}; inputs are numbers")
+        if a.dtype.kind == "f" and not np.isfinite(a).all():
+            raise PimcError(f"--inputs {path}: input '{name}' holds NaN or infinity")
     return {n: arrays[n] for n in names}
+
+
+def check_indices(model: onnx.ModelProto, feeds: Mapping[str, np.ndarray], path: Path) -> None:
+    """An error naming the input and the table when an integer input that a Gather reads directly holds an
+    index outside the table (a token id beyond the vocabulary); negative ones count from the end, as in ONNX."""
+    rows = {i.name: i.dims[0] for i in model.graph.initializer if len(i.dims) > 0}
+    source = {name: name for name in feeds}  # values that hold an input's values, reshaped or cast
+    for node in model.graph.node:
+        if node.op_type in ("Reshape", "Unsqueeze", "Squeeze", "Flatten", "Identity", "Cast") and node.input \
+                and node.input[0] in source and node.output:
+            source[node.output[0]] = source[node.input[0]]
+    for node in model.graph.node:
+        if node.op_type != "Gather" or len(node.input) < 2 or node.input[1] not in source or node.input[0] not in rows:
+            continue
+        if any(a.name == "axis" and a.i != 0 for a in node.attribute):
+            continue
+        name = source[node.input[1]]
+        ids, n = feeds[name], rows[node.input[0]]
+        if ids.dtype.kind not in "iu" or ids.size == 0:
+            continue
+        bad = (ids < -n) | (ids >= n)
+        if bad.any():
+            where = [int(i) for i in np.argwhere(bad)[0]]
+            raise PimcError(f"--inputs {path}: input '{name}' holds {int(ids[tuple(where)])} at {where}, "
+                            f"outside the {n} rows of '{node.input[0]}' (valid: {-n} to {n - 1})")
 
 
 def run_model(path: str | Path, system: str, strategy: str = "optimal", dims: dict[str, str] | None = None,
@@ -166,7 +206,11 @@ def run_model(path: str | Path, system: str, strategy: str = "optimal", dims: di
     names = [vi.name for vi in model.graph.input if vi.name not in initializers]
     if len(names) != len(shapes):
         raise PimcError(f"{path}: the graph has {len(names)} inputs, the compiled function {len(shapes)}")
-    feeds = load_inputs(Path(inputs), names, shapes) if inputs is not None else seeded_inputs(model, shapes, seed)
+    if inputs is not None:
+        feeds = load_inputs(Path(inputs), names, shapes)
+        check_indices(model, feeds, Path(inputs))
+    else:
+        feeds = seeded_inputs(model, shapes, seed)
     opset = next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), None)
     interp = EmulatingInterpreter(weights, result.system, opset)  # type: ignore[arg-type]
     outputs = interp.run(fn, [feeds[n] for n in names])

@@ -1,11 +1,13 @@
 """Registers pimc's dialects and passes with xDSL (entry point group `xdsl.universe`).
 
 After `pip install pimc`, stock `xdsl-opt` knows the nn, place, pim, aim and attacc
-dialects and the raise-nn, annotate-cost, partition, lower-to-pim and pim-to-commands passes.
+dialects and the raise-nn, annotate-cost, partition, schedule, lower-to-pim and pim-to-commands passes.
 """
 
 from __future__ import annotations
 
+import os
+import sys
 from collections.abc import Callable
 
 from xdsl.ir import Dialect
@@ -61,6 +63,12 @@ def _partition() -> type[ModulePass]:
     return PartitionPass
 
 
+def _schedule() -> type[ModulePass]:
+    from pimc.passes.schedule import SchedulePass
+
+    return SchedulePass
+
+
 def _lower_to_pim() -> type[ModulePass]:
     from pimc.passes.lower_to_pim import LowerToPimPass
 
@@ -78,8 +86,33 @@ PASSES: dict[str, Callable[[], type[ModulePass]]] = {
     "raise-nn": _raise_nn,
     "annotate-cost": _annotate_cost,
     "partition": _partition,
+    "schedule": _schedule,
     "lower-to-pim": _lower_to_pim,
     "pim-to-commands": _pim_to_commands,
 }
 
 PIMC_UNIVERSE = Universe(all_dialects=DIALECTS, all_passes=PASSES)
+
+
+def _report_pimc_errors(exc_type, exc, tb, _previous=sys.excepthook) -> None:
+    """An uncaught PimcError (a pimc pass failing under stock `xdsl-opt`: an unknown strategy or system, an op
+    with no cost yet, PIM rows exhausted) prints as one `<program>: error: <message>` line, exit status 1, as
+    `pimc opt` prints it; everything else goes to the previous hook (a traceback).
+
+    xDSL's xDSLOptMain prints a DiagnosticException (which PimcError is) without a traceback only under
+    `--verify-diagnostics` and re-raises it otherwise; this hook, installed when xDSL loads pimc's universe,
+    covers the default mode.
+    """
+    from pimc.compiler.errors import PimcError
+
+    if isinstance(exc, PimcError):
+        from pimc.compiler.cli import format_error
+
+        program = os.path.basename(sys.argv[0]) if sys.argv and sys.argv[0] else "xdsl-opt"
+        sys.stderr.write(format_error(exc).replace("pimc: error:", f"{program}: error:", 1) + "\n")
+        return  # the interpreter then exits with status 1, as after any uncaught exception
+    _previous(exc_type, exc, tb)
+
+
+if sys.excepthook is sys.__excepthook__:  # do not override a hook someone else installed
+    sys.excepthook = _report_pimc_errors

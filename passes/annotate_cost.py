@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from xdsl.context import Context
-from xdsl.dialects.builtin import DictionaryAttr, FloatAttr, IntegerAttr, ModuleOp, StringAttr
+from xdsl.dialects.builtin import DictionaryAttr, FloatAttr, IntegerAttr, ModuleOp, StringAttr, TensorType
 from xdsl.ir import Operation
 from xdsl.passes import ModulePass
 
@@ -16,6 +16,13 @@ from pimc.targets.system import System, system_for_module
 
 COST_ATTR = "cost"
 
+I64_MAX = 2**63 - 1
+
+
+def _label(op: Operation) -> str:
+    name = op.attributes.get("name")
+    return name.data if isinstance(name, StringAttr) else op.name
+
 
 def cost_attr(op: Operation, system: System, dtype: str) -> DictionaryAttr:
     """`{flops, bytes, intensity, latency_ns = {<device> = ns}, energy_pj = {...}, bound = {...}}` for one op.
@@ -25,6 +32,9 @@ def cost_attr(op: Operation, system: System, dtype: str) -> DictionaryAttr:
     "memory", or "none" for an op that costs nothing (a reshape).
     """
     m = op_metrics(op, DTYPE_BYTES[dtype])
+    if max(m.flops, m.bytes) > I64_MAX:
+        raise CompileError(f"op '{_label(op)}' ({op.name}): {m.flops:.3g} FLOPs, {m.bytes:.3g} bytes: more than "
+                           "pimc costs (the counts are 64-bit)")
     latency: dict[str, FloatAttr] = {}
     energy: dict[str, FloatAttr] = {}
     bound: dict[str, StringAttr] = {}
@@ -44,6 +54,36 @@ def cost_attr(op: Operation, system: System, dtype: str) -> DictionaryAttr:
             "bound": DictionaryAttr(bound),
         }
     )
+
+
+def _check_placement(op: Operation, system: System, dtype: str) -> None:
+    """An op that is already placed (IR re-costed after partition) must be on a device that can run it."""
+    from pimc.passes.partition import device_of
+
+    device = device_of(op)
+    if device is None:
+        return
+    if device not in system.devices:
+        raise CompileError(f"op '{_label(op)}' is placed on device '{device}', which system '{system.name}' does not "
+                           "have")
+    latency = op.attributes[COST_ATTR]
+    assert isinstance(latency, DictionaryAttr)
+    table = latency.data["latency_ns"]
+    if isinstance(table, DictionaryAttr) and device not in table.data and op.dialect_name() == "nn":
+        raise CompileError(f"op '{_label(op)}' is placed on '{device}', which cannot run it at dtype {dtype}: "
+                           "run partition again after annotate-cost")
+
+
+def check_static(module: ModuleOp) -> None:
+    """Every tensor an op to cost reads or writes has a static shape (no `?` dim, as .mlir input may have)."""
+    for op in module.walk():
+        if not is_costed(op):
+            continue
+        for what, values in (("operand", op.operands), ("result", op.results)):
+            for i, v in enumerate(values):
+                if isinstance(v.type, TensorType) and any(d < 0 for d in v.type.get_shape()):
+                    raise CompileError(f"op '{_label(op)}' ({op.name}): {what} {i} is {v.type}: pimc costs static "
+                                       "shapes only")
 
 
 def dtype_for_module(module: ModuleOp, dtype: str | None) -> str:
@@ -74,8 +114,13 @@ class AnnotateCostPass(ModulePass):
     dtype: str | None = None
 
     def apply(self, ctx: Context, op: ModuleOp) -> None:
+        from pimc.targets.capacity import check_fits
+
         system = system_for_module(op, self.system)
         dtype = dtype_for_module(op, self.dtype)
+        check_static(op)
+        check_fits(op, system, DTYPE_BYTES[dtype])  # a model no memory can hold is not costed
         for inner in op.walk():
             if is_costed(inner):
                 inner.attributes[COST_ATTR] = cost_attr(inner, system, dtype)
+                _check_placement(inner, system, dtype)

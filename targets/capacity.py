@@ -175,3 +175,85 @@ def check_capacity(module: ModuleOp, system: System, elem_bytes: int) -> dict[st
             f"{what} = {_gb(u.total_bytes)}"
         )
     return use
+
+
+def _named_bytes(values: dict[str, int]) -> str:
+    largest = max(values.items(), key=lambda kv: kv[1]) if values else None
+    text = f"{_gb(sum(values.values()))} ({len(values)} tensors"
+    return text + (f", largest '{largest[0]}' {_gb(largest[1])})" if largest else ")")
+
+
+def check_fits(module: ModuleOp, system: System, elem_bytes: int) -> None:
+    """Refuse, before anything is costed or placed, a model that no placement can fit in the system.
+
+    A lower bound of `check_capacity`'s footprint that holds for every placement: the memories together
+    hold every weight an op reads (at least one copy) and, in the phase that needs most, its KV cache
+    (the key and value operands of every attention) plus the larger of its other inputs (function
+    arguments an op reads, live from the start; a past cache a kv_append extends counts as the
+    appended cache) and its largest other intermediate tensor. When that exceeds the capacity of all
+    the memories together, raise CapacityError with the figures: a typo'd `--dim past=100000000` is
+    refused at once instead of being costed.
+    """
+    from pimc.targets.cost import is_costed
+
+    def label(op: Operation) -> str:
+        name = op.attributes.get("name")
+        return getattr(name, "data", op.name)
+
+    def value_name(v: SSAValue) -> str:
+        return v.name_hint or (label(v.owner) if isinstance(v.owner, Operation) else "?")
+
+    weights: dict[str, int] = {}
+    worst: tuple[int, str, str] | None = None  # (bytes, phase, what)
+    for fn in module.ops:
+        if not isinstance(fn, func.FuncOp) or not fn.body.blocks:
+            continue
+        ops = [op for op in fn.body.block.ops if is_costed(op)]
+        kv: dict[SSAValue, int] = {}
+        excluded: set[SSAValue] = set()
+        for op in ops:
+            for operand in op.operands:
+                if isinstance(operand.owner, nn.WeightOp):
+                    weights[operand.owner.sym_name.data] = tensor_bytes(operand.type, elem_bytes)
+            if isinstance(op, nn.KvAppendOp):
+                excluded.add(op.cache)
+            if isinstance(op, (nn.AttentionOp, pim.AttentionOp)):
+                for v in (op.k, op.v):
+                    kv[v] = tensor_bytes(v.type, elem_bytes)
+        excluded |= kv.keys()
+        largest: tuple[int, str] = (0, "")
+        for op in ops:
+            for r in op.results:
+                if r not in excluded and isinstance(r.type, TensorType) and r.uses.get_length() > 0:
+                    size = tensor_bytes(r.type, elem_bytes)
+                    if size > largest[0]:
+                        largest = (size, label(op))
+        inputs: dict[str, int] = {}
+        for i, arg in enumerate(fn.body.block.args):
+            if arg not in excluded and isinstance(arg.type, TensorType) and any(
+                    is_costed(use.operation) for use in arg.uses):
+                inputs[arg.name_hint or f"argument {i}"] = tensor_bytes(arg.type, elem_bytes)
+        if sum(inputs.values()) >= largest[0]:
+            other, what = sum(inputs.values()), f"inputs {_named_bytes(inputs)}"
+        else:
+            other, what = largest[0], f"the result of '{largest[1]}' {_gb(largest[0])}"
+        kv_named = {value_name(v): size for v, size in kv.items()}
+        if kv_named:
+            what = f"KV cache {_named_bytes(kv_named)} + {what}"
+        phase_bytes = sum(kv.values()) + other
+        if worst is None or phase_bytes > worst[0]:
+            worst = (phase_bytes, fn.sym_name.data, what)
+    if worst is None:
+        return
+    need = sum(weights.values()) + worst[0]
+    capacity = sum(m.capacity_gb * 1e9 for m in system.memories.values())
+    if need <= capacity:
+        return
+    if len(system.memories) == 1:
+        (name, mem), = system.memories.items()
+        where = f"memory '{name}' of system '{system.name}' ({_gb(int(mem.capacity_gb * 1e9))})"
+    else:
+        parts = " + ".join(f"{m.name} {_gb(int(m.capacity_gb * 1e9))}" for m in system.memories.values())
+        where = f"the memories of system '{system.name}' ({parts} = {_gb(int(capacity))})"
+    raise CapacityError(f"{where} cannot hold the model in {worst[1]}, whatever the placement: weights "
+                        f"{_named_bytes(weights)} + {worst[2]} = {_gb(need)}")

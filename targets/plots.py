@@ -14,6 +14,7 @@ no global figure registry, no GUI backend, safe to call from several threads.
 from __future__ import annotations
 
 import io
+import math
 from itertools import cycle
 from pathlib import Path
 from typing import IO, Any
@@ -32,7 +33,8 @@ OTHER_MARKERS = ("s", "D", "v", "P", "X")
 def _figure(report: dict[str, Any], system: System) -> Figure:
     roofs = device_roofs(system, report["dtype"])
     ops = [o for o in report["ops"]
-           if o["device"] is not None and o["flops"] > 0 and (o["latency_ns"] or 0) > 0 and o["intensity"] > 0]
+           if o["device"] is not None and o["flops"] > 0 and (o["latency_ns"] or 0) > 0 and o["intensity"] > 0
+           and math.isfinite(o["flops"] / o["latency_ns"]) and math.isfinite(o["intensity"])]
     names = list(dict.fromkeys([*system.devices, *(o["device"] for o in ops)]))
     colours = {d: f"C{i % 10}" for i, d in enumerate(names)}
     phases = list(dict.fromkeys(o["phase"] or "unknown" for o in ops))
@@ -55,7 +57,7 @@ def _figure(report: dict[str, Any], system: System) -> Figure:
         ax.scatter(xs, ys, s=14, c=colours[dev], marker=markers[phase], alpha=0.7, linewidths=0,
                    label=f"{dev} {phase} ({len(xs)})")
 
-    ridges = [peak / bw for peak, bw in roofs.values()]
+    ridges = [r for r in (peak / bw for peak, bw in roofs.values()) if math.isfinite(r) and r > 0]
     intensities = [o["intensity"] for o in ops]
     lo = min([*intensities, *ridges], default=1.0) / 10
     hi = max([*intensities, *ridges], default=100.0) * 10

@@ -234,6 +234,20 @@ def _silu(op: nn.SiluOp, get: Get) -> np.ndarray:
     return x * _sigmoid(x)
 
 
+def _gather(op: nn.GatherOp, data: np.ndarray, indices: np.ndarray) -> np.ndarray:
+    """ONNX Gather: indices in [-n, n) of the gathered axis (negative ones count from the end); an index out of
+    range (a token id beyond the vocabulary) is an error naming the op."""
+    axis = _axis(op)
+    n = data.shape[axis]
+    idx = indices.astype(np.int64)
+    bad = (idx < -n) | (idx >= n)
+    if bad.any():
+        where = tuple(int(i) for i in np.argwhere(bad)[0])
+        raise ReferenceError(f"op '{nn.op_label(op)}' (gather): index {int(idx[where])} at {list(where)} is out of "
+                             f"range for the {n} rows of its table (valid: {-n} to {n - 1})")
+    return np.take(data, idx, axis=axis)
+
+
 _EVALUATORS: dict[type[Operation], Callable[[Any, Get], Any]] = {
     nn.MatMulOp: lambda op, get: np.matmul(get(op.lhs), get(op.rhs)),
     nn.GemmOp: _gemm,
@@ -244,7 +258,7 @@ _EVALUATORS: dict[type[Operation], Callable[[Any, Get], Any]] = {
     nn.ReshapeOp: lambda op, get: get(op.input).reshape(nn.tensor_shape(op.result.type)),
     nn.TransposeOp: lambda op, get: np.transpose(get(op.input), [p.value.data for p in op.perm.data]),
     nn.ConcatOp: lambda op, get: np.concatenate([get(v) for v in op.inputs], axis=_axis(op)),
-    nn.GatherOp: lambda op, get: np.take(get(op.data), get(op.indices).astype(np.int64), axis=_axis(op)),
+    nn.GatherOp: lambda op, get: _gather(op, get(op.data), get(op.indices)),
     nn.LinearOp: _linear,
     nn.AttentionOp: _attention,
     nn.RmsNormOp: _rms_norm,

@@ -4,7 +4,9 @@ A system is data, not code. Each `[devices.<name>]` table describes one compute
 device; each device reads and writes one `[memories.<name>]`; `[[links]]` join
 memories. Every rate is stored in units that make `ns` the natural time unit:
 GFLOP/s = FLOP per ns, GB/s = bytes per ns (decimal: 1 GB = 1e9 bytes). Energies
-are in pJ. Validation names the offending key (`file: devices.pim.tRCD: missing`).
+are in pJ. Validation names the offending key (`file: devices.pim.tRCD: missing`); every
+number must be finite and within a physical range (`Key`: no zero or negative rate, no 1e300
+GB/s, no memory above `limits.MAX_CAPACITY_GB`), so that no cost is inf or NaN.
 
 Top level: `name`, `description`; a comment at the head of each preset gives its
 sources.
@@ -67,6 +69,7 @@ GFLOP/s.
 
 from __future__ import annotations
 
+import math
 import tomllib
 from dataclasses import dataclass, field
 from functools import cache
@@ -75,6 +78,7 @@ from pathlib import Path
 from typing import Any
 
 from pimc.compiler.errors import SystemConfigError
+from pimc.compiler.limits import MAX_CAPACITY_GB
 from pimc.targets.dtypes import DTYPES
 
 DEFAULT_SYSTEM = "npu-aim"
@@ -166,8 +170,11 @@ class System:
 class Key:
     """One TOML key: its type, optional default (None = required) and allowed values.
 
-    Types: int, float (positive unless `minimum` says otherwise), str, bool,
-    "dtype-table" (a table dtype -> positive float) and "dtypes" (a list of dtype names).
+    Types: int, float, str, bool, "dtype-table" (a table dtype -> positive float) and "dtypes" (a list of
+    dtype names). A number must be finite (no nan or inf) and in range: positive unless `minimum` says
+    otherwise, then at least `floor` (the smallest positive value that is physical: a bandwidth of 1e-300
+    GB/s would overflow every latency) and at most `maximum` (beyond any real device: the costs of a
+    1e300 GB memory are not numbers).
     """
 
     kind: Any
@@ -175,23 +182,34 @@ class Key:
     choices: tuple[str, ...] = ()
     minimum: float | None = None
     maximum: float | None = None
+    floor: float | None = None
 
 
-_ENERGY = Key(float, minimum=0.0)
-_FRACTION = Key(float, maximum=1.0)
-_CYCLES = Key(int, minimum=0)
+MAX_INT = 2**31 - 1
+"""Default largest integer key (counts, sizes, cycles)."""
+MAX_FLOAT = 1e12
+"""Default largest float key."""
+MIN_RATE = 1e-6
+"""Smallest positive rate (GB/s, GHz, TFLOP/s) or fraction a key may have."""
+
+_ENERGY = Key(float, minimum=0.0, maximum=1e6)
+_FRACTION = Key(float, maximum=1.0, floor=MIN_RATE)
+_CYCLES = Key(int, minimum=0, maximum=10**6)
+_RATE = Key(float, floor=MIN_RATE, maximum=1e9)
+_KB = Key(float, floor=MIN_RATE, maximum=2.0**30)
+_RATE_TABLE_MAX = 1e9
 
 _KIND_KEYS: dict[str, dict[str, Key]] = {
     "npu": {
-        "array_rows": Key(int),
-        "array_cols": Key(int),
-        "cores": Key(int),
-        "clock_ghz": Key(float),
+        "array_rows": Key(int, maximum=2**16),
+        "array_cols": Key(int, maximum=2**16),
+        "cores": Key(int, maximum=2**16),
+        "clock_ghz": Key(float, floor=MIN_RATE, maximum=1e3),
         "dataflow": Key(str, choices=("os", "ws", "is")),
-        "ifmap_sram_kb": Key(float),
-        "filter_sram_kb": Key(float),
-        "ofmap_sram_kb": Key(float),
-        "vector_lanes": Key(int),
+        "ifmap_sram_kb": _KB,
+        "filter_sram_kb": _KB,
+        "ofmap_sram_kb": _KB,
+        "vector_lanes": Key(int, maximum=2**24),
         "energy_pj_per_mac": _ENERGY,
         "vector_energy_pj_per_flop": _ENERGY,
     },
@@ -200,25 +218,25 @@ _KIND_KEYS: dict[str, dict[str, Key]] = {
         "vector_tflops": Key("dtype-table"),
         "compute_efficiency": _FRACTION,
         "memory_efficiency": _FRACTION,
-        "launch_overhead_ns": Key(float, minimum=0.0),
+        "launch_overhead_ns": Key(float, minimum=0.0, maximum=1e12),
         "energy_pj_per_flop": _ENERGY,
     },
     "pim": {
         "isa": Key(str, choices=PIM_ISAS),
-        "channels": Key(int),
-        "bank_groups": Key(int),
-        "banks_per_channel": Key(int),
-        "row_bytes": Key(int),
-        "column_bytes": Key(int),
-        "rows_per_bank": Key(int),
-        "mac_lanes": Key(int),
-        "tck_ns": Key(float),
-        "mac_interval_cycles": Key(int),
-        "gb_bytes": Key(int),
-        "row_outputs": Key(int, default=1),
+        "channels": Key(int, maximum=4096),
+        "bank_groups": Key(int, maximum=4096),
+        "banks_per_channel": Key(int, maximum=4096),
+        "row_bytes": Key(int, maximum=2**20),
+        "column_bytes": Key(int, maximum=2**16),
+        "rows_per_bank": Key(int, maximum=2**24),
+        "mac_lanes": Key(int, maximum=2**16),
+        "tck_ns": Key(float, floor=1e-3, maximum=1e6),
+        "mac_interval_cycles": Key(int, maximum=10**6),
+        "gb_bytes": Key(int, maximum=2**30),
+        "row_outputs": Key(int, default=1, maximum=2**16),
         "dtypes": Key("dtypes", default=("fp16", "bf16")),
         "tRCD": _CYCLES,
-        "tRCD_MAC": Key(int, default=-1, minimum=-1),
+        "tRCD_MAC": Key(int, default=-1, minimum=-1, maximum=10**6),
         "tRP": _CYCLES,
         "tRAS": _CYCLES,
         "tCCD_S": _CYCLES,
@@ -226,7 +244,7 @@ _KIND_KEYS: dict[str, dict[str, Key]] = {
         "tRRD": _CYCLES,
         "tFAW": _CYCLES,
         "tCL": _CYCLES,
-        "tREFI": Key(int),
+        "tREFI": Key(int, maximum=10**9),
         "tRFC": _CYCLES,
         "all_bank_act": Key(bool),
         "bias_preload": Key(bool, default=True),
@@ -255,8 +273,11 @@ def _get(table: dict[str, Any], key: str, spec: Key | type, where: str) -> Any:
         for dtype, rate in value.items():
             if dtype not in DTYPES:
                 raise SystemConfigError(f"{here}.{dtype}: unknown dtype (expected one of {', '.join(DTYPES)})")
-            if isinstance(rate, bool) or not isinstance(rate, (int, float)) or rate <= 0:
+            if isinstance(rate, bool) or not isinstance(rate, (int, float)) or not 0 < rate < math.inf:
                 raise SystemConfigError(f"{here}.{dtype}: expected a positive number, got {rate!r}")
+            if not MIN_RATE <= rate <= _RATE_TABLE_MAX:
+                raise SystemConfigError(f"{here}.{dtype}: must be from {MIN_RATE:g} to {_RATE_TABLE_MAX:g} TFLOP/s, "
+                                        f"got {rate!r}")
         return {d: float(r) for d, r in value.items()}
     if spec.kind == "dtypes":
         if not isinstance(value, list) or not value or not all(isinstance(d, str) and d in DTYPES for d in value):
@@ -268,12 +289,18 @@ def _get(table: dict[str, Any], key: str, spec: Key | type, where: str) -> Any:
     if not isinstance(value, kind) or (kind is not bool and isinstance(value, bool)):
         raise SystemConfigError(f"{here}: expected {kind.__name__}, got {value!r}")
     if kind in (int, float):
+        if not math.isfinite(value):
+            raise SystemConfigError(f"{here}: must be a finite number, got {value!r}")
         if spec.minimum is None and value <= 0:
             raise SystemConfigError(f"{here}: must be positive, got {value!r}")
         if spec.minimum is not None and value < spec.minimum:
             raise SystemConfigError(f"{here}: must be at least {spec.minimum:g}, got {value!r}")
-        if spec.maximum is not None and value > spec.maximum:
-            raise SystemConfigError(f"{here}: must be at most {spec.maximum:g}, got {value!r}")
+        floor = spec.floor if spec.floor is not None else (MIN_RATE if kind is float and spec.minimum is None else None)
+        if floor is not None and value < floor:
+            raise SystemConfigError(f"{here}: must be at least {floor:g}, got {value!r}")
+        maximum = spec.maximum if spec.maximum is not None else (MAX_INT if kind is int else MAX_FLOAT)
+        if value > maximum:
+            raise SystemConfigError(f"{here}: must be at most {maximum:g}, got {value!r}")
     if spec.choices and value not in spec.choices:
         raise SystemConfigError(f"{here}: {value!r} is not one of {', '.join(spec.choices)}")
     return value
@@ -338,8 +365,8 @@ def _check_unknown(table: dict[str, Any], known: set[str], where: str, what: str
 
 
 _MEMORY_KEYS = {
-    "capacity_gb": Key(float),
-    "bandwidth_gbps": Key(float),
+    "capacity_gb": Key(float, floor=1e-9, maximum=MAX_CAPACITY_GB),
+    "bandwidth_gbps": _RATE,
     "energy_pj_per_bit": _ENERGY,
     "technology": Key(str, default=""),
     "pim_sharing": Key(str, default="conflict", choices=PIM_SHARING),
@@ -376,7 +403,9 @@ def parse_system(doc: dict[str, Any], source: str) -> System:
     name = doc.get("name")
     if not isinstance(name, str) or not name:
         raise SystemConfigError(f"{source}: name: missing (a string naming the system)")
-    _check_unknown(doc, {"name", "description", "memories", "devices", "links"}, source + ":", "a system")
+    unknown = sorted(set(doc) - {"name", "description", "memories", "devices", "links"})
+    if unknown:
+        raise SystemConfigError(f"{source}: {unknown[0]}: unknown key for a system")
     memories: dict[str, Memory] = {}
     for mname, mtable in _table(doc, "memories", source).items():
         where = f"{source}: memories.{mname}"
@@ -416,9 +445,9 @@ def parse_system(doc: dict[str, Any], source: str) -> System:
         ):
             raise SystemConfigError(f"{where}.between: expected two memory names out of {sorted(memories)}")
         links.append(Link(
-            between[0], between[1], _get(ltable, "bandwidth_gbps", float, where),
-            _get(ltable, "latency_ns", Key(float, default=0.0, minimum=0.0), where),
-            _get(ltable, "energy_pj_per_bit", Key(float, default=0.0, minimum=0.0), where),
+            between[0], between[1], _get(ltable, "bandwidth_gbps", _RATE, where),
+            _get(ltable, "latency_ns", Key(float, default=0.0, minimum=0.0, maximum=1e12), where),
+            _get(ltable, "energy_pj_per_bit", Key(float, default=0.0, minimum=0.0, maximum=1e6), where),
         ))
     description = doc.get("description", "")
     return System(name, str(description), devices, memories, tuple(links), source)

@@ -45,7 +45,8 @@ from xdsl.dialects.builtin import (
 from xdsl.ir import Attribute, Block, Operation, OpResult, Region, SSAValue
 from xdsl.utils.exceptions import VerifyException
 
-from pimc.compiler.errors import ModelImportError
+from pimc.compiler.errors import LimitError, ModelImportError
+from pimc.compiler.limits import MAX_ELEMENTS, MAX_OPS, fmt_count, parse_dim_value, shape_problem, shown
 from pimc.dialects import nn
 
 GRAMMAR = Path(__file__).with_name("dsl.lark")
@@ -99,6 +100,15 @@ _STMT_START = {"MODEL", "PARAM", "PHASE", "INPUT", "WEIGHT", "CACHE", "OUTPUT", 
 
 Loc = tuple[int, int]
 """(line, column), both 1-based."""
+
+INT_MAX = 2**63 - 1
+"""DSL integers are 64-bit: a literal or an arithmetic result outside +-INT_MAX is an error."""
+
+MAX_ITERATIONS = 1_000_000
+"""The most `repeat` iterations one import unrolls (an empty body costs no ops, but its iterations still run)."""
+
+F32_MAX = 3.4028234663852886e38
+"""Largest finite float32: epsilons are stored as f32 attributes."""
 
 
 @functools.cache
@@ -205,7 +215,9 @@ class _Source:
         line, column = loc
         src = self.lines[line - 1] if 0 < line <= len(self.lines) else ""
         pad = "".join("\t" if c == "\t" else " " for c in src[: max(column - 1, 0)])
-        return ModelImportError(f"{self.path}:{line}:{column}: {message}\n{src}\n{pad}^")
+        error = ModelImportError(f"{self.path}:{line}:{column}: {message}\n{src}\n{pad}^")
+        error.context_lines = 2
+        return error
 
 
 def _loc(node: Tree[Token] | Token) -> Loc:
@@ -284,14 +296,23 @@ def _dtype_of(value: SSAValue) -> Attribute:
     return value.type.element_type
 
 
+class _TooLarge(Exception):
+    """A tensor type the IR cannot hold (limits.shape_problem); the caller names the place."""
+
+
 @functools.cache
 def _tensor_type(dtype: Attribute, shape: tuple[int, ...]) -> TensorType:
-    """TensorType(dtype, shape), built once per distinct type (most shapes recur in every layer)."""
+    """TensorType(dtype, shape), built once per distinct type (most shapes recur in every layer).
+
+    Raises _TooLarge for a shape no memory can hold (its dims would not even fit the IR's i64)."""
+    problem = shape_problem(shape)
+    if problem is not None:
+        raise _TooLarge(f"the result {_fmt(shape)} has {problem}")
     return TensorType(dtype, shape)
 
 
 def _fmt(shape: Sequence[int]) -> str:
-    return "[" + ", ".join(str(d) for d in shape) + "]"
+    return "[" + ", ".join(fmt_count(d) if abs(d) > INT_MAX else str(d) for d in shape) + "]"
 
 
 class _Phase:
@@ -322,6 +343,10 @@ class _Importer:
         self.weight_types: dict[str, tuple[TensorType, str]] = {}
         self.phase: _Phase | None = None
         self.verified: set[tuple[object, ...]] = set()
+        self.ops = 0
+        """Ops built so far, an op of several results counted once per result (limits.MAX_OPS)."""
+        self.iterations = 0
+        """`repeat` iterations run so far (MAX_ITERATIONS)."""
         self.where: list[str] = []
         """Where the body is being imported (`phase decode`, `layers.3`): named in errors, see `error`."""
 
@@ -399,10 +424,13 @@ class _Importer:
                 value = _DType(text, DTYPES[text])
             else:
                 message = f"--dim {name}={text}: not a dtype (one of {', '.join(DTYPES)})"
-        elif not text.isdigit():
+        elif (number := parse_dim_value(text)) is None or number < 0:
             message = f"--dim {name}={text}: not a non-negative integer"
+        elif number > MAX_ELEMENTS:
+            message = (f"--dim {name}={shown(text)}: more than any memory can hold (a dim or count is at most "
+                       f"{fmt_count(MAX_ELEMENTS)})")
         else:
-            value = int(text)
+            value = number
         if message is None:
             return value
         if loc is None:
@@ -486,7 +514,11 @@ class _Importer:
             assert isinstance(decl, Tree)
             name_tok, dtype_tok, dims = decl.children
             assert isinstance(name_tok, Token)
-            tensor_type = _tensor_type(self.decl_dtype(dtype_tok, scope), tuple(self.decl_dims(dims, name_tok, scope)))
+            shape = tuple(self.decl_dims(dims, name_tok, scope, allow_zero=kind == "cache"))
+            problem = shape_problem(shape)
+            if problem is not None:
+                raise self.limit(_loc(name_tok), f"{kind} '{name_tok}' {_fmt(shape)} has {problem}")
+            tensor_type = _tensor_type(self.decl_dtype(dtype_tok, scope), shape)
             full = scope.prefix + name_tok.value
             value: _Value
             if kind == "weight":
@@ -513,14 +545,27 @@ class _Importer:
             raise self.error(_loc(token), f"'{token}' is not a dtype (one of {', '.join(DTYPES)}, or a dtype parameter)")
         return found[1].value.attr
 
-    def decl_dims(self, dims: Tree[Token] | Token | None, name: Token, scope: _Scope) -> list[int]:
+    def decl_dims(self, dims: Tree[Token] | Token | None, name: Token, scope: _Scope, allow_zero: bool) -> list[int]:
+        """The dims of a declaration; a zero dim only in a cache (absent in that phase): pimc compiles no
+        empty tensors."""
         out: list[int] = []
         for expr in dims.children if isinstance(dims, Tree) else []:
             d = self.int_value(expr, scope, f"a dim of '{name}'")
             if d < 0:
                 raise self.error(_loc(expr), f"a dim of '{name}' is {d}; dims must not be negative")
+            if d == 0 and not allow_zero:
+                zeros = [f"--dim {k}={v}" for k, v in self.dims.items() if parse_dim_value(str(v)) == 0]
+                given = f" (given {', '.join(zeros)})" if zeros else ""
+                raise self.error(_loc(expr), f"a dim of '{name}' is 0; pimc compiles no empty tensors{given}")
             out.append(d)
         return out
+
+    def limit(self, loc: Loc, message: str) -> LimitError:
+        """A LimitError at `loc`, formatted as every other error of the file."""
+        e = self.error(loc, message)
+        limit = LimitError(str(e))
+        limit.context_lines = e.context_lines
+        return limit
 
     def weight(self, full: str, tensor_type: TensorType, loc: Loc) -> SSAValue:
         phase = self.phase
@@ -586,6 +631,9 @@ class _Importer:
         count = self.int_value(count_expr, scope, "the repeat count")
         if count < 0:
             raise self.error(_loc(count_expr), f"the repeat count is {count}; it must not be negative")
+        if count > MAX_ITERATIONS:
+            raise self.limit(_loc(count_expr), f"the repeat count is {fmt_count(count)}; pimc unrolls at most "
+                                               f"{fmt_count(MAX_ITERATIONS)} iterations")
         found = scope.lookup(var.value)
         if found is not None and found[1].kind != "dtype":
             prev = found[1]
@@ -593,12 +641,28 @@ class _Importer:
         piece = var.value
         if isinstance(count_expr, Tree) and count_expr.data == "name":
             piece = str(count_expr.children[0])  # `repeat layers as i` names its weights layers.<i>.*
+        ops, iterations = self.ops, self.iterations
         for i in range(count):
             inner = _Scope(scope, f"{scope.prefix}{piece}.{i}.")
             inner.names[var.value] = _Binding(i, "loop variable", _loc(var))
             self.where.append(inner.prefix[:-1] if i > 0 else "")
+            self.iterations += 1
+            if self.iterations > MAX_ITERATIONS:
+                raise self.limit(_loc(count_expr), f"the model unrolls more than {fmt_count(MAX_ITERATIONS)} "
+                                                   "repeat iterations")
             self.exec_block(body, inner)
             self.where.pop()
+            if i == 0 and count > 1:  # every iteration builds the same ops: refuse now what cannot be built
+                per_ops = self.ops - ops
+                if self.ops + per_ops * (count - 1) > MAX_OPS:
+                    raise self.limit(_loc(count_expr), f"repeat {fmt_count(count)} would build "
+                                     f"{fmt_count(ops + per_ops * count)} ops ({per_ops} per iteration), more than "
+                                     f"the {fmt_count(MAX_OPS)} pimc compiles")
+                per_iterations = self.iterations - iterations
+                if self.iterations + per_iterations * (count - 1) > MAX_ITERATIONS:
+                    raise self.limit(_loc(count_expr), f"repeat {fmt_count(count)} would unroll "
+                                     f"{fmt_count(iterations + per_iterations * count)} iterations, more than the "
+                                     f"{fmt_count(MAX_ITERATIONS)} pimc unrolls")
 
     _STATEMENTS: dict[str, Callable[[_Importer, Tree[Token], _Scope], None]] = {
         "input_stmt": stmt_decl,
@@ -658,9 +722,15 @@ class _Importer:
         assert isinstance(node, Tree)
         kind = str(node.data)
         if kind == "int":
-            return int(node.children[0])
+            text = str(node.children[0])
+            if len(text.lstrip("0")) > 19 or int(text) > INT_MAX:
+                raise self.error(_loc(node), f"the integer {shown(text)} is outside the 64-bit range")
+            return int(text)
         if kind == "float":
-            return float(node.children[0])
+            value = float(node.children[0])
+            if not math.isfinite(value):
+                raise self.error(_loc(node), f"the number {str(node.children[0])[:24]} is out of range")
+            return value
         if kind == "string":
             return str(node.children[0])[1:-1]
         if kind in ("true", "false"):
@@ -672,14 +742,17 @@ class _Importer:
         if kind == "list":
             items = node.children[0]
             return [self.eval(c, scope, label) for c in items.children] if isinstance(items, Tree) else []
-        if kind == "binop":
-            return self.binop(node, scope, label)
-        if kind == "neg":
-            return self.negate(node, scope, label)
-        if kind == "attr":
-            return self.attribute(node, scope, label)
-        if kind == "call":
-            return self.call(node, scope, label)
+        try:
+            if kind == "binop":
+                return self.binop(node, scope, label)
+            if kind == "neg":
+                return self.negate(node, scope, label)
+            if kind == "attr":
+                return self.attribute(node, scope, label)
+            if kind == "call":
+                return self.call(node, scope, label)
+        except _TooLarge as e:  # from the innermost expression that builds the tensor
+            raise self.limit(_loc(node), str(e)) from None
         raise self.error(_loc(node), f"unsupported expression '{kind}'")  # pragma: no cover - grammar and walker agree
 
     def need_label(self, label: _Label | None, loc: Loc, what: str) -> _Label:
@@ -698,6 +771,9 @@ class _Importer:
                 unique = f"{label}@{loc[0]}:{loc[1]}#{n}"
                 n += 1
         phase.labels.add(unique)
+        self.ops += max(1, len(op.results))
+        if self.ops > MAX_OPS:
+            raise self.limit(loc, f"the model has more than {fmt_count(MAX_OPS)} ops, the most pimc compiles")
         op.attributes["name"] = StringAttr(unique)
         op.attributes["phase"] = phase.attr
         # an op's verifier reads only its operand and result types and its properties: ops that
@@ -749,6 +825,14 @@ class _Importer:
         return self.emit(op, lab.of(what), loc).results[0]
 
     def arith(self, a: int | float, sym: str, b: int | float, loc: Loc) -> int | float:
+        value = self._arith(a, sym, b, loc)
+        if isinstance(value, int) and abs(value) > INT_MAX:
+            raise self.error(loc, f"{a} {sym} {b} is outside the 64-bit integer range")
+        if isinstance(value, float) and not math.isfinite(value):
+            raise self.error(loc, f"{a} {sym} {b} is out of range")
+        return value
+
+    def _arith(self, a: int | float, sym: str, b: int | float, loc: Loc) -> int | float:
         if sym == "+":
             return a + b
         if sym == "-":
@@ -900,6 +984,9 @@ class _Call:
         value = self.value(key)
         if not isinstance(value, (int, float)) or isinstance(value, bool):
             raise self.imp.error(_loc(self.args[key]), f"{self.fn}: {key} must be a number, got {self.imp.kind_of(value)}")
+        if not abs(value) <= F32_MAX:
+            raise self.imp.error(_loc(self.args[key]), f"{self.fn}: {key} must be a finite number of magnitude at "
+                                                       f"most {F32_MAX:.3g}, got {value:.3g}")
         return float(value)
 
     def flag(self, key: str) -> bool:
@@ -1156,6 +1243,8 @@ def _split(c: _Call) -> _Value:
     axis = c.axis(c.integer("axis", -1), len(xs))
     if parts <= 0 or xs[axis] % parts != 0:
         raise c.error(f"dim {axis} of {_fmt(xs)} does not split into {parts} equal parts")
+    if parts > MAX_OPS:
+        raise c.error(f"{parts} parts: pimc builds at most {fmt_count(MAX_OPS)} ops and results")
     piece = _tensor_type(_dtype_of(x), tuple(d // parts if i == axis else d for i, d in enumerate(xs)))
     attrs: dict[str, Attribute] = {"axis": IntegerAttr(axis, 64), "num_outputs": IntegerAttr(parts, 64)}
     op = c.imp.emit(nn.OnnxOp("Split", [x], [piece] * parts, attrs), c.label.of("split"), c.loc)

@@ -14,6 +14,7 @@ raises patterns (passes/raise_nn.py) and renames the function after its phase.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from pathlib import Path
 
@@ -74,8 +75,34 @@ def load_onnx(path: str | Path) -> onnx.ModelProto:
         raise ModelImportError(f"{path}: not a readable ONNX model ({type(e).__name__}: {e})") from None
     if len(model.graph.node) == 0:
         raise ModelImportError(f"{path}: the ONNX graph has no nodes (truncated or empty file?)")
+    _check_names(model, path)
+    opsets = [o.version for o in model.opset_import if o.domain in ("", "ai.onnx")]
+    newest = onnx.defs.onnx_opset_version()
+    if not opsets:
+        raise ModelImportError(f"{path}: the model imports no opset of the default ONNX domain (opset_import is empty)")
+    if not 1 <= opsets[0] <= newest:
+        raise ModelImportError(f"{path}: ONNX opset {opsets[0]} is not supported (this onnx package knows opsets 1 "
+                               f"to {newest})")
     _check_nodes(model, path)
     return model
+
+
+def _check_names(model: onnx.ModelProto, path: Path) -> None:
+    """Every name the importer reads must be text: protobuf hands over a string field that is not valid
+    UTF-8 (a corrupted file) as bytes."""
+    g = model.graph
+    for index, node in enumerate(g.node):
+        fields = [node.name, node.op_type, node.domain, *node.input, *node.output, *(a.name for a in node.attribute)]
+        if not all(isinstance(f, str) for f in fields):
+            raise ModelImportError(f"{path}: node {index} ({node.op_type!r}) has a name that is not valid UTF-8 "
+                                   "(corrupted file?)")
+    for what, items in (("initializer", g.initializer), ("graph input", g.input), ("graph output", g.output),
+                        ("value_info", g.value_info)):
+        for i, item in enumerate(items):
+            if not isinstance(item.name, str):
+                raise ModelImportError(f"{path}: {what} {i} has a name that is not valid UTF-8 (corrupted file?)")
+    if not isinstance(g.name, str) or not all(isinstance(o.domain, str) for o in model.opset_import):
+        raise ModelImportError(f"{path}: the graph name or an opset domain is not valid UTF-8 (corrupted file?)")
 
 
 def _check_nodes(model: onnx.ModelProto, path: Path) -> None:
@@ -135,7 +162,11 @@ class _Importer:
         if name in self.r.initializers and not _is_compile_time_constant(self.r.consts.get(name)):
             op: Operation = nn.WeightOp(name, self.tensor_type(name, node))  # a model parameter, even a small one
         elif name in self.r.consts:
-            op = nn.ConstantOp(_dense(self.r.consts[name], self.tensor_type(name, node)))
+            try:
+                op = nn.ConstantOp(_dense(self.r.consts[name], self.tensor_type(name, node)))
+            except (VerifyException, ValueError, TypeError, OverflowError) as e:
+                raise ModelImportError(f"{self.source}: node '{node}': constant '{name}' cannot be imported: "
+                                       f"{_first_line(e)}") from None
             op.attributes["name"] = StringAttr(name)
         else:
             raise ModelImportError(f"{self.source}: node '{node}': input '{name}' is used before it is defined")
@@ -176,7 +207,15 @@ class _Importer:
             op = self._generic(node, name)
         else:
             importer = _IMPORTERS.get(node.op_type)
-            op = importer(self, node, name) if importer is not None else None
+            try:
+                op = importer(self, node, name) if importer is not None else None
+            except ModelImportError:
+                raise
+            except (VerifyException, ValueError, TypeError, IndexError, KeyError, AttributeError, OverflowError) as e:
+                # a node whose attributes or operands the schema check and shape inference let through but
+                # that does not make an op (a perm of the wrong length, an attribute of the wrong type, ...)
+                raise ModelImportError(f"{self.source}: node '{name}' ({node.op_type}): cannot import it: "
+                                       f"{_first_line(e) or type(e).__name__}") from None
             if op is None:
                 op = self._generic(node, name)
         op.attributes["name"] = StringAttr(name)
@@ -217,12 +256,22 @@ class _Importer:
             return ArrayAttr([StringAttr(s.decode("utf-8", "replace")) for s in a.strings])
         if a.type == A.TENSOR:
             t = a.t
-            if t.data_location != onnx.TensorProto.EXTERNAL:
+            if t.data_location != onnx.TensorProto.EXTERNAL and 0 <= min(t.dims, default=0) \
+                    and math.prod(t.dims) <= 1024:
                 ttype = TensorType(self._dtype(t.data_type, a.name, node), list(t.dims))
                 if _is_dense_type(ttype):
-                    return _dense(numpy_helper.to_array(t), ttype)
+                    try:
+                        return _dense(numpy_helper.to_array(t), ttype)
+                    except (VerifyException, ValueError, TypeError, OverflowError) as e:
+                        raise ModelImportError(f"{self.source}: node '{node}': attribute '{a.name}': its tensor does "
+                                               f"not match its dims and dtype ({_first_line(e)})") from None
             return StringAttr(f"<tensor {list(t.dims)}>")
         return StringAttr(f"<{A.AttributeType.Name(a.type).lower()} attribute>")
+
+
+def _first_line(e: BaseException) -> str:
+    text = str(e).strip()
+    return text.splitlines()[0] if text else type(e).__name__
 
 
 def _is_compile_time_constant(value: np.ndarray | None) -> bool:

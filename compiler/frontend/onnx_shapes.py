@@ -35,7 +35,8 @@ import numpy as np
 import onnx
 from onnx import TensorProto, numpy_helper
 
-from pimc.compiler.errors import ModelImportError
+from pimc.compiler.errors import LimitError, ModelImportError
+from pimc.compiler.limits import MAX_OPS, check_shape, fmt_count
 
 FOLD_LIMIT = 1024
 """Largest result (in elements) that is folded into a compile-time constant.
@@ -320,6 +321,82 @@ _EVALUATORS: dict[str, Callable] = {
     "ReduceMin": _reduce(np.min),
 }
 
+def _fold_size(op: str, node: onnx.NodeProto, xs: list[np.ndarray | None]) -> int:
+    """Elements the evaluation of `op` would produce (an upper bound), known before it allocates them:
+    ConstantOfShape, Expand, Tile, Range and broadcasting ops can build huge arrays from tiny inputs."""
+    try:
+        if op == "ConstantOfShape":
+            return _prod_checked([int(d) for d in xs[0].reshape(-1)])
+        if op == "Expand":
+            return _prod_checked([max(abs(int(d)), s) for d, s in _zip_right(xs[1].reshape(-1), xs[0].shape)])
+        if op == "Tile":
+            reps = [int(r) for r in xs[1].reshape(-1)]
+            return _prod_checked([abs(r) for r in reps]) * max(1, xs[0].size)
+        if op == "Range":
+            start, limit, delta = (float(x.reshape(-1)[0]) for x in xs[:3])
+            return 0 if delta == 0 or not math.isfinite((limit - start) / delta) else max(0, math.ceil((limit - start) / delta))
+        shapes = [x.shape for x in xs if x is not None]
+        if len(shapes) > 1 and op not in ("Concat", "Gather", "Reshape", "Slice", "Squeeze", "Unsqueeze", "Split",
+                                          "Transpose", "Cast", "CastLike", "Trilu"):
+            return math.prod(max(dims) for dims in _align(shapes))
+    except (TypeError, ValueError, IndexError, OverflowError):
+        return 0  # malformed: the evaluator reports it
+    return 0
+
+
+def _prod_checked(dims: list[int]) -> int:
+    return math.prod(abs(d) for d in dims) if all(abs(d) <= 2**62 for d in dims) else 2**62
+
+
+def _zip_right(shape: np.ndarray, data_shape: tuple[int, ...]) -> list[tuple[int, int]]:
+    n = max(len(shape), len(data_shape))
+    a = [1] * (n - len(shape)) + [int(d) for d in shape]
+    b = [1] * (n - len(data_shape)) + list(data_shape)
+    return list(zip(a, b))
+
+
+def _align(shapes: list[tuple[int, ...]]) -> list[tuple[int, ...]]:
+    n = max(len(s) for s in shapes)
+    padded = [(1,) * (n - len(s)) + tuple(s) for s in shapes]
+    return list(zip(*padded))
+
+
+_ELEMENT_TYPES = {
+    TensorProto.FLOAT, TensorProto.FLOAT16, TensorProto.BFLOAT16, TensorProto.DOUBLE, TensorProto.INT64,
+    TensorProto.INT32, TensorProto.INT16, TensorProto.INT8, TensorProto.UINT8, TensorProto.BOOL,
+}
+"""Element types pimc imports (the others, strings and complex and 4-bit types among them, are an error)."""
+
+_FIELDS = {
+    TensorProto.FLOAT: "float_data", TensorProto.DOUBLE: "double_data", TensorProto.INT64: "int64_data",
+    TensorProto.FLOAT16: "int32_data", TensorProto.BFLOAT16: "int32_data", TensorProto.INT32: "int32_data",
+    TensorProto.INT16: "int32_data", TensorProto.INT8: "int32_data", TensorProto.UINT8: "int32_data",
+    TensorProto.BOOL: "int32_data",
+}
+
+
+def _dtype_name(code: int) -> str:
+    return TensorProto.DataType.Name(code) if code in TensorProto.DataType.values() else str(code)
+
+
+def _data_problem(t: TensorProto, n: int) -> str | None:
+    """Why an inline tensor's data does not hold `n` elements of its dtype, or None (checked without
+    decoding the data)."""
+    if t.HasField("raw_data") or not any(len(getattr(t, f)) for f in set(_FIELDS.values()) | {"string_data",
+                                                                                              "uint64_data"}):
+        size = _np_dtype(t.data_type).itemsize
+        if len(t.raw_data) != n * size:
+            return f"{len(t.raw_data)} bytes of data, {n} elements need {n * size}"
+        return None
+    used = [f for f in set(_FIELDS.values()) | {"string_data", "uint64_data"} if len(getattr(t, f))]
+    field = _FIELDS.get(t.data_type)
+    if used != [field]:
+        return f"data in {', '.join(sorted(used))}, where a {_dtype_name(t.data_type)} tensor keeps it in {field}"
+    if len(getattr(t, field)) != n:
+        return f"{len(getattr(t, field))} values of data, its dims hold {n}"
+    return None
+
+
 _ALIAS_OPS = ("Identity",)
 
 # Ops whose result depends on the input's shape only: foldable when the shape is known.
@@ -349,17 +426,53 @@ class _Resolver:
         self.out.names.append(name)
 
     def error(self, message: str) -> ModelImportError:
-        return ModelImportError(f"{self.source}: {message}")
+        zeros = [f"--dim {d}=0" for d in sorted(self.used_dims) if self.dims.get(d) == 0]
+        hint = f" (given {', '.join(zeros)}: only a past KV cache may be empty)" if zeros else ""
+        return ModelImportError(f"{self.source}: {message}{hint}")
 
     # -- graph inputs and initializers -------------------------------------------
 
+    def check_graph(self) -> None:
+        """What must hold before any node is read: a known opset, a bounded node count."""
+        if not any(o.domain in ("", "ai.onnx") for o in self.model.opset_import):
+            raise self.error("the model imports no opset of the default ONNX domain (opset_import is empty)")
+        newest = onnx.defs.onnx_opset_version()
+        if not 1 <= self.opset <= newest:
+            raise self.error(f"ONNX opset {self.opset} is not supported (this onnx package knows opsets 1 to {newest})")
+        if len(self.graph.node) > MAX_OPS:
+            raise LimitError(f"{self.source}: the graph has {fmt_count(len(self.graph.node))} nodes, more than the "
+                             f"{fmt_count(MAX_OPS)} pimc compiles")
+
+    def initializer(self, init: TensorProto) -> None:
+        """Record an initializer after checking its name, dims, dtype and (when stored inline) its data."""
+        where = f"initializer '{init.name}'"
+        if not init.name:
+            raise self.error("an initializer has no name")
+        if init.name in self.out.initializers:
+            raise self.error(f"{where} is given twice")
+        check_shape(tuple(init.dims), f"{self.source}: {where}")
+        if init.data_type not in _ELEMENT_TYPES:
+            raise self.error(f"{where} has unsupported dtype {_dtype_name(init.data_type)}")
+        self.out.initializers[init.name] = init
+        self.out.info[init.name] = TensorInfo(init.data_type, tuple(init.dims))
+        if init.data_location == TensorProto.EXTERNAL:
+            if not any(e.key == "location" and e.value for e in init.external_data):
+                raise self.error(f"{where} is stored as external data but names no location")
+            return
+        n = math.prod(init.dims)
+        problem = _data_problem(init, n)
+        if problem is not None:
+            raise self.error(f"{where} [{', '.join(str(d) for d in init.dims)}] of dtype "
+                             f"{_dtype_name(init.data_type)}: {problem}")
+        if n <= FOLD_LIMIT:
+            try:
+                self.out.consts[init.name] = numpy_helper.to_array(init)
+            except Exception as e:  # data that numpy cannot read as the declared dims and dtype
+                raise self.error(f"{where}: its data does not match its dims and dtype ({e})") from None
+
     def bind_inputs(self) -> None:
         for init in self.graph.initializer:
-            self.out.initializers[init.name] = init
-            self.out.info[init.name] = TensorInfo(init.data_type, tuple(init.dims))
-            n = math.prod(init.dims)
-            if n <= FOLD_LIMIT and init.data_location != TensorProto.EXTERNAL:
-                self.out.consts[init.name] = numpy_helper.to_array(init)
+            self.initializer(init)
         missing: dict[str, str] = {}  # dim name -> the first input that has it
         for vi in self.graph.input:
             if vi.name in self.out.initializers:
@@ -370,6 +483,9 @@ class _Resolver:
             shape: list[int] = []
             for i, d in enumerate(tt.shape.dim):
                 if d.HasField("dim_value"):
+                    if d.dim_value < 1:
+                        raise self.error(f"graph input '{vi.name}' has dim {i} = {d.dim_value}; dims must be at "
+                                         "least 1 (pimc compiles no empty tensors)")
                     shape.append(d.dim_value)
                 elif d.dim_param and d.dim_param in self.dims:
                     self.used_dims.add(d.dim_param)
@@ -379,6 +495,11 @@ class _Resolver:
                     shape.append(1)
                 else:
                     raise self.error(f"graph input '{vi.name}' has an unnamed unknown dim {i}; it cannot be bound with --dim")
+            if tt.elem_type not in _ELEMENT_TYPES:
+                raise self.error(f"graph input '{vi.name}' has unsupported dtype {_dtype_name(tt.elem_type)}")
+            if vi.name in self.out.info:
+                raise self.error(f"graph input '{vi.name}' is declared twice")
+            check_shape(shape, f"{self.source}: graph input '{vi.name}'")
             self.out.info[vi.name] = TensorInfo(tt.elem_type, tuple(shape))
         if missing:
             first, where = next(iter(missing.items()))
@@ -395,6 +516,7 @@ class _Resolver:
     # -- nodes -------------------------------------------------------------------
 
     def run(self) -> ResolvedGraph:
+        self.check_graph()
         self.bind_inputs()
         for index, node in enumerate(self.graph.node):
             self.node(node, index)
@@ -406,12 +528,21 @@ class _Resolver:
     def node(self, node: onnx.NodeProto, index: int) -> None:
         name = node_name(node, index)
         out = self.out
+        op = node.op_type if node.domain in ("", "ai.onnx") else None
         for i in node.input:
             if i and out.resolve(i) not in out.info and i not in self.sequences:
                 raise self.error(f"node '{name}' ({node.op_type}): input '{i}' is used before it is defined")
+            if i in self.sequences and op != "SequenceAt":
+                raise self.error(f"node '{name}' ({node.op_type}): input '{i}' is a sequence; only SequenceAt of a "
+                                 "SplitToSequence is supported")
         inputs = [out.resolve(i) if i else "" for i in node.input]
         outputs = [o for o in node.output if o]
-        op = node.op_type if node.domain in ("", "ai.onnx") else None
+        if not outputs:
+            raise self.error(f"node '{name}' ({node.op_type}) has no outputs")
+        for o in outputs:
+            if o in out.info or o in out.aliases or o in self.sequences or outputs.count(o) > 1:
+                raise self.error(f"node '{name}' ({node.op_type}): value '{o}' is defined twice (a graph value has "
+                                 "one producer)")
 
         if op == "Constant":
             self.constant(node, name, outputs[0])
@@ -457,11 +588,21 @@ class _Resolver:
         value = None
         for a in node.attribute:
             if a.name == "value":
+                check_shape(tuple(a.t.dims), f"{self.source}: node '{name}' (Constant): its value")
+                if a.t.data_type not in _ELEMENT_TYPES:
+                    raise self.error(f"node '{name}' (Constant): unsupported dtype {_dtype_name(a.t.data_type)}")
                 if a.t.data_location == TensorProto.EXTERNAL:
                     self.out.info[output] = TensorInfo(a.t.data_type, tuple(a.t.dims))
                     self.keep(node, name)
                     return
-                value = numpy_helper.to_array(a.t)
+                problem = _data_problem(a.t, math.prod(a.t.dims))
+                if problem is not None:
+                    raise self.error(f"node '{name}' (Constant): its value: {problem}")
+                try:
+                    value = numpy_helper.to_array(a.t)
+                except Exception as e:
+                    raise self.error(f"node '{name}' (Constant): its value does not match its dims and dtype ({e})"
+                                     ) from None
             elif a.name in ("value_float", "value_int", "value_floats", "value_ints"):
                 value = np.asarray(
                     onnx.helper.get_attribute_value(a), dtype=np.float32 if "float" in a.name else np.int64
@@ -487,6 +628,8 @@ class _Resolver:
             return False
         xs = [consts[i] if i else None for i in inputs]
         try:
+            if _fold_size(op, node, xs) > FOLD_LIMIT:
+                return False  # too large to fold: inferred (and checked) as a kept node
             with np.errstate(all="ignore"):
                 results = ev(node, xs)
         except Exception as e:  # a malformed node: report it, the model is wrong
@@ -510,6 +653,12 @@ class _Resolver:
         if len(inputs) > 1 and inputs[1] and split is None:
             raise self.error(f"node '{name}' (SplitToSequence): the split sizes are not known at compile time")
         dim = data.shape[axis]
+        if split is not None and split.ndim == 0 and int(split) < 1:
+            raise self.error(f"node '{name}' (SplitToSequence): split size {int(split)} must be at least 1")
+        pieces = dim if split is None else -(-dim // int(split)) if split.ndim == 0 else split.size
+        if pieces > MAX_OPS:
+            raise LimitError(f"{self.source}: node '{name}' (SplitToSequence): {fmt_count(pieces)} pieces, more than "
+                             f"the {fmt_count(MAX_OPS)} ops pimc compiles")
         if split is None:
             sizes = [1] * dim
         elif split.ndim == 0:
@@ -517,6 +666,9 @@ class _Resolver:
             sizes = [min(chunk, dim - s) for s in range(0, dim, chunk)]
         else:
             sizes = [int(s) for s in split.reshape(-1)]
+        if not sizes or any(s < 0 for s in sizes) or sum(sizes) != dim:
+            raise self.error(f"node '{name}' (SplitToSequence): split sizes {sizes[:8]} do not split dim {axis} "
+                             f"of size {dim}")
         self.sequences[output] = (inputs[0], axis, sizes)
 
     def sequence_at(self, node: onnx.NodeProto, name: str, inputs: list[str], output: str) -> None:
@@ -525,7 +677,13 @@ class _Resolver:
         if seq is None or position is None:
             raise self.error(f"node '{name}' (SequenceAt): only a constant position in a SplitToSequence is supported")
         data, axis, sizes = seq
-        i = int(position.reshape(())) % len(sizes)
+        if position.size != 1 or position.dtype.kind not in "iu":
+            raise self.error(f"node '{name}' (SequenceAt): the position must be one integer")
+        i = int(position.reshape(()))
+        if not -len(sizes) <= i < len(sizes):
+            raise self.error(f"node '{name}' (SequenceAt): position {i} is out of range for a sequence of "
+                             f"{len(sizes)}")
+        i %= len(sizes)
         start = sum(sizes[:i])
         consts = {f"{output}::starts": [start], f"{output}::ends": [start + sizes[i]], f"{output}::axes": [axis]}
         for k, v in consts.items():
@@ -557,7 +715,10 @@ class _Resolver:
         """Output types of `node` (its inputs already renamed through the aliases)."""
         if node.domain not in ("", "ai.onnx") or not onnx.defs.has(node.op_type, node.domain):
             return self.infer_unknown(node, name, outputs)
-        schema = onnx.defs.get_schema(node.op_type, self.opset, node.domain)
+        try:
+            schema = onnx.defs.get_schema(node.op_type, self.opset, node.domain)
+        except onnx.defs.SchemaError as e:
+            raise self.error(f"node '{name}' ({node.op_type}): no schema at opset {self.opset}: {e}") from None
         types = {i: self.type_proto(i) for i in inputs if i}
         data = {i: self.const_proto(i) for i in inputs if i in self.out.consts}
         try:
@@ -589,6 +750,7 @@ class _Resolver:
                 sym = d.dim_param or "?"
                 raise self.error(f"{where}: output '{value}' has an unresolvable dim {i} ('{sym}')")
             shape.append(d.dim_value)
+        check_shape(shape, f"{self.source}: {where}: output '{value}'")
         return TensorInfo(tt.elem_type, tuple(shape))
 
 
@@ -605,5 +767,9 @@ def _with_inputs(node: onnx.NodeProto, inputs: list[str]) -> onnx.NodeProto:
 def resolve_graph(model: onnx.ModelProto, source: str | Path, dims: dict[str, int] | None = None) -> ResolvedGraph:
     """Bind `dims`, fold compile-time values and give every value a concrete type (see module doc)."""
     if model.functions:
-        model = onnx.inliner.inline_local_functions(model)
+        try:
+            model = onnx.inliner.inline_local_functions(model)
+        except Exception as e:  # the inliner raises its own C++ exception types
+            first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+            raise ModelImportError(f"{source}: cannot inline the model's local functions: {first}") from None
     return _Resolver(model, str(source), dict(dims or {})).run()
