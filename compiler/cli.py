@@ -71,11 +71,13 @@ def _cmd_compile(args: argparse.Namespace) -> int:
     result = compile_model(args.model, system=args.system, strategy=args.strategy, dims=parse_dims(args.dim),
                            dtype=args.dtype, speculate=args.speculate, sub_batches=args.sub_batches,
                            papi_threshold=args.papi_threshold, baselines=not args.no_baselines,
-                           emit=parse_emit(args.emit))
+                           emit=parse_emit(args.emit), background=True)
     for warning in result.warnings:
         print(f"pimc: warning: {warning}", file=sys.stderr)
+    table = None if args.quiet else format_table(result.report, top=args.top)
     files = write_outputs(result, args.output)
-    print(format_table(result.report))
+    if table is not None:
+        print(table)
     print("wrote " + ", ".join(str(f) for f in files))
     return 0
 
@@ -147,6 +149,11 @@ def build_parser() -> argparse.ArgumentParser:
                    help="command traces to write, comma-separated: aim (pim.aim.trace, AiM simulator), attacc "
                         "(pim.attacc.trace, AttAcc simulator); default: those of the system's PIM devices")
     c.add_argument("-o", "--output", default="out", type=_output_dir, help="output directory (default: out)")
+    c.add_argument("--top", type=_int_in(0), default=None, metavar="N",
+                   help="table rows: the N slowest ops (0: every op; default: every op up to 100, else the 25 "
+                        "slowest)")
+    c.add_argument("--quiet", action="store_true",
+                   help="print no table and no summary, only warnings and the files written")
     c.set_defaults(func=_cmd_compile)
 
     o = sub.add_parser("opt", help="run a pass pipeline on an .mlir or .onnx file and print the IR")

@@ -178,6 +178,13 @@ def compute_baselines(timings: list[PhaseTiming], system: System, dtype: str, ch
     return out
 
 
+def roofline_view(module: ModuleOp, model: str, strategy: str, dtype: str) -> dict[str, Any]:
+    """What the roofline plot reads of the report (targets/plots.py), taken from a placed module: the same
+    op entries as the report's (the PIM lowering keeps every op's cost and device)."""
+    return {"model": model, "strategy": strategy, "dtype": dtype,
+            "ops": [op_entry(op) for op in module.walk() if COST_ATTR in op.attributes]}
+
+
 def build_report(module: ModuleOp, model: str, system: System, strategy: str, dtype: str = "fp16",
                  memories: dict[str, MemoryUse] | None = None, timings: list[PhaseTiming] | None = None,
                  baselines: dict[str, dict[str, Any]] | None = None, streams: int = 1,
@@ -309,11 +316,25 @@ def _si(x: float) -> str:
     return f"{x:.0f}" if float(x).is_integer() else f"{x:.2f}"
 
 
-def format_table(report: dict[str, Any], max_name: int = 34) -> str:
-    """A fixed-width table: one row per op, then transfers and totals."""
+TABLE_ALL_UP_TO = 100
+"""Models with more ops than this show only the TABLE_TOP slowest in the table by default."""
+TABLE_TOP = 25
+
+
+def format_table(report: dict[str, Any], max_name: int = 34, top: int | None = None) -> str:
+    """A fixed-width table: one row per op (or, with `top` N > 0, the N slowest, in program order; by default
+    every op of a model of up to TABLE_ALL_UP_TO ops, else the TABLE_TOP slowest), then transfers and totals."""
     head = ("#", "name", "op", "shapes", "FLOPs", "bytes", "FLOP/B", "device", "latency")
     rows: list[tuple[str, ...]] = []
-    for i, e in enumerate(report["ops"]):
+    ops = report["ops"]
+    if top is None:
+        top = 0 if len(ops) <= TABLE_ALL_UP_TO else TABLE_TOP
+    shown = set(range(len(ops)))
+    if 0 < top < len(ops):
+        shown = set(sorted(range(len(ops)), key=lambda i: (-(ops[i]["latency_ns"] or 0.0), i))[:top])
+    for i, e in enumerate(ops):
+        if i not in shown:
+            continue
         name = e["name"] if len(e["name"]) <= max_name else "…" + e["name"][-(max_name - 1) :]
         shapes = ",".join(s.rsplit("x", 1)[0] for s in e["inputs"]) + "->" + ",".join(
             s.rsplit("x", 1)[0] for s in e["outputs"]
@@ -340,6 +361,8 @@ def format_table(report: dict[str, Any], max_name: int = 34) -> str:
     out = [fmt(head), fmt(tuple("-" * w for w in widths))]
     out += [fmt(r) for r in rows]
     t = report["totals"]
+    if len(shown) < len(ops):
+        out.append(f"(the {len(shown)} slowest of {len(ops)} ops; --top 0 shows every op, report.json has them all)")
     out.append("")
     out.append(
         f"transfers: {len(report['transfers'])}, {_si(t['transfer_bytes'])}B, {t['transfer_latency_ns']:.1f} ns"
