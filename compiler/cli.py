@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import math
 import sys
+import time
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -64,18 +65,46 @@ def _int_in(minimum: int, maximum: int | None = None):
     return lambda text: int(_number(text, minimum, integer=True, maximum=maximum))
 
 
+class _Status:
+    """One status line on stderr, rewritten as a compile goes through its stages (on a terminal only: a pipe
+    or a file gets nothing), cleared before anything else is printed."""
+
+    def __init__(self, enabled: bool) -> None:
+        self.enabled = enabled
+        self.shown = False
+        self.start = time.monotonic()
+
+    def stage(self, name: str) -> None:
+        if not self.enabled:
+            return
+        sys.stderr.write(f"\r\x1b[Kpimc: {name} ({time.monotonic() - self.start:.1f} s)")
+        sys.stderr.flush()
+        self.shown = True
+
+    def clear(self) -> None:
+        if self.shown:
+            sys.stderr.write("\r\x1b[K")
+            sys.stderr.flush()
+            self.shown = False
+
+
 def _cmd_compile(args: argparse.Namespace) -> int:
     from pimc.compiler.driver import compile_model, parse_dims, parse_emit, write_outputs
     from pimc.targets.report import format_table
 
-    result = compile_model(args.model, system=args.system, strategy=args.strategy, dims=parse_dims(args.dim),
-                           dtype=args.dtype, speculate=args.speculate, sub_batches=args.sub_batches,
-                           papi_threshold=args.papi_threshold, baselines=not args.no_baselines,
-                           emit=parse_emit(args.emit), background=True)
+    status = _Status(enabled=not args.quiet and sys.stderr.isatty())
+    try:
+        result = compile_model(args.model, system=args.system, strategy=args.strategy, dims=parse_dims(args.dim),
+                               dtype=args.dtype, speculate=args.speculate, sub_batches=args.sub_batches,
+                               papi_threshold=args.papi_threshold, baselines=not args.no_baselines,
+                               emit=parse_emit(args.emit), background=True, progress=status.stage)
+        status.stage("writing the outputs")
+        table = None if args.quiet else format_table(result.report, top=args.top)
+        files = write_outputs(result, args.output)
+    finally:
+        status.clear()
     for warning in result.warnings:
         print(f"pimc: warning: {warning}", file=sys.stderr)
-    table = None if args.quiet else format_table(result.report, top=args.top)
-    files = write_outputs(result, args.output)
     if table is not None:
         print(table)
     print("wrote " + ", ".join(str(f) for f in files))

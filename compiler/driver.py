@@ -296,6 +296,7 @@ def compile_model(
     baselines: bool = True,
     emit: list[str] | None = None,
     background: bool = False,
+    progress: Callable[[str], None] | None = None,
 ) -> CompileResult:
     """Compile a model for a system and render every output in memory.
 
@@ -304,7 +305,8 @@ def compile_model(
     step verifies (a DSL model's `speculate` parameter). `sub_batches` > 1 splits
     `--dim batch` into that many interleaved sub-batches (NeuPIMs). Raises a
     PimcError (one line naming the place) for bad input, an op no device can run,
-    or a model that does not fit a memory of the system. `background` renders roofline.png in a forked
+    or a model that does not fit a memory of the system. `progress` is told the name of each stage as it
+    starts. `background` renders roofline.png in a forked
     child while the rest is rendered (targets/background.py). `emit` names the trace formats to write
     (`emit_traces`; default: those of the system's PIM devices).
     """
@@ -324,6 +326,8 @@ def compile_model(
         if batch is None or not batch.isdigit() or int(batch) % sub_batches:
             raise PimcError(f"--sub-batches {sub_batches}: needs --dim batch=B with B a multiple of {sub_batches}")
         dims["batch"] = str(int(batch) // sub_batches)
+    say = progress or (lambda stage: None)
+    say(f"importing {Path(path).name}")
     module = import_model(path, dims)
     warning = unmodelled_warning(module)
     ctx = make_context()
@@ -332,6 +336,7 @@ def compile_model(
     model_attr = module.attributes.get("pimc.model")
     model = model_attr.data if isinstance(model_attr, StringAttr) else Path(path).stem
     for p in default_pipeline(system, strategy, dtype, sub_batches, papi_threshold):
+        say(p.name)
         if isinstance(p, SchedulePass):
             timings = schedule_module(module, sys_desc, sub_batches)
             # what every memory holds is known once ops are placed: check it before laying out PIM rows
@@ -346,6 +351,7 @@ def compile_model(
     except VerifyException as e:
         raise CompileError(f"internal error: the compiled IR is invalid: {e}") from e
     used_dtype = dtype_for_module(module, None)
+    say("baselines and report")
     others = compute_baselines(timings, sys_desc, used_dtype, strategy, sub_batches, papi_threshold) if baselines else {}
     report = build_report(module, model, sys_desc, strategy, used_dtype, memories, timings, others, sub_batches,
                           speculate or 1)

@@ -623,6 +623,12 @@ class _Resolver:
             value = _shape_of(shape, node) if op == "Shape" else np.array(math.prod(shape), dtype=np.int64)
             self.store(outputs[0], value)
             return True
+        if op == "CastLike" and inputs[0] in consts and inputs[1] not in consts:
+            # only the dtype of the second input matters, and it is known: a constant cast to the type of
+            # a run-time value (Falcon's export computes its attention scale so) is still a constant
+            target = onnx.helper.tensor_dtype_to_np_dtype(self.out.info[inputs[1]].elem_type)
+            self.store(outputs[0], np.asarray(consts[inputs[0]]).astype(target))
+            return True
         ev = _EVALUATORS.get(op)
         if ev is None or any(i and i not in consts for i in inputs):
             return False

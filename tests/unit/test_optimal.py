@@ -150,3 +150,13 @@ def test_solver_prints_nothing(capfd: pytest.CaptureFixture[str]) -> None:
     h.run()
     out, err = capfd.readouterr()
     assert out == "" and err == ""
+
+
+def test_falcon_attention_with_its_scale_computed_in_the_graph_is_raised() -> None:
+    """Falcon's export computes 1/sqrt(head_dim) from a CastLike of a constant to the query's type: still a
+    constant, so the attention is raised (and lowered to PIM in decode)."""
+    for phase in ("prefill", "decode"):
+        module = import_model(MODELS / f"falcon-{phase}-noopt.onnx")
+        attention = [op for op in module.walk() if isinstance(op, nn.AttentionOp)]
+        assert len(attention) == 2
+        assert all(op.scale.value.data == pytest.approx(16 ** -0.5) for op in attention)
