@@ -1,4 +1,4 @@
-"""The `optimal` partition: the placement (and per-device op order) of least phase latency, solved exactly.
+"""The `optimal` partition: the placement (and per-device op order) of least phase latency, with a proof.
 
 Objective: the makespan of the phase under the execution model of
 targets/schedule.py (op latencies on their devices, transfers between memories,
@@ -10,8 +10,8 @@ The answer is never worse than the best heuristic placement it is given
 segment's solver as a feasible solution, and the final schedule is compared with
 it. Nothing depends on the wall clock: the solver runs on one thread with a fixed
 seed and a node limit per segment (`NODE_LIMIT`), so the same graph and system give
-the same placement on any machine, however loaded. When a limit stops a proof, the
-solution carries the proven lower bound and the gap.
+the same placement on any machine, however loaded. Every solution carries a proven
+lower bound on the makespan of any placement and order; `proven` says they meet.
 
 Decomposition:
 
@@ -21,25 +21,32 @@ Decomposition:
    memory, a conflict-shared one). Moving the op from b to a never lengthens any
    schedule nor adds energy, so b is dropped for that op. On a conflict-shared
    NPU + PIM memory this leaves each op the faster of the two.
-2. **Hoisted values.** Rotary tables, masks and position ids are computed once,
-   before any matrix product, and read by every layer; their edges would jump over
-   every residual add. The ops that do not depend on any matrix product (FC,
-   attention, matmul) are *hoisted*: each runs in the segment of its first reader,
-   and later segments read its value as resident input (as they read weights). The
-   head segment holds the hoisted ops its layers read. A value copied to another
-   memory is copied once; the replay of the whole phase (below) checks that every
-   copy lands before its reader starts, and reports any difference as a gap.
-3. **Barriers.** A barrier is an op c, not hoisted, such that every other
-   non-hoisted op is an ancestor or a descendant of c and no edge from a non-hoisted
-   op jumps over it. Nothing can overlap a barrier, so the phase latency is the sum
-   over the segments between consecutive barriers of (end of the segment's last
-   barrier - end of its first), and each term depends only on the placement inside
-   the segment. A dynamic program over the barriers' devices combines the segments
-   exactly; in a transformer the barriers are the residual adds, so a segment is half
-   a layer (a whole layer with parallel attention and MLP), and identical layers are
-   solved once (segments are cached by signature).
+2. **Barriers.** A barrier is an op c such that every other op is an ancestor or a
+   descendant of c and no edge jumps over it. Nothing can overlap a barrier, so the
+   phase latency is the sum over the segments between consecutive barriers of (end
+   of the segment's last barrier - end of its first), and each term depends only on
+   the placement inside the segment. A dynamic program over the barriers' devices
+   combines the segments exactly; in a transformer the barriers are the residual
+   adds, so a segment is half a layer (a whole layer with parallel attention and
+   MLP), and identical layers are solved once (segments are cached by signature).
+3. **Hoisted values.** Rotary tables, masks and position ids are computed once,
+   before any matrix product, and read by every layer: their edges jump over every
+   residual add. When a segment would exceed `HOIST_AT` ops, the ops that depend on
+   no matrix product (FC, attention, matmul) are *hoisted*: barriers are found among
+   the other ops (edges from hoisted ops left out), and segments read hoisted values
+   as resident inputs, as they read weights. A hoisted op that the head segment's end
+   barrier needs is solved there, exactly. The others *float*: they are placed after
+   the segments (`_place_floating`), each right before its first reader. The bound
+   treats floating ops as free and hoisted values as present in every memory, a
+   relaxation; the replay of the whole phase counts their time and their copies (one
+   per value and memory), so what they cost shows as a gap.
+4. **Pruned dynamic program.** A pair of boundary devices is skipped when even a quick
+   lower bound (the critical path, and each resource's work run preemptively in
+   Jackson's order) cannot beat the best seed. A barrier device is dropped when
+   another delivers every result to every memory strictly earlier (`_dominates`); a
+   pair dominated past some end time is solved with that cutoff.
 
-Each segment is a mixed-integer program solved by HiGHS (highspy) to a zero gap:
+Each segment is a mixed-integer program solved by HiGHS (highspy):
 - x[i,d] = 1 when op i runs on device d (one per op, among its undominated devices);
 - s[i] >= 0 its start, p[i] = sum_d latency[i,d] x[i,d] its duration;
 - every edge u -> v: s[v] >= s[u] + p[u], and for every pair of memories (a, b)
@@ -51,16 +58,21 @@ Each segment is a mixed-integer program solved by HiGHS (highspy) to a zero gap:
   s[v] >= s[u] + p[u] - M(1 - o) - M(2 - R[u,r] - R[v,r]), and the converse with o;
   M is the makespan of the seeding placement, which no op of a better schedule
   ends after;
-- valid cuts that make the LP bound tight: the makespan is at least each resource's
-  total work, and at least each op's start plus its shortest remaining path;
+- valid cuts that make the LP bound tight: each op starts no earlier than its
+  per-device earliest start; the makespan is at least each op's start plus its
+  least remaining time, at least each resource's earliest start plus its total work
+  plus its least remaining time, and at least the quick bound;
 - minimise the end of the segment's last barrier (or the latest end when the
-  segment closes the phase); then, with that makespan fixed, the energy.
-The start times order each device's ops; list scheduling in that order
-(targets/schedule.py) reproduces the solved makespan (a semi-active schedule
-finishes no later than any schedule with the same per-resource orders).
+  segment closes the phase); then, for the segments on a path of least makespan,
+  the energy with that makespan fixed.
+Devices whose earliest start, latency and least remaining time exceed the seed's
+makespan are fixed out first. The start times order each device's ops; list
+scheduling in that order (targets/schedule.py) gives the makespan reported (a
+semi-active schedule finishes no later than any schedule with the same
+per-resource orders).
 
 A segment with more than `MAX_MIP_OPS` ops that have a choice is not given to the
-solver: it keeps the seeding placement, bounded below by its critical path.
+solver: it keeps the seeding placement, bounded below by its quick bound.
 """
 
 from __future__ import annotations
@@ -88,7 +100,7 @@ MAX_MIP_OPS = 120
 
 HOIST_AT = 64
 """Ops in a segment beyond which values produced before the first matrix product are hoisted (module
-docstring); below it the plain barriers stand, and the decomposition is exact."""
+docstring); below it the plain barriers stand and nothing floats."""
 
 MATRIX_ROLES = ("fc", "matrix", "attention")
 """PhaseGraph roles of matrix products: ops that depend on none of them are hoisted."""
