@@ -71,6 +71,16 @@ def metrics_row(report: Mapping[str, Any]) -> Row:
     return row
 
 
+def point_error(e: Exception) -> str:
+    """The `error` of a failed point, one line: a PimcError's message (the user's input is at fault), else
+    `internal error: <type>: <message>` (a bug in pimc, kept visible rather than passed off as a result)."""
+    if isinstance(e, PimcError):
+        text = str(e).strip().splitlines()
+        return text[0] if text else type(e).__name__
+    detail = " ".join(str(e).split())
+    return f"internal error: {type(e).__name__}: {detail}" if detail else f"internal error: {type(e).__name__}"
+
+
 def run_sweep(model: str | Path, systems: Sequence[str], dims: Mapping[str, Sequence[str]],
               strategy: str = "optimal", dtype: str | None = None, speculate: int | None = None) -> list[Row]:
     """Compile `model` on each system at each combination of `dims`; one row per point.
@@ -78,8 +88,8 @@ def run_sweep(model: str | Path, systems: Sequence[str], dims: Mapping[str, Sequ
     A system may name its own strategy as `SYSTEM:STRATEGY` (e.g. `attacc:gpu-only`,
     the AttAcc machine with everything on its GPU); otherwise `strategy` applies.
 
-    A point whose compile raises a PimcError gets an `error` (the one-line
-    message) and empty metrics. `speculate` is passed to compile_model only
+    A point that fails for any reason gets an `error` (`point_error`) and empty
+    metrics, and the sweep goes on. `speculate` is passed to compile_model only
     when given, so the sweep runs with compile_model's default otherwise.
     """
     from pimc.compiler.driver import compile_model
@@ -102,10 +112,11 @@ def run_sweep(model: str | Path, systems: Sequence[str], dims: Mapping[str, Sequ
             try:
                 report = compile_model(model, system=system, strategy=point_strategy, dims=point, dtype=dtype,
                                        baselines=False, **extra).report
-            except PimcError as e:
-                row.update(dict.fromkeys(METRIC_COLUMNS), error=str(e))
+                metrics = {"dtype": report.get("dtype", dtype), **metrics_row(report), "error": None}
+            except Exception as e:  # noqa: BLE001 - every failure is one row; the sweep goes on
+                row.update(dict.fromkeys(METRIC_COLUMNS), error=point_error(e))
             else:
-                row.update(dtype=report.get("dtype", dtype), **metrics_row(report), error=None)
+                row.update(metrics)
             rows.append(row)
     return rows
 

@@ -25,7 +25,7 @@ from pimc.compiler.frontend.phases import phase_of
 from pimc.dialects import nn, pim
 from pimc.dialects.nn import op_label
 from pimc.dialects.place import DeviceAttr, TransferOp
-from pimc.passes.annotate_cost import COST_ATTR, dtype_for_module
+from pimc.passes.annotate_cost import COST_ATTR, check_static, dtype_for_module
 from pimc.targets.cost import (
     device_roof,
     is_costed,
@@ -44,19 +44,91 @@ DEVICE_ATTR = "device"
 PARTITION_ATTR = "pimc.partition"
 
 
-def per_device(op: Operation, key: str = "latency_ns") -> dict[str, float]:
-    """The per-device figures (`latency_ns` or `energy_pj`) annotate-cost recorded on `op`."""
+COST_TABLES = {"latency_ns": "ns", "energy_pj": "pJ"}
+"""The per-device tables of an op's cost attribute that partition and schedule read, with their units."""
+
+
+def _devices_text(system: System) -> str:
+    return ", ".join(system.devices)
+
+
+def op_cost(op: Operation, system: System | None = None) -> tuple[dict[str, float], dict[str, float]]:
+    """The per-device latency (ns) and energy (pJ) annotate-cost recorded on `op`, checked as they are read.
+
+    The IR may come from a file, so every figure is validated: the cost attribute is a
+    dictionary with both tables, every entry is a finite, non-negative float, both
+    tables name the same devices and, when `system` is given, only devices of that
+    system. A violation is a CompileError naming the op, the table and the device.
+    """
+    label = op_label(op)
     cost = op.attributes.get(COST_ATTR)
+    if cost is None:
+        raise CompileError(f"op '{label}' has no cost: run annotate-cost before partition")
     if not isinstance(cost, DictionaryAttr):
-        raise CompileError(f"op '{op_label(op)}' has no cost: run annotate-cost before partition")
-    per_device = cost.data[key]
-    assert isinstance(per_device, DictionaryAttr)
-    return {k: v.value.data for k, v in per_device.data.items() if isinstance(v, FloatAttr)}
+        raise CompileError(f"op '{label}': its cost attribute is not a dictionary: run annotate-cost again")
+    tables: list[dict[str, float]] = []
+    for key, unit in COST_TABLES.items():
+        table = cost.data.get(key)
+        if not isinstance(table, DictionaryAttr):
+            what = "has no" if table is None else "has a malformed"
+            raise CompileError(f"op '{label}': its cost {what} `{key}` table: run annotate-cost again")
+        figures: dict[str, float] = {}
+        for device, value in table.data.items():
+            if system is not None and device not in system.devices:
+                raise CompileError(f"op '{label}': cost {key} names device '{device}', which system '{system.name}' "
+                                   f"does not have (devices: {_devices_text(system)}): run annotate-cost for this "
+                                   "system")
+            if not isinstance(value, FloatAttr):
+                raise CompileError(f"op '{label}': cost {key}.{device} is {value}, not a float ({unit})")
+            number = value.value.data
+            if not (math.isfinite(number) and number >= 0):
+                raise CompileError(f"op '{label}': cost {key}.{device} = {number} {unit}: must be finite and "
+                                   "non-negative")
+            figures[device] = number
+        tables.append(figures)
+    latency, energy = tables
+    for device in [*latency, *energy]:
+        if device not in latency or device not in energy:
+            has, lacks = ("latency_ns", "energy_pj") if device in latency else ("energy_pj", "latency_ns")
+            raise CompileError(f"op '{label}': cost {lacks} has no entry for device '{device}', which {has} has: "
+                               "run annotate-cost again")
+    return latency, energy
 
 
 def device_of(op: Operation) -> str | None:
+    """The device name of `op`'s `device` attribute, unchecked (None when it has none)."""
     attr = op.attributes.get(DEVICE_ATTR)
     return attr.device_name if isinstance(attr, DeviceAttr) else None
+
+
+def placed_device(op: Operation, system: System) -> str | None:
+    """The device `op` is placed on, checked against `system` (None when the op is not placed).
+
+    A `device` attribute naming no device of the system, or one that is not a
+    `#place.device`, is a CompileError naming the op and the device."""
+    attr = op.attributes.get(DEVICE_ATTR)
+    if attr is None:
+        return None
+    if not isinstance(attr, DeviceAttr):
+        raise CompileError(f"op '{op_label(op)}': its device attribute is {attr}, not a #place.device")
+    if attr.device_name not in system.devices:
+        raise CompileError(f"op '{op_label(op)}' is placed on device '{attr.device_name}', which system "
+                           f"'{system.name}' does not have (devices: {_devices_text(system)})")
+    return attr.device_name
+
+
+def check_transfers(module: ModuleOp, system: System) -> None:
+    """Every `place.transfer` of `module` names devices of `system` as its source and destination."""
+    for op in module.walk():
+        if not isinstance(op, TransferOp):
+            continue
+        for end in ("src", "dst"):
+            device = getattr(op, end).device_name
+            if device not in system.devices:
+                producer = op.input.owner
+                of = f" of op '{op_label(producer)}'" if isinstance(producer, Operation) else ""
+                raise CompileError(f"place.transfer of %{op.input.name_hint or '?'}{of}: {end} device '{device}' "
+                                   f"is not a device of system '{system.name}' (devices: {_devices_text(system)})")
 
 
 def insert_transfers(module: ModuleOp, system: System, elem_bytes: int | None = None) -> None:
@@ -69,15 +141,16 @@ def insert_transfers(module: ModuleOp, system: System, elem_bytes: int | None = 
     per element (the deployment precision).
     """
     rewriter = Rewriter()
+    check_transfers(module, system)
     for op in list(module.walk()):
-        dst = device_of(op)
+        dst = placed_device(op, system)
         if dst is None or isinstance(op, TransferOp):
             continue
         for index, operand in enumerate(op.operands):
             src_op = operand.owner
             if not isinstance(src_op, Operation):
                 continue
-            src = device_of(src_op)
+            src = placed_device(src_op, system)
             if src is None or system.devices[src].memory == system.devices[dst].memory:
                 continue
             op.operands[index] = _transfer_for(operand, src, dst, system, rewriter, elem_bytes)
@@ -132,9 +205,13 @@ def role_of(op: Operation) -> tuple[str, int]:
     return "vector", 0
 
 
-def phase_graph(fn: func.FuncOp, elem_bytes: int | None) -> tuple[PhaseGraph, list[Operation]]:
-    """The costed ops of a function as a PhaseGraph (targets/schedule.py), with the ops in graph order."""
+def phase_graph(fn: func.FuncOp, elem_bytes: int | None, system: System | None = None
+                ) -> tuple[PhaseGraph, list[Operation]]:
+    """The costed ops of a function as a PhaseGraph (targets/schedule.py), with the ops in graph order.
+
+    The ops' cost attributes are checked as they are read (`op_cost`; against `system` when given)."""
     ops = costed_ops(fn)
+    costs = [op_cost(op, system) for op in ops]
     index = {op: i for i, op in enumerate(ops)}
     values: dict[tuple[int, int], int] = {}
     operands: list[list[tuple[int, int]]] = []
@@ -155,8 +232,8 @@ def phase_graph(fn: func.FuncOp, elem_bytes: int | None) -> tuple[PhaseGraph, li
     graph = PhaseGraph(
         phase=phase_of(ops[0]) or fn.sym_name.data if ops else fn.sym_name.data,
         names=[op_label(op) for op in ops],
-        latency=[per_device(op) for op in ops],
-        energy=[per_device(op, "energy_pj") for op in ops],
+        latency=[latency for latency, _ in costs],
+        energy=[energy for _, energy in costs],
         operands=operands,
         values=values,
         roles=[r for r, _ in roles],
@@ -348,6 +425,14 @@ def papi_threshold(system: System, dtype: str) -> float:
     return peak / bw * DTYPE_BYTES[dtype] / 2
 
 
+def check_papi_threshold(tokens: float | None) -> None:
+    """A PAPI threshold given by the user (tokens) must be a finite, positive number."""
+    if tokens is None:
+        return
+    if isinstance(tokens, bool) or not isinstance(tokens, (int, float)) or not math.isfinite(tokens) or tokens <= 0:
+        raise CompileError(f"partition: papi_threshold must be a finite, positive number of tokens, got {tokens!r}")
+
+
 def strategy_papi(graph: PhaseGraph, ctx: StrategyContext) -> list[str]:
     """PAPI (decoding): attention on Attn-PIM (the PIM device with the fewest MAC lanes); an FC on FC-PIM (the
     most lanes) when its tokens (batch x speculation length) are below the threshold, else on the xPU; the rest,
@@ -496,13 +581,17 @@ def insert_kv_handoffs(handoffs: list[tuple[int, int, str]], pre_ops: list[Opera
 
 def partition_module(module: ModuleOp, system: System, strategy: str, dtype: str,
                      papi_threshold_tokens: float | None = None) -> dict[str, Placement]:
-    """Place every costed op of every phase by `strategy`; returns each phase's placement (graph order)."""
+    """Place every costed op of every phase by `strategy`; returns each phase's placement (graph order).
+
+    `papi_threshold_tokens` (PAPI's FC threshold, tokens) must be finite and positive when given."""
+    check_papi_threshold(papi_threshold_tokens)
     ctx = StrategyContext(system, dtype, papi_threshold_tokens)
     eb = DTYPE_BYTES[dtype]
+    check_transfers(module, system)
     graphs = {}
     placements: dict[str, Placement] = {}
     for fn in phase_functions(module):
-        graph, ops = phase_graph(fn, eb)
+        graph, ops = phase_graph(fn, eb, system)
         graphs[graph.phase] = (graph, ops)
         placements[graph.phase] = place_phase(graph, strategy, ctx)
         apply_placement(fn, ops, placements[graph.phase])
@@ -543,5 +632,7 @@ class PartitionPass(ModulePass):
     def apply(self, ctx: Context, op: ModuleOp) -> None:
         if self.strategy not in STRATEGIES:
             raise CompileError(f"partition: unknown strategy '{self.strategy}' (available: {', '.join(STRATEGIES)})")
+        check_papi_threshold(self.papi_threshold)
         system = system_for_module(op, self.system)
+        check_static(op)
         partition_module(op, system, self.strategy, dtype_for_module(op, None), self.papi_threshold)

@@ -9,6 +9,7 @@ the end of prefill, and decode then starts when it lands.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 from xdsl.context import Context
@@ -19,10 +20,11 @@ from xdsl.passes import ModulePass
 
 from pimc.compiler.errors import CompileError
 from pimc.dialects.place import TransferOp
-from pimc.passes.annotate_cost import dtype_for_module
-from pimc.passes.partition import device_of, phase_functions, phase_graph
+from pimc.passes.annotate_cost import check_static, dtype_for_module
+from pimc.passes.partition import check_transfers, phase_functions, phase_graph, placed_device
+from pimc.targets.cost import tensor_bytes
 from pimc.targets.dtypes import DTYPE_BYTES
-from pimc.targets.schedule import Event, PhaseGraph, PhaseSchedule, schedule_phase
+from pimc.targets.schedule import Event, PhaseGraph, PhaseSchedule, check_placement, schedule_phase, transfer_ns
 from pimc.targets.system import System, system_for_module
 
 SCHEDULE_ATTR = "pimc.schedule"
@@ -40,19 +42,24 @@ class PhaseTiming:
 def schedule_module(module: ModuleOp, system: System, streams: int = 1) -> list[PhaseTiming]:
     """Schedule every phase of a partitioned module in program order; phases run back to back."""
     eb = DTYPE_BYTES[dtype_for_module(module, None)]
+    check_transfers(module, system)
     out: list[PhaseTiming] = []
     clock = 0.0
     for fn in phase_functions(module):
-        graph, ops = phase_graph(fn, eb)
+        graph, ops = phase_graph(fn, eb, system)
         placement = []
         for op in ops:
-            device = device_of(op)
+            device = placed_device(op, system)
             if device is None:
                 raise CompileError(f"schedule: op '{graph.names[len(placement)]}' has no device: run partition first")
             placement.append(device)
+        try:
+            check_placement(graph, placement, system)
+        except CompileError as e:
+            raise CompileError(f"schedule: {e}") from None
         sched = schedule_phase(graph, placement, system, streams=streams, start_ns=clock)
         timing = PhaseTiming(graph, sched, clock, clock)
-        _handoffs(fn, ops, sched, timing, streams, system)
+        _handoffs(fn, ops, placement, sched, timing, streams, system, eb)
         _annotate(ops, fn, sched, system)
         out.append(timing)
         clock = max(clock + sched.makespan_ns, timing.handoff_end_ns)
@@ -65,26 +72,34 @@ def schedule_module(module: ModuleOp, system: System, streams: int = 1) -> list[
     return out
 
 
-def _handoffs(fn: func.FuncOp, ops: list[Operation], sched: PhaseSchedule, timing: PhaseTiming, streams: int,
-              system: System) -> None:
-    """Time the KV hand-off transfers of a phase: each leaves when its producer ends."""
+def _handoffs(fn: func.FuncOp, ops: list[Operation], placement: list[str], sched: PhaseSchedule,
+              timing: PhaseTiming, streams: int, system: System, elem_bytes: int) -> None:
+    """Time the KV hand-off transfers of a phase: each leaves when its producer ends and takes the link's
+    latency + bytes / bandwidth from its producer's memory to its destination's (bytes at `elem_bytes` per
+    floating-point element, as every transfer; the IR's own figures are not trusted)."""
     index = {op: i for i, op in enumerate(ops)}
     ends = {(e.stream, e.index): e.end_ns for e in sched.events if e.kind == "op"}
     for op in fn.body.block.ops:
         if not (isinstance(op, TransferOp) and "kv_handoff" in op.attributes):
             continue
         producer = op.input.owner
-        assert isinstance(producer, Operation) and producer in index
-        latency = op.attributes["latency_ns"]
-        assert isinstance(latency, FloatAttr)
-        src, dst = system.devices[op.src.device_name].memory, system.devices[op.dst.device_name].memory
+        if not (isinstance(producer, Operation) and producer in index):
+            raise CompileError(f"schedule: a KV hand-off (place.transfer {{kv_handoff}}) of %{op.input.name_hint or '?'} "
+                               f"in @{fn.sym_name.data} does not copy the result of a costed op of that function")
+        u = index[producer]
+        src, dst = system.devices[placement[u]].memory, system.devices[op.dst.device_name].memory
+        n_bytes = tensor_bytes(op.input.type, elem_bytes)
+        latency = transfer_ns(system, n_bytes, src, dst)
+        if src == dst or not math.isfinite(latency):
+            why = "is already there" if src == dst else "has no link to it"
+            raise CompileError(f"schedule: the KV hand-off of op '{timing.graph.names[u]}' goes to memory {dst}, and "
+                               f"the op's memory {src} {why}")
         a, b = sorted((src, dst))
         for s in range(streams):
-            begin = ends[(s, index[producer])]
-            event = Event(f"kv handoff {timing.graph.names[index[producer]]}", "transfer", f"link {a}-{b}",
-                          timing.graph.phase, s, begin, begin + latency.value.data, index[producer],
-                          {"bytes": op.attributes["bytes"].value.data,  # type: ignore[union-attr]
-                           "src": src, "dst": dst, "kv_handoff": True})
+            begin = ends[(s, u)]
+            event = Event(f"kv handoff {timing.graph.names[u]}", "transfer", f"link {a}-{b}",
+                          timing.graph.phase, s, begin, begin + latency, u,
+                          {"bytes": n_bytes, "src": src, "dst": dst, "kv_handoff": True})
             timing.handoffs.append(event)
             timing.handoff_end_ns = max(timing.handoff_end_ns, event.end_ns)
             if s == 0:
@@ -126,4 +141,5 @@ class SchedulePass(ModulePass):
     def apply(self, ctx: Context, op: ModuleOp) -> None:
         if self.sub_batches < 1:
             raise CompileError(f"schedule: sub_batches must be >= 1, got {self.sub_batches}")
+        check_static(op)
         schedule_module(op, system_for_module(op, self.system), self.sub_batches)

@@ -63,6 +63,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
+from typing import Any
 
 from xdsl.ir import Block
 
@@ -322,16 +323,18 @@ def gemv_counts(m: int, k: int, n: int, dev: Device, bias: bool = False, sync: b
     passes, k_tiles = geo.passes(n), geo.k_tiles(k)
     per_pass = geo.channels * geo.banks * geo.per_row
     full_passes, rest = divmod(n, per_pass)
-    shapes = [geo.pass_shape(per_pass)] * full_passes + ([geo.pass_shape(rest)] if rest else [])
+    # pass shape (active channels, outputs per bank) -> passes of that shape: the full passes, then the rest
+    shapes = _multiset([(geo.pass_shape(per_pass), full_passes), (geo.pass_shape(rest) if rest else None, 1)])
     column_bytes = dev.p("column_bytes")
-    tiles = [ceil_div(min(geo.k_tile, k - t * geo.k_tile) * PIM_ELEMENT_BYTES, column_bytes) for t in range(k_tiles)]
-    distinct_tiles = {cols: tiles.count(cols) for cols in set(tiles)}
+    # columns of a row tile -> tiles of that width: the full k_tile tiles, then the shorter last one
+    full_tiles, last_chunk = divmod(k, geo.k_tile)
+    distinct_tiles = _multiset([(ceil_div(geo.k_tile * PIM_ELEMENT_BYTES, column_bytes), full_tiles),
+                                (ceil_div(last_chunk * PIM_ELEMENT_BYTES, column_bytes) if last_chunk else None, 1)])
     wr_gb_passes = passes if k_tiles > 1 else 1
 
     def group(v: int) -> PimCounts:
         c = PimCounts()
-        for a, outs in set(shapes):
-            times = shapes.count((a, outs))
+        for (a, outs), times in shapes.items():
             for cols, n_tiles in distinct_tiles.items():
                 c.add(_scaled(command_counts(Command("MAC_ABK", cols * outs, a, v), dev), times * n_tiles))
             c.add(_scaled(command_counts(Command("RD_MAC", 0, a, v * outs), dev), times))
@@ -348,6 +351,15 @@ def gemv_counts(m: int, k: int, n: int, dev: Device, bias: bool = False, sync: b
     if sync:
         total.add(command_counts(Command("SYNC"), dev))
     return total
+
+
+def _multiset(items: list[tuple[Any, int]]) -> dict[Any, int]:
+    """{item: total count} of (item, count) pairs, without items of count 0 and None items; O(len(items))."""
+    out: dict[Any, int] = {}
+    for item, count in items:
+        if item is not None and count > 0:
+            out[item] = out.get(item, 0) + count
+    return out
 
 
 @dataclass(frozen=True)

@@ -33,6 +33,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
+from pimc.compiler.errors import CompileError
 from pimc.targets.system import System
 
 
@@ -133,6 +134,29 @@ def shares_with_pim(system: System, memory: str) -> bool:
     """Whether a PIM device and another device both work on `memory`."""
     kinds = [d.kind for d in system.devices.values() if d.memory == memory]
     return "pim" in kinds and any(k != "pim" for k in kinds)
+
+
+def check_placement(graph: PhaseGraph, placement: list[str], system: System) -> None:
+    """A placement the execution model can run, else a CompileError naming the op: one device per op, each a
+    device of `system` that has a cost for the op, and a link wherever an op reads a value from another memory
+    (a placement read from an IR file may break any of these; the strategies never do)."""
+    if len(placement) != len(graph):
+        raise CompileError(f"phase {graph.phase}: {len(placement)} devices for {len(graph)} ops")
+    for i, device in enumerate(placement):
+        if device not in system.devices:
+            raise CompileError(f"op '{graph.names[i]}' is placed on device '{device}', which system '{system.name}' "
+                               f"does not have (devices: {', '.join(system.devices)})")
+        if device not in graph.latency[i]:
+            raise CompileError(f"op '{graph.names[i]}' is placed on device '{device}', which has no cost for it "
+                               f"(devices with a cost: {', '.join(graph.latency[i]) or 'none'}): run partition again")
+    for v, ins in enumerate(graph.operands):
+        dst = system.devices[placement[v]].memory
+        for u, _ in ins:
+            src = system.devices[placement[u]].memory
+            if src != dst and system.link(src, dst) is None:
+                raise CompileError(f"op '{graph.names[v]}' on '{placement[v]}' (memory {dst}) reads a result of op "
+                                   f"'{graph.names[u]}' on '{placement[u]}' (memory {src}), and system "
+                                   f"'{system.name}' has no link between {src} and {dst}")
 
 
 def schedule_phase(graph: PhaseGraph, placement: list[str], system: System, order: list[int] | None = None,

@@ -42,6 +42,16 @@ def test_printed_form() -> None:
         ChannelsAttr.of(-1)
 
 
+@pytest.mark.parametrize("text", ["9223372036854775808", "0-9223372036854775808", "3, 65536", "65535-65536",
+                                  "1" + "0" * 40])
+def test_channel_numbers_are_bounded_at_parse_time(text: str) -> None:
+    """A channel number beyond MAX_CHANNEL is a parse error at its place, never a bit mask of 2**63 bits (a
+    MemoryError under stock xdsl-opt)."""
+    with pytest.raises(ParseError, match="is beyond the largest channel number 65535"):
+        _parse(f"#pim.channels<{text}>")
+    assert _parse("#pim.channels<65535>").mask == 1 << 65535
+
+
 def test_aim_keeps_its_32_channels_and_attacc_takes_any() -> None:
     """An AiM command verifies only within channels 0-31 and a shift by a repeat may not leave them; an
     AttAcc command runs on any channels (the attacc preset's 80)."""

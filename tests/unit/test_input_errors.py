@@ -301,6 +301,129 @@ def test_stock_xdsl_opt_prints_pimc_errors_as_one_line(raised_ir: Path, spec: st
     assert diag.returncode == 0 and message in diag.stdout and "Traceback" not in diag.stderr
 
 
+# -- IR files: costs and placements are checked where partition and schedule read them ---------------------
+
+
+@pytest.fixture(scope="module")
+def stage_ir() -> dict[str, str]:
+    """The tiny model's IR costed, placed by roofline on npu-aim, placed by pim-only on attacc (with transfers
+    between the GPU's HBM and the PIM stacks), and a two-phase DSL model placed by hybe (with KV hand-offs)."""
+    from pimc.compiler.opt import run_opt
+
+    return {
+        "costed": run_opt(str(TINY), "annotate-cost", False),
+        "placed": run_opt(str(TINY), "annotate-cost,partition{strategy=roofline}", False),
+        "transfers": run_opt(str(TINY), "annotate-cost{system=attacc},partition{strategy=pim-only}", False),
+        "handoffs": run_opt(str(GPT2), "annotate-cost{system=hybe},partition{strategy=hybe}", False,
+                            dims={"layers": "1", "seq": "8", "past": "7"}),
+    }
+
+
+def _sub(text: str, pattern: str, repl: str) -> str:
+    """`text` with the first match of `pattern` replaced (which must match)."""
+    out, n = re.subn(pattern, repl, text, count=1)
+    assert n == 1, pattern
+    return out
+
+
+_LN = r'(name = "/h.0/ln_1/LayerNormalization".*?device = #place.device<)"npu"'
+_EXTRA_HANDOFF = ('\\1\n    %zz = place.transfer %past_key {kv_handoff, src = #place.device<"gpu">, '
+                  'dst = #place.device<"pim">} : tensor<1x4x15x16xf32> -> tensor<1x4x15x16xf32>')
+
+IR_FAILURES = [
+    # schedule trusts no placement: a device the system lacks, one without a cost for the op, a non-device
+    ("placed", r'#place.device<"npu">', '#place.device<"nope">', "schedule",
+     "op '/wte/Gather' is placed on device 'nope', which system 'npu-aim' does not have (devices: npu, pim, gpu)"),
+    ("placed", _LN, r'\1"pim"', "schedule",
+     "schedule: op '/h.0/ln_1/LayerNormalization' is placed on device 'pim', which has no cost for it "
+     "(devices with a cost: npu, gpu)"),
+    ("placed", r'device = #place.device<"npu">', 'device = "npu"', "schedule",
+     "op '/wte/Gather': its device attribute is \"npu\", not a #place.device"),
+    ("transfers", r'dst = #place.device<"pim">', 'dst = #place.device<"npu">', "schedule",
+     "place.transfer of %h_0_ln of op '/h.0/ln_1/LayerNormalization': dst device 'npu' is not a device of system "
+     "'attacc' (devices: gpu, pim)"),
+    ("transfers", r'(func.func @decode\(.*\{)\n', _EXTRA_HANDOFF, "schedule",
+     "schedule: a KV hand-off (place.transfer {kv_handoff}) of %past_key in @decode does not copy the result of a "
+     "costed op of that function"),
+    ("handoffs", r'(kv_handoff, src = #place.device<)"gpu">, dst = #place.device<"npu">',
+     r'\1"npu">, dst = #place.device<"gpu">', "schedule",
+     "schedule: the KV hand-off of op 'layers.0.present_k.split_heads' goes to memory gpu_hbm, and the op's "
+     "memory gpu_hbm is already there"),
+    # partition trusts no cost figure: negative, infinite, NaN, not a float, a table or an entry missing,
+    # devices of another system
+    ("costed", r'latency_ns = \{npu = [^,}]*', "latency_ns = {npu = -1.0 : f64", "partition{strategy=greedy}",
+     "op '/wte/Gather': cost latency_ns.npu = -1.0 ns: must be finite and non-negative"),
+    ("costed", r'energy_pj = \{npu = [^,}]*', "energy_pj = {npu = 1.0e+400 : f64", "partition{strategy=roofline}",
+     "op '/wte/Gather': cost energy_pj.npu = inf pJ: must be finite and non-negative"),
+    ("costed", r'latency_ns = \{npu = [^,}]*', "latency_ns = {npu = 0x7FF8000000000000 : f64",
+     "partition{strategy=optimal}", "op '/wte/Gather': cost latency_ns.npu = nan ns"),
+    ("costed", r'latency_ns = \{npu = [^,}]*', "latency_ns = {npu = 3 : i64", "partition{strategy=roofline}",
+     "op '/wte/Gather': cost latency_ns.npu is 3 : i64, not a float (ns)"),
+    ("costed", r', energy_pj = \{[^}]*\}', "", "partition{strategy=roofline}",
+     "op '/wte/Gather': its cost has no `energy_pj` table: run annotate-cost again"),
+    ("costed", r'(energy_pj = \{npu = [^,}]*), pim = [^,}]*', r"\1", "partition{strategy=greedy}",
+     "op '/h.0/attn/c_attn/MatMul': cost energy_pj has no entry for device 'pim', which latency_ns has"),
+    ("costed", r'latency_ns = \{', 'latency_ns = {tpu = 1.0 : f64, ', "partition{strategy=greedy}",
+     "op '/wte/Gather': cost latency_ns names device 'tpu', which system 'npu-aim' does not have"),
+    ("costed", r'cost = \{', "cost = [1], oldcost = {", "partition{strategy=greedy}",
+     "op '/wte/Gather': its cost attribute is not a dictionary"),
+    ("costed", r'x', "x", "partition{strategy=papi papi_threshold=-1.0}",
+     "partition: papi_threshold must be a finite, positive number of tokens, got -1.0"),
+]
+
+
+@pytest.mark.parametrize(("stage", "pattern", "repl", "spec", "message"), IR_FAILURES,
+                         ids=[f"{f[3]}: {f[4][:60]}" for f in IR_FAILURES])
+def test_ir_costs_and_placements_are_checked(stage_ir: dict[str, str], tmp_path: Path, capsys, stage: str,
+                                             pattern: str, repl: str, spec: str, message: str) -> None:
+    path = tmp_path / "ir.mlir"
+    path.write_text(_sub(stage_ir[stage], pattern, repl))
+    _fails(["opt", str(path), "-p", spec], capsys, message)
+
+
+def test_papi_threshold_must_be_finite_and_positive() -> None:
+    from xdsl.context import Context
+
+    from pimc.compiler.opt import parse_input
+    from pimc.passes.annotate_cost import AnnotateCostPass
+    from pimc.passes.partition import PartitionPass
+
+    module = parse_input(str(TINY))
+    AnnotateCostPass().apply(Context(), module)
+    for bad in (float("nan"), float("inf"), -float("inf"), 0.0, -1.0):
+        with pytest.raises(PimcError, match="papi_threshold must be a finite, positive number of tokens"):
+            PartitionPass(strategy="papi", papi_threshold=bad).apply(Context(), module)
+    PartitionPass(strategy="papi", papi_threshold=2.5).apply(Context(), module)
+
+
+def test_a_placement_across_unlinked_memories_is_refused() -> None:
+    """The execution model needs a link wherever an op reads a value from another memory."""
+    from pimc.targets.schedule import PhaseGraph, check_placement
+
+    doc = {"name": "two", "memories": {"a": {"capacity_gb": 1, "bandwidth_gbps": 100, "energy_pj_per_bit": 1},
+                                       "b": {"capacity_gb": 1, "bandwidth_gbps": 100, "energy_pj_per_bit": 1}},
+           "devices": {"x": {"preset": "gddr6-aim", "memory": "a"}, "y": {"preset": "gddr6-aim", "memory": "b"}}}
+    system = parse_system(doc, "two.toml")
+    graph = PhaseGraph("decode", ["p", "q"], [{"x": 1.0, "y": 1.0}] * 2, [{"x": 1.0, "y": 1.0}] * 2,
+                       [[], [(0, 0)]], {(0, 0): 8, (1, 0): 8})
+    check_placement(graph, ["x", "x"], system)
+    with pytest.raises(PimcError, match="op 'q' on 'y' \\(memory b\\) reads a result of op 'p' on 'x' \\(memory a\\), "
+                                        "and system 'two' has no link between a and b"):
+        check_placement(graph, ["x", "y"], system)
+
+
+def test_stock_xdsl_opt_refuses_a_placement_on_no_device(stage_ir: dict[str, str], tmp_path: Path) -> None:
+    xdsl_opt = Path(sys.executable).with_name("xdsl-opt")
+    if not xdsl_opt.exists():
+        pytest.skip("xdsl-opt is not installed next to this python")
+    path = tmp_path / "ir.mlir"
+    path.write_text(_sub(stage_ir["placed"], r'#place.device<"npu">', '#place.device<"nope">'))
+    run = subprocess.run([str(xdsl_opt), str(path), "-p", "schedule"], capture_output=True, text=True, timeout=120)
+    assert run.returncode == 1 and "Traceback" not in run.stderr
+    assert run.stderr.strip() == ("xdsl-opt: error: op '/wte/Gather' is placed on device 'nope', which system "
+                                  "'npu-aim' does not have (devices: npu, pim, gpu)")
+
+
 # -- output directories -------------------------------------------------------------------------
 
 

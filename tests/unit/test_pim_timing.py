@@ -355,3 +355,132 @@ def test_unnamed_attention_ops_get_their_own_cache_rows() -> None:
     first, second = block.ops
     assert first.k_layout.row_base.value.data != second.k_layout.row_base.value.data
     assert first.v_layout.row_base.value.data != second.v_layout.row_base.value.data
+
+
+# -- closed-form GEMV counts: equal to the per-pass / per-tile enumeration they replaced ------------------------
+
+
+def _gemv_counts_enumerated(m: int, k: int, n: int, dev, bias: bool = False, sync: bool = True,
+                            max_channels: int | None = None) -> PimCounts:
+    """gemv_counts as it was before it became closed-form: one list entry per pass over the banks and per row
+    tile of K (linear in N and K, so in the KV cache length of attention). The reference the closed form must
+    equal exactly."""
+    from pimc.dialects.pim import PIM_ELEMENT_BYTES, ceil_div
+    from pimc.targets.pim_timing import _scaled, gemv_geometry
+
+    geo = gemv_geometry(k, n, dev, max_channels)
+    bias = bias and dev.p("bias_preload")
+    passes, k_tiles = geo.passes(n), geo.k_tiles(k)
+    per_pass = geo.channels * geo.banks * geo.per_row
+    full_passes, rest = divmod(n, per_pass)
+    shapes = [geo.pass_shape(per_pass)] * full_passes + ([geo.pass_shape(rest)] if rest else [])
+    column_bytes = dev.p("column_bytes")
+    tiles = [ceil_div(min(geo.k_tile, k - t * geo.k_tile) * PIM_ELEMENT_BYTES, column_bytes) for t in range(k_tiles)]
+    distinct_tiles = {cols: tiles.count(cols) for cols in set(tiles)}
+    wr_gb_passes = passes if k_tiles > 1 else 1
+
+    def group(v: int) -> PimCounts:
+        c = PimCounts()
+        for a, outs in set(shapes):
+            times = shapes.count((a, outs))
+            for cols, n_tiles in distinct_tiles.items():
+                c.add(_scaled(command_counts(Command("MAC_ABK", cols * outs, a, v), dev), times * n_tiles))
+            c.add(_scaled(command_counts(Command("RD_MAC", 0, a, v * outs), dev), times))
+            if bias:
+                c.add(_scaled(command_counts(Command("WR_BIAS", 0, a, v * outs), dev), times))
+        for cols, n_tiles in distinct_tiles.items():
+            c.add(_scaled(command_counts(Command("WR_GB", cols * v, geo.channels, v), dev), wr_gb_passes * n_tiles))
+        return c
+
+    full_groups, last = divmod(m, geo.vectors)
+    total = _scaled(group(geo.vectors), full_groups)
+    if last:
+        total.add(group(last))
+    if sync:
+        total.add(command_counts(Command("SYNC"), dev))
+    return total
+
+
+def _attention_mapping_enumerated(b: int, hq: int, hkv: int, s: int, t: int, d: int, dv: int, dev):
+    """attention_mapping over `_gemv_counts_enumerated` (the search as it was)."""
+    from pimc.targets.pim_timing import AttentionMapping, gemv_geometry
+
+    heads, rows, channels = b * hkv, hq // hkv * s, dev.p("channels")
+    best = None
+    for c in sorted({1 << i for i in range(channels.bit_length()) if 1 << i <= channels} | {channels}):
+        head = _gemv_counts_enumerated(rows, d, t, dev, sync=False, max_channels=c)
+        head.add(_gemv_counts_enumerated(rows, t, dv, dev, sync=False, max_channels=c))
+        mapping = AttentionMapping(heads, c, channels // c, gemv_geometry(d, t, dev, c), gemv_geometry(t, dv, dev, c),
+                                   head)
+        key = (mapping.waves * head.cycles, head.energy_pj(dev), c)
+        if best is None or key < best[0]:
+            best = (key, mapping)
+    return best[1]
+
+
+def _pim_devices():
+    """Every PIM device of the system presets (AiM, AttAcc's HBM3-PIM, NeuPIMs, PAPI's 64- and 8-lane PIMs, ...),
+    of the device presets, and the toy device."""
+    from pimc.targets.system import preset_names
+
+    out = [(f"{s}.{d.name}", d) for s in preset_names() for d in load_system(s).devices.values() if d.kind == "pim"]
+    out += [(n, _preset_device(n)) for n in device_preset_names()]
+    return [*out, ("toy", _toy_pim())]
+
+
+def test_closed_form_gemv_counts_equal_the_enumeration() -> None:
+    """Every PIM device preset and the toy device, shapes around the tile and pass boundaries (K and N at
+    multiples of the row tile and of a pass's outputs, +-1), with and without bias and a channel limit."""
+    import random
+
+    rnd = random.Random(1234)
+    checked = 0
+    for name, dev in _pim_devices():
+        k_tile = min(dev.p("row_bytes"), dev.p("gb_bytes")) // 2
+        per_pass = dev.p("channels") * dev.p("banks_per_channel")
+        ks = {1, 2, 7, k_tile - 1, k_tile, k_tile + 1, 3 * k_tile, 3 * k_tile + 5, rnd.randrange(1, 40 * k_tile)}
+        ns = {1, 3, per_pass - 1, per_pass, per_pass + 1, 5 * per_pass + 7, rnd.randrange(1, 30 * per_pass)}
+        for k in sorted(ks):
+            for n in sorted(ns):
+                m = rnd.choice([1, 1, 2, 3, 8, 33])
+                bias = rnd.random() < 0.5
+                limit = rnd.choice([None, 1, 2, 3, dev.p("channels")])
+                assert gemv_counts(m, k, n, dev, bias, True, limit) == \
+                    _gemv_counts_enumerated(m, k, n, dev, bias, True, limit), (name, m, k, n, bias, limit)
+                checked += 1
+    assert checked > 200
+
+
+def test_attention_mapping_equals_the_enumerated_search() -> None:
+    """The mapping attention_mapping picks (channels per head, geometries and one head's counts) equals the
+    search over the enumerated counts, for many attention shapes on every PIM device preset."""
+    import random
+
+    from pimc.targets.pim_timing import attention_counts, attention_mapping
+
+    rnd = random.Random(99)
+    shapes = [(1, 32, 32, 1, 512, 128, 128), (4, 8, 2, 1, 1000, 64, 64), (1, 4, 4, 32, 32, 16, 16)]
+    for _ in range(40):
+        hkv = rnd.choice([1, 2, 4, 8])
+        shapes.append((rnd.choice([1, 2, 3, 16]), hkv * rnd.choice([1, 2, 4]), hkv, rnd.choice([1, 1, 2, 4, 17]),
+                       rnd.choice([1, 2, 63, 64, 65, 511, 512, 513, 4095, rnd.randrange(1, 20000)]),
+                       rnd.choice([16, 64, 80, 128]), rnd.choice([16, 64, 128])))
+    for name, dev in _pim_devices():
+        for shape in shapes:
+            assert attention_mapping(*shape, dev) == _attention_mapping_enumerated(*shape, dev), (name, shape)
+        assert attention_counts(*shapes[0], dev).cycles > 0
+
+
+def test_gemv_counts_are_closed_form_in_k_and_n() -> None:
+    """A GEMV over 10^15 outputs and a K of 10^15 elements (a KV cache no memory holds) is counted at once: the
+    counts are those of one pass / one row tile scaled exactly (the enumeration would need a list entry per
+    pass and per tile)."""
+    dev = _preset_device("gddr6-aim")
+    k_tile = min(dev.p("row_bytes"), dev.p("gb_bytes")) // 2
+    per_pass = dev.p("channels") * dev.p("banks_per_channel")
+    q = 10**15 // per_pass
+    one, many = gemv_counts(1, 64, per_pass, dev, sync=False), gemv_counts(1, 64, q * per_pass, dev, sync=False)
+    assert many.macs == q * one.macs and many.commands["MAC_ABK"] == q * one.commands["MAC_ABK"]
+    tiles = 10**15 // k_tile
+    wide = gemv_counts(1, tiles * k_tile, 16, dev, sync=False)
+    assert wide.commands["MAC_ABK"] == tiles and wide.commands["WR_GB"] == tiles

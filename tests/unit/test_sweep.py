@@ -104,6 +104,40 @@ def test_failed_point_is_an_error_row(rows: list[dict[str, Any]]) -> None:
     assert all(r["decode_tokens_per_s"] > 0 for r in rows if not r["error"])
 
 
+def test_any_failing_point_is_an_error_row_and_the_sweep_goes_on(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A PimcError's row holds its message (first line: a DSL error's context lines are left out); any other
+    exception, a bug, is `internal error: <type>: <message>` on one line; the points after it still compile,
+    and a report the metrics cannot be read from is a failed point too."""
+    failures: dict[str, BaseException] = {
+        "2": PimcError("model.pim:3:7: unknown name 'x'\n  h = x\n      ^"),
+        "3": KeyError("nope"),
+        "4": ValueError("first line\nsecond line"),
+        "5": RecursionError(),
+    }
+
+    def failing(path: Any, system: str, strategy: str, dims: dict[str, str], dtype: str | None,
+                **_: Any) -> FakeResult:
+        if dims["batch"] in failures:
+            raise failures[dims["batch"]]
+        if dims["batch"] == "6":
+            return FakeResult({"phases": {"decode": {"tokens": "many", "latency_ns": 5.0}}})
+        return FakeResult(fake_report(int(dims["batch"]), system))
+
+    monkeypatch.setattr(driver, "compile_model", failing)
+    rows = run_sweep(GPT2, ["attacc"], {"batch": ["1", "2", "3", "4", "5", "6", "7"]})
+    assert [r["error"] for r in rows] == [
+        None,
+        "model.pim:3:7: unknown name 'x'",
+        "internal error: KeyError: 'nope'",
+        "internal error: ValueError: first line second line",
+        "internal error: RecursionError",
+        "internal error: TypeError: unsupported operand type(s) for /: 'str' and 'float'",
+        None,
+    ]
+    assert all(r[c] is None for r in rows if r["error"] for c in METRIC_COLUMNS)
+    assert rows[-1]["decode_tokens_per_s"] > 0
+
+
 def test_unknown_system_fails_up_front(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(driver, "compile_model", fake_compile)
     with pytest.raises(PimcError):
