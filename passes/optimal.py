@@ -77,11 +77,13 @@ solver: it keeps the seeding placement, bounded below by its quick bound.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import heapq
 import math
 import os
-from collections.abc import Sequence
+import sys
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 import highspy
@@ -136,43 +138,28 @@ class Solution:
 # -- the solver --------------------------------------------------------------------
 
 
-@functools.cache
-def _quiet_highs_class() -> type[highspy.Highs]:
-    """highspy.Highs; its first construction (which prints HiGHS's banner on stdout since highspy 1.16,
-    before any option can be set) happens with the process's stdout pointed at /dev/null."""
-    import sys
-
+@contextlib.contextmanager
+def _stdout_silenced() -> Iterator[None]:
+    """The process's stdout (file descriptor 1, which HiGHS's C++ code writes to) pointed at /dev/null."""
     sys.stdout.flush()
     saved = os.dup(1)
     try:
         with open(os.devnull, "wb") as null:
             os.dup2(null.fileno(), 1)
             try:
-                highspy.Highs()
+                yield
             finally:
                 os.dup2(saved, 1)
     finally:
         os.close(saved)
-    return highspy.Highs
 
 
 def new_highs() -> highspy.Highs:
-    """A HiGHS instance that prints nothing, runs on one thread with a fixed seed and has no time limit."""
-    cls = _quiet_highs_class()
-    import sys
-
-    sys.stdout.flush()
-    saved = os.dup(1)
-    try:
-        with open(os.devnull, "wb") as null:
-            os.dup2(null.fileno(), 1)
-            try:
-                h = cls()
-                h.setOptionValue("output_flag", False)
-            finally:
-                os.dup2(saved, 1)
-    finally:
-        os.close(saved)
+    """A HiGHS instance that prints nothing (highspy 1.16 prints its banner on stdout when constructed,
+    before any option can be set), runs on one thread with a fixed seed and has no time limit."""
+    with _stdout_silenced():
+        h = highspy.Highs()
+        h.setOptionValue("output_flag", False)
     h.setOptionValue("threads", 1)
     h.setOptionValue("random_seed", 0)
     h.setOptionValue("mip_rel_gap", 0.0)
