@@ -223,7 +223,6 @@ def emit_traces(module: ModuleOp, model: str, system: System, formats: list[str]
 class CompileResult:
     module: ModuleOp
     report: dict[str, Any]
-    plan_mlir: str
     traces: Mapping[str, str]
     warnings: list[str] = field(default_factory=list)
     timeline: list[dict[str, Any]] = field(default_factory=list)
@@ -231,6 +230,11 @@ class CompileResult:
     roofline: Background | None = None
     """roofline.png being rendered in a child process (compile_model's `background`), else None (rendered
     from `report` when the files are)."""
+
+    @functools.cached_property
+    def plan_mlir(self) -> str:
+        """The final IR as plan.mlir holds it (printed when first asked for: a sweep never prints it)."""
+        return ir_text(self.module)
 
     def files(self) -> dict[str, str | bytes]:
         """Every output file's name and content, rendered in memory."""
@@ -297,6 +301,7 @@ def compile_model(
     emit: list[str] | None = None,
     background: bool = False,
     progress: Callable[[str], None] | None = None,
+    imported: ModuleOp | None = None,
 ) -> CompileResult:
     """Compile a model for a system and render every output in memory.
 
@@ -306,7 +311,8 @@ def compile_model(
     `--dim batch` into that many interleaved sub-batches (NeuPIMs). Raises a
     PimcError (one line naming the place) for bad input, an op no device can run,
     or a model that does not fit a memory of the system. `progress` is told the name of each stage as it
-    starts. `background` renders roofline.png in a forked
+    starts. `imported` is the model already imported at these dims (the module is compiled in place: a sweep
+    imports each point once and compiles a clone per system). `background` renders roofline.png in a forked
     child while the rest is rendered (targets/background.py). `emit` names the trace formats to write
     (`emit_traces`; default: those of the system's PIM devices).
     """
@@ -328,7 +334,7 @@ def compile_model(
         dims["batch"] = str(int(batch) // sub_batches)
     say = progress or (lambda stage: None)
     say(f"importing {Path(path).name}")
-    module = import_model(path, dims)
+    module = imported if imported is not None else import_model(path, dims)
     warning = unmodelled_warning(module)
     ctx = make_context()
     timings: list[PhaseTiming] = []
@@ -359,7 +365,7 @@ def compile_model(
     warnings += optimal_gap_warnings(report)
     timeline = [e.as_dict() for t in timings for e in (*t.schedule.events, *t.handoffs)]
     traces = emit_traces(module, model, sys_desc, emit)
-    return CompileResult(module, report, ir_text(module), traces, warnings, timeline, sys_desc, roofline)
+    return CompileResult(module, report, traces, warnings, timeline, sys_desc, roofline)
 
 
 WARN_GAP = 1e-3

@@ -92,7 +92,7 @@ def run_sweep(model: str | Path, systems: Sequence[str], dims: Mapping[str, Sequ
     metrics, and the sweep goes on. `speculate` is passed to compile_model only
     when given, so the sweep runs with compile_model's default otherwise.
     """
-    from pimc.compiler.driver import compile_model
+    from pimc.compiler.driver import compile_model, import_model
     from pimc.passes.partition import STRATEGIES
     from pimc.targets.system import load_system
 
@@ -104,6 +104,21 @@ def run_sweep(model: str | Path, systems: Sequence[str], dims: Mapping[str, Sequ
         load_system(system)
         targets.append((spec, system, own))
     extra = {} if speculate is None else {"speculate": speculate}
+    imported: dict[tuple[str, ...], Any] = {}  # a point's dims -> its imported module, or why it failed
+
+    def module_at(point: dict[str, str]) -> Any:
+        """The model imported at `point` once for every system; each compile gets a clone."""
+        key = tuple(point.values())
+        if key not in imported:
+            import_dims = {**point, **({"speculate": str(speculate)} if speculate is not None else {})}
+            try:
+                imported[key] = import_model(model, import_dims)
+            except Exception as e:  # noqa: BLE001 - the error is the row of every system at this point
+                imported[key] = e
+        if isinstance(imported[key], Exception):
+            raise imported[key]
+        return imported[key].clone()
+
     rows: list[Row] = []
     for label, system, point_strategy in targets:
         for values in itertools.product(*dims.values()):
@@ -111,7 +126,7 @@ def run_sweep(model: str | Path, systems: Sequence[str], dims: Mapping[str, Sequ
             row: Row = {"system": label, "strategy": point_strategy, "dtype": dtype, **point}
             try:
                 report = compile_model(model, system=system, strategy=point_strategy, dims=point, dtype=dtype,
-                                       baselines=False, **extra).report
+                                       baselines=False, imported=module_at(point), **extra).report
                 metrics = {"dtype": report.get("dtype", dtype), **metrics_row(report), "error": None}
             except Exception as e:  # noqa: BLE001 - every failure is one row; the sweep goes on
                 row.update(dict.fromkeys(METRIC_COLUMNS), error=point_error(e))

@@ -620,7 +620,8 @@ class PartitionPass(ModulePass):
     systems' policies `attacc`, `neupims`, `ianus`, `papi`, `hybe`, and the
     baselines `gpu-only`, `npu-only`, `pim-only`. The chosen device is the
     discardable attribute `device = #place.device<"name">`. `papi_threshold`
-    overrides PAPI's FC threshold (tokens).
+    overrides PAPI's FC threshold (tokens; finite and positive). The cost attributes and any placement
+    already in the IR are checked as they are read (`op_cost`, `placed_device`, `check_transfers`).
     """
 
     name = "partition"

@@ -57,10 +57,13 @@ _COMMUTATIVE = ("Add", "Mul")
 
 
 def kind(op: Operation | None) -> str | None:
-    """The ONNX op type an `nn` op stands for (generic ops carry theirs)."""
+    """The ONNX op type an `nn` op stands for (generic ops carry theirs; one of a custom domain is
+    `domain.type`, so it never matches a standard op of the same name)."""
     if op is None:
         return None
     if isinstance(op, nn.OnnxOp):
+        if op.domain is not None and op.domain.data not in ("", "ai.onnx"):
+            return f"{op.domain.data}.{op.op_type.data}"
         return op.op_type.data
     return _NN_KINDS.get(type(op))
 

@@ -84,8 +84,9 @@ def _handoffs(fn: func.FuncOp, ops: list[Operation], placement: list[str], sched
             continue
         producer = op.input.owner
         if not (isinstance(producer, Operation) and producer in index):
-            raise CompileError(f"schedule: a KV hand-off (place.transfer {{kv_handoff}}) of %{op.input.name_hint or '?'} "
-                               f"in @{fn.sym_name.data} does not copy the result of a costed op of that function")
+            value = f"%{op.input.name_hint or '?'}"
+            raise CompileError(f"schedule: a KV hand-off (place.transfer {{kv_handoff}}) of {value} in "
+                               f"@{fn.sym_name.data} does not copy the result of a costed op of that function")
         u = index[producer]
         src, dst = system.devices[placement[u]].memory, system.devices[op.dst.device_name].memory
         n_bytes = tensor_bytes(op.input.type, elem_bytes)
@@ -131,7 +132,11 @@ def _annotate(ops: list[Operation], fn: func.FuncOp, sched: PhaseSchedule, syste
 class SchedulePass(ModulePass):
     """Time every op and transfer of a partitioned module (targets/schedule.py: devices run one op at a time,
     transfers on links, NPU||PIM overlap where the memory allows it); `sub_batches` > 1 interleaves that many
-    independent copies of each phase (NeuPIMs), the IR being costed at the sub-batch size."""
+    independent copies of each phase (NeuPIMs), the IR being costed at the sub-batch size.
+
+    Nothing read from the IR is trusted: every op's device must be a device of the system with a cost for
+    the op, every transfer must name devices of the system, a value read across memories needs a link
+    (targets/schedule.py check_placement), and KV hand-offs are timed from the system's links."""
 
     name = "schedule"
 

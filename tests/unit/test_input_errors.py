@@ -449,3 +449,12 @@ def test_a_failed_write_leaves_no_directory(tmp_path: Path, monkeypatch: pytest.
     with pytest.raises(PimcError, match="c: cannot write the outputs: No space left on device"):
         write_files({"report.json": "{}\n"}, out)
     assert not (tmp_path / "a").exists()
+
+
+def test_custom_domain_op_is_not_matched_as_a_standard_one(tmp_path: Path) -> None:
+    """A Concat of a custom domain inside Falcon's rotate_half is kept as a generic op, not raised."""
+    model = onnx.load(str(REPO / "tests" / "models" / "falcon-prefill-opt.onnx"))
+    next(n for n in model.graph.node if n.name == "node_cat_6").domain = "custom"
+    path = tmp_path / "custom.onnx"
+    onnx.save(model, str(path))
+    assert main(["compile", str(path), "--strategy", "roofline", "--no-baselines", "-o", str(tmp_path / "o")]) == 0
