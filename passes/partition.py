@@ -26,6 +26,7 @@ from pimc.dialects import nn, pim
 from pimc.dialects.nn import op_label
 from pimc.dialects.place import DeviceAttr, TransferOp
 from pimc.passes.annotate_cost import COST_ATTR, check_static, dtype_for_module
+from pimc.passes.strategies import BASELINES, STRATEGIES
 from pimc.targets.cost import (
     device_roof,
     is_costed,
@@ -477,8 +478,8 @@ STRATEGY_FUNCS = {
     "papi": strategy_papi,
     "hybe": strategy_hybe,
 }
-STRATEGIES = ("optimal", *STRATEGY_FUNCS)
-BASELINES = ("gpu-only", "npu-only", "pim-only")
+if STRATEGIES != ("optimal", *STRATEGY_FUNCS):  # the names the command line lists (passes/strategies.py)
+    raise ImportError(f"passes/strategies.py lists {STRATEGIES}, partition implements {('optimal', *STRATEGY_FUNCS)}")
 
 
 @dataclass
