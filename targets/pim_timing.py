@@ -21,7 +21,7 @@ whose masks all start at its first channel, runs its commands back to back.
 SYNC waits for every channel. Rows follow a closed-page policy: every all-bank
 MAC opens its row, streams its columns and precharges (the AiM controller turns ISR MAC_ABK into ACT16, MAC16 x opsize, PRE;
 arkhadem/aim_simulator). Cycles are of the device clock tCK (`tck_ns`); timing
-parameter names follow JEDEC (shared/REFERENCE.md s2; presets give sources).
+parameter names follow JEDEC (the presets give their sources).
 
     WR_GB opsize      opsize * tCCD_L          opsize 32-byte columns over the
                                                channel bus into the global buffer
