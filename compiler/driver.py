@@ -349,7 +349,7 @@ def compile_model(
             memories = check_capacity(module, sys_desc, DTYPE_BYTES[dtype_for_module(module, None)])
             if background:  # roofline.png needs only the placed ops: a child renders it from here on
                 view = roofline_view(module, model, strategy, dtype_for_module(module, None))
-                roofline = Background(lambda: _roofline(view, sys_desc))
+                roofline = Background(lambda view=view: _roofline(view, sys_desc))
         else:
             p.apply(ctx, module)
     try:  # once, on the final IR: the passes build their ops through verified constructors

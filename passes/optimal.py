@@ -129,11 +129,6 @@ class Solution:
     source: str = "optimal"
     """"optimal" when the segment solutions were kept, else the heuristic placement that was better."""
 
-    @property
-    def gap(self) -> float:
-        """(makespan - bound) / makespan: 0 when proven."""
-        return 0.0 if self.makespan_ns <= 0 else max(0.0, (self.makespan_ns - self.bound_ns) / self.makespan_ns)
-
 
 # -- the solver --------------------------------------------------------------------
 
@@ -222,27 +217,26 @@ def _add(terms: dict[int, float], j: int, a: float) -> None:
 # -- structure ---------------------------------------------------------------------
 
 
+def _device_dominates(a: str, b: str, lat: dict[str, float], energy: dict[str, float], system: System) -> bool:
+    """Whether, for an op of these latencies and energies, device a dominates device b (module docstring)."""
+    if system.devices[a].memory != system.devices[b].memory or lat[a] > lat[b] or \
+            energy.get(a, 0.0) > energy.get(b, 0.0):
+        return False
+    res_a, res_b = resources(system, a), resources(system, b)
+    if not (lat[a] == 0.0 or (len(res_a) > 1 and res_a[1] in res_b)):  # a may take a resource b leaves free
+        return False
+    if lat[a] < lat[b] or energy.get(a, 0.0) < energy.get(b, 0.0):
+        return True
+    devices = list(system.devices)
+    return devices.index(a) < devices.index(b)  # equal: keep the first
+
+
 def device_choices(graph: PhaseGraph, system: System) -> list[list[str]]:
     """Per op, the devices that can run it and are not dominated (module docstring), in system order."""
-    devices = list(system.devices)
-    mem = {d: system.devices[d].memory for d in devices}
-    res = {d: resources(system, d) for d in devices}
     out: list[list[str]] = []
-    for i in range(len(graph)):
-        lat, energy = graph.latency[i], graph.energy[i]
-        able = [d for d in devices if d in lat]
-
-        def dominates(a: str, b: str) -> bool:
-            if mem[a] != mem[b] or lat[a] > lat[b] or energy.get(a, 0.0) > energy.get(b, 0.0):
-                return False
-            orders_already = lat[a] == 0.0 or (len(res[a]) > 1 and res[a][1] in res[b])
-            if not orders_already:
-                return False
-            if lat[a] < lat[b] or energy.get(a, 0.0) < energy.get(b, 0.0):
-                return True
-            return devices.index(a) < devices.index(b)  # equal: keep the first
-
-        out.append([b for b in able if not any(dominates(a, b) for a in able if a != b)])
+    for lat, energy in zip(graph.latency, graph.energy, strict=True):
+        able = [d for d in system.devices if d in lat]
+        out.append([b for b in able if not any(_device_dominates(a, b, lat, energy, system) for a in able if a != b)])
     return out
 
 
