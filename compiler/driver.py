@@ -20,24 +20,25 @@ from pathlib import Path
 from typing import Any, ParamSpec, TypeVar
 
 from xdsl.context import Context
-from xdsl.dialects.builtin import ModuleOp, StringAttr
-from xdsl.passes import ModulePass
+from xdsl.dialects.builtin import ModuleOp
+from xdsl.passes import ModulePass, PassPipeline
 from xdsl.printer import Printer
 from xdsl.utils.exceptions import VerifyException
 
 from pimc.compiler.errors import CompileError, LimitError, ModelImportError, PimcError
 from pimc.dialects import pim
-from pimc.passes.annotate_cost import AnnotateCostPass, dtype_for_module
+from pimc.passes.annotate_cost import AnnotateCostPass
 from pimc.passes.lower_to_pim import LowerToPimPass
 from pimc.passes.partition import PartitionPass, device_of
 from pimc.passes.pim_to_commands import PimToCommandsPass
-from pimc.passes.schedule import PhaseTiming, SchedulePass, schedule_module
+from pimc.passes.baselines import BaselinesPass
+from pimc.passes.check_capacity import CheckCapacityPass
+from pimc.passes.schedule import SchedulePass
 from pimc.targets.aim_trace import emit_aim_trace
 from pimc.targets.background import Background
-from pimc.targets.capacity import check_capacity
 from pimc.targets.cost import unmodelled_op_types
-from pimc.targets.dtypes import DTYPE_BYTES
-from pimc.targets.report import build_report, compute_baselines, roofline_view
+from pimc.targets.report import build_report, roofline_view
+from pimc.targets.timeline import timeline_json
 from pimc.targets.system import DEFAULT_SYSTEM, System, load_system
 
 
@@ -158,15 +159,24 @@ def _check_not_empty(module: ModuleOp, path: Path, dims: dict[str, str]) -> None
                                            "(only a past KV cache may be empty)")
 
 
-def default_pipeline(system: str, strategy: str, dtype: str | None = None, sub_batches: int = 1,
-                     papi_threshold: float | None = None) -> list[ModulePass]:
+def compile_passes(system: str = DEFAULT_SYSTEM, strategy: str = "optimal", dtype: str | None = None,
+                   sub_batches: int = 1, papi_threshold: float | None = None,
+                   baselines: bool = True) -> list[ModulePass]:
+    """The passes `pimc compile` runs, in order; `compile_pipeline` is the same as xdsl-opt's `-p` text."""
     return [
         AnnotateCostPass(system=system, dtype=dtype),
         PartitionPass(strategy=strategy, papi_threshold=papi_threshold),
         SchedulePass(sub_batches=sub_batches),
+        CheckCapacityPass(),
+        *([BaselinesPass(papi_threshold=papi_threshold)] if baselines else []),
         LowerToPimPass(),
         PimToCommandsPass(),
     ]
+
+
+def compile_pipeline(*args: Any, **kwargs: Any) -> str:
+    """The compile's pass pipeline as `xdsl-opt -p` / `pimc opt -p` take it (`compile_passes`' arguments)."""
+    return ",".join(str(p.pipeline_pass_spec(include_default=False)) for p in compile_passes(*args, **kwargs))
 
 
 TRACE_FORMATS = ("aim", "attacc")
@@ -225,7 +235,6 @@ class CompileResult:
     report: dict[str, Any]
     traces: Mapping[str, str]
     warnings: list[str] = field(default_factory=list)
-    timeline: list[dict[str, Any]] = field(default_factory=list)
     system: System | None = None
     roofline: Background | None = None
     """roofline.png being rendered in a child process (compile_model's `background`), else None (rendered
@@ -238,16 +247,13 @@ class CompileResult:
 
     def files(self) -> dict[str, str | bytes]:
         """Every output file's name and content, rendered in memory."""
-        from pimc.targets.trace import chrome_trace
-
         assert self.system is not None
-        trace = chrome_trace(self.timeline, self.report["model"], self.report["system"]["name"])
         png = self.roofline.result() if self.roofline is not None else _roofline(self.report, self.system)
         return {
             "report.json": json.dumps(self.report, indent=2) + "\n",
             "plan.mlir": self.plan_mlir,
             **self.traces,
-            "timeline.json": json.dumps(trace, allow_nan=False) + "\n",
+            "timeline.json": timeline_json(self.module),
             "roofline.png": png,
         }
 
@@ -336,36 +342,29 @@ def compile_model(
     say(f"importing {Path(path).name}")
     module = imported if imported is not None else import_model(path, dims)
     warning = unmodelled_warning(module)
-    ctx = make_context()
-    timings: list[PhaseTiming] = []
     roofline: Background | None = None
-    model_attr = module.attributes.get("pimc.model")
-    model = model_attr.data if isinstance(model_attr, StringAttr) else Path(path).stem
-    for p in default_pipeline(system, strategy, dtype, sub_batches, papi_threshold):
-        say(p.name)
-        if isinstance(p, SchedulePass):
-            timings = schedule_module(module, sys_desc, sub_batches)
-            # what every memory holds is known once ops are placed: check it before laying out PIM rows
-            memories = check_capacity(module, sys_desc, DTYPE_BYTES[dtype_for_module(module, None)])
-            if background:  # roofline.png needs only the placed ops: a child renders it from here on
-                view = roofline_view(module, model, strategy, dtype_for_module(module, None))
-                roofline = Background(lambda view=view: _roofline(view, sys_desc))
-        else:
-            p.apply(ctx, module)
+
+    def between(previous: ModulePass | None, mod: ModuleOp, following: ModulePass | None) -> None:
+        nonlocal roofline
+        if background and isinstance(previous, CheckCapacityPass):
+            # roofline.png needs only the placed ops, which no later pass changes: a child renders it from here on
+            view = roofline_view(mod)
+            roofline = Background(lambda view=view: _roofline(view, sys_desc))
+        if following is not None:
+            say(following.name)
+
+    passes = compile_passes(system, strategy, dtype, sub_batches, papi_threshold, baselines)
+    PassPipeline(tuple(passes), between).apply(make_context(), module)
     try:  # once, on the final IR: the passes build their ops through verified constructors
         module.verify()
     except VerifyException as e:
         raise CompileError(f"internal error: the compiled IR is invalid: {e}") from e
-    used_dtype = dtype_for_module(module, None)
-    say("baselines and report")
-    others = compute_baselines(timings, sys_desc, used_dtype, strategy, sub_batches, papi_threshold) if baselines else {}
-    report = build_report(module, model, sys_desc, strategy, used_dtype, memories, timings, others, sub_batches,
-                          speculate or 1)
+    say("report")
+    report = build_report(module, speculate or 1)
     warnings = [w for w in (warning, no_commands_warning(module, sys_desc)) if w]
     warnings += optimal_gap_warnings(report)
-    timeline = [e.as_dict() for t in timings for e in (*t.schedule.events, *t.handoffs)]
-    traces = emit_traces(module, model, sys_desc, emit)
-    return CompileResult(module, report, traces, warnings, timeline, sys_desc, roofline)
+    traces = emit_traces(module, report["model"], sys_desc, emit)
+    return CompileResult(module, report, traces, warnings, sys_desc, roofline)
 
 
 WARN_GAP = 1e-3

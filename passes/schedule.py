@@ -1,8 +1,10 @@
 """schedule: time every op and transfer of a partitioned module (targets/schedule.py) and record it in the IR.
 
 Sets `start_ns` / `end_ns` on every costed op and `place.transfer` (sub-batch 0
-when interleaving), and on the module `pimc.schedule = {<phase> = {start_ns,
-makespan_ns}, ...}`. Phases run one after another (prefill, then one decode
+when interleaving; sub-batches 1.. in `sub_batch_ns = array<f64: start1, end1,
+start2, end2, ...>`), and on the module `pimc.schedule = {<phase> = {start_ns,
+makespan_ns, streams}, ...}`. The timeline (targets/timeline.py) and the report
+read these. Phases run one after another (prefill, then one decode
 step); a KV hand-off (a transfer marked `kv_handoff`, see partition) may run past
 the end of prefill, and decode then starts when it lands.
 """
@@ -14,7 +16,7 @@ from dataclasses import dataclass, field
 
 from xdsl.context import Context
 from xdsl.dialects import func
-from xdsl.dialects.builtin import DictionaryAttr, FloatAttr, IntegerAttr, ModuleOp
+from xdsl.dialects.builtin import DenseArrayBase, DictionaryAttr, FloatAttr, IntegerAttr, ModuleOp, f64
 from xdsl.ir import Operation
 from xdsl.passes import ModulePass
 
@@ -28,6 +30,65 @@ from pimc.targets.schedule import Event, PhaseGraph, PhaseSchedule, check_placem
 from pimc.targets.system import System, system_for_module
 
 SCHEDULE_ATTR = "pimc.schedule"
+SUB_BATCH_ATTR = "sub_batch_ns"
+"""On an op or transfer of a phase interleaving several sub-batches: its [start, end] (ns) in sub-batches 1.. in
+order (sub-batch 0's are `start_ns` / `end_ns`)."""
+
+
+def schedule_streams(module: ModuleOp) -> int:
+    """The sub-batch streams `module` was scheduled with (`pimc.schedule`), else a CompileError."""
+    attr = module.attributes.get(SCHEDULE_ATTR)
+    if not isinstance(attr, DictionaryAttr):
+        raise CompileError("the module has no `pimc.schedule`: run schedule first")
+    for phase in attr.data.values():
+        streams = phase.data.get("streams") if isinstance(phase, DictionaryAttr) else None
+        if isinstance(streams, IntegerAttr):
+            return streams.value.data
+    return 1
+
+
+@dataclass(frozen=True)
+class PhaseTime:
+    """When a scheduled phase ran, as the IR records it."""
+
+    phase: str
+    function: func.FuncOp
+    start_ns: float
+    makespan_ns: float
+    handoff_end_ns: float
+    """End of the phase's last KV hand-off over every sub-batch (start_ns when it has none)."""
+
+
+def op_times(op: Operation) -> list[tuple[float, float]]:
+    """[start, end] (ns) of a scheduled op or transfer in every sub-batch (`start_ns`, `end_ns`, `sub_batch_ns`)."""
+    start, end = op.attributes.get("start_ns"), op.attributes.get("end_ns")
+    if not (isinstance(start, FloatAttr) and isinstance(end, FloatAttr)):
+        return []
+    times = [(start.value.data, end.value.data)]
+    more = op.attributes.get(SUB_BATCH_ATTR)
+    if isinstance(more, DenseArrayBase):
+        values = more.get_values()
+        times += [(float(values[k]), float(values[k + 1])) for k in range(0, len(values) - 1, 2)]
+    return times
+
+
+def phase_times(module: ModuleOp) -> list[PhaseTime]:
+    """Every scheduled phase's start, makespan and KV hand-off end (`pimc.schedule` and the hand-offs' times),
+    in program order; none when the module was not scheduled."""
+    attr = module.attributes.get(SCHEDULE_ATTR)
+    if not isinstance(attr, DictionaryAttr):
+        return []
+    out = []
+    for (phase, entry), fn in zip(attr.data.items(), phase_functions(module), strict=False):
+        assert isinstance(entry, DictionaryAttr)
+        start, makespan = entry.data["start_ns"], entry.data["makespan_ns"]
+        assert isinstance(start, FloatAttr) and isinstance(makespan, FloatAttr)
+        end = start.value.data
+        for op in fn.body.block.ops:
+            if isinstance(op, TransferOp) and "kv_handoff" in op.attributes:
+                end = max([end, *(e for _, e in op_times(op))])
+        out.append(PhaseTime(phase, fn, start.value.data, makespan.value.data, end))
+    return out
 
 
 @dataclass
@@ -103,29 +164,35 @@ def _handoffs(fn: func.FuncOp, ops: list[Operation], placement: list[str], sched
                           {"bytes": n_bytes, "src": src, "dst": dst, "kv_handoff": True})
             timing.handoffs.append(event)
             timing.handoff_end_ns = max(timing.handoff_end_ns, event.end_ns)
-            if s == 0:
-                op.attributes["start_ns"] = FloatAttr(begin, 64)
-                op.attributes["end_ns"] = FloatAttr(event.end_ns, 64)
+        _set_times(op, [(e.start_ns, e.end_ns) for e in timing.handoffs[-streams:]])
+
+
+def _set_times(op: Operation, times: list[tuple[float, float]]) -> None:
+    """`start_ns` / `end_ns` of sub-batch 0 and, with more sub-batches, `sub_batch_ns` of the others."""
+    op.attributes["start_ns"] = FloatAttr(times[0][0], 64)
+    op.attributes["end_ns"] = FloatAttr(times[0][1], 64)
+    if len(times) > 1:
+        op.attributes[SUB_BATCH_ATTR] = DenseArrayBase.from_list(f64, [t for pair in times[1:] for t in pair])
 
 
 def _annotate(ops: list[Operation], fn: func.FuncOp, sched: PhaseSchedule, system: System) -> None:
+    op_times: dict[int, list[tuple[float, float]]] = {}
+    transfer_times: dict[tuple[int, int, str], list[tuple[float, float]]] = {}
     for e in sched.events:
-        if e.stream == 0 and e.kind == "op":
-            ops[e.index].attributes["start_ns"] = FloatAttr(e.start_ns, 64)
-            ops[e.index].attributes["end_ns"] = FloatAttr(e.end_ns, 64)
-    transfer_times = {}
-    for e in sched.events:
-        if e.stream == 0 and e.kind == "transfer":
-            transfer_times[(e.index, e.args["dst"])] = (e.start_ns, e.end_ns)
+        if e.kind == "op":
+            op_times.setdefault(e.index, []).append((e.start_ns, e.end_ns))
+        else:
+            transfer_times.setdefault((e.index, e.result, e.args["dst"]), []).append((e.start_ns, e.end_ns))
+    for i, times in op_times.items():
+        _set_times(ops[i], times)
     index = {op: i for i, op in enumerate(ops)}
     for op in fn.body.block.ops:
         if isinstance(op, TransferOp) and "kv_handoff" not in op.attributes:
             producer = op.input.owner
             if isinstance(producer, Operation) and producer in index:
-                times = transfer_times.get((index[producer], system.devices[op.dst.device_name].memory))
-                if times:
-                    op.attributes["start_ns"] = FloatAttr(times[0], 64)
-                    op.attributes["end_ns"] = FloatAttr(times[1], 64)
+                key = (index[producer], producer.results.index(op.input), system.devices[op.dst.device_name].memory)
+                if key in transfer_times:
+                    _set_times(op, transfer_times[key])
 
 
 @dataclass(frozen=True)

@@ -7,8 +7,9 @@ exactly what the compiler decided.
 Latencies come from the schedule (targets/schedule.py, passes/schedule.py): each
 phase's makespan with devices overlapping where dependencies and memories allow;
 `serial_ns` is the sum of the same op and transfer latencies, for comparison.
-The `baselines` section re-places and re-schedules the same costed graph under
-gpu-only, npu-only, pim-only (and optimal, when another strategy was chosen).
+The `baselines` section is the baselines pass's `pimc.baselines`: the same costed graph
+placed and scheduled under gpu-only, npu-only, pim-only and the seed systems' policies
+(and optimal, when another strategy was chosen).
 """
 
 from __future__ import annotations
@@ -17,20 +18,20 @@ import math
 from typing import Any
 
 from xdsl.dialects import func
-from xdsl.dialects.builtin import DictionaryAttr, FloatAttr, IntegerAttr, IntegerType, ModuleOp, TensorType
+from xdsl.dialects.builtin import DictionaryAttr, FloatAttr, IntegerAttr, IntegerType, ModuleOp, StringAttr, TensorType
 from xdsl.ir import Attribute, Operation
 
-from pimc.compiler.errors import PimcError
+from pimc.compiler.errors import CompileError
 from pimc.compiler.frontend.phases import phase_of
 from pimc.dialects import nn, pim
 from pimc.dialects.place import TransferOp
-from pimc.passes.annotate_cost import COST_ATTR
-from pimc.passes.partition import BASELINES, PARTITION_ATTR, StrategyContext, device_of, phase_functions, place_phase
-from pimc.passes.schedule import PhaseTiming
+from pimc.passes.annotate_cost import COST_ATTR, dtype_for_module
+from pimc.passes.baselines import BASELINES_ATTR, chosen_strategy
+from pimc.passes.check_capacity import MEMORY_ATTR
+from pimc.passes.partition import PARTITION_ATTR, device_of, phase_functions
+from pimc.passes.schedule import SCHEDULE_ATTR, phase_times, schedule_streams
 from pimc.targets.aim_trace import is_aim_stream
-from pimc.targets.capacity import MemoryUse
-from pimc.targets.schedule import schedule_energy_pj, schedule_phase
-from pimc.targets.system import System
+from pimc.targets.system import System, system_for_module
 
 SCHEMA_VERSION = 3
 
@@ -123,21 +124,33 @@ def system_entry(system: System) -> dict[str, Any]:
     }
 
 
-def memory_entry(system: System, memories: dict[str, MemoryUse]) -> dict[str, Any]:
-    """Per memory: capacity, and the bytes of weights, KV cache and peak activations it holds."""
+def memory_entry(system: System, memory: DictionaryAttr | None) -> dict[str, Any]:
+    """Per memory: capacity, and the bytes of weights, KV cache and peak activations it holds (check-capacity's
+    `pimc.memory`)."""
     out: dict[str, Any] = {}
-    for name, use in memories.items():
+    for name, use in (attr_value(memory) if memory is not None else {}).items():
         capacity = system.memories[name].capacity_gb * 1e9
         out[name] = {
             "capacity_bytes": int(capacity),
-            "weights_bytes": use.weight_bytes,
-            "weights": len(use.weights),
-            "kv_cache_bytes": dict(use.kv_cache),
-            "activations_bytes": dict(use.activations),
-            "total_bytes": use.total_bytes,
-            "utilisation": use.total_bytes / capacity,
+            "weights_bytes": use["weights_bytes"],
+            "weights": use["weights"],
+            "kv_cache_bytes": use["kv_cache_bytes"],
+            "activations_bytes": use["activations_bytes"],
+            "total_bytes": use["total_bytes"],
+            "utilisation": use["total_bytes"] / capacity,
         }
     return out
+
+
+def attr_value(attr: Attribute) -> Any:
+    """A dictionary attribute of numbers and strings as plain Python values (ints stay ints, floats floats)."""
+    if isinstance(attr, DictionaryAttr):
+        return {k: attr_value(v) for k, v in attr.data.items()}
+    if isinstance(attr, StringAttr):
+        return attr.data
+    if isinstance(attr, (IntegerAttr, FloatAttr)):
+        return attr.value.data
+    raise CompileError(f"unexpected attribute {attr} in a pimc result attribute")
 
 
 def phase_tokens(fn: func.FuncOp) -> int | None:
@@ -149,46 +162,31 @@ def phase_tokens(fn: func.FuncOp) -> int | None:
     return None
 
 
-def compute_baselines(timings: list[PhaseTiming], system: System, dtype: str, chosen: str, streams: int = 1,
-                      papi_threshold: float | None = None) -> dict[str, dict[str, Any]]:
-    """The same costed phases placed by the baseline strategies (and optimal), each scheduled alike.
-
-    Per strategy: {"phases": {phase: {"latency_ns", "energy_pj"}}, "latency_ns", "energy_pj"}, or
-    {"error": why} when the system lacks what the strategy needs (e.g. gpu-only without a GPU).
-    KV hand-offs between phases are not part of these figures.
-    """
-    names = [b for b in BASELINES if b != chosen] + (["optimal"] if chosen != "optimal" else [])
-    ctx = StrategyContext(system, dtype, papi_threshold)
-    out: dict[str, dict[str, Any]] = {}
-    for name in names:
-        try:
-            phases = {}
-            for t in timings:
-                placement = place_phase(t.graph, name, ctx)
-                sched = schedule_phase(t.graph, placement.devices, system, placement.order, streams)
-                phases[t.graph.phase] = {
-                    "latency_ns": sched.makespan_ns,
-                    "energy_pj": schedule_energy_pj(t.graph, placement.devices, sched, system, streams),
-                }
-        except PimcError as e:
-            out[name] = {"error": str(e)}
-            continue
-        out[name] = {"phases": phases, "latency_ns": math.fsum(p["latency_ns"] for p in phases.values()),
-                     "energy_pj": math.fsum(p["energy_pj"] for p in phases.values())}
-    return out
-
-
-def roofline_view(module: ModuleOp, model: str, strategy: str, dtype: str) -> dict[str, Any]:
+def roofline_view(module: ModuleOp) -> dict[str, Any]:
     """What the roofline plot reads of the report (targets/plots.py), taken from a placed module: the same
     op entries as the report's (the PIM lowering keeps every op's cost and device)."""
-    return {"model": model, "strategy": strategy, "dtype": dtype,
+    return {"model": model_name(module), "strategy": chosen_strategy(module), "dtype": dtype_for_module(module, None),
             "ops": [op_entry(op) for op in module.walk() if COST_ATTR in op.attributes]}
 
 
-def build_report(module: ModuleOp, model: str, system: System, strategy: str, dtype: str = "fp16",
-                 memories: dict[str, MemoryUse] | None = None, timings: list[PhaseTiming] | None = None,
-                 baselines: dict[str, dict[str, Any]] | None = None, streams: int = 1,
-                 tokens_per_step: int = 1) -> dict[str, Any]:
+def model_name(module: ModuleOp) -> str:
+    """The model's name, as the importer recorded it (`pimc.model`)."""
+    attr = module.attributes.get("pimc.model")
+    return attr.data if isinstance(attr, StringAttr) else "model"
+
+
+def build_report(module: ModuleOp, tokens_per_step: int = 1) -> dict[str, Any]:
+    """report.json of a compiled module (docs/report.md), read from the IR alone: the ops' costs, devices and
+    times, `pimc.schedule`, `pimc.partition`, `pimc.memory` (check-capacity) and `pimc.baselines` (baselines).
+    `tokens_per_step` is the tokens a decode step verifies (speculative decoding): TPOT = step / tokens."""
+    system = system_for_module(module, None)
+    model, strategy, dtype = model_name(module), chosen_strategy(module), dtype_for_module(module, None)
+    streams = schedule_streams(module) if SCHEDULE_ATTR in module.attributes else 1
+    memories = module.attributes.get(MEMORY_ATTR)
+    assert memories is None or isinstance(memories, DictionaryAttr)
+    baselines_attr = module.attributes.get(BASELINES_ATTR)
+    baselines = attr_value(baselines_attr) if baselines_attr is not None else {}
+    timings = phase_times(module)
     ops: list[dict[str, Any]] = []
     transfers: list[dict[str, Any]] = []
     aim_commands = 0
@@ -199,7 +197,6 @@ def build_report(module: ModuleOp, model: str, system: System, strategy: str, dt
             ops.append(op_entry(op))
         if isinstance(op, pim.PIM_MACROS) and op.commands.blocks and is_aim_stream(op.commands.block):
             aim_commands += pim.unrolled_length(op.commands.block)
-    timings = timings or []
     per_device = {name: 0.0 for name in system.devices}
     energy_by_device = {name: 0.0 for name in system.devices}
     for entry in ops:
@@ -225,14 +222,14 @@ def build_report(module: ModuleOp, model: str, system: System, strategy: str, dt
             phases[t["phase"]]["energy_pj"] += t["energy_pj"] * streams
     handoff_ns = 0.0
     for t in timings:
-        if t.graph.phase in phases:
-            phases[t.graph.phase]["latency_ns"] = t.schedule.makespan_ns
-            phases[t.graph.phase]["start_ns"] = t.start_ns
-        handoff_ns += max(0.0, t.handoff_end_ns - t.start_ns - t.schedule.makespan_ns)
+        if t.phase in phases:
+            phases[t.phase]["latency_ns"] = t.makespan_ns
+            phases[t.phase]["start_ns"] = t.start_ns
+        handoff_ns += max(0.0, t.handoff_end_ns - t.start_ns - t.makespan_ns)
     for name, p in phases.items():
         n = tokens.get(name)
         p["tokens"] = n * streams if n is not None else None
-    makespan = math.fsum(t.schedule.makespan_ns for t in timings) + handoff_ns
+    makespan = math.fsum(t.makespan_ns for t in timings) + handoff_ns
     partition = module.attributes.get(PARTITION_ATTR)
     proven: dict[str, bool] = {}
     bounds: dict[str, float] = {}
@@ -305,7 +302,7 @@ def build_report(module: ModuleOp, model: str, system: System, strategy: str, dt
         "phases": phases,
         "schedule": schedule,
         "baselines": {"strategies": strategies, "speedup": speedups},
-        "memory": memory_entry(system, memories) if memories is not None else {},
+        "memory": memory_entry(system, memories),
     }
 
 

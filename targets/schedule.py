@@ -102,6 +102,7 @@ class Event:
     end_ns: float
     index: int  # op index in the phase graph (the producer's for a transfer)
     args: dict[str, Any]
+    result: int = 0  # for a transfer: which result of the producer it copies
 
     def as_dict(self) -> dict[str, Any]:
         return {"name": self.name, "kind": self.kind, "resource": self.resource, "phase": self.phase,
@@ -198,7 +199,7 @@ def schedule_phase(graph: PhaseGraph, placement: list[str], system: System, orde
                     arrive[(s, i, r_index, m)] = end + t
                     a, b = sorted((mem[i], m))
                     events.append(Event(f"transfer {graph.names[i]}", "transfer", f"link {a}-{b}", graph.phase, s,
-                                        end, end + t, i, {"bytes": n_bytes, "src": mem[i], "dst": m}))
+                                        end, end + t, i, {"bytes": n_bytes, "src": mem[i], "dst": m}, r_index))
                     if s == 0:
                         transfers.append((i, r_index, m, t, n_bytes))
     makespan = max((e.end_ns for e in events), default=start_ns) - start_ns

@@ -14,7 +14,7 @@ import pytest
 from pimc.targets.cost import device_roofs
 from pimc.targets.plots import roofline_png, roofline_png_bytes
 from pimc.targets.system import load_system
-from pimc.targets.trace import chrome_trace
+from pimc.targets.timeline import chrome_trace
 
 PNG = b"\x89PNG\r\n\x1a\n"
 
