@@ -89,8 +89,13 @@ class _Status:
 
 
 def _cmd_compile(args: argparse.Namespace) -> int:
-    from pimc.compiler.driver import compile_model, parse_dims, parse_emit, write_outputs
-    from pimc.targets.report import format_table
+    from pimc.compiler.driver import compile_model, compile_pipeline, parse_dims, parse_emit, write_outputs
+    from pimc.targets.table import format_table
+
+    if args.print_pipeline:
+        print(compile_pipeline(args.system, args.strategy, args.dtype, args.sub_batches, args.papi_threshold,
+                               not args.no_baselines))
+        return 0
 
     status = _Status(enabled=not args.quiet and sys.stderr.isatty())
     try:
@@ -183,6 +188,8 @@ def build_parser() -> argparse.ArgumentParser:
                         "slowest)")
     c.add_argument("--quiet", action="store_true",
                    help="print no table and no summary, only warnings and the files written")
+    c.add_argument("--print-pipeline", action="store_true",
+                   help="print the pass pipeline this compile runs (for `xdsl-opt -p` / `pimc opt -p`) and exit")
     c.set_defaults(func=_cmd_compile)
 
     o = sub.add_parser("opt", help="run a pass pipeline on an .mlir or .onnx file and print the IR")

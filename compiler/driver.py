@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import functools
 import gc
-import io
 import json
 import os
 import tempfile
@@ -22,7 +21,6 @@ from typing import Any, ParamSpec, TypeVar
 from xdsl.context import Context
 from xdsl.dialects.builtin import ModuleOp
 from xdsl.passes import ModulePass, PassPipeline
-from xdsl.printer import Printer
 from xdsl.utils.exceptions import VerifyException
 
 from pimc.compiler.errors import CompileError, LimitError, ModelImportError, PimcError
@@ -37,7 +35,8 @@ from pimc.passes.schedule import SchedulePass
 from pimc.targets.aim_trace import emit_aim_trace
 from pimc.targets.background import Background
 from pimc.targets.cost import unmodelled_op_types
-from pimc.targets.report import build_report, roofline_view
+from pimc.targets.plan import ir_text
+from pimc.targets.report import build_report, report_json, roofline_view
 from pimc.targets.timeline import timeline_json
 from pimc.targets.system import DEFAULT_SYSTEM, System, load_system
 
@@ -250,7 +249,7 @@ class CompileResult:
         assert self.system is not None
         png = self.roofline.result() if self.roofline is not None else _roofline(self.report, self.system)
         return {
-            "report.json": json.dumps(self.report, indent=2) + "\n",
+            "report.json": report_json(self.report),
             "plan.mlir": self.plan_mlir,
             **self.traces,
             "timeline.json": timeline_json(self.module),
@@ -259,7 +258,7 @@ class CompileResult:
 
 
 def _roofline(report: dict[str, Any], system: System) -> bytes:
-    from pimc.targets.plots import roofline_png_bytes
+    from pimc.targets.roofline import roofline_png_bytes
 
     return roofline_png_bytes(report, system)
 
@@ -384,27 +383,6 @@ def optimal_gap_warnings(report: dict[str, Any]) -> list[str]:
         out.append(f"optimal: phase {phase}: {latency:.6g} ns, within {100 * sched['optimal_gap'][phase]:.3g}% of "
                    f"the proven lower bound {bound:.6g} ns (not proven least: docs/partition.md, \"How optimal is solved\")")
     return out
-
-
-class _StreamPrinter(Printer):
-    """xDSL's printer writing text without a newline straight to its stream (the base class passes every
-    token through `print`, a third of the printing time of a large module); the output is the same."""
-
-    def print_string(self, text: str, *, indent: int | None = None) -> None:
-        if "\n" in text:
-            super().print_string(text, indent=indent)
-            return
-        self._current_column += len(text)
-        assert self.stream is not None
-        self.stream.write(text)
-
-
-def ir_text(module: ModuleOp) -> str:
-    """The module in xDSL's custom syntax, as `str(module)` prints it, with a final newline."""
-    buf = io.StringIO()
-    _StreamPrinter(stream=buf).print_op(module)
-    buf.write("\n")
-    return buf.getvalue()
 
 
 def no_commands_warning(module: ModuleOp, system: System) -> str | None:

@@ -1,7 +1,9 @@
 """Registers pimc's dialects and passes with xDSL (entry point group `xdsl.universe`).
 
 After `pip install pimc`, stock `xdsl-opt` knows the nn, place, pim, aim and attacc
-dialects and the raise-nn, annotate-cost, partition, schedule, lower-to-pim and pim-to-commands passes.
+dialects, the raise-nn, annotate-cost, partition, schedule, check-capacity, baselines, lower-to-pim and
+pim-to-commands passes, and the pimc-plan, pimc-report, pimc-table, pimc-timeline, pimc-roofline, pimc-aim-trace and
+pimc-attacc-trace targets.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from collections.abc import Callable
 from xdsl.ir import Dialect
 from xdsl.passes import ModulePass
 from xdsl.universe import Universe
+from xdsl.utils.target import Target
 
 
 def _nn() -> Dialect:
@@ -69,6 +72,18 @@ def _schedule() -> type[ModulePass]:
     return SchedulePass
 
 
+def _check_capacity() -> type[ModulePass]:
+    from pimc.passes.check_capacity import CheckCapacityPass
+
+    return CheckCapacityPass
+
+
+def _baselines() -> type[ModulePass]:
+    from pimc.passes.baselines import BaselinesPass
+
+    return BaselinesPass
+
+
 def _lower_to_pim() -> type[ModulePass]:
     from pimc.passes.lower_to_pim import LowerToPimPass
 
@@ -87,11 +102,33 @@ PASSES: dict[str, Callable[[], type[ModulePass]]] = {
     "annotate-cost": _annotate_cost,
     "partition": _partition,
     "schedule": _schedule,
+    "check-capacity": _check_capacity,
+    "baselines": _baselines,
     "lower-to-pim": _lower_to_pim,
     "pim-to-commands": _pim_to_commands,
 }
 
-PIMC_UNIVERSE = Universe(all_dialects=DIALECTS, all_passes=PASSES)
+def _target(module: str, name: str) -> Callable[[], type[Target]]:
+    def load() -> type[Target]:
+        import importlib
+
+        return getattr(importlib.import_module(f"pimc.targets.{module}"), name)
+
+    return load
+
+
+TARGETS: dict[str, Callable[[], type[Target]]] = {
+    "pimc-plan": _target("plan", "PlanTarget"),
+    "pimc-report": _target("report", "ReportTarget"),
+    "pimc-table": _target("table", "TableTarget"),
+    "pimc-timeline": _target("timeline", "TimelineTarget"),
+    "pimc-roofline": _target("roofline", "RooflineTarget"),
+    "pimc-aim-trace": _target("aim_trace", "AimTraceTarget"),
+    "pimc-attacc-trace": _target("attacc_trace", "AttaccTraceTarget"),
+}
+"""pimc's outputs as xDSL targets (`xdsl-opt -t NAME`): target `pimc-X` is `targets/X.py` (with `-` as `_`)."""
+
+PIMC_UNIVERSE = Universe(all_dialects=DIALECTS, all_passes=PASSES, all_targets=TARGETS)
 
 
 def _report_pimc_errors(exc_type, exc, tb, _previous=sys.excepthook) -> None:

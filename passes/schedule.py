@@ -1,8 +1,8 @@
 """schedule: time every op and transfer of a partitioned module (targets/schedule.py) and record it in the IR.
 
 Sets `start_ns` / `end_ns` on every costed op and `place.transfer` (sub-batch 0
-when interleaving; sub-batches 1.. in `sub_batch_ns = array<f64: start1, end1,
-start2, end2, ...>`), and on the module `pimc.schedule = {<phase> = {start_ns,
+when interleaving; sub-batches 1.. in `sub_batch_ns = [start1, end1, start2,
+end2, ...]`), and on the module `pimc.schedule = {<phase> = {start_ns,
 makespan_ns, streams}, ...}`. The timeline (targets/timeline.py) and the report
 read these. Phases run one after another (prefill, then one decode
 step); a KV hand-off (a transfer marked `kv_handoff`, see partition) may run past
@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 
 from xdsl.context import Context
 from xdsl.dialects import func
-from xdsl.dialects.builtin import DenseArrayBase, DictionaryAttr, FloatAttr, IntegerAttr, ModuleOp, f64
+from xdsl.dialects.builtin import ArrayAttr, DictionaryAttr, FloatAttr, IntegerAttr, ModuleOp
 from xdsl.ir import Operation
 from xdsl.passes import ModulePass
 
@@ -66,9 +66,9 @@ def op_times(op: Operation) -> list[tuple[float, float]]:
         return []
     times = [(start.value.data, end.value.data)]
     more = op.attributes.get(SUB_BATCH_ATTR)
-    if isinstance(more, DenseArrayBase):
-        values = more.get_values()
-        times += [(float(values[k]), float(values[k + 1])) for k in range(0, len(values) - 1, 2)]
+    if isinstance(more, ArrayAttr):
+        values = [v.value.data for v in more.data if isinstance(v, FloatAttr)]
+        times += [(values[k], values[k + 1]) for k in range(0, len(values) - 1, 2)]
     return times
 
 
@@ -172,7 +172,7 @@ def _set_times(op: Operation, times: list[tuple[float, float]]) -> None:
     op.attributes["start_ns"] = FloatAttr(times[0][0], 64)
     op.attributes["end_ns"] = FloatAttr(times[0][1], 64)
     if len(times) > 1:
-        op.attributes[SUB_BATCH_ATTR] = DenseArrayBase.from_list(f64, [t for pair in times[1:] for t in pair])
+        op.attributes[SUB_BATCH_ATTR] = ArrayAttr([FloatAttr(t, 64) for pair in times[1:] for t in pair])
 
 
 def _annotate(ops: list[Operation], fn: func.FuncOp, sched: PhaseSchedule, system: System) -> None:

@@ -16,8 +16,13 @@ byte for byte what unrolling each block command by command gives
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import IO
+
+from xdsl.context import Context
 from xdsl.dialects.builtin import ModuleOp
 from xdsl.ir import Block
+from xdsl.utils.target import Target
 
 from pimc.dialects import aim, nn, pim
 from pimc.passes.partition import device_of
@@ -107,3 +112,22 @@ def trace_macro_counts(text: str, dev: Device) -> dict[str, PimCounts]:
                              cmd.fields.get("row", 0))
         out.setdefault(owner[-1], []).append(aim_command(instr))
     return {name: stream_counts(cmds, dev) for name, cmds in out.items()}
+
+
+@dataclass(frozen=True)
+class AimTraceTarget(Target):
+    """The AiM trace (`pim.aim.trace`) of one AiM device of a compiled module: `device`, or the one AiM device
+    that got PIM macros (`emit_aim_trace`)."""
+
+    name = "pimc-aim-trace"
+
+    device: str = ""
+
+    def emit(self, ctx: Context, module: ModuleOp, output: IO[str]) -> None:
+        from pimc.targets.report import model_name
+        from pimc.targets.system import system_for_module
+        from pimc.targets.trace_files import trace_device
+
+        system = system_for_module(module, None)
+        output.write(emit_aim_trace(module, model_name(module), system.name, trace_device(module, system, "aim",
+                                                                                          self.device)))

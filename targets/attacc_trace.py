@@ -38,9 +38,12 @@ check that this equals the timing of the IR stream and the report's estimates.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import IO
 
+from xdsl.context import Context
 from xdsl.dialects.builtin import ModuleOp
 from xdsl.ir import Block
+from xdsl.utils.target import Target
 
 from pimc.dialects import attacc, pim
 from pimc.dialects.pim import ceil_div
@@ -246,3 +249,27 @@ def trace_commands(commands: list[AttaccCommand], stack: int = 0) -> list[Comman
             out.append(Command(r.kind, r.count, n, r.vectors, r.channel))
         i = j
     return out
+
+
+@dataclass(frozen=True)
+class AttaccTraceTarget(Target):
+    """One HBM3 stack's AttAcc trace (`pim.attacc[.stackN].trace`) of an AttAcc device of a compiled module:
+    `device`, or the one AttAcc device that got PIM macros; `stack` counts from 0 (`emit_attacc_traces`)."""
+
+    name = "pimc-attacc-trace"
+
+    device: str = ""
+    stack: int = 0
+
+    def emit(self, ctx: Context, module: ModuleOp, output: IO[str]) -> None:
+        from pimc.compiler.errors import PimcError
+        from pimc.targets.system import system_for_module
+        from pimc.targets.trace_files import trace_device
+
+        system = system_for_module(module, None)
+        device = trace_device(module, system, "attacc", self.device)
+        dev = system.devices[device]
+        stacks = stack_count(dev)
+        if not 0 <= self.stack < stacks:
+            raise PimcError(f"the AttAcc trace: stack={self.stack}, but device '{device}' has stacks 0..{stacks - 1}")
+        output.write(emit_attacc_traces(module, device, dev)[self.stack])

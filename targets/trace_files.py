@@ -17,7 +17,10 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping
 
+from xdsl.dialects.builtin import ModuleOp
+
 from pimc.compiler.errors import PimcError
+from pimc.targets.system import System
 
 MAX_TRACE_LINES = 50_000_000
 """The most lines pimc writes into the traces of one PIM device: about 1.2 GB of text (AiM lines average
@@ -63,3 +66,22 @@ class TraceFiles(Mapping[str, str]):
 
     def __len__(self) -> int:
         return len(self._render)
+
+
+def trace_device(module: ModuleOp, system: System, isa: str, device: str) -> str:
+    """The PIM device a trace target writes for: `device` (checked to be a PIM device of `isa`), else the one
+    device of that ISA that got PIM macros; a PimcError names the choices otherwise."""
+    from pimc.dialects import pim
+    from pimc.passes.partition import device_of
+
+    of_isa = [n for n, d in system.devices.items() if d.kind == "pim" and d.p("isa") == isa]
+    if device:
+        if device not in of_isa:
+            raise PimcError(f"the {isa} trace: '{device}' is not a PIM device of isa {isa} of system "
+                            f"'{system.name}' (those: {', '.join(of_isa) or 'none'})")
+        return device
+    used = [d for d in of_isa if d in {device_of(op) for op in pim.macros(module)}]
+    if len(used) != 1:
+        raise PimcError(f"the {isa} trace: name the device (device=...): system '{system.name}' has "
+                        f"{len(used)} {isa} devices with PIM macros ({', '.join(used) or 'none'})")
+    return used[0]

@@ -1,4 +1,4 @@
-"""Roofline plot of a compiled model: every op against the roofs of the system's devices.
+"""roofline.png (target `pimc-roofline`): every op of a compiled model against the roofs of the system's devices.
 
 x = operational intensity (FLOP/byte), y = attained GFLOP/s (FLOPs / latency in
 ns), both log scale (Williams, Waterman & Patterson, "Roofline", CACM 2009). One
@@ -17,14 +17,18 @@ import io
 import math
 from itertools import cycle
 from pathlib import Path
+from dataclasses import dataclass
 from typing import IO, Any
 
 import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
+from xdsl.context import Context
+from xdsl.dialects.builtin import ModuleOp
+from xdsl.utils.target import Target
 
 from pimc.targets.cost import device_roofs
-from pimc.targets.system import System
+from pimc.targets.system import System, system_for_module
 
 PHASE_MARKERS = {"prefill": "o", "decode": "^"}
 OTHER_MARKERS = ("s", "D", "v", "P", "X")
@@ -87,3 +91,27 @@ def roofline_png_bytes(report: dict[str, Any], system: System) -> bytes:
     buf = io.BytesIO()
     roofline_png(report, system, buf)
     return buf.getvalue()
+
+
+@dataclass(frozen=True)
+class RooflineTarget(Target):
+    """roofline.png of a compiled module, written to the file `path` (a PNG is binary: it does not go to the text
+    stream xDSL targets write to, which gets one line naming the file)."""
+
+    name = "pimc-roofline"
+
+    path: str = ""
+
+    def emit(self, ctx: Context, module: ModuleOp, output: IO[str]) -> None:
+        from pimc.compiler.errors import PimcError
+        from pimc.targets.report import roofline_view
+
+        if not self.path:
+            raise PimcError('pimc-roofline writes a PNG file: name it, e.g. -t \'pimc-roofline{path="roofline.png"}\'')
+        target = Path(self.path)
+        png = roofline_png_bytes(roofline_view(module), system_for_module(module, None))
+        try:
+            target.write_bytes(png)
+        except OSError as e:
+            raise PimcError(f"{target}: cannot write the roofline: {e.strerror or e}") from None
+        output.write(f"wrote {target}\n")

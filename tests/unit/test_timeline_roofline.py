@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from pimc.targets.cost import device_roofs
-from pimc.targets.plots import roofline_png, roofline_png_bytes
+from pimc.targets.roofline import roofline_png, roofline_png_bytes
 from pimc.targets.system import load_system
 from pimc.targets.timeline import chrome_trace
 
