@@ -129,12 +129,11 @@ def _cmd_systems(args: argparse.Namespace) -> int:
     return 0
 
 
-def _cmd_opt(args: argparse.Namespace) -> int:
-    from pimc.compiler.driver import parse_dims
-    from pimc.compiler.opt import run_opt
+def _cmd_opt(argv: Sequence[str]) -> int:
+    """`pimc opt ARGS`: xDSL's opt driver with pimc's frontends, passes and targets (compiler/opt.py)."""
+    from pimc.compiler.opt import PimcOptMain
 
-    dims = parse_dims(args.dim)
-    sys.stdout.write(run_opt(args.input, args.passes, args.print_ir_after_all, args.print_op_generic, dims))
+    PimcOptMain(argv, parser=_Parser).run()
     return 0
 
 
@@ -192,13 +191,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="print the pass pipeline this compile runs (for `xdsl-opt -p` / `pimc opt -p`) and exit")
     c.set_defaults(func=_cmd_compile)
 
-    o = sub.add_parser("opt", help="run a pass pipeline on an .mlir or .onnx file and print the IR")
-    o.add_argument("input", help="input file (.mlir, .onnx or .pim)")
-    o.add_argument("-p", "--passes", default="", help="xdsl-opt pipeline, e.g. 'annotate-cost,partition{strategy=roofline}'")
-    o.add_argument("--dim", action="append", default=[], metavar="NAME=VALUE", help="as for compile")
-    o.add_argument("--print-ir-after-all", action="store_true", help="dump the IR to stderr after every pass")
-    o.add_argument("--print-op-generic", action="store_true", help="print the IR in generic form")
-    o.set_defaults(func=_cmd_opt)
+    # `pimc opt` has xdsl-opt's own arguments (main hands them to compiler/opt.py); listed here for --help
+    sub.add_parser("opt", help="xdsl-opt with pimc's frontends (.onnx, .pim, .mlir), passes and targets: run a pass "
+                               "pipeline (-p) and print the IR or a target's output (-t); `pimc opt -h` lists all")
 
     r = sub.add_parser("run", help="execute the compiled plan (PIM ops from their command streams on an emulator) "
                                    "and compare with onnxruntime")
@@ -276,8 +271,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if any("\0" in a for a in argv):  # a shell cannot pass one; os.stat and friends would raise ValueError
             raise _UsageError("an argument contains a NUL character")
+        if argv[:1] == ["opt"]:
+            return _cmd_opt(argv[1:])
         args = build_parser().parse_args(argv)
-    except PimcError as e:
+    except (PimcError, OSError, UnicodeError) as e:
         print(format_error(e), file=sys.stderr)
         return 1
     except SystemExit as e:  # --help
