@@ -25,7 +25,8 @@ from pimc.compiler.driver import import_model, make_context, parse_dims
 from pimc.dialects import pim
 from pimc.passes.annotate_cost import AnnotateCostPass
 from pimc.passes.lower_to_pim import LowerToPimPass
-from pimc.passes.partition import PartitionPass, device_of
+from pimc.dialects.place import device_of
+from pimc.passes.partition import PartitionPass
 from pimc.passes.pim_to_commands import PimToCommandsPass
 from pimc.targets.aim_trace import emit_aim_trace
 from pimc.targets.pim_timing import block_commands, stream_counts

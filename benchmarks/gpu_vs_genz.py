@@ -45,7 +45,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from pimc.compiler.driver import import_model
-from pimc.compiler.frontend.phases import phase_of
+from pimc.dialects.nn import phase_of
 from pimc.dialects import nn
 from pimc.targets.cost import is_costed, op_metrics
 from pimc.targets.gpu import gbps_from_genz, genz_memory_bw, gpu_op_time

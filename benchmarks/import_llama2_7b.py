@@ -26,7 +26,7 @@ from pathlib import Path
 import onnx
 
 from pimc.compiler.driver import import_model, make_context
-from pimc.compiler.frontend.phases import phase_of
+from pimc.dialects.nn import phase_of
 from pimc.targets.cost import is_costed, op_metrics
 from pimc.compiler.frontend.onnx_import import import_resolved, load_onnx
 from pimc.compiler.frontend.onnx_shapes import resolve_graph

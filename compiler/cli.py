@@ -13,7 +13,7 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from pimc.compiler.errors import PimcError
+from pimc.errors import PimcError
 
 MAX_SUB_BATCHES = 64
 """The most interleaved sub-batches `--sub-batches` may ask for (NeuPIMs interleaves 2)."""

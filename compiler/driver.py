@@ -23,11 +23,12 @@ from xdsl.dialects.builtin import ModuleOp
 from xdsl.passes import ModulePass, PassPipeline
 from xdsl.utils.exceptions import VerifyException
 
-from pimc.compiler.errors import CompileError, LimitError, ModelImportError, PimcError
+from pimc.errors import CompileError, LimitError, ModelImportError, PimcError
 from pimc.dialects import pim
 from pimc.passes.annotate_cost import AnnotateCostPass
 from pimc.passes.lower_to_pim import LowerToPimPass
-from pimc.passes.partition import PartitionPass, device_of
+from pimc.dialects.place import device_of
+from pimc.passes.partition import PartitionPass
 from pimc.passes.pim_to_commands import PimToCommandsPass
 from pimc.passes.baselines import BaselinesPass
 from pimc.passes.check_capacity import CheckCapacityPass
@@ -83,7 +84,7 @@ def parse_dims(specs: Sequence[str]) -> dict[str, str]:
 def _onnx_dims(path: Path, dims: dict[str, str]) -> dict[str, int]:
     """The `--dim` values bound to an ONNX graph's symbolic dims: integers from 0 (an empty past makes a decode
     graph a prefill) to `limits.MAX_ELEMENTS`; `_check_not_empty` refuses any other empty tensor."""
-    from pimc.compiler.limits import MAX_ELEMENTS, fmt_count, parse_dim_value, shown
+    from pimc.limits import MAX_ELEMENTS, fmt_count, parse_dim_value, shown
 
     out: dict[str, int] = {}
     for name, value in dims.items():
@@ -132,7 +133,7 @@ def _check_not_empty(module: ModuleOp, path: Path, dims: dict[str, str]) -> None
     an empty past is a prefill): an op result or a function input of no elements is an error naming it."""
     from xdsl.dialects import func
 
-    from pimc.compiler.limits import parse_dim_value
+    from pimc.limits import parse_dim_value
     from pimc.dialects import nn
     from pimc.targets.cost import is_costed
 

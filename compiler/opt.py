@@ -18,15 +18,14 @@ from typing import IO
 
 from xdsl.context import Context
 from xdsl.dialects.builtin import ModuleOp
-from xdsl.ir import Attribute
 from xdsl.passes import ModulePass, PassPipeline
 from xdsl.printer import Printer
 from xdsl.utils.arg_spec import parse_spec
 from xdsl.utils.exceptions import ArgSpecParseError, ParseError, PassFailedException, VerifyException
 from xdsl.xdsl_opt_main import xDSLOptMain
 
-from pimc.compiler.errors import CompileError, LimitError, ModelImportError, PimcError
-from pimc.compiler.limits import fmt_count, shape_problem
+from pimc.errors import CompileError, LimitError, ModelImportError, PimcError
+from pimc.limits import fmt_count, shape_problem
 
 
 def _check_strings(text: str, path: Path) -> None:

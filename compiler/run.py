@@ -29,10 +29,10 @@ from xdsl.dialects import func
 from xdsl.dialects.builtin import FloatAttr
 from xdsl.ir import Operation, SSAValue
 
-from pimc.compiler.errors import PimcError
+from pimc.errors import PimcError
 from pimc.dialects import nn, pim
 from pimc.dialects.place import TransferOp
-from pimc.passes.partition import device_of
+from pimc.dialects.place import device_of
 from pimc.targets.pim_emulator import BankImage, emulate_attention, emulate_gemv
 from pimc.targets.reference import Interpreter, attention_probabilities, load_model, weights_from_onnx
 from pimc.targets.system import System

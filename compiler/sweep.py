@@ -20,7 +20,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from pimc.compiler.errors import PimcError
+from pimc.errors import PimcError
 
 Row = dict[str, Any]
 
@@ -93,7 +93,7 @@ def run_sweep(model: str | Path, systems: Sequence[str], dims: Mapping[str, Sequ
     when given, so the sweep runs with compile_model's default otherwise.
     """
     from pimc.compiler.driver import compile_model, import_model
-    from pimc.passes.partition import STRATEGIES
+    from pimc.passes.strategies import STRATEGIES
     from pimc.targets.system import load_system
 
     targets = []

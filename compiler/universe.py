@@ -140,7 +140,7 @@ def _report_pimc_errors(exc_type, exc, tb, _previous=sys.excepthook) -> None:
     `--verify-diagnostics` and re-raises it otherwise; this hook, installed when xDSL loads pimc's universe,
     covers the default mode.
     """
-    from pimc.compiler.errors import PimcError
+    from pimc.errors import PimcError
 
     if isinstance(exc, PimcError):
         from pimc.compiler.cli import format_error

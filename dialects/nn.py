@@ -26,6 +26,7 @@ from xdsl.dialects.builtin import (
     TensorType,
     UnitAttr,
 )
+from xdsl.dialects import func
 from xdsl.ir import Attribute, Dialect, Operation, SSAValue
 from xdsl.irdl import (
     IRDLOperation,
@@ -812,6 +813,25 @@ class KvAppendOp(_NamedOp):
         expected = tuple(c[i] + n[i] if i == a else c[i] for i in range(len(c)))
         if y != expected:
             raise VerifyException(f"kv_append result shape {y} should be {expected}")
+
+
+PHASES = ("prefill", "decode")
+"""The inference phases: prefill (the prompt, no KV cache yet) and decode (new tokens against a cached past)."""
+PHASE_ATTR = "phase"
+"""The discardable attribute naming the phase an op belongs to (each function of a model is one phase)."""
+
+
+def phase_of(op: Operation) -> str | None:
+    """The phase an op belongs to: its own `phase` attribute, else its function's name if that is a phase."""
+    attr = op.attributes.get(PHASE_ATTR)
+    if isinstance(attr, StringAttr):
+        return attr.data
+    parent = op.parent_op()
+    while parent is not None and not isinstance(parent, func.FuncOp):
+        parent = parent.parent_op()
+    if isinstance(parent, func.FuncOp) and parent.sym_name.data in PHASES:
+        return parent.sym_name.data
+    return None
 
 
 NN = Dialect(

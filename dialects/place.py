@@ -10,7 +10,7 @@ value produced in one memory is consumed by a device that reads another.
 from __future__ import annotations
 
 from xdsl.dialects.builtin import StringAttr, TensorType
-from xdsl.ir import Dialect, ParametrizedAttribute, SSAValue
+from xdsl.ir import Dialect, Operation, ParametrizedAttribute, SSAValue
 from xdsl.irdl import (
     IRDLOperation,
     ParsePropInAttrDict,
@@ -69,6 +69,15 @@ class TransferOp(IRDLOperation):
             raise VerifyException("transfer result type must equal its input type")
         if self.src == self.dst:
             raise VerifyException(f"transfer from device '{self.src.device_name}' to itself")
+
+
+DEVICE_ATTR = "device"
+
+
+def device_of(op: Operation) -> str | None:
+    """The device name of `op`'s `device` attribute, unchecked (None when it has none)."""
+    attr = op.attributes.get(DEVICE_ATTR)
+    return attr.device_name if isinstance(attr, DeviceAttr) else None
 
 
 Place = Dialect("place", [TransferOp], [DeviceAttr])

@@ -9,12 +9,12 @@ from xdsl.dialects.builtin import DictionaryAttr, FloatAttr, IntegerAttr, Module
 from xdsl.ir import Operation
 from xdsl.passes import ModulePass
 
-from pimc.compiler.errors import CompileError
+from pimc.errors import CompileError
 from pimc.targets.cost import device_cost, is_costed, op_metrics
-from pimc.targets.dtypes import DEFAULT_DTYPE, DTYPE_ATTR, DTYPE_BYTES, DTYPES
+from pimc.targets.annotations import COST_ATTR
+from pimc.targets.dtypes import DTYPE_BYTES, dtype_for_module
 from pimc.targets.system import System, system_for_module
 
-COST_ATTR = "cost"
 
 I64_MAX = 2**63 - 1
 
@@ -58,7 +58,7 @@ def cost_attr(op: Operation, system: System, dtype: str) -> DictionaryAttr:
 
 def _check_placement(op: Operation, system: System, dtype: str) -> None:
     """An op that is already placed (IR re-costed after partition) must be on a device that can run it."""
-    from pimc.passes.partition import device_of
+    from pimc.dialects.place import device_of
 
     device = device_of(op)
     if device is None:
@@ -84,17 +84,6 @@ def check_static(module: ModuleOp) -> None:
                 if isinstance(v.type, TensorType) and any(d < 0 for d in v.type.get_shape()):
                     raise CompileError(f"op '{_label(op)}' ({op.name}): {what} {i} is {v.type}: pimc costs static "
                                        "shapes only")
-
-
-def dtype_for_module(module: ModuleOp, dtype: str | None) -> str:
-    """The deployment precision: the pass option, else the module's `pimc.dtype`, else fp16; recorded on the module."""
-    if dtype is None:
-        attr = module.attributes.get(DTYPE_ATTR)
-        dtype = attr.data if isinstance(attr, StringAttr) else DEFAULT_DTYPE
-    if dtype not in DTYPES:
-        raise CompileError(f"unknown dtype '{dtype}' (expected one of {', '.join(DTYPES)})")
-    module.attributes[DTYPE_ATTR] = StringAttr(dtype)
-    return dtype
 
 
 @dataclass(frozen=True)

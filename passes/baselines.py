@@ -22,23 +22,13 @@ from xdsl.context import Context
 from xdsl.dialects.builtin import DictionaryAttr, FloatAttr, ModuleOp, StringAttr
 from xdsl.passes import ModulePass
 
-from pimc.compiler.errors import CompileError, PimcError
-from pimc.passes.annotate_cost import dtype_for_module
-from pimc.passes.partition import (
-    BASELINES,
-    PARTITION_ATTR,
-    StrategyContext,
-    check_papi_threshold,
-    phase_functions,
-    phase_graph,
-    place_phase,
-)
-from pimc.passes.schedule import schedule_streams
-from pimc.targets.dtypes import DTYPE_BYTES
+from pimc.errors import PimcError
+from pimc.passes.partition import StrategyContext, check_papi_threshold, place_phase
+from pimc.passes.strategies import BASELINES
+from pimc.targets.annotations import BASELINES_ATTR, chosen_strategy, phase_functions, phase_graph, schedule_streams
+from pimc.targets.dtypes import DTYPE_BYTES, dtype_for_module
 from pimc.targets.schedule import PhaseGraph, schedule_energy_pj, schedule_phase
 from pimc.targets.system import System, system_for_module
-
-BASELINES_ATTR = "pimc.baselines"
 
 
 def baseline_results(graphs: list[PhaseGraph], system: System, dtype: str, chosen: str, streams: int = 1,
@@ -71,15 +61,6 @@ def _attr(value: Any) -> Any:
     if isinstance(value, str):
         return StringAttr(value)
     return FloatAttr(value, 64)
-
-
-def chosen_strategy(module: ModuleOp) -> str:
-    """The strategy partition placed `module` with (its `pimc.partition` attribute)."""
-    attr = module.attributes.get(PARTITION_ATTR)
-    strategy = attr.data.get("strategy") if isinstance(attr, DictionaryAttr) else None
-    if not isinstance(strategy, StringAttr):
-        raise CompileError("the module has no `pimc.partition` strategy: run partition first")
-    return strategy.data
 
 
 @dataclass(frozen=True)

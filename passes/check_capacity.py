@@ -17,12 +17,10 @@ from xdsl.context import Context
 from xdsl.dialects.builtin import DictionaryAttr, IntegerAttr, ModuleOp
 from xdsl.passes import ModulePass
 
-from pimc.passes.annotate_cost import dtype_for_module
+from pimc.targets.annotations import MEMORY_ATTR
 from pimc.targets.capacity import MemoryUse, check_capacity
-from pimc.targets.dtypes import DTYPE_BYTES
+from pimc.targets.dtypes import DTYPE_BYTES, dtype_for_module
 from pimc.targets.system import system_for_module
-
-MEMORY_ATTR = "pimc.memory"
 
 
 def _counts(values: dict[str, int]) -> DictionaryAttr:

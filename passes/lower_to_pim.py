@@ -10,9 +10,9 @@ from xdsl.ir import Operation
 from xdsl.passes import ModulePass
 from xdsl.rewriter import Rewriter
 
-from pimc.compiler.errors import CompileError
+from pimc.errors import CompileError
 from pimc.dialects import nn, pim
-from pimc.passes.partition import device_of
+from pimc.dialects.place import device_of
 from pimc.targets.cost import pim_weight
 from pimc.targets.pim_timing import AttentionMapping, attention_mapping, gemv_geometry
 from pimc.targets.system import Device, system_for_module

@@ -89,7 +89,7 @@ from dataclasses import dataclass
 import highspy
 import numpy as np
 
-from pimc.compiler.errors import CompileError
+from pimc.errors import CompileError
 from pimc.targets.schedule import PhaseGraph, resources, schedule_energy_pj, schedule_phase, transfer_ns
 from pimc.targets.system import System
 

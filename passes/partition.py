@@ -13,109 +13,29 @@ from xdsl.dialects.builtin import (
     IntegerAttr,
     ModuleOp,
     StringAttr,
-    TensorType,
     UnitAttr,
 )
 from xdsl.ir import Operation, SSAValue
 from xdsl.passes import ModulePass
 from xdsl.rewriter import InsertPoint, Rewriter
 
-from pimc.compiler.errors import CompileError
-from pimc.compiler.frontend.phases import phase_of
-from pimc.dialects import nn, pim
+from pimc.dialects import nn
 from pimc.dialects.nn import op_label
-from pimc.dialects.place import DeviceAttr, TransferOp
-from pimc.passes.annotate_cost import COST_ATTR, check_static, dtype_for_module
-from pimc.passes.strategies import BASELINES, STRATEGIES
-from pimc.targets.cost import (
-    device_roof,
-    is_costed,
-    matrix_products,
-    op_metrics,
-    pim_weight,
-    tensor_bytes,
-    transfer_energy_pj,
-    transfer_latency_ns,
+from pimc.dialects.place import DEVICE_ATTR, DeviceAttr, TransferOp
+from pimc.errors import CompileError
+from pimc.passes.annotate_cost import check_static
+from pimc.passes.strategies import STRATEGIES
+from pimc.targets.annotations import (
+    PARTITION_ATTR,
+    devices_text,
+    phase_functions,
+    phase_graph,
+    placed_device,
 )
-from pimc.targets.dtypes import DTYPE_BYTES
+from pimc.targets.cost import device_roof, tensor_bytes, transfer_energy_pj, transfer_latency_ns
+from pimc.targets.dtypes import DTYPE_BYTES, dtype_for_module
 from pimc.targets.schedule import PhaseGraph, transfer_ns
 from pimc.targets.system import System, system_for_module
-
-DEVICE_ATTR = "device"
-PARTITION_ATTR = "pimc.partition"
-
-
-COST_TABLES = {"latency_ns": "ns", "energy_pj": "pJ"}
-"""The per-device tables of an op's cost attribute that partition and schedule read, with their units."""
-
-
-def _devices_text(system: System) -> str:
-    return ", ".join(system.devices)
-
-
-def op_cost(op: Operation, system: System | None = None) -> tuple[dict[str, float], dict[str, float]]:
-    """The per-device latency (ns) and energy (pJ) annotate-cost recorded on `op`, checked as they are read.
-
-    The IR may come from a file, so every figure is validated: the cost attribute is a
-    dictionary with both tables, every entry is a finite, non-negative float, both
-    tables name the same devices and, when `system` is given, only devices of that
-    system. A violation is a CompileError naming the op, the table and the device.
-    """
-    label = op_label(op)
-    cost = op.attributes.get(COST_ATTR)
-    if cost is None:
-        raise CompileError(f"op '{label}' has no cost: run annotate-cost before partition")
-    if not isinstance(cost, DictionaryAttr):
-        raise CompileError(f"op '{label}': its cost attribute is not a dictionary: run annotate-cost again")
-    tables: list[dict[str, float]] = []
-    for key, unit in COST_TABLES.items():
-        table = cost.data.get(key)
-        if not isinstance(table, DictionaryAttr):
-            what = "has no" if table is None else "has a malformed"
-            raise CompileError(f"op '{label}': its cost {what} `{key}` table: run annotate-cost again")
-        figures: dict[str, float] = {}
-        for device, value in table.data.items():
-            if system is not None and device not in system.devices:
-                raise CompileError(f"op '{label}': cost {key} names device '{device}', which system '{system.name}' "
-                                   f"does not have (devices: {_devices_text(system)}): run annotate-cost for this "
-                                   "system")
-            if not isinstance(value, FloatAttr):
-                raise CompileError(f"op '{label}': cost {key}.{device} is {value}, not a float ({unit})")
-            number = value.value.data
-            if not (math.isfinite(number) and number >= 0):
-                raise CompileError(f"op '{label}': cost {key}.{device} = {number} {unit}: must be finite and "
-                                   "non-negative")
-            figures[device] = number
-        tables.append(figures)
-    latency, energy = tables
-    for device in [*latency, *energy]:
-        if device not in latency or device not in energy:
-            has, lacks = ("latency_ns", "energy_pj") if device in latency else ("energy_pj", "latency_ns")
-            raise CompileError(f"op '{label}': cost {lacks} has no entry for device '{device}', which {has} has: "
-                               "run annotate-cost again")
-    return latency, energy
-
-
-def device_of(op: Operation) -> str | None:
-    """The device name of `op`'s `device` attribute, unchecked (None when it has none)."""
-    attr = op.attributes.get(DEVICE_ATTR)
-    return attr.device_name if isinstance(attr, DeviceAttr) else None
-
-
-def placed_device(op: Operation, system: System) -> str | None:
-    """The device `op` is placed on, checked against `system` (None when the op is not placed).
-
-    A `device` attribute naming no device of the system, or one that is not a
-    `#place.device`, is a CompileError naming the op and the device."""
-    attr = op.attributes.get(DEVICE_ATTR)
-    if attr is None:
-        return None
-    if not isinstance(attr, DeviceAttr):
-        raise CompileError(f"op '{op_label(op)}': its device attribute is {attr}, not a #place.device")
-    if attr.device_name not in system.devices:
-        raise CompileError(f"op '{op_label(op)}' is placed on device '{attr.device_name}', which system "
-                           f"'{system.name}' does not have (devices: {_devices_text(system)})")
-    return attr.device_name
 
 
 def check_transfers(module: ModuleOp, system: System) -> None:
@@ -129,7 +49,7 @@ def check_transfers(module: ModuleOp, system: System) -> None:
                 producer = op.input.owner
                 of = f" of op '{op_label(producer)}'" if isinstance(producer, Operation) else ""
                 raise CompileError(f"place.transfer of %{op.input.name_hint or '?'}{of}: {end} device '{device}' "
-                                   f"is not a device of system '{system.name}' (devices: {_devices_text(system)})")
+                                   f"is not a device of system '{system.name}' (devices: {devices_text(system)})")
 
 
 def insert_transfers(module: ModuleOp, system: System, elem_bytes: int | None = None) -> None:
@@ -182,65 +102,6 @@ def make_transfer(value: SSAValue, src: str, dst: str, system: System, rewriter:
 
 
 # -- the phase graph ---------------------------------------------------------------
-
-
-def phase_functions(module: ModuleOp) -> list[func.FuncOp]:
-    return [fn for fn in module.ops if isinstance(fn, func.FuncOp)]
-
-
-def costed_ops(fn: func.FuncOp) -> list[Operation]:
-    return [op for op in fn.body.block.ops if is_costed(op)]
-
-
-def role_of(op: Operation) -> tuple[str, int]:
-    """(role, rows) of an op for the seed systems' policies (PhaseGraph.roles)."""
-    if isinstance(op, (nn.AttentionOp, pim.AttentionOp)):
-        return "attention", 0
-    if isinstance(op, nn.KvAppendOp):
-        return "kv_append", 0
-    if pim_weight(op) is not None:
-        ((_, rows, _, _),) = matrix_products(op)
-        return "fc", rows
-    if op_metrics(op).engine == "matrix":
-        return "matrix", 0
-    return "vector", 0
-
-
-def phase_graph(fn: func.FuncOp, elem_bytes: int | None, system: System | None = None
-                ) -> tuple[PhaseGraph, list[Operation]]:
-    """The costed ops of a function as a PhaseGraph (targets/schedule.py), with the ops in graph order.
-
-    The ops' cost attributes are checked as they are read (`op_cost`; against `system` when given)."""
-    ops = costed_ops(fn)
-    costs = [op_cost(op, system) for op in ops]
-    index = {op: i for i, op in enumerate(ops)}
-    values: dict[tuple[int, int], int] = {}
-    operands: list[list[tuple[int, int]]] = []
-    for i, op in enumerate(ops):
-        for r, res in enumerate(op.results):
-            values[(i, r)] = tensor_bytes(res.type, elem_bytes) if isinstance(res.type, TensorType) else 0
-        ins: list[tuple[int, int]] = []
-        for operand in op.operands:
-            while isinstance(operand.owner, TransferOp):  # a placed graph: see through the copies
-                operand = operand.owner.input
-            owner = operand.owner
-            if isinstance(owner, Operation) and owner in index:
-                val = (index[owner], owner.results.index(operand))
-                if val not in ins:
-                    ins.append(val)
-        operands.append(ins)
-    roles = [role_of(op) for op in ops]
-    graph = PhaseGraph(
-        phase=phase_of(ops[0]) or fn.sym_name.data if ops else fn.sym_name.data,
-        names=[op_label(op) for op in ops],
-        latency=[latency for latency, _ in costs],
-        energy=[energy for _, energy in costs],
-        operands=operands,
-        values=values,
-        roles=[r for r, _ in roles],
-        rows=[m for _, m in roles],
-    )
-    return graph, ops
 
 
 # -- strategies --------------------------------------------------------------------

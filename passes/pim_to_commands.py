@@ -28,9 +28,9 @@ from xdsl.dialects.builtin import ModuleOp
 from xdsl.ir import Block, Operation, Region
 from xdsl.passes import ModulePass
 
-from pimc.compiler.errors import CompileError
+from pimc.errors import CompileError
 from pimc.dialects import aim, attacc, nn, pim
-from pimc.passes.partition import device_of
+from pimc.dialects.place import device_of
 from pimc.targets.pim_timing import GemvGeometry, gemv_commands, head_slot, layout_geometry
 from pimc.targets.system import Device, system_for_module
 

@@ -20,75 +20,15 @@ from xdsl.dialects.builtin import ArrayAttr, DictionaryAttr, FloatAttr, IntegerA
 from xdsl.ir import Operation
 from xdsl.passes import ModulePass
 
-from pimc.compiler.errors import CompileError
 from pimc.dialects.place import TransferOp
-from pimc.passes.annotate_cost import check_static, dtype_for_module
-from pimc.passes.partition import check_transfers, phase_functions, phase_graph, placed_device
+from pimc.errors import CompileError
+from pimc.passes.annotate_cost import check_static
+from pimc.passes.partition import check_transfers
+from pimc.targets.annotations import SCHEDULE_ATTR, SUB_BATCH_ATTR, phase_functions, phase_graph, placed_device
 from pimc.targets.cost import tensor_bytes
-from pimc.targets.dtypes import DTYPE_BYTES
+from pimc.targets.dtypes import DTYPE_BYTES, dtype_for_module
 from pimc.targets.schedule import Event, PhaseGraph, PhaseSchedule, check_placement, schedule_phase, transfer_ns
 from pimc.targets.system import System, system_for_module
-
-SCHEDULE_ATTR = "pimc.schedule"
-SUB_BATCH_ATTR = "sub_batch_ns"
-"""On an op or transfer of a phase interleaving several sub-batches: its [start, end] (ns) in sub-batches 1.. in
-order (sub-batch 0's are `start_ns` / `end_ns`)."""
-
-
-def schedule_streams(module: ModuleOp) -> int:
-    """The sub-batch streams `module` was scheduled with (`pimc.schedule`), else a CompileError."""
-    attr = module.attributes.get(SCHEDULE_ATTR)
-    if not isinstance(attr, DictionaryAttr):
-        raise CompileError("the module has no `pimc.schedule`: run schedule first")
-    for phase in attr.data.values():
-        streams = phase.data.get("streams") if isinstance(phase, DictionaryAttr) else None
-        if isinstance(streams, IntegerAttr):
-            return streams.value.data
-    return 1
-
-
-@dataclass(frozen=True)
-class PhaseTime:
-    """When a scheduled phase ran, as the IR records it."""
-
-    phase: str
-    function: func.FuncOp
-    start_ns: float
-    makespan_ns: float
-    handoff_end_ns: float
-    """End of the phase's last KV hand-off over every sub-batch (start_ns when it has none)."""
-
-
-def op_times(op: Operation) -> list[tuple[float, float]]:
-    """[start, end] (ns) of a scheduled op or transfer in every sub-batch (`start_ns`, `end_ns`, `sub_batch_ns`)."""
-    start, end = op.attributes.get("start_ns"), op.attributes.get("end_ns")
-    if not (isinstance(start, FloatAttr) and isinstance(end, FloatAttr)):
-        return []
-    times = [(start.value.data, end.value.data)]
-    more = op.attributes.get(SUB_BATCH_ATTR)
-    if isinstance(more, ArrayAttr):
-        values = [v.value.data for v in more.data if isinstance(v, FloatAttr)]
-        times += [(values[k], values[k + 1]) for k in range(0, len(values) - 1, 2)]
-    return times
-
-
-def phase_times(module: ModuleOp) -> list[PhaseTime]:
-    """Every scheduled phase's start, makespan and KV hand-off end (`pimc.schedule` and the hand-offs' times),
-    in program order; none when the module was not scheduled."""
-    attr = module.attributes.get(SCHEDULE_ATTR)
-    if not isinstance(attr, DictionaryAttr):
-        return []
-    out = []
-    for (phase, entry), fn in zip(attr.data.items(), phase_functions(module), strict=False):
-        assert isinstance(entry, DictionaryAttr)
-        start, makespan = entry.data["start_ns"], entry.data["makespan_ns"]
-        assert isinstance(start, FloatAttr) and isinstance(makespan, FloatAttr)
-        end = start.value.data
-        for op in fn.body.block.ops:
-            if isinstance(op, TransferOp) and "kv_handoff" in op.attributes:
-                end = max([end, *(e for _, e in op_times(op))])
-        out.append(PhaseTime(phase, fn, start.value.data, makespan.value.data, end))
-    return out
 
 
 @dataclass

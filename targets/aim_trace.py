@@ -25,7 +25,7 @@ from xdsl.ir import Block
 from xdsl.utils.target import Target
 
 from pimc.dialects import aim, nn, pim
-from pimc.passes.partition import device_of
+from pimc.dialects.place import device_of
 from pimc.targets.pim_timing import Command, PimCounts, aim_command, aim_instrs, stream_counts
 from pimc.targets.system import Device
 from pimc.targets.trace_files import check_trace_lines
@@ -124,7 +124,7 @@ class AimTraceTarget(Target):
     device: str = ""
 
     def emit(self, ctx: Context, module: ModuleOp, output: IO[str]) -> None:
-        from pimc.targets.report import model_name
+        from pimc.targets.annotations import model_name
         from pimc.targets.system import system_for_module
         from pimc.targets.trace_files import trace_device
 

@@ -47,7 +47,7 @@ from xdsl.utils.target import Target
 
 from pimc.dialects import attacc, pim
 from pimc.dialects.pim import ceil_div
-from pimc.passes.partition import device_of
+from pimc.dialects.place import device_of
 from pimc.targets.pim_timing import Command
 from pimc.targets.system import Device
 from pimc.targets.trace_files import check_trace_lines
@@ -262,7 +262,7 @@ class AttaccTraceTarget(Target):
     stack: int = 0
 
     def emit(self, ctx: Context, module: ModuleOp, output: IO[str]) -> None:
-        from pimc.compiler.errors import PimcError
+        from pimc.errors import PimcError
         from pimc.targets.system import system_for_module
         from pimc.targets.trace_files import trace_device
 

@@ -10,6 +10,10 @@ report states the precision it used.
 
 from __future__ import annotations
 
+from xdsl.dialects.builtin import ModuleOp, StringAttr
+
+from pimc.errors import CompileError
+
 DTYPE_BYTES: dict[str, int] = {"fp32": 4, "fp16": 2, "bf16": 2, "fp8": 1, "int8": 1}
 """Bytes per element of each deployment precision."""
 
@@ -20,3 +24,14 @@ DTYPE_ATTR = "pimc.dtype"
 
 DEFAULT_DTYPE = "fp16"
 """The precision costs assume when no `--dtype` is given: what LLM deployments and the PIM MAC lanes use."""
+
+
+def dtype_for_module(module: ModuleOp, dtype: str | None) -> str:
+    """The deployment precision: the pass option, else the module's `pimc.dtype`, else fp16; recorded on the module."""
+    if dtype is None:
+        attr = module.attributes.get(DTYPE_ATTR)
+        dtype = attr.data if isinstance(attr, StringAttr) else DEFAULT_DTYPE
+    if dtype not in DTYPES:
+        raise CompileError(f"unknown dtype '{dtype}' (expected one of {', '.join(DTYPES)})")
+    module.attributes[DTYPE_ATTR] = StringAttr(dtype)
+    return dtype

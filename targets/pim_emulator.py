@@ -63,7 +63,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from pimc.compiler.errors import PimcError
+from pimc.errors import PimcError
 from pimc.dialects import aim, nn, pim
 from pimc.dialects.pim import PIM_ELEMENT_BYTES, ceil_div
 from pimc.targets.pim_timing import GemvGeometry, aim_instrs, head_slot, layout_geometry, mask_channels

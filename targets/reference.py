@@ -48,7 +48,7 @@ from xdsl.dialects.builtin import (
 )
 from xdsl.ir import Attribute, Operation, SSAValue
 
-from pimc.compiler.errors import PimcError
+from pimc.errors import PimcError
 from pimc.dialects import nn
 
 
@@ -102,7 +102,7 @@ def weights_from_onnx(path: str | Path | onnx.ModelProto) -> dict[str, np.ndarra
     the model) and the values of the Constant nodes too large to fold, which the
     importer turns into `nn.weight` named after the Constant's output.
     """
-    from pimc.compiler.frontend.onnx_shapes import FOLD_LIMIT
+    from pimc.limits import FOLD_LIMIT
 
     model = path if isinstance(path, onnx.ModelProto) else load_model(path)
     if model.functions:  # as the importer does, so Constant outputs get the same names

@@ -26,16 +26,24 @@ from xdsl.dialects import func
 from xdsl.dialects.builtin import DictionaryAttr, FloatAttr, IntegerAttr, IntegerType, ModuleOp, StringAttr, TensorType
 from xdsl.ir import Attribute, Operation
 
-from pimc.compiler.errors import CompileError
-from pimc.compiler.frontend.phases import phase_of
 from pimc.dialects import nn, pim
-from pimc.dialects.place import TransferOp
-from pimc.passes.annotate_cost import COST_ATTR, dtype_for_module
-from pimc.passes.baselines import BASELINES_ATTR, chosen_strategy
-from pimc.passes.check_capacity import MEMORY_ATTR
-from pimc.passes.partition import PARTITION_ATTR, device_of, phase_functions
-from pimc.passes.schedule import SCHEDULE_ATTR, phase_times, schedule_streams
+from pimc.dialects.nn import phase_of
+from pimc.dialects.place import TransferOp, device_of
+from pimc.errors import CompileError
 from pimc.targets.aim_trace import is_aim_stream
+from pimc.targets.annotations import (
+    BASELINES_ATTR,
+    COST_ATTR,
+    MEMORY_ATTR,
+    PARTITION_ATTR,
+    SCHEDULE_ATTR,
+    chosen_strategy,
+    model_name,
+    phase_functions,
+    phase_times,
+    schedule_streams,
+)
+from pimc.targets.dtypes import dtype_for_module
 from pimc.targets.system import System, system_for_module
 
 SCHEMA_VERSION = 3
@@ -172,12 +180,6 @@ def roofline_view(module: ModuleOp) -> dict[str, Any]:
     op entries as the report's (the PIM lowering keeps every op's cost and device)."""
     return {"model": model_name(module), "strategy": chosen_strategy(module), "dtype": dtype_for_module(module, None),
             "ops": [op_entry(op) for op in module.walk() if COST_ATTR in op.attributes]}
-
-
-def model_name(module: ModuleOp) -> str:
-    """The model's name, as the importer recorded it (`pimc.model`)."""
-    attr = module.attributes.get("pimc.model")
-    return attr.data if isinstance(attr, StringAttr) else "model"
 
 
 def build_report(module: ModuleOp, tokens_per_step: int = 1) -> dict[str, Any]:

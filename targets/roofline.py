@@ -103,7 +103,7 @@ class RooflineTarget(Target):
     path: str = ""
 
     def emit(self, ctx: Context, module: ModuleOp, output: IO[str]) -> None:
-        from pimc.compiler.errors import PimcError
+        from pimc.errors import PimcError
         from pimc.targets.report import roofline_view
 
         if not self.path:

@@ -33,7 +33,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
-from pimc.compiler.errors import CompileError
+from pimc.errors import CompileError
 from pimc.targets.system import System
 
 

@@ -77,8 +77,8 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from pimc.compiler.errors import SystemConfigError
-from pimc.compiler.limits import MAX_CAPACITY_GB
+from pimc.errors import SystemConfigError
+from pimc.limits import MAX_CAPACITY_GB
 from pimc.targets.dtypes import DTYPES
 
 DEFAULT_SYSTEM = "npu-aim"

@@ -25,12 +25,9 @@ from xdsl.dialects.builtin import ModuleOp
 from xdsl.ir import Operation
 from xdsl.utils.target import Target
 
-from pimc.dialects.place import TransferOp
-from pimc.passes.annotate_cost import dtype_for_module
-from pimc.passes.partition import device_of, phase_graph
-from pimc.passes.schedule import op_times, phase_times
-from pimc.targets.dtypes import DTYPE_BYTES
-from pimc.targets.report import model_name
+from pimc.dialects.place import TransferOp, device_of
+from pimc.targets.annotations import model_name, op_times, phase_graph, phase_times
+from pimc.targets.dtypes import DTYPE_BYTES, dtype_for_module
 from pimc.targets.system import system_for_module
 
 PID = 1

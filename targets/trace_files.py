@@ -19,7 +19,7 @@ from collections.abc import Callable, Iterator, Mapping
 
 from xdsl.dialects.builtin import ModuleOp
 
-from pimc.compiler.errors import PimcError
+from pimc.errors import PimcError
 from pimc.targets.system import System
 
 MAX_TRACE_LINES = 50_000_000
@@ -72,7 +72,7 @@ def trace_device(module: ModuleOp, system: System, isa: str, device: str) -> str
     """The PIM device a trace target writes for: `device` (checked to be a PIM device of `isa`), else the one
     device of that ISA that got PIM macros; a PimcError names the choices otherwise."""
     from pimc.dialects import pim
-    from pimc.passes.partition import device_of
+    from pimc.dialects.place import device_of
 
     of_isa = [n for n, d in system.devices.items() if d.kind == "pim" and d.p("isa") == isa]
     if device:

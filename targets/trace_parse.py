@@ -125,7 +125,7 @@ from typing import Any, NoReturn
 from lark import Lark, Token, Transformer
 from lark.exceptions import UnexpectedCharacters, UnexpectedInput, UnexpectedToken
 
-from pimc.compiler.errors import PimcError
+from pimc.errors import PimcError
 
 
 class TraceSyntaxError(PimcError):

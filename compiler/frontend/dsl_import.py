@@ -45,13 +45,13 @@ from xdsl.dialects.builtin import (
 from xdsl.ir import Attribute, Block, Operation, OpResult, Region, SSAValue
 from xdsl.utils.exceptions import VerifyException
 
-from pimc.compiler.errors import LimitError, ModelImportError
-from pimc.compiler.limits import MAX_ELEMENTS, MAX_OPS, fmt_count, parse_dim_value, shape_problem, shown
+from pimc.errors import LimitError, ModelImportError
+from pimc.limits import MAX_ELEMENTS, MAX_OPS, fmt_count, parse_dim_value, shape_problem, shown
 from pimc.dialects import nn
+from pimc.dialects.nn import PHASES
 
 GRAMMAR = Path(__file__).with_name("dsl.lark")
 
-PHASES = ("prefill", "decode")
 """The phase names the rest of the compiler knows; each becomes `func.func @<phase>`."""
 
 DEFAULT_PHASE = "prefill"

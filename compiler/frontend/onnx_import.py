@@ -46,7 +46,7 @@ from xdsl.dialects.builtin import (
 from xdsl.ir import Attribute, Block, Operation, Region, SSAValue
 from xdsl.utils.exceptions import VerifyException
 
-from pimc.compiler.errors import ModelImportError
+from pimc.errors import ModelImportError
 from pimc.compiler.frontend.onnx_shapes import ResolvedGraph, TensorInfo, node_attr, resolve_graph
 from pimc.dialects import nn
 

@@ -35,15 +35,8 @@ import numpy as np
 import onnx
 from onnx import TensorProto, numpy_helper
 
-from pimc.compiler.errors import LimitError, ModelImportError
-from pimc.compiler.limits import MAX_OPS, check_shape, fmt_count
-
-FOLD_LIMIT = 1024
-"""Largest result (in elements) that is folded into a compile-time constant.
-
-Shape arithmetic is a handful of elements; larger constant computations (causal
-masks, rotary tables) stay in the graph as ops so the IR holds no bulk data.
-"""
+from pimc.errors import LimitError, ModelImportError
+from pimc.limits import FOLD_LIMIT, MAX_OPS, check_shape, fmt_count
 
 
 @dataclass(frozen=True)

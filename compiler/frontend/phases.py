@@ -9,12 +9,10 @@ from __future__ import annotations
 
 from xdsl.dialects import func
 from xdsl.dialects.builtin import ModuleOp, StringAttr
-from xdsl.ir import BlockArgument, Operation
+from xdsl.ir import BlockArgument
 
 from pimc.dialects import nn
-
-PHASES = ("prefill", "decode")
-PHASE_ATTR = "phase"
+from pimc.dialects.nn import PHASE_ATTR, PHASES
 
 
 def detect_phase(fn: func.FuncOp) -> str:
@@ -38,19 +36,6 @@ def set_phase(fn: func.FuncOp, phase: str) -> None:
     attr = StringAttr(phase)
     for op in fn.body.walk():
         op.attributes[PHASE_ATTR] = attr
-
-
-def phase_of(op: Operation) -> str | None:
-    """The phase an op belongs to: its own `phase` attribute, else its function's name if that is a phase."""
-    attr = op.attributes.get(PHASE_ATTR)
-    if isinstance(attr, StringAttr):
-        return attr.data
-    parent = op.parent_op()
-    while parent is not None and not isinstance(parent, func.FuncOp):
-        parent = parent.parent_op()
-    if isinstance(parent, func.FuncOp) and parent.sym_name.data in PHASES:
-        return parent.sym_name.data
-    return None
 
 
 def assign_phases(module: ModuleOp) -> None:

@@ -17,7 +17,7 @@ import pytest
 from pimc.compiler.cli import main
 from pimc.compiler.driver import compile_model, write_outputs
 from pimc.dialects import pim
-from pimc.passes.partition import device_of
+from pimc.dialects.place import device_of
 from pimc.targets.aim_trace import trace_macro_counts
 from pimc.targets.attacc_trace import trace_commands
 from pimc.targets.pim_timing import block_commands, stream_counts

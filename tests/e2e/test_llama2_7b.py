@@ -15,7 +15,7 @@ import pytest
 from xdsl.dialects.builtin import ModuleOp, TensorType
 
 from pimc.compiler.driver import import_model
-from pimc.compiler.frontend.phases import phase_of
+from pimc.dialects.nn import phase_of
 from pimc.dialects import nn
 from pimc.targets.cost import is_costed, op_metrics
 

@@ -17,8 +17,8 @@ from pathlib import Path
 import pytest
 
 from pimc.compiler.driver import compile_model
-from pimc.compiler.errors import PimcError
-from pimc.passes.partition import STRATEGIES
+from pimc.errors import PimcError
+from pimc.passes.strategies import STRATEGIES
 from pimc.targets.system import System, load_system, preset_names
 
 REPO = Path(__file__).resolve().parents[2]

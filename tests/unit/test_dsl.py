@@ -13,7 +13,7 @@ from xdsl.dialects.builtin import ModuleOp, StringAttr, f16, f32, i64
 from xdsl.parser import Parser
 
 from pimc.compiler.driver import make_context
-from pimc.compiler.errors import ModelImportError
+from pimc.errors import ModelImportError
 from pimc.compiler.frontend.dsl_import import import_dsl, import_dsl_text
 from pimc.dialects import nn
 

@@ -25,7 +25,7 @@ from onnx import TensorProto, helper, numpy_helper
 
 from pimc.compiler.cli import main
 from pimc.compiler.driver import write_files
-from pimc.compiler.errors import PimcError, SystemConfigError
+from pimc.errors import PimcError, SystemConfigError
 from pimc.targets.system import parse_system
 
 REPO = Path(__file__).resolve().parents[2]

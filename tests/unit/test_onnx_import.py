@@ -7,7 +7,7 @@ import onnx
 import pytest
 from onnx import TensorProto, helper, numpy_helper
 
-from pimc.compiler.errors import ModelImportError
+from pimc.errors import ModelImportError
 from pimc.compiler.frontend.onnx_import import import_onnx
 from pimc.dialects import nn
 

@@ -11,7 +11,7 @@ from onnx import TensorProto, helper, numpy_helper
 
 from pimc.compiler.cli import main
 from pimc.compiler.driver import import_model, unmodelled_warning
-from pimc.compiler.errors import ModelImportError
+from pimc.errors import ModelImportError
 from pimc.compiler.frontend.onnx_import import import_onnx, load_onnx
 from pimc.compiler.frontend.onnx_shapes import resolve_graph
 from pimc.dialects import nn

@@ -14,10 +14,12 @@ import pytest
 
 import pimc.passes.optimal as optimal
 from pimc.compiler.driver import compile_model, import_model, make_context
-from pimc.compiler.errors import PimcError
+from pimc.errors import PimcError
 from pimc.dialects import nn
 from pimc.passes.annotate_cost import AnnotateCostPass
-from pimc.passes.partition import STRATEGIES, StrategyContext, phase_functions, phase_graph, place_phase
+from pimc.passes.partition import StrategyContext, place_phase
+from pimc.passes.strategies import STRATEGIES
+from pimc.targets.annotations import phase_functions, phase_graph
 from pimc.targets.schedule import PhaseGraph, schedule_phase
 from pimc.targets.system import load_system
 

@@ -12,7 +12,7 @@ import numpy as np
 
 from pimc.compiler.cli import main
 from pimc.compiler.driver import compile_model, make_context
-from pimc.compiler.errors import CompileError, ModelImportError, SystemConfigError
+from pimc.errors import CompileError, ModelImportError, SystemConfigError
 from pimc.compiler.frontend.onnx_import import import_onnx
 from pimc.dialects import pim
 from pimc.passes.partition import PartitionPass

@@ -11,7 +11,7 @@ import pytest
 
 from pimc.compiler import driver
 from pimc.compiler.cli import main
-from pimc.compiler.errors import PimcError
+from pimc.errors import PimcError
 from pimc.compiler.sweep import (
     METRIC_COLUMNS,
     metrics_row,

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from pimc.compiler.errors import SystemConfigError
+from pimc.errors import SystemConfigError
 from pimc.targets.system import load_system, parse_system, preset_names
 
 

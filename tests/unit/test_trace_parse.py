@@ -6,7 +6,7 @@ import random
 
 import pytest
 
-from pimc.compiler.errors import PimcError
+from pimc.errors import PimcError
 from pimc.dialects.aim import AimInstr
 from pimc.targets.trace_parse import (
     ATTACC_ADDRESS_BITS,

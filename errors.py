@@ -42,4 +42,4 @@ class CompileError(PimcError):
 
 
 class LimitError(ModelImportError):
-    """The model is larger than any memory can hold, or than pimc compiles (compiler/limits.py)."""
+    """The model is larger than any memory can hold, or than pimc compiles (limits.py)."""

@@ -25,7 +25,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 
-from pimc.compiler.errors import LimitError
+from pimc.errors import LimitError
 
 MAX_CAPACITY_GB = 1e6
 """The largest `capacity_gb` a memory may declare: 1 PB."""
@@ -86,3 +86,11 @@ def parse_dim_value(text: str) -> int | None:
     if len(body.lstrip("0")) > MAX_DIM_DIGITS:
         return (-1 if t.startswith("-") else 1) * 10**MAX_DIM_DIGITS
     return int(t)
+
+
+FOLD_LIMIT = 1024
+"""Largest result (in elements) that is folded into a compile-time constant.
+
+Shape arithmetic is a handful of elements; larger constant computations (causal
+masks, rotary tables) stay in the graph as ops so the IR holds no bulk data.
+"""
