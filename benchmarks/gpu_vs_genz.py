@@ -3,8 +3,8 @@
     python benchmarks/gpu_vs_genz.py [--genz-python PATH] [--genz-h100-preset]
 
 GenZ (PyPI genz-llm, tested with 0.0.16) is not a pimc dependency: it runs in its
-own interpreter, `--genz-python` (default: $GENZ_PYTHON, else /tmp/refvenv/bin/python),
-through a small script that prints its per-op table (`model_df`) as JSON. pimc's
+own interpreter, `--genz-python` (default: $GENZ_PYTHON; e.g. `python3 -m venv genz &&
+genz/bin/pip install genz-llm==0.0.16`, then `--genz-python genz/bin/python`), through a small script that prints its per-op table (`model_df`) as JSON. pimc's
 side runs here: examples/llama2-7b.pim imported with dims batch=1, seq=512,
 past=511, dtype=bf16 (every activation and weight 2 bytes/element, GenZ's
 bits='bf16'; only the token ids stay i64), FLOPs and bytes from
@@ -40,6 +40,7 @@ import os
 import re
 import shlex
 import subprocess
+import tempfile
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -167,7 +168,8 @@ MAPPING = [
 
 def run_genz(python: str, cfg: dict) -> dict:
     cmd = [python, "-c", GENZ_SCRIPT, json.dumps(cfg)]
-    done = subprocess.run(cmd, capture_output=True, text=True, cwd="/tmp")
+    with tempfile.TemporaryDirectory() as scratch:  # GenZ writes files into its working directory
+        done = subprocess.run(cmd, capture_output=True, text=True, cwd=scratch)
     if done.returncode != 0:
         sys.exit(f"GenZ run failed ({python}):\n{done.stderr[-3000:]}")
     return json.loads(done.stdout.strip().splitlines()[-1])
@@ -257,9 +259,13 @@ def short(bounds: list[str]) -> str:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--genz-python", default=os.environ.get("GENZ_PYTHON", "/tmp/refvenv/bin/python"))
+    parser.add_argument("--genz-python", default=os.environ.get("GENZ_PYTHON"),
+                        help="a Python with genz-llm installed (default: $GENZ_PYTHON)")
     parser.add_argument("--genz-h100-preset", action="store_true", help="GenZ's own 'H100_GPU' (3400 GiB/s)")
     args = parser.parse_args()
+    if not args.genz_python:
+        parser.error("name a Python with genz-llm installed: --genz-python PATH or GENZ_PYTHON "
+                     "(python3 -m venv genz && genz/bin/pip install genz-llm==0.0.16)")
 
     h100 = load_system("h100")  # the preset's data-sheet numbers; GenZ has no launch overhead, so 0 here
     gpu = h100.devices["gpu"]

@@ -20,7 +20,7 @@ from pimc.passes.optimal import solve_optimal
 from pimc.passes.partition import StrategyContext, heuristic_placements, place_phase
 from pimc.passes.strategies import STRATEGIES
 from pimc.targets.annotations import phase_functions, phase_graph
-from pimc.targets.schedule import schedule_phase
+from pimc.targets.execution import schedule_phase
 from pimc.targets.system import load_system
 
 ROOT = Path(__file__).resolve().parents[1]

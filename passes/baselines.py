@@ -27,7 +27,7 @@ from pimc.passes.partition import StrategyContext, check_papi_threshold, place_p
 from pimc.passes.strategies import BASELINES
 from pimc.targets.annotations import BASELINES_ATTR, chosen_strategy, phase_functions, phase_graph, schedule_streams
 from pimc.targets.dtypes import DTYPE_BYTES, dtype_for_module
-from pimc.targets.schedule import PhaseGraph, schedule_energy_pj, schedule_phase
+from pimc.targets.execution import PhaseGraph, schedule_energy_pj, schedule_phase
 from pimc.targets.system import System, system_for_module
 
 

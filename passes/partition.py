@@ -34,7 +34,7 @@ from pimc.targets.annotations import (
 )
 from pimc.targets.cost import device_roof, tensor_bytes, transfer_energy_pj, transfer_latency_ns
 from pimc.targets.dtypes import DTYPE_BYTES, dtype_for_module
-from pimc.targets.schedule import PhaseGraph, transfer_ns
+from pimc.targets.execution import PhaseGraph, transfer_ns
 from pimc.targets.system import System, system_for_module
 
 

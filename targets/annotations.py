@@ -29,7 +29,7 @@ from pimc.dialects.nn import op_label, phase_of
 from pimc.dialects.place import DEVICE_ATTR, DeviceAttr, TransferOp
 from pimc.errors import CompileError
 from pimc.targets.cost import is_costed, matrix_products, op_metrics, pim_weight, tensor_bytes
-from pimc.targets.schedule import PhaseGraph
+from pimc.targets.execution import PhaseGraph
 from pimc.targets.system import System
 
 
@@ -130,7 +130,7 @@ def role_of(op: Operation) -> tuple[str, int]:
 
 def phase_graph(fn: func.FuncOp, elem_bytes: int | None, system: System | None = None
                 ) -> tuple[PhaseGraph, list[Operation]]:
-    """The costed ops of a function as a PhaseGraph (targets/schedule.py), with the ops in graph order.
+    """The costed ops of a function as a PhaseGraph (targets/execution.py), with the ops in graph order.
 
     The ops' cost attributes are checked as they are read (`op_cost`; against `system` when given)."""
     ops = costed_ops(fn)

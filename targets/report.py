@@ -4,7 +4,7 @@ Schema: docs/report.md. Every number is read from the IR the passes produced
 (the `cost`, `device`, `bytes` and `latency_ns` attributes), so the report shows
 exactly what the compiler decided.
 
-Latencies come from the schedule (targets/schedule.py, passes/schedule.py): each
+Latencies come from the schedule (targets/execution.py, passes/schedule.py): each
 phase's makespan with devices overlapping where dependencies and memories allow;
 `serial_ns` is the sum of the same op and transfer latencies, for comparison.
 The `baselines` section is the baselines pass's `pimc.baselines`: the same costed graph

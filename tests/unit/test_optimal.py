@@ -20,7 +20,7 @@ from pimc.passes.annotate_cost import AnnotateCostPass
 from pimc.passes.partition import StrategyContext, place_phase
 from pimc.passes.strategies import STRATEGIES
 from pimc.targets.annotations import phase_functions, phase_graph
-from pimc.targets.schedule import PhaseGraph, schedule_phase
+from pimc.targets.execution import PhaseGraph, schedule_phase
 from pimc.targets.system import load_system
 
 ROOT = Path(__file__).resolve().parents[2]

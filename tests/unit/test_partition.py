@@ -16,7 +16,7 @@ from pimc.passes.optimal import barriers, solve_optimal
 from pimc.passes.partition import StrategyContext, papi_threshold, place_phase
 from pimc.passes.strategies import STRATEGIES
 from pimc.targets.annotations import phase_functions, phase_graph
-from pimc.targets.schedule import PhaseGraph, schedule_phase
+from pimc.targets.execution import PhaseGraph, schedule_phase
 from pimc.targets.system import System, load_system
 
 ROOT = Path(__file__).resolve().parents[2]

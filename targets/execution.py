@@ -1,4 +1,4 @@
-"""The schedule: when each op and transfer of a phase runs, on which resource, and the phase's makespan.
+"""The execution model: when each op and transfer of a phase runs, on which resource, and the phase's makespan.
 
 The partitioner and the scheduler share one model of execution, defined here, so
 that `optimal` (passes/optimal.py) minimises exactly the latency the report shows:

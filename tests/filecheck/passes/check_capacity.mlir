@@ -1,0 +1,9 @@
+// RUN: xdsl-opt %inputs/three-gemvs.mlir -p 'annotate-cost{system="%inputs/test-system.toml"},partition{strategy=roofline},schedule,check-capacity' | filecheck %s
+// RUN: xdsl-opt %inputs/three-gemvs.mlir -p 'annotate-cost{system="%inputs/test-system.toml"},partition{strategy=gpu-only},schedule,check-capacity' | filecheck %s --check-prefix=GPU
+
+// Every weight is read on PIM (dram): w 16x8 + wt 8x16 + c 8 + v 40x4 = 424 elements x 2 bytes (fp16) = 848 bytes;
+// the GPU's memory holds only the two copies the add reads (activations) and no weight.
+// CHECK: pimc.memory = {dram = {weights_bytes = 848 : i64, weights = 4 : i64, kv_cache_bytes = {}, activations_bytes = {main = [[ACT:[0-9]+]] : i64}, total_bytes = {{[0-9]+}} : i64}, hbm = {weights_bytes = 0 : i64, weights = 0 : i64, kv_cache_bytes = {}, activations_bytes = {main = 16 : i64}, total_bytes = 16 : i64}}
+
+// gpu-only: the weights move to hbm, dram holds nothing.
+// GPU: pimc.memory = {dram = {weights_bytes = 0 : i64, weights = 0 : i64, {{.*}}total_bytes = 0 : i64}, hbm = {weights_bytes = 848 : i64, weights = 4 : i64,
