@@ -16,9 +16,9 @@ from pathlib import Path
 from pimc.compiler.driver import import_model, make_context, parse_dims
 from pimc.errors import PimcError
 from pimc.passes.annotate_cost import AnnotateCostPass
-from pimc.passes.optimal import solve_optimal
-from pimc.passes.partition import StrategyContext, heuristic_placements, place_phase
-from pimc.passes.strategies import STRATEGIES
+from pimc.targets.optimal import solve_optimal
+from pimc.targets.placement import StrategyContext, heuristic_placements, place_phase
+from pimc.targets.strategies import STRATEGIES
 from pimc.targets.annotations import phase_functions, phase_graph
 from pimc.targets.execution import schedule_phase
 from pimc.targets.system import load_system

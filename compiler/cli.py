@@ -151,7 +151,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from pimc.passes.strategies import STRATEGIES
+    from pimc.targets.strategies import STRATEGIES
     from pimc.targets.dtypes import DEFAULT_DTYPE, DTYPES
     from pimc.targets.system import DEFAULT_SYSTEM
 

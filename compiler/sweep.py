@@ -93,7 +93,7 @@ def run_sweep(model: str | Path, systems: Sequence[str], dims: Mapping[str, Sequ
     when given, so the sweep runs with compile_model's default otherwise.
     """
     from pimc.compiler.driver import compile_model, import_model
-    from pimc.passes.strategies import STRATEGIES
+    from pimc.targets.strategies import STRATEGIES
     from pimc.targets.system import load_system
 
     targets = []

@@ -12,13 +12,13 @@ from pathlib import Path
 
 import pytest
 
-import pimc.passes.optimal as optimal
+import pimc.targets.optimal as optimal
 from pimc.compiler.driver import compile_model, import_model, make_context
 from pimc.errors import PimcError
 from pimc.dialects import nn
 from pimc.passes.annotate_cost import AnnotateCostPass
-from pimc.passes.partition import StrategyContext, place_phase
-from pimc.passes.strategies import STRATEGIES
+from pimc.targets.placement import StrategyContext, place_phase
+from pimc.targets.strategies import STRATEGIES
 from pimc.targets.annotations import phase_functions, phase_graph
 from pimc.targets.execution import PhaseGraph, schedule_phase
 from pimc.targets.system import load_system
