@@ -190,6 +190,9 @@ class AimMachine:
         self.last: tuple[Matrix, int, int] | None = None
         """(matrix, pass, row tile) the last MAC_ABK read."""
         self.channel_lists: dict[int, tuple[list[int], slice | list[int]]] = {}
+        """Per channel mask: its channels, and them as an index of the channel axis (`step`)."""
+        self.unit_cache: dict[tuple[int, int, int], tuple[np.ndarray, np.ndarray]] = {}
+        """`_pass_units` by (channel mask, first channel of the matrix, outputs of the pass)."""
         # the matrix, pass and tile each MAC_ABK reads, and for every command the next MAC_ABK at or after it
         self.macs: list[tuple[Matrix, int, int] | None] = [None] * len(instrs)
         self.next_mac = [-1] * (len(instrs) + 1)
@@ -222,13 +225,14 @@ class AimMachine:
         ins = self.instrs[i]
         assert ins.op == op.name.removeprefix("aim.").upper(), f"{op.name} executed as command {i} ({ins.op})"
         self.index += 1
-        channels = self.channel_lists.get(ins.channel_mask)
-        if channels is None:
+        found = self.channel_lists.get(ins.channel_mask)
+        if found is None:
             listed = [c for c in range(self.image.channels) if ins.channel_mask >> c & 1]
             contiguous = bool(listed) and listed[-1] - listed[0] == len(listed) - 1
-            channels = listed, slice(listed[0], listed[-1] + 1) if contiguous else listed
-            self.channel_lists[ins.channel_mask] = channels
-        return i, ins, *channels
+            found = self.channel_lists[ins.channel_mask] = listed, slice(listed[0], listed[-1] + 1) if contiguous \
+                else listed
+        channels, at = found
+        return i, ins, channels, at
 
     def _served(self, i: int, ins: aim.AimInstr) -> tuple[Matrix, int, int]:
         """(matrix, pass, row tile) of the MAC_ABK a WR_GB or WR_BIAS at stream position i feeds."""
@@ -259,7 +263,7 @@ class AimMachine:
         the next MAC_ABK belongs to (0 without a bias)."""
         i, ins, channels, at = self.step(op)
         mat, p, _ = self._served(i, ins)
-        self.acc[at] = self._pass_values(mat, p, mat.bias, channels).astype(FP16).astype(ACC)
+        self.acc[at] = self._pass_values(mat, p, mat.bias, ins.channel_mask, channels).astype(FP16).astype(ACC)
 
     def mac(self, op: aim.MacAbkOp) -> None:
         """MAC_ABK: every bank of the masked channels adds the FP32 dot product of the first `opsize` columns of
@@ -295,30 +299,37 @@ class AimMachine:
             raise EmulatorError(f"op '{self.label}': {mat.name} packs {o} outputs per row, which AiM cannot read")
         return n0, count, a, o
 
-    def _pass_values(self, mat: Matrix, p: int, values: np.ndarray | None, channels: list[int]) -> np.ndarray:
-        """Per (masked channel, bank) the value of the output that bank computes in pass p (0 where none)."""
+    def _pass_values(self, mat: Matrix, p: int, values: np.ndarray | None, mask: int, channels: list[int]
+                     ) -> np.ndarray:
+        """Per (channel of `mask`, bank) the value of the output that bank computes in pass p (0 where none)."""
         n0, count, _, _ = self._units(mat, p)
         out = np.zeros((len(channels), self.image.banks), ACC)
         if values is None:
             return out
-        units, valid = self._pass_units(mat, channels, count)
-        out[valid] = values[n0 + units[valid]]
+        outputs, holds = self._pass_units(mat, mask, channels, count)
+        out[holds] = values[n0 + outputs]
         return out
 
-    def _pass_units(self, mat: Matrix, channels: list[int], count: int) -> tuple[np.ndarray, np.ndarray]:
-        """Per (masked channel, bank) the bank unit of the matrix's channel group it is (module docstring), and
-        whether that unit holds one of the pass's `count` outputs."""
-        units = (np.asarray(channels, np.int64)[:, None] - mat.first_channel) * self.image.banks \
-            + np.arange(self.image.banks)
-        return units, (units >= 0) & (units < count)
+    def _pass_units(self, mat: Matrix, mask: int, channels: list[int], count: int) -> tuple[np.ndarray, np.ndarray]:
+        """Which (masked channel, bank) holds one of a pass's `count` outputs, and which output of the pass each
+        of those holds: its bank unit in the matrix's channel group (module docstring). `channels` are the
+        channels of `mask`."""
+        key = (mask, mat.first_channel, count)
+        found = self.unit_cache.get(key)
+        if found is None:
+            units = (np.asarray(channels, np.int64)[:, None] - mat.first_channel) * self.image.banks \
+                + np.arange(self.image.banks)
+            holds = (units >= 0) & (units < count)
+            found = self.unit_cache[key] = units[holds], holds
+        return found
 
     def _deliver(self, mat: Matrix, p: int, channels: list[int], results: np.ndarray, i: int,
                  ins: aim.AimInstr) -> None:
         """Hand pass p's results to the matrix's host; after the last pass, its current input vector is done."""
         n0, count, a, _ = self._units(mat, p)
         got, filled = np.zeros(count, FP16), np.zeros(count, bool)
-        units, valid = self._pass_units(mat, channels, count)
-        got[units[valid]], filled[units[valid]] = results[valid], True
+        outputs, holds = self._pass_units(mat, ins.channel_mask, channels, count)
+        got[outputs], filled[outputs] = results[holds], True
         if not filled.all():
             raise self.fail(i, ins, f"pass {p} of {mat.name} has outputs on {a} channel(s) from channel "
                                     f"{mat.first_channel}; the read misses output {n0 + int(np.argmin(filled))}")
