@@ -5,9 +5,10 @@ schedule, lower-to-pim, pim-to-commands). Then the compiled function runs on one
 set of inputs: every PIM macro (`pim.gemv`, `pim.attention`) by the functional
 emulator from its emitted command stream, on banks holding the real weights
 (targets/pim_emulator.py); every other op by the numpy reference interpreter
-(targets/reference.py); transfers between memories copy. onnxruntime runs the
-original ONNX model on the same inputs, and the outputs are compared element by
-element.
+(targets/reference.py); transfers between memories copy. One xDSL interpreter
+runs the function, the function sets of both composed on it (`plan_interpreter`).
+onnxruntime runs the original ONNX model on the same inputs, and the outputs are
+compared element by element.
 
 Inputs come from an .npz keyed by the graph's input names, else they are seeded
 random: floats standard normal, integer inputs below the size of the table they
@@ -26,15 +27,13 @@ import numpy as np
 import onnx
 from onnx import helper
 from xdsl.dialects import func
-from xdsl.dialects.builtin import FloatAttr
-from xdsl.ir import Operation, SSAValue
+from xdsl.interpreter import Interpreter, InterpreterFunctions, PythonValues, impl, register_impls
 
+from pimc.dialects import nn
+from pimc.dialects.place import TransferOp, device_of
 from pimc.errors import PimcError
-from pimc.dialects import nn, pim
-from pimc.dialects.place import TransferOp
-from pimc.dialects.place import device_of
-from pimc.targets.pim_emulator import BankImage, emulate_attention, emulate_gemv
-from pimc.targets.reference import Interpreter, attention_probabilities, load_model, weights_from_onnx
+from pimc.targets.pim_emulator import AimFunctions, PimFunctions
+from pimc.targets.reference import call_function, check_results, load_model, reference_interpreter, weights_from_onnx
 from pimc.targets.system import System
 
 
@@ -63,36 +62,27 @@ class RunResult:
         return float("nan") if any(np.isnan(e) for e in errors) else max(errors, default=0.0)
 
 
-class EmulatingInterpreter(Interpreter):
-    """The reference interpreter, with PIM macros run by the emulator and transfers as copies."""
+@register_impls
+class TransferFunctions(InterpreterFunctions):
+    """The data movement partition inserts between devices."""
 
-    def __init__(self, weights: Mapping[str, np.ndarray], system: System, opset: int | None):
-        super().__init__(weights, opset)
-        self.system = system
-        self.images: dict[str, BankImage] = {}
-        self.macros: dict[str, int] = {}
+    @impl(TransferOp)
+    def run_transfer(self, interpreter: Interpreter, op: TransferOp, args: PythonValues) -> PythonValues:
+        """place.transfer: the tensor copied into the destination device's memory, its value unchanged."""
+        return check_results(op, args)
 
-    def eval(self, op: Operation, env: Mapping[SSAValue, np.ndarray]) -> list[np.ndarray]:
-        if isinstance(op, TransferOp):
-            return [env[op.operands[0]]]
-        if not isinstance(op, pim.PIM_MACROS):
-            return super().eval(op, env)
-        name = device_of(op) or ""
-        dev = self.system.devices[name]
-        image = self.images.setdefault(name, BankImage.for_device(dev))
-        self.macros[name] = self.macros.get(name, 0) + 1
 
-        def get(v: SSAValue | None) -> np.ndarray | None:
-            return None if v is None else env[v]
-
-        if isinstance(op, pim.GemvOp):
-            return [emulate_gemv(op, env[op.x], env[op.w], get(op.bias), dev, image)]
-        scale, fill = op.attributes["scale"], op.attributes.get("mask_fill")
-        assert isinstance(scale, FloatAttr) and (fill is None or isinstance(fill, FloatAttr))
-        fill_value = None if fill is None else fill.value.data
-        return [emulate_attention(op, env[op.q], env[op.k], env[op.v], get(op.mask), dev, image,
-                                  lambda scores, mask: attention_probabilities(scores, mask, scale.value.data,
-                                                                               fill_value))]
+def plan_interpreter(fn: func.FuncOp, weights: Mapping[str, np.ndarray], system: System, opset: int | None
+                     ) -> tuple[Interpreter, PimFunctions]:
+    """An interpreter of a compiled plan: the reference interpreter's functions (func, nn), the PIM
+    emulator's (PIM macros from their AiM command streams, on the system's devices) and the transfers; and
+    the emulator's functions, which count the macros executed."""
+    interpreter = reference_interpreter(fn, weights, opset)
+    pim_functions = PimFunctions(system.devices, device_of)
+    interpreter.register_implementations(pim_functions)
+    interpreter.register_implementations(AimFunctions())
+    interpreter.register_implementations(TransferFunctions())
+    return interpreter, pim_functions
 
 
 def index_bound(model: onnx.ModelProto, name: str) -> int:
@@ -212,8 +202,9 @@ def run_model(path: str | Path, system: str, strategy: str = "optimal", dims: di
     else:
         feeds = seeded_inputs(model, shapes, seed)
     opset = next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), None)
-    interp = EmulatingInterpreter(weights, result.system, opset)  # type: ignore[arg-type]
-    outputs = interp.run(fn, [feeds[n] for n in names])
+    assert result.system is not None
+    interpreter, pim_functions = plan_interpreter(fn, weights, result.system, opset)
+    outputs = call_function(interpreter, fn, [feeds[n] for n in names])
     options = ort.SessionOptions()
     options.log_severity_level = 3
     try:
@@ -222,7 +213,7 @@ def run_model(path: str | Path, system: str, strategy: str = "optimal", dims: di
     except Exception as e:  # onnxruntime raises its own exception types
         raise PimcError(f"{path}: onnxruntime cannot run the model: {str(e).splitlines()[0]}") from None
     out_names = [o.name for o in model.graph.output]
-    return RunResult(out_names, outputs, list(expected), interp.macros)
+    return RunResult(out_names, outputs, list(expected), pim_functions.macros)
 
 
 def format_run(result: RunResult) -> str:

@@ -1,11 +1,15 @@
 """A functional emulator of AiM command streams: the banks as numpy arrays, the real weights in them.
 
-`execute_macro(op, operands, dev, image)` runs one PIM macro (`pim.gemv`,
-`pim.attention`) from the commands pim-to-commands put in its region (loop-
-compressed; unrolled here, command by command) against `BankImage`, a sparse
-model of the device's DRAM, and returns the macro's result. `pimc run` uses it
-for every PIM-placed op and the numpy reference (targets/reference.py) for the
-rest, then compares the whole model with onnxruntime.
+Two sets of xDSL interpreter functions (`xdsl.interpreter.InterpreterFunctions`),
+which compose with the reference interpreter's (targets/reference.py) on one
+interpreter. `PimFunctions` runs each PIM macro (`pim.gemv`, `pim.attention`):
+it writes the macro's matrices into `BankImage`, a sparse model of its device's
+DRAM, sets up the host side and an `AimMachine`, and interprets the commands
+pim-to-commands put in the macro's region. `AimFunctions` executes those: one
+`@impl` per AiM ISR command op, and the `pim.repeat` loops that compress the
+stream. `pimc run` uses them for every PIM-placed op and the numpy reference for
+the rest, then compares the whole model with onnxruntime. `emulate_gemv` and
+`emulate_attention` run one macro on given operands.
 
 Data layout (what `pim-layout`, i.e. the `layout` attributes lower-to-pim sets,
 means for the data; `place_matrix`). A K x N matrix with geometry (C channels,
@@ -44,29 +48,35 @@ rounding.
 
 The host. The trace leaves the host's data implicit (GPR 0 is staged before each
 write and drained after each read); the emulator's host derives it from the
-stream and the layout, as a driver program would: a WR_GB (or WR_BIAS) serves the
-next MAC_ABK in the stream, whose row and channels identify the matrix, the pass
-and the row tile, so the host writes that tile of its current input vector (or the
-pass's biases); an RD_MAC returns the outputs of the pass its last MAC_ABK read,
-and the last pass's RD_MAC moves the matrix on to its next input vector. An
-attention head's score matrix takes the head's query rows and yields its score
-rows; the host turns each into probabilities (scale, mask and softmax in FP32, as
-targets/reference.py does them: AiM has no softmax unit) that feed the head's
-context matrix. A stream that reads a row no matrix of the macro owns, leaves an
-output uncomputed, or does not consume every input vector raises EmulatorError.
+stream and the layout, as a driver program would, reading the whole stream ahead
+(decoded, loops unrolled, before its first command runs): a WR_GB (or WR_BIAS)
+serves the next MAC_ABK in the stream, whose row and channels identify the
+matrix, the pass and the row tile, so the host writes that tile of its current
+input vector (or the pass's biases); an RD_MAC returns the outputs of the pass
+its last MAC_ABK read, and the last pass's RD_MAC moves the matrix on to its next
+input vector. An attention head's score matrix takes the head's query rows and
+yields its score rows; the host turns each into probabilities (scale, mask and
+softmax in FP32, as targets/reference.py does them: AiM has no softmax unit) that
+feed the head's context matrix. A stream that reads a row no matrix of the macro
+owns, leaves an output uncomputed, or does not consume every input vector raises
+EmulatorError.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
+from xdsl.dialects.builtin import FloatAttr, ModuleOp
+from xdsl.interpreter import Interpreter, InterpreterFunctions, PythonValues, impl, register_impls
+from xdsl.ir import Operation
 
 from pimc.errors import PimcError
 from pimc.dialects import aim, nn, pim
 from pimc.dialects.pim import PIM_ELEMENT_BYTES, ceil_div
 from pimc.targets.pim_timing import GemvGeometry, aim_instrs, head_slot, layout_geometry, mask_channels
+from pimc.targets.reference import attention_probabilities, check_results
 from pimc.targets.system import Device
 
 FP16 = np.float16
@@ -150,11 +160,12 @@ class Matrix:
     def __post_init__(self) -> None:
         self.passes = list(self.geo.pass_outputs(self.n))
 
-    def owns(self, row: int, mask: int) -> bool:
-        try:
-            first, channels = mask_channels(mask, "MAC_ABK")
-        except ValueError:
-            return False  # a scattered mask covers no matrix's channel group
+    def owns(self, row: int, span: tuple[int, int] | None) -> bool:
+        """Whether a MAC_ABK of `row` on the channels `span` (first, count; None for a scattered mask, which
+        covers no matrix's channel group) reads this matrix."""
+        if span is None:
+            return False
+        first, channels = span
         return (self.row_base <= row < self.row_base + self.geo.rows(self.k, self.n)
                 and self.first_channel <= first and first + channels <= self.first_channel + self.geo.channels)
 
@@ -164,67 +175,120 @@ class Matrix:
 
 
 class AimMachine:
-    """Executes AiM ISR commands on a BankImage (module docstring), the host side given by `matrices`."""
+    """The AiM device executing one macro's stream on a BankImage (module docstring): the global buffers and
+    the accumulators, and the host side given by `matrices`, which reads the decoded stream `instrs` ahead."""
 
-    def __init__(self, image: BankImage, dev: Device, label: str):
-        self.image, self.label = image, label
+    def __init__(self, image: BankImage, dev: Device, label: str, instrs: Sequence[aim.AimInstr],
+                 matrices: Sequence[Matrix]):
+        self.image, self.label, self.instrs, self.matrices = image, label, instrs, matrices
         self.column_elements = dev.p("column_bytes") // PIM_ELEMENT_BYTES
         gb_elements = dev.p("gb_bytes") // PIM_ELEMENT_BYTES
         self.gb = np.zeros((image.channels, gb_elements), FP16)
         self.acc = np.zeros((image.channels, image.banks), ACC)
+        self.index = 0
+        """The stream position of the next command to execute."""
+        self.last: tuple[Matrix, int, int] | None = None
+        """(matrix, pass, row tile) the last MAC_ABK read."""
+        self.channel_lists: dict[int, tuple[list[int], slice | list[int]]] = {}
+        """Per channel mask: its channels, and them as an index of the channel axis (`step`)."""
+        self.unit_cache: dict[tuple[int, int, int], tuple[np.ndarray, np.ndarray]] = {}
+        """`_pass_units` by (channel mask, first channel of the matrix, outputs of the pass)."""
+        # the matrix, pass and tile each MAC_ABK reads, and for every command the next MAC_ABK at or after it
+        self.macs: list[tuple[Matrix, int, int] | None] = [None] * len(instrs)
+        self.next_mac = [-1] * (len(instrs) + 1)
+        spans: dict[int, tuple[int, int] | None] = {}
+        for i in range(len(instrs) - 1, -1, -1):
+            ins = instrs[i]
+            self.next_mac[i] = self.next_mac[i + 1]
+            if ins.op == "MAC_ABK":
+                if ins.channel_mask not in spans:
+                    try:
+                        spans[ins.channel_mask] = mask_channels(ins.channel_mask, "MAC_ABK")
+                    except ValueError:
+                        spans[ins.channel_mask] = None
+                span = spans[ins.channel_mask]
+                owner = next((m for m in matrices if m.owns(ins.row, span)), None)
+                if owner is None:
+                    raise self.fail(i, ins, "reads a row and channels that hold no matrix of this op")
+                self.macs[i] = (owner, *owner.locate(ins.row))
+                self.next_mac[i] = i
+        for m in matrices:
+            m.done, m.results = np.zeros(m.n, bool), np.zeros(m.n, FP16)
 
     def fail(self, index: int, instr: aim.AimInstr, why: str) -> EmulatorError:
         return EmulatorError(f"op '{self.label}': command {index} ({instr.line()}): {why}")
 
-    def run(self, instrs: Sequence[aim.AimInstr], matrices: Sequence[Matrix]) -> None:
-        # the matrix, pass and tile each MAC_ABK reads, and for every command the next MAC_ABK at or after it
-        macs: list[tuple[Matrix, int, int] | None] = [None] * len(instrs)
-        next_mac = [-1] * (len(instrs) + 1)
-        for i in range(len(instrs) - 1, -1, -1):
-            ins = instrs[i]
-            next_mac[i] = next_mac[i + 1]
-            if ins.op == "MAC_ABK":
-                owner = next((m for m in matrices if m.owns(ins.row, ins.channel_mask)), None)
-                if owner is None:
-                    raise self.fail(i, ins, "reads a row and channels that hold no matrix of this op")
-                macs[i] = (owner, *owner.locate(ins.row))
-                next_mac[i] = i
-        for m in matrices:
-            m.done, m.results = np.zeros(m.n, bool), np.zeros(m.n, FP16)
-        last: tuple[Matrix, int, int] | None = None
-        for i, ins in enumerate(instrs):
-            channels = [c for c in range(self.image.channels) if ins.channel_mask >> c & 1]
-            if ins.op in ("WR_GB", "WR_BIAS"):
-                j = next_mac[i]
-                if j < 0:
-                    raise self.fail(i, ins, "no MAC_ABK follows to use the data")
-                mat, p, t = macs[j]  # type: ignore[misc]
-                if mat.current >= mat.vectors:
-                    raise self.fail(i, ins, f"matrix {mat.name} has no input vector {mat.current}")
-                if ins.op == "WR_GB":
-                    x = mat.input_of(mat.current)
-                    k0 = t * mat.geo.k_tile
-                    chunk = np.zeros(ins.opsize * self.column_elements, FP16)
-                    part = x[k0:min(mat.k, k0 + mat.geo.k_tile)].astype(FP16)[: chunk.size]
-                    chunk[: part.size] = part
-                    self.gb[channels, : chunk.size] = chunk
-                else:
-                    self.acc[channels] = self._pass_values(mat, p, mat.bias, channels).astype(FP16).astype(ACC)
-            elif ins.op == "MAC_ABK":
-                mat, p, t = last = macs[i]  # type: ignore[misc]
-                width = ins.opsize * self.column_elements
-                rows = self.image.row(ins.row)[channels, :, :width].astype(ACC)
-                self.acc[channels] += np.einsum("cbe,ce->cb", rows, self.gb[channels, :width].astype(ACC))
-            elif ins.op == "RD_MAC":
-                if last is None:
-                    raise self.fail(i, ins, "reads results before any MAC_ABK")
-                mat, p, _ = last
-                results = self.acc[channels].astype(FP16)
-                self.acc[channels] = 0
-                self._deliver(mat, p, channels, results, i, ins)
-            elif ins.op not in ("SYNC", "EOC"):
-                raise self.fail(i, ins, "the emulator does not implement this command")
-        for m in matrices:
+    def step(self, op: aim.AimCommandOp) -> tuple[int, aim.AimInstr, list[int], slice | list[int]]:
+        """(stream position, command, masked channels, and the same as an index of the channel axis: a slice
+        where they are contiguous) of `op`, the next command of the stream."""
+        i = self.index
+        ins = self.instrs[i]
+        assert ins.op == op.name.removeprefix("aim.").upper(), f"{op.name} executed as command {i} ({ins.op})"
+        self.index += 1
+        found = self.channel_lists.get(ins.channel_mask)
+        if found is None:
+            listed = [c for c in range(self.image.channels) if ins.channel_mask >> c & 1]
+            contiguous = bool(listed) and listed[-1] - listed[0] == len(listed) - 1
+            found = self.channel_lists[ins.channel_mask] = listed, slice(listed[0], listed[-1] + 1) if contiguous \
+                else listed
+        channels, at = found
+        return i, ins, channels, at
+
+    def _served(self, i: int, ins: aim.AimInstr) -> tuple[Matrix, int, int]:
+        """(matrix, pass, row tile) of the MAC_ABK a WR_GB or WR_BIAS at stream position i feeds."""
+        j = self.next_mac[i]
+        if j < 0:
+            raise self.fail(i, ins, "no MAC_ABK follows to use the data")
+        served = self.macs[j]
+        assert served is not None
+        mat = served[0]
+        if mat.current >= mat.vectors:
+            raise self.fail(i, ins, f"matrix {mat.name} has no input vector {mat.current}")
+        return served
+
+    def write_gb(self, op: aim.WrGbOp) -> None:
+        """WR_GB: the global buffers of the masked channels take `opsize` columns of the input vector's row
+        tile the next MAC_ABK multiplies (FP16, zero past K)."""
+        i, ins, _, at = self.step(op)
+        mat, _, t = self._served(i, ins)
+        x = mat.input_of(mat.current)
+        k0 = t * mat.geo.k_tile
+        chunk = np.zeros(ins.opsize * self.column_elements, FP16)
+        part = x[k0:min(mat.k, k0 + mat.geo.k_tile)].astype(FP16)[: chunk.size]
+        chunk[: part.size] = part
+        self.gb[at, : chunk.size] = chunk
+
+    def write_bias(self, op: aim.WrBiasOp) -> None:
+        """WR_BIAS: each masked bank's accumulator takes the FP16 bias of the output it computes in the pass
+        the next MAC_ABK belongs to (0 without a bias)."""
+        i, ins, channels, at = self.step(op)
+        mat, p, _ = self._served(i, ins)
+        self.acc[at] = self._pass_values(mat, p, mat.bias, ins.channel_mask, channels).astype(FP16).astype(ACC)
+
+    def mac(self, op: aim.MacAbkOp) -> None:
+        """MAC_ABK: every bank of the masked channels adds the FP32 dot product of the first `opsize` columns of
+        `row` and the global buffer to its accumulator."""
+        i, ins, _, at = self.step(op)
+        self.last = self.macs[i]
+        width = ins.opsize * self.column_elements
+        rows = self.image.row(ins.row)[at, :, :width].astype(ACC)
+        self.acc[at] += np.einsum("cbe,ce->cb", rows, self.gb[at, :width].astype(ACC))
+
+    def read_mac(self, op: aim.RdMacOp) -> None:
+        """RD_MAC: the host reads the masked banks' accumulators, rounded to FP16, as outputs of the pass the
+        last MAC_ABK read; the accumulators restart from zero."""
+        i, ins, channels, at = self.step(op)
+        if self.last is None:
+            raise self.fail(i, ins, "reads results before any MAC_ABK")
+        mat, p, _ = self.last
+        results = self.acc[at].astype(FP16)
+        self.acc[at] = 0
+        self._deliver(mat, p, channels, results, i, ins)
+
+    def finish(self) -> None:
+        """The end of the stream: an error unless every matrix was multiplied with all its input vectors."""
+        assert self.index == len(self.instrs), f"{self.index} of {len(self.instrs)} commands executed"
+        for m in self.matrices:
             if m.current != m.vectors:
                 raise EmulatorError(f"op '{self.label}': the stream multiplied {m.name} with {m.current} of its "
                                     f"{m.vectors} input vectors")
@@ -235,29 +299,37 @@ class AimMachine:
             raise EmulatorError(f"op '{self.label}': {mat.name} packs {o} outputs per row, which AiM cannot read")
         return n0, count, a, o
 
-    def _pass_values(self, mat: Matrix, p: int, values: np.ndarray | None, channels: list[int]) -> np.ndarray:
-        """Per (masked channel, bank) the value of the output that bank computes in pass p (0 where none)."""
+    def _pass_values(self, mat: Matrix, p: int, values: np.ndarray | None, mask: int, channels: list[int]
+                     ) -> np.ndarray:
+        """Per (channel of `mask`, bank) the value of the output that bank computes in pass p (0 where none)."""
         n0, count, _, _ = self._units(mat, p)
         out = np.zeros((len(channels), self.image.banks), ACC)
         if values is None:
             return out
-        for ci, c in enumerate(channels):
-            u0 = (c - mat.first_channel) * self.image.banks
-            for b in range(self.image.banks):
-                if 0 <= u0 + b < count:
-                    out[ci, b] = values[n0 + u0 + b]
+        outputs, holds = self._pass_units(mat, mask, channels, count)
+        out[holds] = values[n0 + outputs]
         return out
+
+    def _pass_units(self, mat: Matrix, mask: int, channels: list[int], count: int) -> tuple[np.ndarray, np.ndarray]:
+        """Which (masked channel, bank) holds one of a pass's `count` outputs, and which output of the pass each
+        of those holds: its bank unit in the matrix's channel group (module docstring). `channels` are the
+        channels of `mask`."""
+        key = (mask, mat.first_channel, count)
+        found = self.unit_cache.get(key)
+        if found is None:
+            units = (np.asarray(channels, np.int64)[:, None] - mat.first_channel) * self.image.banks \
+                + np.arange(self.image.banks)
+            holds = (units >= 0) & (units < count)
+            found = self.unit_cache[key] = units[holds], holds
+        return found
 
     def _deliver(self, mat: Matrix, p: int, channels: list[int], results: np.ndarray, i: int,
                  ins: aim.AimInstr) -> None:
         """Hand pass p's results to the matrix's host; after the last pass, its current input vector is done."""
         n0, count, a, _ = self._units(mat, p)
         got, filled = np.zeros(count, FP16), np.zeros(count, bool)
-        for ci, c in enumerate(channels):
-            u0 = (c - mat.first_channel) * self.image.banks
-            lo, hi = max(u0, 0), min(u0 + self.image.banks, count)
-            if lo < hi:
-                got[lo:hi], filled[lo:hi] = results[ci, lo - u0:hi - u0], True
+        outputs, holds = self._pass_units(mat, ins.channel_mask, channels, count)
+        got[outputs], filled[outputs] = results[holds], True
         if not filled.all():
             raise self.fail(i, ins, f"pass {p} of {mat.name} has outputs on {a} channel(s) from channel "
                                     f"{mat.first_channel}; the read misses output {n0 + int(np.argmin(filled))}")
@@ -272,9 +344,121 @@ class AimMachine:
             mat.done[:] = False
 
 
+# -- the interpreter functions ------------------------------------------------------------------------
+
+_MACHINE = "machine"
+"""The interpreter data key (of AimFunctions) of the AimMachine running the current macro's stream."""
+
+
+def _machine(interpreter: Interpreter, op: Operation) -> AimMachine:
+    machine = interpreter.get_data(AimFunctions, _MACHINE, lambda: None)
+    if not isinstance(machine, AimMachine):
+        raise EmulatorError(f"{op.name} runs outside the command stream of a PIM macro")
+    return machine
+
+
+@register_impls
+class AimFunctions(InterpreterFunctions):
+    """The ops of an AiM command stream, executed on the AimMachine of the macro whose stream it is: one AiM
+    ISR command per op (module docstring), and the `pim.repeat` loops."""
+
+    @impl(pim.RepeatOp)
+    def run_repeat(self, interpreter: Interpreter, op: pim.RepeatOp, args: PythonValues) -> PythonValues:
+        """The body `count` times over; the rows and channel shifts of each iteration are in the decoded
+        stream the machine follows."""
+        for _ in range(op.count.value.data):
+            interpreter.run_ssacfg_region(op.body, (), "pim.repeat")
+        return ()
+
+    @impl(aim.WrGbOp)
+    def run_wr_gb(self, interpreter: Interpreter, op: aim.WrGbOp, args: PythonValues) -> PythonValues:
+        """Input vector columns into the masked channels' global buffers (AimMachine.write_gb)."""
+        _machine(interpreter, op).write_gb(op)
+        return ()
+
+    @impl(aim.WrBiasOp)
+    def run_wr_bias(self, interpreter: Interpreter, op: aim.WrBiasOp, args: PythonValues) -> PythonValues:
+        """Biases into the masked banks' accumulators (AimMachine.write_bias)."""
+        _machine(interpreter, op).write_bias(op)
+        return ()
+
+    @impl(aim.MacAbkOp)
+    def run_mac_abk(self, interpreter: Interpreter, op: aim.MacAbkOp, args: PythonValues) -> PythonValues:
+        """All-bank multiply-accumulate of a row with the global buffer (AimMachine.mac)."""
+        _machine(interpreter, op).mac(op)
+        return ()
+
+    @impl(aim.RdMacOp)
+    def run_rd_mac(self, interpreter: Interpreter, op: aim.RdMacOp, args: PythonValues) -> PythonValues:
+        """The accumulators read out as FP16 outputs (AimMachine.read_mac)."""
+        _machine(interpreter, op).read_mac(op)
+        return ()
+
+    @impl(aim.SyncOp)
+    def run_sync(self, interpreter: Interpreter, op: aim.SyncOp, args: PythonValues) -> PythonValues:
+        """A barrier: no data effect (commands execute in stream order)."""
+        _machine(interpreter, op).step(op)
+        return ()
+
+    @impl(aim.EocOp)
+    def run_eoc(self, interpreter: Interpreter, op: aim.EocOp, args: PythonValues) -> PythonValues:
+        """End of compute: no data effect."""
+        _machine(interpreter, op).step(op)
+        return ()
+
+
+@register_impls
+@dataclass
+class PimFunctions(InterpreterFunctions):
+    """The PIM macros, each run from its command stream (AimFunctions, registered on the same interpreter) on
+    the BankImage of the device its `device` attribute names; the result is checked against its type."""
+
+    devices: Mapping[str, Device]
+    """The system's devices, by name."""
+    device_of: Callable[[Operation], str | None]
+    """The name of the device an op is placed on (None: the device named "")."""
+    images: dict[str, BankImage] = field(default_factory=dict)
+    """The DRAM of each PIM device, kept from macro to macro (weights are written once)."""
+    macros: dict[str, int] = field(default_factory=dict)
+    """Macros executed (or started, when one fails), by device."""
+
+    def _device(self, op: Operation) -> tuple[Device, BankImage]:
+        name = self.device_of(op) or ""
+        dev = self.devices[name]
+        image = self.images.setdefault(name, BankImage.for_device(dev))
+        self.macros[name] = self.macros.get(name, 0) + 1
+        return dev, image
+
+    @impl(pim.GemvOp)
+    def run_gemv(self, interpreter: Interpreter, op: pim.GemvOp, args: PythonValues) -> PythonValues:
+        """y = x . W (+ bias), every output computed by the stream on the device's banks (emulate_gemv)."""
+        dev, image = self._device(op)
+        x, w, *rest = args
+        bias = rest[0] if rest else None
+        return check_results(op, [emulate_gemv(op, x, w, bias, dev, image, interpreter)])
+
+    @impl(pim.AttentionOp)
+    def run_attention(self, interpreter: Interpreter, op: pim.AttentionOp, args: PythonValues) -> PythonValues:
+        """softmax(scale * q . K^T, masked) . V: scores and context on the banks, the probabilities on the host
+        with the op's `scale` and `mask_fill` (emulate_attention)."""
+        dev, image = self._device(op)
+        q, k, v, *rest = args
+        mask = rest[0] if rest else None
+        scale, fill = op.attributes["scale"], op.attributes.get("mask_fill")
+        assert isinstance(scale, FloatAttr) and (fill is None or isinstance(fill, FloatAttr))
+        fill_value = None if fill is None else fill.value.data
+
+        def probabilities(scores: np.ndarray, row_mask: np.ndarray | None) -> np.ndarray:
+            return attention_probabilities(scores, row_mask, scale.value.data, fill_value)
+
+        return check_results(op, [emulate_attention(op, q, k, v, mask, dev, image, probabilities, interpreter)])
+
+
 def emulate_gemv(op: pim.GemvOp, x: np.ndarray, w: np.ndarray, bias: np.ndarray | None, dev: Device,
-                 image: BankImage) -> np.ndarray:
-    """Run a pim.gemv's command stream: y = x . W (+ bias), its rows computed on the emulated banks."""
+                 image: BankImage, interpreter: Interpreter | None = None) -> np.ndarray:
+    """Run a pim.gemv's command stream: y = x . W (+ bias), its rows computed on the emulated banks.
+
+    `interpreter` executes the stream (one with AimFunctions registered; default: a new one)."""
     m, k, n = op.mkn()
     geo = layout_geometry(op.layout, k, dev)
     base = op.layout.row_base.value.data
@@ -291,15 +475,17 @@ def emulate_gemv(op: pim.GemvOp, x: np.ndarray, w: np.ndarray, bias: np.ndarray 
 
     mat = Matrix(f"weight {weight!r}", k, n, geo, base, 0, m, lambda i: xs[i], sink,
                  None if bias is None else bias.reshape(n))
-    _run(op, dev, image, [mat])
+    _run(op, dev, image, [mat], interpreter)
     return y.reshape(*x.shape[:-1], n)
 
 
 def emulate_attention(op: pim.AttentionOp, q: np.ndarray, k: np.ndarray, v: np.ndarray, mask: np.ndarray | None,
-                      dev: Device, image: BankImage, probabilities: Callable[[np.ndarray, np.ndarray | None], np.ndarray]
-                      ) -> np.ndarray:
+                      dev: Device, image: BankImage, probabilities: Callable[[np.ndarray, np.ndarray | None], np.ndarray],
+                      interpreter: Interpreter | None = None) -> np.ndarray:
     """Run a pim.attention's command stream: every head's scores and context on the emulated banks, the
-    softmax between them on the host (`probabilities(scores, mask)`, the reference's scale/mask/softmax)."""
+    softmax between them on the host (`probabilities(scores, mask)`, the reference's scale/mask/softmax).
+
+    `interpreter` executes the stream (one with AimFunctions registered; default: a new one)."""
     b, hq, hkv, s, t, d, dv = op.dims()
     group = hq // hkv
     kg, vg = layout_geometry(op.k_layout, d, dev), layout_geometry(op.v_layout, t, dev)
@@ -332,11 +518,14 @@ def emulate_attention(op: pim.AttentionOp, q: np.ndarray, k: np.ndarray, v: np.n
         matrices.append(Matrix(f"head {h}'s K cache", d, t, kg, kr, first, group * s,
                                lambda i, qs=queries: qs[i], score_sink))
         matrices.append(Matrix(f"head {h}'s V cache", t, dv, vg, vr, first, group * s, context_input, context_sink))
-    _run(op, dev, image, matrices)
+    _run(op, dev, image, matrices, interpreter)
     return out
 
 
-def _run(op: pim.GemvOp | pim.AttentionOp, dev: Device, image: BankImage, matrices: list[Matrix]) -> None:
+def _run(op: pim.GemvOp | pim.AttentionOp, dev: Device, image: BankImage, matrices: list[Matrix],
+         interpreter: Interpreter | None) -> None:
+    """Decode the macro's stream (an error for one the emulator cannot execute) and interpret its ops on an
+    AimMachine."""
     label = nn.op_label(op)
     if not op.commands.blocks:
         raise EmulatorError(f"op '{label}' has no command stream to execute (device isa {dev.p('isa')!r})")
@@ -346,4 +535,14 @@ def _run(op: pim.GemvOp | pim.AttentionOp, dev: Device, image: BankImage, matric
         instrs = list(aim_instrs(op.commands.block))
     except ValueError as e:
         raise EmulatorError(f"op '{label}': {e}") from None
-    AimMachine(image, dev, label).run(instrs, matrices)
+    if interpreter is None:
+        interpreter = Interpreter(ModuleOp([]))
+        interpreter.register_implementations(AimFunctions())
+    machine = AimMachine(image, dev, label, instrs, matrices)
+    outer = interpreter.get_data(AimFunctions, _MACHINE, lambda: None)
+    interpreter.set_data(AimFunctions, _MACHINE, machine)
+    try:
+        interpreter.run_ssacfg_region(op.commands, (), label)
+    finally:
+        interpreter.set_data(AimFunctions, _MACHINE, outer)
+    machine.finish()

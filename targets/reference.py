@@ -2,7 +2,12 @@
 
 `run_function(fn, weights, inputs)` evaluates every op of a `func.func` in `nn`,
 in program order, with numpy, and returns the values its `func.return` returns.
-It is the executable form of the op docstrings in `pimc.dialects.nn`:
+It is an xDSL interpreter (`xdsl.interpreter.Interpreter`) with two function
+sets: xDSL's own `FuncFunctions` for `func` and `ReferenceFunctions` here, one
+`@impl` per `nn` op, the values numpy arrays. More sets compose onto the same
+interpreter (`reference_interpreter`, then `register_implementations`): `pimc run`
+adds the PIM emulator's (targets/pim_emulator.py). It is the executable form of
+the op docstrings in `pimc.dialects.nn`:
 
 - the semantic check of the frontends and of `raise-nn`: a model imported (and
   raised) from ONNX must compute what onnxruntime computes on the same inputs
@@ -25,7 +30,8 @@ from __future__ import annotations
 
 import functools
 import math
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -42,11 +48,15 @@ from xdsl.dialects.builtin import (
     FloatAttr,
     IntegerAttr,
     IntegerType,
+    ModuleOp,
     Signedness,
     StringAttr,
     TensorType,
 )
+from xdsl.interpreter import Interpreter, InterpreterFunctions, PythonValues, impl, register_impls
+from xdsl.interpreters.func import FuncFunctions
 from xdsl.ir import Attribute, Operation, SSAValue
+from xdsl.utils.exceptions import InterpretationError
 
 from pimc.errors import PimcError
 from pimc.dialects import nn
@@ -128,11 +138,7 @@ def load_model(path: str | Path) -> onnx.ModelProto:
         raise ReferenceError(f"{path}: cannot read the weights ({type(e).__name__}: {first})") from None
 
 
-# -- the nn ops -------------------------------------------------------------------------------
-# Each evaluator takes the op and `get`, which maps an operand (None for an absent
-# optional one) to its array (None), and returns the result array(s).
-
-Get = Callable[[SSAValue | None], Any]
+# -- numpy forms of the nn ops --------------------------------------------------------------------
 
 
 def _f(value: float, like: np.ndarray) -> np.ndarray:
@@ -162,31 +168,18 @@ def _rotate_half(x: np.ndarray) -> np.ndarray:
     return np.concatenate([-x[..., half:], x[..., :half]], axis=-1)
 
 
+def _rotate_every_two(x: np.ndarray) -> np.ndarray:
+    """GPT-J's rotation: out[2i] = -x[2i+1], out[2i+1] = x[2i]."""
+    return np.stack((-x[..., 1::2], x[..., 0::2]), axis=-1).reshape(x.shape)
+
+
 def _axis(op: Operation) -> int:
     return op.axis.value.data  # pyright: ignore[reportAttributeAccessIssue]
 
 
-def _gemm(op: nn.GemmOp, get: Get) -> np.ndarray:
-    a, b, c = get(op.a), get(op.b), get(op.c)
-    a = a.T if op.trans_a.value.data else a
-    b = b.T if op.trans_b.value.data else b
-    y = _f(op.alpha.value.data, a) * (a @ b)
-    return y if c is None else y + _f(op.beta.value.data, a) * c
-
-
-def _layer_norm(op: nn.LayerNormOp, get: Get) -> np.ndarray:
-    x, scale, bias = get(op.input), get(op.scale), get(op.bias)
-    axes = tuple(range(_axis(op) % x.ndim, x.ndim))
-    mean = np.mean(x, axis=axes, keepdims=True)
-    var = np.mean(np.square(x - mean), axis=axes, keepdims=True)
-    y = (x - mean) / np.sqrt(var + _f(op.epsilon.value.data, x)) * scale
-    return y if bias is None else y + bias
-
-
-def _linear(op: nn.LinearOp, get: Get) -> np.ndarray:
-    x, w, bias = get(op.input), get(op.w), get(op.bias)
-    y = x @ (w.T if op.transpose_w is not None else w)
-    return y if bias is None else y + bias
+def _optional(rest: Sequence[np.ndarray]) -> np.ndarray | None:
+    """The value of an op's trailing optional operand (`*rest` of its operand values), None when it is absent."""
+    return rest[0] if rest else None
 
 
 def attention_probabilities(scores: np.ndarray, mask: np.ndarray | None, scale: float, mask_fill: float | None
@@ -201,72 +194,6 @@ def attention_probabilities(scores: np.ndarray, mask: np.ndarray | None, scale: 
         scores = scores + mask
     p = _softmax(scores, -1)
     return np.where(np.isnan(p), np.zeros((), p.dtype), p)
-
-
-def _attention(op: nn.AttentionOp, get: Get) -> np.ndarray:
-    q, k, v, mask = get(op.q), get(op.k), get(op.v), get(op.mask)
-    group = q.shape[1] // k.shape[1]
-    k = np.repeat(k, group, axis=1)  # query head h reads K/V head h // group
-    v = np.repeat(v, group, axis=1)
-    fill = None if op.mask_fill is None else op.mask_fill.value.data
-    return attention_probabilities(q @ np.swapaxes(k, -1, -2), mask, op.scale.value.data, fill) @ v
-
-
-def _rms_norm(op: nn.RmsNormOp, get: Get) -> np.ndarray:
-    x = get(op.input)
-    ms = np.mean(np.square(x), axis=-1, keepdims=True)
-    return x / np.sqrt(ms + _f(op.epsilon.value.data, x)) * get(op.scale)
-
-
-def _rotate_every_two(x: np.ndarray) -> np.ndarray:
-    """GPT-J's rotation: out[2i] = -x[2i+1], out[2i+1] = x[2i]."""
-    return np.stack((-x[..., 1::2], x[..., 0::2]), axis=-1).reshape(x.shape)
-
-
-def _rotary(op: nn.RotaryOp, get: Get) -> np.ndarray:
-    x = get(op.input)
-    rotate = _rotate_every_two if op.interleaved is not None else _rotate_half
-    return x * get(op.cos) + rotate(x) * get(op.sin)
-
-
-def _silu(op: nn.SiluOp, get: Get) -> np.ndarray:
-    x = get(op.input)
-    return x * _sigmoid(x)
-
-
-def _gather(op: nn.GatherOp, data: np.ndarray, indices: np.ndarray) -> np.ndarray:
-    """ONNX Gather: indices in [-n, n) of the gathered axis (negative ones count from the end); an index out of
-    range (a token id beyond the vocabulary) is an error naming the op."""
-    axis = _axis(op)
-    n = data.shape[axis]
-    idx = indices.astype(np.int64)
-    bad = (idx < -n) | (idx >= n)
-    if bad.any():
-        where = tuple(int(i) for i in np.argwhere(bad)[0])
-        raise ReferenceError(f"op '{nn.op_label(op)}' (gather): index {int(idx[where])} at {list(where)} is out of "
-                             f"range for the {n} rows of its table (valid: {-n} to {n - 1})")
-    return np.take(data, idx, axis=axis)
-
-
-_EVALUATORS: dict[type[Operation], Callable[[Any, Get], Any]] = {
-    nn.MatMulOp: lambda op, get: np.matmul(get(op.lhs), get(op.rhs)),
-    nn.GemmOp: _gemm,
-    nn.AddOp: lambda op, get: np.add(get(op.lhs), get(op.rhs)),
-    nn.MulOp: lambda op, get: np.multiply(get(op.lhs), get(op.rhs)),
-    nn.SoftmaxOp: lambda op, get: _softmax(get(op.input), _axis(op)),
-    nn.LayerNormOp: _layer_norm,
-    nn.ReshapeOp: lambda op, get: get(op.input).reshape(nn.tensor_shape(op.result.type)),
-    nn.TransposeOp: lambda op, get: np.transpose(get(op.input), [p.value.data for p in op.perm.data]),
-    nn.ConcatOp: lambda op, get: np.concatenate([get(v) for v in op.inputs], axis=_axis(op)),
-    nn.GatherOp: lambda op, get: _gather(op, get(op.data), get(op.indices)),
-    nn.LinearOp: _linear,
-    nn.AttentionOp: _attention,
-    nn.RmsNormOp: _rms_norm,
-    nn.GeluOp: lambda op, get: _gelu(get(op.input), op.approximate.data),
-    nn.SiluOp: _silu,
-    nn.RotaryOp: _rotary,
-    nn.KvAppendOp: lambda op, get: np.concatenate([get(op.cache), get(op.new)], axis=_axis(op)),
-}
 
 
 # -- generic ONNX ops ------------------------------------------------------------------------
@@ -432,69 +359,254 @@ def _value_info(name: str, t: Attribute) -> onnx.ValueInfoProto:
     return helper.make_tensor_value_info(name, code, list(t.get_shape()))
 
 
-# -- the interpreter ------------------------------------------------------------------------------
+# -- results --------------------------------------------------------------------------------------
 
 
-class Interpreter:
-    """Evaluates the ops of one function; `onnx` runs the generic ops (and caches them)."""
-
-    def __init__(self, weights: Mapping[str, np.ndarray], opset: int | None = None):
-        self.weights = weights
-        self.onnx = OnnxRunner(opset)
-
-    def run(self, fn: func.FuncOp, inputs: Sequence[np.ndarray]) -> list[np.ndarray]:
-        if len(fn.body.blocks) != 1:
-            raise ReferenceError(f"function @{fn.sym_name.data} must have exactly one block")
-        block = fn.body.blocks[0]
-        if len(inputs) != len(block.args):
-            raise ReferenceError(f"@{fn.sym_name.data} takes {len(block.args)} inputs, got {len(inputs)}")
-        env: dict[SSAValue, np.ndarray] = {}
-        for i, (arg, x) in enumerate(zip(block.args, inputs, strict=True)):
-            env[arg] = self.check(np.asarray(x), arg, f"input {i} of @{fn.sym_name.data}", cast=False)
-        with np.errstate(all="ignore"):
-            for op in block.ops:
-                if isinstance(op, func.ReturnOp):
-                    return [env[v] for v in op.arguments]
-                results = self.eval(op, env)
-                weight = isinstance(op, nn.WeightOp)
-                what = f"weight '{op.sym_name.data}'" if weight else f"result of op '{nn.op_label(op)}' ({op.name})"
-                for r, y in zip(op.results, results, strict=True):
-                    env[r] = self.check(y, r, what, cast=not weight)
-        raise ReferenceError(f"function @{fn.sym_name.data} has no func.return")
-
-    def eval(self, op: Operation, env: Mapping[SSAValue, np.ndarray]) -> list[np.ndarray]:
-        if isinstance(op, nn.WeightOp):
-            name = op.sym_name.data
-            if name not in self.weights:
-                raise ReferenceError(f"no data for weight '{name}'")
-            return [self.weights[name]]
-        if isinstance(op, nn.ConstantOp):
-            return [dense_to_array(op.value)]
-        if isinstance(op, nn.OnnxOp):
-            return self.onnx.run(op, [env[v] for v in op.operands])
-        evaluator = _EVALUATORS.get(type(op))
-        if evaluator is None:
-            raise ReferenceError(f"op '{nn.op_label(op)}' ({op.name}) has no reference semantics")
-        out = evaluator(op, lambda v: None if v is None else env[v])
-        return list(out) if isinstance(out, list | tuple) else [out]
-
-    @staticmethod
-    def check(x: Any, value: SSAValue, what: str, cast: bool = True) -> np.ndarray:
-        """`x` as an array of `value`'s declared type; an error when its shape differs
-        (or, unless `cast`, when its dtype is of another kind: float, integer or bool)."""
-        shape, dtype = _tensor_type(value, what)
-        x = np.asarray(x)
-        if x.shape != shape:
-            raise ReferenceError(f"{what} has shape {x.shape}, but the IR declares {shape}")
-        if x.dtype != dtype:
-            if not cast and _kind(x.dtype) != _kind(dtype):
-                raise ReferenceError(f"{what} has dtype {x.dtype}, but the IR declares {dtype}")
-            x = x.astype(dtype)
-        return x
+def check_value(x: Any, value: SSAValue, what: str, cast: bool = True) -> np.ndarray:
+    """`x` as an array of `value`'s declared type; an error when its shape differs
+    (or, unless `cast`, when its dtype is of another kind: float, integer or bool)."""
+    shape, dtype = _tensor_type(value, what)
+    x = np.asarray(x)
+    if x.shape != shape:
+        raise ReferenceError(f"{what} has shape {x.shape}, but the IR declares {shape}")
+    if x.dtype != dtype:
+        if not cast and _kind(x.dtype) != _kind(dtype):
+            raise ReferenceError(f"{what} has dtype {x.dtype}, but the IR declares {dtype}")
+        x = x.astype(dtype)
+    return x
 
 
 def _kind(dtype: np.dtype) -> str:
     return "i" if dtype.kind in "iu" else dtype.kind
+
+
+def check_results(op: Operation, values: Sequence[Any]) -> PythonValues:
+    """The values an op's implementation computed, as its results: each an array of its result's declared
+    shape, cast to the declared dtype (`check_value`)."""
+    what = f"result of op '{nn.op_label(op)}' ({op.name})"
+    return tuple(check_value(y, r, what) for r, y in zip(op.results, values, strict=True))
+
+
+# -- the interpreter functions ------------------------------------------------------------------------
+
+
+@register_impls
+@dataclass
+class ReferenceFunctions(InterpreterFunctions):
+    """The `nn` ops on numpy arrays, each result checked against its declared type (`check_results`)."""
+
+    weights: Mapping[str, np.ndarray]
+    """The data of every `nn.weight`, by name."""
+    opset: int | None = None
+    """The model's ONNX opset, at which generic `nn.onnx` ops run (`run_function`)."""
+    onnx_runner: OnnxRunner = field(init=False)
+    """Runs the generic `nn.onnx` ops (one cached ONNX evaluator per distinct op)."""
+
+    def __post_init__(self) -> None:
+        self.onnx_runner = OnnxRunner(self.opset)
+
+    @impl(nn.WeightOp)
+    def run_weight(self, interpreter: Interpreter, op: nn.WeightOp, args: PythonValues) -> PythonValues:
+        """The named weight's data, resident in memory (a dtype of the declared kind is cast to the declared one)."""
+        name = op.sym_name.data
+        if name not in self.weights:
+            raise ReferenceError(f"no data for weight '{name}'")
+        return (check_value(self.weights[name], op.result, f"weight '{name}'", cast=False),)
+
+    @impl(nn.ConstantOp)
+    def run_constant(self, interpreter: Interpreter, op: nn.ConstantOp, args: PythonValues) -> PythonValues:
+        """The tensor the op's dense attribute holds."""
+        return check_results(op, [dense_to_array(op.value)])
+
+    @impl(nn.OnnxOp)
+    def run_onnx(self, interpreter: Interpreter, op: nn.OnnxOp, args: PythonValues) -> PythonValues:
+        """The ONNX node the op stands for, run by ONNX's reference runtime (`OnnxRunner`)."""
+        return check_results(op, self.onnx_runner.run(op, args))
+
+    @impl(nn.MatMulOp)
+    def run_matmul(self, interpreter: Interpreter, op: nn.MatMulOp, args: PythonValues) -> PythonValues:
+        """lhs @ rhs, batched over (broadcast) leading dims: 2*M*K*N FLOPs per matrix product."""
+        lhs, rhs = args
+        return check_results(op, [np.matmul(lhs, rhs)])
+
+    @impl(nn.GemmOp)
+    def run_gemm(self, interpreter: Interpreter, op: nn.GemmOp, args: PythonValues) -> PythonValues:
+        """alpha * op(a) @ op(b) + beta * c, op() transposing where `trans_a` / `trans_b` say."""
+        a, b, *rest = args
+        c = _optional(rest)
+        a = a.T if op.trans_a.value.data else a
+        b = b.T if op.trans_b.value.data else b
+        y = _f(op.alpha.value.data, a) * (a @ b)
+        return check_results(op, [y if c is None else y + _f(op.beta.value.data, a) * c])
+
+    @impl(nn.AddOp)
+    def run_add(self, interpreter: Interpreter, op: nn.AddOp, args: PythonValues) -> PythonValues:
+        """lhs + rhs, elementwise with broadcasting."""
+        lhs, rhs = args
+        return check_results(op, [np.add(lhs, rhs)])
+
+    @impl(nn.MulOp)
+    def run_mul(self, interpreter: Interpreter, op: nn.MulOp, args: PythonValues) -> PythonValues:
+        """lhs * rhs, elementwise with broadcasting."""
+        lhs, rhs = args
+        return check_results(op, [np.multiply(lhs, rhs)])
+
+    @impl(nn.SoftmaxOp)
+    def run_softmax(self, interpreter: Interpreter, op: nn.SoftmaxOp, args: PythonValues) -> PythonValues:
+        """exp(x - max) / sum(exp(x - max)) along `axis`."""
+        (x,) = args
+        return check_results(op, [_softmax(x, _axis(op))])
+
+    @impl(nn.LayerNormOp)
+    def run_layer_norm(self, interpreter: Interpreter, op: nn.LayerNormOp, args: PythonValues) -> PythonValues:
+        """(x - mean) / sqrt(var + epsilon) * scale (+ bias), mean and variance over the dims from `axis` on."""
+        x, scale, *rest = args
+        bias = _optional(rest)
+        axes = tuple(range(_axis(op) % x.ndim, x.ndim))
+        mean = np.mean(x, axis=axes, keepdims=True)
+        var = np.mean(np.square(x - mean), axis=axes, keepdims=True)
+        y = (x - mean) / np.sqrt(var + _f(op.epsilon.value.data, x)) * scale
+        return check_results(op, [y if bias is None else y + bias])
+
+    @impl(nn.ReshapeOp)
+    def run_reshape(self, interpreter: Interpreter, op: nn.ReshapeOp, args: PythonValues) -> PythonValues:
+        """The same elements in row-major order, in the result's shape."""
+        (x,) = args
+        return check_results(op, [x.reshape(nn.tensor_shape(op.result.type))])
+
+    @impl(nn.TransposeOp)
+    def run_transpose(self, interpreter: Interpreter, op: nn.TransposeOp, args: PythonValues) -> PythonValues:
+        """The input's dims permuted: result dim i is input dim perm[i]."""
+        (x,) = args
+        return check_results(op, [np.transpose(x, [p.value.data for p in op.perm.data])])
+
+    @impl(nn.ConcatOp)
+    def run_concat(self, interpreter: Interpreter, op: nn.ConcatOp, args: PythonValues) -> PythonValues:
+        """The inputs joined along `axis`, in operand order."""
+        return check_results(op, [np.concatenate(list(args), axis=_axis(op))])
+
+    @impl(nn.GatherOp)
+    def run_gather(self, interpreter: Interpreter, op: nn.GatherOp, args: PythonValues) -> PythonValues:
+        """ONNX Gather: the slices of `data` along `axis` at `indices`, in [-n, n) of the gathered axis (negative
+        ones count from the end); an index out of range (a token id beyond the vocabulary) is an error naming
+        the op."""
+        data, indices = args
+        axis = _axis(op)
+        n = data.shape[axis]
+        idx = indices.astype(np.int64)
+        bad = (idx < -n) | (idx >= n)
+        if bad.any():
+            where = tuple(int(i) for i in np.argwhere(bad)[0])
+            raise ReferenceError(f"op '{nn.op_label(op)}' (gather): index {int(idx[where])} at {list(where)} is "
+                                 f"out of range for the {n} rows of its table (valid: {-n} to {n - 1})")
+        return check_results(op, [np.take(data, idx, axis=axis)])
+
+    @impl(nn.LinearOp)
+    def run_linear(self, interpreter: Interpreter, op: nn.LinearOp, args: PythonValues) -> PythonValues:
+        """x @ W (+ bias), W given transposed ([N, K], as torch.nn.Linear stores it) where `transpose_w` is set."""
+        x, w, *rest = args
+        bias = _optional(rest)
+        y = x @ (w.T if op.transpose_w is not None else w)
+        return check_results(op, [y if bias is None else y + bias])
+
+    @impl(nn.AttentionOp)
+    def run_attention(self, interpreter: Interpreter, op: nn.AttentionOp, args: PythonValues) -> PythonValues:
+        """softmax(scale * q @ K^T, masked) @ V per query head, query head h reading K/V head h // (Hq / Hkv)."""
+        q, k, v, *rest = args
+        group = q.shape[1] // k.shape[1]
+        k = np.repeat(k, group, axis=1)
+        v = np.repeat(v, group, axis=1)
+        fill = None if op.mask_fill is None else op.mask_fill.value.data
+        p = attention_probabilities(q @ np.swapaxes(k, -1, -2), _optional(rest), op.scale.value.data, fill)
+        return check_results(op, [p @ v])
+
+    @impl(nn.RmsNormOp)
+    def run_rms_norm(self, interpreter: Interpreter, op: nn.RmsNormOp, args: PythonValues) -> PythonValues:
+        """x / sqrt(mean(x^2) + epsilon) * scale, the mean over the last dim."""
+        x, scale = args
+        ms = np.mean(np.square(x), axis=-1, keepdims=True)
+        return check_results(op, [x / np.sqrt(ms + _f(op.epsilon.value.data, x)) * scale])
+
+    @impl(nn.GeluOp)
+    def run_gelu(self, interpreter: Interpreter, op: nn.GeluOp, args: PythonValues) -> PythonValues:
+        """x * Phi(x) (Phi the standard normal CDF, via erf in float64), or its tanh approximation."""
+        (x,) = args
+        return check_results(op, [_gelu(x, op.approximate.data)])
+
+    @impl(nn.SiluOp)
+    def run_silu(self, interpreter: Interpreter, op: nn.SiluOp, args: PythonValues) -> PythonValues:
+        """x * sigmoid(x)."""
+        (x,) = args
+        return check_results(op, [x * _sigmoid(x)])
+
+    @impl(nn.RotaryOp)
+    def run_rotary(self, interpreter: Interpreter, op: nn.RotaryOp, args: PythonValues) -> PythonValues:
+        """x * cos + rotate(x) * sin, rotate the half rotation (GPT-NeoX, Llama) or, where `interleaved` is set,
+        GPT-J's rotation of every two elements."""
+        x, cos, sin = args
+        rotate = _rotate_every_two if op.interleaved is not None else _rotate_half
+        return check_results(op, [x * cos + rotate(x) * sin])
+
+    @impl(nn.KvAppendOp)
+    def run_kv_append(self, interpreter: Interpreter, op: nn.KvAppendOp, args: PythonValues) -> PythonValues:
+        """The cache with the new keys or values appended along `axis`."""
+        cache, new = args
+        return check_results(op, [np.concatenate([cache, new], axis=_axis(op))])
+
+
+# -- running a function -------------------------------------------------------------------------------
+
+
+@dataclass
+class _CurrentOp(Interpreter.Listener):
+    """The op being interpreted, to name the op the interpreter has no implementation for."""
+
+    op: Operation | None = None
+
+    def will_interpret_op(self, op: Operation, args: PythonValues) -> None:
+        self.op = op
+
+
+def reference_interpreter(fn: func.FuncOp, weights: Mapping[str, np.ndarray], opset: int | None = None
+                          ) -> Interpreter:
+    """An interpreter of `fn`'s module with the `func` ops (xDSL's `FuncFunctions`) and the `nn` ops
+    (`ReferenceFunctions`); more function sets compose onto it with `register_implementations`."""
+    top = fn.get_toplevel_object()
+    interpreter = Interpreter(top if isinstance(top, ModuleOp) else ModuleOp([]))
+    interpreter.register_implementations(FuncFunctions())
+    interpreter.register_implementations(ReferenceFunctions(weights, opset))
+    return interpreter
+
+
+def call_function(interpreter: Interpreter, fn: func.FuncOp, inputs: Sequence[np.ndarray]) -> list[np.ndarray]:
+    """Run `fn` on `inputs` (checked against its argument types as `run_function` says) with `interpreter`
+    and return the values of its `func.return`; an op the interpreter has no implementation for is a
+    ReferenceError naming it."""
+    name = fn.sym_name.data
+    if len(fn.body.blocks) != 1:
+        raise ReferenceError(f"function @{name} must have exactly one block")
+    block = fn.body.blocks[0]
+    if len(inputs) != len(block.args):
+        raise ReferenceError(f"@{name} takes {len(block.args)} inputs, got {len(inputs)}")
+    args = tuple(check_value(np.asarray(x), arg, f"input {i} of @{name}", cast=False)
+                 for i, (arg, x) in enumerate(zip(block.args, inputs, strict=True)))
+    returns = any(isinstance(op, func.ReturnOp) for op in block.ops)
+    current = _CurrentOp()
+    listeners = interpreter.listeners
+    interpreter.listeners = (*listeners, current)
+    try:
+        with np.errstate(all="ignore"):
+            if not returns:
+                interpreter.run_ssacfg_region(fn.body, args, name)
+                raise ReferenceError(f"function @{name} has no func.return")
+            return list(interpreter.call_op(fn, args))
+    except InterpretationError as e:
+        if current.op is None or not str(e).startswith("Could not find interpretation function"):
+            raise
+        raise ReferenceError(f"op '{nn.op_label(current.op)}' ({current.op.name}) has no reference semantics"
+                             ) from None
+    finally:
+        interpreter.listeners = listeners
 
 
 def run_function(
@@ -513,4 +625,4 @@ def run_function(
     which is right unless an op changed meaning without changing its signature,
     like Softmax before opset 13). Returns the values of the function's `func.return`.
     """
-    return Interpreter(weights, opset).run(fn, inputs)
+    return call_function(reference_interpreter(fn, weights, opset), fn, inputs)

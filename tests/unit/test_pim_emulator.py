@@ -14,8 +14,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from xdsl.dialects import func
 from xdsl.dialects.builtin import FloatAttr, TensorType, f32, f64
-from xdsl.ir import Block
+from xdsl.ir import Block, Region
 from xdsl.rewriter import Rewriter
 
 from pimc.compiler.cli import main
@@ -23,8 +24,9 @@ from pimc.compiler.run import format_run, run_model
 from pimc.dialects import aim, nn, pim
 from pimc.passes.lower_to_pim import RowAllocator, gemv_layout, lower_attention
 from pimc.passes.pim_to_commands import aim_attention_commands, aim_gemv_commands
-from pimc.targets.pim_emulator import BankImage, EmulatorError, emulate_attention, emulate_gemv
-from pimc.targets.reference import attention_probabilities
+from pimc.targets.pim_emulator import (AimFunctions, BankImage, EmulatorError, PimFunctions, emulate_attention,
+                                       emulate_gemv)
+from pimc.targets.reference import ReferenceError, attention_probabilities, call_function, reference_interpreter
 from pimc.targets.system import load_system
 
 REPO = Path(__file__).resolve().parents[2]
@@ -160,6 +162,39 @@ def test_attention_op_field_type() -> None:
     lower_attention(attn, _aim(), RowAllocator(1 << 14), Rewriter())
     (op,) = block.ops
     assert op.attributes["scale"] == FloatAttr(0.25, f64)
+
+
+# -- composed with the reference interpreter ----------------------------------------------------
+
+
+def test_emulator_functions_compose_with_the_reference() -> None:
+    """A function of nn.weight ops and a pim.gemv: the weights by the reference's functions, the macro from its
+    stream by the emulator's, registered on the same interpreter."""
+    rng = np.random.default_rng(3)
+    op = _gemv(2, 300, 40, True)
+    data = {"x": rng.standard_normal((2, 300)).astype(np.float32),
+            "w": rng.standard_normal((300, 40)).astype(np.float32), "b": rng.standard_normal(40).astype(np.float32)}
+    owners = [v.owner for v in op.operands]
+    fn = func.FuncOp("main", ([], [op.result.type]), Region(Block([*owners, op, func.ReturnOp(op.result)])))
+    interpreter = reference_interpreter(fn, data)
+    pim_functions = PimFunctions({"pim": _aim()}, lambda _: "pim")
+    interpreter.register_implementations(pim_functions)
+    interpreter.register_implementations(AimFunctions())
+    [y] = call_function(interpreter, fn, [])
+    assert pim_functions.macros == {"pim": 1}
+    assert y.dtype == np.float32 and y.shape == (2, 40)
+    ref = data["x"].astype(np.float64) @ data["w"] + data["b"]
+    assert np.all(np.abs(y - ref) <= _bound(data["x"], data["w"], data["b"]))
+
+
+def test_a_command_outside_a_macro_is_an_error() -> None:
+    fn = func.FuncOp("main", ([], []), Region(Block([aim.SyncOp(), func.ReturnOp()])))
+    with pytest.raises(ReferenceError, match=r"op 'aim.sync' \(aim.sync\) has no reference semantics"):
+        call_function(reference_interpreter(fn, {}), fn, [])
+    interpreter = reference_interpreter(fn, {})
+    interpreter.register_implementations(AimFunctions())
+    with pytest.raises(EmulatorError, match="aim.sync runs outside the command stream of a PIM macro"):
+        call_function(interpreter, fn, [])
 
 
 # -- whole models against onnxruntime ------------------------------------------------------------
