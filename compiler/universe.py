@@ -1,7 +1,8 @@
 """Registers pimc's dialects and passes with xDSL (entry point group `xdsl.universe`).
 
 After `pip install pimc`, stock `xdsl-opt` knows the nn, place, pim, aim and attacc
-dialects and the raise-nn, annotate-cost, partition, schedule, lower-to-pim and pim-to-commands passes.
+dialects and the raise-nn, annotate-cost, partition, schedule, lower-to-pim, convert-pim-to-aim and
+convert-pim-to-attacc passes (and pim-to-commands, the two conversions in one).
 """
 
 from __future__ import annotations
@@ -75,6 +76,18 @@ def _lower_to_pim() -> type[ModulePass]:
     return LowerToPimPass
 
 
+def _convert_pim_to_aim() -> type[ModulePass]:
+    from pimc.passes.convert_pim_to_aim import ConvertPimToAimPass
+
+    return ConvertPimToAimPass
+
+
+def _convert_pim_to_attacc() -> type[ModulePass]:
+    from pimc.passes.convert_pim_to_attacc import ConvertPimToAttaccPass
+
+    return ConvertPimToAttaccPass
+
+
 def _pim_to_commands() -> type[ModulePass]:
     from pimc.passes.pim_to_commands import PimToCommandsPass
 
@@ -88,6 +101,8 @@ PASSES: dict[str, Callable[[], type[ModulePass]]] = {
     "partition": _partition,
     "schedule": _schedule,
     "lower-to-pim": _lower_to_pim,
+    "convert-pim-to-aim": _convert_pim_to_aim,
+    "convert-pim-to-attacc": _convert_pim_to_attacc,
     "pim-to-commands": _pim_to_commands,
 }
 

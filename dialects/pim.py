@@ -1,8 +1,8 @@
 """The `pim` dialect: macro ops a processing-in-memory device executes, with their data layout.
 
 A macro is one kernel launch on the PIM device (e.g. a matrix-vector product
-over a weight resident in the DRAM banks). `pim-to-commands` expands each macro
-into the device's command set and records the commands in the macro's region.
+over a weight resident in the DRAM banks). `convert-pim-to-aim` and `convert-pim-to-attacc`
+expand each macro into its device's command set and records the commands in the macro's region.
 `#pim.channels<...>` is the set of PIM channels a device command runs on (the
 `channel_mask` of the `aim` and `attacc` commands), of any size.
 """
@@ -217,7 +217,7 @@ class GemvOp(IRDLOperation):
     x is [..., K] (M = product of the leading dims, each row one GEMV), W is a
     [K, N] weight (or [N, K] when `transpose_w` is set, as torch.nn.Linear stores
     it) resident in the banks laid out by `layout`, bias is [N], and y is [..., N]. FLOPs = 2*M*K*N. The `commands` region holds the device
-    commands once `pim-to-commands` has run; it is empty before.
+    commands once `convert-pim-to-aim` or `convert-pim-to-attacc` has run; it is empty before.
     """
 
     name = "pim.gemv"

@@ -3,7 +3,7 @@
 One model serves two paths that must agree exactly:
 
 - `stream_counts(commands, dev)` times a command sequence (the AiM ISR commands
-  pim-to-commands emits, or any sequence of the all-bank commands below);
+  convert-pim-to-aim emits, or any sequence of the all-bank commands below);
 - `gemv_counts(m, k, n, dev, bias)` gives the same counts for a GEMV macro
   before any command is emitted, from its shape and layout alone (so
   annotate-cost and partition can price a PIM GEMV in O(1));
@@ -283,7 +283,7 @@ def gemv_commands(m: int, k: int, n: int, geo: GemvGeometry, bias: bool, column_
     row tile of K: WR_GB of the group's input chunks (only on the first pass when K
     fits one tile, since the buffer keeps them), MAC_ABK over the o outputs' columns
     of the row; then RD_MAC of o results per vector. A pass's channel mask selects
-    its active channels; WR_GB goes to every layout channel. pim-to-commands emits
+    its active channels; WR_GB goes to every layout channel. convert-pim-to-aim emits
     exactly this sequence as AiM ISR ops (where per_row is 1).
     """
     k_tiles = geo.k_tiles(k)

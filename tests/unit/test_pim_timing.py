@@ -1,4 +1,4 @@
-"""The PIM timing model: the GEMV macro estimate equals the timing of the commands pim-to-commands emits."""
+"""The PIM timing model: the GEMV macro estimate equals the timing of the commands the conversions emit."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from xdsl.ir import Block
 
 from pimc.dialects import aim, nn, pim
 from pimc.passes.lower_to_pim import RowAllocator, gemv_layout
-from pimc.passes.pim_to_commands import aim_gemv_commands
+from pimc.passes.convert_pim_to_aim import aim_gemv_commands
 from pimc.targets.pim_timing import (
     Command,
     PimCounts,
@@ -137,7 +137,7 @@ def test_attention_estimate_equals_emitted_commands(preset: str, dims: tuple[int
     from xdsl.rewriter import Rewriter
 
     from pimc.passes.lower_to_pim import lower_attention
-    from pimc.passes.pim_to_commands import aim_attention_commands
+    from pimc.passes.convert_pim_to_aim import aim_attention_commands
     from pimc.targets.pim_timing import attention_counts, attention_mapping
 
     b, hq, hkv, s, t, d, dv = dims
@@ -232,8 +232,9 @@ def _papi(name: str):
 
 
 def _attacc_gemv(m: int, k: int, n: int, dev, bias: bool) -> tuple[pim.GemvOp, list]:
-    """A GEMV lowered the way lower-to-pim does, with the AttAcc commands pim-to-commands gives it."""
-    from pimc.passes.pim_to_commands import attacc_ops, gemv_macro_items
+    """A GEMV lowered the way lower-to-pim does, with the AttAcc commands convert-pim-to-attacc gives it."""
+    from pimc.passes.convert_pim_to_attacc import attacc_ops
+    from pimc.passes.pim_commands import gemv_macro_items
 
     x = nn.WeightOp("x", TensorType(f32, [m, k]))
     w = nn.WeightOp("w", TensorType(f32, [k, n]))
@@ -285,7 +286,8 @@ def test_attacc_attention_estimate_equals_emitted_commands(device: str, dims: tu
 
     from pimc.dialects import attacc
     from pimc.passes.lower_to_pim import lower_attention
-    from pimc.passes.pim_to_commands import attacc_ops, attention_items
+    from pimc.passes.convert_pim_to_attacc import attacc_ops
+    from pimc.passes.pim_commands import attention_items
     from pimc.targets.pim_timing import attention_counts, block_commands
 
     b, hq, hkv, s, t, d, dv = dims
