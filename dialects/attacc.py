@@ -34,7 +34,7 @@ from xdsl.ir import Dialect
 from xdsl.irdl import IRDLOperation, ParsePropInAttrDict, irdl_op_definition, prop_def
 from xdsl.utils.exceptions import VerifyException
 
-from pimc.dialects.pim import ChannelsAttr, i64
+from pimc.dialects.pim import ChannelsAttr, CommandKind, PimCommand, i64
 
 ATTACC_COLUMNS_PER_ROW = 32
 """1 KB rows of 32-byte columns (HBM3_8Gb_2R)."""
@@ -53,8 +53,8 @@ class AttaccCommandOp(IRDLOperation):
 
     irdl_options = (ParsePropInAttrDict(),)
     assembly_format = "attr-dict"
-    KIND: ClassVar[str] = ""
-    """The timing class (pim_timing.command_counts)."""
+    KIND: ClassVar[CommandKind]
+    """The command the op stands for."""
     TRACE_OP: ClassVar[str] = ""
     """The trace mnemonic."""
 
@@ -64,6 +64,19 @@ class AttaccCommandOp(IRDLOperation):
         if isinstance(attr, IntegerAttr):
             return attr.value.data
         return attr.data if isinstance(attr, ChannelsAttr) else default
+
+    def command(self, row: int = 0, channel: int = 0) -> PimCommand:
+        """The command with `row` added to its row and its channel set shifted `channel` channels up
+        (what the enclosing `pim.repeat` loops make of it): a global-buffer write of v vectors covers
+        v x opsize columns, a MAC serves its v vectors, MV_SB moves `outputs` results per bank."""
+        mask = self.field("channel_mask") << channel
+        at = self.properties.get("row")
+        at_row = at.value.data + row if isinstance(at, IntegerAttr) else None
+        if self.KIND == CommandKind.RD_MAC:
+            return PimCommand(self.KIND, 0, mask, self.field("outputs"), at_row)
+        vectors = self.field("vectors", 1)
+        opsize = self.field("opsize") * (vectors if self.KIND in (CommandKind.WR_GB, CommandKind.MV_GB) else 1)
+        return PimCommand(self.KIND, opsize, mask, vectors, at_row)
 
     def verify_(self) -> None:
         for name, attr in self.properties.items():
@@ -82,7 +95,7 @@ class WrGbOp(AttaccCommandOp):
     (vectors x opsize columns written; vector j in the buffer's 32-column slot j)."""
 
     name = "attacc.wr_gb"
-    KIND: ClassVar[str] = "WR_GB"
+    KIND: ClassVar[CommandKind] = CommandKind.WR_GB
     TRACE_OP: ClassVar[str] = "PIM_WR_GB"
     opsize = prop_def(IntegerAttr[I64])
     vectors = prop_def(IntegerAttr[I64])
@@ -99,7 +112,7 @@ class MvGbOp(AttaccCommandOp):
     of `opsize` 32-byte columns each (slots as for attacc.wr_gb)."""
 
     name = "attacc.mv_gb"
-    KIND: ClassVar[str] = "WR_GB"
+    KIND: ClassVar[CommandKind] = CommandKind.MV_GB
     TRACE_OP: ClassVar[str] = "PIM_MV_GB"
     opsize = prop_def(IntegerAttr[I64])
     vectors = prop_def(IntegerAttr[I64])
@@ -116,7 +129,7 @@ class MacAbOp(AttaccCommandOp):
     multiplied with each of the `vectors` input vectors in the global buffer (vectors x 16 MAC lanes)."""
 
     name = "attacc.mac_ab"
-    KIND: ClassVar[str] = "MAC_ABK"
+    KIND: ClassVar[CommandKind] = CommandKind.MAC_ABK
     TRACE_OP: ClassVar[str] = "PIM_MAC_AB"
     opsize = prop_def(IntegerAttr[I64])
     vectors = prop_def(IntegerAttr[I64])
@@ -140,7 +153,7 @@ class MvSbOp(AttaccCommandOp):
     for each input vector) to the buffer die."""
 
     name = "attacc.mv_sb"
-    KIND: ClassVar[str] = "RD_MAC"
+    KIND: ClassVar[CommandKind] = CommandKind.RD_MAC
     TRACE_OP: ClassVar[str] = "PIM_MV_SB"
     outputs = prop_def(IntegerAttr[I64])
     channel_mask = prop_def(ChannelsAttr)
@@ -155,7 +168,7 @@ class SfmOp(AttaccCommandOp):
     """Softmax in the buffer die of the channels (not timed: AttAcc overlaps it with the MACs)."""
 
     name = "attacc.sfm"
-    KIND: ClassVar[str] = "SFM"
+    KIND: ClassVar[CommandKind] = CommandKind.SFM
     TRACE_OP: ClassVar[str] = "PIM_SFM"
     channel_mask = prop_def(ChannelsAttr)
 
@@ -168,11 +181,14 @@ class BarrierOp(AttaccCommandOp):
     """Every channel waits until all earlier commands have finished."""
 
     name = "attacc.barrier"
-    KIND: ClassVar[str] = "SYNC"
+    KIND: ClassVar[CommandKind] = CommandKind.SYNC
     TRACE_OP: ClassVar[str] = "PIM_BARRIER"
 
     def __init__(self):
         super().__init__()
 
 
-ATTACC = Dialect("attacc", [WrGbOp, MvGbOp, MacAbOp, MvSbOp, SfmOp, BarrierOp], [])
+COMMAND_OPS: tuple[type[AttaccCommandOp], ...] = (WrGbOp, MvGbOp, MacAbOp, MvSbOp, SfmOp, BarrierOp)
+"""Every AttAcc command op."""
+
+ATTACC = Dialect("attacc", list(COMMAND_OPS), [])

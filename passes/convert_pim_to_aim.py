@@ -15,6 +15,7 @@ from xdsl.ir import Operation
 from xdsl.passes import ModulePass
 
 from pimc.dialects import aim, pim
+from pimc.dialects.pim import CommandKind
 from pimc.passes.pim_commands import (
     Item,
     Loop,
@@ -44,19 +45,19 @@ def aim_ops(items: Iterable[Item], row: int = 0) -> list[Operation]:
             ops.append(repeat_op(item, aim_ops(item.body, row)))
             continue
         assert item.vectors == 1, "AiM ISR MACs one input vector into one accumulator per command"
-        if item.kind == "WR_BIAS":
+        if item.kind == CommandKind.WR_BIAS:
             ops.append(aim.WrBiasOp.create(properties={"gpr": _GPR0, "channel_mask": channel_set(item)}))
-        elif item.kind == "WR_GB":
+        elif item.kind == CommandKind.WR_GB:
             ops.append(aim.WrGbOp.create(properties={"opsize": pim.i64(item.opsize), "gpr": _GPR0,
                                                      "channel_mask": channel_set(item)}))
-        elif item.kind == "MAC_ABK":
+        elif item.kind == CommandKind.MAC_ABK:
             assert item.row is not None
             ops.append(aim.MacAbkOp.create(properties={"opsize": pim.i64(item.opsize), "channel_mask": channel_set(item),
                                                        "row": pim.i64(item.row + row)}))
-        elif item.kind == "RD_MAC":
+        elif item.kind == CommandKind.RD_MAC:
             ops.append(aim.RdMacOp.create(properties={"gpr": _GPR0, "channel_mask": channel_set(item)}))
         else:
-            assert item.kind == "SYNC", item.kind
+            assert item.kind == CommandKind.SYNC, item.kind
             ops.append(aim.SyncOp.create())
     return ops
 

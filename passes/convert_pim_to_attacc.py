@@ -16,6 +16,7 @@ from xdsl.ir import Operation
 from xdsl.passes import ModulePass
 
 from pimc.dialects import attacc, pim
+from pimc.dialects.pim import CommandKind
 from pimc.passes.pim_commands import (
     Item,
     Loop,
@@ -44,25 +45,25 @@ def attacc_ops(items: Iterable[Item], row: int = 0) -> list[Operation]:
         if isinstance(item, Loop):
             ops.append(repeat_op(item, attacc_ops(item.body, row)))
             continue
-        if item.kind in ("WR_GB", "MV_GB"):
+        if item.kind in (CommandKind.WR_GB, CommandKind.MV_GB):
             columns, rest = divmod(item.opsize, item.vectors)
             assert not rest, f"{item.kind} of {item.opsize} columns for {item.vectors} vectors"
-            cls = attacc.WrGbOp if item.kind == "WR_GB" else attacc.MvGbOp
+            cls = attacc.WrGbOp if item.kind == CommandKind.WR_GB else attacc.MvGbOp
             ops.append(cls.create(properties={"opsize": pim.i64(columns), "vectors": pim.i64(item.vectors),
                                               "channel_mask": channel_set(item)}))
-        elif item.kind == "MAC_ABK":
+        elif item.kind == CommandKind.MAC_ABK:
             assert item.row is not None
             last_row = item.row + row
             ops.append(attacc.MacAbOp.create(properties={
                 "opsize": pim.i64(item.opsize), "vectors": pim.i64(item.vectors), "channel_mask": channel_set(item),
                 "row": pim.i64(last_row)}))
-        elif item.kind == "RD_MAC":
+        elif item.kind == CommandKind.RD_MAC:
             ops.append(attacc.MvSbOp.create(properties={"outputs": pim.i64(item.vectors),
                                                         "channel_mask": channel_set(item), "row": pim.i64(last_row)}))
-        elif item.kind == "SFM":
+        elif item.kind == CommandKind.SFM:
             ops.append(attacc.SfmOp.create(properties={"channel_mask": channel_set(item)}))
         else:
-            assert item.kind == "SYNC", f"{item.kind} has no AttAcc command"
+            assert item.kind == CommandKind.SYNC, f"{item.kind} has no AttAcc command"
             ops.append(attacc.BarrierOp.create())
     return ops
 

@@ -2,7 +2,7 @@
 
 convert-pim-to-aim and convert-pim-to-attacc share this: the all-bank command
 sequence of a macro (`pim_timing.gemv_commands`: per input vector group, per pass
-over the banks, per row tile of K) is built as plain `Cmd` records and folded:
+over the banks, per row tile of K) is built as `pim.PimCommand`s and folded:
 runs of consecutive blocks (a GEMV's passes, its vector groups, an attention's
 heads on successive channel groups, its waves) that differ only by a constant row
 offset and channel shift become one `Loop`, emitted as `pim.repeat`. A 4096 x
@@ -28,22 +28,10 @@ from xdsl.ir import Block, Operation, Region
 
 from pimc.compiler.errors import CompileError
 from pimc.dialects import nn, pim
+from pimc.dialects.pim import CommandKind, PimCommand, channel_span
 from pimc.passes.partition import device_of
 from pimc.targets.pim_timing import GemvGeometry, gemv_commands, head_slot, layout_geometry
 from pimc.targets.system import Device, system_for_module
-
-
-@dataclass(frozen=True)
-class Cmd:
-    """One all-bank command of a macro, before it is given an ISA: kind, columns, the channels it runs on,
-    the row it opens (MAC only) and the input vectors it serves."""
-
-    kind: str
-    opsize: int = 0
-    channels: int = 0
-    first_channel: int = 0
-    row: int | None = None
-    vectors: int = 1
 
 
 @dataclass(frozen=True)
@@ -56,21 +44,21 @@ class Loop:
     body: tuple[Item, ...]
 
 
-Item = Cmd | Loop
+Item = PimCommand | Loop
+"""A folded command sequence's element: one command (before it is given an ISA) or a loop of them."""
 
 
 def _shift(item: Item, rows: int, channels: int) -> Item:
     if isinstance(item, Loop):
         return replace(item, body=tuple(_shift(i, rows, channels) for i in item.body))
-    return replace(item, row=None if item.row is None else item.row + rows,
-                   first_channel=item.first_channel + channels if item.channels else 0)
+    return item.shifted(rows, channels)
 
 
 def _first(items: Iterable[Item], field: str) -> int | None:
     """The first command's `field` (row, or first channel of a command with channels), depth first."""
     for item in items:
         found = _first(item.body, field) if isinstance(item, Loop) else (
-            item.row if field == "row" else item.first_channel if item.channels else None)
+            item.row if field == "row" else item.first_channel if item.channel_mask else None)
         if found is not None:
             return found
     return None
@@ -114,20 +102,13 @@ def gemv_items(m: int, k: int, n: int, geo: GemvGeometry, bias: bool, column_byt
     """A GEMV's commands (`pim_timing.gemv_commands`, without the SYNC), folded: pass p's tile t opens row
     row_base + p * k_tiles + t, so full passes fold into one Loop stepping k_tiles rows; the M input
     vectors' groups repeat it with no step."""
-    k_tiles = geo.k_tiles(k)
 
     def group(v: int) -> list[Item]:
         blocks: list[list[Item]] = []
-        tile = 0
-        for kind, opsize, channels, p, vectors in gemv_commands(v, k, n, geo, bias, column_bytes, sync=False):
+        for p, cmd in gemv_commands(v, k, n, geo, bias, column_bytes, sync=False):
             if p == len(blocks):
                 blocks.append([])
-            row = None
-            if kind == "MAC_ABK":
-                row, tile = row_base + p * k_tiles + tile, tile + 1
-            elif kind == "RD_MAC":
-                tile = 0
-            blocks[p].append(Cmd(kind, opsize, channels, first_channel, row, vectors))
+            blocks[p].append(cmd.shifted(row_base, first_channel))
         return fold([tuple(b) for b in blocks])
 
     full, last = divmod(m, geo.vectors)
@@ -177,20 +158,20 @@ def attention_block(dims: tuple[int, ...], kg: GemvGeometry, vg: GemvGeometry, v
     score = tuple(gemv_items(rows, d, t, kg, False, column_bytes, 0))
     context = tuple(gemv_items(rows, t, dv, vg, False, column_bytes, v_base))
     if softmax_on_device:
-        context = (Cmd("SFM", 0, kg.channels, 0), *(_from_softmax(i) for i in context))
+        context = (PimCommand(CommandKind.SFM, 0, channel_span(0, kg.channels)), *(_from_softmax(i) for i in context))
     heads: list[tuple[Item, ...]] = []
     for h in range(b * hkv):
         first, wave = head_slot(h, width, channels)
         heads.append(tuple(_shift(i, wave * k_rows, first) for i in score)
                      + tuple(_shift(i, wave * v_rows, first) for i in context))
     waves = fold(heads)
-    return (*fold([(w,) for w in waves]), Cmd("SYNC"))
+    return (*fold([(w,) for w in waves]), PimCommand(CommandKind.SYNC))
 
 
 def _from_softmax(item: Item) -> Item:
     if isinstance(item, Loop):
         return replace(item, body=tuple(_from_softmax(i) for i in item.body))
-    return replace(item, kind="MV_GB") if item.kind == "WR_GB" else item
+    return replace(item, kind=CommandKind.MV_GB) if item.kind == CommandKind.WR_GB else item
 
 
 def gemv_macro_items(op: pim.GemvOp, dev: Device) -> list[Item]:
@@ -211,7 +192,7 @@ def gemv_key(op: pim.GemvOp, dev: Device) -> tuple[tuple, int]:
 @functools.lru_cache(maxsize=256)
 def gemv_block(m: int, k: int, n: int, geo: GemvGeometry, bias: bool, column_bytes: int) -> tuple[Item, ...]:
     """`gemv_macro_items` of a GEMV whose weight's rows start at row 0."""
-    return (*gemv_items(m, k, n, geo, bias, column_bytes, 0), Cmd("SYNC"))
+    return (*gemv_items(m, k, n, geo, bias, column_bytes, 0), PimCommand(CommandKind.SYNC))
 
 
 def repeat_op(item: Loop, body: list[Operation]) -> pim.RepeatOp:
@@ -221,9 +202,9 @@ def repeat_op(item: Loop, body: list[Operation]) -> pim.RepeatOp:
                                regions=[Region(Block(body))])
 
 
-def channel_set(item: Cmd) -> pim.ChannelsAttr:
+def channel_set(item: PimCommand) -> pim.ChannelsAttr:
     """The channels a command runs on, as the ops' `channel_mask` property."""
-    return pim.ChannelsAttr.span(item.first_channel, item.channels)
+    return pim.ChannelsAttr.of(item.channel_mask)
 
 
 def lower_macros(module: ModuleOp, system_name: str | None, isa: str,
