@@ -28,7 +28,7 @@ from xdsl.ir import Dialect
 from xdsl.irdl import IRDLOperation, ParsePropInAttrDict, irdl_op_definition, prop_def
 from xdsl.utils.exceptions import VerifyException
 
-from pimc.dialects.pim import ChannelsAttr, CommandKind, PimCommand, i64
+from pimc.dialects.pim import ChannelsAttr, CommandKind, PimCommand, channels_attr, i64
 
 AIM_CHANNELS = 32
 """Channels an AiM channel mask can select: the simulator's mask is 32 bits wide (MAX_CHANNEL_COUNT in
@@ -93,14 +93,6 @@ def trace_mask(mask: int) -> int:
     return int(f"{mask:0{AIM_CHANNELS}b}"[::-1], 2)
 
 
-def _int(value: int) -> IntegerAttr:
-    return i64(value)
-
-
-def _channels(mask: int | ChannelsAttr) -> ChannelsAttr:
-    return mask if isinstance(mask, ChannelsAttr) else ChannelsAttr.of(mask)
-
-
 class AimCommandOp(IRDLOperation):
     """Base of every AiM ISR command op: renders itself as one trace line."""
 
@@ -163,7 +155,7 @@ class WrGbOp(AimCommandOp):
     assembly_format = "attr-dict"
 
     def __init__(self, opsize: int, gpr: int, channel_mask: int | ChannelsAttr):
-        super().__init__(properties={"opsize": _int(opsize), "gpr": _int(gpr), "channel_mask": _channels(channel_mask)})
+        super().__init__(properties={"opsize": i64(opsize), "gpr": i64(gpr), "channel_mask": channels_attr(channel_mask)})
 
     def verify_(self) -> None:
         self._check_opsize(self.opsize.value.data)
@@ -185,7 +177,7 @@ class WrBiasOp(AimCommandOp):
     assembly_format = "attr-dict"
 
     def __init__(self, gpr: int, channel_mask: int | ChannelsAttr):
-        super().__init__(properties={"gpr": _int(gpr), "channel_mask": _channels(channel_mask)})
+        super().__init__(properties={"gpr": i64(gpr), "channel_mask": channels_attr(channel_mask)})
 
     def verify_(self) -> None:
         self._check_mask(self.channel_mask)
@@ -209,7 +201,7 @@ class MacAbkOp(AimCommandOp):
     assembly_format = "attr-dict"
 
     def __init__(self, opsize: int, channel_mask: int | ChannelsAttr, row: int):
-        super().__init__(properties={"opsize": _int(opsize), "channel_mask": _channels(channel_mask), "row": _int(row)})
+        super().__init__(properties={"opsize": i64(opsize), "channel_mask": channels_attr(channel_mask), "row": i64(row)})
 
     def verify_(self) -> None:
         self._check_opsize(self.opsize.value.data)
@@ -231,7 +223,7 @@ class RdMacOp(AimCommandOp):
     assembly_format = "attr-dict"
 
     def __init__(self, gpr: int, channel_mask: int | ChannelsAttr):
-        super().__init__(properties={"gpr": _int(gpr), "channel_mask": _channels(channel_mask)})
+        super().__init__(properties={"gpr": i64(gpr), "channel_mask": channels_attr(channel_mask)})
 
     def verify_(self) -> None:
         self._check_mask(self.channel_mask)

@@ -34,18 +34,10 @@ from xdsl.ir import Dialect
 from xdsl.irdl import IRDLOperation, ParsePropInAttrDict, irdl_op_definition, prop_def
 from xdsl.utils.exceptions import VerifyException
 
-from pimc.dialects.pim import ChannelsAttr, CommandKind, PimCommand, i64
+from pimc.dialects.pim import ChannelsAttr, CommandKind, PimCommand, channels_attr, i64
 
 ATTACC_COLUMNS_PER_ROW = 32
 """1 KB rows of 32-byte columns (HBM3_8Gb_2R)."""
-
-
-def _int(value: int) -> IntegerAttr:
-    return i64(value)
-
-
-def _channels(mask: int | ChannelsAttr) -> ChannelsAttr:
-    return mask if isinstance(mask, ChannelsAttr) else ChannelsAttr.of(mask)
 
 
 class AttaccCommandOp(IRDLOperation):
@@ -102,8 +94,8 @@ class WrGbOp(AttaccCommandOp):
     channel_mask = prop_def(ChannelsAttr)
 
     def __init__(self, opsize: int, vectors: int, channel_mask: int | ChannelsAttr):
-        super().__init__(properties={"opsize": _int(opsize), "vectors": _int(vectors),
-                                     "channel_mask": _channels(channel_mask)})
+        super().__init__(properties={"opsize": i64(opsize), "vectors": i64(vectors),
+                                     "channel_mask": channels_attr(channel_mask)})
 
 
 @irdl_op_definition
@@ -119,8 +111,8 @@ class MvGbOp(AttaccCommandOp):
     channel_mask = prop_def(ChannelsAttr)
 
     def __init__(self, opsize: int, vectors: int, channel_mask: int | ChannelsAttr):
-        super().__init__(properties={"opsize": _int(opsize), "vectors": _int(vectors),
-                                     "channel_mask": _channels(channel_mask)})
+        super().__init__(properties={"opsize": i64(opsize), "vectors": i64(vectors),
+                                     "channel_mask": channels_attr(channel_mask)})
 
 
 @irdl_op_definition
@@ -137,8 +129,8 @@ class MacAbOp(AttaccCommandOp):
     row = prop_def(IntegerAttr[I64])
 
     def __init__(self, opsize: int, vectors: int, channel_mask: int | ChannelsAttr, row: int):
-        super().__init__(properties={"opsize": _int(opsize), "vectors": _int(vectors),
-                                     "channel_mask": _channels(channel_mask), "row": _int(row)})
+        super().__init__(properties={"opsize": i64(opsize), "vectors": i64(vectors),
+                                     "channel_mask": channels_attr(channel_mask), "row": i64(row)})
 
     def verify_(self) -> None:
         super().verify_()
@@ -160,7 +152,7 @@ class MvSbOp(AttaccCommandOp):
     row = prop_def(IntegerAttr[I64])
 
     def __init__(self, outputs: int, channel_mask: int | ChannelsAttr, row: int):
-        super().__init__(properties={"outputs": _int(outputs), "channel_mask": _channels(channel_mask), "row": _int(row)})
+        super().__init__(properties={"outputs": i64(outputs), "channel_mask": channels_attr(channel_mask), "row": i64(row)})
 
 
 @irdl_op_definition
@@ -173,7 +165,7 @@ class SfmOp(AttaccCommandOp):
     channel_mask = prop_def(ChannelsAttr)
 
     def __init__(self, channel_mask: int | ChannelsAttr):
-        super().__init__(properties={"channel_mask": _channels(channel_mask)})
+        super().__init__(properties={"channel_mask": channels_attr(channel_mask)})
 
 
 @irdl_op_definition

@@ -227,6 +227,11 @@ MAX_CHANNEL = 65535
 """The largest channel number a `#pim.channels` set may name in IR text (system files allow 4096 channels)."""
 
 
+def channels_attr(channels: int | ChannelsAttr) -> ChannelsAttr:
+    """A command op's channel set from a bit mask (bit c = channel c) or a set."""
+    return channels if isinstance(channels, ChannelsAttr) else ChannelsAttr.of(channels)
+
+
 @irdl_attr_definition
 class GemvLayoutAttr(ParametrizedAttribute):
     """How a K x N weight matrix is tiled onto the banks for a GEMV.

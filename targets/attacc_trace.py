@@ -48,6 +48,7 @@ from pimc.passes.partition import device_of
 from pimc.targets.system import Device
 from pimc.targets.trace_files import check_trace_lines
 from pimc.targets.trace_parse import (
+    ATTACC_CHANNEL_BITS,
     ATTACC_COLUMN_BITS,
     ATTACC_OFFSET_BITS,
     ATTACC_ROW_BITS,
@@ -55,11 +56,12 @@ from pimc.targets.trace_parse import (
     attacc_address,
 )
 
-STACK_CHANNELS = 16
-"""Channels of one simulated HBM3 stack (attacc_bank.yaml: channel 16)."""
+STACK_CHANNELS = 1 << ATTACC_CHANNEL_BITS
+"""Channels of one simulated HBM3 stack, 16 (attacc_bank.yaml: channel 16; the address's channel field)."""
 
-_GB_COLUMNS = 32
-"""Columns of one global-buffer slot (one input vector's chunk of at most one 1 KB row): the address's column field."""
+_GB_COLUMNS = 1 << ATTACC_COLUMN_BITS
+"""Columns of one global-buffer slot, 32 (one input vector's chunk of at most one 1 KB row): the address's column
+field."""
 _GB_SLOTS = 16
 """Slots the bank (2 bits) and bank group (2 bits) fields of a PIM_WR_GB address can name."""
 

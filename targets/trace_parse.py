@@ -126,7 +126,7 @@ from lark import Lark, Token, Transformer
 from lark.exceptions import UnexpectedCharacters, UnexpectedInput, UnexpectedToken
 
 from pimc.compiler.errors import PimcError
-from pimc.dialects.aim import AIM_CHANNELS, AIM_ISR_FIELDS
+from pimc.dialects.aim import AIM_CHANNELS, AIM_COLUMNS_PER_ROW, AIM_ISR_FIELDS
 
 
 class TraceSyntaxError(PimcError):
@@ -422,10 +422,10 @@ def _aim_parser() -> Lark:
 def parse_aim_trace(
     text: str,
     *,
-    channels: int = 32,
+    channels: int = AIM_CHANNELS,
     banks: int = 16,
     rows: int = 16384,
-    columns: int = 64,
+    columns: int = AIM_COLUMNS_PER_ROW,
     comments: list[tuple[int, str]] | None = None,
 ) -> list[TraceLine]:
     """The commands of an AiM simulator trace, in order, ending with `AiM EOC`; a TraceSyntaxError
