@@ -35,8 +35,8 @@ from xdsl.ir import Block
 from pimc.compiler.driver import import_model
 from pimc.dialects import aim, nn, pim
 from pimc.passes.annotate_cost import cost_attr
-from pimc.passes.lower_to_pim import RowAllocator, gemv_layout
 from pimc.passes.convert_pim_to_aim import aim_attention_commands, aim_gemv_commands
+from pimc.passes.lower_to_pim import RowAllocator, gemv_layout
 from pimc.targets.cost import matrix_products, pim_weight
 from pimc.targets.pim_timing import block_commands, stream_counts
 from pimc.targets.system import load_system

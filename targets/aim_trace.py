@@ -20,8 +20,8 @@ from xdsl.dialects.builtin import ModuleOp
 from xdsl.ir import Block
 
 from pimc.dialects import aim, nn, pim
-from pimc.passes.partition import device_of
 from pimc.dialects.pim import CommandKind, PimCommand
+from pimc.passes.partition import device_of
 from pimc.targets.pim_timing import PimCounts, block_commands, stream_counts
 from pimc.targets.system import Device
 from pimc.targets.trace_files import check_trace_lines

@@ -21,8 +21,8 @@ from xdsl.rewriter import Rewriter
 from pimc.compiler.cli import main
 from pimc.compiler.run import format_run, run_model
 from pimc.dialects import aim, nn, pim
-from pimc.passes.lower_to_pim import RowAllocator, gemv_layout, lower_attention
 from pimc.passes.convert_pim_to_aim import aim_attention_commands, aim_gemv_commands
+from pimc.passes.lower_to_pim import RowAllocator, gemv_layout, lower_attention
 from pimc.targets.pim_emulator import BankImage, EmulatorError, emulate_attention, emulate_gemv
 from pimc.targets.reference import attention_probabilities
 from pimc.targets.system import load_system

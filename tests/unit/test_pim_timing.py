@@ -11,8 +11,8 @@ from xdsl.ir import Block
 
 from pimc.dialects import aim, nn, pim
 from pimc.dialects.pim import CommandKind, PimCommand, channel_span
-from pimc.passes.lower_to_pim import RowAllocator, gemv_layout
 from pimc.passes.convert_pim_to_aim import aim_gemv_commands
+from pimc.passes.lower_to_pim import RowAllocator, gemv_layout
 from pimc.targets.pim_timing import (
     PimCounts,
     block_commands,
@@ -136,8 +136,8 @@ def test_attention_estimate_equals_emitted_commands(preset: str, dims: tuple[int
     of its stream on per-channel timelines: equal to the closed form. AiM devices emit ISR ops."""
     from xdsl.rewriter import Rewriter
 
-    from pimc.passes.lower_to_pim import lower_attention
     from pimc.passes.convert_pim_to_aim import aim_attention_commands
+    from pimc.passes.lower_to_pim import lower_attention
     from pimc.targets.pim_timing import attention_counts, attention_mapping
 
     b, hq, hkv, s, t, d, dv = dims
@@ -286,8 +286,8 @@ def test_attacc_attention_estimate_equals_emitted_commands(device: str, dims: tu
     from xdsl.rewriter import Rewriter
 
     from pimc.dialects import attacc
-    from pimc.passes.lower_to_pim import lower_attention
     from pimc.passes.convert_pim_to_attacc import attacc_ops
+    from pimc.passes.lower_to_pim import lower_attention
     from pimc.passes.pim_commands import attention_items
     from pimc.targets.pim_timing import attention_counts, block_commands
 
