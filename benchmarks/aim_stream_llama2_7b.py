@@ -3,7 +3,7 @@
 The 32-layer ONNX graph (tests/models/llama2-7b-decode.onnx, weights absent) is
 imported, costed and partitioned onto npu-aim with every GEMV-able product on the
 AiM device (`--strategy pim-only` by default: all 225 FC GEMVs; attention too).
-Then the backend runs, timed: lower-to-pim (bank layout), pim-to-commands
+Then the backend runs, timed: lower-to-pim (bank layout), convert-pim-to-aim
 (loop-compressed AiM ISR in the IR) and the trace emitter (the stream unrolled
 into the AiM simulator's text format). Prints the time of each step, the IR
 command ops against the unrolled trace lines, and the trace size; checks with the
@@ -26,8 +26,8 @@ from pimc.dialects import pim
 from pimc.passes.annotate_cost import AnnotateCostPass
 from pimc.passes.lower_to_pim import LowerToPimPass
 from pimc.dialects.place import device_of
+from pimc.passes.convert_pim_to_aim import ConvertPimToAimPass
 from pimc.passes.partition import PartitionPass
-from pimc.passes.pim_to_commands import PimToCommandsPass
 from pimc.targets.aim_trace import emit_aim_trace
 from pimc.targets.pim_timing import block_commands, stream_counts
 from pimc.targets.system import load_system
@@ -56,7 +56,7 @@ def main() -> None:
     LowerToPimPass().apply(ctx, module)
     t_layout = time.perf_counter() - t
     t = time.perf_counter()
-    PimToCommandsPass().apply(ctx, module)
+    ConvertPimToAimPass().apply(ctx, module)
     t_commands = time.perf_counter() - t
     t = time.perf_counter()
     trace = emit_aim_trace(module, MODEL.stem, system.name)
@@ -70,7 +70,7 @@ def main() -> None:
     print(f"{MODEL.name} decode on {args.system}, strategy {args.strategy}: {len(macros)} PIM macros "
           f"({gemvs} GEMVs, {len(macros) - gemvs} attention); import + annotate + partition {front:.2f} s")
     print(f"  lower-to-pim     {t_layout:7.3f} s")
-    print(f"  pim-to-commands  {t_commands:7.3f} s   {ir_ops} command ops in the IR (pim.repeat loops)")
+    print(f"  convert-pim-to-aim {t_commands:5.3f} s   {ir_ops} command ops in the IR (pim.repeat loops)")
     print(f"  emit AiM trace   {t_emit:7.3f} s   {lines} commands, {size / 1e6:.2f} MB")
     print(f"  backend total    {t_layout + t_commands + t_emit:7.3f} s   (target <= 5 s, <= 50 MB)")
 

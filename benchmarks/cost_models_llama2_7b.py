@@ -30,14 +30,15 @@ import time
 from pathlib import Path
 
 from xdsl.dialects import func
+from xdsl.ir import Block
 
 from pimc.compiler.driver import import_model
 from pimc.dialects import aim, nn, pim
 from pimc.passes.annotate_cost import cost_attr
+from pimc.passes.convert_pim_to_aim import aim_attention_commands, aim_gemv_commands
 from pimc.passes.lower_to_pim import RowAllocator, gemv_layout
-from pimc.passes.pim_to_commands import aim_attention_commands, aim_gemv_commands
 from pimc.targets.cost import matrix_products, pim_weight
-from pimc.targets.pim_timing import aim_command, stream_counts
+from pimc.targets.pim_timing import block_commands, stream_counts
 from pimc.targets.system import load_system
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -68,7 +69,7 @@ def _pim_stream_ns(op, dev) -> float:
         macro = pim.AttentionOp(op.q, op.k, op.v, op.mask, op.result.type, *layouts)
         cmds = aim_attention_commands(macro, dev)
         macro.erase(safe_erase=False)
-        return stream_counts((aim_command(c) for c in cmds), dev).time_ns(dev)
+        return stream_counts(block_commands(Block(cmds)), dev).time_ns(dev)
     ((_, rows, n, k),) = matrix_products(op)
     w = pim_weight(op)
     layout = gemv_layout(k, n, dev, RowAllocator(1 << 30), "w", False, "bench")
@@ -77,8 +78,8 @@ def _pim_stream_ns(op, dev) -> float:
                       and op.transpose_w is not None)
     cmds = aim_gemv_commands(gemv, dev)
     gemv.erase(safe_erase=False)
-    assert all(isinstance(c, aim.AimCommandOp) for c in cmds)
-    return stream_counts((aim_command(c) for c in cmds), dev).time_ns(dev)
+    assert all(isinstance(c, aim.AimCommandOp | pim.RepeatOp) for c in cmds)
+    return stream_counts(block_commands(Block(cmds)), dev).time_ns(dev)
 
 
 def _ns(x: float | None) -> str:

@@ -29,9 +29,10 @@ from pimc.passes.annotate_cost import AnnotateCostPass
 from pimc.passes.lower_to_pim import LowerToPimPass
 from pimc.dialects.place import device_of
 from pimc.passes.partition import PartitionPass
-from pimc.passes.pim_to_commands import PimToCommandsPass
 from pimc.passes.baselines import BaselinesPass
 from pimc.passes.check_capacity import CheckCapacityPass
+from pimc.passes.convert_pim_to_aim import ConvertPimToAimPass
+from pimc.passes.convert_pim_to_attacc import ConvertPimToAttaccPass
 from pimc.passes.schedule import SchedulePass
 from pimc.targets.aim_trace import emit_aim_trace
 from pimc.targets.background import Background
@@ -170,7 +171,8 @@ def compile_passes(system: str = DEFAULT_SYSTEM, strategy: str = "optimal", dtyp
         CheckCapacityPass(),
         *([BaselinesPass(papi_threshold=papi_threshold)] if baselines else []),
         LowerToPimPass(),
-        PimToCommandsPass(),
+        ConvertPimToAimPass(),
+        ConvertPimToAttaccPass(),
     ]
 
 

@@ -1,7 +1,7 @@
 """`pimc run`: execute a compiled plan functionally and compare it with onnxruntime.
 
 The model is compiled for the system as `pimc compile` does it (partition,
-schedule, lower-to-pim, pim-to-commands). Then the compiled function runs on one
+schedule, lower-to-pim, convert-pim-to-aim, convert-pim-to-attacc). Then the compiled function runs on one
 set of inputs: every PIM macro (`pim.gemv`, `pim.attention`) by the functional
 emulator from its emitted command stream, on banks holding the real weights
 (targets/pim_emulator.py); every other op by the numpy reference interpreter

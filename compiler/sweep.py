@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from pimc.errors import PimcError
+from pimc.targets.table import si
 
 Row = dict[str, Any]
 
@@ -221,15 +222,6 @@ def write_sweep(rows: Sequence[Row], outdir: str | Path) -> list[Path]:
     return write_files(files, outdir)
 
 
-def _si(x: float | None) -> str:
-    if x is None:
-        return "-"
-    for scale, suffix in ((1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "k")):
-        if abs(x) >= scale:
-            return f"{x / scale:.2f}{suffix}"
-    return f"{x:.3g}"
-
-
 def format_sweep_table(rows: Sequence[Row]) -> str:
     """A fixed-width table: system, dims, TTFT, TPOT, tokens/s and µJ/token (decode, else prefill)."""
     dims = dim_columns(rows)
@@ -238,8 +230,8 @@ def format_sweep_table(rows: Sequence[Row]) -> str:
     for r in rows:
         phase = "decode" if r.get("decode_tokens_per_s") is not None else "prefill"
         metrics.append((f"error: {r['error']}",) if r.get("error") else
-                       (_si(r["ttft_ns"]), _si(r["tpot_ns"]), _si(r[f"{phase}_tokens_per_s"]),
-                        _si(r[f"{phase}_energy_per_token_uj"])))
+                       (si(r["ttft_ns"]), si(r["tpot_ns"]), si(r[f"{phase}_tokens_per_s"]),
+                        si(r[f"{phase}_energy_per_token_uj"])))
     key_w = [max(len(k[i]) for k in keys) for i in range(len(keys[0]))]
     metric_w = [max(len(m[i]) for m in metrics if len(m) == 4) for i in range(4)]
     lines = []

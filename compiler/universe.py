@@ -1,9 +1,9 @@
 """Registers pimc's dialects and passes with xDSL (entry point group `xdsl.universe`).
 
 After `pip install pimc`, stock `xdsl-opt` knows the nn, place, pim, aim and attacc
-dialects, the raise-nn, annotate-cost, partition, schedule, check-capacity, baselines, lower-to-pim and
-pim-to-commands passes, and the pimc-plan, pimc-report, pimc-table, pimc-timeline, pimc-roofline, pimc-aim-trace and
-pimc-attacc-trace targets.
+dialects, the raise-nn, annotate-cost, partition, schedule, check-capacity, baselines, lower-to-pim,
+convert-pim-to-aim and convert-pim-to-attacc passes, and the pimc-plan, pimc-report, pimc-table, pimc-timeline,
+pimc-roofline, pimc-aim-trace and pimc-attacc-trace targets.
 """
 
 from __future__ import annotations
@@ -90,10 +90,16 @@ def _lower_to_pim() -> type[ModulePass]:
     return LowerToPimPass
 
 
-def _pim_to_commands() -> type[ModulePass]:
-    from pimc.passes.pim_to_commands import PimToCommandsPass
+def _convert_pim_to_aim() -> type[ModulePass]:
+    from pimc.passes.convert_pim_to_aim import ConvertPimToAimPass
 
-    return PimToCommandsPass
+    return ConvertPimToAimPass
+
+
+def _convert_pim_to_attacc() -> type[ModulePass]:
+    from pimc.passes.convert_pim_to_attacc import ConvertPimToAttaccPass
+
+    return ConvertPimToAttaccPass
 
 
 DIALECTS: dict[str, Callable[[], Dialect]] = {"nn": _nn, "place": _place, "pim": _pim, "aim": _aim, "attacc": _attacc}
@@ -105,7 +111,8 @@ PASSES: dict[str, Callable[[], type[ModulePass]]] = {
     "check-capacity": _check_capacity,
     "baselines": _baselines,
     "lower-to-pim": _lower_to_pim,
-    "pim-to-commands": _pim_to_commands,
+    "convert-pim-to-aim": _convert_pim_to_aim,
+    "convert-pim-to-attacc": _convert_pim_to_attacc,
 }
 
 def _target(module: str, name: str) -> Callable[[], type[Target]]:

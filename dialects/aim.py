@@ -13,51 +13,64 @@ Ramulator 2.0; see shared REFERENCE.md section 2):
   31 - i (AiMDRAMSystem::FindFirstChannelIndex): `trace_mask`.
 - bank / row: DRAM bank (0..15) and row address.
 
-Each op gives the command it stands for with `instr(row, channel)`: an `AimInstr`
-with the row offset and channel shift of its enclosing `pim.repeat` loops applied,
-which renders its own trace line; the emitter in targets/aim_trace.py only
-concatenates them.
+Each op gives the command it stands for with `command(row, channel)`: a
+`pim.PimCommand` with the row offset and channel shift of its enclosing
+`pim.repeat` loops applied; `trace_line` renders it as a line of the simulator's
+trace, and the emitter in targets/aim_trace.py concatenates those lines.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from typing import ClassVar
 
 from xdsl.dialects.builtin import I64, IntegerAttr
 from xdsl.ir import Dialect
 from xdsl.irdl import IRDLOperation, ParsePropInAttrDict, irdl_op_definition, prop_def
 from xdsl.utils.exceptions import VerifyException
 
-from pimc.dialects.pim import ChannelsAttr, i64
+from pimc.dialects.pim import ChannelsAttr, CommandKind, PimCommand, channels_attr, i64
 
 AIM_CHANNELS = 32
+"""Channels an AiM channel mask can select: the simulator's mask is 32 bits wide (MAX_CHANNEL_COUNT in
+aim_DRAM_system.cpp)."""
 AIM_COLUMNS_PER_ROW = 64
 
+AIM_ISR_FIELDS: dict[str, tuple[str, ...]] = {
+    "WR_SBK": ("gpr", "channel_mask", "bank", "row"),
+    "WR_ABK": ("gpr", "channel_mask", "row"),
+    "WR_GB": ("opsize", "gpr", "channel_mask"),
+    "WR_BIAS": ("gpr", "channel_mask"),
+    "RD_MAC": ("gpr", "channel_mask"),
+    "RD_AF": ("gpr", "channel_mask"),
+    "RD_SBK": ("gpr", "channel_mask", "bank", "row"),
+    "COPY_BKGB": ("opsize", "channel_mask", "bank", "row"),
+    "COPY_GBBK": ("opsize", "channel_mask", "bank", "row"),
+    "MAC_SBK": ("opsize", "channel_mask", "bank", "row"),
+    "MAC_ABK": ("opsize", "channel_mask", "row"),
+    "AF": ("channel_mask",),
+    "EWMUL": ("opsize", "channel_mask", "row"),
+    "EWADD": ("opsize", "gpr", "gpr1"),
+    "SYNC": (),
+    "EOC": (),
+}
+"""Each ISR's trace fields in the simulator's decoding order (request.h `AiMISRInfo::init`, without
+"ISR_"; shared REFERENCE.md section 2). The ops of this dialect are WR_GB, WR_BIAS, MAC_ABK, RD_MAC,
+SYNC and EOC."""
 
-@dataclass(frozen=True)
-class AimInstr:
-    """One AiM ISR command with concrete fields (0 where the command has no such field)."""
 
-    op: str
-    """The ISR mnemonic, e.g. "MAC_ABK"."""
-    opsize: int = 0
-    gpr: int = 0
-    channel_mask: int = 0
-    """Bit c set = the command runs on channel c (the IR's channel set as a bit mask, not the trace's order)."""
-    row: int = 0
+def trace_template(cmd: PimCommand) -> tuple[str, bool]:
+    """The command's AiM trace line with its row address left as the `%d` of a %-format, and whether it
+    has a row (the other fields are numbers and mnemonics: the text holds no other `%`)."""
+    fields = AIM_ISR_FIELDS[cmd.kind]
+    return " ".join(["AiM", cmd.kind, *(f"{trace_mask(cmd.channel_mask):#x}" if f == "channel_mask"
+                                        else "%d" if f == "row" else str(getattr(cmd, f))
+                                        for f in fields)]), "row" in fields
 
-    def line(self) -> str:
-        """The command as a line of the AiM simulator's trace (its channel mask in the simulator's bit order)."""
-        text, has_row = self.template()
-        return text % self.row if has_row else text
 
-    def template(self) -> tuple[str, bool]:
-        """The trace line with its row address left as the `%d` of a %-format, and whether it has a row
-        (the other fields are numbers and mnemonics: the text holds no other `%`)."""
-        fields = _TRACE_FIELDS[self.op]
-        return " ".join(["AiM", self.op, *(f"{trace_mask(self.channel_mask):#x}" if f == "channel_mask"
-                                           else "%d" if f == "row" else str(getattr(self, f))
-                                           for f in fields)]), "row" in fields
+def trace_line(cmd: PimCommand) -> str:
+    """The command as a line of the AiM simulator's trace (its channel mask in the simulator's bit order)."""
+    text, has_row = trace_template(cmd)
+    return text % cmd.row if has_row else text
 
 
 def trace_mask(mask: int) -> int:
@@ -66,33 +79,17 @@ def trace_mask(mask: int) -> int:
     return int(f"{mask:0{AIM_CHANNELS}b}"[::-1], 2)
 
 
-_TRACE_FIELDS = {
-    "WR_GB": ("opsize", "gpr", "channel_mask"),
-    "WR_BIAS": ("gpr", "channel_mask"),
-    "MAC_ABK": ("opsize", "channel_mask", "row"),
-    "RD_MAC": ("gpr", "channel_mask"),
-    "SYNC": (),
-    "EOC": (),
-}
-"""Each command's trace fields in the simulator's order (shared REFERENCE.md section 2)."""
-
-
-def _int(value: int) -> IntegerAttr:
-    return i64(value)
-
-
-def _channels(mask: int | ChannelsAttr) -> ChannelsAttr:
-    return mask if isinstance(mask, ChannelsAttr) else ChannelsAttr.of(mask)
-
-
 class AimCommandOp(IRDLOperation):
     """Base of every AiM ISR command op: renders itself as one trace line."""
 
     irdl_options = (ParsePropInAttrDict(),)
+    KIND: ClassVar[CommandKind]
+    """The command the op stands for; its ISR mnemonic is the op name's suffix in capitals."""
 
-    def instr(self, row: int = 0, channel: int = 0) -> AimInstr:
+    def command(self, row: int = 0, channel: int = 0) -> PimCommand:
         """The command with `row` added to its row and its channel set shifted `channel` channels up
-        (what the enclosing `pim.repeat` loops make of it); an error if the set leaves the device."""
+        (what the enclosing `pim.repeat` loops make of it); an error if the set leaves the device.
+        Every AiM command serves one input vector."""
         props = self.properties
         channels = props.get("channel_mask")
         mask = channels.data << channel if isinstance(channels, ChannelsAttr) else 0
@@ -101,13 +98,13 @@ class AimCommandOp(IRDLOperation):
             raise ValueError(f"{self.name}: channel_mask {channels} shifted by {channel} "
                              f"channels leaves the {AIM_CHANNELS} channels")
         opsize, gpr, at = props.get("opsize"), props.get("gpr"), props.get("row")
-        return AimInstr(self.name.removeprefix("aim.").upper(),
-                        opsize.value.data if isinstance(opsize, IntegerAttr) else 0,
-                        gpr.value.data if isinstance(gpr, IntegerAttr) else 0, mask,
-                        at.value.data + row if isinstance(at, IntegerAttr) else 0)
+        return PimCommand(self.KIND, opsize.value.data if isinstance(opsize, IntegerAttr) else 0, mask,
+                          row=at.value.data + row if isinstance(at, IntegerAttr) else None,
+                          gpr=gpr.value.data if isinstance(gpr, IntegerAttr) else 0)
 
     def trace_line(self) -> str:
-        return self.instr().line()
+        """The op as a line of the AiM simulator's trace."""
+        return trace_line(self.command())
 
     def _check_mask(self, channels: ChannelsAttr) -> None:
         if not channels.data:
@@ -135,6 +132,7 @@ class WrGbOp(AimCommandOp):
     """
 
     name = "aim.wr_gb"
+    KIND: ClassVar[CommandKind] = CommandKind.WR_GB
 
     opsize = prop_def(IntegerAttr[I64])
     gpr = prop_def(IntegerAttr[I64])
@@ -143,7 +141,7 @@ class WrGbOp(AimCommandOp):
     assembly_format = "attr-dict"
 
     def __init__(self, opsize: int, gpr: int, channel_mask: int | ChannelsAttr):
-        super().__init__(properties={"opsize": _int(opsize), "gpr": _int(gpr), "channel_mask": _channels(channel_mask)})
+        super().__init__(properties={"opsize": i64(opsize), "gpr": i64(gpr), "channel_mask": channels_attr(channel_mask)})
 
     def verify_(self) -> None:
         self._check_opsize(self.opsize.value.data)
@@ -157,6 +155,7 @@ class WrBiasOp(AimCommandOp):
     """AiM WR_BIAS: preload the 16 per-bank MAC accumulators of the masked channels from a GPR."""
 
     name = "aim.wr_bias"
+    KIND: ClassVar[CommandKind] = CommandKind.WR_BIAS
 
     gpr = prop_def(IntegerAttr[I64])
     channel_mask = prop_def(ChannelsAttr)
@@ -164,7 +163,7 @@ class WrBiasOp(AimCommandOp):
     assembly_format = "attr-dict"
 
     def __init__(self, gpr: int, channel_mask: int | ChannelsAttr):
-        super().__init__(properties={"gpr": _int(gpr), "channel_mask": _channels(channel_mask)})
+        super().__init__(properties={"gpr": i64(gpr), "channel_mask": channels_attr(channel_mask)})
 
     def verify_(self) -> None:
         self._check_mask(self.channel_mask)
@@ -179,6 +178,7 @@ class MacAbkOp(AimCommandOp):
     """
 
     name = "aim.mac_abk"
+    KIND: ClassVar[CommandKind] = CommandKind.MAC_ABK
 
     opsize = prop_def(IntegerAttr[I64])
     channel_mask = prop_def(ChannelsAttr)
@@ -187,7 +187,7 @@ class MacAbkOp(AimCommandOp):
     assembly_format = "attr-dict"
 
     def __init__(self, opsize: int, channel_mask: int | ChannelsAttr, row: int):
-        super().__init__(properties={"opsize": _int(opsize), "channel_mask": _channels(channel_mask), "row": _int(row)})
+        super().__init__(properties={"opsize": i64(opsize), "channel_mask": channels_attr(channel_mask), "row": i64(row)})
 
     def verify_(self) -> None:
         self._check_opsize(self.opsize.value.data)
@@ -201,6 +201,7 @@ class RdMacOp(AimCommandOp):
     """AiM RD_MAC: read the 16 MAC results (one per bank, 256 bits) of the masked channels into a GPR."""
 
     name = "aim.rd_mac"
+    KIND: ClassVar[CommandKind] = CommandKind.RD_MAC
 
     gpr = prop_def(IntegerAttr[I64])
     channel_mask = prop_def(ChannelsAttr)
@@ -208,7 +209,7 @@ class RdMacOp(AimCommandOp):
     assembly_format = "attr-dict"
 
     def __init__(self, gpr: int, channel_mask: int | ChannelsAttr):
-        super().__init__(properties={"gpr": _int(gpr), "channel_mask": _channels(channel_mask)})
+        super().__init__(properties={"gpr": i64(gpr), "channel_mask": channels_attr(channel_mask)})
 
     def verify_(self) -> None:
         self._check_mask(self.channel_mask)
@@ -221,6 +222,7 @@ class SyncOp(AimCommandOp):
     """AiM SYNC: barrier; later commands wait until every earlier one has finished."""
 
     name = "aim.sync"
+    KIND: ClassVar[CommandKind] = CommandKind.SYNC
 
     assembly_format = "attr-dict"
 
@@ -234,6 +236,7 @@ class EocOp(AimCommandOp):
     """AiM EOC: end of compute; the simulator stops here. Ends every trace."""
 
     name = "aim.eoc"
+    KIND: ClassVar[CommandKind] = CommandKind.EOC
 
     assembly_format = "attr-dict"
 

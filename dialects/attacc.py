@@ -34,18 +34,10 @@ from xdsl.ir import Dialect
 from xdsl.irdl import IRDLOperation, ParsePropInAttrDict, irdl_op_definition, prop_def
 from xdsl.utils.exceptions import VerifyException
 
-from pimc.dialects.pim import ChannelsAttr, i64
+from pimc.dialects.pim import ChannelsAttr, CommandKind, PimCommand, channels_attr, i64
 
 ATTACC_COLUMNS_PER_ROW = 32
 """1 KB rows of 32-byte columns (HBM3_8Gb_2R)."""
-
-
-def _int(value: int) -> IntegerAttr:
-    return i64(value)
-
-
-def _channels(mask: int | ChannelsAttr) -> ChannelsAttr:
-    return mask if isinstance(mask, ChannelsAttr) else ChannelsAttr.of(mask)
 
 
 class AttaccCommandOp(IRDLOperation):
@@ -53,8 +45,8 @@ class AttaccCommandOp(IRDLOperation):
 
     irdl_options = (ParsePropInAttrDict(),)
     assembly_format = "attr-dict"
-    KIND: ClassVar[str] = ""
-    """The timing class (pim_timing.command_counts)."""
+    KIND: ClassVar[CommandKind]
+    """The command the op stands for."""
     TRACE_OP: ClassVar[str] = ""
     """The trace mnemonic."""
 
@@ -64,6 +56,19 @@ class AttaccCommandOp(IRDLOperation):
         if isinstance(attr, IntegerAttr):
             return attr.value.data
         return attr.data if isinstance(attr, ChannelsAttr) else default
+
+    def command(self, row: int = 0, channel: int = 0) -> PimCommand:
+        """The command with `row` added to its row and its channel set shifted `channel` channels up
+        (what the enclosing `pim.repeat` loops make of it): a global-buffer write of v vectors covers
+        v x opsize columns, a MAC serves its v vectors, MV_SB moves `outputs` results per bank."""
+        mask = self.field("channel_mask") << channel
+        at = self.properties.get("row")
+        at_row = at.value.data + row if isinstance(at, IntegerAttr) else None
+        if self.KIND == CommandKind.RD_MAC:
+            return PimCommand(self.KIND, 0, mask, self.field("outputs"), at_row)
+        vectors = self.field("vectors", 1)
+        opsize = self.field("opsize") * (vectors if self.KIND in (CommandKind.WR_GB, CommandKind.MV_GB) else 1)
+        return PimCommand(self.KIND, opsize, mask, vectors, at_row)
 
     def verify_(self) -> None:
         for name, attr in self.properties.items():
@@ -82,15 +87,15 @@ class WrGbOp(AttaccCommandOp):
     (vectors x opsize columns written; vector j in the buffer's 32-column slot j)."""
 
     name = "attacc.wr_gb"
-    KIND: ClassVar[str] = "WR_GB"
+    KIND: ClassVar[CommandKind] = CommandKind.WR_GB
     TRACE_OP: ClassVar[str] = "PIM_WR_GB"
     opsize = prop_def(IntegerAttr[I64])
     vectors = prop_def(IntegerAttr[I64])
     channel_mask = prop_def(ChannelsAttr)
 
     def __init__(self, opsize: int, vectors: int, channel_mask: int | ChannelsAttr):
-        super().__init__(properties={"opsize": _int(opsize), "vectors": _int(vectors),
-                                     "channel_mask": _channels(channel_mask)})
+        super().__init__(properties={"opsize": i64(opsize), "vectors": i64(vectors),
+                                     "channel_mask": channels_attr(channel_mask)})
 
 
 @irdl_op_definition
@@ -99,15 +104,15 @@ class MvGbOp(AttaccCommandOp):
     of `opsize` 32-byte columns each (slots as for attacc.wr_gb)."""
 
     name = "attacc.mv_gb"
-    KIND: ClassVar[str] = "WR_GB"
+    KIND: ClassVar[CommandKind] = CommandKind.MV_GB
     TRACE_OP: ClassVar[str] = "PIM_MV_GB"
     opsize = prop_def(IntegerAttr[I64])
     vectors = prop_def(IntegerAttr[I64])
     channel_mask = prop_def(ChannelsAttr)
 
     def __init__(self, opsize: int, vectors: int, channel_mask: int | ChannelsAttr):
-        super().__init__(properties={"opsize": _int(opsize), "vectors": _int(vectors),
-                                     "channel_mask": _channels(channel_mask)})
+        super().__init__(properties={"opsize": i64(opsize), "vectors": i64(vectors),
+                                     "channel_mask": channels_attr(channel_mask)})
 
 
 @irdl_op_definition
@@ -116,7 +121,7 @@ class MacAbOp(AttaccCommandOp):
     multiplied with each of the `vectors` input vectors in the global buffer (vectors x 16 MAC lanes)."""
 
     name = "attacc.mac_ab"
-    KIND: ClassVar[str] = "MAC_ABK"
+    KIND: ClassVar[CommandKind] = CommandKind.MAC_ABK
     TRACE_OP: ClassVar[str] = "PIM_MAC_AB"
     opsize = prop_def(IntegerAttr[I64])
     vectors = prop_def(IntegerAttr[I64])
@@ -124,8 +129,8 @@ class MacAbOp(AttaccCommandOp):
     row = prop_def(IntegerAttr[I64])
 
     def __init__(self, opsize: int, vectors: int, channel_mask: int | ChannelsAttr, row: int):
-        super().__init__(properties={"opsize": _int(opsize), "vectors": _int(vectors),
-                                     "channel_mask": _channels(channel_mask), "row": _int(row)})
+        super().__init__(properties={"opsize": i64(opsize), "vectors": i64(vectors),
+                                     "channel_mask": channels_attr(channel_mask), "row": i64(row)})
 
     def verify_(self) -> None:
         super().verify_()
@@ -140,14 +145,14 @@ class MvSbOp(AttaccCommandOp):
     for each input vector) to the buffer die."""
 
     name = "attacc.mv_sb"
-    KIND: ClassVar[str] = "RD_MAC"
+    KIND: ClassVar[CommandKind] = CommandKind.RD_MAC
     TRACE_OP: ClassVar[str] = "PIM_MV_SB"
     outputs = prop_def(IntegerAttr[I64])
     channel_mask = prop_def(ChannelsAttr)
     row = prop_def(IntegerAttr[I64])
 
     def __init__(self, outputs: int, channel_mask: int | ChannelsAttr, row: int):
-        super().__init__(properties={"outputs": _int(outputs), "channel_mask": _channels(channel_mask), "row": _int(row)})
+        super().__init__(properties={"outputs": i64(outputs), "channel_mask": channels_attr(channel_mask), "row": i64(row)})
 
 
 @irdl_op_definition
@@ -155,12 +160,12 @@ class SfmOp(AttaccCommandOp):
     """Softmax in the buffer die of the channels (not timed: AttAcc overlaps it with the MACs)."""
 
     name = "attacc.sfm"
-    KIND: ClassVar[str] = "SFM"
+    KIND: ClassVar[CommandKind] = CommandKind.SFM
     TRACE_OP: ClassVar[str] = "PIM_SFM"
     channel_mask = prop_def(ChannelsAttr)
 
     def __init__(self, channel_mask: int | ChannelsAttr):
-        super().__init__(properties={"channel_mask": _channels(channel_mask)})
+        super().__init__(properties={"channel_mask": channels_attr(channel_mask)})
 
 
 @irdl_op_definition
@@ -168,11 +173,14 @@ class BarrierOp(AttaccCommandOp):
     """Every channel waits until all earlier commands have finished."""
 
     name = "attacc.barrier"
-    KIND: ClassVar[str] = "SYNC"
+    KIND: ClassVar[CommandKind] = CommandKind.SYNC
     TRACE_OP: ClassVar[str] = "PIM_BARRIER"
 
     def __init__(self):
         super().__init__()
 
 
-ATTACC = Dialect("attacc", [WrGbOp, MvGbOp, MacAbOp, MvSbOp, SfmOp, BarrierOp], [])
+COMMAND_OPS: tuple[type[AttaccCommandOp], ...] = (WrGbOp, MvGbOp, MacAbOp, MvSbOp, SfmOp, BarrierOp)
+"""Every AttAcc command op."""
+
+ATTACC = Dialect("attacc", list(COMMAND_OPS), [])

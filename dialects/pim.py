@@ -1,8 +1,8 @@
 """The `pim` dialect: macro ops a processing-in-memory device executes, with their data layout.
 
 A macro is one kernel launch on the PIM device (e.g. a matrix-vector product
-over a weight resident in the DRAM banks). `pim-to-commands` expands each macro
-into the device's command set and records the commands in the macro's region.
+over a weight resident in the DRAM banks). `convert-pim-to-aim` and `convert-pim-to-attacc`
+expand each macro into its device's command set and records the commands in the macro's region.
 `#pim.channels<...>` is the set of PIM channels a device command runs on (the
 `channel_mask` of the `aim` and `attacc` commands), of any size.
 """
@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterator
+from dataclasses import dataclass, replace
+from enum import StrEnum
 
 from xdsl.dialects.builtin import I64, IntegerAttr, TensorType, UnitAttr
 from xdsl.ir import Attribute, Block, Data, Dialect, Operation, ParametrizedAttribute, Region, SSAValue
@@ -61,6 +63,79 @@ def i64(value: int) -> IntegerAttr:
     return attr
 
 
+class CommandKind(StrEnum):
+    """What an all-bank PIM command does. Every bank of every channel in the command's set runs it in
+    lockstep; the value is the AiM ISR mnemonic (arkhadem/aim_simulator) of the command, or of the one
+    it corresponds to. targets/pim_timing.py gives each kind its cycles and energy."""
+
+    WR_GB = "WR_GB"
+    """The host writes input-vector columns (32 bytes each) into each channel's global buffer (AiM
+    WR_GB, AttAcc PIM_WR_GB)."""
+    MV_GB = "MV_GB"
+    """The HBM buffer die's softmax unit moves probability-vector columns into each channel's global
+    buffer (AttAcc PIM_MV_GB); timed as WR_GB."""
+    WR_BIAS = "WR_BIAS"
+    """The host preloads each bank's MAC accumulators with a bias (AiM WR_BIAS)."""
+    MAC_ABK = "MAC_ABK"
+    """Every bank opens `row`, multiplies columns of it with the global buffer's vectors and
+    accumulates (AiM MAC_ABK, AttAcc PIM_MAC_AB)."""
+    RD_MAC = "RD_MAC"
+    """Each bank's MAC results leave the banks: to the host (AiM RD_MAC) or to the buffer die (AttAcc
+    PIM_MV_SB)."""
+    SFM = "SFM"
+    """Softmax in the HBM buffer die over the scores it holds (AttAcc PIM_SFM); not timed."""
+    SYNC = "SYNC"
+    """Barrier: every channel waits until all earlier commands have finished (AiM SYNC, AttAcc
+    PIM_BARRIER)."""
+    EOC = "EOC"
+    """End of compute: the AiM simulator stops reading its trace here (AiM EOC)."""
+
+
+def channel_span(first: int, count: int) -> int:
+    """The bit mask of channels first .. first + count - 1 (bit c = channel c)."""
+    return ((1 << count) - 1) << first
+
+
+@dataclass(frozen=True)
+class PimCommand:
+    """One all-bank PIM command with concrete fields: what the `aim` and `attacc` command ops stand for
+    once the enclosing `pim.repeat` loops have been applied, what the lowering builds before it picks an
+    ISA, what the timing model times and what the traces are parsed back into."""
+
+    kind: CommandKind
+    opsize: int = 0
+    """32-byte DRAM columns the command covers: WR_GB / MV_GB the columns written into each global
+    buffer (vectors x columns per vector), MAC_ABK the columns each bank reads from its open row;
+    0 for the other kinds."""
+    channel_mask: int = 0
+    """The channels the command runs on: bit c set = channel c (0 for SYNC and EOC, which hold every
+    channel)."""
+    vectors: int = 1
+    """WR_GB / MV_GB / MAC_ABK: input vectors each column is written for or multiplied with;
+    WR_BIAS / RD_MAC: results per bank (every output the bank computes, for every vector)."""
+    row: int | None = None
+    """The DRAM row each bank has open (MAC_ABK; AttAcc's RD_MAC: the row whose results move), else None."""
+    gpr: int = 0
+    """AiM: the host-visible general-purpose register the data comes from or goes to (0 elsewhere)."""
+
+    @property
+    def channels(self) -> int:
+        """Channels the command runs on."""
+        return self.channel_mask.bit_count()
+
+    @property
+    def first_channel(self) -> int:
+        """The lowest channel the command runs on (0 for none)."""
+        mask = self.channel_mask
+        return (mask & -mask).bit_length() - 1 if mask else 0
+
+    def shifted(self, rows: int, channels: int) -> PimCommand:
+        """The command `rows` rows higher and on the channel set shifted `channels` channels up (what an
+        enclosing `pim.repeat` iteration makes of it)."""
+        return replace(self, row=None if self.row is None else self.row + rows,
+                       channel_mask=self.channel_mask << channels)
+
+
 @irdl_attr_definition
 class ChannelsAttr(Data[int]):
     """A set of PIM channels: the channels a device command runs on, all in lockstep.
@@ -90,7 +165,7 @@ class ChannelsAttr(Data[int]):
     @staticmethod
     def span(first: int, count: int) -> ChannelsAttr:
         """Channels first .. first + count - 1."""
-        return ChannelsAttr.of(((1 << count) - 1) << first)
+        return ChannelsAttr.of(channel_span(first, count))
 
     @property
     def mask(self) -> int:
@@ -150,6 +225,11 @@ _CHANNEL_SETS: dict[int, ChannelsAttr] = {}
 
 MAX_CHANNEL = 65535
 """The largest channel number a `#pim.channels` set may name in IR text (system files allow 4096 channels)."""
+
+
+def channels_attr(channels: int | ChannelsAttr) -> ChannelsAttr:
+    """A command op's channel set from a bit mask (bit c = channel c) or a set."""
+    return channels if isinstance(channels, ChannelsAttr) else ChannelsAttr.of(channels)
 
 
 @irdl_attr_definition
@@ -217,7 +297,7 @@ class GemvOp(IRDLOperation):
     x is [..., K] (M = product of the leading dims, each row one GEMV), W is a
     [K, N] weight (or [N, K] when `transpose_w` is set, as torch.nn.Linear stores
     it) resident in the banks laid out by `layout`, bias is [N], and y is [..., N]. FLOPs = 2*M*K*N. The `commands` region holds the device
-    commands once `pim-to-commands` has run; it is empty before.
+    commands once `convert-pim-to-aim` or `convert-pim-to-attacc` has run; it is empty before.
     """
 
     name = "pim.gemv"

@@ -11,7 +11,7 @@ first row); the first block of a key is unrolled once into a %-format template
 of its lines with every row address a `%d`, and every block of that key is that
 template filled with its own rows (template rows + its row base). The text is
 byte for byte what unrolling each block command by command gives
-(`AimInstr.line`).
+(`aim.trace_line`).
 """
 
 from __future__ import annotations
@@ -25,8 +25,9 @@ from xdsl.ir import Block
 from xdsl.utils.target import Target
 
 from pimc.dialects import aim, nn, pim
+from pimc.dialects.pim import CommandKind, PimCommand
 from pimc.dialects.place import device_of
-from pimc.targets.pim_timing import Command, PimCounts, aim_command, aim_instrs, stream_counts
+from pimc.targets.pim_timing import PimCounts, block_commands, stream_counts
 from pimc.targets.system import Device
 from pimc.targets.trace_files import check_trace_lines
 
@@ -71,11 +72,12 @@ def _template(block: Block, base: int) -> tuple[str, list[int]]:
     """The block's trace lines as one %-format with a `%d` per row address, and those rows less `base`."""
     lines: list[str] = []
     rows: list[int] = []
-    for instr in aim_instrs(block):
-        text, has_row = instr.template()
+    for cmd in block_commands(block):
+        text, has_row = aim.trace_template(cmd)
         lines.append(text)
         if has_row:
-            rows.append(instr.row - base)
+            assert cmd.row is not None
+            rows.append(cmd.row - base)
     return ("\n".join(lines) + "\n" if lines else ""), rows
 
 
@@ -91,26 +93,27 @@ def trace_macro_counts(text: str, dev: Device) -> dict[str, PimCounts]:
     from pimc.targets.trace_parse import parse_aim_trace
 
     comments: list[tuple[int, str]] = []
-    commands = parse_aim_trace(text, channels=dev.p("channels"), banks=dev.p("banks_per_channel"),
-                               rows=dev.p("rows_per_bank"), columns=dev.p("row_bytes") // dev.p("column_bytes"),
-                               comments=comments)
+    parsed = parse_aim_trace(text, channels=dev.p("channels"), banks=dev.p("banks_per_channel"),
+                             rows=dev.p("rows_per_bank"), columns=dev.p("row_bytes") // dev.p("column_bytes"),
+                             comments=comments)
     starts = []
     for line, comment in comments:
         head = comment.removeprefix("#").strip()
         for kind in (": gemv ", ": attention "):
             if kind in head:
                 starts.append((line, head.rsplit(kind, 1)[0]))
-    out: dict[str, list[Command]] = {}
-    for cmd in commands:
-        if cmd.op == "EOC":
+    out: dict[str, list[PimCommand]] = {}
+    for ln in parsed:
+        if ln.op == "EOC":
             continue
-        owner = [name for line, name in starts if line < cmd.line]
+        owner = [name for at, name in starts if at < ln.line]
         if not owner:
-            raise ValueError(f"line {cmd.line}: command before any macro comment")
-        mask = aim.trace_mask(cmd.fields.get("channel_mask", 0))
-        instr = aim.AimInstr(cmd.op, cmd.fields.get("opsize", 0), cmd.fields.get("gpr", 0), mask,
-                             cmd.fields.get("row", 0))
-        out.setdefault(owner[-1], []).append(aim_command(instr))
+            raise ValueError(f"line {ln.line}: command before any macro comment")
+        if ln.op not in CommandKind.__members__:
+            raise ValueError(f"line {ln.line}: no timing for AiM {ln.op}")
+        out.setdefault(owner[-1], []).append(PimCommand(
+            CommandKind(ln.op), ln.fields.get("opsize", 0), aim.trace_mask(ln.fields.get("channel_mask", 0)),
+            row=ln.fields.get("row"), gpr=ln.fields.get("gpr", 0)))
     return {name: stream_counts(cmds, dev) for name, cmds in out.items()}
 
 

@@ -46,24 +46,25 @@ from xdsl.ir import Block
 from xdsl.utils.target import Target
 
 from pimc.dialects import attacc, pim
-from pimc.dialects.pim import ceil_div
+from pimc.dialects.pim import CommandKind, PimCommand, ceil_div, channel_span
 from pimc.dialects.place import device_of
-from pimc.targets.pim_timing import Command
 from pimc.targets.system import Device
 from pimc.targets.trace_files import check_trace_lines
 from pimc.targets.trace_parse import (
+    ATTACC_CHANNEL_BITS,
     ATTACC_COLUMN_BITS,
     ATTACC_OFFSET_BITS,
     ATTACC_ROW_BITS,
-    AttaccCommand,
+    TraceLine,
     attacc_address,
 )
 
-STACK_CHANNELS = 16
-"""Channels of one simulated HBM3 stack (attacc_bank.yaml: channel 16)."""
+STACK_CHANNELS = 1 << ATTACC_CHANNEL_BITS
+"""Channels of one simulated HBM3 stack, 16 (attacc_bank.yaml: channel 16; the address's channel field)."""
 
-_GB_COLUMNS = 32
-"""Columns of one global-buffer slot (one input vector's chunk of at most one 1 KB row): the address's column field."""
+_GB_COLUMNS = 1 << ATTACC_COLUMN_BITS
+"""Columns of one global-buffer slot, 32 (one input vector's chunk of at most one 1 KB row): the address's column
+field."""
 _GB_SLOTS = 16
 """Slots the bank (2 bits) and bank group (2 bits) fields of a PIM_WR_GB address can name."""
 
@@ -192,7 +193,9 @@ def emit_attacc_traces(module: ModuleOp, device: str, dev: Device) -> list[str]:
 
 @dataclass
 class _Run:
-    kind: str
+    """Consecutive trace lines of one command kind on one channel and row: `count` lines."""
+
+    kind: CommandKind
     channel: int
     row: int
     count: int
@@ -201,52 +204,56 @@ class _Run:
     vectors: int = 1
 
 
-_KINDS = {"PIM_WR_GB": "WR_GB", "PIM_MV_GB": "WR_GB", "PIM_MAC_AB": "MAC_ABK", "PIM_MV_SB": "RD_MAC",
-          "PIM_SFM": "SFM", "PIM_BARRIER": "SYNC"}
+_KINDS = {op.TRACE_OP: op.KIND for op in attacc.COMMAND_OPS}
+"""The command kind of each trace mnemonic pimc writes."""
+_BUFFER_WRITES = (CommandKind.WR_GB, CommandKind.MV_GB)
+_AT_ROW = (CommandKind.MAC_ABK, CommandKind.RD_MAC)
 
 
-def trace_commands(commands: list[AttaccCommand], stack: int = 0) -> list[Command]:
+def trace_commands(lines: list[TraceLine], stack: int = 0) -> list[PimCommand]:
     """A parsed AttAcc trace grouped back into all-bank commands (module docstring) for the timing model."""
     runs: list[_Run] = []
-    for cmd in commands:
-        kind = _KINDS.get(cmd.op)
+    for ln in lines:
+        kind = _KINDS.get(ln.op)
         if kind is None:
-            raise ValueError(f"line {cmd.line}: pimc does not time {cmd.op}")
-        ch = cmd.fields["channel"] + stack * STACK_CHANNELS
-        row = cmd.fields["row"] if kind in ("MAC_ABK", "RD_MAC") else 0
+            raise ValueError(f"line {ln.line}: pimc does not time {ln.op}")
+        ch = ln.fields["channel"] + stack * STACK_CHANNELS
+        row = ln.fields["row"] if kind in _AT_ROW else 0
         last = runs[-1] if runs else None
-        if not (last and kind not in ("SFM", "SYNC") and (last.kind, last.channel, last.row) == (kind, ch, row)):
+        if not (last and kind not in (CommandKind.SFM, CommandKind.SYNC)
+                and (last.kind, last.channel, last.row) == (kind, ch, row)):
             last = _Run(kind, ch, row, 0)
             runs.append(last)
         last.count += 1
-        if kind == "WR_GB":
-            last.slots.add(cmd.fields["bank_group"] * 4 + cmd.fields["bank"])
+        if kind in _BUFFER_WRITES:
+            last.slots.add(ln.fields["bank_group"] * 4 + ln.fields["bank"])
     buffers: dict[int, int] = {}  # channel -> input vectors its global buffer holds
     for r in runs:
-        if r.kind == "WR_GB":
+        if r.kind in _BUFFER_WRITES:
             r.vectors = buffers[r.channel] = len(r.slots)
-        elif r.kind == "MAC_ABK":
+        elif r.kind == CommandKind.MAC_ABK:
             r.vectors = buffers.get(r.channel, 1)
-    out: list[Command] = []
+    out: list[PimCommand] = []
     i = 0
     while i < len(runs):
         r = runs[i]
-        if r.kind == "SYNC":  # a barrier line per channel: one SYNC
-            while i < len(runs) and runs[i].kind == "SYNC":
+        if r.kind == CommandKind.SYNC:  # a barrier line per channel: one SYNC
+            while i < len(runs) and runs[i].kind == CommandKind.SYNC:
                 i += 1
-            out.append(Command("SYNC", 0, 0))
+            out.append(PimCommand(CommandKind.SYNC))
             continue
         j = i + 1
         while (j < len(runs) and runs[j].kind == r.kind and runs[j].row == r.row and runs[j].count == r.count
                and runs[j].vectors == r.vectors and runs[j].channel == r.channel + (j - i)):
             j += 1
-        n = j - i
-        if r.kind == "RD_MAC":
-            out.append(Command("RD_MAC", 0, n, r.count, r.channel))
-        elif r.kind == "SFM":
-            out.append(Command("SFM", 0, n, first_channel=r.channel))
+        mask = channel_span(r.channel, j - i)
+        row = r.row if r.kind in _AT_ROW else None
+        if r.kind == CommandKind.RD_MAC:
+            out.append(PimCommand(r.kind, 0, mask, r.count, row))
+        elif r.kind == CommandKind.SFM:
+            out.append(PimCommand(r.kind, 0, mask))
         else:
-            out.append(Command(r.kind, r.count, n, r.vectors, r.channel))
+            out.append(PimCommand(r.kind, r.count, mask, r.vectors, row))
         i = j
     return out
 

@@ -5,7 +5,7 @@ which compose with the reference interpreter's (targets/reference.py) on one
 interpreter. `PimFunctions` runs each PIM macro (`pim.gemv`, `pim.attention`):
 it writes the macro's matrices into `BankImage`, a sparse model of its device's
 DRAM, sets up the host side and an `AimMachine`, and interprets the commands
-pim-to-commands put in the macro's region. `AimFunctions` executes those: one
+convert-pim-to-aim put in the macro's region. `AimFunctions` executes those: one
 `@impl` per AiM ISR command op, and the `pim.repeat` loops that compress the
 stream. `pimc run` uses them for every PIM-placed op and the numpy reference for
 the rest, then compares the whole model with onnxruntime. `emulate_gemv` and
@@ -74,8 +74,8 @@ from xdsl.ir import Operation
 
 from pimc.errors import PimcError
 from pimc.dialects import aim, nn, pim
-from pimc.dialects.pim import PIM_ELEMENT_BYTES, ceil_div
-from pimc.targets.pim_timing import GemvGeometry, aim_instrs, head_slot, layout_geometry, mask_channels
+from pimc.dialects.pim import PIM_ELEMENT_BYTES, PimCommand, ceil_div
+from pimc.targets.pim_timing import GemvGeometry, block_commands, head_slot, layout_geometry, mask_channels
 from pimc.targets.reference import attention_probabilities, check_results
 from pimc.targets.system import Device
 
@@ -178,7 +178,7 @@ class AimMachine:
     """The AiM device executing one macro's stream on a BankImage (module docstring): the global buffers and
     the accumulators, and the host side given by `matrices`, which reads the decoded stream `instrs` ahead."""
 
-    def __init__(self, image: BankImage, dev: Device, label: str, instrs: Sequence[aim.AimInstr],
+    def __init__(self, image: BankImage, dev: Device, label: str, instrs: Sequence[PimCommand],
                  matrices: Sequence[Matrix]):
         self.image, self.label, self.instrs, self.matrices = image, label, instrs, matrices
         self.column_elements = dev.p("column_bytes") // PIM_ELEMENT_BYTES
@@ -200,7 +200,7 @@ class AimMachine:
         for i in range(len(instrs) - 1, -1, -1):
             ins = instrs[i]
             self.next_mac[i] = self.next_mac[i + 1]
-            if ins.op == "MAC_ABK":
+            if ins.kind == "MAC_ABK":
                 if ins.channel_mask not in spans:
                     try:
                         spans[ins.channel_mask] = mask_channels(ins.channel_mask, "MAC_ABK")
@@ -215,15 +215,15 @@ class AimMachine:
         for m in matrices:
             m.done, m.results = np.zeros(m.n, bool), np.zeros(m.n, FP16)
 
-    def fail(self, index: int, instr: aim.AimInstr, why: str) -> EmulatorError:
-        return EmulatorError(f"op '{self.label}': command {index} ({instr.line()}): {why}")
+    def fail(self, index: int, instr: PimCommand, why: str) -> EmulatorError:
+        return EmulatorError(f"op '{self.label}': command {index} ({aim.trace_line(instr)}): {why}")
 
-    def step(self, op: aim.AimCommandOp) -> tuple[int, aim.AimInstr, list[int], slice | list[int]]:
+    def step(self, op: aim.AimCommandOp) -> tuple[int, PimCommand, list[int], slice | list[int]]:
         """(stream position, command, masked channels, and the same as an index of the channel axis: a slice
         where they are contiguous) of `op`, the next command of the stream."""
         i = self.index
         ins = self.instrs[i]
-        assert ins.op == op.name.removeprefix("aim.").upper(), f"{op.name} executed as command {i} ({ins.op})"
+        assert ins.kind == op.name.removeprefix("aim.").upper(), f"{op.name} executed as command {i} ({ins.kind})"
         self.index += 1
         found = self.channel_lists.get(ins.channel_mask)
         if found is None:
@@ -234,7 +234,7 @@ class AimMachine:
         channels, at = found
         return i, ins, channels, at
 
-    def _served(self, i: int, ins: aim.AimInstr) -> tuple[Matrix, int, int]:
+    def _served(self, i: int, ins: PimCommand) -> tuple[Matrix, int, int]:
         """(matrix, pass, row tile) of the MAC_ABK a WR_GB or WR_BIAS at stream position i feeds."""
         j = self.next_mac[i]
         if j < 0:
@@ -324,7 +324,7 @@ class AimMachine:
         return found
 
     def _deliver(self, mat: Matrix, p: int, channels: list[int], results: np.ndarray, i: int,
-                 ins: aim.AimInstr) -> None:
+                 ins: PimCommand) -> None:
         """Hand pass p's results to the matrix's host; after the last pass, its current input vector is done."""
         n0, count, a, _ = self._units(mat, p)
         got, filled = np.zeros(count, FP16), np.zeros(count, bool)
@@ -532,7 +532,7 @@ def _run(op: pim.GemvOp | pim.AttentionOp, dev: Device, image: BankImage, matric
     if dev.p("isa") != "aim":
         raise EmulatorError(f"op '{label}': the emulator executes AiM streams, not isa {dev.p('isa')!r}")
     try:
-        instrs = list(aim_instrs(op.commands.block))
+        instrs = list(block_commands(op.commands.block))
     except ValueError as e:
         raise EmulatorError(f"op '{label}': {e}") from None
     if interpreter is None:

@@ -3,7 +3,7 @@
 One model serves two paths that must agree exactly:
 
 - `stream_counts(commands, dev)` times a command sequence (the AiM ISR commands
-  pim-to-commands emits, or any sequence of the all-bank commands below);
+  convert-pim-to-aim emits, or any sequence of the all-bank commands below);
 - `gemv_counts(m, k, n, dev, bias)` gives the same counts for a GEMV macro
   before any command is emitted, from its shape and layout alone (so
   annotate-cost and partition can price a PIM GEMV in O(1));
@@ -41,7 +41,9 @@ parameter names follow JEDEC (the presets give their sources).
     RD_MAC            tCL + v * tCCD_L         read latency + one column burst (a result
                                                from every bank) per vector and per output
                                                the bank computed from its row
-    SYNC, EOC, SFM    0 (SFM: AttAcc's softmax in the buffer die, overlapped with
+    MV_GB opsize      as WR_GB (AttAcc: the buffer die's softmax unit writes the
+                      global buffer)
+    SYNC, SFM         0 (SFM: AttAcc's softmax in the buffer die, overlapped with
                       the MACs and not timed, as in attention_counts)
 
 Refresh: every tREFI cycles the channel is unavailable for tRFC, so
@@ -53,7 +55,7 @@ Energy (pJ) = act_bits * act_energy_pj_per_bit + read_bits * read_energy_pj_per_
     MAC_ABK   act_bits  = channels * banks * row_bytes * 8 (ACT + PRE of one row per bank)
               read_bits = channels * banks * opsize * column_bytes * 8
               macs      = channels * banks * opsize * column elements * v
-    WR_GB     io_bits   = channels * opsize * column_bytes * 8
+    WR_GB, MV_GB  io_bits = channels * opsize * column_bytes * 8
     WR_BIAS, RD_MAC  io_bits = channels * v * column_bytes * 8
 
 Counts are integers, so the two paths agree exactly rather than to rounding.
@@ -68,23 +70,12 @@ from typing import Any
 from xdsl.ir import Block
 
 from pimc.dialects import aim, attacc, pim
-from pimc.dialects.pim import PIM_ELEMENT_BYTES, ceil_div
+from pimc.dialects.pim import PIM_ELEMENT_BYTES, CommandKind, PimCommand, ceil_div, channel_span
 from pimc.targets.system import Device
 
-PIM_COMMANDS = ("WR_GB", "WR_BIAS", "MAC_ABK", "RD_MAC", "SYNC", "SFM")
-
-
-@dataclass(frozen=True)
-class Command:
-    """One all-bank PIM command: kind, columns covered, channels it runs on."""
-
-    kind: str
-    opsize: int = 0
-    channels: int = 1
-    vectors: int = 1
-    """Input vectors one MAC_ABK multiplies each column with (RD_MAC / WR_BIAS: results per bank)."""
-    first_channel: int = 0
-    """The command runs on channels first_channel .. first_channel + channels - 1."""
+TIMED_KINDS = (CommandKind.WR_GB, CommandKind.MV_GB, CommandKind.WR_BIAS, CommandKind.MAC_ABK,
+               CommandKind.RD_MAC, CommandKind.SYNC, CommandKind.SFM)
+"""The command kinds `command_counts` times (EOC only ends an AiM trace)."""
 
 
 @dataclass
@@ -145,39 +136,41 @@ def activation_stagger(dev: Device) -> int:
     return max((banks - 1) * dev.p("tRRD"), (ceil_div(banks, 4) - 1) * dev.p("tFAW"))
 
 
-def command_counts(cmd: Command, dev: Device) -> PimCounts:
-    """Cycles and energy terms of one command (the table in the module docstring)."""
+def command_counts(cmd: PimCommand, dev: Device) -> PimCounts:
+    """Cycles and energy terms of one command (the table in the module docstring; MV_GB, the softmax
+    unit's write into the global buffer, as WR_GB)."""
     column_bits = dev.p("column_bytes") * 8
     banks = dev.p("banks_per_channel")
     c = PimCounts(commands={cmd.kind: 1})
-    if cmd.kind == "WR_GB":
+    if cmd.kind == CommandKind.WR_GB or cmd.kind == CommandKind.MV_GB:
         c.cycles = cmd.opsize * dev.p("tCCD_L")
         c.io_bits = cmd.channels * cmd.opsize * column_bits
-    elif cmd.kind == "WR_BIAS":
+    elif cmd.kind == CommandKind.WR_BIAS:
         c.cycles = cmd.vectors * dev.p("tCCD_L")
         c.io_bits = cmd.channels * cmd.vectors * column_bits
-    elif cmd.kind == "MAC_ABK":
+    elif cmd.kind == CommandKind.MAC_ABK:
         open_to_close = max(dev.p("tRCD_MAC") + cmd.opsize * mac_cycles_per_column(dev, cmd.vectors), dev.p("tRAS"))
         c.cycles = activation_stagger(dev) + open_to_close + dev.p("tRP")
         c.act_bits = cmd.channels * banks * dev.p("row_bytes") * 8
         c.read_bits = cmd.channels * banks * cmd.opsize * column_bits
         c.macs = cmd.channels * banks * cmd.opsize * column_elements(dev) * cmd.vectors
-    elif cmd.kind == "RD_MAC":
+    elif cmd.kind == CommandKind.RD_MAC:
         c.cycles = dev.p("tCL") + cmd.vectors * dev.p("tCCD_L")
         c.io_bits = cmd.channels * cmd.vectors * column_bits
-    elif cmd.kind not in ("SYNC", "SFM"):  # SFM: AttAcc's buffer-die softmax, not timed (attention_counts)
-        raise ValueError(f"no timing for PIM command {cmd.kind!r} (known: {', '.join(PIM_COMMANDS)})")
+    elif cmd.kind not in (CommandKind.SYNC, CommandKind.SFM):  # SFM: AttAcc's buffer-die softmax, not timed
+        raise ValueError(f"no timing for PIM command '{cmd.kind}' (known: {', '.join(TIMED_KINDS)})")
     return c
 
 
-def stream_counts(commands: Iterable[Command], dev: Device) -> PimCounts:
+def stream_counts(commands: Iterable[PimCommand], dev: Device) -> PimCounts:
     """Counts of a whole command sequence run in order on per-channel timelines.
 
     Each channel runs the commands whose mask includes it one after another; a
     command starts when every channel in its mask is free and holds them all for
     its cycles (lockstep). Commands on disjoint channels overlap, so heads mapped
     to different channel groups run in parallel; SYNC waits for every channel.
-    `cycles` is the time the last channel finishes; energy terms are summed.
+    `cycles` is the time the last channel finishes; energy terms are summed. A
+    command's channels must be one contiguous run (ValueError otherwise).
     """
     total = PimCounts()
     free = [0] * dev.p("channels")
@@ -185,10 +178,11 @@ def stream_counts(commands: Iterable[Command], dev: Device) -> PimCounts:
         c = command_counts(cmd, dev)
         cycles, c.cycles = c.cycles, 0
         total.add(c)
-        if cmd.kind == "SYNC":
+        if cmd.kind == CommandKind.SYNC:
             free = [max(free)] * len(free)
             continue
-        lanes = range(cmd.first_channel, cmd.first_channel + cmd.channels)
+        first, count = mask_channels(cmd.channel_mask, f"PIM command {cmd.kind}")
+        lanes = range(first, first + count)
         end = max(free[ch] for ch in lanes) + cycles
         for ch in lanes:
             free[ch] = end
@@ -274,8 +268,9 @@ def outputs_per_row(k: int, k_tile: int, vectors: int, dev: Device) -> int:
 
 
 def gemv_commands(m: int, k: int, n: int, geo: GemvGeometry, bias: bool, column_bytes: int, sync: bool = True
-                  ) -> Iterable[tuple[str, int, int, int, int]]:
-    """The all-bank command sequence of a GEMV: (kind, opsize, active channels, pass index, vectors).
+                  ) -> Iterable[tuple[int, PimCommand]]:
+    """The all-bank command sequence of a GEMV as (pass index, command), channels from channel 0 and
+    rows from row 0: pass p's row tile t is row p * k_tiles + t.
 
     The M input rows go in groups of `geo.vectors` (the last group may be smaller;
     1 on AiM). For each group, for each pass p over the banks (channels * banks *
@@ -283,24 +278,26 @@ def gemv_commands(m: int, k: int, n: int, geo: GemvGeometry, bias: bool, column_
     row tile of K: WR_GB of the group's input chunks (only on the first pass when K
     fits one tile, since the buffer keeps them), MAC_ABK over the o outputs' columns
     of the row; then RD_MAC of o results per vector. A pass's channel mask selects
-    its active channels; WR_GB goes to every layout channel. pim-to-commands emits
+    its active channels; WR_GB goes to every layout channel. convert-pim-to-aim emits
     exactly this sequence as AiM ISR ops (where per_row is 1).
     """
     k_tiles = geo.k_tiles(k)
+    layout_mask = channel_span(0, geo.channels)
     for m0 in range(0, m, geo.vectors):
         v = min(geo.vectors, m - m0)
         for p, (_, _, active, outs) in enumerate(geo.pass_outputs(n)):
+            mask = channel_span(0, active)
             if bias:
-                yield "WR_BIAS", 0, active, p, v * outs
+                yield p, PimCommand(CommandKind.WR_BIAS, 0, mask, v * outs)
             for kt in range(k_tiles):
                 chunk = min(geo.k_tile, k - kt * geo.k_tile)
                 cols = ceil_div(chunk * PIM_ELEMENT_BYTES, column_bytes)
                 if k_tiles > 1 or p == 0:
-                    yield "WR_GB", cols * v, geo.channels, p, v
-                yield "MAC_ABK", cols * outs, active, p, v
-            yield "RD_MAC", 0, active, p, v * outs
+                    yield p, PimCommand(CommandKind.WR_GB, cols * v, layout_mask, v)
+                yield p, PimCommand(CommandKind.MAC_ABK, cols * outs, mask, v, row=p * k_tiles + kt)
+            yield p, PimCommand(CommandKind.RD_MAC, 0, mask, v * outs)
     if sync:
-        yield "SYNC", 0, 0, 0, 1
+        yield 0, PimCommand(CommandKind.SYNC)
 
 
 def gemv_counts(m: int, k: int, n: int, dev: Device, bias: bool = False, sync: bool = True,
@@ -335,13 +332,17 @@ def gemv_counts(m: int, k: int, n: int, dev: Device, bias: bool = False, sync: b
     def group(v: int) -> PimCounts:
         c = PimCounts()
         for (a, outs), times in shapes.items():
+            mask = channel_span(0, a)
             for cols, n_tiles in distinct_tiles.items():
-                c.add(_scaled(command_counts(Command("MAC_ABK", cols * outs, a, v), dev), times * n_tiles))
-            c.add(_scaled(command_counts(Command("RD_MAC", 0, a, v * outs), dev), times))
+                mac = PimCommand(CommandKind.MAC_ABK, cols * outs, mask, v)
+                c.add(_scaled(command_counts(mac, dev), times * n_tiles))
+            c.add(_scaled(command_counts(PimCommand(CommandKind.RD_MAC, 0, mask, v * outs), dev), times))
             if bias:
-                c.add(_scaled(command_counts(Command("WR_BIAS", 0, a, v * outs), dev), times))
+                c.add(_scaled(command_counts(PimCommand(CommandKind.WR_BIAS, 0, mask, v * outs), dev), times))
+        layout_mask = channel_span(0, geo.channels)
         for cols, n_tiles in distinct_tiles.items():
-            c.add(_scaled(command_counts(Command("WR_GB", cols * v, geo.channels, v), dev), wr_gb_passes * n_tiles))
+            c.add(_scaled(command_counts(PimCommand(CommandKind.WR_GB, cols * v, layout_mask, v), dev),
+                          wr_gb_passes * n_tiles))
         return c
 
     full_groups, last = divmod(m, geo.vectors)
@@ -349,7 +350,7 @@ def gemv_counts(m: int, k: int, n: int, dev: Device, bias: bool = False, sync: b
     if last:
         total.add(group(last))
     if sync:
-        total.add(command_counts(Command("SYNC"), dev))
+        total.add(command_counts(PimCommand(CommandKind.SYNC), dev))
     return total
 
 
@@ -433,7 +434,7 @@ def attention_counts(b: int, hq: int, hkv: int, s: int, t: int, d: int, dv: int,
     mapping = attention_mapping(b, hq, hkv, s, t, d, dv, dev)
     total = _scaled(mapping.head, mapping.heads)
     total.cycles = mapping.waves * mapping.head.cycles
-    total.add(command_counts(Command("SYNC"), dev))
+    total.add(command_counts(PimCommand(CommandKind.SYNC), dev))
     return total
 
 
@@ -464,7 +465,7 @@ def row_efficiency(dev: Device) -> float:
     """Fraction of a full-row MAC_ABK spent streaming columns (the rest is ACT, tRCD, tRP)."""
     cols = dev.p("row_bytes") // dev.p("column_bytes")
     mac = cols * mac_cycles_per_column(dev)
-    return mac / command_counts(Command("MAC_ABK", cols, 1), dev).cycles
+    return mac / command_counts(PimCommand(CommandKind.MAC_ABK, cols, channel_span(0, 1)), dev).cycles
 
 
 def mask_channels(mask: int, what: str) -> tuple[int, int]:
@@ -476,37 +477,8 @@ def mask_channels(mask: int, what: str) -> tuple[int, int]:
     return first, mask.bit_count()
 
 
-def aim_command(cmd: aim.AimCommandOp | aim.AimInstr) -> Command:  # AiM commands serve one input vector
-    """The timing view of one AiM ISR command: its kind, opsize and the channels of its mask."""
-    instr = cmd.instr() if isinstance(cmd, aim.AimCommandOp) else cmd
-    first, channels = mask_channels(instr.channel_mask, f"AiM {instr.op}")
-    return Command(instr.op, instr.opsize, channels, first_channel=first)
-
-
-def block_commands(block: Block) -> Iterator[Command]:
-    """The timing view of a macro's `commands` block of any ISA (AiM or AttAcc ops), repeats unrolled."""
+def block_commands(block: Block) -> Iterator[PimCommand]:
+    """The commands of a macro's `commands` block of any ISA (AiM or AttAcc ops), repeats unrolled."""
     for op, row, channel in pim.unroll(block):
-        if isinstance(op, aim.AimCommandOp):
-            yield aim_command(op.instr(row, channel))
-            continue
-        assert isinstance(op, attacc.AttaccCommandOp), f"{op.name} in a command stream"
-        yield attacc_command(op, channel)
-
-
-def attacc_command(op: attacc.AttaccCommandOp, channel: int = 0) -> Command:
-    """The timing view of one AttAcc op, its channel set shifted `channel` channels up: a global-buffer
-    write of v vectors is one WR_GB of v x opsize columns, a MAC serves its v vectors, MV_SB reads
-    `outputs` results per bank."""
-    first, channels = mask_channels(op.field("channel_mask") << channel, op.name)
-    if op.KIND == "RD_MAC":
-        return Command("RD_MAC", 0, channels, op.field("outputs"), first)
-    vectors = op.field("vectors", 1)
-    opsize = op.field("opsize") * (vectors if op.KIND == "WR_GB" else 1)
-    return Command(op.KIND, opsize, channels, vectors, first)
-
-
-def aim_instrs(block: Block) -> Iterator[aim.AimInstr]:
-    """The AiM commands of a macro's `commands` block, `pim.repeat` loops unrolled."""
-    for op, row, channel in pim.unroll(block):
-        assert isinstance(op, aim.AimCommandOp), f"{op.name} in an AiM command stream"
-        yield op.instr(row, channel)
+        assert isinstance(op, aim.AimCommandOp | attacc.AttaccCommandOp), f"{op.name} in a command stream"
+        yield op.command(row, channel)

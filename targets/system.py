@@ -85,8 +85,8 @@ DEFAULT_SYSTEM = "npu-aim"
 
 PIM_SHARING = ("conflict", "concurrent")
 PIM_ISAS = ("aim", "hbm-pim", "attacc", "newton")
-"""Command sets a PIM device speaks. pim-to-commands emits AiM ISR; for the others the
-GEMV cost comes from the same all-bank timing model (targets/pim_timing.py)."""
+"""Command sets a PIM device speaks. convert-pim-to-aim emits AiM ISR, convert-pim-to-attacc
+AttAcc commands; for the others the GEMV cost comes from the same all-bank timing model (targets/pim_timing.py)."""
 
 
 @dataclass(frozen=True)

@@ -12,11 +12,15 @@ from xdsl.utils.target import Target
 from pimc.targets.report import build_report
 
 
-def _si(x: float) -> str:
-    for unit, scale in (("G", 1e9), ("M", 1e6), ("k", 1e3)):
+def si(x: float | None) -> str:
+    """`x` with an SI prefix for the tables: k, M or G and two decimals from 1000 up (1.23G, 6920.17G),
+    three significant digits below (715, 0.5); "-" for a missing value."""
+    if x is None:
+        return "-"
+    for scale, suffix in ((1e9, "G"), (1e6, "M"), (1e3, "k")):
         if abs(x) >= scale:
-            return f"{x / scale:.2f}{unit}"
-    return f"{x:.0f}" if float(x).is_integer() else f"{x:.2f}"
+            return f"{x / scale:.2f}{suffix}"
+    return f"{x:.3g}"
 
 
 TABLE_ALL_UP_TO = 100
@@ -48,8 +52,8 @@ def format_table(report: dict[str, Any], max_name: int = 34, top: int | None = N
                 name,
                 e["op"],
                 shapes,
-                _si(e["flops"]),
-                _si(e["bytes"]),
+                si(e["flops"]),
+                si(e["bytes"]),
                 f"{e['intensity']:.2f}",
                 e["device"] or "-",
                 f"{e['latency_ns']:.1f} ns",
@@ -68,7 +72,7 @@ def format_table(report: dict[str, Any], max_name: int = 34, top: int | None = N
         out.append(f"(the {len(shown)} slowest of {len(ops)} ops; --top 0 shows every op, report.json has them all)")
     out.append("")
     out.append(
-        f"transfers: {len(report['transfers'])}, {_si(t['transfer_bytes'])}B, {t['transfer_latency_ns']:.1f} ns"
+        f"transfers: {len(report['transfers'])}, {si(t['transfer_bytes'])}B, {t['transfer_latency_ns']:.1f} ns"
     )
     split = ", ".join(
         f"{d} {t['ops_by_device'][d]} ops {t['latency_ns_by_device'][d]:.1f} ns" for d in t["latency_ns_by_device"]
@@ -76,15 +80,15 @@ def format_table(report: dict[str, Any], max_name: int = 34, top: int | None = N
     out.append(f"devices: {split}")
     out.append(
         f"total ({report['execution_model']}): {t['latency_ns']:.1f} ns (serial {t['serial_ns']:.1f} ns), "
-        f"{_si(t['flops'])} FLOPs, {_si(t['bytes'])}B over {t['ops']} ops, {t['energy_pj'] / 1e6:.3f} uJ; "
+        f"{si(t['flops'])} FLOPs, {si(t['bytes'])}B over {t['ops']} ops, {t['energy_pj'] / 1e6:.3f} uJ; "
         f"system {report['system']['name']}, strategy {report['strategy']}, dtype {report['dtype']}"
     )
     out += summary_lines(report)
     for name, m in report["memory"].items():
         phase_bytes = [m["kv_cache_bytes"].get(p, 0) + m["activations_bytes"].get(p, 0) for p in report["phases"]]
         out.append(
-            f"memory {name}: {_si(m['total_bytes'])}B of {_si(m['capacity_bytes'])}B ({100 * m['utilisation']:.2f}%): "
-            f"weights {_si(m['weights_bytes'])}B, KV cache + activations {_si(max([0, *phase_bytes]))}B"
+            f"memory {name}: {si(m['total_bytes'])}B of {si(m['capacity_bytes'])}B ({100 * m['utilisation']:.2f}%): "
+            f"weights {si(m['weights_bytes'])}B, KV cache + activations {si(max([0, *phase_bytes]))}B"
         )
     return "\n".join(out)
 

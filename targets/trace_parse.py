@@ -125,6 +125,7 @@ from typing import Any, NoReturn
 from lark import Lark, Token, Transformer
 from lark.exceptions import UnexpectedCharacters, UnexpectedInput, UnexpectedToken
 
+from pimc.dialects.aim import AIM_CHANNELS, AIM_COLUMNS_PER_ROW, AIM_ISR_FIELDS
 from pimc.errors import PimcError
 
 
@@ -297,26 +298,6 @@ def _parse(parser: Lark, checker: Any, text: str, kind: str) -> None:
 
 # -- AiM ------------------------------------------------------------------------
 
-AIM_ISR_FIELDS: dict[str, tuple[str, ...]] = {
-    "WR_SBK": ("gpr", "channel_mask", "bank", "row"),
-    "WR_ABK": ("gpr", "channel_mask", "row"),
-    "WR_GB": ("opsize", "gpr", "channel_mask"),
-    "WR_BIAS": ("gpr", "channel_mask"),
-    "RD_MAC": ("gpr", "channel_mask"),
-    "RD_AF": ("gpr", "channel_mask"),
-    "RD_SBK": ("gpr", "channel_mask", "bank", "row"),
-    "COPY_BKGB": ("opsize", "channel_mask", "bank", "row"),
-    "COPY_GBBK": ("opsize", "channel_mask", "bank", "row"),
-    "MAC_SBK": ("opsize", "channel_mask", "bank", "row"),
-    "MAC_ABK": ("opsize", "channel_mask", "row"),
-    "AF": ("channel_mask",),
-    "EWMUL": ("opsize", "channel_mask", "row"),
-    "EWADD": ("opsize", "gpr", "gpr1"),
-    "SYNC": (),
-    "EOC": (),
-}
-"""Each ISR's trace fields in the simulator's decoding order (request.h `AiMISRInfo::init`, without "ISR_")."""
-
 AIM_ACCESS_FIELDS: dict[str, tuple[str, ...]] = {
     "MEM": ("channel", "bank", "row"),
     "GPR": ("gpr",),
@@ -327,36 +308,39 @@ AIM_ACCESS_FIELDS: dict[str, tuple[str, ...]] = {
 AIM_CFRS: dict[int, tuple[str, int]] = {0: ("broadcast", 1), 1: ("ewmul_bg", 1), 2: ("afm", 7)}
 """CFR address -> (name, largest value) (aim_DRAM_system.cpp `address_to_CFR`)."""
 
-AIM_MAX_CHANNELS = 32
-"""The channel mask is 32 bits wide (MAX_CHANNEL_COUNT in aim_DRAM_system.cpp)."""
-
-
 @dataclass(frozen=True)
-class AimCommand:
-    """One command line of an AiM trace: op is the ISR mnemonic ("MAC_ABK") or R_MEM, W_MEM, R_GPR,
-    W_GPR, R_CFR, W_CFR; fields maps the field names of `AIM_ISR_FIELDS` / `AIM_ACCESS_FIELDS` to values."""
+class TraceLine:
+    """One command line of a simulator trace, as the simulator decodes it.
+
+    AiM: op is the ISR mnemonic ("MAC_ABK") or R_MEM, W_MEM, R_GPR, W_GPR, R_CFR, W_CFR, and fields maps
+    the field names of `aim.AIM_ISR_FIELDS` / `AIM_ACCESS_FIELDS` to values. AttAcc: op is the trace
+    mnemonic ("PIM_MAC_AB"), `address` the byte address and fields its decoding (`attacc_fields`).
+    targets/aim_trace.py and targets/attacc_trace.py turn the lines back into `pim.PimCommand`s."""
 
     line: int
+    """1-based line number in the trace text."""
     op: str
     fields: dict[str, int]
+    address: int | None = None
+    """AttAcc: the line's byte address (None in an AiM trace)."""
 
 
 class _AimChecker:
     def __init__(self, channels: int, banks: int, rows: int, columns: int, comments: list[tuple[int, str]] | None):
         self.channels, self.banks, self.rows, self.columns = channels, banks, rows, columns
         self.comments = comments
-        self.commands: list[AimCommand] = []
-        self.eoc: AimCommand | None = None
+        self.commands: list[TraceLine] = []
+        self.eoc: TraceLine | None = None
         self.eoc_end: Position = (1, 1)
         # bit i of a channel mask is channel 31 - i, so N channels are the top N bits
-        self.mask_bits = ((1 << channels) - 1) << (AIM_MAX_CHANNELS - channels)
+        self.mask_bits = ((1 << channels) - 1) << (AIM_CHANNELS - channels)
 
     def comment(self, children: list[Token]) -> None:
         tok = children[0]
         if self.comments is not None:
             self.comments.append((tok.line or 1, tok.value[2:]))
 
-    def isr(self, children: list[Token]) -> AimCommand:
+    def isr(self, children: list[Token]) -> TraceLine:
         op_tok, values = children[1], children[2:]
         _check_chars(op_tok)
         op = op_tok.value.removeprefix("ISR_")
@@ -366,11 +350,11 @@ class _AimChecker:
             raise _error(_start(op_tok), f"unknown AiM op {op_tok.value!r}; expected one of {', '.join(AIM_ISR_FIELDS)}")
         return self.command(f"AiM {op}", op, AIM_ISR_FIELDS[op], children[-1], values)
 
-    def access(self, children: list[Token]) -> AimCommand:
+    def access(self, children: list[Token]) -> TraceLine:
         rw, region, values = children[0].value, children[1].value, children[2:]
         return self.command(f"{rw} {region}", f"{rw}_{region}", AIM_ACCESS_FIELDS[region], children[-1], values)
 
-    def command(self, what: str, op: str, names: tuple[str, ...], last: Token, values: list[Token]) -> AimCommand:
+    def command(self, what: str, op: str, names: tuple[str, ...], last: Token, values: list[Token]) -> TraceLine:
         line = last.line or 1
         if self.eoc is not None:
             raise _error((line, 1), f"{what} after 'AiM EOC' (line {self.eoc.line}): the simulator stops reading at EOC")
@@ -383,7 +367,7 @@ class _AimChecker:
         fields: dict[str, int] = {}
         for name, tok in zip(names, values):
             fields[name] = self.check(what, name, _number(tok, what, name), tok, fields)
-        cmd = AimCommand(line, op, fields)
+        cmd = TraceLine(line, op, fields)
         if op == "EOC":
             self.eoc, self.eoc_end = cmd, _end(last)
         self.commands.append(cmd)
@@ -404,13 +388,13 @@ class _AimChecker:
         if name == "channel" and not 0 <= value < self.channels:
             outside(0, self.channels - 1)
         if name == "channel_mask":
-            if not 1 <= value < 1 << AIM_MAX_CHANNELS:
-                outside(1, (1 << AIM_MAX_CHANNELS) - 1, hex)
+            if not 1 <= value < 1 << AIM_CHANNELS:
+                outside(1, (1 << AIM_CHANNELS) - 1, hex)
             if value & ~self.mask_bits:
                 bit = (value & ~self.mask_bits).bit_length() - 1
                 raise _error(_start(tok), f"{what}: channel_mask {value:#x} bit {bit} selects channel "
-                                          f"{AIM_MAX_CHANNELS - 1 - bit}, outside 0..{self.channels - 1} "
-                                          f"(bit i is channel {AIM_MAX_CHANNELS - 1} - i)")
+                                          f"{AIM_CHANNELS - 1 - bit}, outside 0..{self.channels - 1} "
+                                          f"(bit i is channel {AIM_CHANNELS - 1} - i)")
             if what == "AiM WR_ABK" and value.bit_count() != 1:
                 raise _error(_start(tok), f"{what}: channel_mask {value:#x} must select exactly one channel")
         if name == "cfr" and value not in AIM_CFRS:
@@ -424,7 +408,7 @@ class _AimChecker:
 
     def unterminated(self, children: list[Any]) -> None:
         cmd = children[0]
-        if isinstance(cmd, AimCommand) and cmd.op == "EOC":
+        if isinstance(cmd, TraceLine) and cmd.op == "EOC":
             raise _error(self.eoc_end,
                          "'AiM EOC' must end with a newline: the simulator's getline hits end of file "
                          "and reports a missing EOC")
@@ -438,17 +422,17 @@ def _aim_parser() -> Lark:
 def parse_aim_trace(
     text: str,
     *,
-    channels: int = 32,
+    channels: int = AIM_CHANNELS,
     banks: int = 16,
     rows: int = 16384,
-    columns: int = 64,
+    columns: int = AIM_COLUMNS_PER_ROW,
     comments: list[tuple[int, str]] | None = None,
-) -> list[AimCommand]:
+) -> list[TraceLine]:
     """The commands of an AiM simulator trace, in order, ending with `AiM EOC`; a TraceSyntaxError
     for the first line the simulator would reject or misread. Comment lines produce no command;
     when `comments` is given, each is appended to it as (line, text after "# ")."""
-    if not 1 <= channels <= AIM_MAX_CHANNELS:
-        raise ValueError(f"channels {channels} outside 1..{AIM_MAX_CHANNELS}")
+    if not 1 <= channels <= AIM_CHANNELS:
+        raise ValueError(f"channels {channels} outside 1..{AIM_CHANNELS}")
     for name, limit in (("banks", banks), ("rows", rows), ("columns", columns)):
         if limit < 1:
             raise ValueError(f"{name} must be positive, got {limit}")
@@ -523,21 +507,11 @@ def attacc_fields(address: int) -> dict[str, int]:
     return {name: fields[name] for name in order}
 
 
-@dataclass(frozen=True)
-class AttaccCommand:
-    """One line of an AttAcc trace: op, byte address and the address's fields (`attacc_fields`)."""
-
-    line: int
-    op: str
-    address: int
-    fields: dict[str, int]
-
-
 class _AttaccChecker:
     def __init__(self) -> None:
-        self.commands: list[AttaccCommand] = []
+        self.commands: list[TraceLine] = []
 
-    def command(self, children: list[Token]) -> AttaccCommand:
+    def command(self, children: list[Token]) -> TraceLine:
         op_tok, addr_tok = children
         _check_chars(op_tok)
         if op_tok.value not in ATTACC_OPS:
@@ -550,7 +524,7 @@ class _AttaccChecker:
         if address >> ATTACC_ADDRESS_BITS:
             raise _error(_start(addr_tok), f"{op}: address {address:#x} has bits above bit {ATTACC_ADDRESS_BITS - 1} "
                                            f"(the HBM3-PIM mapper reads {ATTACC_ADDRESS_BITS} bits and drops the rest)")
-        cmd = AttaccCommand(op_tok.line or 1, op, address, attacc_fields(address))
+        cmd = TraceLine(op_tok.line or 1, op, attacc_fields(address), address)
         self.commands.append(cmd)
         return cmd
 
@@ -563,7 +537,7 @@ def _attacc_parser() -> Lark:
     return Lark(_ATTACC_GRAMMAR, parser="lalr", lexer="contextual", transformer=_Callbacks())
 
 
-def parse_attacc_trace(text: str) -> list[AttaccCommand]:
+def parse_attacc_trace(text: str) -> list[TraceLine]:
     """The commands of an AttAcc (HBM3-PIM Ramulator) trace, in order; a TraceSyntaxError for the
     first line the simulator would reject or misread."""
     checker = _AttaccChecker()

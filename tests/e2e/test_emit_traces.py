@@ -190,13 +190,13 @@ def test_a_trace_too_long_is_refused_before_it_is_rendered(tmp_path: Path, syste
 def _unrolled_aim_trace(module, model: str, system: str, device: str) -> str:
     """The AiM trace written command by command (no templates): what emit_aim_trace must equal."""
     from pimc.targets.aim_trace import _macro_comment
-    from pimc.targets.pim_timing import aim_instrs
+    from pimc.dialects.aim import trace_line
 
     lines = [f"# pimc AiM trace: model {model}, system {system}, device {device}"]
     for op in module.walk():
         if isinstance(op, pim.PIM_MACROS) and op.commands.blocks and device_of(op) == device:
             lines.append(_macro_comment(op))
-            lines += [instr.line() for instr in aim_instrs(op.commands.block)]
+            lines += [trace_line(cmd) for cmd in block_commands(op.commands.block)]
     return "\n".join([*lines, "AiM EOC"]) + "\n"
 
 

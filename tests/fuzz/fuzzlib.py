@@ -633,7 +633,8 @@ def cli_case(rnd: random.Random, workdir: Path) -> tuple[list[str], list[Path]]:
     if kind == "run":
         return _run_inputs_case(rnd, workdir), []
     if kind == "opt":
-        passes = ["raise-nn", "annotate-cost", "partition", "lower-to-pim", "pim-to-commands", "canonicalize", "bogus"]
+        passes = ["raise-nn", "annotate-cost", "partition", "lower-to-pim", "convert-pim-to-aim", "convert-pim-to-attacc",
+                  "canonicalize", "bogus"]
         options = ["", "{strategy=bogus}", "{strategy=pim-only}", "{system=nosuch}", "{dtype=fp7}", "{dtype=int8}",
                    "{system=groq-lpu}", "{papi_threshold=-1}", "{strategy=", "{sub_batches=0}", "{strategy=gpu-only}"]
         spec = ",".join(rnd.choice(passes) + rnd.choice(options) for _ in range(rnd.randrange(1, 5)))
@@ -704,13 +705,13 @@ _STAGES = {
     "costed": "annotate-cost",
     "placed": "annotate-cost,partition{strategy=roofline}",
     "lowered": "annotate-cost,partition{strategy=pim-only},schedule,lower-to-pim",
-    "commands": "annotate-cost,partition{strategy=roofline},schedule,lower-to-pim,pim-to-commands",
+    "commands": "annotate-cost,partition{strategy=roofline},schedule,lower-to-pim,convert-pim-to-aim,convert-pim-to-attacc",
 }
 _IR_CACHE: dict[str, str] = {}
 _IR_TOKEN = re.compile(r"\d+|[A-Za-z_][A-Za-z0-9_.]*|\S")
 _PIPELINE = ["annotate-cost", "annotate-cost{dtype=int8}", "annotate-cost{system=attacc}", "partition{strategy=roofline}",
              "partition{strategy=pim-only}", "partition{strategy=gpu-only}", "partition{strategy=greedy}", "schedule",
-             "schedule{sub_batches=2}", "lower-to-pim", "pim-to-commands", "raise-nn"]
+             "schedule{sub_batches=2}", "lower-to-pim", "convert-pim-to-aim", "convert-pim-to-attacc", "raise-nn"]
 
 
 def _stage_ir(stage: str) -> str:

@@ -57,9 +57,9 @@ def test_aim_keeps_its_32_channels_and_attacc_takes_any() -> None:
     AttAcc command runs on any channels (the attacc preset's 80)."""
     ok = aim.MacAbkOp(4, ChannelsAttr.span(20, 12), 0)
     ok.verify()
-    assert ok.instr(0, 0).channel_mask == 0xFFF << 20
+    assert ok.command(0, 0).channel_mask == 0xFFF << 20
     with pytest.raises(ValueError, match="leaves the 32 channels"):
-        ok.instr(0, 1)
+        ok.command(0, 1)
     with pytest.raises(VerifyException, match="selects channel 32"):
         aim.MacAbkOp(4, ChannelsAttr.span(21, 12), 0).verify()
     wide = attacc.MacAbOp(4, 1, ChannelsAttr.span(0, 80), 0)

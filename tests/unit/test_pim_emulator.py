@@ -1,7 +1,7 @@
 """The functional emulator runs the emitted AiM streams on the real data and catches wrong streams.
 
 Synthetic GEMVs and attention ops are lowered and emitted as lower-to-pim and
-pim-to-commands do it for the gddr6-aim device (32 channels x 16 banks, 1024
+convert-pim-to-aim do it for the gddr6-aim device (32 channels x 16 banks, 1024
 FP16 elements per row), executed by the emulator and compared with numpy in
 float64 within the FP16 bound of the documented arithmetic. Streams that are
 wrong in one field (a row, an opsize, a channel mask, a missing read) must fail
@@ -22,8 +22,8 @@ from xdsl.rewriter import Rewriter
 from pimc.compiler.cli import main
 from pimc.compiler.run import format_run, run_model
 from pimc.dialects import aim, nn, pim
+from pimc.passes.convert_pim_to_aim import aim_attention_commands, aim_gemv_commands
 from pimc.passes.lower_to_pim import RowAllocator, gemv_layout, lower_attention
-from pimc.passes.pim_to_commands import aim_attention_commands, aim_gemv_commands
 from pimc.targets.pim_emulator import (AimFunctions, BankImage, EmulatorError, PimFunctions, emulate_attention,
                                        emulate_gemv)
 from pimc.targets.reference import ReferenceError, attention_probabilities, call_function, reference_interpreter

@@ -6,8 +6,9 @@ import random
 
 import pytest
 
+from pimc.dialects.aim import trace_line
+from pimc.dialects.pim import CommandKind, PimCommand
 from pimc.errors import PimcError
-from pimc.dialects.aim import AimInstr
 from pimc.targets.trace_parse import (
     ATTACC_ADDRESS_BITS,
     ATTACC_CHANNEL_BITS,
@@ -15,8 +16,7 @@ from pimc.targets.trace_parse import (
     ATTACC_FIELDS,
     ATTACC_OFFSET_BITS,
     ATTACC_ROW_BITS,
-    AimCommand,
-    AttaccCommand,
+    TraceLine,
     TraceSyntaxError,
     attacc_address,
     attacc_fields,
@@ -68,15 +68,15 @@ def test_aim_accepts_every_line_kind() -> None:
         "MAC_SBK", "MAC_ABK", "MAC_ABK", "AF", "EWMUL", "EWADD", "SYNC", "EOC",
     ]
     by_line = {c.line: c for c in cmds}
-    assert by_line[4] == AimCommand(4, "W_GPR", {"gpr": 0})
+    assert by_line[4] == TraceLine(4, "W_GPR", {"gpr": 0})
     assert by_line[6].fields == {"cfr": 2, "value": 7}
     assert by_line[9].fields == {"channel": 31, "bank": 15, "row": 16383}
     assert by_line[11].fields == {"gpr": 0, "channel_mask": 0x80000000, "bank": 3, "row": 12}
     assert by_line[13].fields == {"opsize": 2, "gpr": 2, "channel_mask": 15}
-    assert by_line[21] == AimCommand(21, "MAC_ABK", {"opsize": 64, "channel_mask": 0xFFFFFFFF, "row": 0})
+    assert by_line[21] == TraceLine(21, "MAC_ABK", {"opsize": 64, "channel_mask": 0xFFFFFFFF, "row": 0})
     assert by_line[22].fields == {"opsize": 1, "channel_mask": 0xFFFFFFFF, "row": 16383}  # "ISR_" prefix dropped
     assert by_line[25].fields == {"opsize": 4, "gpr": 8, "gpr1": 12}
-    assert cmds[-1] == AimCommand(27, "EOC", {})
+    assert cmds[-1] == TraceLine(27, "EOC", {})
     assert comments == [(1, "every kind of line the AiM trace reader accepts"), (2, ""),
                         (28, "comments and blank lines may follow EOC")]
 
@@ -95,13 +95,15 @@ def test_aim_accepts_the_simulators_own_lines() -> None:
             "AiM EOC\n")
     cmds = parse_aim_trace(text)
     assert cmds[0].fields == {"gpr": 0, "channel_mask": 0xFFFFFFFF, "bank": 0, "row": 0}
-    assert cmds[2] == AimCommand(4, "WR_GB", {"opsize": 63, "gpr": 2, "channel_mask": 1})
+    assert cmds[2] == TraceLine(4, "WR_GB", {"opsize": 63, "gpr": 2, "channel_mask": 1})
 
 
 def test_aim_accepts_pimcs_own_aim_lines() -> None:
-    lines = [AimInstr("WR_GB", 64, 0, 0xFFFF, 0).line(), AimInstr("WR_BIAS", 0, 1, 0xFFFF, 0).line(),
-             AimInstr("MAC_ABK", 64, 0, 0xFFFF0000, 5).line(), AimInstr("RD_MAC", 0, 2, 0xFFFF, 0).line(),
-             AimInstr("SYNC").line(), AimInstr("EOC").line()]
+    lines = [trace_line(PimCommand(CommandKind.WR_GB, 64, 0xFFFF)),
+             trace_line(PimCommand(CommandKind.WR_BIAS, 0, 0xFFFF, gpr=1)),
+             trace_line(PimCommand(CommandKind.MAC_ABK, 64, 0xFFFF0000, row=5)),
+             trace_line(PimCommand(CommandKind.RD_MAC, 0, 0xFFFF, gpr=2)),
+             trace_line(PimCommand(CommandKind.SYNC)), trace_line(PimCommand(CommandKind.EOC))]
     cmds = parse_aim_trace("# pimc AiM trace\n" + "\n".join(lines) + "\n")
     assert [c.op for c in cmds] == ["WR_GB", "WR_BIAS", "MAC_ABK", "RD_MAC", "SYNC", "EOC"]
     # the IR's channels 16..31 are the simulator's mask bits 15..0 (bit i selects channel 31 - i)
@@ -208,12 +210,12 @@ def test_attacc_accepts_the_generators_lines() -> None:
             "PIM_MAC_AB 0x40000020\n")
     cmds = parse_attacc_trace(text)
     zero = dict.fromkeys(("channel", "pseudo_channel", "rank", "bank_group", "bank", "row", "column", "offset"), 0)
-    assert cmds[0] == AttaccCommand(1, "PIM_WR_GB", 1, {**zero, "offset": 1})  # GB column in the ignored low bits
+    assert cmds[0] == TraceLine(1, "PIM_WR_GB", {**zero, "offset": 1}, 1)  # GB column in the ignored low bits
     assert cmds[1].fields == {**zero, "channel": 1}
     assert cmds[2].fields == {**zero, "column": 1}
     assert cmds[3].fields == {**zero, "rank": 1}
     assert cmds[5].fields == {**zero, "bank_group": 1, "row": 8192, "offset": 1}  # V cache at 2**23
-    assert cmds[6] == AttaccCommand(7, "PIM_MAC_AB", 0x40000020, {**zero, "channel": 1, "column": 1})
+    assert cmds[6] == TraceLine(7, "PIM_MAC_AB", {**zero, "channel": 1, "column": 1}, 0x40000020)
 
 
 def test_attacc_accepts_every_op_and_number_form() -> None:
@@ -227,7 +229,7 @@ def test_attacc_accepts_every_op_and_number_form() -> None:
     assert cmds[3].fields == {"channel": 15, "pseudo_channel": 1, "rank": 1, "bank_group": 3, "bank": 3,
                               "row": 16383, "column": 31, "offset": 31}
     assert parse_attacc_trace("") == []
-    assert parse_attacc_trace("LD 0\n") == [AttaccCommand(1, "LD", 0, attacc_fields(0))]
+    assert parse_attacc_trace("LD 0\n") == [TraceLine(1, "LD", attacc_fields(0), 0)]
 
 
 ATTACC_ERRORS = [

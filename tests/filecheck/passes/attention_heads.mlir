@@ -1,4 +1,4 @@
-// RUN: xdsl-opt %inputs/two-heads.mlir -p 'annotate-cost{system="%inputs/test-system.toml"},partition{strategy=pim-only},lower-to-pim,pim-to-commands' | filecheck %s
+// RUN: xdsl-opt %inputs/two-heads.mlir -p 'annotate-cost{system="%inputs/test-system.toml"},partition{strategy=pim-only},lower-to-pim,convert-pim-to-aim' | filecheck %s
 
 // Two K/V heads on 2 channels x 2 banks. One channel per head (head_channels = 1) ties on time with
 // both channels per head (two waves of one pass each) and writes the query to half as many global

@@ -1,5 +1,5 @@
-// RUN: pimc opt %examples/gpt2-tiny-decode.onnx -p 'annotate-cost,partition{strategy=roofline},lower-to-pim,pim-to-commands' --print-ir-after-all 2>&1 >/dev/null | filecheck %s --check-prefix=DUMP
-// RUN: pimc opt %examples/gpt2-tiny-decode.onnx -p 'annotate-cost,partition,lower-to-pim,pim-to-commands' | filecheck %s --check-prefix=FINAL
+// RUN: pimc opt %examples/gpt2-tiny-decode.onnx -p 'annotate-cost,partition{strategy=roofline},lower-to-pim,convert-pim-to-aim,convert-pim-to-attacc' --print-ir-after-all 2>&1 >/dev/null | filecheck %s --check-prefix=DUMP
+// RUN: pimc opt %examples/gpt2-tiny-decode.onnx -p 'annotate-cost,partition,lower-to-pim,convert-pim-to-aim,convert-pim-to-attacc' | filecheck %s --check-prefix=FINAL
 
 // pimc opt imports ONNX directly (shapes folded, layers raised, phase detected); every pass
 // dumps the IR to stderr, MLIR-style. The qkv MatMul + bias Add became one nn.linear.
@@ -11,8 +11,9 @@
 // DUMP:      device = #place.device<"pim">
 // DUMP:      // -----// IR Dump After lower-to-pim //----- //
 // DUMP:      pim.gemv {{.*}}name = "/h.0/attn/c_attn/MatMul"
-// DUMP:      // -----// IR Dump After pim-to-commands //----- //
+// DUMP:      // -----// IR Dump After convert-pim-to-aim //----- //
 // DUMP:      aim.mac_abk
+// DUMP:      // -----// IR Dump After convert-pim-to-attacc //----- //
 // DUMP-NOT:  IR Dump After
 
 // The final IR goes to stdout: the lm head (Gemm, transB=1, N=512 outputs) is a GEMV over 32 channels.
