@@ -118,8 +118,8 @@ def system_entry(system: System) -> dict[str, Any]:
                      "devices": [d.name for d in system.devices.values() if d.memory == m.name]}
             for m in system.memories.values()
         },
-        "links": [{"between": [l.a, l.b], "bandwidth_gbps": l.bandwidth_gbps, "latency_ns": l.latency_ns,
-                   "energy_pj_per_bit": l.energy_pj_per_bit} for l in system.links],
+        "links": [{"between": [link.a, link.b], "bandwidth_gbps": link.bandwidth_gbps, "latency_ns": link.latency_ns,
+                   "energy_pj_per_bit": link.energy_pj_per_bit} for link in system.links],
     }
 
 
