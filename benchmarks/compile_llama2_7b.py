@@ -23,8 +23,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 MODELS = ROOT / "tests" / "models"
-FLOOR = ("import onnx; m = onnx.load(%r, load_external_data=False); onnx.shape_inference.infer_shapes(m)"
-         % str(MODELS / "llama2-7b-decode.onnx"))
+FLOOR = (f"import onnx; m = onnx.load({str(MODELS / 'llama2-7b-decode.onnx')!r}, load_external_data=False); "
+         "onnx.shape_inference.infer_shapes(m)")
 CASES = [
     ("llama2-7b-decode.onnx", [str(MODELS / "llama2-7b-decode.onnx")]),
     ("llama2-7b-prefill.onnx", [str(MODELS / "llama2-7b-prefill.onnx")]),

@@ -63,13 +63,13 @@ def _layer_ops(module, phase: str) -> list:
 def _pim_stream_ns(op, dev) -> float:
     """Lower the op to a pim.gemv (or pim.attention), emit its AiM commands and time them one by one."""
     if isinstance(op, nn.AttentionOp):
-        b, hq, hkv, s, t, d, dv = op.dims()
+        _, _, _, _, t, d, dv = op.dims()
         layouts = [gemv_layout(kk, nn_, dev, RowAllocator(1 << 30), "c", False, "bench") for kk, nn_ in ((d, t), (t, dv))]
         macro = pim.AttentionOp(op.q, op.k, op.v, op.mask, op.result.type, *layouts)
         cmds = aim_attention_commands(macro, dev)
         macro.erase(safe_erase=False)
         return stream_counts((aim_command(c) for c in cmds), dev).time_ns(dev)
-    ((_, rows, n, k),) = matrix_products(op)
+    ((_, _, n, k),) = matrix_products(op)
     w = pim_weight(op)
     layout = gemv_layout(k, n, dev, RowAllocator(1 << 30), "w", False, "bench")
     bias = op.bias if isinstance(op, nn.LinearOp) else None

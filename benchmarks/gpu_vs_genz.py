@@ -238,7 +238,8 @@ def fmt_ns(x: float | None) -> str:
     return "—" if x is None else f"{x:,.1f}"
 
 
-HEADER = ("op", "map", "pimc FLOPs", "GenZ FLOPs", "pimc bytes", "GenZ bytes", "(on-chip)", "pimc ns", "GenZ ns", "diff %", "bound p/G")
+HEADER = ("op", "map", "pimc FLOPs", "GenZ FLOPs", "pimc bytes", "GenZ bytes", "(on-chip)", "pimc ns", "GenZ ns", "diff %",
+          "bound p/G")
 
 
 def print_table(rows: list[tuple[str, ...]]) -> None:
@@ -282,7 +283,8 @@ def main() -> int:
           f"system_name=..., bits='bf16')")
     genz = run_genz(args.genz_python, {"tokens": TOKENS, "system": genz_system, "preset": args.genz_h100_preset})
     seen = genz["seen"]
-    print(f"  genz-llm {genz['version']} sees: {seen['flops_per_s'] / 1e12:g} TFLOP/s, HBM {seen['hbm_bytes_per_s'] / 1e9:.1f} GB/s, "
+    print(f"  genz-llm {genz['version']} sees: {seen['flops_per_s'] / 1e12:g} TFLOP/s, "
+          f"HBM {seen['hbm_bytes_per_s'] / 1e9:.1f} GB/s, "
           f"on-chip {seen['onchip_bytes_per_s'] / 1e9:.1f} GB/s (GenZ default 18000 GiB/s), "
           f"memory {seen['memory_bytes'] / 2**30:g} GiB, ceff {seen['compute_efficiency']}, meff {seen['memory_efficiency']}")
     dims = " ".join(f"{k}={v}" for k, v in DIMS.items())

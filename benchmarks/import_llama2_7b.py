@@ -26,12 +26,11 @@ from pathlib import Path
 import onnx
 
 from pimc.compiler.driver import import_model, make_context
-from pimc.compiler.frontend.phases import phase_of
-from pimc.targets.cost import is_costed, op_metrics
 from pimc.compiler.frontend.onnx_import import import_resolved, load_onnx
 from pimc.compiler.frontend.onnx_shapes import resolve_graph
-from pimc.compiler.frontend.phases import assign_phases
+from pimc.compiler.frontend.phases import assign_phases, phase_of
 from pimc.passes.raise_nn import RaiseNnPass
+from pimc.targets.cost import is_costed, op_metrics
 
 REPO = Path(__file__).resolve().parents[1]
 MODELS = REPO / "tests" / "models"

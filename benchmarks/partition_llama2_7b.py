@@ -17,8 +17,14 @@ from pimc.compiler.driver import import_model, make_context, parse_dims
 from pimc.compiler.errors import PimcError
 from pimc.passes.annotate_cost import AnnotateCostPass
 from pimc.passes.optimal import solve_optimal
-from pimc.passes.partition import (STRATEGIES, StrategyContext, heuristic_placements, phase_functions, phase_graph,
-                                   place_phase)
+from pimc.passes.partition import (
+    STRATEGIES,
+    StrategyContext,
+    heuristic_placements,
+    phase_functions,
+    phase_graph,
+    place_phase,
+)
 from pimc.targets.schedule import schedule_phase
 from pimc.targets.system import load_system
 

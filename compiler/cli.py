@@ -154,7 +154,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="pimc", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
 
-    c = sub.add_parser("compile", help="compile a model for a system; write report.json, plan.mlir, command traces, timeline.json, roofline.png")
+    c = sub.add_parser("compile", help="compile a model for a system; write report.json, plan.mlir, command traces, "
+                       "timeline.json, roofline.png")
     c.add_argument("model", help="model file (.onnx, or .pim in pimc's DSL)")
     c.add_argument("--system", default=DEFAULT_SYSTEM, help="preset name (see `pimc systems`) or TOML file")
     c.add_argument("--strategy", default="optimal", choices=STRATEGIES, metavar="NAME",

@@ -40,7 +40,6 @@ from pimc.targets.dtypes import DTYPE_BYTES
 from pimc.targets.report import build_report, compute_baselines, roofline_view
 from pimc.targets.system import DEFAULT_SYSTEM, System, load_system
 
-
 P = ParamSpec("P")
 R = TypeVar("R")
 

@@ -43,6 +43,7 @@ from xdsl.irdl import (
 from xdsl.traits import Pure
 from xdsl.utils.exceptions import VerifyException
 
+
 def tensor_shape(value_type: Attribute) -> tuple[int, ...]:
     """The shape of a tensor type as a tuple (-1 marks a dynamic dim)."""
     assert isinstance(value_type, TensorType)

@@ -20,8 +20,8 @@ from xdsl.irdl import (
     irdl_attr_definition,
     irdl_op_definition,
     operand_def,
-    opt_prop_def,
     opt_operand_def,
+    opt_prop_def,
     prop_def,
     region_def,
     result_def,
@@ -33,7 +33,6 @@ from xdsl.traits import NoTerminator
 from xdsl.utils.exceptions import VerifyException
 
 from pimc.dialects.nn import attention_dims, tensor_shape, verify_attention_shapes
-
 
 PIM_ELEMENT_BYTES = 2
 """PIM MAC lanes compute in FP16: a weight or input element occupies 2 bytes in the banks."""
@@ -216,8 +215,8 @@ class GemvOp(IRDLOperation):
 
     x is [..., K] (M = product of the leading dims, each row one GEMV), W is a
     [K, N] weight (or [N, K] when `transpose_w` is set, as torch.nn.Linear stores
-    it) resident in the banks laid out by `layout`, bias is [N], and y is [..., N]. FLOPs = 2*M*K*N. The `commands` region holds the device
-    commands once `pim-to-commands` has run; it is empty before.
+    it) resident in the banks laid out by `layout`, bias is [N], and y is [..., N]. FLOPs = 2*M*K*N. The `commands`
+    region holds the device commands once `pim-to-commands` has run; it is empty before.
     """
 
     name = "pim.gemv"

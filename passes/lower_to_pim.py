@@ -17,6 +17,7 @@ from pimc.targets.cost import pim_weight
 from pimc.targets.pim_timing import AttentionMapping, attention_mapping, gemv_geometry
 from pimc.targets.system import Device, system_for_module
 
+
 @dataclass
 class RowAllocator:
     """Hands out DRAM rows, the same rows in every bank, weight by weight in program order."""
@@ -152,7 +153,8 @@ class LowerToPimPass(ModulePass):
                 continue
             dev = system.devices.get(device)
             if dev is None:
-                raise CompileError(f"op '{nn.op_label(inner)}' is placed on device '{device}', which system '{system.name}' does not have")
+                raise CompileError(f"op '{nn.op_label(inner)}' is placed on device '{device}', "
+                                   f"which system '{system.name}' does not have")
             if dev.kind != "pim":
                 continue
             rows = allocators.setdefault(device, RowAllocator(dev.p("rows_per_bank")))

@@ -960,7 +960,7 @@ def solve_optimal(graph: PhaseGraph, system: System, incumbents: Sequence[list[s
     for sig in sorted(tight, key=repr):
         problems[sig].refine_energy()
     dp: dict[str | None, tuple[float, float, list]] = {None: (0.0, 0.0, [])}
-    for k, seg in enumerate(segments):
+    for k in range(len(segments)):
         new_dp: dict[str | None, tuple[float, float, list]] = {}
         for (start_dev, end_dev), sig in combos[k].items():
             if start_dev not in dp:

@@ -26,7 +26,7 @@ from pimc.dialects import nn, pim
 from pimc.dialects.nn import op_label
 from pimc.dialects.place import DeviceAttr, TransferOp
 from pimc.passes.annotate_cost import COST_ATTR, check_static, dtype_for_module
-from pimc.passes.strategies import BASELINES, STRATEGIES
+from pimc.passes.strategies import STRATEGIES
 from pimc.targets.cost import (
     device_roof,
     is_costed,

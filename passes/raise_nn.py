@@ -620,7 +620,7 @@ def raise_attention(op: Operation, rewriter: Rewriter) -> bool:
     scale *= fq * fk
     if len(shape(q)) != 4 or len(shape(k)) != 4 or len(shape(v)) != 4:
         return False
-    b, hq, sq, d = shape(q)
+    b, hq, sq, _ = shape(q)
     if shape(k)[1] != shape(v)[1] or hq % shape(k)[1]:
         return False
     t = shape(k)[2]

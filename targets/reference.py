@@ -363,7 +363,7 @@ def _overrides() -> list[type]:
 
         op_domain = ""
 
-        def _run(self, data, indices, axis=None):  # noqa: ANN001, ANN202
+        def _run(self, data, indices, axis=None):
             axis = (axis or 0) % data.ndim
             # indices may be smaller than data off the axis: out[i][j] = data[indices[i][j]][j] (axis 0)
             data = data[tuple(slice(None) if d == axis else slice(0, n) for d, n in enumerate(indices.shape))]

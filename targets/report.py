@@ -25,8 +25,9 @@ from pimc.compiler.frontend.phases import phase_of
 from pimc.dialects import nn, pim
 from pimc.dialects.place import TransferOp
 from pimc.passes.annotate_cost import COST_ATTR
-from pimc.passes.partition import BASELINES, PARTITION_ATTR, StrategyContext, device_of, phase_functions, place_phase
+from pimc.passes.partition import PARTITION_ATTR, StrategyContext, device_of, phase_functions, place_phase
 from pimc.passes.schedule import PhaseTiming
+from pimc.passes.strategies import BASELINES
 from pimc.targets.aim_trace import is_aim_stream
 from pimc.targets.capacity import MemoryUse
 from pimc.targets.schedule import schedule_energy_pj, schedule_phase

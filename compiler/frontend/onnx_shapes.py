@@ -728,7 +728,8 @@ class _Resolver:
         types = {i: self.type_proto(i) for i in inputs if i}
         data = {i: self.const_proto(i) for i in inputs if i in self.out.consts}
         try:
-            result = schema._infer_node_outputs(node.SerializeToString(), types, data, {}, self.opset_imports, self.model.ir_version)
+            result = schema._infer_node_outputs(node.SerializeToString(), types, data, {}, self.opset_imports,
+                                                self.model.ir_version)
         except Exception as e:
             first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
             raise self.error(f"node '{name}' ({node.op_type}): shape inference failed: {first}") from None

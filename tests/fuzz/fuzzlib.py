@@ -795,7 +795,8 @@ def _explore(cases: int, seed: int) -> int:
             slowest = sorted([*slowest, (r.seconds, r.argv)], reverse=True)[:5]
             outcomes[f"{family} {r.status}"] = outcomes.get(f"{family} {r.status}", 0) + 1
             first = next((ln for ln in r.err.splitlines() if ln.startswith("pimc: error:")), "")
-            key = re.sub(r"'[^']*'|\d+(\.\d+)?(e[+-]?\d+)?", "_", re.sub(r"^.*?(\.onnx|\.pim|\.toml)(:\d+:\d+)?: ", "", first))[:90]
+            located = re.sub(r"^.*?(\.onnx|\.pim|\.toml)(:\d+:\d+)?: ", "", first)
+            key = re.sub(r"'[^']*'|\d+(\.\d+)?(e[+-]?\d+)?", "_", located)[:90]
             messages[f"{family}: {key}"] = messages.get(f"{family}: {key}", 0) + 1
             if r.problems:
                 key = f"{family}: {r.signature()}"

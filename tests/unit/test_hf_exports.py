@@ -60,7 +60,7 @@ def check_model(path: Path, model: str, phase: str, dims: dict[str, str] | None 
         if op.dialect_name() == "nn":
             assert op.attributes["phase"].data == phase  # pyright: ignore[reportAttributeAccessIssue]
     for att in (op for op in module.walk() if isinstance(op, nn.AttentionOp)):
-        b, hq, hkv, s, t, d, _ = att.dims()
+        _, hq, hkv, s, t, d, _ = att.dims()
         assert (hq, hkv, d) == (4, KV_HEADS[model], 16)
         assert (att.causal is not None) == (model != "bert")
         assert s == (1 if phase == "decode" else 8) and t == 8  # decode: 7 cached + 1 new

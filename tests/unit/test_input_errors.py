@@ -211,7 +211,7 @@ def test_a_system_toml_with_nan_is_one_line(tmp_path: Path, test_system: Path, c
 
 def test_json_outputs_never_hold_nan(tmp_path: Path) -> None:
     out = tmp_path / "out"
-    with pytest.raises(PimcError, match="report.json would hold NaN"):
+    with pytest.raises(PimcError, match=r"report\.json would hold NaN"):
         write_files({"report.json": json.dumps({"latency_ns": float("nan")})}, out)
     assert not out.exists()
 
@@ -431,7 +431,8 @@ def test_unwritable_output_directories(tmp_path: Path, capsys) -> None:
     afile = tmp_path / "afile"
     afile.write_text("x")
     for target, message in [(afile, "File exists"), (afile / "sub", "Not a directory"),
-                            (tmp_path / ("x" * 300), "File name too long"), ("", "argument -o/--output: the output directory is an empty path")]:
+                            (tmp_path / ("x" * 300), "File name too long"),
+                            ("", "argument -o/--output: the output directory is an empty path")]:
         _fails(["compile", str(TINY), *FAST, "-o", str(target)], capsys, "cannot write the outputs" if target else "",
                message)
     if os.path.isdir("/proc/self"):

@@ -84,7 +84,8 @@ def test_small_constant_computations_fold_to_values(tmp_path: Path) -> None:
 
 def test_an_unbound_symbolic_dim_is_an_error_naming_input_and_dim(tmp_path: Path) -> None:
     path = _symbolic_chain(tmp_path)
-    with pytest.raises(ModelImportError, match=r"graph input 'x' has a symbolic dim 'batch'; bind every symbolic dim: --dim batch=N --dim seq=N$"):
+    with pytest.raises(ModelImportError,
+                       match=r"graph input 'x' has a symbolic dim 'batch'; bind every symbolic dim: --dim batch=N --dim seq=N$"):
         import_onnx(path, {})
     with pytest.raises(ModelImportError, match=r"symbolic dim 'batch'; bind every symbolic dim: --dim batch=N$"):
         import_onnx(path, {"seq": 5})
@@ -133,7 +134,8 @@ def test_unmodelled_ops_stay_generic_and_are_listed_in_one_warning(
         nodes,
         "g",
         [helper.make_tensor_value_info("x", TensorProto.FLOAT, [3, 3])],
-        [helper.make_tensor_value_info("d", TensorProto.FLOAT, None), helper.make_tensor_value_info("r", TensorProto.FLOAT, None)],
+        [helper.make_tensor_value_info("d", TensorProto.FLOAT, None),
+         helper.make_tensor_value_info("r", TensorProto.FLOAT, None)],
         value_info=[
             helper.make_tensor_value_info("y", TensorProto.FLOAT, [3, 3]),
             helper.make_tensor_value_info("z", TensorProto.FLOAT, [3, 3]),

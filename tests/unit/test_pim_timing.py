@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from pathlib import Path
 
 import pytest
@@ -257,7 +258,7 @@ def test_attacc_estimate_equals_emitted_commands(device: str, m: int, k: int, n:
     from pimc.targets.pim_timing import block_commands, gemv_geometry
 
     dev = _papi(device.split(":")[1]) if device.startswith("papi") else _preset_device(device)
-    op, cmds = _attacc_gemv(m, k, n, dev, bias)
+    _, cmds = _attacc_gemv(m, k, n, dev, bias)
     assert all(isinstance(c, attacc.AttaccCommandOp | pim.RepeatOp) for c in cmds)
     block = Block(cmds)
     emitted = stream_counts(block_commands(block), dev)
@@ -333,7 +334,7 @@ def test_kv_cache_rows_shared_across_phases_only_when_laid_out_alike(past: str, 
             assert extent.get(base, n) == n
             extent[base] = n
     ranges = sorted(extent.items())
-    for (a, n), (b, _) in zip(ranges, ranges[1:]):
+    for (a, n), (b, _) in itertools.pairwise(ranges):
         assert a + n <= b, ranges
 
 

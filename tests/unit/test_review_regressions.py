@@ -5,10 +5,10 @@ from __future__ import annotations
 import tomllib
 from pathlib import Path
 
+import numpy as np
 import onnx
 import pytest
 from onnx import TensorProto, helper, numpy_helper
-import numpy as np
 
 from pimc.compiler.cli import main
 from pimc.compiler.driver import compile_model, make_context
@@ -69,7 +69,7 @@ def test_weight_read_in_two_orientations_gets_separate_rows(tmp_path: Path) -> N
     assert set(gemvs) == {"plain", "transposed"}
     spans = []
     for op in gemvs.values():
-        m, k, n = op.mkn()
+        _, k, n = op.mkn()
         base = op.layout.row_base.value.data
         spans.append(range(base, base + layout_geometry(op.layout, k, result.system.devices["pim"]).rows(k, n)))
     assert not set(spans[0]) & set(spans[1])
