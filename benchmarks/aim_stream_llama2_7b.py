@@ -21,9 +21,12 @@ import argparse
 import time
 from pathlib import Path
 
+from xdsl.dialects.builtin import DictionaryAttr, FloatAttr
+from xdsl.ir import Operation
+
 from pimc.compiler.driver import import_model, make_context, parse_dims
 from pimc.dialects import pim
-from pimc.passes.annotate_cost import AnnotateCostPass
+from pimc.passes.annotate_cost import COST_ATTR, AnnotateCostPass
 from pimc.passes.lower_to_pim import LowerToPimPass
 from pimc.passes.partition import PartitionPass, device_of
 from pimc.passes.pim_to_commands import PimToCommandsPass
@@ -36,8 +39,19 @@ ROOT = Path(__file__).resolve().parents[1]
 MODEL = ROOT / "tests" / "models" / "llama2-7b-decode.onnx"
 
 
+def _estimate_ns(op: Operation, device: str) -> float:
+    """annotate-cost's latency of `op` on `device`."""
+    cost = op.attributes[COST_ATTR]
+    assert isinstance(cost, DictionaryAttr)
+    per_device = cost.data["latency_ns"]
+    assert isinstance(per_device, DictionaryAttr)
+    latency = per_device.data[device]
+    assert isinstance(latency, FloatAttr)
+    return latency.value.data
+
+
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap = argparse.ArgumentParser(description=(__doc__ or "").partition("\n")[0])
     ap.add_argument("--system", default="npu-aim")
     ap.add_argument("--strategy", default="pim-only")
     ap.add_argument("--dim", action="append", default=[])
@@ -80,7 +94,7 @@ def main() -> None:
     for op in macros:
         dev = system.devices[device_of(op) or ""]
         streamed = stream_counts(block_commands(op.commands.block), dev).time_ns(dev)
-        estimate = op.attributes["cost"].data["latency_ns"].data[dev.name].value.data  # type: ignore[attr-defined]
+        estimate = _estimate_ns(op, dev.name)
         worst = max(worst, abs(streamed - estimate) / estimate)
     print(f"  stream timing vs annotate-cost estimate: max relative difference {worst:.2e} over {len(macros)} macros")
     if args.output:

@@ -48,7 +48,7 @@ def wall(argv: list[str], repeat: int) -> float:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap = argparse.ArgumentParser(description=(__doc__ or "").partition("\n")[0])
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--layers", default="1,2,4,8,16,32,64,80")
     args = ap.parse_args()

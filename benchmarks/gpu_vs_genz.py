@@ -257,7 +257,7 @@ def short(bounds: list[str]) -> str:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=(__doc__ or "").partition("\n")[0])
     parser.add_argument("--genz-python", default=os.environ.get("GENZ_PYTHON", "/tmp/refvenv/bin/python"))
     parser.add_argument("--genz-h100-preset", action="store_true", help="GenZ's own 'H100_GPU' (3400 GiB/s)")
     args = parser.parse_args()

@@ -72,7 +72,7 @@ def pimc_stages(path: Path) -> tuple[dict[str, float], collections.Counter[str]]
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=(__doc__ or "").partition("\n")[0])
     parser.add_argument("--repeat", type=int, default=3)
     args = parser.parse_args()
     t0 = time.perf_counter()

@@ -34,7 +34,7 @@ MODELS = [ROOT / "tests" / "models" / "llama2-7b-decode.onnx", ROOT / "tests" / 
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap = argparse.ArgumentParser(description=(__doc__ or "").partition("\n")[0])
     ap.add_argument("--system", default="npu-aim")
     ap.add_argument("--dim", action="append", default=[])
     args = ap.parse_args()

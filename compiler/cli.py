@@ -151,7 +151,7 @@ def build_parser() -> argparse.ArgumentParser:
     from pimc.targets.dtypes import DEFAULT_DTYPE, DTYPES
     from pimc.targets.system import DEFAULT_SYSTEM
 
-    parser = _Parser(prog="pimc", description=__doc__.splitlines()[0])
+    parser = _Parser(prog="pimc", description=(__doc__ or "").partition("\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
 
     c = sub.add_parser("compile", help="compile a model for a system; write report.json, plan.mlir, command traces, "

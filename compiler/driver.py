@@ -34,7 +34,7 @@ from pimc.passes.pim_to_commands import PimToCommandsPass
 from pimc.passes.schedule import PhaseTiming, SchedulePass, schedule_module
 from pimc.targets.aim_trace import emit_aim_trace
 from pimc.targets.background import Background
-from pimc.targets.capacity import check_capacity
+from pimc.targets.capacity import MemoryUse, check_capacity
 from pimc.targets.cost import unmodelled_op_types
 from pimc.targets.dtypes import DTYPE_BYTES
 from pimc.targets.report import build_report, compute_baselines, roofline_view
@@ -337,6 +337,7 @@ def compile_model(
     warning = unmodelled_warning(module)
     ctx = make_context()
     timings: list[PhaseTiming] = []
+    memories: dict[str, MemoryUse] | None = None
     roofline: Background | None = None
     model_attr = module.attributes.get("pimc.model")
     model = model_attr.data if isinstance(model_attr, StringAttr) else Path(path).stem

@@ -212,7 +212,8 @@ def run_model(path: str | Path, system: str, strategy: str = "optimal", dims: di
     else:
         feeds = seeded_inputs(model, shapes, seed)
     opset = next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), None)
-    interp = EmulatingInterpreter(weights, result.system, opset)  # type: ignore[arg-type]
+    assert result.system is not None
+    interp = EmulatingInterpreter(weights, result.system, opset)
     outputs = interp.run(fn, [feeds[n] for n in names])
     options = ort.SessionOptions()
     options.log_severity_level = 3
@@ -222,7 +223,7 @@ def run_model(path: str | Path, system: str, strategy: str = "optimal", dims: di
     except Exception as e:  # onnxruntime raises its own exception types
         raise PimcError(f"{path}: onnxruntime cannot run the model: {str(e).splitlines()[0]}") from None
     out_names = [o.name for o in model.graph.output]
-    return RunResult(out_names, outputs, list(expected), interp.macros)
+    return RunResult(out_names, outputs, [np.asarray(e) for e in expected], interp.macros)
 
 
 def format_run(result: RunResult) -> str:

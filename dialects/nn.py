@@ -42,6 +42,7 @@ from xdsl.irdl import (
 )
 from xdsl.traits import Pure
 from xdsl.utils.exceptions import VerifyException
+from xdsl.utils.hints import isa
 
 
 def tensor_shape(value_type: Attribute) -> tuple[int, ...]:
@@ -632,7 +633,7 @@ class AttentionOp(_NamedOp):
         mask_fill: float | None = None,
     ):
         qs, vs = tensor_shape(q.type), tensor_shape(v.type)
-        assert isinstance(q.type, TensorType)
+        assert isa(q.type, TensorType[Attribute])
         props: dict[str, Attribute] = {"scale": FloatAttr(scale, 64)}
         if causal:
             props["causal"] = UnitAttr()

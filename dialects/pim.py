@@ -141,7 +141,7 @@ class ChannelsAttr(Data[int]):
         printer.print_string(f"<{self.text()}>")
 
     def verify(self) -> None:
-        if isinstance(self.data, bool) or not isinstance(self.data, int) or self.data < 0:
+        if type(self.data) is not int or self.data < 0:  # a bool is an int but not a mask
             raise VerifyException(f"#pim.channels holds a non-negative bit mask, got {self.data!r}")
 
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import onnx
@@ -44,7 +45,7 @@ def build() -> onnx.ModelProto:
         inits.append(numpy_helper.from_array(np.array(values, np.int64), name))
         return name
 
-    def node(op: str, inputs: list[str], outputs: list[str], name: str, **attrs: object) -> list[str]:
+    def node(op: str, inputs: list[str], outputs: list[str], name: str, **attrs: Any) -> list[str]:
         nodes.append(helper.make_node(op, inputs, outputs, name=name, **attrs))
         return outputs
 

@@ -178,7 +178,7 @@ class AimMachine:
 
     def run(self, instrs: Sequence[aim.AimInstr], matrices: Sequence[Matrix]) -> None:
         # the matrix, pass and tile each MAC_ABK reads, and for every command the next MAC_ABK at or after it
-        macs: list[tuple[Matrix, int, int] | None] = [None] * len(instrs)
+        macs: dict[int, tuple[Matrix, int, int]] = {}
         next_mac = [-1] * (len(instrs) + 1)
         for i in range(len(instrs) - 1, -1, -1):
             ins = instrs[i]
@@ -198,7 +198,7 @@ class AimMachine:
                 j = next_mac[i]
                 if j < 0:
                     raise self.fail(i, ins, "no MAC_ABK follows to use the data")
-                mat, p, t = macs[j]  # type: ignore[misc]
+                mat, p, t = macs[j]
                 if mat.current >= mat.vectors:
                     raise self.fail(i, ins, f"matrix {mat.name} has no input vector {mat.current}")
                 if ins.op == "WR_GB":
@@ -211,7 +211,7 @@ class AimMachine:
                 else:
                     self.acc[channels] = self._pass_values(mat, p, mat.bias, channels).astype(FP16).astype(ACC)
             elif ins.op == "MAC_ABK":
-                mat, p, t = last = macs[i]  # type: ignore[misc]
+                mat, p, t = last = macs[i]
                 width = ins.opsize * self.column_elements
                 rows = self.image.row(ins.row)[channels, :, :width].astype(ACC)
                 self.acc[channels] += np.einsum("cbe,ce->cb", rows, self.gb[channels, :width].astype(ACC))

@@ -17,7 +17,7 @@ import math
 from typing import Any
 
 from xdsl.dialects import func
-from xdsl.dialects.builtin import DictionaryAttr, FloatAttr, IntegerAttr, IntegerType, ModuleOp, TensorType
+from xdsl.dialects.builtin import DictionaryAttr, FloatAttr, IntegerAttr, IntegerType, ModuleOp, StringAttr, TensorType
 from xdsl.ir import Attribute, Operation
 
 from pimc.compiler.errors import PimcError
@@ -54,6 +54,11 @@ def _num(attr: Attribute) -> float | int:
     return attr.value.data
 
 
+def _str(attr: Attribute) -> str:
+    assert isinstance(attr, StringAttr)
+    return attr.data
+
+
 def op_entry(op: Operation) -> dict[str, Any]:
     cost = op.attributes[COST_ATTR]
     assert isinstance(cost, DictionaryAttr)
@@ -77,7 +82,7 @@ def op_entry(op: Operation) -> dict[str, Any]:
         "intensity": _num(cost.data["intensity"]),
         "latency_ns": by_device[device] if device is not None else None,
         "energy_pj": energy_by_device[device] if device is not None else None,
-        "bound": bound.data[device].data if device is not None else None,  # type: ignore[union-attr]
+        "bound": _str(bound.data[device]) if device is not None else None,
         "latency_ns_by_device": by_device,
         "energy_pj_by_device": energy_by_device,
         "start_ns": _time(op, "start_ns"),
@@ -240,10 +245,10 @@ def build_report(module: ModuleOp, model: str, system: System, strategy: str, dt
     if isinstance(partition, DictionaryAttr):
         flags = partition.data["optimal_proven"]
         assert isinstance(flags, DictionaryAttr)
-        proven = {k: bool(v.value.data) for k, v in flags.data.items()}  # type: ignore[union-attr]
+        proven = {k: bool(_num(v)) for k, v in flags.data.items()}
         bound_attr = partition.data.get("optimal_bound_ns")
         if isinstance(bound_attr, DictionaryAttr):
-            bounds = {k: float(v.value.data) for k, v in bound_attr.data.items()}  # type: ignore[union-attr]
+            bounds = {k: float(_num(v)) for k, v in bound_attr.data.items()}
     decode = phases.get("decode")
     prefill = phases.get("prefill")
     schedule = {

@@ -727,7 +727,9 @@ class _Importer:
                 raise self.error(_loc(node), f"the integer {shown(text)} is outside the 64-bit range")
             return int(text)
         if kind == "float":
-            value = float(node.children[0])
+            token = node.children[0]
+            assert isinstance(token, Token)
+            value = float(token)
             if not math.isfinite(value):
                 raise self.error(_loc(node), f"the number {str(node.children[0])[:24]} is out of range")
             return value
