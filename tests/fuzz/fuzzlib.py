@@ -689,7 +689,7 @@ def _run_inputs_case(rnd: random.Random, workdir: Path) -> list[str]:
     if what == "notnpz":
         path.write_bytes(b"PK\x03\x04garbage")
     else:
-        np.savez(path, **feeds)
+        np.savez(path, allow_pickle=True, **feeds)
     return ["run", str(model), "--strategy", "roofline", "--inputs", str(path)]
 
 

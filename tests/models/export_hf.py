@@ -348,7 +348,7 @@ def compare_with_torch(path: Path, spec: ExportSpec, args: Sequence[torch.Tensor
     assert out_names == spec.output_names, (out_names, spec.output_names)
     worst = 0.0
     for e, g in zip(expected, got):
-        e = _to_numpy(e)
+        e, g = _to_numpy(e), np.asarray(g)
         assert e.shape == g.shape, (e.shape, g.shape)
         worst = max(worst, float(np.max(np.abs(e - g))) if e.size else 0.0)
     return worst
@@ -475,7 +475,7 @@ def versions() -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
     parser.add_argument("--out-dir", type=Path, default=HERE)
     parser.add_argument("--only", nargs="*", choices=ALL_MODELS, default=list(ALL_MODELS))
     parser.add_argument("--no-check", action="store_true",

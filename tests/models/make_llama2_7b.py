@@ -283,7 +283,7 @@ def _short_io(items: list) -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
     parser.add_argument("--out-dir", type=Path, default=HERE)
     parser.add_argument("--phase", nargs="*", choices=("prefill", "decode"),
                         default=["prefill", "decode"])

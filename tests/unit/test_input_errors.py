@@ -17,6 +17,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import onnx
@@ -190,7 +191,7 @@ def test_system_numbers_are_finite_and_in_range(test_system: Path, key: str, val
     import tomllib
 
     doc = tomllib.loads(test_system.read_text())
-    table = doc
+    table: Any = doc  # tables and arrays of tables
     *path, last = key.split(".")
     for k in path:
         table = table[int(k)] if k.isdigit() else table[k]

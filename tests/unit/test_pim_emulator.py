@@ -11,9 +11,11 @@ or give a wrong answer. `pimc run` checks whole models against onnxruntime.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TypeVar
 
 import numpy as np
 import pytest
+from xdsl.dialects import func
 from xdsl.dialects.builtin import FloatAttr, TensorType, f32, f64
 from xdsl.ir import Block
 from xdsl.rewriter import Rewriter
@@ -26,6 +28,8 @@ from pimc.passes.pim_to_commands import aim_attention_commands, aim_gemv_command
 from pimc.targets.pim_emulator import BankImage, EmulatorError, emulate_attention, emulate_gemv
 from pimc.targets.reference import attention_probabilities
 from pimc.targets.system import load_system
+
+Command = TypeVar("Command", bound=aim.AimCommandOp)
 
 REPO = Path(__file__).resolve().parents[2]
 EPS16 = 2.0 ** -11  # FP16 unit roundoff
@@ -81,7 +85,7 @@ def test_transposed_weight_and_shared_image() -> None:
     assert np.all(np.abs(first - x.astype(np.float64) @ w.T) <= _bound(x, w.T, None))
 
 
-def _first(op: pim.GemvOp | pim.AttentionOp, kind: type) -> aim.AimCommandOp:
+def _first(op: pim.GemvOp | pim.AttentionOp, kind: type[Command]) -> Command:
     return next(c for c in op.commands.walk() if isinstance(c, kind))
 
 
@@ -129,7 +133,8 @@ def test_attention_stream_computes_attention(dims: tuple[int, ...], masked: bool
     dev = _aim()
     block = Block(arg_types=[TensorType(f32, [b, hq, s, d]), TensorType(f32, [b, hkv, t, d]),
                              TensorType(f32, [b, hkv, t, dv])])
-    attn = nn.AttentionOp(*block.args, None, scale=d ** -0.5)
+    q, k, v = block.args
+    attn = nn.AttentionOp(q, k, v, None, scale=d ** -0.5)
     block.add_op(attn)
     lower_attention(attn, dev, RowAllocator(dev.p("rows_per_bank")), Rewriter())
     (op,) = block.ops
@@ -155,7 +160,8 @@ def test_attention_op_field_type() -> None:
     """The scale the run driver reads from a lowered pim.attention is the nn.attention's."""
     block = Block(arg_types=[TensorType(f32, [1, 2, 1, 16]), TensorType(f32, [1, 2, 4, 16]),
                              TensorType(f32, [1, 2, 4, 16])])
-    attn = nn.AttentionOp(*block.args, None, scale=0.25)
+    q, k, v = block.args
+    attn = nn.AttentionOp(q, k, v, None, scale=0.25)
     block.add_op(attn)
     lower_attention(attn, _aim(), RowAllocator(1 << 14), Rewriter())
     (op,) = block.ops
@@ -192,14 +198,14 @@ def test_run_cli_last_line_and_inputs(tmp_path: Path, capsys: pytest.CaptureFixt
     proto = onnx.load(str(model))
     from pimc.compiler.driver import import_model
 
-    fn = next(op for op in import_model(model).walk() if op.name == "func.func")
+    fn = next(op for op in import_model(model).walk() if isinstance(op, func.FuncOp))
     shapes = [tuple(nn.tensor_shape(a.type)) for a in fn.body.blocks[0].args]
-    np.savez(tmp_path / "in.npz", **seeded_inputs(proto, shapes))
+    np.savez(tmp_path / "in.npz", allow_pickle=True, **seeded_inputs(proto, shapes))
     assert main(["run", str(model), "--inputs", str(tmp_path / "in.npz")]) == 0
     assert capsys.readouterr().out.strip().splitlines()[-1] == seeded
     bad = dict(seeded_inputs(proto, shapes))
     bad.pop(next(iter(bad)))
-    np.savez(tmp_path / "bad.npz", **bad)
+    np.savez(tmp_path / "bad.npz", allow_pickle=True, **bad)
     assert main(["run", str(model), "--inputs", str(tmp_path / "bad.npz")]) == 1
     err = capsys.readouterr().err.strip()
     assert err.startswith("pimc: error: --inputs") and "missing input" in err and "\n" not in err

@@ -14,7 +14,7 @@ from pimc.compiler.cli import main
 from pimc.compiler.driver import compile_model, make_context
 from pimc.compiler.errors import CompileError, ModelImportError, SystemConfigError
 from pimc.compiler.frontend.onnx_import import import_onnx
-from pimc.dialects import pim
+from pimc.dialects import nn, pim
 from pimc.passes.partition import PartitionPass
 from pimc.targets.pim_timing import layout_geometry
 from pimc.targets.system import parse_system
@@ -65,8 +65,9 @@ def test_weight_read_in_two_orientations_gets_separate_rows(tmp_path: Path) -> N
         [_w("w", 2048, 16)],
     )
     result = compile_model(path)
-    gemvs = {op.attributes["name"].data: op for op in result.module.walk() if isinstance(op, pim.GemvOp)}
+    gemvs = {nn.op_label(op): op for op in result.module.walk() if isinstance(op, pim.GemvOp)}
     assert set(gemvs) == {"plain", "transposed"}
+    assert result.system is not None
     spans = []
     for op in gemvs.values():
         _, k, n = op.mkn()
