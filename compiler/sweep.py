@@ -103,6 +103,7 @@ def run_sweep(model: str | Path, systems: Sequence[str], dims: Mapping[str, Sequ
             system, own = spec, strategy
         load_system(system)
         targets.append((spec, system, own))
+    extra: dict[str, Any] = {} if speculate is None else {"speculate": speculate}  # passed only when given
     imported: dict[tuple[str, ...], Any] = {}  # a point's dims -> its imported module, or why it failed
 
     def module_at(point: dict[str, str]) -> Any:
@@ -125,7 +126,7 @@ def run_sweep(model: str | Path, systems: Sequence[str], dims: Mapping[str, Sequ
             row: Row = {"system": label, "strategy": point_strategy, "dtype": dtype, **point}
             try:
                 report = compile_model(model, system=system, strategy=point_strategy, dims=point, dtype=dtype,
-                                       baselines=False, imported=module_at(point), speculate=speculate).report
+                                       baselines=False, imported=module_at(point), **extra).report
                 metrics = {"dtype": report.get("dtype", dtype), **metrics_row(report), "error": None}
             except Exception as e:  # every failure is one row; the sweep goes on
                 row.update(dict.fromkeys(METRIC_COLUMNS), error=point_error(e))

@@ -5,10 +5,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from xdsl.context import Context
-from xdsl.dialects.builtin import ModuleOp
-from xdsl.ir import Operation
+from xdsl.dialects.builtin import ModuleOp, TensorType
+from xdsl.ir import Attribute, Operation
 from xdsl.passes import ModulePass
 from xdsl.rewriter import Rewriter
+from xdsl.utils.hints import isa
 
 from pimc.compiler.errors import CompileError
 from pimc.dialects import nn, pim
@@ -24,7 +25,7 @@ class RowAllocator:
 
     rows_per_bank: int
     next_row: int = 0
-    placed: dict[str, int] = field(default_factory=dict)
+    placed: dict[str, int] = field(default_factory=dict[str, int])
     """First row of each weight, keyed by name and orientation."""
 
     def rows_for(self, key: str, rows: int, label: str, what: str) -> int:
@@ -119,7 +120,9 @@ def lower_op(op: Operation, dev: Device, rows: RowAllocator, rewriter: Rewriter)
     else:
         assert isinstance(op, nn.MatMulOp)
         x, bias = op.lhs, None
-    gemv = pim.GemvOp(x, w, bias, op.results[0].type, layout, transpose_w)
+    result_type = op.results[0].type
+    assert isa(result_type, TensorType[Attribute])
+    gemv = pim.GemvOp(x, w, bias, result_type, layout, transpose_w)
     gemv.attributes.update(op.attributes)
     rewriter.replace_op(op, gemv)
 

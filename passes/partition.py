@@ -16,9 +16,10 @@ from xdsl.dialects.builtin import (
     TensorType,
     UnitAttr,
 )
-from xdsl.ir import Operation, SSAValue
+from xdsl.ir import Attribute, Operation, SSAValue
 from xdsl.passes import ModulePass
 from xdsl.rewriter import InsertPoint, Rewriter
+from xdsl.utils.hints import isa
 
 from pimc.compiler.errors import CompileError
 from pimc.compiler.frontend.phases import phase_of
@@ -218,7 +219,7 @@ def phase_graph(fn: func.FuncOp, elem_bytes: int | None, system: System | None =
     operands: list[list[tuple[int, int]]] = []
     for i, op in enumerate(ops):
         for r, res in enumerate(op.results):
-            values[(i, r)] = tensor_bytes(res.type, elem_bytes) if isinstance(res.type, TensorType) else 0
+            values[(i, r)] = tensor_bytes(res.type, elem_bytes) if isa(res.type, TensorType[Attribute]) else 0
         ins: list[tuple[int, int]] = []
         for operand in op.operands:
             while isinstance(operand.owner, TransferOp):  # a placed graph: see through the copies
@@ -273,7 +274,7 @@ def _fastest(graph: PhaseGraph, i: int, among: list[str]) -> str | None:
 
 def _policy(graph: PhaseGraph, system: System, strategy: str, want: list[str | None]) -> list[str]:
     """The policy's device per op; an op its device cannot run goes to its fastest capable device."""
-    out = []
+    out: list[str] = []
     for i, d in enumerate(want):
         if d is None or d not in graph.latency[i]:
             d = _fastest(graph, i, list(system.devices))
@@ -426,7 +427,7 @@ def papi_threshold(system: System, dtype: str) -> float:
     return peak / bw * DTYPE_BYTES[dtype] / 2
 
 
-def check_papi_threshold(tokens: float | None) -> None:
+def check_papi_threshold(tokens: object) -> None:
     """A PAPI threshold given by the user (tokens) must be a finite, positive number."""
     if tokens is None:
         return
@@ -496,7 +497,7 @@ class Placement:
 def heuristic_placements(graph: PhaseGraph, ctx: StrategyContext) -> list[list[str]]:
     """The placements of every other strategy the system supports: `optimal`'s seeds, so that it is never
     worse than any of them."""
-    out = []
+    out: list[list[str]] = []
     for fn in STRATEGY_FUNCS.values():
         try:
             out.append(fn(graph, ctx))
@@ -589,7 +590,7 @@ def partition_module(module: ModuleOp, system: System, strategy: str, dtype: str
     ctx = StrategyContext(system, dtype, papi_threshold_tokens)
     eb = DTYPE_BYTES[dtype]
     check_transfers(module, system)
-    graphs = {}
+    graphs: dict[str, tuple[PhaseGraph, list[Operation]]] = {}
     placements: dict[str, Placement] = {}
     for fn in phase_functions(module):
         graph, ops = phase_graph(fn, eb, system)

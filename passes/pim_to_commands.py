@@ -154,7 +154,13 @@ def attention_items(op: pim.AttentionOp, dev: Device, softmax_on_device: bool = 
     return [_shift(i, k_base, 0) for i in _attention_block(*key)]
 
 
-def _attention_key(op: pim.AttentionOp, dev: Device, softmax_on_device: bool) -> tuple[tuple, int]:
+_AttentionKey = tuple[tuple[int, ...], GemvGeometry, GemvGeometry, int, int, int, int, bool]
+"""The arguments of `_attention_block`."""
+_GemvKey = tuple[int, int, int, GemvGeometry, bool, int]
+"""The arguments of `_gemv_block`."""
+
+
+def _attention_key(op: pim.AttentionOp, dev: Device, softmax_on_device: bool) -> tuple[_AttentionKey, int]:
     """The arguments of `_attention_block` for `op` (its K cache's rows from 0, its V cache's rows from
     v_layout.row_base - k_layout.row_base) and k_layout.row_base."""
     b, hq, hkv, s, t, d, dv = op.dims()
@@ -282,7 +288,7 @@ def gemv_macro_items(op: pim.GemvOp, dev: Device) -> list[Item]:
     return [_shift(i, base, 0) for i in _gemv_block(*key)]
 
 
-def _gemv_key(op: pim.GemvOp, dev: Device) -> tuple[tuple, int]:
+def _gemv_key(op: pim.GemvOp, dev: Device) -> tuple[_GemvKey, int]:
     """The arguments of `_gemv_block` for `op`, and its layout's row base."""
     m, k, n = op.mkn()
     geo = layout_geometry(op.layout, k, dev)
@@ -348,8 +354,10 @@ class PimToCommandsPass(ModulePass):
             dev = system.devices[device]
             isa = dev.p("isa")
             if isa == "aim":
-                emit = aim_gemv_commands if isinstance(inner, pim.GemvOp) else aim_attention_commands
-                inner.commands.add_block(Block(emit(inner, dev)))
+                if isinstance(inner, pim.GemvOp):
+                    inner.commands.add_block(Block(aim_gemv_commands(inner, dev)))
+                else:
+                    inner.commands.add_block(Block(aim_attention_commands(inner, dev)))
             elif isa == "attacc":
                 inner.commands.add_block(Block(attacc_commands(inner, dev)))
             # other ISAs have no emitter yet: the macro keeps its cost, the driver warns

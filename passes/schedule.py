@@ -36,7 +36,7 @@ class PhaseTiming:
     schedule: PhaseSchedule
     start_ns: float
     handoff_end_ns: float  # end of the last KV hand-off (start_ns when none)
-    handoffs: list[Event] = field(default_factory=list)
+    handoffs: list[Event] = field(default_factory=list[Event])
 
 
 def schedule_module(module: ModuleOp, system: System, streams: int = 1) -> list[PhaseTiming]:
@@ -47,7 +47,7 @@ def schedule_module(module: ModuleOp, system: System, streams: int = 1) -> list[
     clock = 0.0
     for fn in phase_functions(module):
         graph, ops = phase_graph(fn, eb, system)
-        placement = []
+        placement: list[str] = []
         for op in ops:
             device = placed_device(op, system)
             if device is None:
@@ -113,7 +113,7 @@ def _annotate(ops: list[Operation], fn: func.FuncOp, sched: PhaseSchedule, syste
         if e.stream == 0 and e.kind == "op":
             ops[e.index].attributes["start_ns"] = FloatAttr(e.start_ns, 64)
             ops[e.index].attributes["end_ns"] = FloatAttr(e.end_ns, 64)
-    transfer_times = {}
+    transfer_times: dict[tuple[int, str], tuple[float, float]] = {}
     for e in sched.events:
         if e.stream == 0 and e.kind == "transfer":
             transfer_times[(e.index, e.args["dst"])] = (e.start_ns, e.end_ns)
