@@ -244,7 +244,10 @@ HEADER = ("op", "map", "pimc FLOPs", "GenZ FLOPs", "pimc bytes", "GenZ bytes", "
 
 def print_table(rows: list[tuple[str, ...]]) -> None:
     widths = [max(len(r[i]) for r in [HEADER, *rows]) for i in range(len(HEADER))]
-    line = lambda r: "  ".join(c.ljust(w) if i < 2 else c.rjust(w) for i, (c, w) in enumerate(zip(r, widths)))  # noqa: E731
+
+    def line(r: tuple[str, ...]) -> str:
+        return "  ".join(c.ljust(w) if i < 2 else c.rjust(w) for i, (c, w) in enumerate(zip(r, widths)))
+
     print(line(HEADER))
     print("  ".join("-" * w for w in widths))
     for r in rows:

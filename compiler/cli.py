@@ -12,6 +12,7 @@ import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
+from typing import NoReturn
 
 from pimc.compiler.errors import PimcError
 
@@ -26,7 +27,7 @@ class _UsageError(PimcError):
 class _Parser(argparse.ArgumentParser):
     """argparse whose usage errors are a PimcError: one `pimc: error: ...` line and status 1, like every other."""
 
-    def error(self, message: str):  # type: ignore[override]
+    def error(self, message: str) -> NoReturn:
         command = self.prog.removeprefix("pimc").strip()
         raise _UsageError(f"{command + ': ' if command else ''}{message} (see {self.prog} --help)")
 

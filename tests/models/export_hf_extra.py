@@ -50,11 +50,12 @@ from pathlib import Path
 import onnx
 import torch
 
-HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE))
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # export_hf is a sibling script, not a package
 
-import export_hf  # noqa: E402  (sibling script, not a package)
-from export_hf import PAST_LEN, PREFILL_LEN, SEED, VOCAB, WRAPPED  # noqa: E402
+import export_hf
+from export_hf import PAST_LEN, PREFILL_LEN, SEED, VOCAB, WRAPPED
+
+HERE = Path(__file__).resolve().parent
 
 PARALLEL_MODELS = ("gptj", "gptneox", "phi")
 MQA_MODELS = ("falcon", "gptbigcode")

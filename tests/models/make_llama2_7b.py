@@ -49,11 +49,12 @@ from pathlib import Path
 import onnx
 import torch
 
-HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE))
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # export_hf is a sibling script, not a package
 
-import export_hf  # noqa: E402  (sibling script, not a package)
-import export_hf_extra  # noqa: E402
+import export_hf
+import export_hf_extra
+
+HERE = Path(__file__).resolve().parent
 
 WEIGHTS_FILE = "llama2-7b.weights.bin"  # referenced, never written
 ALIGN = 64
