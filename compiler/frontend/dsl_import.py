@@ -21,6 +21,7 @@ import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import ClassVar
 
 from lark import Lark, Token, Tree
 from lark.exceptions import UnexpectedCharacters, UnexpectedInput, UnexpectedToken
@@ -664,7 +665,7 @@ class _Importer:
                                      f"{fmt_count(iterations + per_iterations * count)} iterations, more than the "
                                      f"{fmt_count(MAX_ITERATIONS)} pimc unrolls")
 
-    _STATEMENTS: dict[str, Callable[[_Importer, Tree[Token], _Scope], None]] = {
+    _STATEMENTS: ClassVar[dict[str, Callable[[_Importer, Tree[Token], _Scope], None]]] = {
         "input_stmt": stmt_decl,
         "weight_stmt": stmt_decl,
         "cache_stmt": stmt_decl,
