@@ -27,10 +27,10 @@ only their dims and dtype.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 import onnx
@@ -91,6 +91,14 @@ def node_name(node: onnx.NodeProto, index: int) -> str:
 
 def _np_dtype(code: int) -> np.dtype:
     return np.dtype(onnx.helper.tensor_dtype_to_np_dtype(code))
+
+
+class _InferNodeOutputs(Protocol):
+    """onnx.defs.OpSchema._infer_node_outputs as it is: its stub lacks the opset imports and IR version."""
+
+    def __call__(self, node: bytes, value_types: Mapping[str, bytes], input_data: Mapping[str, bytes],
+                 input_sparse_data: Mapping[str, bytes], opset_imports: Mapping[str, int], ir_version: int,
+                 /) -> dict[str, bytes]: ...
 
 
 def node_attr(node: onnx.NodeProto, key: str, default: Any = None) -> Any:
@@ -738,12 +746,11 @@ class _Resolver:
             raise self.error(f"node '{name}' ({node.op_type}): no schema at opset {self.opset}: {e}") from None
         types = {i: self.type_proto(i) for i in inputs if i}
         data = {i: self.const_proto(i) for i in inputs if i in self.out.consts}
+        # the serialized-bytes form that onnx.shape_inference.infer_node_outputs wraps (the types and constants are
+        # serialized once, cached)
+        infer: _InferNodeOutputs = schema._infer_node_outputs  # pyright: ignore[reportAssignmentType]
         try:
-            # the serialized-bytes form onnx.shape_inference.infer_node_outputs wraps (the types and constants are
-            # serialized once, cached); its stub lacks the opset and IR version parameters that it takes
-            result = schema._infer_node_outputs(
-                node.SerializeToString(), types, data, {}, self.opset_imports, self.model.ir_version  # pyright: ignore[reportCallIssue]
-            )
+            result = infer(node.SerializeToString(), types, data, {}, self.opset_imports, self.model.ir_version)
         except Exception as e:
             first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
             raise self.error(f"node '{name}' ({node.op_type}): shape inference failed: {first}") from None
