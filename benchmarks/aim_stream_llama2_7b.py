@@ -21,12 +21,15 @@ import argparse
 import time
 from pathlib import Path
 
+from xdsl.dialects.builtin import DictionaryAttr, FloatAttr
+from xdsl.ir import Operation
+
 from pimc.compiler.driver import import_model, make_context, parse_dims
 from pimc.dialects import pim
-from pimc.passes.annotate_cost import AnnotateCostPass
-from pimc.passes.lower_to_pim import LowerToPimPass
 from pimc.dialects.place import device_of
+from pimc.passes.annotate_cost import COST_ATTR, AnnotateCostPass
 from pimc.passes.convert_pim_to_aim import ConvertPimToAimPass
+from pimc.passes.lower_to_pim import LowerToPimPass
 from pimc.passes.partition import PartitionPass
 from pimc.targets.aim_trace import emit_aim_trace
 from pimc.targets.pim_timing import block_commands, stream_counts
@@ -37,8 +40,19 @@ ROOT = Path(__file__).resolve().parents[1]
 MODEL = ROOT / "tests" / "models" / "llama2-7b-decode.onnx"
 
 
+def _estimate_ns(op: Operation, device: str) -> float:
+    """annotate-cost's latency of `op` on `device`."""
+    cost = op.attributes[COST_ATTR]
+    assert isinstance(cost, DictionaryAttr)
+    per_device = cost.data["latency_ns"]
+    assert isinstance(per_device, DictionaryAttr)
+    latency = per_device.data[device]
+    assert isinstance(latency, FloatAttr)
+    return latency.value.data
+
+
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap = argparse.ArgumentParser(description=(__doc__ or "").partition("\n")[0])
     ap.add_argument("--system", default="npu-aim")
     ap.add_argument("--strategy", default="pim-only")
     ap.add_argument("--dim", action="append", default=[])
@@ -81,7 +95,7 @@ def main() -> None:
     for op in macros:
         dev = system.devices[device_of(op) or ""]
         streamed = stream_counts(block_commands(op.commands.block), dev).time_ns(dev)
-        estimate = op.attributes["cost"].data["latency_ns"].data[dev.name].value.data  # type: ignore[attr-defined]
+        estimate = _estimate_ns(op, dev.name)
         worst = max(worst, abs(streamed - estimate) / estimate)
     print(f"  stream timing vs annotate-cost estimate: max relative difference {worst:.2e} over {len(macros)} macros")
     if args.output:

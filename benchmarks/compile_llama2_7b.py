@@ -23,8 +23,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 MODELS = ROOT / "tests" / "models"
-FLOOR = ("import onnx; m = onnx.load(%r, load_external_data=False); onnx.shape_inference.infer_shapes(m)"
-         % str(MODELS / "llama2-7b-decode.onnx"))
+FLOOR = (f"import onnx; m = onnx.load({str(MODELS / 'llama2-7b-decode.onnx')!r}, load_external_data=False); "
+         "onnx.shape_inference.infer_shapes(m)")
 CASES = [
     ("llama2-7b-decode.onnx", [str(MODELS / "llama2-7b-decode.onnx")]),
     ("llama2-7b-prefill.onnx", [str(MODELS / "llama2-7b-prefill.onnx")]),
@@ -48,7 +48,7 @@ def wall(argv: list[str], repeat: int) -> float:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap = argparse.ArgumentParser(description=(__doc__ or "").partition("\n")[0])
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--layers", default="1,2,4,8,16,32,64,80")
     args = ap.parse_args()

@@ -30,15 +30,17 @@ import time
 from pathlib import Path
 
 from xdsl.dialects import func
-from xdsl.ir import Block
+from xdsl.dialects.builtin import DictionaryAttr, FloatAttr, StringAttr, TensorType
+from xdsl.ir import Attribute, Block
+from xdsl.utils.hints import isa
 
 from pimc.compiler.driver import import_model
-from pimc.dialects import aim, nn, pim
+from pimc.dialects import nn, pim
 from pimc.passes.annotate_cost import cost_attr
 from pimc.passes.convert_pim_to_aim import aim_attention_commands, aim_gemv_commands
 from pimc.passes.lower_to_pim import RowAllocator, gemv_layout
 from pimc.targets.cost import matrix_products, pim_weight
-from pimc.targets.pim_timing import block_commands, stream_counts
+from pimc.targets.pim_timing import attention_mapping, block_commands, stream_counts
 from pimc.targets.system import load_system
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -64,22 +66,43 @@ def _layer_ops(module, phase: str) -> list:
 def _pim_stream_ns(op, dev) -> float:
     """Lower the op to a pim.gemv (or pim.attention), emit its AiM commands and time them one by one."""
     if isinstance(op, nn.AttentionOp):
-        b, hq, hkv, s, t, d, dv = op.dims()
-        layouts = [gemv_layout(kk, nn_, dev, RowAllocator(1 << 30), "c", False, "bench") for kk, nn_ in ((d, t), (t, dv))]
-        macro = pim.AttentionOp(op.q, op.k, op.v, op.mask, op.result.type, *layouts)
+        mapping = attention_mapping(*op.dims(), dev)
+        kg, vg = mapping.k, mapping.v
+        macro = pim.AttentionOp(op.q, op.k, op.v, op.mask, op.result.type,
+                                pim.GemvLayoutAttr(kg.channels, kg.banks, kg.k_tile, 0),
+                                pim.GemvLayoutAttr(vg.channels, vg.banks, vg.k_tile, 0), mapping.head_channels)
         cmds = aim_attention_commands(macro, dev)
         macro.erase(safe_erase=False)
         return stream_counts(block_commands(Block(cmds)), dev).time_ns(dev)
-    ((_, rows, n, k),) = matrix_products(op)
+    ((_, _, n, k),) = matrix_products(op)
     w = pim_weight(op)
+    assert w is not None
+    result_type = op.results[0].type
+    assert isa(result_type, TensorType[Attribute])
     layout = gemv_layout(k, n, dev, RowAllocator(1 << 30), "w", False, "bench")
     bias = op.bias if isinstance(op, nn.LinearOp) else None
-    gemv = pim.GemvOp(op.operands[0], w, bias, op.results[0].type, layout, isinstance(op, nn.LinearOp)
+    gemv = pim.GemvOp(op.operands[0], w, bias, result_type, layout, isinstance(op, nn.LinearOp)
                       and op.transpose_w is not None)
     cmds = aim_gemv_commands(gemv, dev)
     gemv.erase(safe_erase=False)
-    assert all(isinstance(c, aim.AimCommandOp | pim.RepeatOp) for c in cmds)
     return stream_counts(block_commands(Block(cmds)), dev).time_ns(dev)
+
+
+def _entries(cost: DictionaryAttr, key: str) -> dict[str, Attribute]:
+    """One per-device entry of an op's cost attribute (latency_ns, energy_pj, bound)."""
+    entry = cost.data[key]
+    assert isinstance(entry, DictionaryAttr)
+    return dict(entry.data)
+
+
+def _float(attr: Attribute) -> float:
+    assert isinstance(attr, FloatAttr)
+    return attr.value.data
+
+
+def _str(attr: Attribute) -> str:
+    assert isinstance(attr, StringAttr)
+    return attr.data
 
 
 def _ns(x: float | None) -> str:
@@ -100,12 +123,13 @@ def table(phase: str, dims: dict[str, str], system_name: str, gpu_system_name: s
     for op in ops:
         cost = cost_attr(op, system, dtype)
         gcost = cost_attr(op, gpu_system, dtype)
-        lat = {k: v.value.data for k, v in cost.data["latency_ns"].data.items()}
-        glat = next(iter(gcost.data["latency_ns"].data.values())).value.data
-        stream = _pim_stream_ns(op, pim_dev) if pim_dev.name in lat else None
+        lat = {k: _float(v) for k, v in _entries(cost, "latency_ns").items()}
+        glat = _float(next(iter(_entries(gcost, "latency_ns").values())))
+        streamed = pim_dev.name in lat and (isinstance(op, nn.AttentionOp) or pim_weight(op) is not None)
+        stream = _pim_stream_ns(op, pim_dev) if streamed else None
         if stream is not None:
             assert stream == lat[pim_dev.name], (nn.op_label(op), stream, lat[pim_dev.name])
-        bound = ",".join(f"{d[0]}:{v.data[0]}" for d, v in cost.data["bound"].data.items())
+        bound = ",".join(f"{d[0]}:{_str(v)[0]}" for d, v in _entries(cost, "bound").items())
         rows.append([nn.op_label(op)[:44], op.name.removeprefix("nn."), *(_ns(lat.get(d)) for d in devs),
                      _ns(stream), _ns(glat), bound])
     widths = [max(len(str(r[i])) for r in [head, *rows]) for i in range(len(head))]
@@ -115,7 +139,7 @@ def table(phase: str, dims: dict[str, str], system_name: str, gpu_system_name: s
 
 
 def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap = argparse.ArgumentParser(description=(__doc__ or "").partition("\n")[0])
     ap.add_argument("--system", default="npu-aim")
     ap.add_argument("--gpu-system", default="h100")
     ap.add_argument("--dtype", default="fp16")

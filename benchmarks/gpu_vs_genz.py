@@ -4,7 +4,8 @@
 
 GenZ (PyPI genz-llm, tested with 0.0.16) is not a pimc dependency: it runs in its
 own interpreter, `--genz-python` (default: $GENZ_PYTHON; e.g. `python3 -m venv genz &&
-genz/bin/pip install genz-llm==0.0.16`, then `--genz-python genz/bin/python`), through a small script that prints its per-op table (`model_df`) as JSON. pimc's
+genz/bin/pip install genz-llm==0.0.16`, then `--genz-python genz/bin/python`), through a
+small script that prints its per-op table (`model_df`) as JSON. pimc's
 side runs here: examples/llama2-7b.pim imported with dims batch=1, seq=512,
 past=511, dtype=bf16 (every activation and weight 2 bytes/element, GenZ's
 bits='bf16'; only the token ids stay i64), FLOPs and bytes from
@@ -40,14 +41,14 @@ import os
 import re
 import shlex
 import subprocess
-import tempfile
 import sys
+import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from pimc.compiler.driver import import_model
-from pimc.dialects.nn import phase_of
 from pimc.dialects import nn
+from pimc.dialects.nn import phase_of
 from pimc.targets.cost import is_costed, op_metrics
 from pimc.targets.gpu import gbps_from_genz, genz_memory_bw, gpu_op_time
 from pimc.targets.system import load_system
@@ -240,12 +241,16 @@ def fmt_ns(x: float | None) -> str:
     return "—" if x is None else f"{x:,.1f}"
 
 
-HEADER = ("op", "map", "pimc FLOPs", "GenZ FLOPs", "pimc bytes", "GenZ bytes", "(on-chip)", "pimc ns", "GenZ ns", "diff %", "bound p/G")
+HEADER = ("op", "map", "pimc FLOPs", "GenZ FLOPs", "pimc bytes", "GenZ bytes", "(on-chip)", "pimc ns", "GenZ ns", "diff %",
+          "bound p/G")
 
 
 def print_table(rows: list[tuple[str, ...]]) -> None:
     widths = [max(len(r[i]) for r in [HEADER, *rows]) for i in range(len(HEADER))]
-    line = lambda r: "  ".join(c.ljust(w) if i < 2 else c.rjust(w) for i, (c, w) in enumerate(zip(r, widths)))  # noqa: E731
+
+    def line(r: tuple[str, ...]) -> str:
+        return "  ".join(c.ljust(w) if i < 2 else c.rjust(w) for i, (c, w) in enumerate(zip(r, widths)))
+
     print(line(HEADER))
     print("  ".join("-" * w for w in widths))
     for r in rows:
@@ -258,7 +263,7 @@ def short(bounds: list[str]) -> str:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=(__doc__ or "").partition("\n")[0])
     parser.add_argument("--genz-python", default=os.environ.get("GENZ_PYTHON"),
                         help="a Python with genz-llm installed (default: $GENZ_PYTHON)")
     parser.add_argument("--genz-h100-preset", action="store_true", help="GenZ's own 'H100_GPU' (3400 GiB/s)")
@@ -288,7 +293,8 @@ def main() -> int:
           f"system_name=..., bits='bf16')")
     genz = run_genz(args.genz_python, {"tokens": TOKENS, "system": genz_system, "preset": args.genz_h100_preset})
     seen = genz["seen"]
-    print(f"  genz-llm {genz['version']} sees: {seen['flops_per_s'] / 1e12:g} TFLOP/s, HBM {seen['hbm_bytes_per_s'] / 1e9:.1f} GB/s, "
+    print(f"  genz-llm {genz['version']} sees: {seen['flops_per_s'] / 1e12:g} TFLOP/s, "
+          f"HBM {seen['hbm_bytes_per_s'] / 1e9:.1f} GB/s, "
           f"on-chip {seen['onchip_bytes_per_s'] / 1e9:.1f} GB/s (GenZ default 18000 GiB/s), "
           f"memory {seen['memory_bytes'] / 2**30:g} GiB, ceff {seen['compute_efficiency']}, meff {seen['memory_efficiency']}")
     dims = " ".join(f"{k}={v}" for k, v in DIMS.items())

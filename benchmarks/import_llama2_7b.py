@@ -26,12 +26,12 @@ from pathlib import Path
 import onnx
 
 from pimc.compiler.driver import import_model, make_context
-from pimc.dialects.nn import phase_of
-from pimc.targets.cost import is_costed, op_metrics
 from pimc.compiler.frontend.onnx_import import import_resolved, load_onnx
 from pimc.compiler.frontend.onnx_shapes import resolve_graph
 from pimc.compiler.frontend.phases import assign_phases
+from pimc.dialects.nn import phase_of
 from pimc.passes.raise_nn import RaiseNnPass
+from pimc.targets.cost import is_costed, op_metrics
 
 REPO = Path(__file__).resolve().parents[1]
 MODELS = REPO / "tests" / "models"
@@ -73,7 +73,7 @@ def pimc_stages(path: Path) -> tuple[dict[str, float], collections.Counter[str]]
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=(__doc__ or "").partition("\n")[0])
     parser.add_argument("--repeat", type=int, default=3)
     args = parser.parse_args()
     t0 = time.perf_counter()

@@ -145,7 +145,7 @@ def run_scalesim(m: int, n: int, k: int, dataflow: str) -> tuple[int, int]:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(description=(__doc__ or "").partition("\n")[0])
     parser.add_argument("--full", action="store_true", help="run SCALE-Sim on every shape that fits in RAM")
     parser.add_argument("--budget-s", type=float, default=120.0, help="run shapes estimated under this (s)")
     parser.add_argument("--dataflows", default="os,ws", help="comma-separated subset of os,ws,is")
@@ -200,6 +200,7 @@ def main() -> int:
                     sim_s = time.perf_counter() - t0
                     cache[key] = (total, stall, sim_s)
                 if key in cache:
+                    total, stall, sim_s = cache[key]
                     ratio = ours / total
                     ok &= ours == total and stall == 0
                     theirs = f"{total:>12} {stall:>6} {ratio:>9.6f} {sim_s:>8.1f} {note}"

@@ -16,11 +16,11 @@ from pathlib import Path
 from pimc.compiler.driver import import_model, make_context, parse_dims
 from pimc.errors import PimcError
 from pimc.passes.annotate_cost import AnnotateCostPass
+from pimc.targets.annotations import phase_functions, phase_graph
+from pimc.targets.execution import schedule_phase
 from pimc.targets.optimal import solve_optimal
 from pimc.targets.placement import StrategyContext, heuristic_placements, place_phase
 from pimc.targets.strategies import STRATEGIES
-from pimc.targets.annotations import phase_functions, phase_graph
-from pimc.targets.execution import schedule_phase
 from pimc.targets.system import load_system
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -29,7 +29,7 @@ MODELS = [ROOT / "tests" / "models" / "llama2-7b-decode.onnx", ROOT / "tests" / 
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap = argparse.ArgumentParser(description=(__doc__ or "").partition("\n")[0])
     ap.add_argument("--system", default="npu-aim")
     ap.add_argument("--dim", action="append", default=[])
     args = ap.parse_args()

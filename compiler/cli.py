@@ -12,6 +12,7 @@ import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
+from typing import NoReturn
 
 from pimc.errors import PimcError
 
@@ -26,7 +27,7 @@ class _UsageError(PimcError):
 class _Parser(argparse.ArgumentParser):
     """argparse whose usage errors are a PimcError: one `pimc: error: ...` line and status 1, like every other."""
 
-    def error(self, message: str):  # type: ignore[override]
+    def error(self, message: str) -> NoReturn:
         command = self.prog.removeprefix("pimc").strip()
         raise _UsageError(f"{command + ': ' if command else ''}{message} (see {self.prog} --help)")
 
@@ -151,14 +152,15 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from pimc.targets.strategies import STRATEGIES
     from pimc.targets.dtypes import DEFAULT_DTYPE, DTYPES
+    from pimc.targets.strategies import STRATEGIES
     from pimc.targets.system import DEFAULT_SYSTEM
 
-    parser = _Parser(prog="pimc", description=__doc__.splitlines()[0])
+    parser = _Parser(prog="pimc", description=(__doc__ or "").partition("\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
 
-    c = sub.add_parser("compile", help="compile a model for a system; write report.json, plan.mlir, command traces, timeline.json, roofline.png")
+    c = sub.add_parser("compile", help="compile a model for a system; write report.json, plan.mlir, command traces, "
+                       "timeline.json, roofline.png")
     c.add_argument("model", help="model file (.onnx, or .pim in pimc's DSL)")
     c.add_argument("--system", default=DEFAULT_SYSTEM, help="preset name (see `pimc systems`) or TOML file")
     c.add_argument("--strategy", default="optimal", choices=STRATEGIES, metavar="NAME",

@@ -23,25 +23,24 @@ from xdsl.dialects.builtin import ModuleOp
 from xdsl.passes import ModulePass, PassPipeline
 from xdsl.utils.exceptions import VerifyException
 
-from pimc.errors import CompileError, LimitError, ModelImportError, PimcError
 from pimc.dialects import pim
-from pimc.passes.annotate_cost import AnnotateCostPass
-from pimc.passes.lower_to_pim import LowerToPimPass
 from pimc.dialects.place import device_of
-from pimc.passes.partition import PartitionPass
+from pimc.errors import CompileError, LimitError, ModelImportError, PimcError
+from pimc.passes.annotate_cost import AnnotateCostPass
 from pimc.passes.baselines import BaselinesPass
 from pimc.passes.check_capacity import CheckCapacityPass
 from pimc.passes.convert_pim_to_aim import ConvertPimToAimPass
 from pimc.passes.convert_pim_to_attacc import ConvertPimToAttaccPass
+from pimc.passes.lower_to_pim import LowerToPimPass
+from pimc.passes.partition import PartitionPass
 from pimc.passes.schedule import SchedulePass
 from pimc.targets.aim_trace import emit_aim_trace
 from pimc.targets.background import Background
 from pimc.targets.cost import unmodelled_op_types
 from pimc.targets.plan import ir_text
 from pimc.targets.report import build_report, report_json, roofline_view
-from pimc.targets.timeline import timeline_json
 from pimc.targets.system import DEFAULT_SYSTEM, System, load_system
-
+from pimc.targets.timeline import timeline_json
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -134,8 +133,8 @@ def _check_not_empty(module: ModuleOp, path: Path, dims: dict[str, str]) -> None
     an empty past is a prefill): an op result or a function input of no elements is an error naming it."""
     from xdsl.dialects import func
 
-    from pimc.limits import parse_dim_value
     from pimc.dialects import nn
+    from pimc.limits import parse_dim_value
     from pimc.targets.cost import is_costed
 
     zeros = [f"--dim {k}={v}" for k, v in dims.items() if parse_dim_value(str(v)) == 0]

@@ -149,7 +149,7 @@ class PimcOptMain(xDSLOptMain):
         self.register_all_frontends()
         self.register_all_passes()
         self.register_all_targets()
-        arg_parser = parser(prog="pimc opt", description=__doc__.splitlines()[0])
+        arg_parser = parser(prog="pimc opt", description=(__doc__ or "").partition("\n")[0])
         self.register_all_arguments(arg_parser)
         self.args = arg_parser.parse_args(args=args)
         try:

@@ -213,7 +213,7 @@ def run_model(path: str | Path, system: str, strategy: str = "optimal", dims: di
     except Exception as e:  # onnxruntime raises its own exception types
         raise PimcError(f"{path}: onnxruntime cannot run the model: {str(e).splitlines()[0]}") from None
     out_names = [o.name for o in model.graph.output]
-    return RunResult(out_names, outputs, list(expected), pim_functions.macros)
+    return RunResult(out_names, outputs, [np.asarray(e) for e in expected], pim_functions.macros)
 
 
 def format_run(result: RunResult) -> str:

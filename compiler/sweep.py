@@ -104,7 +104,7 @@ def run_sweep(model: str | Path, systems: Sequence[str], dims: Mapping[str, Sequ
             system, own = spec, strategy
         load_system(system)
         targets.append((spec, system, own))
-    extra = {} if speculate is None else {"speculate": speculate}
+    extra: dict[str, Any] = {} if speculate is None else {"speculate": speculate}  # passed only when given
     imported: dict[tuple[str, ...], Any] = {}  # a point's dims -> its imported module, or why it failed
 
     def module_at(point: dict[str, str]) -> Any:
@@ -114,7 +114,7 @@ def run_sweep(model: str | Path, systems: Sequence[str], dims: Mapping[str, Sequ
             import_dims = {**point, **({"speculate": str(speculate)} if speculate is not None else {})}
             try:
                 imported[key] = import_model(model, import_dims)
-            except Exception as e:  # noqa: BLE001 - the error is the row of every system at this point
+            except Exception as e:  # the error is the row of every system at this point
                 imported[key] = e
         if isinstance(imported[key], Exception):
             raise imported[key]
@@ -129,7 +129,7 @@ def run_sweep(model: str | Path, systems: Sequence[str], dims: Mapping[str, Sequ
                 report = compile_model(model, system=system, strategy=point_strategy, dims=point, dtype=dtype,
                                        baselines=False, imported=module_at(point), **extra).report
                 metrics = {"dtype": report.get("dtype", dtype), **metrics_row(report), "error": None}
-            except Exception as e:  # noqa: BLE001 - every failure is one row; the sweep goes on
+            except Exception as e:  # every failure is one row; the sweep goes on
                 row.update(dict.fromkeys(METRIC_COLUMNS), error=point_error(e))
             else:
                 row.update(metrics)

@@ -15,6 +15,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 
+from xdsl.dialects import func
 from xdsl.dialects.builtin import (
     I64,
     ArrayAttr,
@@ -26,7 +27,6 @@ from xdsl.dialects.builtin import (
     TensorType,
     UnitAttr,
 )
-from xdsl.dialects import func
 from xdsl.ir import Attribute, Dialect, Operation, SSAValue
 from xdsl.irdl import (
     IRDLOperation,
@@ -43,6 +43,8 @@ from xdsl.irdl import (
 )
 from xdsl.traits import Pure
 from xdsl.utils.exceptions import VerifyException
+from xdsl.utils.hints import isa
+
 
 def tensor_shape(value_type: Attribute) -> tuple[int, ...]:
     """The shape of a tensor type as a tuple (-1 marks a dynamic dim)."""
@@ -632,7 +634,7 @@ class AttentionOp(_NamedOp):
         mask_fill: float | None = None,
     ):
         qs, vs = tensor_shape(q.type), tensor_shape(v.type)
-        assert isinstance(q.type, TensorType)
+        assert isa(q.type, TensorType[Attribute])
         props: dict[str, Attribute] = {"scale": FloatAttr(scale, 64)}
         if causal:
             props["causal"] = UnitAttr()

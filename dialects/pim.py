@@ -22,8 +22,8 @@ from xdsl.irdl import (
     irdl_attr_definition,
     irdl_op_definition,
     operand_def,
-    opt_prop_def,
     opt_operand_def,
+    opt_prop_def,
     prop_def,
     region_def,
     result_def,
@@ -35,7 +35,6 @@ from xdsl.traits import NoTerminator
 from xdsl.utils.exceptions import VerifyException
 
 from pimc.dialects.nn import attention_dims, tensor_shape, verify_attention_shapes
-
 
 PIM_ELEMENT_BYTES = 2
 """PIM MAC lanes compute in FP16: a weight or input element occupies 2 bytes in the banks."""
@@ -217,7 +216,7 @@ class ChannelsAttr(Data[int]):
         printer.print_string(f"<{self.text()}>")
 
     def verify(self) -> None:
-        if isinstance(self.data, bool) or not isinstance(self.data, int) or self.data < 0:
+        if type(self.data) is not int or self.data < 0:  # a bool is an int but not a mask
             raise VerifyException(f"#pim.channels holds a non-negative bit mask, got {self.data!r}")
 
 
@@ -296,8 +295,9 @@ class GemvOp(IRDLOperation):
 
     x is [..., K] (M = product of the leading dims, each row one GEMV), W is a
     [K, N] weight (or [N, K] when `transpose_w` is set, as torch.nn.Linear stores
-    it) resident in the banks laid out by `layout`, bias is [N], and y is [..., N]. FLOPs = 2*M*K*N. The `commands` region holds the device
-    commands once `convert-pim-to-aim` or `convert-pim-to-attacc` has run; it is empty before.
+    it) resident in the banks laid out by `layout`, bias is [N], and y is [..., N]. FLOPs = 2*M*K*N. The `commands`
+    region holds the device commands once `convert-pim-to-aim` or `convert-pim-to-attacc` has run; it is empty
+    before.
     """
 
     name = "pim.gemv"

@@ -84,7 +84,7 @@ class Block:
     line: int  # 1-based line of the marker
     flags: set[str]
     command: str
-    stages: list[tuple[str, object]] = field(default_factory=list)
+    stages: list[tuple[str, list[Pick] | str]] = field(default_factory=list)
     body: tuple[int, int] = (0, 0)  # [first, last) indices of the fenced content in the file's lines
 
     @property
@@ -157,7 +157,7 @@ def parse_pick(token: str) -> Pick:
     return Pick(start, _endpoint(rest[1:].strip()) if rest[1:].strip() else None)
 
 
-def parse_marker(text: str) -> tuple[set[str], str, list[tuple[str, object]]]:
+def parse_marker(text: str) -> tuple[set[str], str, list[tuple[str, list[Pick] | str]]]:
     m = MARKER.match(text)
     if m is None:
         raise ExcerptError("a marker is `<!-- excerpt[ slow, prompt]: COMMAND[ | lines ...][ | elide /RE/] -->`")
@@ -168,7 +168,7 @@ def parse_marker(text: str) -> tuple[set[str], str, list[tuple[str, object]]]:
     command = command.strip()
     if not command:
         raise ExcerptError("the marker has no command")
-    stages: list[tuple[str, object]] = []
+    stages: list[tuple[str, list[Pick] | str]] = []
     for stage in _split_top(stage_texts[0], "|") if stage_texts else []:
         name, _, arg = stage.strip().partition(" ")
         arg = arg.strip()
@@ -302,8 +302,8 @@ class Runner:
 
 def render(block: Block, output: list[str]) -> list[str]:
     lines = list(output)
-    for name, arg in block.stages:
-        lines = select(lines, arg) if name == "lines" else elide(lines, arg)  # type: ignore[arg-type]
+    for _, arg in block.stages:  # ("lines", picks) or ("elide", pattern)
+        lines = elide(lines, arg) if isinstance(arg, str) else select(lines, arg)
     if "prompt" in block.flags:
         lines = [f"$ {block.command}", *lines]
     for line in lines:
@@ -321,7 +321,7 @@ def marked_files() -> list[Path]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="docs/excerpts.py", description=__doc__.splitlines()[0])
+    ap = argparse.ArgumentParser(prog="docs/excerpts.py", description=(__doc__ or "").partition("\n")[0])
     ap.add_argument("--check", action="store_true", help="print a diff and exit 1 if an excerpt is stale")
     ap.add_argument("--all", action="store_true", help="include the slow excerpts")
     ap.add_argument("--list", action="store_true", help="list the marked blocks and exit")

@@ -6,15 +6,15 @@ from dataclasses import dataclass
 
 from xdsl.context import Context
 from xdsl.dialects.builtin import DictionaryAttr, FloatAttr, IntegerAttr, ModuleOp, StringAttr, TensorType
-from xdsl.ir import Operation
+from xdsl.ir import Attribute, Operation
 from xdsl.passes import ModulePass
+from xdsl.utils.hints import isa
 
 from pimc.errors import CompileError
-from pimc.targets.cost import device_cost, is_costed, op_metrics
 from pimc.targets.annotations import COST_ATTR
+from pimc.targets.cost import device_cost, is_costed, op_metrics
 from pimc.targets.dtypes import DTYPE_BYTES, dtype_for_module
 from pimc.targets.system import System, system_for_module
-
 
 I64_MAX = 2**63 - 1
 
@@ -81,7 +81,7 @@ def check_static(module: ModuleOp) -> None:
             continue
         for what, values in (("operand", op.operands), ("result", op.results)):
             for i, v in enumerate(values):
-                if isinstance(v.type, TensorType) and any(d < 0 for d in v.type.get_shape()):
+                if isa(v.type, TensorType[Attribute]) and any(d < 0 for d in v.type.get_shape()):
                     raise CompileError(f"op '{_label(op)}' ({op.name}): {what} {i} is {v.type}: pimc costs static "
                                        "shapes only")
 

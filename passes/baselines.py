@@ -20,14 +20,15 @@ from typing import Any
 
 from xdsl.context import Context
 from xdsl.dialects.builtin import DictionaryAttr, FloatAttr, ModuleOp, StringAttr
+from xdsl.ir import Attribute
 from xdsl.passes import ModulePass
 
 from pimc.errors import PimcError
-from pimc.targets.placement import StrategyContext, check_papi_threshold, place_phase
-from pimc.targets.strategies import BASELINES
 from pimc.targets.annotations import BASELINES_ATTR, chosen_strategy, phase_functions, phase_graph, schedule_streams
 from pimc.targets.dtypes import DTYPE_BYTES, dtype_for_module
 from pimc.targets.execution import PhaseGraph, schedule_energy_pj, schedule_phase
+from pimc.targets.placement import StrategyContext, check_papi_threshold, place_phase
+from pimc.targets.strategies import BASELINES
 from pimc.targets.system import System, system_for_module
 
 
@@ -39,7 +40,7 @@ def baseline_results(graphs: list[PhaseGraph], system: System, dtype: str, chose
     out: dict[str, dict[str, Any]] = {}
     for name in names:
         try:
-            phases = {}
+            phases: dict[str, dict[str, float]] = {}
             for graph in graphs:
                 placement = place_phase(graph, name, ctx)
                 sched = schedule_phase(graph, placement.devices, system, placement.order, streams)
@@ -55,7 +56,7 @@ def baseline_results(graphs: list[PhaseGraph], system: System, dtype: str, chose
     return out
 
 
-def _attr(value: Any) -> Any:
+def _attr(value: dict[str, Any] | str | float) -> Attribute:
     if isinstance(value, dict):
         return DictionaryAttr({k: _attr(v) for k, v in value.items()})
     if isinstance(value, str):

@@ -5,17 +5,19 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from xdsl.context import Context
-from xdsl.dialects.builtin import ModuleOp
-from xdsl.ir import Operation
+from xdsl.dialects.builtin import ModuleOp, TensorType
+from xdsl.ir import Attribute, Operation
 from xdsl.passes import ModulePass
 from xdsl.rewriter import Rewriter
+from xdsl.utils.hints import isa
 
-from pimc.errors import CompileError
 from pimc.dialects import nn, pim
 from pimc.dialects.place import device_of
+from pimc.errors import CompileError
 from pimc.targets.cost import pim_weight
 from pimc.targets.pim_timing import AttentionMapping, attention_mapping, gemv_geometry
 from pimc.targets.system import Device, system_for_module
+
 
 @dataclass
 class RowAllocator:
@@ -23,7 +25,7 @@ class RowAllocator:
 
     rows_per_bank: int
     next_row: int = 0
-    placed: dict[str, int] = field(default_factory=dict)
+    placed: dict[str, int] = field(default_factory=dict[str, int])
     """First row of each weight, keyed by name and orientation."""
 
     def rows_for(self, key: str, rows: int, label: str, what: str) -> int:
@@ -118,7 +120,9 @@ def lower_op(op: Operation, dev: Device, rows: RowAllocator, rewriter: Rewriter)
     else:
         assert isinstance(op, nn.MatMulOp)
         x, bias = op.lhs, None
-    gemv = pim.GemvOp(x, w, bias, op.results[0].type, layout, transpose_w)
+    result_type = op.results[0].type
+    assert isa(result_type, TensorType[Attribute])
+    gemv = pim.GemvOp(x, w, bias, result_type, layout, transpose_w)
     gemv.attributes.update(op.attributes)
     rewriter.replace_op(op, gemv)
 
@@ -152,7 +156,8 @@ class LowerToPimPass(ModulePass):
                 continue
             dev = system.devices.get(device)
             if dev is None:
-                raise CompileError(f"op '{nn.op_label(inner)}' is placed on device '{device}', which system '{system.name}' does not have")
+                raise CompileError(f"op '{nn.op_label(inner)}' is placed on device '{device}', "
+                                   f"which system '{system.name}' does not have")
             if dev.kind != "pim":
                 continue
             rows = allocators.setdefault(device, RowAllocator(dev.p("rows_per_bank")))

@@ -23,8 +23,6 @@ from pimc.dialects.nn import op_label
 from pimc.dialects.place import DEVICE_ATTR, DeviceAttr, TransferOp
 from pimc.errors import CompileError
 from pimc.passes.annotate_cost import check_static
-from pimc.targets.placement import Placement, StrategyContext, check_papi_threshold, place_phase
-from pimc.targets.strategies import STRATEGIES
 from pimc.targets.annotations import (
     PARTITION_ATTR,
     devices_text,
@@ -35,6 +33,8 @@ from pimc.targets.annotations import (
 from pimc.targets.cost import tensor_bytes, transfer_energy_pj, transfer_latency_ns
 from pimc.targets.dtypes import DTYPE_BYTES, dtype_for_module
 from pimc.targets.execution import PhaseGraph
+from pimc.targets.placement import Placement, StrategyContext, check_papi_threshold, place_phase
+from pimc.targets.strategies import STRATEGIES
 from pimc.targets.system import System, system_for_module
 
 
@@ -102,9 +102,6 @@ def make_transfer(value: SSAValue, src: str, dst: str, system: System, rewriter:
 
 
 # -- the phase graph ---------------------------------------------------------------
-
-
-# -- strategies --------------------------------------------------------------------
 
 
 
@@ -176,7 +173,7 @@ def partition_module(module: ModuleOp, system: System, strategy: str, dtype: str
     ctx = StrategyContext(system, dtype, papi_threshold_tokens)
     eb = DTYPE_BYTES[dtype]
     check_transfers(module, system)
-    graphs = {}
+    graphs: dict[str, tuple[PhaseGraph, list[Operation]]] = {}
     placements: dict[str, Placement] = {}
     for fn in phase_functions(module):
         graph, ops = phase_graph(fn, eb, system)

@@ -26,10 +26,10 @@ from dataclasses import dataclass, replace
 from xdsl.dialects.builtin import ModuleOp
 from xdsl.ir import Block, Operation, Region
 
-from pimc.errors import CompileError
 from pimc.dialects import nn, pim
 from pimc.dialects.pim import CommandKind, PimCommand, channel_span
 from pimc.dialects.place import device_of
+from pimc.errors import CompileError
 from pimc.targets.pim_timing import GemvGeometry, gemv_commands, head_slot, layout_geometry
 from pimc.targets.system import Device, system_for_module
 
@@ -133,7 +133,7 @@ def attention_items(op: pim.AttentionOp, dev: Device, softmax_on_device: bool = 
     return [_shift(i, k_base, 0) for i in attention_block(*key)]
 
 
-def attention_key(op: pim.AttentionOp, dev: Device, softmax_on_device: bool) -> tuple[tuple, int]:
+def attention_key(op: pim.AttentionOp, dev: Device, softmax_on_device: bool) -> tuple[AttentionKey, int]:
     """The arguments of `attention_block` for `op` (its K cache's rows from 0, its V cache's rows from
     v_layout.row_base - k_layout.row_base) and k_layout.row_base."""
     b, hq, hkv, s, t, d, dv = op.dims()
@@ -145,6 +145,13 @@ def attention_key(op: pim.AttentionOp, dev: Device, softmax_on_device: bool) -> 
                            f"{dev.p('channels')} channels of device '{dev.name}'")
     return ((b, hq, hkv, s, t, d, dv), kg, vg, v_base - k_base, width, dev.p("channels"), dev.p("column_bytes"),
             softmax_on_device), k_base
+
+
+AttentionKey = tuple[tuple[int, ...], GemvGeometry, GemvGeometry, int, int, int, int, bool]
+"""`attention_block`'s arguments: (dims, K geometry, V geometry, V row base, width, channels, column bytes,
+softmax on device)."""
+GemvKey = tuple[int, int, int, GemvGeometry, bool, int]
+"""`gemv_block`'s arguments: (M, K, N, geometry, bias, column bytes)."""
 
 
 @functools.lru_cache(maxsize=256)
@@ -181,7 +188,7 @@ def gemv_macro_items(op: pim.GemvOp, dev: Device) -> list[Item]:
     return [_shift(i, base, 0) for i in gemv_block(*key)]
 
 
-def gemv_key(op: pim.GemvOp, dev: Device) -> tuple[tuple, int]:
+def gemv_key(op: pim.GemvOp, dev: Device) -> tuple[GemvKey, int]:
     """The arguments of `gemv_block` for `op`, and its layout's row base."""
     m, k, n = op.mkn()
     geo = layout_geometry(op.layout, k, dev)

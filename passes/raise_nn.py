@@ -27,20 +27,22 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import TypeAlias
 
 import numpy as np
 from xdsl.context import Context
 from xdsl.dialects import func
-from xdsl.dialects.builtin import ArrayAttr, ModuleOp, StringAttr, TensorType
-from xdsl.ir import Block, BlockArgument, Operation, OpResult, SSAValue
+from xdsl.dialects.builtin import ArrayAttr, IntegerAttr, ModuleOp, StringAttr, TensorType
+from xdsl.ir import Attribute, Block, BlockArgument, Operation, OpResult, SSAValue
 from xdsl.passes import ModulePass
 from xdsl.rewriter import InsertPoint, Rewriter
+from xdsl.utils.hints import isa
 
 from pimc.dialects import nn
 
 ONNX_NODES_ATTR = "onnx_nodes"
 
-_NN_KINDS = {
+_NN_KINDS: dict[type[Operation], str] = {
     nn.MatMulOp: "MatMul",
     nn.GemmOp: "Gemm",
     nn.AddOp: "Add",
@@ -76,14 +78,16 @@ def scalar(v: SSAValue) -> float | None:
     """The value of a one-element constant, else None."""
     op = producer(v)
     if isinstance(op, nn.ConstantOp) and len(op.value) == 1:
-        return float(op.value.get_values()[0])
+        value = op.value.get_values()[0]
+        assert not isinstance(value, tuple)  # nn.constant holds no complex numbers
+        return float(value)
     return None
 
 
 def constant_ints(v: SSAValue) -> list[int] | None:
     op = producer(v)
     if isinstance(op, nn.ConstantOp):
-        return [int(x) for x in op.value.get_values()]
+        return [int(x) for x in op.value.get_values() if not isinstance(x, tuple)]
     return None
 
 
@@ -103,7 +107,7 @@ def shape(v: SSAValue) -> tuple[int, ...]:
 # constant, bound to its value) or "*" as the last argument (any further operands).
 # Add and Mul match their two operands in either order.
 
-Template = tuple | str | float
+Template: TypeAlias = tuple["Template", ...] | str | float
 
 
 @dataclass
@@ -120,7 +124,7 @@ def match(template: Template, v: SSAValue) -> Match | None:
 
 
 def _match(t: Template, v: SSAValue, m: Match) -> bool:
-    if isinstance(t, float):
+    if isinstance(t, (int, float)):
         c = scalar(v)
         return c is not None and math.isclose(c, t, rel_tol=1e-4, abs_tol=1e-12)
     if isinstance(t, str):
@@ -135,6 +139,7 @@ def _match(t: Template, v: SSAValue, m: Match) -> bool:
         m.values[t] = v
         return True
     head, *args = t
+    assert isinstance(head, str)
     k, _, tag = head.partition("@")
     op = producer(v)
     if op is None or kind(op) != k:
@@ -178,13 +183,13 @@ def replace(
     `new` keeps the node name of `named` (default: root); `onnx_nodes` lists every
     absorbed node's name.
     """
-    names = []
+    names: list[str] = []
     for op in [*absorbed, root]:
         label = op.attributes.get("name")
         if isinstance(label, StringAttr) and label.data not in names:
             names.append(label.data)
         inner = op.attributes.get(ONNX_NODES_ATTR)
-        if isinstance(inner, ArrayAttr):
+        if isa(inner, ArrayAttr[Attribute]):
             names.extend(a.data for a in inner.data if isinstance(a, StringAttr) and a.data not in names)
     label = (named or root).attributes.get("name")
     if isinstance(label, StringAttr):
@@ -255,7 +260,7 @@ def raise_linear(op: Operation, rewriter: Rewriter) -> bool:
         if isinstance(producer(other), nn.WeightOp) and shape(other) in ((n,), (1, n)) and add.result.type == result_type:
             bias, root = other, add
             absorbed.append(op)
-    assert isinstance(result_type, TensorType)
+    assert isa(result_type, TensorType[Attribute])
     new = nn.LinearOp(x, weight, bias, result_type, transpose_w=transposed)
     replace(root, new, absorbed, rewriter, named=op)
     return True
@@ -283,9 +288,11 @@ def raise_rms_norm(op: Operation, rewriter: Rewriter) -> bool:
     rank = len(shape(x))
     axes = constant_ints(mean.operands[1]) if len(mean.operands) > 1 else None
     if axes is None and isinstance(mean, nn.OnnxOp) and "axes" in mean.onnx_attrs.data:
-        axes = [int(a.value.data) for a in mean.onnx_attrs.data["axes"].data]  # pyright: ignore
+        axes_attr = mean.onnx_attrs.data["axes"]
+        assert isa(axes_attr, ArrayAttr[IntegerAttr])
+        axes = [int(a.value.data) for a in axes_attr.data]
     keepdims = mean.onnx_attrs.data.get("keepdims") if isinstance(mean, nn.OnnxOp) else None
-    if axes is None or [a % rank for a in axes] != [rank - 1] or (keepdims is not None and keepdims.value.data != 1):  # pyright: ignore
+    if axes is None or [a % rank for a in axes] != [rank - 1] or (isinstance(keepdims, IntegerAttr) and keepdims.value.data != 1):
         return False
     if nn.broadcast_shapes(shape(x), shape(w)) != shape(x) or shape(op.result) != shape(x):
         return False
@@ -341,15 +348,20 @@ _ROTARY = ("Add", ("Mul", ("Concat@cat", ("Neg", ("Slice@hi", "x", "*")), ("Slic
 def _slice_range(op: Operation, dim: int, rank: int) -> tuple[int, int] | None:
     """(start, end) of a constant Slice along the last axis with step 1, clamped to [0, dim]."""
     vals = [constant_ints(v) for v in op.operands[1:]]
-    if any(v is None or len(v) != 1 for v in vals):
+    ints = [v[0] for v in vals if v is not None and len(v) == 1]
+    if len(ints) != len(vals):
         return None
-    starts, ends = vals[0][0], vals[1][0]  # pyright: ignore
-    axis = vals[2][0] if len(vals) > 2 else 0  # pyright: ignore
-    step = vals[3][0] if len(vals) > 3 else 1  # pyright: ignore
+    starts, ends = ints[0], ints[1]
+    axis = ints[2] if len(ints) > 2 else 0
+    step = ints[3] if len(ints) > 3 else 1
     if axis % rank != rank - 1 or step != 1:
         return None
-    clamp = lambda i: max(0, min(dim, i + dim if i < 0 else i))  # noqa: E731
-    return clamp(starts), clamp(ends)
+    return _clamp(starts, dim), _clamp(ends, dim)
+
+
+def _clamp(i: int, dim: int) -> int:
+    """A Slice bound (negative: from the end) clamped to [0, dim]."""
+    return max(0, min(dim, i + dim if i < 0 else i))
 
 
 # GPT-J's rotate_every_two: stack((-x[..., 1::2], x[..., ::2]), -1).flatten(-2), the stack as two Unsqueezes
@@ -362,14 +374,14 @@ _ROTARY_INTERLEAVED = ("Add", ("Mul", ("Reshape@flat", ("Concat@stack", ("Reshap
 def _slice_steps(op: Operation, dim: int, rank: int) -> tuple[int, int, int] | None:
     """(start, end, step) of a constant Slice along the last axis, start and end clamped to [0, dim]."""
     vals = [constant_ints(v) for v in op.operands[1:]]
-    if len(vals) < 3 or any(v is None or len(v) != 1 for v in vals):
+    ints = [v[0] for v in vals if v is not None and len(v) == 1]
+    if len(vals) < 3 or len(ints) != len(vals):
         return None
-    starts, ends, axis = vals[0][0], vals[1][0], vals[2][0]  # pyright: ignore
-    step = vals[3][0] if len(vals) > 3 else 1  # pyright: ignore
+    starts, ends, axis = ints[0], ints[1], ints[2]
+    step = ints[3] if len(ints) > 3 else 1
     if axis % rank != rank - 1 or step <= 0:
         return None
-    clamp = lambda i: max(0, min(dim, i + dim if i < 0 else i))  # noqa: E731
-    return clamp(starts), clamp(ends), step
+    return _clamp(starts, dim), _clamp(ends, dim), step
 
 
 def _raise_interleaved_rotary(op: nn.AddOp, rewriter: Rewriter) -> bool:
@@ -497,7 +509,7 @@ def _transposed_key(v: SSAValue) -> tuple[SSAValue, list[Operation]] | None:
 
 def _scaled(v: SSAValue) -> tuple[SSAValue, float, list[Operation]]:
     """Peel Mul/Div by one-element constants: (value, factor, ops)."""
-    factor, ops = 1.0, []
+    factor, ops = 1.0, list[Operation]()
     while True:
         op = producer(v)
         k = kind(op)
@@ -531,7 +543,7 @@ def _is_causal(mask: SSAValue | None, s: int, t: int) -> bool:
     seen: set[Operation] = set()
     frontier = [op]
     for _ in range(16):
-        nxt = []
+        nxt: list[Operation | None] = []
         for o in frontier:
             if o is None or o in seen:
                 continue
@@ -590,7 +602,7 @@ def raise_attention(op: Operation, rewriter: Rewriter) -> bool:
             if kind(where) == "Where" and where is not None and scalar(where.operands[1]) == 0.0:
                 fill_value = scalar(where.operands[2])
                 cond = where.operands[0]
-                if fill_value is not None and fill_value <= -1e30 and isinstance(cond.type, TensorType) \
+                if fill_value is not None and fill_value <= -1e30 and isa(cond.type, TensorType[Attribute]) \
                         and str(cond.type.element_type) == "i1":
                     mask, mask_fill = cond, fill_value
                     if where.results[0].uses.get_length() == 1:
@@ -620,7 +632,7 @@ def raise_attention(op: Operation, rewriter: Rewriter) -> bool:
     scale *= fq * fk
     if len(shape(q)) != 4 or len(shape(k)) != 4 or len(shape(v)) != 4:
         return False
-    b, hq, sq, d = shape(q)
+    b, hq, sq, _ = shape(q)
     if shape(k)[1] != shape(v)[1] or hq % shape(k)[1]:
         return False
     t = shape(k)[2]

@@ -37,7 +37,7 @@ class PhaseTiming:
     schedule: PhaseSchedule
     start_ns: float
     handoff_end_ns: float  # end of the last KV hand-off (start_ns when none)
-    handoffs: list[Event] = field(default_factory=list)
+    handoffs: list[Event] = field(default_factory=list[Event])
 
 
 def schedule_module(module: ModuleOp, system: System, streams: int = 1) -> list[PhaseTiming]:
@@ -48,7 +48,7 @@ def schedule_module(module: ModuleOp, system: System, streams: int = 1) -> list[
     clock = 0.0
     for fn in phase_functions(module):
         graph, ops = phase_graph(fn, eb, system)
-        placement = []
+        placement: list[str] = []
         for op in ops:
             device = placed_device(op, system)
             if device is None:

@@ -8,7 +8,7 @@ and every output (targets/*.py read a compiled module through these alone).
 | `pimc.partition = {strategy, optimal_proven, optimal_bound_ns}` | module | partition |
 | `start_ns`, `end_ns`, `sub_batch_ns` | costed ops, `place.transfer` | schedule |
 | `pimc.schedule = {<phase> = {start_ns, makespan_ns, streams}}` | module | schedule |
-| `pimc.memory = {<memory> = {weights_bytes, weights, kv_cache_bytes, activations_bytes, total_bytes}}` | module | check-capacity |
+| `pimc.memory = {<memory> = {weights_bytes, weights, kv_cache_bytes, activations_bytes, ...}}` | module | check-capacity |
 | `pimc.baselines = {<strategy> = {phases, latency_ns, energy_pj} or {error}}` | module | baselines |
 
 `pimc.model`, `pimc.system` and `pimc.dtype` name the model (its importer), the system (annotate-cost) and the
@@ -31,7 +31,6 @@ from pimc.errors import CompileError
 from pimc.targets.cost import is_costed, matrix_products, op_metrics, pim_weight, tensor_bytes
 from pimc.targets.execution import PhaseGraph
 from pimc.targets.system import System
-
 
 COST_ATTR = "cost"
 

@@ -30,9 +30,9 @@ from xdsl.dialects import func
 from xdsl.dialects.builtin import ModuleOp, TensorType
 from xdsl.ir import BlockArgument, Operation, SSAValue
 
-from pimc.errors import CompileError
 from pimc.dialects import nn, pim, place
 from pimc.dialects.place import device_of
+from pimc.errors import CompileError
 from pimc.targets.cost import tensor_bytes
 from pimc.targets.system import System
 

@@ -207,8 +207,8 @@ def unmodelled_op_types(root: Operation) -> dict[str, list[str]]:
 def pim_weight(op: Operation) -> SSAValue | None:
     """The weight operand a PIM device would keep in its banks, if `op` is a PIM-able GEMV.
 
-    nn.linear always is (its weight is a model parameter). Another matrix product is PIM-able when its right operand is a weight (`nn.weight`,
-    resident in DRAM) and it is a plain product: MatMul with a 2-D weight, or Gemm
+    nn.linear always is (its weight is a model parameter). Another matrix product is PIM-able when its right operand
+    is a weight (`nn.weight`, resident in DRAM) and it is a plain product: MatMul with a 2-D weight, or Gemm
     without a transposed A, with alpha = beta = 1 and C absent or a per-output bias.
     """
     if isinstance(op, pim.GemvOp):

@@ -45,8 +45,9 @@ What GenZ (PyPI genz-llm 0.0.16) does, read from its source:
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import Any
 
 ENGINES = ("matrix", "vector")
 

@@ -45,8 +45,9 @@ running it (tests/unit/test_npu_scalesim.py, benchmarks/npu_vs_scalesim.py):
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import Any
 
 DATAFLOWS = ("os", "ws", "is")
 

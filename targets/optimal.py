@@ -83,11 +83,12 @@ import heapq
 import math
 import os
 import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Generator, Sequence
 from dataclasses import dataclass
 
 import highspy
 import numpy as np
+import numpy.typing as npt
 
 from pimc.errors import CompileError
 from pimc.targets.execution import PhaseGraph, resources, schedule_energy_pj, schedule_phase, transfer_ns
@@ -134,7 +135,7 @@ class Solution:
 
 
 @contextlib.contextmanager
-def _stdout_silenced() -> Iterator[None]:
+def _stdout_silenced() -> Generator[None, None, None]:
     """The process's stdout (file descriptor 1, which HiGHS's C++ code writes to) pointed at /dev/null."""
     sys.stdout.flush()
     saved = os.dup(1)
@@ -272,7 +273,8 @@ def barriers(graph: PhaseGraph, skip: Sequence[bool] | None = None) -> list[int]
                 cover[q + 1] += 1
                 cover[p] -= 1
     first_sink = next((q for q in range(n) if not has_succ[q]), n - 1)
-    out, running = [], 0
+    out: list[int] = []
+    running = 0
     for q in range(n):
         running += cover[q]
         if last_source <= q <= first_sink and running == 0:
@@ -309,7 +311,7 @@ def _segments(graph: PhaseGraph, hoist: list[bool]) -> tuple[list[_Segment], lis
     for v in range(n):
         if hoist[v]:
             continue
-        while bounds[k][1] is not None and v > bounds[k][1]:  # type: ignore[operator]
+        while (end := bounds[k][1]) is not None and v > end:
             k += 1
         seg_of[v] = k
     consumers: list[list[int]] = [[] for _ in range(n)]
@@ -324,7 +326,7 @@ def _segments(graph: PhaseGraph, hoist: list[bool]) -> tuple[list[_Segment], lis
             if u not in ancestors:
                 ancestors.add(u)
                 stack.append(u)
-    floating = []
+    floating: list[int] = []
     for v in reversed(range(n)):
         if hoist[v]:
             readers = [seg_of[w] for w in consumers[v] if seg_of[w] >= 0]
@@ -336,7 +338,7 @@ def _segments(graph: PhaseGraph, hoist: list[bool]) -> tuple[list[_Segment], lis
     for v in range(n):
         if seg_of[v] >= 0:
             members[seg_of[v]].append(v)
-    out = []
+    out: list[_Segment] = []
     for k, (start, end) in enumerate(bounds):
         middle = [v for v in members[k] if v != start and v != end]
         ops = ([start] if start is not None else []) + middle + ([end] if end is not None else [])
@@ -361,11 +363,11 @@ def _subgraph(graph: PhaseGraph, ops: Sequence[int], has_start: bool) -> PhaseGr
 
 
 def _signature(sub: PhaseGraph, fixed: list[str | None], choices: list[list[str]], has_start: bool,
-               has_end: bool) -> tuple:
+               has_end: bool) -> _Signature:
     """What a segment's solution depends on: costs, local edges, result sizes, device choices and fixed
     devices (a fixed start barrier contributes only its device and result sizes; its cost belongs to the
     segment before)."""
-    sig: list[tuple] = [(has_start, has_end)]
+    sig: list[tuple[object, ...]] = [(has_start, has_end)]
     for k in range(len(sub)):
         results = tuple(sub.values[(k, r)] for r in range(sub.results(k)))
         if k == 0 and has_start:
@@ -383,6 +385,15 @@ def _min_transfer(system: System, n_bytes: int, a: list[str], b: list[str]) -> f
     return min(transfer_ns(system, n_bytes, x, y) for x in a for y in b)
 
 
+_Signature = tuple[tuple[object, ...], ...]
+"""What a segment's solution depends on (`_signature`): problems with equal signatures are one problem."""
+_Seed = tuple[list[str], list[float], float]
+"""A feasible solution to start the MIP from: (placement, starts, makespan)."""
+_Highs = tuple[highspy.Highs, int, list[dict[str, int]], list[int], dict[int, float], npt.NDArray[np.int32]]
+"""A built segment MIP kept for the energy re-solve: (solver, end column, x columns, start columns,
+energy objective, all columns)."""
+
+
 class _SegmentProblem:
     """One segment with its boundary devices fixed: bounds, the makespan MIP, then the energy MIP.
 
@@ -394,13 +405,13 @@ class _SegmentProblem:
         self.sub, self.system = sub, system
         self.has_start, self.has_end = has_start, has_end
         k = len(sub)
-        self.allowed = [[fixed[i]] if fixed[i] is not None else list(choices[i]) for i in range(k)]
+        self.allowed: list[list[str]] = [[f] if (f := fixed[i]) is not None else list(choices[i]) for i in range(k)]
         self.feasible = all(a and a[0] in sub.latency[i] for i, a in enumerate(self.allowed))
         self.offset = sub.latency[0][self.allowed[0][0]] if has_start and self.feasible else 0.0
         self.edges = [(u, v, sub.values[(u, r)]) for v, ins in enumerate(sub.operands) for u, r in ins]
         self.mip_result: _SegmentResult | None = None
-        self._highs: tuple | None = None
-        self._seed_for_energy: tuple = ()
+        self._highs: _Highs | None = None
+        self._seed_for_energy: tuple[float, _Seed] | None = None
         self._bounded = False
         self.beaten_above: float | None = None
         """No schedule of the segment takes at most this (set by `solve` with a cutoff)."""
@@ -506,9 +517,9 @@ class _SegmentProblem:
         # one resource at a time: the ops every allowed device of which takes it, preemptively (Jackson)
         jobs: dict[str, list[tuple[float, float, float]]] = {}
         for i in range(k):
-            taken = None
+            taken: set[str] | None = None
             for d in self.allowed[i]:
-                r_d = set(resources(system, d)) if sub.latency[i][d] > 0 else set()
+                r_d = set(resources(system, d)) if sub.latency[i][d] > 0 else set[str]()
                 taken = r_d if taken is None else taken & r_d
             for r in sorted(taken or ()):
                 jobs.setdefault(r, []).append((min(head[i][d] for d in self.allowed[i]),
@@ -535,7 +546,7 @@ class _SegmentProblem:
             energy -= self.sub.energy[0].get(placement[0], 0.0)
         return _SegmentResult(makespan - self.offset, bound - self.offset, energy, placement, starts, exact_energy)
 
-    def _mip(self, big_m: float, seed: tuple[list[str], list[float], float] | None,
+    def _mip(self, big_m: float, seed: _Seed | None,
              build_only: bool = False, cutoff: float | None = None) -> _SegmentResult | None:
         """Build the segment MIP (module docstring), seeded with (placement, starts, makespan), and minimise
         the makespan (`build_only`: keep the model for `refine_energy`, whose makespan is already proven;
@@ -720,6 +731,7 @@ class _SegmentProblem:
         if self.mip_result is None or self.mip_result.exact_energy:
             return
         if self._highs is None:  # the makespan was proven without the MIP: build it for the energy alone
+            assert self._seed_for_energy is not None
             big_m, seed = self._seed_for_energy
             self._mip(big_m, seed, build_only=True)
         assert self._highs is not None
@@ -794,7 +806,7 @@ def _tail_first_order(sub: PhaseGraph, placement: list[str], system: System) -> 
             rest[u] = max(rest[u], copy + sub.latency[v][placement[v]] + rest[v])
     heap = [(-(sub.latency[v][placement[v]] + rest[v]), v) for v in range(k) if indegree[v] == 0]
     heapq.heapify(heap)
-    order = []
+    order: list[int] = []
     while heap:
         _, u = heapq.heappop(heap)
         order.append(u)
@@ -814,7 +826,7 @@ def _seed(sub: PhaseGraph, allowed: list[list[str]], system: System,
     candidates: list[list[str]] = []
     fastest = [min(a, key=lambda d, i=i: (sub.latency[i][d], sub.energy[i].get(d, 0.0))) for i, a in enumerate(allowed)]
     for prop in [*proposals, fastest]:
-        placement = []
+        placement: list[str] = []
         for i, d in enumerate(prop):
             if d not in allowed[i]:
                 same = [c for c in allowed[i] if mem[c] == mem.get(d)] or allowed[i]
@@ -874,10 +886,10 @@ def solve_optimal(graph: PhaseGraph, system: System, incumbents: Sequence[list[s
         hoist = hoisted(graph)
         segments, floating = _segments(graph, hoist)
     suffix = _suffix_bounds(graph, choices, system)
-    problems: dict[tuple, _SegmentProblem] = {}
+    problems: dict[_Signature, _SegmentProblem] = {}
     solved = 0
     # pass 1, makespan: forward DP over the devices of the barrier closing each segment, pruned by bounds
-    combos: list[dict[tuple[str | None, str | None], tuple]] = []  # per segment: (start, end) -> signature
+    combos: list[dict[tuple[str | None, str | None], _Signature]] = []  # per segment: (start, end) -> signature
     state: dict[str | None, float] = {None: 0.0}  # best makespan up to the segment's start, per start device
     bound_state: dict[str | None, float] = {None: 0.0}
     for seg in segments:
@@ -889,8 +901,8 @@ def solve_optimal(graph: PhaseGraph, system: System, incumbents: Sequence[list[s
         after = suffix[ops[-1]] if seg.has_end else 0.0
         new_state: dict[str | None, float] = {}
         new_bound: dict[str | None, float] = {}
-        seg_combos: dict[tuple[str | None, str | None], tuple] = {}
-        pairs = []
+        seg_combos: dict[tuple[str | None, str | None], _Signature] = {}
+        pairs: list[tuple[float, str | None, str | None, _Signature]] = []
         for start_dev in state:
             for end_dev in ends:
                 fixed: list[str | None] = [None] * len(ops)
@@ -943,13 +955,14 @@ def solve_optimal(graph: PhaseGraph, system: System, incumbents: Sequence[list[s
     bound = min(min(bound_state.values()), upper)
     # pass 2, energy: refine the pairs on some path of least makespan, then DP on (makespan, energy)
     after_best: dict[str | None, float] = {d: 0.0 for d in state}  # best makespan from a state to the end
-    tight: set[tuple] = set()
+    tight: set[_Signature] = set()
     tol = max(_REL_TOL * best_makespan, _ABS_TOL)
     forward = _forward_makespans(combos, problems)
     for k in reversed(range(len(segments))):
         new_after: dict[str | None, float] = {}
         for (start_dev, end_dev), sig in combos[k].items():
             res = problems[sig].result
+            assert res is not None  # combos holds the solved pairs only
             if end_dev not in after_best:
                 continue
             rest = res.makespan_ns + after_best[end_dev]
@@ -959,13 +972,14 @@ def solve_optimal(graph: PhaseGraph, system: System, incumbents: Sequence[list[s
         after_best = new_after
     for sig in sorted(tight, key=repr):
         problems[sig].refine_energy()
-    dp: dict[str | None, tuple[float, float, list]] = {None: (0.0, 0.0, [])}
-    for k, seg in enumerate(segments):
-        new_dp: dict[str | None, tuple[float, float, list]] = {}
+    dp: dict[str | None, tuple[float, float, list[tuple[int, _SegmentResult]]]] = {None: (0.0, 0.0, [])}
+    for k in range(len(segments)):
+        new_dp: dict[str | None, tuple[float, float, list[tuple[int, _SegmentResult]]]] = {}
         for (start_dev, end_dev), sig in combos[k].items():
             if start_dev not in dp:
                 continue
             res = problems[sig].result
+            assert res is not None
             t0, e0, path = dp[start_dev]
             cand = (t0 + res.makespan_ns, e0 + res.energy_pj, path + [(k, res)])
             if end_dev not in new_dp or _better(cand, new_dp[end_dev]):
@@ -1067,8 +1081,8 @@ def _place_floating(graph: PhaseGraph, system: System, choices: list[list[str]],
     return out
 
 
-def _forward_makespans(combos: list[dict[tuple[str | None, str | None], tuple]],
-                       problems: dict[tuple, _SegmentProblem]) -> list[dict[str | None, float]]:
+def _forward_makespans(combos: list[dict[tuple[str | None, str | None], _Signature]],
+                       problems: dict[_Signature, _SegmentProblem]) -> list[dict[str | None, float]]:
     """Per segment, the least makespan up to its start, per start device."""
     out: list[dict[str | None, float]] = []
     state: dict[str | None, float] = {None: 0.0}
@@ -1096,7 +1110,7 @@ def _from_seed(graph: PhaseGraph, system: System, placement: list[str], segments
 
 def _best_incumbents(graph: PhaseGraph, system: System, incumbents: Sequence[list[str]]) -> list[list[str]]:
     """The feasible placements among `incumbents`, best (makespan, energy) first, without repeats."""
-    scored = []
+    scored: list[tuple[tuple[float, float], list[str]]] = []
     for placement in incumbents:
         if placement in (p for _, p in scored):
             continue
@@ -1107,7 +1121,7 @@ def _best_incumbents(graph: PhaseGraph, system: System, incumbents: Sequence[lis
     return [p for _, p in scored]
 
 
-def _better(a: tuple, b: tuple) -> bool:
+def _better(a: tuple[float, float, *tuple[object, ...]], b: tuple[float, float, *tuple[object, ...]]) -> bool:
     """Whether (makespan, energy, ...) `a` beats `b`: a shorter makespan, or an equal one (within the
     solver's tolerance) and less energy."""
     tol = max(_REL_TOL * min(a[0], b[0]), _ABS_TOL)
@@ -1128,7 +1142,7 @@ def _topological_by_start(graph: PhaseGraph, ops: list[int], starts: list[float]
                 succ[u].append(g)
     heap = [(start[g], g) for g in members if indegree[g] == 0]
     heapq.heapify(heap)
-    out = []
+    out: list[int] = []
     while heap:
         _, g = heapq.heappop(heap)
         out.append(g)

@@ -72,9 +72,9 @@ from xdsl.dialects.builtin import FloatAttr, ModuleOp
 from xdsl.interpreter import Interpreter, InterpreterFunctions, PythonValues, impl, register_impls
 from xdsl.ir import Operation
 
-from pimc.errors import PimcError
 from pimc.dialects import aim, nn, pim
 from pimc.dialects.pim import PIM_ELEMENT_BYTES, PimCommand, ceil_div
+from pimc.errors import PimcError
 from pimc.targets.pim_timing import GemvGeometry, block_commands, head_slot, layout_geometry, mask_channels
 from pimc.targets.reference import attention_probabilities, check_results
 from pimc.targets.system import Device
@@ -207,6 +207,7 @@ class AimMachine:
                     except ValueError:
                         spans[ins.channel_mask] = None
                 span = spans[ins.channel_mask]
+                assert ins.row is not None, "a MAC_ABK opens a row"
                 owner = next((m for m in matrices if m.owns(ins.row, span)), None)
                 if owner is None:
                     raise self.fail(i, ins, "reads a row and channels that hold no matrix of this op")
@@ -271,6 +272,7 @@ class AimMachine:
         i, ins, _, at = self.step(op)
         self.last = self.macs[i]
         width = ins.opsize * self.column_elements
+        assert ins.row is not None, "a MAC_ABK opens a row"
         rows = self.image.row(ins.row)[at, :, :width].astype(ACC)
         self.acc[at] += np.einsum("cbe,ce->cb", rows, self.gb[at, :width].astype(ACC))
 

@@ -37,7 +37,7 @@ from typing import Any
 
 import numpy as np
 import onnx
-from onnx import helper, numpy_helper
+from onnx import helper, inliner, numpy_helper
 from xdsl.dialects import func
 from xdsl.dialects.builtin import (
     ArrayAttr,
@@ -58,8 +58,8 @@ from xdsl.interpreters.func import FuncFunctions
 from xdsl.ir import Attribute, Operation, SSAValue
 from xdsl.utils.exceptions import InterpretationError
 
-from pimc.errors import PimcError
 from pimc.dialects import nn
+from pimc.errors import PimcError
 
 
 class ReferenceError(PimcError):
@@ -116,7 +116,7 @@ def weights_from_onnx(path: str | Path | onnx.ModelProto) -> dict[str, np.ndarra
 
     model = path if isinstance(path, onnx.ModelProto) else load_model(path)
     if model.functions:  # as the importer does, so Constant outputs get the same names
-        model = onnx.inliner.inline_local_functions(model)
+        model = inliner.inline_local_functions(model)
     weights = {init.name: numpy_helper.to_array(init) for init in model.graph.initializer}
     for node in model.graph.node:
         if node.op_type != "Constant" or node.domain not in ("", "ai.onnx"):
@@ -173,8 +173,8 @@ def _rotate_every_two(x: np.ndarray) -> np.ndarray:
     return np.stack((-x[..., 1::2], x[..., 0::2]), axis=-1).reshape(x.shape)
 
 
-def _axis(op: Operation) -> int:
-    return op.axis.value.data  # pyright: ignore[reportAttributeAccessIssue]
+def _axis(op: nn.SoftmaxOp | nn.LayerNormOp | nn.ConcatOp | nn.GatherOp | nn.KvAppendOp) -> int:
+    return op.axis.value.data
 
 
 def _optional(rest: Sequence[np.ndarray]) -> np.ndarray | None:
@@ -257,14 +257,14 @@ def _onnx_attribute(op: nn.OnnxOp, name: str, attr: Attribute, expected: int | N
     elif isinstance(attr, ArrayAttr):
         items = attr.data
         if all(isinstance(a, IntegerAttr) for a in items):
-            value, kind = [a.value.data for a in items], A.INTS  # pyright: ignore
+            value, kind = [a.value.data for a in items], A.INTS
         elif all(isinstance(a, FloatAttr) for a in items):
-            value, kind = [a.value.data for a in items], A.FLOATS  # pyright: ignore
+            value, kind = [a.value.data for a in items], A.FLOATS
         elif all(isinstance(a, StringAttr) for a in items):
-            value, kind = [a.data for a in items], A.STRINGS  # pyright: ignore
+            value, kind = [a.data for a in items], A.STRINGS
         else:
             raise ReferenceError(f"op '{nn.op_label(op)}': attribute '{name}' mixes element kinds: {attr}")
-        if not items and expected in (A.INTS, A.FLOATS, A.STRINGS):
+        if not items and expected is not None and expected in (A.INTS, A.FLOATS, A.STRINGS):
             kind = expected
     else:
         raise ReferenceError(f"op '{nn.op_label(op)}': attribute '{name}' of kind {attr.name} has no ONNX form")
@@ -280,6 +280,13 @@ def _onnx_attribute(op: nn.OnnxOp, name: str, attr: Attribute, expected: int | N
     return helper.make_attribute(name, value, attr_type=kind)
 
 
+def _attribute_kind(attr_type: onnx.defs.OpSchema.AttrType) -> int:
+    """A schema attribute's type as an AttributeProto.AttributeType: OpSchema.AttrType is an IntEnum of the same
+    values (its stub does not say it is an int)."""
+    assert isinstance(attr_type, int)
+    return attr_type
+
+
 @functools.cache
 def _overrides() -> list[type]:
     """Implementations that replace onnx.reference's where it is wrong (passed as `new_ops`)."""
@@ -290,7 +297,7 @@ def _overrides() -> list[type]:
 
         op_domain = ""
 
-        def _run(self, data, indices, axis=None):  # noqa: ANN001, ANN202
+        def _run(self, data, indices, axis=None):
             axis = (axis or 0) % data.ndim
             # indices may be smaller than data off the axis: out[i][j] = data[indices[i][j]][j] (axis 0)
             data = data[tuple(slice(None) if d == axis else slice(0, n) for d, n in enumerate(indices.shape))]
@@ -318,7 +325,7 @@ class OnnxRunner:
         evaluator = self.cache.get(key)
         if evaluator is None:
             schema = _schema(op, domain, self.opset if domain in ("", "ai.onnx") else None)
-            expected = {n: a.type for n, a in schema.attributes.items()}
+            expected = {n: _attribute_kind(a.type) for n, a in schema.attributes.items()}
             attrs = [_onnx_attribute(op, n, a, expected.get(n)) for n, a in op.onnx_attrs.data.items()]
             slots = [a.value.data for a in op.input_slots.data] if op.input_slots is not None else list(range(len(op.inputs)))
             ins = [""] * (max(slots, default=-1) + 1)
@@ -344,7 +351,9 @@ class OnnxRunner:
             self.cache[key] = evaluator
         try:
             names = [n for n in ins_of(op)]
-            return list(evaluator.run(None, dict(zip(names, xs, strict=True))))
+            outputs = evaluator.run(None, dict(zip(names, xs, strict=True)))
+            assert isinstance(outputs, list)
+            return outputs
         except Exception as e:
             first = str(e).strip().splitlines()[0] if str(e).strip() else ""
             raise ReferenceError(

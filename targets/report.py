@@ -20,11 +20,10 @@ from dataclasses import dataclass
 from typing import IO, Any
 
 from xdsl.context import Context
-from xdsl.utils.target import Target
-
 from xdsl.dialects import func
 from xdsl.dialects.builtin import DictionaryAttr, FloatAttr, IntegerAttr, IntegerType, ModuleOp, StringAttr, TensorType
 from xdsl.ir import Attribute, Operation
+from xdsl.utils.target import Target
 
 from pimc.dialects import nn, pim
 from pimc.dialects.nn import phase_of
@@ -67,6 +66,11 @@ def _num(attr: Attribute) -> float | int:
     return attr.value.data
 
 
+def _str(attr: Attribute) -> str:
+    assert isinstance(attr, StringAttr)
+    return attr.data
+
+
 def op_entry(op: Operation) -> dict[str, Any]:
     cost = op.attributes[COST_ATTR]
     assert isinstance(cost, DictionaryAttr)
@@ -90,7 +94,7 @@ def op_entry(op: Operation) -> dict[str, Any]:
         "intensity": _num(cost.data["intensity"]),
         "latency_ns": by_device[device] if device is not None else None,
         "energy_pj": energy_by_device[device] if device is not None else None,
-        "bound": bound.data[device].data if device is not None else None,  # type: ignore[union-attr]
+        "bound": _str(bound.data[device]) if device is not None else None,
         "latency_ns_by_device": by_device,
         "energy_pj_by_device": energy_by_device,
         "start_ns": _time(op, "start_ns"),
@@ -132,8 +136,8 @@ def system_entry(system: System) -> dict[str, Any]:
                      "devices": [d.name for d in system.devices.values() if d.memory == m.name]}
             for m in system.memories.values()
         },
-        "links": [{"between": [l.a, l.b], "bandwidth_gbps": l.bandwidth_gbps, "latency_ns": l.latency_ns,
-                   "energy_pj_per_bit": l.energy_pj_per_bit} for l in system.links],
+        "links": [{"between": [link.a, link.b], "bandwidth_gbps": link.bandwidth_gbps, "latency_ns": link.latency_ns,
+                   "energy_pj_per_bit": link.energy_pj_per_bit} for link in system.links],
     }
 
 
@@ -243,10 +247,10 @@ def build_report(module: ModuleOp, tokens_per_step: int = 1) -> dict[str, Any]:
     if isinstance(partition, DictionaryAttr):
         flags = partition.data["optimal_proven"]
         assert isinstance(flags, DictionaryAttr)
-        proven = {k: bool(v.value.data) for k, v in flags.data.items()}  # type: ignore[union-attr]
+        proven = {k: bool(_num(v)) for k, v in flags.data.items()}
         bound_attr = partition.data.get("optimal_bound_ns")
         if isinstance(bound_attr, DictionaryAttr):
-            bounds = {k: float(v.value.data) for k, v in bound_attr.data.items()}  # type: ignore[union-attr]
+            bounds = {k: float(_num(v)) for k, v in bound_attr.data.items()}
     decode = phases.get("decode")
     prefill = phases.get("prefill")
     schedule = {

@@ -15,9 +15,9 @@ from __future__ import annotations
 
 import io
 import math
+from dataclasses import dataclass
 from itertools import cycle
 from pathlib import Path
-from dataclasses import dataclass
 from typing import IO, Any
 
 import numpy as np

@@ -21,6 +21,7 @@ import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import ClassVar
 
 from lark import Lark, Token, Tree
 from lark.exceptions import UnexpectedCharacters, UnexpectedInput, UnexpectedToken
@@ -45,10 +46,10 @@ from xdsl.dialects.builtin import (
 from xdsl.ir import Attribute, Block, Operation, OpResult, Region, SSAValue
 from xdsl.utils.exceptions import VerifyException
 
-from pimc.errors import LimitError, ModelImportError
-from pimc.limits import MAX_ELEMENTS, MAX_OPS, fmt_count, parse_dim_value, shape_problem, shown
 from pimc.dialects import nn
 from pimc.dialects.nn import PHASES
+from pimc.errors import LimitError, ModelImportError
+from pimc.limits import MAX_ELEMENTS, MAX_OPS, fmt_count, parse_dim_value, shape_problem, shown
 
 GRAMMAR = Path(__file__).with_name("dsl.lark")
 
@@ -664,7 +665,7 @@ class _Importer:
                                      f"{fmt_count(iterations + per_iterations * count)} iterations, more than the "
                                      f"{fmt_count(MAX_ITERATIONS)} pimc unrolls")
 
-    _STATEMENTS: dict[str, Callable[[_Importer, Tree[Token], _Scope], None]] = {
+    _STATEMENTS: ClassVar[dict[str, Callable[[_Importer, Tree[Token], _Scope], None]]] = {
         "input_stmt": stmt_decl,
         "weight_stmt": stmt_decl,
         "cache_stmt": stmt_decl,
@@ -727,7 +728,9 @@ class _Importer:
                 raise self.error(_loc(node), f"the integer {shown(text)} is outside the 64-bit range")
             return int(text)
         if kind == "float":
-            value = float(node.children[0])
+            token = node.children[0]
+            assert isinstance(token, Token)
+            value = float(token)
             if not math.isfinite(value):
                 raise self.error(_loc(node), f"the number {str(node.children[0])[:24]} is out of range")
             return value

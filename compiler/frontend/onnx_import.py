@@ -21,9 +21,10 @@ from pathlib import Path
 import numpy as np
 import onnx
 from onnx import numpy_helper
-from xdsl.builder import Builder, InsertPoint
+from xdsl.builder import Builder
 from xdsl.dialects import func
 from xdsl.dialects.builtin import (
+    AnyFloat,
     ArrayAttr,
     DenseIntOrFPElementsAttr,
     FloatAttr,
@@ -44,11 +45,13 @@ from xdsl.dialects.builtin import (
     i64,
 )
 from xdsl.ir import Attribute, Block, Operation, Region, SSAValue
+from xdsl.rewriter import InsertPoint
 from xdsl.utils.exceptions import VerifyException
+from xdsl.utils.hints import isa
 
-from pimc.errors import ModelImportError
 from pimc.compiler.frontend.onnx_shapes import ResolvedGraph, TensorInfo, node_attr, resolve_graph
 from pimc.dialects import nn
+from pimc.errors import ModelImportError
 
 _DTYPES: dict[int, Attribute] = {
     onnx.TensorProto.FLOAT: f32,
@@ -289,8 +292,10 @@ def _is_dense_type(t: TensorType) -> bool:
 
 def _dense(array: np.ndarray, t: TensorType) -> DenseIntOrFPElementsAttr:
     flat = array.reshape(-1)
-    values = [float(v) for v in flat] if array.dtype.kind == "f" else [int(v) for v in flat]
-    return DenseIntOrFPElementsAttr.from_list(t, values)
+    if isa(t, TensorType[AnyFloat]):
+        return DenseIntOrFPElementsAttr.from_list(t, [float(v) for v in flat])
+    assert isa(t, TensorType[IntegerType])
+    return DenseIntOrFPElementsAttr.from_list(t, [int(v) for v in flat])
 
 
 def _hint(name: str) -> str | None:

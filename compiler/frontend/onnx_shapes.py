@@ -27,13 +27,14 @@ only their dims and dtype.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any, Protocol
 
 import numpy as np
 import onnx
-from onnx import TensorProto, numpy_helper
+from onnx import TensorProto, inliner, numpy_helper
 
 from pimc.errors import LimitError, ModelImportError
 from pimc.limits import FOLD_LIMIT, MAX_OPS, check_shape, fmt_count
@@ -85,8 +86,18 @@ def _np_dtype(code: int) -> np.dtype:
     return np.dtype(onnx.helper.tensor_dtype_to_np_dtype(code))
 
 
-def node_attr(node: onnx.NodeProto, key: str, default=None):
-    """The value of attribute `key` of `node` (onnx.helper.get_attribute_value), else `default`."""
+class _InferNodeOutputs(Protocol):
+    """onnx.defs.OpSchema._infer_node_outputs as it is: its stub lacks the opset imports and IR version."""
+
+    def __call__(self, node: bytes, value_types: Mapping[str, bytes], input_data: Mapping[str, bytes],
+                 input_sparse_data: Mapping[str, bytes], opset_imports: Mapping[str, int], ir_version: int,
+                 /) -> dict[str, bytes]: ...
+
+
+def node_attr(node: onnx.NodeProto, key: str, default: Any = None) -> Any:
+    """The value of attribute `key` of `node` (onnx.helper.get_attribute_value), else `default`.
+
+    Any: the value's type is the attribute's (an int, a float, bytes, a list, a tensor...), known at run time."""
     for a in node.attribute:
         if a.name == key:
             return onnx.helper.get_attribute_value(a)
@@ -319,14 +330,14 @@ def _fold_size(op: str, node: onnx.NodeProto, xs: list[np.ndarray | None]) -> in
     ConstantOfShape, Expand, Tile, Range and broadcasting ops can build huge arrays from tiny inputs."""
     try:
         if op == "ConstantOfShape":
-            return _prod_checked([int(d) for d in xs[0].reshape(-1)])
+            return _prod_checked([int(d) for d in _given(xs, 0).reshape(-1)])
         if op == "Expand":
-            return _prod_checked([max(abs(int(d)), s) for d, s in _zip_right(xs[1].reshape(-1), xs[0].shape)])
+            return _prod_checked([max(abs(int(d)), s) for d, s in _zip_right(_given(xs, 1).reshape(-1), _given(xs, 0).shape)])
         if op == "Tile":
-            reps = [int(r) for r in xs[1].reshape(-1)]
-            return _prod_checked([abs(r) for r in reps]) * max(1, xs[0].size)
+            reps = [int(r) for r in _given(xs, 1).reshape(-1)]
+            return _prod_checked([abs(r) for r in reps]) * max(1, _given(xs, 0).size)
         if op == "Range":
-            start, limit, delta = (float(x.reshape(-1)[0]) for x in xs[:3])
+            start, limit, delta = (float(_given(xs, i).reshape(-1)[0]) for i in range(3))
             return 0 if delta == 0 or not math.isfinite((limit - start) / delta) else max(0, math.ceil((limit - start) / delta))
         shapes = [x.shape for x in xs if x is not None]
         if len(shapes) > 1 and op not in ("Concat", "Gather", "Reshape", "Slice", "Squeeze", "Unsqueeze", "Split",
@@ -335,6 +346,14 @@ def _fold_size(op: str, node: onnx.NodeProto, xs: list[np.ndarray | None]) -> in
     except (TypeError, ValueError, IndexError, OverflowError):
         return 0  # malformed: the evaluator reports it
     return 0
+
+
+def _given(xs: list[np.ndarray | None], i: int) -> np.ndarray:
+    """Input i of a node being folded; a missing one is malformed (ValueError, as a bad value is)."""
+    x = xs[i] if i < len(xs) else None
+    if x is None:
+        raise ValueError(f"input {i} is missing")
+    return x
 
 
 def _prod_checked(dims: list[int]) -> int:
@@ -360,7 +379,7 @@ _ELEMENT_TYPES = {
 }
 """Element types pimc imports (the others, strings and complex and 4-bit types among them, are an error)."""
 
-_FIELDS = {
+_FIELDS: dict[int, str] = {
     TensorProto.FLOAT: "float_data", TensorProto.DOUBLE: "double_data", TensorProto.INT64: "int64_data",
     TensorProto.FLOAT16: "int32_data", TensorProto.BFLOAT16: "int32_data", TensorProto.INT32: "int32_data",
     TensorProto.INT16: "int32_data", TensorProto.INT8: "int32_data", TensorProto.UINT8: "int32_data",
@@ -383,7 +402,7 @@ def _data_problem(t: TensorProto, n: int) -> str | None:
         return None
     used = [f for f in set(_FIELDS.values()) | {"string_data", "uint64_data"} if len(getattr(t, f))]
     field = _FIELDS.get(t.data_type)
-    if used != [field]:
+    if field is None or used != [field]:
         return f"data in {', '.join(sorted(used))}, where a {_dtype_name(t.data_type)} tensor keeps it in {field}"
     if len(getattr(t, field)) != n:
         return f"{len(getattr(t, field))} values of data, its dims hold {n}"
@@ -720,8 +739,11 @@ class _Resolver:
             raise self.error(f"node '{name}' ({node.op_type}): no schema at opset {self.opset}: {e}") from None
         types = {i: self.type_proto(i) for i in inputs if i}
         data = {i: self.const_proto(i) for i in inputs if i in self.out.consts}
+        # the serialized-bytes form that onnx.shape_inference.infer_node_outputs wraps (the types and constants are
+        # serialized once, cached)
+        infer: _InferNodeOutputs = schema._infer_node_outputs  # pyright: ignore[reportAssignmentType]
         try:
-            result = schema._infer_node_outputs(node.SerializeToString(), types, data, {}, self.opset_imports, self.model.ir_version)
+            result = infer(node.SerializeToString(), types, data, {}, self.opset_imports, self.model.ir_version)
         except Exception as e:
             first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
             raise self.error(f"node '{name}' ({node.op_type}): shape inference failed: {first}") from None
@@ -767,7 +789,7 @@ def resolve_graph(model: onnx.ModelProto, source: str | Path, dims: dict[str, in
     """Bind `dims`, fold compile-time values and give every value a concrete type (see module doc)."""
     if model.functions:
         try:
-            model = onnx.inliner.inline_local_functions(model)
+            model = inliner.inline_local_functions(model)
         except Exception as e:  # the inliner raises its own C++ exception types
             first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
             raise ModelImportError(f"{source}: cannot inline the model's local functions: {first}") from None

@@ -16,7 +16,8 @@ import pytest
 
 from pimc.compiler.cli import main
 from pimc.compiler.driver import compile_model, write_outputs
-from pimc.dialects import pim
+from pimc.dialects import attacc, pim
+from pimc.dialects.nn import phase_of
 from pimc.dialects.place import device_of
 from pimc.targets.aim_trace import trace_macro_counts
 from pimc.targets.attacc_trace import trace_commands
@@ -117,7 +118,7 @@ def test_fc_pim_macs_several_vectors_and_its_trace_times_to_the_report(tmp_path:
     assert {e["op"] for e in ops} == {"pim.gemv", "pim.attention"}
     for phase in ("prefill", "decode"):
         timed = [stream_counts(block_commands(op.commands.block), dev) for op in macros
-                 if op.attributes["phase"].data == phase]
+                 if phase_of(op) == phase]
         estimates = [e for e in ops if e["phase"] == phase]
         assert sum(c.time_ns(dev) for c in timed) == pytest.approx(sum(e["latency_ns"] for e in estimates), rel=1e-12)
         assert sum(c.energy_pj(dev) for c in timed) == pytest.approx(sum(e["energy_pj"] for e in estimates), rel=1e-12)
@@ -189,8 +190,8 @@ def test_a_trace_too_long_is_refused_before_it_is_rendered(tmp_path: Path, syste
 
 def _unrolled_aim_trace(module, model: str, system: str, device: str) -> str:
     """The AiM trace written command by command (no templates): what emit_aim_trace must equal."""
-    from pimc.targets.aim_trace import _macro_comment
     from pimc.dialects.aim import trace_line
+    from pimc.targets.aim_trace import _macro_comment
 
     lines = [f"# pimc AiM trace: model {model}, system {system}, device {device}"]
     for op in module.walk():
@@ -208,6 +209,7 @@ def _unrolled_attacc_traces(module, device: str, dev) -> list[str]:
     for op in module.walk():
         if isinstance(op, pim.PIM_MACROS) and op.commands.blocks and device_of(op) == device:
             for cmd, row, channel in pim.unroll(op.commands.block):
+                assert isinstance(cmd, attacc.AttaccCommandOp)
                 for stack, lines in _op_lines(cmd, row, channel, dev.p("channels")).items():
                     stacks[stack] += [ln if isinstance(ln, str) else f"{ln[0]} 0x{ln[1]:08x}" for ln in lines]
     return ["".join(f"{ln}\n" for ln in s) for s in stacks]

@@ -12,11 +12,12 @@ import math
 from pathlib import Path
 
 import pytest
+from xdsl.dialects import func
 from xdsl.dialects.builtin import ModuleOp, TensorType
 
 from pimc.compiler.driver import import_model
-from pimc.dialects.nn import phase_of
 from pimc.dialects import nn
+from pimc.dialects.nn import phase_of
 from pimc.targets.cost import is_costed, op_metrics
 
 REPO = Path(__file__).resolve().parents[2]
@@ -44,7 +45,7 @@ def dsl() -> dict[str, tuple[int, int]]:
 def test_onnx_export_imports_concrete_and_matches_the_dsl(phase: str, dsl: dict[str, tuple[int, int]]) -> None:
     module = import_model(REPO / "tests" / "models" / f"llama2-7b-{phase}.onnx")
     (fn,) = module.ops
-    assert fn.sym_name.data == phase  # pyright: ignore[reportAttributeAccessIssue]
+    assert isinstance(fn, func.FuncOp) and fn.sym_name.data == phase
     counts = collections.Counter(op.name for op in module.walk())
     assert counts["nn.linear"] == 32 * 7 + 1 and counts["nn.attention"] == 32 and counts["nn.rms_norm"] == 65
     assert counts["nn.kv_append"] == (64 if phase == "decode" else 0)

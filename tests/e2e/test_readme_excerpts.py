@@ -18,6 +18,7 @@ SCRIPT = ROOT / "docs" / "excerpts.py"
 
 def _excerpts():
     spec = importlib.util.spec_from_file_location("pimc_docs_excerpts", SCRIPT)
+    assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     sys.modules[spec.name] = module
     spec.loader.exec_module(module)

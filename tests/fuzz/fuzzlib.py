@@ -690,7 +690,7 @@ def _run_inputs_case(rnd: random.Random, workdir: Path) -> list[str]:
     if what == "notnpz":
         path.write_bytes(b"PK\x03\x04garbage")
     else:
-        np.savez(path, **feeds)
+        np.savez(path, allow_pickle=True, **feeds)
     return ["run", str(model), "--strategy", "roofline", "--inputs", str(path)]
 
 
@@ -796,7 +796,8 @@ def _explore(cases: int, seed: int) -> int:
             slowest = sorted([*slowest, (r.seconds, r.argv)], reverse=True)[:5]
             outcomes[f"{family} {r.status}"] = outcomes.get(f"{family} {r.status}", 0) + 1
             first = next((ln for ln in r.err.splitlines() if ln.startswith("pimc: error:")), "")
-            key = re.sub(r"'[^']*'|\d+(\.\d+)?(e[+-]?\d+)?", "_", re.sub(r"^.*?(\.onnx|\.pim|\.toml)(:\d+:\d+)?: ", "", first))[:90]
+            located = re.sub(r"^.*?(\.onnx|\.pim|\.toml)(:\d+:\d+)?: ", "", first)
+            key = re.sub(r"'[^']*'|\d+(\.\d+)?(e[+-]?\d+)?", "_", located)[:90]
             messages[f"{family}: {key}"] = messages.get(f"{family}: {key}", 0) + 1
             if r.problems:
                 key = f"{family}: {r.signature()}"

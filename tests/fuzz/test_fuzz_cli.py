@@ -21,7 +21,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-import fuzzlib  # noqa: E402
+import fuzzlib
 
 TOTAL = int(os.environ.get("PIMC_FUZZ_EXAMPLES", "800"))
 SHARE = {"onnx": 0.25, "dsl": 0.25, "system": 0.2, "cli": 0.15, "ir": 0.15}

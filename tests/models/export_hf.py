@@ -348,7 +348,7 @@ def compare_with_torch(path: Path, spec: ExportSpec, args: Sequence[torch.Tensor
     assert out_names == spec.output_names, (out_names, spec.output_names)
     worst = 0.0
     for e, g in zip(expected, got):
-        e = _to_numpy(e)
+        e, g = _to_numpy(e), np.asarray(g)
         assert e.shape == g.shape, (e.shape, g.shape)
         worst = max(worst, float(np.max(np.abs(e - g))) if e.size else 0.0)
     return worst
@@ -356,7 +356,7 @@ def compare_with_torch(path: Path, spec: ExportSpec, args: Sequence[torch.Tensor
 
 def dynamic_probe_args(spec: ExportSpec, batch: int, seq: int, past: int) -> tuple:
     """Random inputs of other sizes for a dynamic causal spec."""
-    ids, *pasts = spec.args
+    _, *pasts = spec.args
     gen = torch.Generator().manual_seed(SEED + 2)
     vocab = getattr(spec.module, WRAPPED).config.vocab_size
     new_ids = torch.randint(0, vocab, (batch, seq), generator=gen)
@@ -443,7 +443,7 @@ def export_all(
                     spec = encoder_spec(model, with_mask=True)
                     r = export_one(spec, out_dir / f"{name}-prefill-{tag}.onnx",
                                    optimize=optimize, check=check, keep_metadata=keep_metadata)
-                except Exception as exc:  # noqa: BLE001 - fall back as documented
+                except Exception as exc:  # fall back as documented
                     print(f"{name}: export with attention_mask failed ({exc!r:.200}); "
                           "retrying with input_ids only")
                     spec = encoder_spec(model, with_mask=False)
@@ -475,7 +475,7 @@ def versions() -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
     parser.add_argument("--out-dir", type=Path, default=HERE)
     parser.add_argument("--only", nargs="*", choices=ALL_MODELS, default=list(ALL_MODELS))
     parser.add_argument("--no-check", action="store_true",

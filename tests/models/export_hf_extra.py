@@ -50,11 +50,12 @@ from pathlib import Path
 import onnx
 import torch
 
-HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE))
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # export_hf is a sibling script, not a package
 
-import export_hf  # noqa: E402  (sibling script, not a package)
-from export_hf import PAST_LEN, PREFILL_LEN, SEED, VOCAB, WRAPPED  # noqa: E402
+import export_hf
+from export_hf import PAST_LEN, PREFILL_LEN, SEED, VOCAB, WRAPPED
+
+HERE = Path(__file__).resolve().parent
 
 PARALLEL_MODELS = ("gptj", "gptneox", "phi")
 MQA_MODELS = ("falcon", "gptbigcode")
@@ -296,7 +297,7 @@ def shared_values(ir_model, *, min_layers: int = 2) -> list[SharedValue]:
     out: list[SharedValue] = []
     for value, node in candidates:
         readers = [u for u, _ in value.uses() if layer_of.get(id(u)) is not None]
-        layers = sorted({layer_of[id(u)] for u in readers})
+        layers = sorted({layer for layer in (layer_of.get(id(u)) for u in readers) if layer is not None})
         if len(layers) < min_layers:
             continue
         if node is None:
@@ -471,7 +472,7 @@ def export_all(
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
     parser.add_argument("--out-dir", type=Path, default=HERE)
     parser.add_argument("--only", nargs="*", choices=ALL_MODELS, default=list(ALL_MODELS))
     parser.add_argument("--no-check", action="store_true",

@@ -49,11 +49,12 @@ from pathlib import Path
 import onnx
 import torch
 
-HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE))
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # export_hf is a sibling script, not a package
 
-import export_hf  # noqa: E402  (sibling script, not a package)
-import export_hf_extra  # noqa: E402
+import export_hf
+import export_hf_extra
+
+HERE = Path(__file__).resolve().parent
 
 WEIGHTS_FILE = "llama2-7b.weights.bin"  # referenced, never written
 ALIGN = 64
@@ -283,7 +284,7 @@ def _short_io(items: list) -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
     parser.add_argument("--out-dir", type=Path, default=HERE)
     parser.add_argument("--phase", nargs="*", choices=("prefill", "decode"),
                         default=["prefill", "decode"])

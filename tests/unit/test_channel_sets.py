@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import random
 
 import pytest
@@ -28,7 +29,7 @@ def test_any_set_round_trips(seed: int) -> None:
     assert _parse(str(attr)) == attr
     runs = attr.runs()
     assert sum(1 << c for a, b in runs for c in range(a, b + 1)) == mask
-    assert all(b + 1 < a2 for (_, b), (a2, _) in zip(runs, runs[1:]))  # maximal runs, ascending
+    assert all(b + 1 < a2 for (_, b), (a2, _) in itertools.pairwise(runs))  # maximal runs, ascending
 
 
 def test_printed_form() -> None:

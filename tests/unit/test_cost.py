@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 from xdsl.dialects.builtin import TensorType, f16, f32
-from xdsl.ir import Block
+from xdsl.ir import Attribute, Block, SSAValue
 
 from pimc.dialects import nn
 from pimc.targets.cost import device_cost, npu_peak_gflops, op_metrics, pim_weight, tensor_bytes
@@ -12,7 +12,7 @@ from pimc.targets.pim_timing import gemv_counts, pim_internal_gbps, pim_peak_gfl
 from pimc.targets.system import load_system
 
 
-def _arg(shape: list[int], dtype=f32):
+def _arg(shape: list[int], dtype: Attribute = f32) -> SSAValue:
     return Block(arg_types=[TensorType(dtype, shape)]).args[0]
 
 
@@ -38,18 +38,21 @@ def test_matmul_metrics_and_device_costs() -> None:
     assert m.engine == "matrix"
     assert pim_weight(op) is w.result
     npu = device_cost(op, m, s.devices["npu"], s, "fp16")
+    assert npu is not None
     # a GEMV uses 1 of an output-stationary array's 128 rows: 4 cores x 1024 outputs each take
     # 8 column folds x (128 + 128 + 4096 - 2) cycles - 1 (SCALE-Sim), longer than streaming the weight
     assert npu.latency_ns == (8 * (128 + 128 + 4096 - 2) - 1) / 1.0
     assert npu.bound == "compute" and npu.latency_ns >= m.bytes / 1024
     # PIM: the timing of the GEMV's all-bank command sequence
     pim = device_cost(op, m, s.devices["pim"], s, "fp16")
+    assert pim is not None
     counts = gemv_counts(1, 4096, 4096, s.devices["pim"])
     assert pim.latency_ns == counts.time_ns(s.devices["pim"])
     assert pim.energy_pj == counts.energy_pj(s.devices["pim"])
     assert pim.latency_ns < npu.latency_ns  # the point of PIM: a GEMV at the banks' bandwidth
     # GPU: max(FLOPs / 312 TFLOP/s, bytes / 1555 GB/s) + 1 us launch; energy = FLOPs x 1.3 pJ + bits x 3.9 pJ
     gpu = device_cost(op, m, s.devices["gpu"], s, "fp16")
+    assert gpu is not None
     assert gpu.latency_ns == pytest.approx(max(m.flops / 312e3, m.bytes / 1555) + 1000)  # + the launch overhead
     assert gpu.energy_pj == pytest.approx(m.flops * 1.3 + m.bytes * 8 * 3.9)
 

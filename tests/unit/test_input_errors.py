@@ -17,6 +17,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import onnx
@@ -190,7 +191,7 @@ def test_system_numbers_are_finite_and_in_range(test_system: Path, key: str, val
     import tomllib
 
     doc = tomllib.loads(test_system.read_text())
-    table = doc
+    table: Any = doc  # tables and arrays of tables
     *path, last = key.split(".")
     for k in path:
         table = table[int(k)] if k.isdigit() else table[k]
@@ -211,7 +212,7 @@ def test_a_system_toml_with_nan_is_one_line(tmp_path: Path, test_system: Path, c
 
 def test_json_outputs_never_hold_nan(tmp_path: Path) -> None:
     out = tmp_path / "out"
-    with pytest.raises(PimcError, match="report.json would hold NaN"):
+    with pytest.raises(PimcError, match=r"report\.json would hold NaN"):
         write_files({"report.json": json.dumps({"latency_ns": float("nan")})}, out)
     assert not out.exists()
 
@@ -431,7 +432,8 @@ def test_unwritable_output_directories(tmp_path: Path, capsys) -> None:
     afile = tmp_path / "afile"
     afile.write_text("x")
     for target, message in [(afile, "File exists"), (afile / "sub", "Not a directory"),
-                            (tmp_path / ("x" * 300), "File name too long"), ("", "argument -o/--output: the output directory is an empty path")]:
+                            (tmp_path / ("x" * 300), "File name too long"),
+                            ("", "argument -o/--output: the output directory is an empty path")]:
         _fails(["compile", str(TINY), *FAST, "-o", str(target)], capsys, "cannot write the outputs" if target else "",
                message)
     if os.path.isdir("/proc/self"):

@@ -17,6 +17,7 @@ import io
 import math
 import warnings
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -191,7 +192,7 @@ def test_dram_traffic_against_scalesim(tmp_path: Path) -> None:
 
 # --- plain unit tests -------------------------------------------------------------------------
 
-NPU = dict(
+NPU: dict[str, Any] = dict(
     rows=128,
     cols=128,
     cores=8,
@@ -294,6 +295,6 @@ def test_from_params_uses_device_keys() -> None:
 
 
 def test_vector_ns() -> None:
-    kw = dict(vector_lanes=128, cores=8, clock_ghz=1.0, bandwidth_gbps=1024.0)
+    kw: dict[str, Any] = dict(vector_lanes=128, cores=8, clock_ghz=1.0, bandwidth_gbps=1024.0)
     assert npu_vector_ns(1024 * 1000, 10, **kw) == 1000.0  # compute: 1024 FLOP/ns
     assert npu_vector_ns(10, 1024 * 500, **kw) == 500.0  # memory: 1024 byte/ns

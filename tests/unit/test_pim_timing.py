@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import replace
 from pathlib import Path
 
 import pytest
-from xdsl.dialects.builtin import TensorType, f32
+from xdsl.dialects.builtin import StringAttr, TensorType, f32
 from xdsl.ir import Block
 
 from pimc.dialects import aim, nn, pim
@@ -110,10 +111,13 @@ def test_unknown_command_is_refused() -> None:
         command_counts(PimCommand(CommandKind.EOC), _toy_pim())
 
 
-ATTENTION = [(1, 4, 4, 1, 16, 16, 16), (1, 32, 32, 1, 512, 128, 128), (1, 8, 2, 1, 100, 64, 64), (2, 4, 4, 3, 33, 16, 16)]
+AttentionDims = tuple[int, int, int, int, int, int, int]
+"""(B, Hq, Hkv, S, T, D, Dv), as nn.AttentionOp.dims()."""
+ATTENTION: list[AttentionDims] = [(1, 4, 4, 1, 16, 16, 16), (1, 32, 32, 1, 512, 128, 128), (1, 8, 2, 1, 100, 64, 64),
+                                  (2, 4, 4, 3, 33, 16, 16)]
 
 
-def _generic_attention_stream(dims: tuple[int, ...], dev):
+def _generic_attention_stream(dims: AttentionDims, dev):
     """The all-bank command stream of attention under `attention_mapping`, rows left out (timing
     ignores them): head h on channels (h % groups) * head_channels ..., score then context GEMV."""
     from pimc.targets.pim_timing import attention_mapping, gemv_commands, head_slot
@@ -131,7 +135,7 @@ def _generic_attention_stream(dims: tuple[int, ...], dev):
 
 @pytest.mark.parametrize("preset", ["gddr6-aim", "hbm3-pim", "samsung-hbm-pim"])
 @pytest.mark.parametrize("dims", ATTENTION)
-def test_attention_estimate_equals_emitted_commands(preset: str, dims: tuple[int, ...]) -> None:
+def test_attention_estimate_equals_emitted_commands(preset: str, dims: AttentionDims) -> None:
     """Lower nn.attention the way lower-to-pim does (heads over channel groups), time every command
     of its stream on per-channel timelines: equal to the closed form. AiM devices emit ISR ops."""
     from xdsl.rewriter import Rewriter
@@ -144,7 +148,8 @@ def test_attention_estimate_equals_emitted_commands(preset: str, dims: tuple[int
     dev = _preset_device(preset)
     block = Block(arg_types=[TensorType(f32, [b, hq, s, d]), TensorType(f32, [b, hkv, t, d]),
                              TensorType(f32, [b, hkv, t, dv])])
-    attn = nn.AttentionOp(*block.args, None, scale=d ** -0.5)
+    q, k, v = block.args
+    attn = nn.AttentionOp(q, k, v, None, scale=d ** -0.5)
     block.add_op(attn)
     lower_attention(attn, dev, RowAllocator(dev.p("rows_per_bank")), Rewriter())
     (lowered,) = block.ops
@@ -259,7 +264,7 @@ def test_attacc_estimate_equals_emitted_commands(device: str, m: int, k: int, n:
     from pimc.targets.pim_timing import block_commands, gemv_geometry
 
     dev = _papi(device.split(":")[1]) if device.startswith("papi") else _preset_device(device)
-    op, cmds = _attacc_gemv(m, k, n, dev, bias)
+    _, cmds = _attacc_gemv(m, k, n, dev, bias)
     assert all(isinstance(c, attacc.AttaccCommandOp | pim.RepeatOp) for c in cmds)
     block = Block(cmds)
     emitted = stream_counts(block_commands(block), dev)
@@ -280,7 +285,7 @@ def test_attacc_estimate_equals_emitted_commands(device: str, m: int, k: int, n:
 
 @pytest.mark.parametrize("device", ["papi:fc_pim", "papi:attn_pim"])
 @pytest.mark.parametrize("dims", [(1, 32, 32, 1, 512, 128, 128), (1, 8, 2, 3, 100, 64, 64), (4, 4, 4, 5, 33, 16, 16)])
-def test_attacc_attention_estimate_equals_emitted_commands(device: str, dims: tuple[int, ...]) -> None:
+def test_attacc_attention_estimate_equals_emitted_commands(device: str, dims: AttentionDims) -> None:
     """Attention on PAPI's PIM devices (80 channels, heads over channel groups, softmax in the buffer die):
     the emitted AttAcc stream times to the closed form, several query rows per MAC on FC-PIM."""
     from xdsl.rewriter import Rewriter
@@ -295,10 +300,12 @@ def test_attacc_attention_estimate_equals_emitted_commands(device: str, dims: tu
     dev = _papi(device.split(":")[1])
     block = Block(arg_types=[TensorType(f32, [b, hq, s, d]), TensorType(f32, [b, hkv, t, d]),
                              TensorType(f32, [b, hkv, t, dv])])
-    attn = nn.AttentionOp(*block.args, None, scale=d ** -0.5)
+    q, k, v = block.args
+    attn = nn.AttentionOp(q, k, v, None, scale=d ** -0.5)
     block.add_op(attn)
     lower_attention(attn, dev, RowAllocator(dev.p("rows_per_bank")), Rewriter())
     (lowered,) = block.ops
+    assert isinstance(lowered, pim.AttentionOp)
     commands = Block(attacc_ops(attention_items(lowered, dev, softmax_on_device=True)))
     emitted, estimate = stream_counts(block_commands(commands), dev), attention_counts(*dims, dev)
     assert emitted.commands.pop("SFM") == b * hkv  # one buffer-die softmax per head, not timed
@@ -328,7 +335,9 @@ def test_kv_cache_rows_shared_across_phases_only_when_laid_out_alike(past: str, 
         if isinstance(op, pim.AttentionOp):
             mapping = attention_mapping(*op.dims(), dev)
             k_rows, v_rows = mapping.head_rows(op.dims()[4], op.dims()[5], op.dims()[6])
-            spans[(op.attributes["name"].data, op.attributes["phase"].data)] = (
+            name, phase = op.attributes["name"], op.attributes["phase"]
+            assert isinstance(name, StringAttr) and isinstance(phase, StringAttr)
+            spans[(name.data, phase.data)] = (
                 (op.k_layout.row_base.value.data, mapping.waves * k_rows),
                 (op.v_layout.row_base.value.data, mapping.waves * v_rows))
     pre, dec = spans[("layers.0.attn", "prefill")], spans[("layers.0.attn", "decode")]
@@ -339,7 +348,7 @@ def test_kv_cache_rows_shared_across_phases_only_when_laid_out_alike(past: str, 
             assert extent.get(base, n) == n
             extent[base] = n
     ranges = sorted(extent.items())
-    for (a, n), (b, _) in zip(ranges, ranges[1:]):
+    for (a, n), (b, _) in itertools.pairwise(ranges):
         assert a + n <= b, ranges
 
 
@@ -352,13 +361,15 @@ def test_unnamed_attention_ops_get_their_own_cache_rows() -> None:
     dev = _preset_device("hbm3-pim")
     shapes = [TensorType(f32, [1, 2, 1, 16]), TensorType(f32, [1, 2, 8, 16]), TensorType(f32, [1, 2, 8, 16])]
     block = Block(arg_types=shapes * 2)
-    a1 = nn.AttentionOp(*block.args[:3], None, scale=0.25)
-    a2 = nn.AttentionOp(*block.args[3:], None, scale=0.25)
+    q1, k1, v1, q2, k2, v2 = block.args
+    a1 = nn.AttentionOp(q1, k1, v1, None, scale=0.25)
+    a2 = nn.AttentionOp(q2, k2, v2, None, scale=0.25)
     block.add_ops([a1, a2])
     rows = RowAllocator(dev.p("rows_per_bank"))
     lower_attention(a1, dev, rows, Rewriter())
     lower_attention(a2, dev, rows, Rewriter())
     first, second = block.ops
+    assert isinstance(first, pim.AttentionOp) and isinstance(second, pim.AttentionOp)
     assert first.k_layout.row_base.value.data != second.k_layout.row_base.value.data
     assert first.v_layout.row_base.value.data != second.v_layout.row_base.value.data
 
@@ -423,6 +434,7 @@ def _attention_mapping_enumerated(b: int, hq: int, hkv: int, s: int, t: int, d: 
         key = (mapping.waves * head.cycles, head.energy_pj(dev), c)
         if best is None or key < best[0]:
             best = (key, mapping)
+    assert best is not None
     return best[1]
 
 

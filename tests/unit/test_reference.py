@@ -27,9 +27,9 @@ from xdsl.dialects.builtin import ModuleOp, StringAttr, TensorType, f32
 from xdsl.ir import Block, Region
 
 from pimc.compiler.driver import make_context
-from pimc.compiler.run import seeded_inputs
 from pimc.compiler.frontend.onnx_import import import_onnx
 from pimc.compiler.frontend.onnx_shapes import resolve_graph
+from pimc.compiler.run import seeded_inputs
 from pimc.dialects import nn
 from pimc.passes.raise_nn import RaiseNnPass
 from pimc.targets.reference import ReferenceError, run_function, weights_from_onnx
@@ -133,7 +133,7 @@ def _case(path: Path) -> tuple[ModuleOp, dict[str, np.ndarray], dict[str, np.nda
     options = ort.SessionOptions()
     options.log_severity_level = 3  # CastLike constant-folding notices are noise
     session = ort.InferenceSession(model.SerializeToString(), options, providers=["CPUExecutionProvider"])
-    return module, feeds, weights, session.run(None, feeds)
+    return module, feeds, weights, [np.asarray(e) for e in session.run(None, feeds)]
 
 
 def _main(module: ModuleOp) -> func.FuncOp:
@@ -176,7 +176,8 @@ def _run_both(tmp_path: Path, graph: onnx.GraphProto, feeds: dict[str, np.ndarra
     onnx.checker.check_model(model, full_check=True)
     path = tmp_path / "m.onnx"
     onnx.save(model, str(path))
-    expected = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"]).run(None, feeds)
+    outputs = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"]).run(None, feeds)
+    expected = [np.asarray(e) for e in outputs]
     module = import_onnx(path)
     got = run_function(_main(module), weights_from_onnx(path), list(feeds.values()))
     _assert_close(got, expected, [o.name for o in graph.output])

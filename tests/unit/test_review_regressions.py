@@ -5,16 +5,16 @@ from __future__ import annotations
 import tomllib
 from pathlib import Path
 
+import numpy as np
 import onnx
 import pytest
 from onnx import TensorProto, helper, numpy_helper
-import numpy as np
 
 from pimc.compiler.cli import main
 from pimc.compiler.driver import compile_model, make_context
-from pimc.errors import CompileError, ModelImportError, SystemConfigError
 from pimc.compiler.frontend.onnx_import import import_onnx
-from pimc.dialects import pim
+from pimc.dialects import nn, pim
+from pimc.errors import CompileError, ModelImportError, SystemConfigError
 from pimc.passes.partition import PartitionPass
 from pimc.targets.pim_timing import layout_geometry
 from pimc.targets.system import parse_system
@@ -65,11 +65,12 @@ def test_weight_read_in_two_orientations_gets_separate_rows(tmp_path: Path) -> N
         [_w("w", 2048, 16)],
     )
     result = compile_model(path)
-    gemvs = {op.attributes["name"].data: op for op in result.module.walk() if isinstance(op, pim.GemvOp)}
+    gemvs = {nn.op_label(op): op for op in result.module.walk() if isinstance(op, pim.GemvOp)}
     assert set(gemvs) == {"plain", "transposed"}
+    assert result.system is not None
     spans = []
     for op in gemvs.values():
-        m, k, n = op.mkn()
+        _, k, n = op.mkn()
         base = op.layout.row_base.value.data
         spans.append(range(base, base + layout_geometry(op.layout, k, result.system.devices["pim"]).rows(k, n)))
     assert not set(spans[0]) & set(spans[1])

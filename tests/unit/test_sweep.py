@@ -11,7 +11,6 @@ import pytest
 
 from pimc.compiler import driver
 from pimc.compiler.cli import main
-from pimc.errors import PimcError
 from pimc.compiler.sweep import (
     METRIC_COLUMNS,
     metrics_row,
@@ -20,6 +19,7 @@ from pimc.compiler.sweep import (
     sweep_png_bytes,
     write_sweep,
 )
+from pimc.errors import PimcError
 
 REPO = Path(__file__).resolve().parents[2]
 GPT2 = REPO / "examples" / "gpt2-small.pim"

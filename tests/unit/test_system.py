@@ -72,7 +72,7 @@ def test_missing_link_is_reported_when_needed(test_system: Path) -> None:
 def test_bad_toml_syntax(tmp_path: Path) -> None:
     bad = tmp_path / "bad.toml"
     bad.write_text("name = \n")
-    with pytest.raises(SystemConfigError, match="bad.toml: invalid TOML"):
+    with pytest.raises(SystemConfigError, match=r"bad\.toml: invalid TOML"):
         load_system(str(bad))
 
 
