@@ -58,8 +58,10 @@ def shape_problem(shape: Sequence[int]) -> str | None:
             return f"dim {i} is {fmt_count(d)}, more than any memory can hold (at most {fmt_count(MAX_ELEMENTS)})"
     n = math.prod(shape)
     if n > MAX_ELEMENTS:
-        return (f"{fmt_count(n)} elements, more than any memory can hold (a memory holds at most "
-                f"{fmt_count(MAX_ELEMENTS)} bytes, capacity_gb <= {MAX_CAPACITY_GB:g})")
+        return (
+            f"{fmt_count(n)} elements, more than any memory can hold (a memory holds at most "
+            f"{fmt_count(MAX_ELEMENTS)} bytes, capacity_gb <= {MAX_CAPACITY_GB:g})"
+        )
     return None
 
 

@@ -81,8 +81,10 @@ def main() -> None:
     gemvs = sum(isinstance(op, pim.GemvOp) for op in macros)
     ir_ops = sum(1 for op in macros for _ in op.commands.walk())
     lines = sum(pim.unrolled_length(op.commands.block) for op in macros) + 1
-    print(f"{MODEL.name} decode on {args.system}, strategy {args.strategy}: {len(macros)} PIM macros "
-          f"({gemvs} GEMVs, {len(macros) - gemvs} attention); import + annotate + partition {front:.2f} s")
+    print(
+        f"{MODEL.name} decode on {args.system}, strategy {args.strategy}: {len(macros)} PIM macros "
+        f"({gemvs} GEMVs, {len(macros) - gemvs} attention); import + annotate + partition {front:.2f} s"
+    )
     print(f"  lower-to-pim     {t_layout:7.3f} s")
     print(f"  convert-pim-to-aim {t_commands:5.3f} s   {ir_ops} command ops in the IR (pim.repeat loops)")
     print(f"  emit AiM trace   {t_emit:7.3f} s   {lines} commands, {size / 1e6:.2f} MB")

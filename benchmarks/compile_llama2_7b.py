@@ -23,16 +23,20 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 MODELS = ROOT / "tests" / "models"
-FLOOR = (f"import onnx; m = onnx.load({str(MODELS / 'llama2-7b-decode.onnx')!r}, load_external_data=False); "
-         "onnx.shape_inference.infer_shapes(m)")
+FLOOR = (
+    f"import onnx; m = onnx.load({str(MODELS / 'llama2-7b-decode.onnx')!r}, load_external_data=False); "
+    "onnx.shape_inference.infer_shapes(m)"
+)
 CASES = [
     ("llama2-7b-decode.onnx", [str(MODELS / "llama2-7b-decode.onnx")]),
     ("llama2-7b-prefill.onnx", [str(MODELS / "llama2-7b-prefill.onnx")]),
     ("llama2-7b-decode-gen.onnx (rotary/mask at the top)", [str(MODELS / "llama2-7b-decode-gen.onnx")]),
     ("llama2-7b-prefill-gen.onnx", [str(MODELS / "llama2-7b-prefill-gen.onnx")]),
     ("examples/llama2-7b.pim (both phases)", [str(ROOT / "examples" / "llama2-7b.pim")]),
-    ("examples/llama2-70b.pim (both phases, mi300x)", [str(ROOT / "examples" / "llama2-70b.pim"), "--system",
-                                                       "mi300x"]),
+    (
+        "examples/llama2-70b.pim (both phases, mi300x)",
+        [str(ROOT / "examples" / "llama2-70b.pim"), "--system", "mi300x"],
+    ),
 ]
 
 
@@ -64,11 +68,23 @@ def main() -> None:
         print(f"{'layers':>7s} {'wall s':>7s} {'ms per added layer':>19s}")
         prev: tuple[int, float] | None = None
         for layers in [int(x) for x in args.layers.split(",")]:
-            t = wall([*pimc, str(ROOT / "examples" / "llama2-7b.pim"), "--system", "hybe", "--dim", f"layers={layers}",
-                      "-o", str(Path(tmp) / "out")], args.repeat)
+            t = wall(
+                [
+                    *pimc,
+                    str(ROOT / "examples" / "llama2-7b.pim"),
+                    "--system",
+                    "hybe",
+                    "--dim",
+                    f"layers={layers}",
+                    "-o",
+                    str(Path(tmp) / "out"),
+                ],
+                args.repeat,
+            )
             step = f"{(t - prev[1]) / (layers - prev[0]) * 1e3:19.1f}" if prev else f"{'':19s}"
             print(f"{layers:7d} {t:7.2f} {step}")
             prev = (layers, t)
+
 
 if __name__ == "__main__":
     main()

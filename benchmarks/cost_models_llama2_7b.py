@@ -50,7 +50,9 @@ MODEL = ROOT / "examples" / "llama2-7b.pim"
 def _layer_ops(module, phase: str) -> list:
     """Costed ops of the first decoder layer plus the ops after the last layer (final norm, lm_head)."""
     fn = next(op for op in module.ops if isinstance(op, func.FuncOp) and op.sym_name.data == phase)
-    ops = [op for op in fn.body.block.ops if op.dialect_name() == "nn" and not isinstance(op, (nn.WeightOp, nn.ConstantOp))]
+    ops = [
+        op for op in fn.body.block.ops if op.dialect_name() == "nn" and not isinstance(op, (nn.WeightOp, nn.ConstantOp))
+    ]
     seen: set[str] = set()
     picked = []
     for op in ops:
@@ -68,9 +70,16 @@ def _pim_stream_ns(op, dev) -> float:
     if isinstance(op, nn.AttentionOp):
         mapping = attention_mapping(*op.dims(), dev)
         kg, vg = mapping.k, mapping.v
-        macro = pim.AttentionOp(op.q, op.k, op.v, op.mask, op.result.type,
-                                pim.GemvLayoutAttr(kg.channels, kg.banks, kg.k_tile, 0),
-                                pim.GemvLayoutAttr(vg.channels, vg.banks, vg.k_tile, 0), mapping.head_channels)
+        macro = pim.AttentionOp(
+            op.q,
+            op.k,
+            op.v,
+            op.mask,
+            op.result.type,
+            pim.GemvLayoutAttr(kg.channels, kg.banks, kg.k_tile, 0),
+            pim.GemvLayoutAttr(vg.channels, vg.banks, vg.k_tile, 0),
+            mapping.head_channels,
+        )
         cmds = aim_attention_commands(macro, dev)
         macro.erase(safe_erase=False)
         return stream_counts(block_commands(Block(cmds)), dev).time_ns(dev)
@@ -81,8 +90,9 @@ def _pim_stream_ns(op, dev) -> float:
     assert isa(result_type, TensorType[Attribute])
     layout = gemv_layout(k, n, dev, RowAllocator(1 << 30), "w", False, "bench")
     bias = op.bias if isinstance(op, nn.LinearOp) else None
-    gemv = pim.GemvOp(op.operands[0], w, bias, result_type, layout, isinstance(op, nn.LinearOp)
-                      and op.transpose_w is not None)
+    gemv = pim.GemvOp(
+        op.operands[0], w, bias, result_type, layout, isinstance(op, nn.LinearOp) and op.transpose_w is not None
+    )
     cmds = aim_gemv_commands(gemv, dev)
     gemv.erase(safe_erase=False)
     return stream_counts(block_commands(Block(cmds)), dev).time_ns(dev)
@@ -115,8 +125,10 @@ def table(phase: str, dims: dict[str, str], system_name: str, gpu_system_name: s
     t0 = time.perf_counter()
     module = import_model(MODEL, dims)
     ops = _layer_ops(module, phase)
-    print(f"== {phase}: Llama-2-7B {', '.join(f'{k}={v}' for k, v in dims.items())}, dtype {dtype}; "
-          f"system {system_name} + GPU of {gpu_system_name} (import {time.perf_counter() - t0:.2f} s) ==")
+    print(
+        f"== {phase}: Llama-2-7B {', '.join(f'{k}={v}' for k, v in dims.items())}, dtype {dtype}; "
+        f"system {system_name} + GPU of {gpu_system_name} (import {time.perf_counter() - t0:.2f} s) =="
+    )
     devs = list(system.devices)
     head = ["op", "kind", *(f"{d} ns" for d in devs), "PIM stream ns", f"{gpu_system_name} ns", "bound"]
     rows = []
@@ -130,8 +142,16 @@ def table(phase: str, dims: dict[str, str], system_name: str, gpu_system_name: s
         if stream is not None:
             assert stream == lat[pim_dev.name], (nn.op_label(op), stream, lat[pim_dev.name])
         bound = ",".join(f"{d[0]}:{_str(v)[0]}" for d, v in _entries(cost, "bound").items())
-        rows.append([nn.op_label(op)[:44], op.name.removeprefix("nn."), *(_ns(lat.get(d)) for d in devs),
-                     _ns(stream), _ns(glat), bound])
+        rows.append(
+            [
+                nn.op_label(op)[:44],
+                op.name.removeprefix("nn."),
+                *(_ns(lat.get(d)) for d in devs),
+                _ns(stream),
+                _ns(glat),
+                bound,
+            ]
+        )
     widths = [max(len(str(r[i])) for r in [head, *rows]) for i in range(len(head))]
     for r in [head, ["-" * w for w in widths], *rows]:
         print("  ".join(str(c).ljust(w) if i < 2 else str(c).rjust(w) for i, (c, w) in enumerate(zip(r, widths))))

@@ -167,6 +167,7 @@ MAPPING = [
     ("lm_head", "1:1", [("top", "logits", "nn.linear")], {"prefill": ["classifier"], "decode": ["classifier"]}),
 ]
 
+
 def run_genz(python: str, cfg: dict) -> dict:
     cmd = [python, "-c", GENZ_SCRIPT, json.dumps(cfg)]
     with tempfile.TemporaryDirectory() as scratch:  # GenZ writes files into its working directory
@@ -202,7 +203,9 @@ def pimc_costs(machine: dict) -> tuple[dict[str, dict[tuple[str, str, str], Cost
         out[phase] = {}
         for key, inst in ops.items():
             if len(set(inst)) != 1:
-                sys.exit(f"pimc {phase} {key}: the layers differ ({len(set(inst))} variants); per-layer rows assume one")
+                sys.exit(
+                    f"pimc {phase} {key}: the layers differ ({len(set(inst))} variants); per-layer rows assume one"
+                )
             c = Cost()
             c.add(*inst[0])
             out[phase][key] = c
@@ -241,8 +244,19 @@ def fmt_ns(x: float | None) -> str:
     return "—" if x is None else f"{x:,.1f}"
 
 
-HEADER = ("op", "map", "pimc FLOPs", "GenZ FLOPs", "pimc bytes", "GenZ bytes", "(on-chip)", "pimc ns", "GenZ ns", "diff %",
-          "bound p/G")
+HEADER = (
+    "op",
+    "map",
+    "pimc FLOPs",
+    "GenZ FLOPs",
+    "pimc bytes",
+    "GenZ bytes",
+    "(on-chip)",
+    "pimc ns",
+    "GenZ ns",
+    "diff %",
+    "bound p/G",
+)
 
 
 def print_table(rows: list[tuple[str, ...]]) -> None:
@@ -264,19 +278,28 @@ def short(bounds: list[str]) -> str:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=(__doc__ or "").partition("\n")[0])
-    parser.add_argument("--genz-python", default=os.environ.get("GENZ_PYTHON"),
-                        help="a Python with genz-llm installed (default: $GENZ_PYTHON)")
+    parser.add_argument(
+        "--genz-python",
+        default=os.environ.get("GENZ_PYTHON"),
+        help="a Python with genz-llm installed (default: $GENZ_PYTHON)",
+    )
     parser.add_argument("--genz-h100-preset", action="store_true", help="GenZ's own 'H100_GPU' (3400 GiB/s)")
     args = parser.parse_args()
     if not args.genz_python:
-        parser.error("name a Python with genz-llm installed: --genz-python PATH or GENZ_PYTHON "
-                     "(python3 -m venv genz && genz/bin/pip install genz-llm==0.0.16)")
+        parser.error(
+            "name a Python with genz-llm installed: --genz-python PATH or GENZ_PYTHON "
+            "(python3 -m venv genz && genz/bin/pip install genz-llm==0.0.16)"
+        )
 
     h100 = load_system("h100")  # the preset's data-sheet numbers; GenZ has no launch overhead, so 0 here
     gpu = h100.devices["gpu"]
     bw_gbps = gbps_from_genz(3400) if args.genz_h100_preset else h100.memory_of("gpu").bandwidth_gbps
-    genz_system = {"Flops": gpu.p("peak_tflops")["bf16"], "Memory_size": 80, "Memory_BW": genz_memory_bw(bw_gbps),
-                   "ICN": 450}
+    genz_system = {
+        "Flops": gpu.p("peak_tflops")["bf16"],
+        "Memory_size": 80,
+        "Memory_BW": genz_memory_bw(bw_gbps),
+        "ICN": 450,
+    }
     machine = {
         "peak_tflops": gpu.p("peak_tflops"),
         "vector_tflops": gpu.p("vector_tflops"),
@@ -288,19 +311,27 @@ def main() -> int:
     print("$ " + shlex.join(["python", "benchmarks/gpu_vs_genz.py", *sys.argv[1:]]))
     sysarg = "'H100_GPU'" if args.genz_h100_preset else repr(dict(genz_system, real_values=True))
     print(f"GenZ ({args.genz_python}):")
-    print(f"  prefill_moddeling(model='llama2_7b', batch_size=1, input_tokens={TOKENS}, system_name={sysarg}, bits='bf16')")
-    print(f"  decode_moddeling(model='llama2_7b', batch_size=1, input_tokens={TOKENS}, output_tokens=0, Bb=1, "
-          f"system_name=..., bits='bf16')")
+    print(
+        f"  prefill_moddeling(model='llama2_7b', batch_size=1, input_tokens={TOKENS}, system_name={sysarg}, bits='bf16')"
+    )
+    print(
+        f"  decode_moddeling(model='llama2_7b', batch_size=1, input_tokens={TOKENS}, output_tokens=0, Bb=1, "
+        f"system_name=..., bits='bf16')"
+    )
     genz = run_genz(args.genz_python, {"tokens": TOKENS, "system": genz_system, "preset": args.genz_h100_preset})
     seen = genz["seen"]
-    print(f"  genz-llm {genz['version']} sees: {seen['flops_per_s'] / 1e12:g} TFLOP/s, "
-          f"HBM {seen['hbm_bytes_per_s'] / 1e9:.1f} GB/s, "
-          f"on-chip {seen['onchip_bytes_per_s'] / 1e9:.1f} GB/s (GenZ default 18000 GiB/s), "
-          f"memory {seen['memory_bytes'] / 2**30:g} GiB, ceff {seen['compute_efficiency']}, meff {seen['memory_efficiency']}")
+    print(
+        f"  genz-llm {genz['version']} sees: {seen['flops_per_s'] / 1e12:g} TFLOP/s, "
+        f"HBM {seen['hbm_bytes_per_s'] / 1e9:.1f} GB/s, "
+        f"on-chip {seen['onchip_bytes_per_s'] / 1e9:.1f} GB/s (GenZ default 18000 GiB/s), "
+        f"memory {seen['memory_bytes'] / 2**30:g} GiB, ceff {seen['compute_efficiency']}, meff {seen['memory_efficiency']}"
+    )
     dims = " ".join(f"{k}={v}" for k, v in DIMS.items())
-    print(f"pimc: import_model(examples/llama2-7b.pim, {dims}); op_metrics; targets/gpu.py gpu_op_time with "
-          f"peak_tflops.bf16 {machine['peak_tflops']['bf16']:g}, vector_tflops.bf16 {machine['vector_tflops']['bf16']:g}, "
-          f"bandwidth {bw_gbps:.1f} GB/s, efficiencies 1.0, launch 0 ns")
+    print(
+        f"pimc: import_model(examples/llama2-7b.pim, {dims}); op_metrics; targets/gpu.py gpu_op_time with "
+        f"peak_tflops.bf16 {machine['peak_tflops']['bf16']:g}, vector_tflops.bf16 {machine['vector_tflops']['bf16']:g}, "
+        f"bandwidth {bw_gbps:.1f} GB/s, efficiencies 1.0, launch 0 ns"
+    )
     hbm_bytes_per_ns = seen["hbm_bytes_per_s"] / 1e9
     if abs(hbm_bytes_per_ns - bw_gbps) > 1e-6 * bw_gbps or abs(seen["flops_per_s"] - 1e12 * 989) > 1:
         sys.exit("GenZ and pimc do not see the same machine")
@@ -324,8 +355,21 @@ def main() -> int:
             mapped_g += g.ns * per_model
             label = f"{name} ({'per layer' if keys[0][0] == 'layer' else 'once'})"
             if not genz_names[phase]:
-                out.append((label, "pimc only", fmt_num(p.flops), "—", fmt_num(p.bytes), "—", "—",
-                            fmt_ns(p.ns), "—", "—", short(p.bounds)))
+                out.append(
+                    (
+                        label,
+                        "pimc only",
+                        fmt_num(p.flops),
+                        "—",
+                        fmt_num(p.bytes),
+                        "—",
+                        "—",
+                        fmt_ns(p.ns),
+                        "—",
+                        "—",
+                        short(p.bounds),
+                    )
+                )
                 notes.append(f"{name}: GenZ's decode model has no input embedding; pimc gathers one row")
                 continue
             d = pct(p.ns, g.ns)
@@ -335,9 +379,21 @@ def main() -> int:
                 how = "1:1"
             else:
                 how = "differs" if p.n_ops == g.n_ops == 1 else f"differs {p.n_ops}:{g.n_ops}"
-            out.append((label, how, fmt_num(p.flops), fmt_num(g.flops), fmt_num(p.bytes), fmt_num(g.bytes),
-                        fmt_num(g.onchip_bytes) if g.onchip_bytes else "0", fmt_ns(p.ns), fmt_ns(g.ns),
-                        fmt_pct(d), f"{short(p.bounds)}/{short(g.bounds)}"))
+            out.append(
+                (
+                    label,
+                    how,
+                    fmt_num(p.flops),
+                    fmt_num(g.flops),
+                    fmt_num(p.bytes),
+                    fmt_num(g.bytes),
+                    fmt_num(g.onchip_bytes) if g.onchip_bytes else "0",
+                    fmt_ns(p.ns),
+                    fmt_ns(g.ns),
+                    fmt_pct(d),
+                    f"{short(p.bounds)}/{short(g.bounds)}",
+                )
+            )
             if kind in worst and d is not None and abs(d) >= abs(worst[kind][0]):
                 worst[kind] = (d, f"{phase} {name}")
             if kind == "sum":
@@ -347,9 +403,21 @@ def main() -> int:
                 )
             if name == "attention":
                 df = pct(p.ns, gf.ns)
-                out.append(("  attention, GenZ on-chip free", f"differs {p.n_ops}:{gf.n_ops}", fmt_num(p.flops),
-                            fmt_num(gf.flops), fmt_num(p.bytes), fmt_num(gf.bytes), "free", fmt_ns(p.ns),
-                            fmt_ns(gf.ns), fmt_pct(df), f"{short(p.bounds)}/{short(gf.bounds)}"))
+                out.append(
+                    (
+                        "  attention, GenZ on-chip free",
+                        f"differs {p.n_ops}:{gf.n_ops}",
+                        fmt_num(p.flops),
+                        fmt_num(gf.flops),
+                        fmt_num(p.bytes),
+                        fmt_num(gf.bytes),
+                        "free",
+                        fmt_ns(p.ns),
+                        fmt_ns(gf.ns),
+                        fmt_pct(df),
+                        f"{short(p.bounds)}/{short(gf.bounds)}",
+                    )
+                )
                 notes.append(
                     f"attention: pimc = one fused op (FlashAttention: scores stay on chip and cost no bytes; FLOPs include "
                     f"scale+softmax, 6/score); GenZ = {'+'.join(genz_names[phase])} (mha_flash_attention_{phase}: "
@@ -366,9 +434,21 @@ def main() -> int:
             if c.flops == 0 and c.bytes == 0:
                 continue
             scope, label, opname = key
-            out.append((f"{label} ({opname.removeprefix('nn.')}, {'per layer' if scope == 'layer' else 'once'})",
-                        "pimc only", fmt_num(c.flops), "—", fmt_num(c.bytes), "—", "—", fmt_ns(c.ns), "—", "—",
-                        short(c.bounds)))
+            out.append(
+                (
+                    f"{label} ({opname.removeprefix('nn.')}, {'per layer' if scope == 'layer' else 'once'})",
+                    "pimc only",
+                    fmt_num(c.flops),
+                    "—",
+                    fmt_num(c.bytes),
+                    "—",
+                    "—",
+                    fmt_ns(c.ns),
+                    "—",
+                    "—",
+                    short(c.bounds),
+                )
+            )
         if phase == "decode":
             notes.append(
                 "decode GEMVs: GenZ pins their input and output on chip (ResidencyInfo.AC_onchip, the '(on-chip)' "
@@ -381,9 +461,11 @@ def main() -> int:
         print_table(out)
         for n in notes:
             print(f"  note: {n}")
-        print(f"  model total: GenZ {genz_total / 1e6:.4f} ms; pimc, the same rows: {mapped_p / 1e6:.4f} ms "
-              f"({fmt_pct(pct(mapped_p, mapped_g))}); pimc, every op (incl. pimc-only rows, {n_layers} layers): "
-              f"{pimc_totals[phase] / 1e6:.4f} ms")
+        print(
+            f"  model total: GenZ {genz_total / 1e6:.4f} ms; pimc, the same rows: {mapped_p / 1e6:.4f} ms "
+            f"({fmt_pct(pct(mapped_p, mapped_g))}); pimc, every op (incl. pimc-only rows, {n_layers} layers): "
+            f"{pimc_totals[phase] / 1e6:.4f} ms"
+        )
     print()
     ok = True
     for kind, title in (("1:1", "ops that map 1:1"), ("sum", "fused-vs-split sums (QKV, gate+up)")):

@@ -24,8 +24,11 @@ from pimc.targets.strategies import STRATEGIES
 from pimc.targets.system import load_system
 
 ROOT = Path(__file__).resolve().parents[1]
-MODELS = [ROOT / "tests" / "models" / "llama2-7b-decode.onnx", ROOT / "tests" / "models" / "llama2-7b-decode-gen.onnx",
-          ROOT / "examples" / "llama2-7b.pim"]
+MODELS = [
+    ROOT / "tests" / "models" / "llama2-7b-decode.onnx",
+    ROOT / "tests" / "models" / "llama2-7b-decode-gen.onnx",
+    ROOT / "examples" / "llama2-7b.pim",
+]
 
 
 def main() -> None:
@@ -57,9 +60,11 @@ def main() -> None:
                 print(f"    {strategy:10s} {dt:8.2f} {sched.makespan_ns:11.0f} ns")
             t = time.perf_counter()
             sol = solve_optimal(graph, system, heuristic_placements(graph, ctx))
-            print(f"    optimal: {sol.segments} segments, {sol.solved} distinct segment problems, proven {sol.proven} "
-                  f"(bound {sol.bound_ns:.0f} ns), "
-                  f"{time.perf_counter() - t:.2f} s (again, for the count)")
+            print(
+                f"    optimal: {sol.segments} segments, {sol.solved} distinct segment problems, proven {sol.proven} "
+                f"(bound {sol.bound_ns:.0f} ns), "
+                f"{time.perf_counter() - t:.2f} s (again, for the count)"
+            )
 
 
 if __name__ == "__main__":

@@ -18,7 +18,9 @@ HEADS, HEAD_DIM, CACHED = 32, 128, 512
 
 
 def main() -> None:
-    print(f"{'system':<8} {'batch':>5} {'head_ch':>7} {'waves':>5} {'time_us':>9} {'KV GB/s':>9} {'host GB/s':>9} {'x':>6}")
+    print(
+        f"{'system':<8} {'batch':>5} {'head_ch':>7} {'waves':>5} {'time_us':>9} {'KV GB/s':>9} {'host GB/s':>9} {'x':>6}"
+    )
     for name in ("attacc", "neupims", "npu-aim"):
         system = load_system(name)
         (pim,) = [d for d in system.devices.values() if d.kind == "pim"]
@@ -31,8 +33,10 @@ def main() -> None:
             mapping = attention_mapping(*dims, pim)
             t_ns = attention_counts(*dims, pim).time_ns(pim)
             kv_bytes = 2 * batch * HEADS * CACHED * HEAD_DIM * 2
-            print(f"{name:<8} {batch:>5} {mapping.head_channels:>7} {mapping.waves:>5} {t_ns / 1e3:>9.2f} "
-                  f"{kv_bytes / t_ns:>9.0f} {host_gbps:>9.0f} {kv_bytes / t_ns / host_gbps:>6.2f}")
+            print(
+                f"{name:<8} {batch:>5} {mapping.head_channels:>7} {mapping.waves:>5} {t_ns / 1e3:>9.2f} "
+                f"{kv_bytes / t_ns:>9.0f} {host_gbps:>9.0f} {kv_bytes / t_ns / host_gbps:>6.2f}"
+            )
 
 
 if __name__ == "__main__":

@@ -94,16 +94,29 @@ def _cmd_compile(args: argparse.Namespace) -> int:
     from pimc.targets.table import format_table
 
     if args.print_pipeline:
-        print(compile_pipeline(args.system, args.strategy, args.dtype, args.sub_batches, args.papi_threshold,
-                               not args.no_baselines))
+        print(
+            compile_pipeline(
+                args.system, args.strategy, args.dtype, args.sub_batches, args.papi_threshold, not args.no_baselines
+            )
+        )
         return 0
 
     status = _Status(enabled=not args.quiet and sys.stderr.isatty())
     try:
-        result = compile_model(args.model, system=args.system, strategy=args.strategy, dims=parse_dims(args.dim),
-                               dtype=args.dtype, speculate=args.speculate, sub_batches=args.sub_batches,
-                               papi_threshold=args.papi_threshold, baselines=not args.no_baselines,
-                               emit=parse_emit(args.emit), background=True, progress=status.stage)
+        result = compile_model(
+            args.model,
+            system=args.system,
+            strategy=args.strategy,
+            dims=parse_dims(args.dim),
+            dtype=args.dtype,
+            speculate=args.speculate,
+            sub_batches=args.sub_batches,
+            papi_threshold=args.papi_threshold,
+            baselines=not args.no_baselines,
+            emit=parse_emit(args.emit),
+            background=True,
+            progress=status.stage,
+        )
         status.stage("writing the outputs")
         table = None if args.quiet else format_table(result.report, top=args.top)
         files = write_outputs(result, args.output)
@@ -145,8 +158,10 @@ def _cmd_run(args: argparse.Namespace) -> int:
     result = run_model(args.model, args.system, args.strategy, parse_dims(args.dim), args.inputs, args.seed)
     print(format_run(result))
     if args.tolerance is not None and not result.max_error() <= args.tolerance:  # NaN fails too
-        print(f"pimc: error: max abs error {result.max_error():.6g} exceeds --tolerance {args.tolerance:g}",
-              file=sys.stderr)
+        print(
+            f"pimc: error: max abs error {result.max_error():.6g} exceeds --tolerance {args.tolerance:g}",
+            file=sys.stderr,
+        )
         return 1
     return 0
 
@@ -159,57 +174,116 @@ def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="pimc", description=(__doc__ or "").partition("\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
 
-    c = sub.add_parser("compile", help="compile a model for a system; write report.json, plan.mlir, command traces, "
-                       "timeline.json, roofline.png")
+    c = sub.add_parser(
+        "compile",
+        help="compile a model for a system; write report.json, plan.mlir, command traces, timeline.json, roofline.png",
+    )
     c.add_argument("model", help="model file (.onnx, or .pim in pimc's DSL)")
     c.add_argument("--system", default=DEFAULT_SYSTEM, help="preset name (see `pimc systems`) or TOML file")
-    c.add_argument("--strategy", default="optimal", choices=STRATEGIES, metavar="NAME",
-                   help=f"partition strategy (default optimal): {', '.join(STRATEGIES)}")
-    c.add_argument("--speculate", type=_int_in(1), default=None, metavar="N",
-                   help="tokens each decode step verifies (speculative decoding; a DSL model's `speculate` parameter)")
-    c.add_argument("--sub-batches", type=_int_in(1, MAX_SUB_BATCHES), default=1, metavar="K",
-                   help="split --dim batch into K interleaved sub-batches (NeuPIMs), default 1")
-    c.add_argument("--papi-threshold", type=_positive_float(1e15), default=None, metavar="TOKENS",
-                   help="PAPI: FCs over fewer tokens go to FC-PIM (default: the xPU's ridge point in tokens)")
+    c.add_argument(
+        "--strategy",
+        default="optimal",
+        choices=STRATEGIES,
+        metavar="NAME",
+        help=f"partition strategy (default optimal): {', '.join(STRATEGIES)}",
+    )
+    c.add_argument(
+        "--speculate",
+        type=_int_in(1),
+        default=None,
+        metavar="N",
+        help="tokens each decode step verifies (speculative decoding; a DSL model's `speculate` parameter)",
+    )
+    c.add_argument(
+        "--sub-batches",
+        type=_int_in(1, MAX_SUB_BATCHES),
+        default=1,
+        metavar="K",
+        help="split --dim batch into K interleaved sub-batches (NeuPIMs), default 1",
+    )
+    c.add_argument(
+        "--papi-threshold",
+        type=_positive_float(1e15),
+        default=None,
+        metavar="TOKENS",
+        help="PAPI: FCs over fewer tokens go to FC-PIM (default: the xPU's ridge point in tokens)",
+    )
     c.add_argument("--no-baselines", action="store_true", help="skip the gpu-only/npu-only/pim-only comparison")
     c.add_argument(
-        "--dim", action="append", default=[], metavar="NAME=VALUE",
+        "--dim",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
         help="bind a symbolic ONNX dim or override a DSL parameter (repeatable), e.g. --dim batch=8",
     )
     c.add_argument(
-        "--dtype", choices=DTYPES, default=None,
+        "--dtype",
+        choices=DTYPES,
+        default=None,
         help=f"deployment precision every byte and FLOP is costed at (default {DEFAULT_DTYPE})",
     )
-    c.add_argument("--emit", default=None, metavar="FORMATS",
-                   help="command traces to write, comma-separated: aim (pim.aim.trace, AiM simulator), attacc "
-                        "(pim.attacc.trace, AttAcc simulator); default: those of the system's PIM devices")
+    c.add_argument(
+        "--emit",
+        default=None,
+        metavar="FORMATS",
+        help="command traces to write, comma-separated: aim (pim.aim.trace, AiM simulator), attacc "
+        "(pim.attacc.trace, AttAcc simulator); default: those of the system's PIM devices",
+    )
     c.add_argument("-o", "--output", default="out", type=_output_dir, help="output directory (default: out)")
-    c.add_argument("--top", type=_int_in(0), default=None, metavar="N",
-                   help="table rows: the N slowest ops (0: every op; default: every op up to 100, else the 25 "
-                        "slowest)")
-    c.add_argument("--quiet", action="store_true",
-                   help="print no table and no summary, only warnings and the files written")
-    c.add_argument("--print-pipeline", action="store_true",
-                   help="print the pass pipeline this compile runs (for `xdsl-opt -p` / `pimc opt -p`) and exit")
+    c.add_argument(
+        "--top",
+        type=_int_in(0),
+        default=None,
+        metavar="N",
+        help="table rows: the N slowest ops (0: every op; default: every op up to 100, else the 25 slowest)",
+    )
+    c.add_argument(
+        "--quiet", action="store_true", help="print no table and no summary, only warnings and the files written"
+    )
+    c.add_argument(
+        "--print-pipeline",
+        action="store_true",
+        help="print the pass pipeline this compile runs (for `xdsl-opt -p` / `pimc opt -p`) and exit",
+    )
     c.set_defaults(func=_cmd_compile)
 
     # `pimc opt` has xdsl-opt's own arguments (main hands them to compiler/opt.py); listed here for --help
-    sub.add_parser("opt", help="xdsl-opt with pimc's frontends (.onnx, .pim, .mlir), passes and targets: run a pass "
-                               "pipeline (-p) and print the IR or a target's output (-t); `pimc opt -h` lists all")
+    sub.add_parser(
+        "opt",
+        help="xdsl-opt with pimc's frontends (.onnx, .pim, .mlir), passes and targets: run a pass "
+        "pipeline (-p) and print the IR or a target's output (-t); `pimc opt -h` lists all",
+    )
 
-    r = sub.add_parser("run", help="execute the compiled plan (PIM ops from their command streams on an emulator) "
-                                   "and compare with onnxruntime")
+    r = sub.add_parser(
+        "run",
+        help="execute the compiled plan (PIM ops from their command streams on an emulator) "
+        "and compare with onnxruntime",
+    )
     r.add_argument("model", help="ONNX model with its weights")
     r.add_argument("--system", default=DEFAULT_SYSTEM, help="preset name (see `pimc systems`) or TOML file")
-    r.add_argument("--strategy", default="optimal", choices=STRATEGIES, metavar="NAME",
-                   help=f"partition strategy (default optimal): {', '.join(STRATEGIES)}")
-    r.add_argument("--inputs", type=Path, default=None, metavar="FILE.npz",
-                   help="graph inputs keyed by name (default: seeded random inputs)")
-    r.add_argument("--seed", type=_int_in(0, 2**63 - 1), default=0,
-                   help="seed of the random inputs (default 0)")
+    r.add_argument(
+        "--strategy",
+        default="optimal",
+        choices=STRATEGIES,
+        metavar="NAME",
+        help=f"partition strategy (default optimal): {', '.join(STRATEGIES)}",
+    )
+    r.add_argument(
+        "--inputs",
+        type=Path,
+        default=None,
+        metavar="FILE.npz",
+        help="graph inputs keyed by name (default: seeded random inputs)",
+    )
+    r.add_argument("--seed", type=_int_in(0, 2**63 - 1), default=0, help="seed of the random inputs (default 0)")
     r.add_argument("--dim", action="append", default=[], metavar="NAME=VALUE", help="as for compile")
-    r.add_argument("--tolerance", type=_nonnegative_float(1e300), default=None, metavar="T",
-                   help="exit with status 1 when the max abs error exceeds T")
+    r.add_argument(
+        "--tolerance",
+        type=_nonnegative_float(1e300),
+        default=None,
+        metavar="T",
+        help="exit with status 1 when the max abs error exceeds T",
+    )
     r.set_defaults(func=_cmd_run)
 
     s = sub.add_parser("systems", help="list the bundled system presets, or describe one")
@@ -218,17 +292,30 @@ def build_parser() -> argparse.ArgumentParser:
 
     w = sub.add_parser("sweep", help="compile a model over systems x dim values; write sweep.csv and sweep.png")
     w.add_argument("model", help="model file (.onnx, or .pim in pimc's DSL)")
-    w.add_argument("--system", action="append", required=True, metavar="SYSTEM[:STRATEGY]",
-                   help="preset name or TOML file (repeatable), optionally with its own strategy, e.g. attacc:gpu-only")
     w.add_argument(
-        "--dim", action="append", default=[], metavar="NAME=V1,V2,...",
+        "--system",
+        action="append",
+        required=True,
+        metavar="SYSTEM[:STRATEGY]",
+        help="preset name or TOML file (repeatable), optionally with its own strategy, e.g. attacc:gpu-only",
+    )
+    w.add_argument(
+        "--dim",
+        action="append",
+        default=[],
+        metavar="NAME=V1,V2,...",
         help="values to sweep a dim or DSL parameter over (repeatable; every combination is compiled), "
-             "e.g. --dim batch=1,4,16,64",
+        "e.g. --dim batch=1,4,16,64",
     )
     w.add_argument("--strategy", default="optimal", help="partition strategy (default: optimal)")
     w.add_argument("--dtype", choices=DTYPES, default=None, help=f"as for compile (default {DEFAULT_DTYPE})")
-    w.add_argument("--speculate", type=_int_in(1), default=None, metavar="N",
-                   help="tokens per decode step, as for compile (default 1)")
+    w.add_argument(
+        "--speculate",
+        type=_int_in(1),
+        default=None,
+        metavar="N",
+        help="tokens per decode step, as for compile (default 1)",
+    )
     w.add_argument("-o", "--output", default="sweep", type=_output_dir, help="output directory (default: sweep)")
     w.set_defaults(func=_cmd_sweep)
     return parser
@@ -264,7 +351,7 @@ def format_error(e: BaseException) -> str:
     (a DSL error's source line and caret, `PimcError.context_lines`), if any."""
     lines = str(e).split("\n")
     n = min(getattr(e, "context_lines", 0), len(lines) - 1)
-    head, context = ("\n".join(lines[:len(lines) - n]), lines[len(lines) - n:])
+    head, context = ("\n".join(lines[: len(lines) - n]), lines[len(lines) - n :])
     return "\n".join([f"pimc: error: {_one_line(head)}", *(_one_line(c, " \t") for c in context)])
 
 

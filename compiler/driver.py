@@ -94,8 +94,10 @@ def _onnx_dims(path: Path, dims: dict[str, str]) -> dict[str, int]:
         if n < 0:
             raise ModelImportError(f"{path}: --dim {name}={value}: a dim cannot be negative")
         if n > MAX_ELEMENTS:
-            raise LimitError(f"{path}: --dim {name}={shown(value)}: more than any memory can hold (a dim is at "
-                             f"most {fmt_count(MAX_ELEMENTS)})")
+            raise LimitError(
+                f"{path}: --dim {name}={shown(value)}: more than any memory can hold (a dim is at "
+                f"most {fmt_count(MAX_ELEMENTS)})"
+            )
         out[name] = n
     return out
 
@@ -144,24 +146,34 @@ def _check_not_empty(module: ModuleOp, path: Path, dims: dict[str, str]) -> None
             continue
         for i, arg in enumerate(fn.body.block.args):
             if 0 in nn.tensor_shape(arg.type) and any(
-                    not (isinstance(u.operation, nn.KvAppendOp) and u.index == 0) for u in arg.uses):
+                not (isinstance(u.operation, nn.KvAppendOp) and u.index == 0) for u in arg.uses
+            ):
                 name = arg.name_hint or f"argument {i}"
-                raise ModelImportError(f"{path}: input '{name}' of @{fn.sym_name.data} is empty "
-                                       f"{list(nn.tensor_shape(arg.type))}{given}: pimc compiles no empty tensors "
-                                       "(only a past KV cache may be empty)")
+                raise ModelImportError(
+                    f"{path}: input '{name}' of @{fn.sym_name.data} is empty "
+                    f"{list(nn.tensor_shape(arg.type))}{given}: pimc compiles no empty tensors "
+                    "(only a past KV cache may be empty)"
+                )
         for op in fn.body.block.ops:
             if not is_costed(op):
                 continue
             for r in op.results:
                 if 0 in nn.tensor_shape(r.type):
-                    raise ModelImportError(f"{path}: op '{nn.op_label(op)}' ({op.name}) has an empty result "
-                                           f"{list(nn.tensor_shape(r.type))}{given}: pimc compiles no empty tensors "
-                                           "(only a past KV cache may be empty)")
+                    raise ModelImportError(
+                        f"{path}: op '{nn.op_label(op)}' ({op.name}) has an empty result "
+                        f"{list(nn.tensor_shape(r.type))}{given}: pimc compiles no empty tensors "
+                        "(only a past KV cache may be empty)"
+                    )
 
 
-def compile_passes(system: str = DEFAULT_SYSTEM, strategy: str = "optimal", dtype: str | None = None,
-                   sub_batches: int = 1, papi_threshold: float | None = None,
-                   baselines: bool = True) -> list[ModulePass]:
+def compile_passes(
+    system: str = DEFAULT_SYSTEM,
+    strategy: str = "optimal",
+    dtype: str | None = None,
+    sub_batches: int = 1,
+    papi_threshold: float | None = None,
+    baselines: bool = True,
+) -> list[ModulePass]:
     """The passes `pimc compile` runs, in order; `compile_pipeline` is the same as xdsl-opt's `-p` text."""
     return [
         AnnotateCostPass(system=system, dtype=dtype),
@@ -214,8 +226,10 @@ def emit_traces(module: ModuleOp, model: str, system: System, formats: list[str]
         devices = by_isa.get(fmt)
         if not devices:
             pims = ", ".join(f"{d} (isa {system.devices[d].p('isa')})" for ds in by_isa.values() for d in ds)
-            raise PimcError(f"--emit {fmt}: system '{system.name}' has no PIM device of isa '{fmt}' "
-                            f"(its PIM devices: {pims or 'none'})")
+            raise PimcError(
+                f"--emit {fmt}: system '{system.name}' has no PIM device of isa '{fmt}' "
+                f"(its PIM devices: {pims or 'none'})"
+            )
         for device in (d for d in devices if d in used):
             prefix = "pim." if len(devices) == 1 else f"pim.{device}."
             if fmt == "aim":
@@ -225,8 +239,10 @@ def emit_traces(module: ModuleOp, model: str, system: System, formats: list[str]
 
                 dev = system.devices[device]
                 stacks = stack_count(dev)
-                files.add([f"{prefix}attacc{'' if stacks == 1 else f'.stack{i}'}.trace" for i in range(stacks)],
-                          lambda d=device, dev=dev: emit_attacc_traces(module, d, dev))
+                files.add(
+                    [f"{prefix}attacc{'' if stacks == 1 else f'.stack{i}'}.trace" for i in range(stacks)],
+                    lambda d=device, dev=dev: emit_attacc_traces(module, d, dev),
+                )
     return files
 
 
@@ -271,7 +287,9 @@ def unmodelled_warning(module: ModuleOp) -> str | None:
     if not found:
         return None
     total = sum(len(names) for names in found.values())
-    listed = "; ".join(f"{t} x{len(n)} ({', '.join(n[:3])}{', ...' if len(n) > 3 else ''})" for t, n in sorted(found.items()))
+    listed = "; ".join(
+        f"{t} x{len(n)} ({', '.join(n[:3])}{', ...' if len(n) > 3 else ''})" for t, n in sorted(found.items())
+    )
     return f"{total} op(s) of unmodelled type, kept as generic ops and costed as element-wise: {listed}"
 
 
@@ -329,8 +347,10 @@ def compile_model(
         if speculate < 1:
             raise PimcError(f"--speculate {speculate}: must be >= 1")
         if Path(path).suffix != ".pim":
-            raise PimcError(f"{path}: --speculate sets a DSL model's `speculate` parameter; for an ONNX model "
-                            "bind its new-token dim with --dim (e.g. --dim sequence_length=4)")
+            raise PimcError(
+                f"{path}: --speculate sets a DSL model's `speculate` parameter; for an ONNX model "
+                "bind its new-token dim with --dim (e.g. --dim sequence_length=4)"
+            )
         dims["speculate"] = str(speculate)
     if sub_batches < 1:
         raise PimcError(f"--sub-batches {sub_batches}: must be >= 1")
@@ -382,8 +402,10 @@ def optimal_gap_warnings(report: dict[str, Any]) -> list[str]:
             continue
         latency = report["phases"][phase]["latency_ns"]
         bound = sched["optimal_bound_ns"].get(phase, 0.0)
-        out.append(f"optimal: phase {phase}: {latency:.6g} ns, within {100 * sched['optimal_gap'][phase]:.3g}% of "
-                   f"the proven lower bound {bound:.6g} ns (not proven least: docs/partition.md, \"How optimal is solved\")")
+        out.append(
+            f"optimal: phase {phase}: {latency:.6g} ns, within {100 * sched['optimal_gap'][phase]:.3g}% of "
+            f'the proven lower bound {bound:.6g} ns (not proven least: docs/partition.md, "How optimal is solved")'
+        )
     return out
 
 
@@ -396,11 +418,14 @@ def no_commands_warning(module: ModuleOp, system: System) -> str | None:
             silent[device] = silent.get(device, 0) + 1
     if not silent:
         return None
-    listed = ", ".join(f"'{d}' (isa {system.devices[d].p('isa')}, {n} GEMVs)" for d, n in silent.items()
-                       if d in system.devices)
-    return (f"no command stream is emitted for PIM device(s) {listed}: only the AiM and AttAcc ISAs have "
-            "emitters; "
-            "their GEMV costs come from the all-bank timing model (targets/pim_timing.py)")
+    listed = ", ".join(
+        f"'{d}' (isa {system.devices[d].p('isa')}, {n} GEMVs)" for d, n in silent.items() if d in system.devices
+    )
+    return (
+        f"no command stream is emitted for PIM device(s) {listed}: only the AiM and AttAcc ISAs have "
+        "emitters; "
+        "their GEMV costs come from the all-bank timing model (targets/pim_timing.py)"
+    )
 
 
 def write_outputs(result: CompileResult, outdir: str | Path) -> list[Path]:

@@ -66,8 +66,10 @@ def _check_tensor_types(text: str, path: Path) -> None:
         for m in _DENSE.finditer(line):
             elements = math.prod(int(d) for d in m.group(1).split("x") if d.isdigit())
             if elements > MAX_DENSE_ELEMENTS:
-                raise LimitError(f"{path}:{n}:{m.start() + 1}: a dense constant of {fmt_count(elements)} elements; "
-                                 f"pimc reads IR constants of at most {fmt_count(MAX_DENSE_ELEMENTS)}")
+                raise LimitError(
+                    f"{path}:{n}:{m.start() + 1}: a dense constant of {fmt_count(elements)} elements; "
+                    f"pimc reads IR constants of at most {fmt_count(MAX_DENSE_ELEMENTS)}"
+                )
 
 
 def parse_mlir(text: str, ctx: Context, name: str) -> ModuleOp:
@@ -137,8 +139,12 @@ class PimcOptMain(xDSLOptMain):
 
     `output` replaces stdout (or `-o`) as the stream the resulting program is written to."""
 
-    def __init__(self, args: Sequence[str] | None = None, output: IO[str] | None = None,
-                 parser: type[argparse.ArgumentParser] = argparse.ArgumentParser) -> None:
+    def __init__(
+        self,
+        args: Sequence[str] | None = None,
+        output: IO[str] | None = None,
+        parser: type[argparse.ArgumentParser] = argparse.ArgumentParser,
+    ) -> None:
         # xDSLOptMain.__init__, with `parser` (pimc's one-line usage errors) as the argument parser
         self.output = output
         self.available_frontends = {}
@@ -157,8 +163,9 @@ class PimcOptMain(xDSLOptMain):
         except (ArgSpecParseError, ParseError, ValueError) as e:
             raise PimcError(f"target '{self.args.target}': {_one_line(e)}") from None
         if target not in self.available_targets:
-            arg_parser.error(f"argument -t/--target: invalid choice: '{target}' "
-                             f"(choose from {', '.join(self.available_targets)})")
+            arg_parser.error(
+                f"argument -t/--target: invalid choice: '{target}' (choose from {', '.join(self.available_targets)})"
+            )
         self.ctx.allow_unregistered = self.args.allow_unregistered_dialect
         if self.args.disable_verify:
             raise PimcError("--disable-verify: pimc opt always verifies the IR")
@@ -204,10 +211,16 @@ class PimcOptMain(xDSLOptMain):
 
     def register_all_arguments(self, arg_parser: argparse.ArgumentParser) -> None:
         super().register_all_arguments(arg_parser)
-        arg_parser.add_argument("--dim", action="append", default=[], metavar="NAME=VALUE",
-                                help="bind a symbolic ONNX dim or override a DSL parameter (repeatable), as for compile")
-        arg_parser.add_argument("--print-ir-after-all", action="store_true",
-                                help="dump the IR to stderr after every pass, MLIR-style")
+        arg_parser.add_argument(
+            "--dim",
+            action="append",
+            default=[],
+            metavar="NAME=VALUE",
+            help="bind a symbolic ONNX dim or override a DSL parameter (repeatable), as for compile",
+        )
+        arg_parser.add_argument(
+            "--print-ir-after-all", action="store_true", help="dump the IR to stderr after every pass, MLIR-style"
+        )
 
     def setup_pipeline(self) -> None:
         def callback(previous: ModulePass | None, mod: ModuleOp, _next: ModulePass | None) -> None:
@@ -259,8 +272,14 @@ def run_opt(
     path: str, spec: str, print_after_all: bool, generic: bool = False, dims: dict[str, str] | None = None
 ) -> str:
     """Apply the pipeline `spec` to a model or .mlir file and return the final IR (`pimc opt`); dumps go to stderr."""
-    args = [path, "-p", spec, *(["--print-ir-after-all"] if print_after_all else []),
-            *(["--print-op-generic"] if generic else []), *(f"--dim={k}={v}" for k, v in (dims or {}).items())]
+    args = [
+        path,
+        "-p",
+        spec,
+        *(["--print-ir-after-all"] if print_after_all else []),
+        *(["--print-op-generic"] if generic else []),
+        *(f"--dim={k}={v}" for k, v in (dims or {}).items()),
+    ]
     out = _Unclosed()
     PimcOptMain(args, out).run()
     return out.getvalue()

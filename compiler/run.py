@@ -72,8 +72,9 @@ class TransferFunctions(InterpreterFunctions):
         return check_results(op, args)
 
 
-def plan_interpreter(fn: func.FuncOp, weights: Mapping[str, np.ndarray], system: System, opset: int | None
-                     ) -> tuple[Interpreter, PimFunctions]:
+def plan_interpreter(
+    fn: func.FuncOp, weights: Mapping[str, np.ndarray], system: System, opset: int | None
+) -> tuple[Interpreter, PimFunctions]:
     """An interpreter of a compiled plan: the reference interpreter's functions (func, nn), the PIM
     emulator's (PIM macros from their AiM command streams, on the system's devices) and the transfers; and
     the emulator's functions, which count the macros executed."""
@@ -88,13 +89,17 @@ def plan_interpreter(fn: func.FuncOp, weights: Mapping[str, np.ndarray], system:
 def index_bound(model: onnx.ModelProto, name: str) -> int:
     """How many rows the tables that input `name` indexes have (its vocabulary), else 16."""
     rows = {i.name: i.dims[0] for i in model.graph.initializer if len(i.dims) > 0}
-    bounds = [rows[n.input[0]] for n in model.graph.node if n.op_type == "Gather" and n.input[1] == name
-              and n.input[0] in rows]
+    bounds = [
+        rows[n.input[0]]
+        for n in model.graph.node
+        if n.op_type == "Gather" and n.input[1] == name and n.input[0] in rows
+    ]
     return min(bounds, default=16)
 
 
-def seeded_inputs(model: onnx.ModelProto, shapes: Sequence[tuple[int, ...]], seed: int | np.random.Generator = 0
-                  ) -> dict[str, np.ndarray]:
+def seeded_inputs(
+    model: onnx.ModelProto, shapes: Sequence[tuple[int, ...]], seed: int | np.random.Generator = 0
+) -> dict[str, np.ndarray]:
     """Seeded random values for the graph inputs (module docstring), of the given (bound) shapes, drawn in
     input order from `seed` (or from a generator, which goes on from where they end)."""
     rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
@@ -108,7 +113,7 @@ def seeded_inputs(model: onnx.ModelProto, shapes: Sequence[tuple[int, ...]], see
         elif dtype.kind == "b" or "mask" in vi.name:
             mask = np.ones(shape, dtype)
             if shape and shape[-1] > 1:
-                mask[..., shape[-1] - max(1, shape[-1] // 4):] = 0
+                mask[..., shape[-1] - max(1, shape[-1] // 4) :] = 0
             feeds[vi.name] = mask
         else:
             feeds[vi.name] = rng.integers(0, index_bound(model, vi.name), shape).astype(dtype)
@@ -129,13 +134,18 @@ def load_inputs(path: Path, names: Sequence[str], shapes: Sequence[tuple[int, ..
     missing = [n for n in names if n not in arrays]
     extra = sorted(set(arrays) - set(names))
     if missing or extra:
-        raise PimcError(f"--inputs {path}: " + "; ".join(
-            ([f"missing input(s) {', '.join(missing)}"] if missing else [])
-            + ([f"no graph input named {', '.join(extra)}"] if extra else [])))
+        raise PimcError(
+            f"--inputs {path}: "
+            + "; ".join(
+                ([f"missing input(s) {', '.join(missing)}"] if missing else [])
+                + ([f"no graph input named {', '.join(extra)}"] if extra else [])
+            )
+        )
     for name, shape in zip(names, shapes, strict=True):
         if arrays[name].shape != tuple(shape):
-            raise PimcError(f"--inputs {path}: input '{name}' has shape {arrays[name].shape}, the model expects "
-                            f"{tuple(shape)}")
+            raise PimcError(
+                f"--inputs {path}: input '{name}' has shape {arrays[name].shape}, the model expects {tuple(shape)}"
+            )
         a = arrays[name]
         if a.dtype.kind not in "biuf":
             raise PimcError(f"--inputs {path}: input '{name}' has dtype {a.dtype}; inputs are numbers")
@@ -150,8 +160,12 @@ def check_indices(model: onnx.ModelProto, feeds: Mapping[str, np.ndarray], path:
     rows = {i.name: i.dims[0] for i in model.graph.initializer if len(i.dims) > 0}
     source = {name: name for name in feeds}  # values that hold an input's values, reshaped or cast
     for node in model.graph.node:
-        if node.op_type in ("Reshape", "Unsqueeze", "Squeeze", "Flatten", "Identity", "Cast") and node.input \
-                and node.input[0] in source and node.output:
+        if (
+            node.op_type in ("Reshape", "Unsqueeze", "Squeeze", "Flatten", "Identity", "Cast")
+            and node.input
+            and node.input[0] in source
+            and node.output
+        ):
             source[node.output[0]] = source[node.input[0]]
     for node in model.graph.node:
         if node.op_type != "Gather" or len(node.input) < 2 or node.input[1] not in source or node.input[0] not in rows:
@@ -165,12 +179,20 @@ def check_indices(model: onnx.ModelProto, feeds: Mapping[str, np.ndarray], path:
         bad = (ids < -n) | (ids >= n)
         if bad.any():
             where = [int(i) for i in np.argwhere(bad)[0]]
-            raise PimcError(f"--inputs {path}: input '{name}' holds {int(ids[tuple(where)])} at {where}, "
-                            f"outside the {n} rows of '{node.input[0]}' (valid: {-n} to {n - 1})")
+            raise PimcError(
+                f"--inputs {path}: input '{name}' holds {int(ids[tuple(where)])} at {where}, "
+                f"outside the {n} rows of '{node.input[0]}' (valid: {-n} to {n - 1})"
+            )
 
 
-def run_model(path: str | Path, system: str, strategy: str = "optimal", dims: dict[str, str] | None = None,
-              inputs: str | Path | None = None, seed: int = 0) -> RunResult:
+def run_model(
+    path: str | Path,
+    system: str,
+    strategy: str = "optimal",
+    dims: dict[str, str] | None = None,
+    inputs: str | Path | None = None,
+    seed: int = 0,
+) -> RunResult:
     """Compile an ONNX model, execute the plan (PIM macros from their command streams) and run onnxruntime."""
     import onnxruntime as ort
 
@@ -189,8 +211,10 @@ def run_model(path: str | Path, system: str, strategy: str = "optimal", dims: di
     needed = {op.sym_name.data for op in fn.walk() if isinstance(op, nn.WeightOp)}
     absent = sorted(needed - set(weights))
     if absent:
-        raise PimcError(f"{path}: no data for {len(absent)} weight(s) ({', '.join(absent[:3])}"
-                        f"{', ...' if len(absent) > 3 else ''}): pimc run needs the weights in the file")
+        raise PimcError(
+            f"{path}: no data for {len(absent)} weight(s) ({', '.join(absent[:3])}"
+            f"{', ...' if len(absent) > 3 else ''}): pimc run needs the weights in the file"
+        )
     shapes = [tuple(nn.tensor_shape(a.type)) for a in fn.body.blocks[0].args]
     initializers = {i.name for i in model.graph.initializer}
     names = [vi.name for vi in model.graph.input if vi.name not in initializers]

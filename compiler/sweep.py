@@ -27,9 +27,14 @@ Row = dict[str, Any]
 
 FIXED_COLUMNS = ("system", "strategy", "dtype")
 METRIC_COLUMNS = (
-    "ttft_ns", "tpot_ns",
-    "decode_tokens", "decode_tokens_per_s", "decode_energy_per_token_uj",
-    "prefill_tokens", "prefill_tokens_per_s", "prefill_energy_per_token_uj",
+    "ttft_ns",
+    "tpot_ns",
+    "decode_tokens",
+    "decode_tokens_per_s",
+    "decode_energy_per_token_uj",
+    "prefill_tokens",
+    "prefill_tokens_per_s",
+    "prefill_energy_per_token_uj",
     "energy_pj",
 )
 
@@ -82,8 +87,14 @@ def point_error(e: Exception) -> str:
     return f"internal error: {type(e).__name__}: {detail}" if detail else f"internal error: {type(e).__name__}"
 
 
-def run_sweep(model: str | Path, systems: Sequence[str], dims: Mapping[str, Sequence[str]],
-              strategy: str = "optimal", dtype: str | None = None, speculate: int | None = None) -> list[Row]:
+def run_sweep(
+    model: str | Path,
+    systems: Sequence[str],
+    dims: Mapping[str, Sequence[str]],
+    strategy: str = "optimal",
+    dtype: str | None = None,
+    speculate: int | None = None,
+) -> list[Row]:
     """Compile `model` on each system at each combination of `dims`; one row per point.
 
     A system may name its own strategy as `SYSTEM:STRATEGY` (e.g. `attacc:gpu-only`,
@@ -126,8 +137,16 @@ def run_sweep(model: str | Path, systems: Sequence[str], dims: Mapping[str, Sequ
             point = dict(zip(dims, values))
             row: Row = {"system": label, "strategy": point_strategy, "dtype": dtype, **point}
             try:
-                report = compile_model(model, system=system, strategy=point_strategy, dims=point, dtype=dtype,
-                                       baselines=False, imported=module_at(point), **extra).report
+                report = compile_model(
+                    model,
+                    system=system,
+                    strategy=point_strategy,
+                    dims=point,
+                    dtype=dtype,
+                    baselines=False,
+                    imported=module_at(point),
+                    **extra,
+                ).report
                 metrics = {"dtype": report.get("dtype", dtype), **metrics_row(report), "error": None}
             except Exception as e:  # every failure is one row; the sweep goes on
                 row.update(dict.fromkeys(METRIC_COLUMNS), error=point_error(e))
@@ -186,8 +205,10 @@ def sweep_png_bytes(rows: Sequence[Row], x_dim: str) -> bytes:
 
     fig = Figure(figsize=(11, 4.2))
     FigureCanvasAgg(fig)
-    panels = [(f"{phase}_tokens_per_s", f"{phase} throughput (tokens/s)"),
-              (f"{phase}_energy_per_token_uj", f"{phase} energy per token (µJ)")]
+    panels = [
+        (f"{phase}_tokens_per_s", f"{phase} throughput (tokens/s)"),
+        (f"{phase}_energy_per_token_uj", f"{phase} energy per token (µJ)"),
+    ]
     for ax, (metric, ylabel) in zip(fig.subplots(1, 2), panels):
         lines: dict[str, list[tuple[Any, float]]] = {}
         for r in rows:
@@ -229,9 +250,16 @@ def format_sweep_table(rows: Sequence[Row]) -> str:
     metrics: list[tuple[str, ...]] = [("ttft_ns", "tpot_ns", "tokens/s", "uJ/token")]
     for r in rows:
         phase = "decode" if r.get("decode_tokens_per_s") is not None else "prefill"
-        metrics.append((f"error: {r['error']}",) if r.get("error") else
-                       (si(r["ttft_ns"]), si(r["tpot_ns"]), si(r[f"{phase}_tokens_per_s"]),
-                        si(r[f"{phase}_energy_per_token_uj"])))
+        metrics.append(
+            (f"error: {r['error']}",)
+            if r.get("error")
+            else (
+                si(r["ttft_ns"]),
+                si(r["tpot_ns"]),
+                si(r[f"{phase}_tokens_per_s"]),
+                si(r[f"{phase}_energy_per_token_uj"]),
+            )
+        )
     key_w = [max(len(k[i]) for k in keys) for i in range(len(keys[0]))]
     metric_w = [max(len(m[i]) for m in metrics if len(m) == 4) for i in range(4)]
     lines = []

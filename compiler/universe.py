@@ -115,6 +115,7 @@ PASSES: dict[str, Callable[[], type[ModulePass]]] = {
     "convert-pim-to-attacc": _convert_pim_to_attacc,
 }
 
+
 def _target(module: str, name: str) -> Callable[[], type[Target]]:
     def load() -> type[Target]:
         import importlib

@@ -62,9 +62,20 @@ def trace_template(cmd: PimCommand) -> tuple[str, bool]:
     """The command's AiM trace line with its row address left as the `%d` of a %-format, and whether it
     has a row (the other fields are numbers and mnemonics: the text holds no other `%`)."""
     fields = AIM_ISR_FIELDS[cmd.kind]
-    return " ".join(["AiM", cmd.kind, *(f"{trace_mask(cmd.channel_mask):#x}" if f == "channel_mask"
-                                        else "%d" if f == "row" else str(getattr(cmd, f))
-                                        for f in fields)]), "row" in fields
+    return " ".join(
+        [
+            "AiM",
+            cmd.kind,
+            *(
+                f"{trace_mask(cmd.channel_mask):#x}"
+                if f == "channel_mask"
+                else "%d"
+                if f == "row"
+                else str(getattr(cmd, f))
+                for f in fields
+            ),
+        ]
+    ), "row" in fields
 
 
 def trace_line(cmd: PimCommand) -> str:
@@ -95,12 +106,17 @@ class AimCommandOp(IRDLOperation):
         mask = channels.data << channel if isinstance(channels, ChannelsAttr) else 0
         if mask >> AIM_CHANNELS:
             assert isinstance(channels, ChannelsAttr)
-            raise ValueError(f"{self.name}: channel_mask {channels} shifted by {channel} "
-                             f"channels leaves the {AIM_CHANNELS} channels")
+            raise ValueError(
+                f"{self.name}: channel_mask {channels} shifted by {channel} channels leaves the {AIM_CHANNELS} channels"
+            )
         opsize, gpr, at = props.get("opsize"), props.get("gpr"), props.get("row")
-        return PimCommand(self.KIND, opsize.value.data if isinstance(opsize, IntegerAttr) else 0, mask,
-                          row=at.value.data + row if isinstance(at, IntegerAttr) else None,
-                          gpr=gpr.value.data if isinstance(gpr, IntegerAttr) else 0)
+        return PimCommand(
+            self.KIND,
+            opsize.value.data if isinstance(opsize, IntegerAttr) else 0,
+            mask,
+            row=at.value.data + row if isinstance(at, IntegerAttr) else None,
+            gpr=gpr.value.data if isinstance(gpr, IntegerAttr) else 0,
+        )
 
     def trace_line(self) -> str:
         """The op as a line of the AiM simulator's trace."""
@@ -111,8 +127,9 @@ class AimCommandOp(IRDLOperation):
             raise VerifyException(f"channel_mask {channels} selects no channel")
         if channels.data >> AIM_CHANNELS:
             last = channels.data.bit_length() - 1
-            raise VerifyException(f"channel_mask {channels} selects channel {last}; "
-                                  f"AiM has channels 0-{AIM_CHANNELS - 1}")
+            raise VerifyException(
+                f"channel_mask {channels} selects channel {last}; AiM has channels 0-{AIM_CHANNELS - 1}"
+            )
 
     def _check_opsize(self, opsize: int) -> None:
         if not 1 <= opsize <= AIM_COLUMNS_PER_ROW:
@@ -141,13 +158,14 @@ class WrGbOp(AimCommandOp):
     assembly_format = "attr-dict"
 
     def __init__(self, opsize: int, gpr: int, channel_mask: int | ChannelsAttr):
-        super().__init__(properties={"opsize": i64(opsize), "gpr": i64(gpr), "channel_mask": channels_attr(channel_mask)})
+        super().__init__(
+            properties={"opsize": i64(opsize), "gpr": i64(gpr), "channel_mask": channels_attr(channel_mask)}
+        )
 
     def verify_(self) -> None:
         self._check_opsize(self.opsize.value.data)
         self._check_mask(self.channel_mask)
         self._check_non_negative(gpr=self.gpr.value.data)
-
 
 
 @irdl_op_definition
@@ -170,7 +188,6 @@ class WrBiasOp(AimCommandOp):
         self._check_non_negative(gpr=self.gpr.value.data)
 
 
-
 @irdl_op_definition
 class MacAbkOp(AimCommandOp):
     """AiM MAC_ABK: in all 16 banks of the masked channels, multiply `opsize` columns of `row`
@@ -187,13 +204,14 @@ class MacAbkOp(AimCommandOp):
     assembly_format = "attr-dict"
 
     def __init__(self, opsize: int, channel_mask: int | ChannelsAttr, row: int):
-        super().__init__(properties={"opsize": i64(opsize), "channel_mask": channels_attr(channel_mask), "row": i64(row)})
+        super().__init__(
+            properties={"opsize": i64(opsize), "channel_mask": channels_attr(channel_mask), "row": i64(row)}
+        )
 
     def verify_(self) -> None:
         self._check_opsize(self.opsize.value.data)
         self._check_mask(self.channel_mask)
         self._check_non_negative(row=self.row.value.data)
-
 
 
 @irdl_op_definition
@@ -216,7 +234,6 @@ class RdMacOp(AimCommandOp):
         self._check_non_negative(gpr=self.gpr.value.data)
 
 
-
 @irdl_op_definition
 class SyncOp(AimCommandOp):
     """AiM SYNC: barrier; later commands wait until every earlier one has finished."""
@@ -230,7 +247,6 @@ class SyncOp(AimCommandOp):
         super().__init__()
 
 
-
 @irdl_op_definition
 class EocOp(AimCommandOp):
     """AiM EOC: end of compute; the simulator stops here. Ends every trace."""
@@ -242,7 +258,6 @@ class EocOp(AimCommandOp):
 
     def __init__(self):
         super().__init__()
-
 
 
 AIM = Dialect("aim", [WrGbOp, WrBiasOp, MacAbkOp, RdMacOp, SyncOp, EocOp], [])

@@ -94,8 +94,9 @@ class WrGbOp(AttaccCommandOp):
     channel_mask = prop_def(ChannelsAttr)
 
     def __init__(self, opsize: int, vectors: int, channel_mask: int | ChannelsAttr):
-        super().__init__(properties={"opsize": i64(opsize), "vectors": i64(vectors),
-                                     "channel_mask": channels_attr(channel_mask)})
+        super().__init__(
+            properties={"opsize": i64(opsize), "vectors": i64(vectors), "channel_mask": channels_attr(channel_mask)}
+        )
 
 
 @irdl_op_definition
@@ -111,8 +112,9 @@ class MvGbOp(AttaccCommandOp):
     channel_mask = prop_def(ChannelsAttr)
 
     def __init__(self, opsize: int, vectors: int, channel_mask: int | ChannelsAttr):
-        super().__init__(properties={"opsize": i64(opsize), "vectors": i64(vectors),
-                                     "channel_mask": channels_attr(channel_mask)})
+        super().__init__(
+            properties={"opsize": i64(opsize), "vectors": i64(vectors), "channel_mask": channels_attr(channel_mask)}
+        )
 
 
 @irdl_op_definition
@@ -129,14 +131,21 @@ class MacAbOp(AttaccCommandOp):
     row = prop_def(IntegerAttr[I64])
 
     def __init__(self, opsize: int, vectors: int, channel_mask: int | ChannelsAttr, row: int):
-        super().__init__(properties={"opsize": i64(opsize), "vectors": i64(vectors),
-                                     "channel_mask": channels_attr(channel_mask), "row": i64(row)})
+        super().__init__(
+            properties={
+                "opsize": i64(opsize),
+                "vectors": i64(vectors),
+                "channel_mask": channels_attr(channel_mask),
+                "row": i64(row),
+            }
+        )
 
     def verify_(self) -> None:
         super().verify_()
         if self.field("opsize") > ATTACC_COLUMNS_PER_ROW:
-            raise VerifyException(f"attacc.mac_ab: opsize {self.field('opsize')} exceeds the "
-                                  f"{ATTACC_COLUMNS_PER_ROW} columns of a row")
+            raise VerifyException(
+                f"attacc.mac_ab: opsize {self.field('opsize')} exceeds the {ATTACC_COLUMNS_PER_ROW} columns of a row"
+            )
 
 
 @irdl_op_definition
@@ -152,7 +161,9 @@ class MvSbOp(AttaccCommandOp):
     row = prop_def(IntegerAttr[I64])
 
     def __init__(self, outputs: int, channel_mask: int | ChannelsAttr, row: int):
-        super().__init__(properties={"outputs": i64(outputs), "channel_mask": channels_attr(channel_mask), "row": i64(row)})
+        super().__init__(
+            properties={"outputs": i64(outputs), "channel_mask": channels_attr(channel_mask), "row": i64(row)}
+        )
 
 
 @irdl_op_definition

@@ -718,7 +718,9 @@ class GeluOp(_NamedOp):
 
     def verify_(self) -> None:
         if self.approximate.data not in _GELU_APPROXIMATIONS:
-            raise VerifyException(f"gelu approximate must be one of {_GELU_APPROXIMATIONS}, got '{self.approximate.data}'")
+            raise VerifyException(
+                f"gelu approximate must be one of {_GELU_APPROXIMATIONS}, got '{self.approximate.data}'"
+            )
         if self.input.type != self.result.type:
             raise VerifyException("gelu result type must equal its input type")
 
@@ -768,8 +770,11 @@ class RotaryOp(_NamedOp):
     assembly_format = "$input `,` $cos `,` $sin attr-dict `:` functional-type(operands, results)"
 
     def __init__(self, input: SSAValue, cos: SSAValue, sin: SSAValue, *, interleaved: bool = False):
-        super().__init__(operands=[input, cos, sin], result_types=[input.type],
-                         properties={"interleaved": UnitAttr()} if interleaved else {})
+        super().__init__(
+            operands=[input, cos, sin],
+            result_types=[input.type],
+            properties={"interleaved": UnitAttr()} if interleaved else {},
+        )
 
     def verify_(self) -> None:
         x = tensor_shape(self.input.type)

@@ -131,8 +131,9 @@ class PimCommand:
     def shifted(self, rows: int, channels: int) -> PimCommand:
         """The command `rows` rows higher and on the channel set shifted `channels` channels up (what an
         enclosing `pim.repeat` iteration makes of it)."""
-        return replace(self, row=None if self.row is None else self.row + rows,
-                       channel_mask=self.channel_mask << channels)
+        return replace(
+            self, row=None if self.row is None else self.row + rows, channel_mask=self.channel_mask << channels
+        )
 
 
 @irdl_attr_definition
@@ -204,8 +205,9 @@ class ChannelsAttr(Data[int]):
                 if last < first:
                     parser.raise_error(f"channel range {first}-{last} runs backwards", start, parser.pos)
             if last > MAX_CHANNEL:
-                parser.raise_error(f"channel {last} is beyond the largest channel number {MAX_CHANNEL}", start,
-                                   parser.pos)
+                parser.raise_error(
+                    f"channel {last} is beyond the largest channel number {MAX_CHANNEL}", start, parser.pos
+                )
             mask |= ((1 << (last - first + 1)) - 1) << first
             if parser.parse_optional_punctuation(",") is None:
                 break
@@ -286,7 +288,6 @@ class GemvLayoutAttr(ParametrizedAttribute):
                 raise VerifyException(f"gemv layout {field} must be positive")
         if self.row_base.value.data < 0:
             raise VerifyException("gemv layout row_base must be non-negative")
-
 
 
 @irdl_op_definition
@@ -385,8 +386,17 @@ class AttentionOp(IRDLOperation):
     irdl_options = (ParsePropInAttrDict(),)
     assembly_format = "$q `,` $k `,` $v (`,` $mask^)? attr-dict `:` functional-type(operands, results) $commands"
 
-    def __init__(self, q: SSAValue, k: SSAValue, v: SSAValue, mask: SSAValue | None, result_type: TensorType,
-                 k_layout: GemvLayoutAttr, v_layout: GemvLayoutAttr, head_channels: int):
+    def __init__(
+        self,
+        q: SSAValue,
+        k: SSAValue,
+        v: SSAValue,
+        mask: SSAValue | None,
+        result_type: TensorType,
+        k_layout: GemvLayoutAttr,
+        v_layout: GemvLayoutAttr,
+        head_channels: int,
+    ):
         super().__init__(
             operands=[q, k, v, mask],
             result_types=[result_type],
@@ -406,7 +416,9 @@ class AttentionOp(IRDLOperation):
         for name in ("k_layout", "v_layout"):
             channels = getattr(self, name).channels.value.data
             if channels > width:
-                raise VerifyException(f"pim.attention: {name} uses {channels} channels, more than head_channels {width}")
+                raise VerifyException(
+                    f"pim.attention: {name} uses {channels} channels, more than head_channels {width}"
+                )
 
 
 @irdl_op_definition
@@ -432,8 +444,9 @@ class RepeatOp(IRDLOperation):
     traits = traits_def(NoTerminator())
 
     def print(self, printer: Printer) -> None:
-        printer.print_string(f" {self.count.value.data} rows + {self.row_step.value.data} "
-                             f"channels + {self.channel_step.value.data} ")
+        printer.print_string(
+            f" {self.count.value.data} rows + {self.row_step.value.data} channels + {self.channel_step.value.data} "
+        )
         printer.print_region(self.body, print_entry_block_args=False, print_block_terminators=False)
 
     @classmethod
@@ -488,8 +501,9 @@ def stream_signature(block: Block) -> tuple[tuple[object, ...], int]:
         out: list[object] = []
         for op in b.ops:
             if isinstance(op, RepeatOp):
-                out.append((op.count.value.data, op.row_step.value.data, op.channel_step.value.data,
-                            key(op.body.block)))
+                out.append(
+                    (op.count.value.data, op.row_step.value.data, op.channel_step.value.data, key(op.body.block))
+                )
                 continue
             fields: list[object] = [op.name]
             for name, attr in op.properties.items():
@@ -533,5 +547,6 @@ def macros(op: Operation) -> Iterator[GemvOp | AttentionOp]:
                     yield inner
                 elif inner.regions:
                     yield from macros(inner)
+
 
 PIM = Dialect("pim", [GemvOp, AttentionOp, RepeatOp], [GemvLayoutAttr, ChannelsAttr])

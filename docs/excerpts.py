@@ -72,6 +72,7 @@ class ExcerptError(Exception):
 class Pick:
     """Lines `start` to `end`: each a line number (from 1) or a regex; `end` None is the last line;
     `start` None takes the last `last` lines."""
+
     start: int | str | None
     end: int | str | None
     last: int = 0
@@ -105,7 +106,7 @@ def _split_top(text: str, sep: str) -> list[str]:
     while i < len(text):
         c = text[i]
         if in_re and c == "\\" and i + 1 < len(text):
-            cur.append(text[i:i + 2])
+            cur.append(text[i : i + 2])
             i += 2
             continue
         if c == "/":
@@ -145,7 +146,7 @@ def parse_pick(token: str) -> Pick:
         return Pick(None, None, last=int(m[1]))
     if token.startswith("/"):  # the regex may itself contain '-'
         close = next((i for i in range(1, len(token)) if token[i] == "/" and token[i - 1] != "\\"), -1)
-        head, rest = token[:close + 1], token[close + 1:]
+        head, rest = token[: close + 1], token[close + 1 :]
     else:
         head, _, rest = token.partition("-")
         rest = "-" + rest if _ else ""
@@ -194,7 +195,7 @@ def find_blocks(path: Path, lines: list[str]) -> list[Block]:
             i += 1
             if i == len(lines):
                 raise ExcerptError(f"{path.relative_to(ROOT)}:{first + 1}: marker without a closing -->")
-        text = " ".join(line.strip() for line in lines[first:i + 1])
+        text = " ".join(line.strip() for line in lines[first : i + 1])
         where = f"{path.relative_to(ROOT)}:{first + 1}"
         try:
             flags, command, stages = parse_marker(text)
@@ -242,7 +243,7 @@ def select(lines: list[str], picks: list[Pick]) -> list[str]:
             raise ExcerptError(f"pick lines {lo + 1}-{hi + 1} are not within the {len(lines)} lines of output")
         if lo > cursor:
             out.append(ELLIPSIS)
-        out.extend(lines[lo:hi + 1])
+        out.extend(lines[lo : hi + 1])
         cursor = hi + 1
     if cursor < len(lines):
         out.append(ELLIPSIS)
@@ -251,9 +252,11 @@ def select(lines: list[str], picks: list[Pick]) -> list[str]:
 
 def elide(lines: list[str], pattern: str) -> list[str]:
     """Each match of `pattern` (its first group, if it has one and that group took part) becomes `...`."""
+
     def cut(m: re.Match[str]) -> str:
         lo, hi = m.span(1) if m.re.groups and m.start(1) >= 0 else m.span()
-        return m.string[m.start():lo] + ELLIPSIS + m.string[hi:m.end()]
+        return m.string[m.start() : lo] + ELLIPSIS + m.string[hi : m.end()]
+
     return [re.sub(pattern, cut, line) for line in lines]
 
 
@@ -268,13 +271,22 @@ class Runner:
         bin_dir = root / "bin"
         bin_dir.mkdir()
         python = shlex.quote(sys.executable)
-        for name, line in {"python": f'exec {python} "$@"', "python3": f'exec {python} "$@"',
-                           "pimc": f'exec {python} -m pimc.compiler.cli "$@"'}.items():
+        for name, line in {
+            "python": f'exec {python} "$@"',
+            "python3": f'exec {python} "$@"',
+            "pimc": f'exec {python} -m pimc.compiler.cli "$@"',
+        }.items():
             (bin_dir / name).write_text(f"#!/bin/sh\n{line}\n")
             (bin_dir / name).chmod(0o755)
         self.env = {k: v for k, v in os.environ.items() if not k.startswith("PYTHONSTARTUP")}
-        self.env.update(PATH=f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '/usr/bin:/bin')}",
-                        PYTHONHASHSEED="0", MPLBACKEND="Agg", LC_ALL="C.UTF-8", TZ="UTC", COLUMNS="120")
+        self.env.update(
+            PATH=f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '/usr/bin:/bin')}",
+            PYTHONHASHSEED="0",
+            MPLBACKEND="Agg",
+            LC_ALL="C.UTF-8",
+            TZ="UTC",
+            COLUMNS="120",
+        )
 
     def run(self, block: Block) -> list[str]:
         command = VENV_TOOL.sub("", block.command)
@@ -286,8 +298,14 @@ class Runner:
                 if entry.name != ".git":
                     (work / entry.name).symlink_to(entry)
             try:
-                done = subprocess.run(["/bin/sh", "-c", command], cwd=work, env=self.env, capture_output=True,
-                                      text=True, timeout=TIMEOUT_S)
+                done = subprocess.run(
+                    ["/bin/sh", "-c", command],
+                    cwd=work,
+                    env=self.env,
+                    capture_output=True,
+                    text=True,
+                    timeout=TIMEOUT_S,
+                )
             except subprocess.TimeoutExpired:
                 raise ExcerptError(f"{block.where}: `{block.command}` ran over {TIMEOUT_S} s") from None
             if done.returncode != 0:
@@ -346,14 +364,15 @@ def main(argv: list[str] | None = None) -> int:
                         continue
                     if b.slow:
                         print(f"{b.where}: running (slow) {b.command}", file=sys.stderr, flush=True)
-                    new[b.body[0]:b.body[1]] = render(b, runner.run(b))
+                    new[b.body[0] : b.body[1]] = render(b, runner.run(b))
                 if new == lines:
                     continue
                 stale += 1
                 rel = str(path.relative_to(ROOT))
                 if args.check:
-                    sys.stdout.writelines(difflib.unified_diff([f"{x}\n" for x in lines], [f"{x}\n" for x in new],
-                                                               f"a/{rel}", f"b/{rel}"))
+                    sys.stdout.writelines(
+                        difflib.unified_diff([f"{x}\n" for x in lines], [f"{x}\n" for x in new], f"a/{rel}", f"b/{rel}")
+                    )
                 else:
                     path.write_text("\n".join(new), encoding="utf-8")
                     print(f"updated {rel}", file=sys.stderr)
@@ -362,12 +381,18 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     note = f" ({skipped} slow block(s) not run; --all runs them)" if skipped else ""
     if args.check and stale:
-        print(f"excerpts: {stale} file(s) have stale excerpts{note}; regenerate with `python docs/excerpts.py"
-              f"{' --all' if args.all else ''}`", file=sys.stderr)
+        print(
+            f"excerpts: {stale} file(s) have stale excerpts{note}; regenerate with `python docs/excerpts.py"
+            f"{' --all' if args.all else ''}`",
+            file=sys.stderr,
+        )
         return 1
     n = sum(len(v) for v in blocks.values())
-    print(f"excerpts: {n} block(s) in {len(files)} file(s) {'up to date' if args.check or not stale else 'regenerated'}"
-          f"{note}", file=sys.stderr)
+    print(
+        f"excerpts: {n} block(s) in {len(files)} file(s) {'up to date' if args.check or not stale else 'regenerated'}"
+        f"{note}",
+        file=sys.stderr,
+    )
     return 0
 
 

@@ -77,9 +77,15 @@ def build() -> onnx.ModelProto:
         for n in (past_k, past_v):
             inputs.append(helper.make_tensor_value_info(n, TensorProto.FLOAT, [1, HEADS, PAST, HEAD_DIM]))
         x = layer_norm(h, f"h.{layer}.ln_1", f"{p}/ln_1", f"{p}/ln_1/LayerNormalization")
-        (qkv,) = node("MatMul", [x, weight(f"h.{layer}.attn.c_attn.weight", HIDDEN, 3 * HIDDEN)],
-                    [f"{p}/qkv_mm"], f"{p}/attn/c_attn/MatMul")
-        (qkv,) = node("Add", [qkv, weight(f"h.{layer}.attn.c_attn.bias", 3 * HIDDEN)], [f"{p}/qkv"], f"{p}/attn/c_attn/Add")
+        (qkv,) = node(
+            "MatMul",
+            [x, weight(f"h.{layer}.attn.c_attn.weight", HIDDEN, 3 * HIDDEN)],
+            [f"{p}/qkv_mm"],
+            f"{p}/attn/c_attn/MatMul",
+        )
+        (qkv,) = node(
+            "Add", [qkv, weight(f"h.{layer}.attn.c_attn.bias", 3 * HIDDEN)], [f"{p}/qkv"], f"{p}/attn/c_attn/Add"
+        )
         q, k, v = node("Split", [qkv, "split_qkv"], [f"{p}/q", f"{p}/k", f"{p}/v"], f"{p}/attn/Split", axis=-1)
         heads = []
         for t in (q, k, v):
@@ -96,16 +102,26 @@ def build() -> onnx.ModelProto:
         (c,) = node("MatMul", [pr, present_v], [f"{p}/ctx_heads"], f"{p}/attn/MatMul_pv")
         (c,) = node("Transpose", [c], [f"{p}/ctx_t"], f"{p}/attn/Transpose_ctx", perm=[0, 2, 1, 3])
         (c,) = node("Reshape", [c, "shape_hidden"], [f"{p}/ctx"], f"{p}/attn/Reshape_ctx")
-        (o,) = node("MatMul", [c, weight(f"h.{layer}.attn.c_proj.weight", HIDDEN, HIDDEN)],
-                    [f"{p}/proj_mm"], f"{p}/attn/c_proj/MatMul")
+        (o,) = node(
+            "MatMul",
+            [c, weight(f"h.{layer}.attn.c_proj.weight", HIDDEN, HIDDEN)],
+            [f"{p}/proj_mm"],
+            f"{p}/attn/c_proj/MatMul",
+        )
         (o,) = node("Add", [o, weight(f"h.{layer}.attn.c_proj.bias", HIDDEN)], [f"{p}/proj"], f"{p}/attn/c_proj/Add")
         (h,) = node("Add", [h, o], [f"{p}/res_1"], f"{p}/Add_res_1")
         x = layer_norm(h, f"h.{layer}.ln_2", f"{p}/ln_2", f"{p}/ln_2/LayerNormalization")
-        (f,) = node("MatMul", [x, weight(f"h.{layer}.mlp.c_fc.weight", HIDDEN, FFN)], [f"{p}/fc_mm"], f"{p}/mlp/c_fc/MatMul")
+        (f,) = node(
+            "MatMul", [x, weight(f"h.{layer}.mlp.c_fc.weight", HIDDEN, FFN)], [f"{p}/fc_mm"], f"{p}/mlp/c_fc/MatMul"
+        )
         (f,) = node("Add", [f, weight(f"h.{layer}.mlp.c_fc.bias", FFN)], [f"{p}/fc"], f"{p}/mlp/c_fc/Add")
         (f,) = node("Gelu", [f], [f"{p}/gelu"], f"{p}/mlp/Gelu", approximate="tanh")
-        (f,) = node("MatMul", [f, weight(f"h.{layer}.mlp.c_proj.weight", FFN, HIDDEN)],
-                    [f"{p}/mlp_proj_mm"], f"{p}/mlp/c_proj/MatMul")
+        (f,) = node(
+            "MatMul",
+            [f, weight(f"h.{layer}.mlp.c_proj.weight", FFN, HIDDEN)],
+            [f"{p}/mlp_proj_mm"],
+            f"{p}/mlp/c_proj/MatMul",
+        )
         (f,) = node("Add", [f, weight(f"h.{layer}.mlp.c_proj.bias", HIDDEN)], [f"{p}/mlp_proj"], f"{p}/mlp/c_proj/Add")
         (h,) = node("Add", [h, f], [f"{p}/res_2"], f"{p}/Add_res_2")
         for n in (present_k, present_v):

@@ -33,8 +33,10 @@ def cost_attr(op: Operation, system: System, dtype: str) -> DictionaryAttr:
     """
     m = op_metrics(op, DTYPE_BYTES[dtype])
     if max(m.flops, m.bytes) > I64_MAX:
-        raise CompileError(f"op '{_label(op)}' ({op.name}): {m.flops:.3g} FLOPs, {m.bytes:.3g} bytes: more than "
-                           "pimc costs (the counts are 64-bit)")
+        raise CompileError(
+            f"op '{_label(op)}' ({op.name}): {m.flops:.3g} FLOPs, {m.bytes:.3g} bytes: more than "
+            "pimc costs (the counts are 64-bit)"
+        )
     latency: dict[str, FloatAttr] = {}
     energy: dict[str, FloatAttr] = {}
     bound: dict[str, StringAttr] = {}
@@ -64,14 +66,17 @@ def _check_placement(op: Operation, system: System, dtype: str) -> None:
     if device is None:
         return
     if device not in system.devices:
-        raise CompileError(f"op '{_label(op)}' is placed on device '{device}', which system '{system.name}' does not "
-                           "have")
+        raise CompileError(
+            f"op '{_label(op)}' is placed on device '{device}', which system '{system.name}' does not have"
+        )
     latency = op.attributes[COST_ATTR]
     assert isinstance(latency, DictionaryAttr)
     table = latency.data["latency_ns"]
     if isinstance(table, DictionaryAttr) and device not in table.data and op.dialect_name() == "nn":
-        raise CompileError(f"op '{_label(op)}' is placed on '{device}', which cannot run it at dtype {dtype}: "
-                           "run partition again after annotate-cost")
+        raise CompileError(
+            f"op '{_label(op)}' is placed on '{device}', which cannot run it at dtype {dtype}: "
+            "run partition again after annotate-cost"
+        )
 
 
 def check_static(module: ModuleOp) -> None:
@@ -82,8 +87,9 @@ def check_static(module: ModuleOp) -> None:
         for what, values in (("operand", op.operands), ("result", op.results)):
             for i, v in enumerate(values):
                 if isa(v.type, TensorType[Attribute]) and any(d < 0 for d in v.type.get_shape()):
-                    raise CompileError(f"op '{_label(op)}' ({op.name}): {what} {i} is {v.type}: pimc costs static "
-                                       "shapes only")
+                    raise CompileError(
+                        f"op '{_label(op)}' ({op.name}): {what} {i} is {v.type}: pimc costs static shapes only"
+                    )
 
 
 @dataclass(frozen=True)

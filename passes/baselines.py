@@ -32,8 +32,14 @@ from pimc.targets.strategies import BASELINES
 from pimc.targets.system import System, system_for_module
 
 
-def baseline_results(graphs: list[PhaseGraph], system: System, dtype: str, chosen: str, streams: int = 1,
-                     papi_threshold: float | None = None) -> dict[str, dict[str, Any]]:
+def baseline_results(
+    graphs: list[PhaseGraph],
+    system: System,
+    dtype: str,
+    chosen: str,
+    streams: int = 1,
+    papi_threshold: float | None = None,
+) -> dict[str, dict[str, Any]]:
     """Per strategy other than `chosen`: each phase's makespan and energy (module docstring), or {"error": why}."""
     names = [b for b in BASELINES if b != chosen] + (["optimal"] if chosen != "optimal" else [])
     ctx = StrategyContext(system, dtype, papi_threshold)
@@ -51,8 +57,11 @@ def baseline_results(graphs: list[PhaseGraph], system: System, dtype: str, chose
         except PimcError as e:
             out[name] = {"error": str(e)}
             continue
-        out[name] = {"phases": phases, "latency_ns": math.fsum(p["latency_ns"] for p in phases.values()),
-                     "energy_pj": math.fsum(p["energy_pj"] for p in phases.values())}
+        out[name] = {
+            "phases": phases,
+            "latency_ns": math.fsum(p["latency_ns"] for p in phases.values()),
+            "energy_pj": math.fsum(p["energy_pj"] for p in phases.values()),
+        }
     return out
 
 

@@ -29,16 +29,20 @@ def _counts(values: dict[str, int]) -> DictionaryAttr:
 
 def memory_attr(use: dict[str, MemoryUse]) -> DictionaryAttr:
     """The `pimc.memory` attribute of what each memory holds (module docstring)."""
-    return DictionaryAttr({
-        name: DictionaryAttr({
-            "weights_bytes": IntegerAttr(u.weight_bytes, 64),
-            "weights": IntegerAttr(len(u.weights), 64),
-            "kv_cache_bytes": _counts(u.kv_cache),
-            "activations_bytes": _counts(u.activations),
-            "total_bytes": IntegerAttr(u.total_bytes, 64),
-        })
-        for name, u in use.items()
-    })
+    return DictionaryAttr(
+        {
+            name: DictionaryAttr(
+                {
+                    "weights_bytes": IntegerAttr(u.weight_bytes, 64),
+                    "weights": IntegerAttr(len(u.weights), 64),
+                    "kv_cache_bytes": _counts(u.kv_cache),
+                    "activations_bytes": _counts(u.activations),
+                    "total_bytes": IntegerAttr(u.total_bytes, 64),
+                }
+            )
+            for name, u in use.items()
+        }
+    )
 
 
 @dataclass(frozen=True)

@@ -48,12 +48,22 @@ def aim_ops(items: Iterable[Item], row: int = 0) -> list[Operation]:
         if item.kind == CommandKind.WR_BIAS:
             ops.append(aim.WrBiasOp.create(properties={"gpr": _GPR0, "channel_mask": channel_set(item)}))
         elif item.kind == CommandKind.WR_GB:
-            ops.append(aim.WrGbOp.create(properties={"opsize": pim.i64(item.opsize), "gpr": _GPR0,
-                                                     "channel_mask": channel_set(item)}))
+            ops.append(
+                aim.WrGbOp.create(
+                    properties={"opsize": pim.i64(item.opsize), "gpr": _GPR0, "channel_mask": channel_set(item)}
+                )
+            )
         elif item.kind == CommandKind.MAC_ABK:
             assert item.row is not None
-            ops.append(aim.MacAbkOp.create(properties={"opsize": pim.i64(item.opsize), "channel_mask": channel_set(item),
-                                                       "row": pim.i64(item.row + row)}))
+            ops.append(
+                aim.MacAbkOp.create(
+                    properties={
+                        "opsize": pim.i64(item.opsize),
+                        "channel_mask": channel_set(item),
+                        "row": pim.i64(item.row + row),
+                    }
+                )
+            )
         elif item.kind == CommandKind.RD_MAC:
             ops.append(aim.RdMacOp.create(properties={"gpr": _GPR0, "channel_mask": channel_set(item)}))
         else:

@@ -49,17 +49,38 @@ def attacc_ops(items: Iterable[Item], row: int = 0) -> list[Operation]:
             columns, rest = divmod(item.opsize, item.vectors)
             assert not rest, f"{item.kind} of {item.opsize} columns for {item.vectors} vectors"
             cls = attacc.WrGbOp if item.kind == CommandKind.WR_GB else attacc.MvGbOp
-            ops.append(cls.create(properties={"opsize": pim.i64(columns), "vectors": pim.i64(item.vectors),
-                                              "channel_mask": channel_set(item)}))
+            ops.append(
+                cls.create(
+                    properties={
+                        "opsize": pim.i64(columns),
+                        "vectors": pim.i64(item.vectors),
+                        "channel_mask": channel_set(item),
+                    }
+                )
+            )
         elif item.kind == CommandKind.MAC_ABK:
             assert item.row is not None
             last_row = item.row + row
-            ops.append(attacc.MacAbOp.create(properties={
-                "opsize": pim.i64(item.opsize), "vectors": pim.i64(item.vectors), "channel_mask": channel_set(item),
-                "row": pim.i64(last_row)}))
+            ops.append(
+                attacc.MacAbOp.create(
+                    properties={
+                        "opsize": pim.i64(item.opsize),
+                        "vectors": pim.i64(item.vectors),
+                        "channel_mask": channel_set(item),
+                        "row": pim.i64(last_row),
+                    }
+                )
+            )
         elif item.kind == CommandKind.RD_MAC:
-            ops.append(attacc.MvSbOp.create(properties={"outputs": pim.i64(item.vectors),
-                                                        "channel_mask": channel_set(item), "row": pim.i64(last_row)}))
+            ops.append(
+                attacc.MvSbOp.create(
+                    properties={
+                        "outputs": pim.i64(item.vectors),
+                        "channel_mask": channel_set(item),
+                        "row": pim.i64(last_row),
+                    }
+                )
+            )
         elif item.kind == CommandKind.SFM:
             ops.append(attacc.SfmOp.create(properties={"channel_mask": channel_set(item)}))
         else:

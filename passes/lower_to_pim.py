@@ -43,8 +43,9 @@ class RowAllocator:
         return self.placed[key]
 
 
-def gemv_layout(k: int, n: int, dev: Device, rows: RowAllocator, weight: str, transposed: bool, label: str
-                ) -> pim.GemvLayoutAttr:
+def gemv_layout(
+    k: int, n: int, dev: Device, rows: RowAllocator, weight: str, transposed: bool, label: str
+) -> pim.GemvLayoutAttr:
     """One output neuron per bank per pass; each DRAM row holds k_tile elements of K
     (`pim_timing.gemv_geometry`: min(row, global buffer) / 2 bytes).
 
@@ -64,8 +65,10 @@ def _cache_keys(op: nn.AttentionOp, mapping: AttentionMapping, t: int) -> tuple[
     label = nn.op_label(op) if "name" in op.attributes else f"{op.name}@{id(op):x}"
     shape = f"T {t}, {mapping.head_channels} ch/head, {mapping.heads} heads"
     k, v = mapping.k, mapping.v
-    return (f"{label} K cache ({shape}, {k.channels} ch x {k.per_row}/row, k_tile {k.k_tile})",
-            f"{label} V cache ({shape}, {v.channels} ch x {v.per_row}/row, k_tile {v.k_tile})")
+    return (
+        f"{label} K cache ({shape}, {k.channels} ch x {k.per_row}/row, k_tile {k.k_tile})",
+        f"{label} V cache ({shape}, {v.channels} ch x {v.per_row}/row, k_tile {v.k_tile})",
+    )
 
 
 def lower_attention(op: nn.AttentionOp, dev: Device, rows: RowAllocator, rewriter: Rewriter) -> None:
@@ -87,7 +90,11 @@ def lower_attention(op: nn.AttentionOp, dev: Device, rows: RowAllocator, rewrite
     v_base = rows.rows_for(v_key, mapping.waves * v_rows, label, "its V cache")
     kg, vg = mapping.k, mapping.v
     new = pim.AttentionOp(
-        op.q, op.k, op.v, op.mask, op.result.type,
+        op.q,
+        op.k,
+        op.v,
+        op.mask,
+        op.result.type,
         pim.GemvLayoutAttr(kg.channels, kg.banks, kg.k_tile, k_base),
         pim.GemvLayoutAttr(vg.channels, vg.banks, vg.k_tile, v_base),
         mapping.head_channels,
@@ -156,8 +163,10 @@ class LowerToPimPass(ModulePass):
                 continue
             dev = system.devices.get(device)
             if dev is None:
-                raise CompileError(f"op '{nn.op_label(inner)}' is placed on device '{device}', "
-                                   f"which system '{system.name}' does not have")
+                raise CompileError(
+                    f"op '{nn.op_label(inner)}' is placed on device '{device}', "
+                    f"which system '{system.name}' does not have"
+                )
             if dev.kind != "pim":
                 continue
             rows = allocators.setdefault(device, RowAllocator(dev.p("rows_per_bank")))

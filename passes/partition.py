@@ -48,8 +48,10 @@ def check_transfers(module: ModuleOp, system: System) -> None:
             if device not in system.devices:
                 producer = op.input.owner
                 of = f" of op '{op_label(producer)}'" if isinstance(producer, Operation) else ""
-                raise CompileError(f"place.transfer of %{op.input.name_hint or '?'}{of}: {end} device '{device}' "
-                                   f"is not a device of system '{system.name}' (devices: {devices_text(system)})")
+                raise CompileError(
+                    f"place.transfer of %{op.input.name_hint or '?'}{of}: {end} device '{device}' "
+                    f"is not a device of system '{system.name}' (devices: {devices_text(system)})"
+                )
 
 
 def insert_transfers(module: ModuleOp, system: System, elem_bytes: int | None = None) -> None:
@@ -77,8 +79,9 @@ def insert_transfers(module: ModuleOp, system: System, elem_bytes: int | None = 
             op.operands[index] = _transfer_for(operand, src, dst, system, rewriter, elem_bytes)
 
 
-def _transfer_for(value: SSAValue, src: str, dst: str, system: System, rewriter: Rewriter,
-                  elem_bytes: int | None) -> SSAValue:
+def _transfer_for(
+    value: SSAValue, src: str, dst: str, system: System, rewriter: Rewriter, elem_bytes: int | None
+) -> SSAValue:
     dst_memory = system.devices[dst].memory
     for use in value.uses:
         user = use.operation
@@ -87,8 +90,9 @@ def _transfer_for(value: SSAValue, src: str, dst: str, system: System, rewriter:
     return make_transfer(value, src, dst, system, rewriter, elem_bytes).result
 
 
-def make_transfer(value: SSAValue, src: str, dst: str, system: System, rewriter: Rewriter,
-                  elem_bytes: int | None) -> TransferOp:
+def make_transfer(
+    value: SSAValue, src: str, dst: str, system: System, rewriter: Rewriter, elem_bytes: int | None
+) -> TransferOp:
     """A `place.transfer` of `value` from `src`'s memory to `dst`'s, with its bytes, latency and energy,
     inserted right after the value's producer."""
     transfer = TransferOp(value, src, dst)
@@ -102,8 +106,6 @@ def make_transfer(value: SSAValue, src: str, dst: str, system: System, rewriter:
 
 
 # -- the phase graph ---------------------------------------------------------------
-
-
 
 
 # -- applying a placement to the IR ------------------------------------------------
@@ -127,8 +129,9 @@ def apply_placement(fn: func.FuncOp, ops: list[Operation], placement: Placement)
             block.add_op(ops[i])
 
 
-def kv_handoffs(graphs: dict[str, tuple[PhaseGraph, list[Operation]]],
-                placements: dict[str, Placement], system: System) -> list[tuple[int, int, str]]:
+def kv_handoffs(
+    graphs: dict[str, tuple[PhaseGraph, list[Operation]]], placements: dict[str, Placement], system: System
+) -> list[tuple[int, int, str]]:
     """Prefill values that carry the KV cache into decode on another memory: (op, result, decode memory).
 
     The k and v operands of the n-th prefill attention are the cache the n-th decode
@@ -155,8 +158,13 @@ def kv_handoffs(graphs: dict[str, tuple[PhaseGraph, list[Operation]]],
     return out
 
 
-def insert_kv_handoffs(handoffs: list[tuple[int, int, str]], pre_ops: list[Operation], placement: Placement,
-                       system: System, elem_bytes: int) -> None:
+def insert_kv_handoffs(
+    handoffs: list[tuple[int, int, str]],
+    pre_ops: list[Operation],
+    placement: Placement,
+    system: System,
+    elem_bytes: int,
+) -> None:
     rewriter = Rewriter()
     for u, r, dst_memory in handoffs:
         dst = next(d.name for d in system.devices.values() if d.memory == dst_memory)
@@ -164,8 +172,9 @@ def insert_kv_handoffs(handoffs: list[tuple[int, int, str]], pre_ops: list[Opera
         transfer.attributes["kv_handoff"] = UnitAttr()
 
 
-def partition_module(module: ModuleOp, system: System, strategy: str, dtype: str,
-                     papi_threshold_tokens: float | None = None) -> dict[str, Placement]:
+def partition_module(
+    module: ModuleOp, system: System, strategy: str, dtype: str, papi_threshold_tokens: float | None = None
+) -> dict[str, Placement]:
     """Place every costed op of every phase by `strategy`; returns each phase's placement (graph order).
 
     `papi_threshold_tokens` (PAPI's FC threshold, tokens) must be finite and positive when given."""
@@ -181,13 +190,21 @@ def partition_module(module: ModuleOp, system: System, strategy: str, dtype: str
         placements[graph.phase] = place_phase(graph, strategy, ctx)
         apply_placement(fn, ops, placements[graph.phase])
     insert_transfers(module, system, eb)
-    module.attributes[PARTITION_ATTR] = DictionaryAttr({
-        "strategy": StringAttr(strategy),
-        "optimal_proven": DictionaryAttr({p: IntegerAttr.from_bool(pl.proven_optimal)
-                                          for p, pl in placements.items() if pl.proven_optimal is not None}),
-        "optimal_bound_ns": DictionaryAttr({p: FloatAttr(pl.bound_ns, 64)
-                                            for p, pl in placements.items() if pl.bound_ns is not None}),
-    })
+    module.attributes[PARTITION_ATTR] = DictionaryAttr(
+        {
+            "strategy": StringAttr(strategy),
+            "optimal_proven": DictionaryAttr(
+                {
+                    p: IntegerAttr.from_bool(pl.proven_optimal)
+                    for p, pl in placements.items()
+                    if pl.proven_optimal is not None
+                }
+            ),
+            "optimal_bound_ns": DictionaryAttr(
+                {p: FloatAttr(pl.bound_ns, 64) for p, pl in placements.items() if pl.bound_ns is not None}
+            ),
+        }
+    )
     handoffs = kv_handoffs(graphs, placements, system)
     if handoffs:
         insert_kv_handoffs(handoffs, graphs["prefill"][1], placements["prefill"], system, eb)

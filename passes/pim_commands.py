@@ -57,8 +57,11 @@ def _shift(item: Item, rows: int, channels: int) -> Item:
 def _first(items: Iterable[Item], field: str) -> int | None:
     """The first command's `field` (row, or first channel of a command with channels), depth first."""
     for item in items:
-        found = _first(item.body, field) if isinstance(item, Loop) else (
-            item.row if field == "row" else item.first_channel if item.channel_mask else None)
+        found = (
+            _first(item.body, field)
+            if isinstance(item, Loop)
+            else (item.row if field == "row" else item.first_channel if item.channel_mask else None)
+        )
         if found is not None:
             return found
     return None
@@ -97,8 +100,9 @@ def fold(blocks: Sequence[tuple[Item, ...]]) -> list[Item]:
     return out
 
 
-def gemv_items(m: int, k: int, n: int, geo: GemvGeometry, bias: bool, column_bytes: int, row_base: int,
-               first_channel: int = 0) -> list[Item]:
+def gemv_items(
+    m: int, k: int, n: int, geo: GemvGeometry, bias: bool, column_bytes: int, row_base: int, first_channel: int = 0
+) -> list[Item]:
     """A GEMV's commands (`pim_timing.gemv_commands`, without the SYNC), folded: pass p's tile t opens row
     row_base + p * k_tiles + t, so full passes fold into one Loop stepping k_tiles rows; the M input
     vectors' groups repeat it with no step."""
@@ -141,10 +145,20 @@ def attention_key(op: pim.AttentionOp, dev: Device, softmax_on_device: bool) -> 
     k_base, v_base = op.k_layout.row_base.value.data, op.v_layout.row_base.value.data
     width = op.head_channels.value.data
     if width > dev.p("channels"):
-        raise CompileError(f"pim.attention '{nn.op_label(op)}': head_channels {width} exceeds the "
-                           f"{dev.p('channels')} channels of device '{dev.name}'")
-    return ((b, hq, hkv, s, t, d, dv), kg, vg, v_base - k_base, width, dev.p("channels"), dev.p("column_bytes"),
-            softmax_on_device), k_base
+        raise CompileError(
+            f"pim.attention '{nn.op_label(op)}': head_channels {width} exceeds the "
+            f"{dev.p('channels')} channels of device '{dev.name}'"
+        )
+    return (
+        (b, hq, hkv, s, t, d, dv),
+        kg,
+        vg,
+        v_base - k_base,
+        width,
+        dev.p("channels"),
+        dev.p("column_bytes"),
+        softmax_on_device,
+    ), k_base
 
 
 AttentionKey = tuple[tuple[int, ...], GemvGeometry, GemvGeometry, int, int, int, int, bool]
@@ -155,8 +169,16 @@ GemvKey = tuple[int, int, int, GemvGeometry, bool, int]
 
 
 @functools.lru_cache(maxsize=256)
-def attention_block(dims: tuple[int, ...], kg: GemvGeometry, vg: GemvGeometry, v_base: int, width: int,
-                     channels: int, column_bytes: int, softmax_on_device: bool) -> tuple[Item, ...]:
+def attention_block(
+    dims: tuple[int, ...],
+    kg: GemvGeometry,
+    vg: GemvGeometry,
+    v_base: int,
+    width: int,
+    channels: int,
+    column_bytes: int,
+    softmax_on_device: bool,
+) -> tuple[Item, ...]:
     """`attention_items` with the K cache's rows from 0 and the V cache's from `v_base` (which may be
     negative: the caller adds the K cache's row base to every row)."""
     b, hq, hkv, s, t, d, dv = dims
@@ -169,8 +191,10 @@ def attention_block(dims: tuple[int, ...], kg: GemvGeometry, vg: GemvGeometry, v
     heads: list[tuple[Item, ...]] = []
     for h in range(b * hkv):
         first, wave = head_slot(h, width, channels)
-        heads.append(tuple(_shift(i, wave * k_rows, first) for i in score)
-                     + tuple(_shift(i, wave * v_rows, first) for i in context))
+        heads.append(
+            tuple(_shift(i, wave * k_rows, first) for i in score)
+            + tuple(_shift(i, wave * v_rows, first) for i in context)
+        )
     waves = fold(heads)
     return (*fold([(w,) for w in waves]), PimCommand(CommandKind.SYNC))
 
@@ -204,9 +228,14 @@ def gemv_block(m: int, k: int, n: int, geo: GemvGeometry, bias: bool, column_byt
 
 def repeat_op(item: Loop, body: list[Operation]) -> pim.RepeatOp:
     """The pim.repeat of a folded loop around `body`, the ops of its body."""
-    return pim.RepeatOp.create(properties={"count": pim.i64(item.count), "row_step": pim.i64(item.row_step),
-                                           "channel_step": pim.i64(item.channel_step)},
-                               regions=[Region(Block(body))])
+    return pim.RepeatOp.create(
+        properties={
+            "count": pim.i64(item.count),
+            "row_step": pim.i64(item.row_step),
+            "channel_step": pim.i64(item.channel_step),
+        },
+        regions=[Region(Block(body))],
+    )
 
 
 def channel_set(item: PimCommand) -> pim.ChannelsAttr:
@@ -214,8 +243,12 @@ def channel_set(item: PimCommand) -> pim.ChannelsAttr:
     return pim.ChannelsAttr.of(item.channel_mask)
 
 
-def lower_macros(module: ModuleOp, system_name: str | None, isa: str,
-                 emit: Callable[[pim.GemvOp | pim.AttentionOp, Device], list[Operation]]) -> None:
+def lower_macros(
+    module: ModuleOp,
+    system_name: str | None,
+    isa: str,
+    emit: Callable[[pim.GemvOp | pim.AttentionOp, Device], list[Operation]],
+) -> None:
     """Fill the `commands` region of every PIM macro placed on a device whose ISA is `isa` with
     `emit(macro, device)`. Macros that already hold commands and macros on devices of other ISAs are
     left alone; a macro not placed on a PIM device of the system is an error."""

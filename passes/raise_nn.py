@@ -257,7 +257,11 @@ def raise_linear(op: Operation, rewriter: Rewriter) -> bool:
     if bias is None and use is not None and isinstance(use.operation, nn.AddOp):
         add = use.operation
         other = add.rhs if add.lhs is op.results[0] else add.lhs
-        if isinstance(producer(other), nn.WeightOp) and shape(other) in ((n,), (1, n)) and add.result.type == result_type:
+        if (
+            isinstance(producer(other), nn.WeightOp)
+            and shape(other) in ((n,), (1, n))
+            and add.result.type == result_type
+        ):
             bias, root = other, add
             absorbed.append(op)
     assert isa(result_type, TensorType[Attribute])
@@ -292,7 +296,11 @@ def raise_rms_norm(op: Operation, rewriter: Rewriter) -> bool:
         assert isa(axes_attr, ArrayAttr[IntegerAttr])
         axes = [int(a.value.data) for a in axes_attr.data]
     keepdims = mean.onnx_attrs.data.get("keepdims") if isinstance(mean, nn.OnnxOp) else None
-    if axes is None or [a % rank for a in axes] != [rank - 1] or (isinstance(keepdims, IntegerAttr) and keepdims.value.data != 1):
+    if (
+        axes is None
+        or [a % rank for a in axes] != [rank - 1]
+        or (isinstance(keepdims, IntegerAttr) and keepdims.value.data != 1)
+    ):
         return False
     if nn.broadcast_shapes(shape(x), shape(w)) != shape(x) or shape(op.result) != shape(x):
         return False
@@ -307,15 +315,22 @@ _ERF_CORES = [
     ("Add", ("Erf", ("Div", "x", math.sqrt(2.0))), 1.0),
     ("Add", ("Erf", ("Mul", "x", 1.0 / math.sqrt(2.0))), 1.0),
 ]
-_GELU = [("tanh", t) for t in (
-    ("Mul", ("Mul", "x", 0.5), _TANH_CORE),
-    ("Mul", ("Mul", "x", _TANH_CORE), 0.5),
-    ("Mul", "x", ("Mul", _TANH_CORE, 0.5)),
-)] + [("none", t) for core in _ERF_CORES for t in (
-    ("Mul", ("Mul", "x", 0.5), core),
-    ("Mul", ("Mul", "x", core), 0.5),
-    ("Mul", "x", ("Mul", core, 0.5)),
-)]
+_GELU = [
+    ("tanh", t)
+    for t in (
+        ("Mul", ("Mul", "x", 0.5), _TANH_CORE),
+        ("Mul", ("Mul", "x", _TANH_CORE), 0.5),
+        ("Mul", "x", ("Mul", _TANH_CORE, 0.5)),
+    )
+] + [
+    ("none", t)
+    for core in _ERF_CORES
+    for t in (
+        ("Mul", ("Mul", "x", 0.5), core),
+        ("Mul", ("Mul", "x", core), 0.5),
+        ("Mul", "x", ("Mul", core, 0.5)),
+    )
+]
 
 
 def raise_gelu(op: Operation, rewriter: Rewriter) -> bool:
@@ -342,7 +357,11 @@ def raise_silu(op: Operation, rewriter: Rewriter) -> bool:
 # -- rotary embedding ---------------------------------------------------------------------
 
 # The rotate_half branch comes first so that it binds x before x * cos is matched (in either operand order).
-_ROTARY = ("Add", ("Mul", ("Concat@cat", ("Neg", ("Slice@hi", "x", "*")), ("Slice@lo", "x", "*")), "sin"), ("Mul", "x", "cos"))
+_ROTARY = (
+    "Add",
+    ("Mul", ("Concat@cat", ("Neg", ("Slice@hi", "x", "*")), ("Slice@lo", "x", "*")), "sin"),
+    ("Mul", "x", "cos"),
+)
 
 
 def _slice_range(op: Operation, dim: int, rank: int) -> tuple[int, int] | None:
@@ -366,9 +385,22 @@ def _clamp(i: int, dim: int) -> int:
 
 # GPT-J's rotate_every_two: stack((-x[..., 1::2], x[..., ::2]), -1).flatten(-2), the stack as two Unsqueezes
 # (reshapes) and a Concat on the new last axis
-_ROTARY_INTERLEAVED = ("Add", ("Mul", ("Reshape@flat", ("Concat@stack", ("Reshape@u_odd", ("Neg", ("Slice@odd", "x", "*"))),
-                                                       ("Reshape@u_even", ("Slice@even", "x", "*")))), "sin"),
-                       ("Mul", "x", "cos"))
+_ROTARY_INTERLEAVED = (
+    "Add",
+    (
+        "Mul",
+        (
+            "Reshape@flat",
+            (
+                "Concat@stack",
+                ("Reshape@u_odd", ("Neg", ("Slice@odd", "x", "*"))),
+                ("Reshape@u_even", ("Slice@even", "x", "*")),
+            ),
+        ),
+        "sin",
+    ),
+    ("Mul", "x", "cos"),
+)
 
 
 def _slice_steps(op: Operation, dim: int, rank: int) -> tuple[int, int, int] | None:
@@ -602,8 +634,12 @@ def raise_attention(op: Operation, rewriter: Rewriter) -> bool:
             if kind(where) == "Where" and where is not None and scalar(where.operands[1]) == 0.0:
                 fill_value = scalar(where.operands[2])
                 cond = where.operands[0]
-                if fill_value is not None and fill_value <= -1e30 and isa(cond.type, TensorType[Attribute]) \
-                        and str(cond.type.element_type) == "i1":
+                if (
+                    fill_value is not None
+                    and fill_value <= -1e30
+                    and isa(cond.type, TensorType[Attribute])
+                    and str(cond.type.element_type) == "i1"
+                ):
                     mask, mask_fill = cond, fill_value
                     if where.results[0].uses.get_length() == 1:
                         absorbed.append(where)

@@ -64,17 +64,31 @@ def schedule_module(module: ModuleOp, system: System, streams: int = 1) -> list[
         _annotate(ops, fn, sched, system)
         out.append(timing)
         clock = max(clock + sched.makespan_ns, timing.handoff_end_ns)
-    module.attributes[SCHEDULE_ATTR] = DictionaryAttr({
-        t.graph.phase: DictionaryAttr({"start_ns": FloatAttr(t.start_ns, 64),
-                                       "makespan_ns": FloatAttr(t.schedule.makespan_ns, 64),
-                                       "streams": IntegerAttr(streams, 64)})
-        for t in out
-    })
+    module.attributes[SCHEDULE_ATTR] = DictionaryAttr(
+        {
+            t.graph.phase: DictionaryAttr(
+                {
+                    "start_ns": FloatAttr(t.start_ns, 64),
+                    "makespan_ns": FloatAttr(t.schedule.makespan_ns, 64),
+                    "streams": IntegerAttr(streams, 64),
+                }
+            )
+            for t in out
+        }
+    )
     return out
 
 
-def _handoffs(fn: func.FuncOp, ops: list[Operation], placement: list[str], sched: PhaseSchedule,
-              timing: PhaseTiming, streams: int, system: System, elem_bytes: int) -> None:
+def _handoffs(
+    fn: func.FuncOp,
+    ops: list[Operation],
+    placement: list[str],
+    sched: PhaseSchedule,
+    timing: PhaseTiming,
+    streams: int,
+    system: System,
+    elem_bytes: int,
+) -> None:
     """Time the KV hand-off transfers of a phase: each leaves when its producer ends and takes the link's
     latency + bytes / bandwidth from its producer's memory to its destination's (bytes at `elem_bytes` per
     floating-point element, as every transfer; the IR's own figures are not trusted)."""
@@ -86,22 +100,34 @@ def _handoffs(fn: func.FuncOp, ops: list[Operation], placement: list[str], sched
         producer = op.input.owner
         if not (isinstance(producer, Operation) and producer in index):
             value = f"%{op.input.name_hint or '?'}"
-            raise CompileError(f"schedule: a KV hand-off (place.transfer {{kv_handoff}}) of {value} in "
-                               f"@{fn.sym_name.data} does not copy the result of a costed op of that function")
+            raise CompileError(
+                f"schedule: a KV hand-off (place.transfer {{kv_handoff}}) of {value} in "
+                f"@{fn.sym_name.data} does not copy the result of a costed op of that function"
+            )
         u = index[producer]
         src, dst = system.devices[placement[u]].memory, system.devices[op.dst.device_name].memory
         n_bytes = tensor_bytes(op.input.type, elem_bytes)
         latency = transfer_ns(system, n_bytes, src, dst)
         if src == dst or not math.isfinite(latency):
             why = "is already there" if src == dst else "has no link to it"
-            raise CompileError(f"schedule: the KV hand-off of op '{timing.graph.names[u]}' goes to memory {dst}, and "
-                               f"the op's memory {src} {why}")
+            raise CompileError(
+                f"schedule: the KV hand-off of op '{timing.graph.names[u]}' goes to memory {dst}, and "
+                f"the op's memory {src} {why}"
+            )
         a, b = sorted((src, dst))
         for s in range(streams):
             begin = ends[(s, u)]
-            event = Event(f"kv handoff {timing.graph.names[u]}", "transfer", f"link {a}-{b}",
-                          timing.graph.phase, s, begin, begin + latency, u,
-                          {"bytes": n_bytes, "src": src, "dst": dst, "kv_handoff": True})
+            event = Event(
+                f"kv handoff {timing.graph.names[u]}",
+                "transfer",
+                f"link {a}-{b}",
+                timing.graph.phase,
+                s,
+                begin,
+                begin + latency,
+                u,
+                {"bytes": n_bytes, "src": src, "dst": dst, "kv_handoff": True},
+            )
             timing.handoffs.append(event)
             timing.handoff_end_ns = max(timing.handoff_end_ns, event.end_ns)
         _set_times(op, [(e.start_ns, e.end_ns) for e in timing.handoffs[-streams:]])

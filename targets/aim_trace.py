@@ -36,10 +36,15 @@ def emit_aim_trace(module: ModuleOp, model: str, system: str, device: str | None
     """The whole program's AiM trace (of `device`'s macros, default every macro with AiM commands),
     macros in program order, ending with `AiM EOC`. A TraceTooLargeError if it would exceed
     trace_files.MAX_TRACE_LINES lines."""
-    macros = [op for op in pim.macros(module) if op.commands.blocks
-              and (device is None or device_of(op) == device) and is_aim_stream(op.commands.block)]
-    check_trace_lines(2 + sum(1 + pim.unrolled_length(op.commands.block) for op in macros),
-                      f"the AiM trace of device '{device}'" if device else "the AiM trace")
+    macros = [
+        op
+        for op in pim.macros(module)
+        if op.commands.blocks and (device is None or device_of(op) == device) and is_aim_stream(op.commands.block)
+    ]
+    check_trace_lines(
+        2 + sum(1 + pim.unrolled_length(op.commands.block) for op in macros),
+        f"the AiM trace of device '{device}'" if device else "the AiM trace",
+    )
     chunks = [f"# pimc AiM trace: model {model}, system {system}" + (f", device {device}" if device else "") + "\n"]
     templates: dict[object, tuple[str, list[int]]] = {}
     for op in macros:
@@ -61,11 +66,15 @@ def _macro_comment(op: pim.GemvOp | pim.AttentionOp) -> str:
         w = op.w.owner
         weight = w.sym_name.data if isinstance(w, nn.WeightOp) else "?"
         layout = op.layout
-        return (f"# {nn.op_label(op)}: gemv M={m} K={k} N={n} weight {weight} "
-                f"channels={layout.channels.value.data} row_base={layout.row_base.value.data}")
+        return (
+            f"# {nn.op_label(op)}: gemv M={m} K={k} N={n} weight {weight} "
+            f"channels={layout.channels.value.data} row_base={layout.row_base.value.data}"
+        )
     b, hq, hkv, s, t, d, dv = op.dims()
-    return (f"# {nn.op_label(op)}: attention B={b} Hq={hq} Hkv={hkv} S={s} T={t} D={d} Dv={dv} "
-            f"K cache row_base={op.k_layout.row_base.value.data} V cache row_base={op.v_layout.row_base.value.data}")
+    return (
+        f"# {nn.op_label(op)}: attention B={b} Hq={hq} Hkv={hkv} S={s} T={t} D={d} Dv={dv} "
+        f"K cache row_base={op.k_layout.row_base.value.data} V cache row_base={op.v_layout.row_base.value.data}"
+    )
 
 
 def _template(block: Block, base: int) -> tuple[str, list[int]]:
@@ -93,9 +102,14 @@ def trace_macro_counts(text: str, dev: Device) -> dict[str, PimCounts]:
     from pimc.targets.trace_parse import parse_aim_trace
 
     comments: list[tuple[int, str]] = []
-    parsed = parse_aim_trace(text, channels=dev.p("channels"), banks=dev.p("banks_per_channel"),
-                             rows=dev.p("rows_per_bank"), columns=dev.p("row_bytes") // dev.p("column_bytes"),
-                             comments=comments)
+    parsed = parse_aim_trace(
+        text,
+        channels=dev.p("channels"),
+        banks=dev.p("banks_per_channel"),
+        rows=dev.p("rows_per_bank"),
+        columns=dev.p("row_bytes") // dev.p("column_bytes"),
+        comments=comments,
+    )
     starts = []
     for line, comment in comments:
         head = comment.removeprefix("#").strip()
@@ -111,9 +125,15 @@ def trace_macro_counts(text: str, dev: Device) -> dict[str, PimCounts]:
             raise ValueError(f"line {ln.line}: command before any macro comment")
         if ln.op not in CommandKind.__members__:
             raise ValueError(f"line {ln.line}: no timing for AiM {ln.op}")
-        out.setdefault(owner[-1], []).append(PimCommand(
-            CommandKind(ln.op), ln.fields.get("opsize", 0), aim.trace_mask(ln.fields.get("channel_mask", 0)),
-            row=ln.fields.get("row"), gpr=ln.fields.get("gpr", 0)))
+        out.setdefault(owner[-1], []).append(
+            PimCommand(
+                CommandKind(ln.op),
+                ln.fields.get("opsize", 0),
+                aim.trace_mask(ln.fields.get("channel_mask", 0)),
+                row=ln.fields.get("row"),
+                gpr=ln.fields.get("gpr", 0),
+            )
+        )
     return {name: stream_counts(cmds, dev) for name, cmds in out.items()}
 
 
@@ -132,5 +152,6 @@ class AimTraceTarget(Target):
         from pimc.targets.trace_files import trace_device
 
         system = system_for_module(module, None)
-        output.write(emit_aim_trace(module, model_name(module), system.name, trace_device(module, system, "aim",
-                                                                                          self.device)))
+        output.write(
+            emit_aim_trace(module, model_name(module), system.name, trace_device(module, system, "aim", self.device))
+        )

@@ -69,23 +69,28 @@ def op_cost(op: Operation, system: System | None = None) -> tuple[dict[str, floa
         figures: dict[str, float] = {}
         for device, value in table.data.items():
             if system is not None and device not in system.devices:
-                raise CompileError(f"op '{label}': cost {key} names device '{device}', which system '{system.name}' "
-                                   f"does not have (devices: {devices_text(system)}): run annotate-cost for this "
-                                   "system")
+                raise CompileError(
+                    f"op '{label}': cost {key} names device '{device}', which system '{system.name}' "
+                    f"does not have (devices: {devices_text(system)}): run annotate-cost for this "
+                    "system"
+                )
             if not isinstance(value, FloatAttr):
                 raise CompileError(f"op '{label}': cost {key}.{device} is {value}, not a float ({unit})")
             number = value.value.data
             if not (math.isfinite(number) and number >= 0):
-                raise CompileError(f"op '{label}': cost {key}.{device} = {number} {unit}: must be finite and "
-                                   "non-negative")
+                raise CompileError(
+                    f"op '{label}': cost {key}.{device} = {number} {unit}: must be finite and non-negative"
+                )
             figures[device] = number
         tables.append(figures)
     latency, energy = tables
     for device in [*latency, *energy]:
         if device not in latency or device not in energy:
             has, lacks = ("latency_ns", "energy_pj") if device in latency else ("energy_pj", "latency_ns")
-            raise CompileError(f"op '{label}': cost {lacks} has no entry for device '{device}', which {has} has: "
-                               "run annotate-cost again")
+            raise CompileError(
+                f"op '{label}': cost {lacks} has no entry for device '{device}', which {has} has: "
+                "run annotate-cost again"
+            )
     return latency, energy
 
 
@@ -100,8 +105,10 @@ def placed_device(op: Operation, system: System) -> str | None:
     if not isinstance(attr, DeviceAttr):
         raise CompileError(f"op '{op_label(op)}': its device attribute is {attr}, not a #place.device")
     if attr.device_name not in system.devices:
-        raise CompileError(f"op '{op_label(op)}' is placed on device '{attr.device_name}', which system "
-                           f"'{system.name}' does not have (devices: {devices_text(system)})")
+        raise CompileError(
+            f"op '{op_label(op)}' is placed on device '{attr.device_name}', which system "
+            f"'{system.name}' does not have (devices: {devices_text(system)})"
+        )
     return attr.device_name
 
 
@@ -127,8 +134,9 @@ def role_of(op: Operation) -> tuple[str, int]:
     return "vector", 0
 
 
-def phase_graph(fn: func.FuncOp, elem_bytes: int | None, system: System | None = None
-                ) -> tuple[PhaseGraph, list[Operation]]:
+def phase_graph(
+    fn: func.FuncOp, elem_bytes: int | None, system: System | None = None
+) -> tuple[PhaseGraph, list[Operation]]:
     """The costed ops of a function as a PhaseGraph (targets/execution.py), with the ops in graph order.
 
     The ops' cost attributes are checked as they are read (`op_cost`; against `system` when given)."""

@@ -80,12 +80,20 @@ def stack_count(dev: Device) -> int:
 
 
 def _address(channel: int, row: int = 0, column: int = 0, bank: int = 0, bank_group: int = 0) -> int:
-    return attacc_address(channel=channel % STACK_CHANNELS, pseudo_channel=0, rank=0, bank_group=bank_group,
-                          bank=bank, row=row, column=column)
+    return attacc_address(
+        channel=channel % STACK_CHANNELS,
+        pseudo_channel=0,
+        rank=0,
+        bank_group=bank_group,
+        bank=bank,
+        row=row,
+        column=column,
+    )
 
 
-def _op_lines(op: attacc.AttaccCommandOp, row_offset: int, channel_shift: int, channels: int
-              ) -> dict[int, list[str | tuple[str, int, int]]]:
+def _op_lines(
+    op: attacc.AttaccCommandOp, row_offset: int, channel_shift: int, channels: int
+) -> dict[int, list[str | tuple[str, int, int]]]:
     """The op's trace lines, per stack: a line without a row as its text, a line at a row as (op, address,
     row) (its text is f"{op} 0x{address:08x}")."""
     out: dict[int, list[str | tuple[str, int, int]]] = {}
@@ -99,8 +107,10 @@ def _op_lines(op: attacc.AttaccCommandOp, row_offset: int, channel_shift: int, c
     row = op.field("row") + row_offset
     opsize, vectors = op.field("opsize"), op.field("vectors", 1)
     if vectors > 1 and (opsize > _GB_COLUMNS or vectors > _GB_SLOTS):
-        raise ValueError(f"{op.name}: {vectors} vectors of {opsize} columns do not fit the trace's "
-                         f"{_GB_SLOTS} global-buffer slots of {_GB_COLUMNS} columns")
+        raise ValueError(
+            f"{op.name}: {vectors} vectors of {opsize} columns do not fit the trace's "
+            f"{_GB_SLOTS} global-buffer slots of {_GB_COLUMNS} columns"
+        )
     for c in range(channels):
         if not mask >> c & 1:
             continue
@@ -112,8 +122,11 @@ def _op_lines(op: attacc.AttaccCommandOp, row_offset: int, channel_shift: int, c
         elif isinstance(op, attacc.SfmOp):
             lines.append(f"PIM_SFM 0x{_address(c):08x}")
         else:
-            lines += [f"{op.TRACE_OP} 0x{_address(c, 0, i % _GB_COLUMNS, i // _GB_COLUMNS % 4, i // 128 % 4):08x}"
-                      for j in range(vectors) for i in range(j * _GB_COLUMNS, j * _GB_COLUMNS + opsize)]
+            lines += [
+                f"{op.TRACE_OP} 0x{_address(c, 0, i % _GB_COLUMNS, i // _GB_COLUMNS % 4, i // 128 % 4):08x}"
+                for j in range(vectors)
+                for i in range(j * _GB_COLUMNS, j * _GB_COLUMNS + opsize)
+            ]
     return out
 
 
@@ -126,8 +139,7 @@ def trace_lines(block: Block, channels: int) -> int:
         elif isinstance(op, attacc.BarrierOp):
             n += channels
         elif isinstance(op, attacc.AttaccCommandOp):
-            per = (op.field("opsize") * op.field("vectors", 1) if "opsize" in op.properties
-                   else op.field("outputs", 1))
+            per = op.field("opsize") * op.field("vectors", 1) if "opsize" in op.properties else op.field("outputs", 1)
             n += op.field("channel_mask").bit_count() * per
     return n
 
@@ -167,8 +179,10 @@ class _Template:
         if low < 0 or high >= _ROWS:
             raise ValueError(f"attacc_address: row {low if low < 0 else high} outside 0..{_ROWS - 1}")
         shift = base << _ROW_SHIFT
-        return {stack: fmt % tuple(v + shift for v in self.values[stack]) if self.values[stack] else fmt
-                for stack, fmt in self.formats.items()}
+        return {
+            stack: fmt % tuple(v + shift for v in self.values[stack]) if self.values[stack] else fmt
+            for stack, fmt in self.formats.items()
+        }
 
 
 def emit_attacc_traces(module: ModuleOp, device: str, dev: Device) -> list[str]:
@@ -177,8 +191,9 @@ def emit_attacc_traces(module: ModuleOp, device: str, dev: Device) -> list[str]:
     aim_trace). A TraceTooLargeError if they would exceed trace_files.MAX_TRACE_LINES lines."""
     channels = dev.p("channels")
     macros = [op for op in pim.macros(module) if op.commands.blocks and device_of(op) == device]
-    check_trace_lines(sum(trace_lines(op.commands.block, channels) for op in macros),
-                      f"the AttAcc trace of device '{device}'")
+    check_trace_lines(
+        sum(trace_lines(op.commands.block, channels) for op in macros), f"the AttAcc trace of device '{device}'"
+    )
     chunks: list[list[str]] = [[] for _ in range(stack_count(dev))]
     templates: dict[object, _Template] = {}
     for op in macros:
@@ -220,8 +235,11 @@ def trace_commands(lines: list[TraceLine], stack: int = 0) -> list[PimCommand]:
         ch = ln.fields["channel"] + stack * STACK_CHANNELS
         row = ln.fields["row"] if kind in _AT_ROW else 0
         last = runs[-1] if runs else None
-        if not (last and kind not in (CommandKind.SFM, CommandKind.SYNC)
-                and (last.kind, last.channel, last.row) == (kind, ch, row)):
+        if not (
+            last
+            and kind not in (CommandKind.SFM, CommandKind.SYNC)
+            and (last.kind, last.channel, last.row) == (kind, ch, row)
+        ):
             last = _Run(kind, ch, row, 0)
             runs.append(last)
         last.count += 1
@@ -243,8 +261,14 @@ def trace_commands(lines: list[TraceLine], stack: int = 0) -> list[PimCommand]:
             out.append(PimCommand(CommandKind.SYNC))
             continue
         j = i + 1
-        while (j < len(runs) and runs[j].kind == r.kind and runs[j].row == r.row and runs[j].count == r.count
-               and runs[j].vectors == r.vectors and runs[j].channel == r.channel + (j - i)):
+        while (
+            j < len(runs)
+            and runs[j].kind == r.kind
+            and runs[j].row == r.row
+            and runs[j].count == r.count
+            and runs[j].vectors == r.vectors
+            and runs[j].channel == r.channel + (j - i)
+        ):
             j += 1
         mask = channel_span(r.channel, j - i)
         row = r.row if r.kind in _AT_ROW else None

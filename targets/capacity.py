@@ -102,7 +102,9 @@ def memory_use(module: ModuleOp, system: System, elem_bytes: int) -> dict[str, M
                     handoff = _handoff_memory(v, system)
                     if handoff is not None:  # copied to decode's memory as produced: held there, transient here
                         handed.add(v)
-                        use[handoff].kv_cache[phase] = use[handoff].kv_cache.get(phase, 0) + tensor_bytes(v.type, elem_bytes)
+                        use[handoff].kv_cache[phase] = use[handoff].kv_cache.get(phase, 0) + tensor_bytes(
+                            v.type, elem_bytes
+                        )
                     elif v not in kv_values:
                         kv_values.add(v)
                         use[mem].kv_cache[phase] = use[mem].kv_cache.get(phase, 0) + tensor_bytes(v.type, elem_bytes)
@@ -111,8 +113,9 @@ def memory_use(module: ModuleOp, system: System, elem_bytes: int) -> dict[str, M
     return use
 
 
-def _peak_activations(ops: list[Operation], fn: func.FuncOp, kv: set[SSAValue], handed: set[SSAValue],
-                      system: System, elem_bytes: int) -> dict[str, int]:
+def _peak_activations(
+    ops: list[Operation], fn: func.FuncOp, kv: set[SSAValue], handed: set[SSAValue], system: System, elem_bytes: int
+) -> dict[str, int]:
     """Peak live intermediate bytes per memory over the ops in program order; a `handed` KV value
     dies at its last use before the return (the copy the return hands on lives in decode's memory)."""
     last_use: dict[SSAValue, int] = {}
@@ -133,7 +136,12 @@ def _peak_activations(ops: list[Operation], fn: func.FuncOp, kv: set[SSAValue], 
         frees.setdefault(i, []).append(v)
 
     def size(v: SSAValue) -> int:
-        if v in kv or v not in home or not isinstance(v.type, TensorType) or isinstance(v.owner, (nn.WeightOp, nn.ConstantOp)):
+        if (
+            v in kv
+            or v not in home
+            or not isinstance(v.type, TensorType)
+            or isinstance(v.owner, (nn.WeightOp, nn.ConstantOp))
+        ):
             return 0
         return tensor_bytes(v.type, elem_bytes)
 
@@ -230,8 +238,11 @@ def check_fits(module: ModuleOp, system: System, elem_bytes: int) -> None:
                         largest = (size, label(op))
         inputs: dict[str, int] = {}
         for i, arg in enumerate(fn.body.block.args):
-            if arg not in excluded and isinstance(arg.type, TensorType) and any(
-                    is_costed(use.operation) for use in arg.uses):
+            if (
+                arg not in excluded
+                and isinstance(arg.type, TensorType)
+                and any(is_costed(use.operation) for use in arg.uses)
+            ):
                 inputs[arg.name_hint or f"argument {i}"] = tensor_bytes(arg.type, elem_bytes)
         if sum(inputs.values()) >= largest[0]:
             other, what = sum(inputs.values()), f"inputs {_named_bytes(inputs)}"
@@ -250,10 +261,12 @@ def check_fits(module: ModuleOp, system: System, elem_bytes: int) -> None:
     if need <= capacity:
         return
     if len(system.memories) == 1:
-        (name, mem), = system.memories.items()
+        ((name, mem),) = system.memories.items()
         where = f"memory '{name}' of system '{system.name}' ({_gb(int(mem.capacity_gb * 1e9))})"
     else:
         parts = " + ".join(f"{m.name} {_gb(int(m.capacity_gb * 1e9))}" for m in system.memories.values())
         where = f"the memories of system '{system.name}' ({parts} = {_gb(int(capacity))})"
-    raise CapacityError(f"{where} cannot hold the model in {worst[1]}, whatever the placement: weights "
-                        f"{_named_bytes(weights)} + {worst[2]} = {_gb(need)}")
+    raise CapacityError(
+        f"{where} cannot hold the model in {worst[1]}, whatever the placement: weights "
+        f"{_named_bytes(weights)} + {worst[2]} = {_gb(need)}"
+    )

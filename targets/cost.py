@@ -332,9 +332,21 @@ def device_cost(op: Operation, m: OpMetrics, dev: Device, system: System, dtype:
     if dev.kind in ("gpu", "accelerator"):
         try:
             t = gpu.gpu_op_time(
-                m.flops, m.bytes, m.engine, bandwidth_gbps=bw, dtype=dtype,
-                **{k: dev.p(k) for k in ("peak_tflops", "vector_tflops", "compute_efficiency",
-                                         "memory_efficiency", "launch_overhead_ns")},
+                m.flops,
+                m.bytes,
+                m.engine,
+                bandwidth_gbps=bw,
+                dtype=dtype,
+                **{
+                    k: dev.p(k)
+                    for k in (
+                        "peak_tflops",
+                        "vector_tflops",
+                        "compute_efficiency",
+                        "memory_efficiency",
+                        "launch_overhead_ns",
+                    )
+                },
             )
         except ValueError:
             return None  # no rate at this dtype: the device cannot run the op
@@ -365,8 +377,10 @@ def _npu_cost(op: Operation, m: OpMetrics, dev: Device, bw: float, pj_bit: float
         return DeviceCost(t, energy, "compute" if compute >= t else "memory")
     gemms = matrix_products(op)
     macs = sum(b * mm * n * k for b, mm, n, k in gemms)
-    costs = [npu.npu_gemm_cost_from_params(mm, n, k, b, dev.params, bandwidth_gbps=bw, elem_bytes=elem_bytes)
-             for b, mm, n, k in gemms]
+    costs = [
+        npu.npu_gemm_cost_from_params(mm, n, k, b, dev.params, bandwidth_gbps=bw, elem_bytes=elem_bytes)
+        for b, mm, n, k in gemms
+    ]
     compute = sum(c.compute_ns for c in costs)
     if isinstance(op, (nn.AttentionOp, pim.AttentionOp)):
         # the fused kernel: both GEMMs on the array, softmax on the vector unit, only q/k/v/out in DRAM
@@ -375,8 +389,11 @@ def _npu_cost(op: Operation, m: OpMetrics, dev: Device, bw: float, pj_bit: float
     else:
         traffic = max(m.bytes, sum(c.dram_bytes for c in costs))  # SRAM re-reads can only add traffic
     t = max(compute, traffic / bw)
-    energy = (macs * dev.p("energy_pj_per_mac") + (m.flops - 2 * macs) * dev.p("vector_energy_pj_per_flop")
-              + traffic * 8 * pj_bit)
+    energy = (
+        macs * dev.p("energy_pj_per_mac")
+        + (m.flops - 2 * macs) * dev.p("vector_energy_pj_per_flop")
+        + traffic * 8 * pj_bit
+    )
     return DeviceCost(t, energy, "compute" if compute >= t else "memory")
 
 
@@ -395,15 +412,19 @@ def device_summary(dev: Device, system: System) -> str:
     bw = system.memory_of(dev.name).bandwidth_gbps
     if dev.kind == "npu":
         peak = npu_peak_gflops(dev)
-        return (f"matrix peak {peak / 1e3:g} TFLOP/s ({dev.p('cores')} x {dev.p('array_rows')}x{dev.p('array_cols')} "
-                f"{dev.p('dataflow').upper()} @ {dev.p('clock_ghz'):g} GHz), vector {npu_vector_gflops(dev) / 1e3:g} TFLOP/s, "
-                f"ridge {peak / bw:.1f} FLOP/B at {bw:g} GB/s")
+        return (
+            f"matrix peak {peak / 1e3:g} TFLOP/s ({dev.p('cores')} x {dev.p('array_rows')}x{dev.p('array_cols')} "
+            f"{dev.p('dataflow').upper()} @ {dev.p('clock_ghz'):g} GHz), vector {npu_vector_gflops(dev) / 1e3:g} TFLOP/s, "
+            f"ridge {peak / bw:.1f} FLOP/B at {bw:g} GB/s"
+        )
     if dev.kind in ("gpu", "accelerator"):
         peaks = ", ".join(f"{d} {r:g}" for d, r in dev.p("peak_tflops").items())
         best = max(dev.p("peak_tflops").values())
         return f"matrix peak TFLOP/s: {peaks}; ridge {best * 1e3 / bw:.1f} FLOP/B at {bw:g} GB/s"
     from pimc.targets.pim_timing import row_efficiency
 
-    return (f"MAC peak {pim_peak_gflops(dev) / 1e3:g} TFLOP/s, internal {pim_internal_gbps(dev):g} GB/s "
-            f"({pim_internal_gbps(dev) / bw:.1f}x the external {bw:g} GB/s) while rows are open; "
-            f"a full-row MAC_ABK streams {100 * row_efficiency(dev):.0f}% of its time")
+    return (
+        f"MAC peak {pim_peak_gflops(dev) / 1e3:g} TFLOP/s, internal {pim_internal_gbps(dev):g} GB/s "
+        f"({pim_internal_gbps(dev) / bw:.1f}x the external {bw:g} GB/s) while rows are open; "
+        f"a full-row MAC_ABK streams {100 * row_efficiency(dev):.0f}% of its time"
+    )

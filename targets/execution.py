@@ -84,7 +84,7 @@ class PhaseGraph:
         """How many results op u has."""
         if self._results is None:
             self._results = [0] * len(self.names)
-            for (g, r) in self.values:
+            for g, r in self.values:
                 self._results[g] = max(self._results[g], r + 1)
         return self._results[u]
 
@@ -105,8 +105,16 @@ class Event:
     result: int = 0  # for a transfer: which result of the producer it copies
 
     def as_dict(self) -> dict[str, Any]:
-        return {"name": self.name, "kind": self.kind, "resource": self.resource, "phase": self.phase,
-                "stream": self.stream, "start_ns": self.start_ns, "end_ns": self.end_ns, "args": self.args}
+        return {
+            "name": self.name,
+            "kind": self.kind,
+            "resource": self.resource,
+            "phase": self.phase,
+            "stream": self.stream,
+            "start_ns": self.start_ns,
+            "end_ns": self.end_ns,
+            "args": self.args,
+        }
 
 
 @dataclass
@@ -145,23 +153,35 @@ def check_placement(graph: PhaseGraph, placement: list[str], system: System) -> 
         raise CompileError(f"phase {graph.phase}: {len(placement)} devices for {len(graph)} ops")
     for i, device in enumerate(placement):
         if device not in system.devices:
-            raise CompileError(f"op '{graph.names[i]}' is placed on device '{device}', which system '{system.name}' "
-                               f"does not have (devices: {', '.join(system.devices)})")
+            raise CompileError(
+                f"op '{graph.names[i]}' is placed on device '{device}', which system '{system.name}' "
+                f"does not have (devices: {', '.join(system.devices)})"
+            )
         if device not in graph.latency[i]:
-            raise CompileError(f"op '{graph.names[i]}' is placed on device '{device}', which has no cost for it "
-                               f"(devices with a cost: {', '.join(graph.latency[i]) or 'none'}): run partition again")
+            raise CompileError(
+                f"op '{graph.names[i]}' is placed on device '{device}', which has no cost for it "
+                f"(devices with a cost: {', '.join(graph.latency[i]) or 'none'}): run partition again"
+            )
     for v, ins in enumerate(graph.operands):
         dst = system.devices[placement[v]].memory
         for u, _ in ins:
             src = system.devices[placement[u]].memory
             if src != dst and system.link(src, dst) is None:
-                raise CompileError(f"op '{graph.names[v]}' on '{placement[v]}' (memory {dst}) reads a result of op "
-                                   f"'{graph.names[u]}' on '{placement[u]}' (memory {src}), and system "
-                                   f"'{system.name}' has no link between {src} and {dst}")
+                raise CompileError(
+                    f"op '{graph.names[v]}' on '{placement[v]}' (memory {dst}) reads a result of op "
+                    f"'{graph.names[u]}' on '{placement[u]}' (memory {src}), and system "
+                    f"'{system.name}' has no link between {src} and {dst}"
+                )
 
 
-def schedule_phase(graph: PhaseGraph, placement: list[str], system: System, order: list[int] | None = None,
-                   streams: int = 1, start_ns: float = 0.0) -> PhaseSchedule:
+def schedule_phase(
+    graph: PhaseGraph,
+    placement: list[str],
+    system: System,
+    order: list[int] | None = None,
+    streams: int = 1,
+    start_ns: float = 0.0,
+) -> PhaseSchedule:
     """List-schedule one phase (module docstring): every op on `placement[i]`, per-resource order = `order`."""
     order = list(range(len(graph))) if order is None else order
     mem = [system.devices[d].memory for d in placement]
@@ -198,16 +218,29 @@ def schedule_phase(graph: PhaseGraph, placement: list[str], system: System, orde
                     t = transfer_ns(system, n_bytes, mem[i], m)
                     arrive[(s, i, r_index, m)] = end + t
                     a, b = sorted((mem[i], m))
-                    events.append(Event(f"transfer {graph.names[i]}", "transfer", f"link {a}-{b}", graph.phase, s,
-                                        end, end + t, i, {"bytes": n_bytes, "src": mem[i], "dst": m}, r_index))
+                    events.append(
+                        Event(
+                            f"transfer {graph.names[i]}",
+                            "transfer",
+                            f"link {a}-{b}",
+                            graph.phase,
+                            s,
+                            end,
+                            end + t,
+                            i,
+                            {"bytes": n_bytes, "src": mem[i], "dst": m},
+                            r_index,
+                        )
+                    )
                     if s == 0:
                         transfers.append((i, r_index, m, t, n_bytes))
     makespan = max((e.end_ns for e in events), default=start_ns) - start_ns
     return PhaseSchedule(graph.phase, events, makespan, transfers)
 
 
-def schedule_energy_pj(graph: PhaseGraph, placement: list[str], sched: PhaseSchedule, system: System,
-                       streams: int = 1) -> float:
+def schedule_energy_pj(
+    graph: PhaseGraph, placement: list[str], sched: PhaseSchedule, system: System, streams: int = 1
+) -> float:
     """Dynamic energy of a scheduled phase: ops on their devices + transfers over their links, per sub-batch."""
     total = math.fsum(graph.energy[i][d] for i, d in enumerate(placement))
     for i, _, dst, _, n_bytes in sched.transfers:

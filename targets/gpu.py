@@ -51,6 +51,7 @@ from typing import Any
 
 ENGINES = ("matrix", "vector")
 
+
 @dataclass(frozen=True)
 class GpuOpTime:
     """The parts of one op's roofline latency, all in ns."""
@@ -68,7 +69,7 @@ class GpuOpTime:
 
     @property
     def bound(self) -> str:
-        """"compute" or "memory": which side of the roofline sets the time."""
+        """ "compute" or "memory": which side of the roofline sets the time."""
         return "compute" if self.compute_ns > self.memory_ns else "memory"
 
 

@@ -202,12 +202,18 @@ class _Mip:
         n = len(self.lower)
         h.addVars(n, np.array(self.lower, dtype=np.float64), np.array(self.upper, dtype=np.float64))
         if self.integer:
-            h.changeColsIntegrality(len(self.integer), np.array(self.integer, dtype=np.int32),
-                                    np.full(len(self.integer), 1, dtype=np.uint8))
-        h.addRows(len(self.row_lower), np.array(self.row_lower, dtype=np.float64),
-                  np.array(self.row_upper, dtype=np.float64), len(self.index),
-                  np.array(self.starts, dtype=np.int32), np.array(self.index, dtype=np.int32),
-                  np.array(self.value, dtype=np.float64))
+            h.changeColsIntegrality(
+                len(self.integer), np.array(self.integer, dtype=np.int32), np.full(len(self.integer), 1, dtype=np.uint8)
+            )
+        h.addRows(
+            len(self.row_lower),
+            np.array(self.row_lower, dtype=np.float64),
+            np.array(self.row_upper, dtype=np.float64),
+            len(self.index),
+            np.array(self.starts, dtype=np.int32),
+            np.array(self.index, dtype=np.int32),
+            np.array(self.value, dtype=np.float64),
+        )
         return h
 
 
@@ -220,8 +226,11 @@ def _add(terms: dict[int, float], j: int, a: float) -> None:
 
 def _device_dominates(a: str, b: str, lat: dict[str, float], energy: dict[str, float], system: System) -> bool:
     """Whether, for an op of these latencies and energies, device a dominates device b (module docstring)."""
-    if system.devices[a].memory != system.devices[b].memory or lat[a] > lat[b] or \
-            energy.get(a, 0.0) > energy.get(b, 0.0):
+    if (
+        system.devices[a].memory != system.devices[b].memory
+        or lat[a] > lat[b]
+        or energy.get(a, 0.0) > energy.get(b, 0.0)
+    ):
         return False
     res_a, res_b = resources(system, a), resources(system, b)
     if not (lat[a] == 0.0 or (len(res_a) > 1 and res_a[1] in res_b)):  # a may take a resource b leaves free
@@ -356,14 +365,17 @@ def _subgraph(graph: PhaseGraph, ops: Sequence[int], has_start: bool) -> PhaseGr
         names=[graph.names[g] for g in ops],
         latency=[graph.latency[g] for g in ops],
         energy=[graph.energy[g] for g in ops],
-        operands=[[] if k == 0 and has_start else [(local[u], r) for u, r in graph.operands[g] if u in local]
-                  for k, g in enumerate(ops)],
+        operands=[
+            [] if k == 0 and has_start else [(local[u], r) for u, r in graph.operands[g] if u in local]
+            for k, g in enumerate(ops)
+        ],
         values={(local[g], r): graph.values[(g, r)] for g in ops for r in range(graph.results(g))},
     )
 
 
-def _signature(sub: PhaseGraph, fixed: list[str | None], choices: list[list[str]], has_start: bool,
-               has_end: bool) -> _Signature:
+def _signature(
+    sub: PhaseGraph, fixed: list[str | None], choices: list[list[str]], has_start: bool, has_end: bool
+) -> _Signature:
     """What a segment's solution depends on: costs, local edges, result sizes, device choices and fixed
     devices (a fixed start barrier contributes only its device and result sizes; its cost belongs to the
     segment before)."""
@@ -373,8 +385,16 @@ def _signature(sub: PhaseGraph, fixed: list[str | None], choices: list[list[str]
         if k == 0 and has_start:
             sig.append((fixed[k], results))
             continue
-        sig.append((tuple(sorted(sub.latency[k].items())), tuple(sorted(sub.energy[k].items())),
-                    tuple(sub.operands[k]), results, fixed[k], tuple(choices[k])))
+        sig.append(
+            (
+                tuple(sorted(sub.latency[k].items())),
+                tuple(sorted(sub.energy[k].items())),
+                tuple(sub.operands[k]),
+                results,
+                fixed[k],
+                tuple(choices[k]),
+            )
+        )
     return tuple(sig)
 
 
@@ -400,8 +420,15 @@ class _SegmentProblem:
     Times are from the start of the segment's first op; `offset` (the start barrier's own latency, which
     belongs to the segment before) is subtracted from every figure handed out."""
 
-    def __init__(self, sub: PhaseGraph, fixed: list[str | None], choices: list[list[str]], has_start: bool,
-                 has_end: bool, system: System) -> None:
+    def __init__(
+        self,
+        sub: PhaseGraph,
+        fixed: list[str | None],
+        choices: list[list[str]],
+        has_start: bool,
+        has_end: bool,
+        system: System,
+    ) -> None:
         self.sub, self.system = sub, system
         self.has_start, self.has_end = has_start, has_end
         k = len(sub)
@@ -492,28 +519,34 @@ class _SegmentProblem:
                 for u, r in sub.operands[v]:
                     n_bytes = sub.values[(u, r)]
                     for d in self.allowed[v]:
-                        arrive = min(head[u][e] + sub.latency[u][e] + _min_transfer(system, n_bytes, [mem[e]], [mem[d]])
-                                     for e in self.allowed[u])
+                        arrive = min(
+                            head[u][e] + sub.latency[u][e] + _min_transfer(system, n_bytes, [mem[e]], [mem[d]])
+                            for e in self.allowed[u]
+                        )
                         head[v][d] = max(head[v][d], arrive)
             tail = [{d: 0.0 for d in a} for a in self.allowed]
             for u in reversed(range(k)):
                 for v, n_bytes in succ[u]:
                     for d in self.allowed[u]:
-                        rest = min(_min_transfer(system, n_bytes, [mem[d]], [mem[e]]) + sub.latency[v][e] + tail[v][e]
-                                   for e in self.allowed[v])
+                        rest = min(
+                            _min_transfer(system, n_bytes, [mem[d]], [mem[e]]) + sub.latency[v][e] + tail[v][e]
+                            for e in self.allowed[v]
+                        )
                         tail[u][d] = max(tail[u][d], rest)
-            pruned = [[d for d in a if head[i][d] + sub.latency[i][d] + tail[i][d] <= big_m or d == keep[i]]
-                      for i, a in enumerate(self.allowed)]
+            pruned = [
+                [d for d in a if head[i][d] + sub.latency[i][d] + tail[i][d] <= big_m or d == keep[i]]
+                for i, a in enumerate(self.allowed)
+            ]
             if pruned == self.allowed:
                 break
             self.allowed = pruned
         self.head_on, self.tail_on = head, tail
         self.min_lat = [min(sub.latency[i][d] for d in self.allowed[i]) for i in range(k)]
         self.head = [min(head[i].values()) for i in range(k)]
-        self.tail = [min(tail[i][d] + sub.latency[i][d] for d in self.allowed[i]) - self.min_lat[i]
-                     for i in range(k)]
-        self.lower = max(self.lower, max(min(head[i][d] + sub.latency[i][d] + tail[i][d] for d in self.allowed[i])
-                                         for i in range(k)))
+        self.tail = [min(tail[i][d] + sub.latency[i][d] for d in self.allowed[i]) - self.min_lat[i] for i in range(k)]
+        self.lower = max(
+            self.lower, max(min(head[i][d] + sub.latency[i][d] + tail[i][d] for d in self.allowed[i]) for i in range(k))
+        )
         # one resource at a time: the ops every allowed device of which takes it, preemptively (Jackson)
         jobs: dict[str, list[tuple[float, float, float]]] = {}
         for i in range(k):
@@ -522,9 +555,13 @@ class _SegmentProblem:
                 r_d = set(resources(system, d)) if sub.latency[i][d] > 0 else set[str]()
                 taken = r_d if taken is None else taken & r_d
             for r in sorted(taken or ()):
-                jobs.setdefault(r, []).append((min(head[i][d] for d in self.allowed[i]),
-                                               min(sub.latency[i][d] for d in self.allowed[i]),
-                                               min(tail[i][d] for d in self.allowed[i])))
+                jobs.setdefault(r, []).append(
+                    (
+                        min(head[i][d] for d in self.allowed[i]),
+                        min(sub.latency[i][d] for d in self.allowed[i]),
+                        min(tail[i][d] for d in self.allowed[i]),
+                    )
+                )
         for r_jobs in jobs.values():
             self.lower = max(self.lower, _jackson_bound(r_jobs))
 
@@ -534,20 +571,30 @@ class _SegmentProblem:
         memories = list(system.memories)
         big_m = sum(max(sub.latency[i][d] for d in a) for i, a in enumerate(self.allowed))
         for _, _, n_bytes in self.edges:
-            big_m += max([0.0] + [t for a in memories for b in memories if a != b
-                                  if math.isfinite(t := transfer_ns(system, n_bytes, a, b))])
+            big_m += max(
+                [0.0]
+                + [
+                    t
+                    for a in memories
+                    for b in memories
+                    if a != b
+                    if math.isfinite(t := transfer_ns(system, n_bytes, a, b))
+                ]
+            )
         return self._mip(big_m * 1.01 + 1.0, None)
 
-    def _result(self, makespan: float, bound: float, placement: list[str], starts: list[float],
-                exact_energy: bool) -> _SegmentResult:
+    def _result(
+        self, makespan: float, bound: float, placement: list[str], starts: list[float], exact_energy: bool
+    ) -> _SegmentResult:
         sched = schedule_phase(self.sub, placement, self.system)
         energy = schedule_energy_pj(self.sub, placement, sched, self.system)
         if self.has_start:
             energy -= self.sub.energy[0].get(placement[0], 0.0)
         return _SegmentResult(makespan - self.offset, bound - self.offset, energy, placement, starts, exact_energy)
 
-    def _mip(self, big_m: float, seed: _Seed | None,
-             build_only: bool = False, cutoff: float | None = None) -> _SegmentResult | None:
+    def _mip(
+        self, big_m: float, seed: _Seed | None, build_only: bool = False, cutoff: float | None = None
+    ) -> _SegmentResult | None:
         """Build the segment MIP (module docstring), seeded with (placement, starts, makespan), and minimise
         the makespan (`build_only`: keep the model for `refine_energy`, whose makespan is already proven;
         `cutoff`: only schedules ending by then, None when there is none)."""
@@ -636,8 +683,9 @@ class _SegmentProblem:
         for r, terms in load.items():
             # end >= the earliest start of any op that may take r + r's total work + the least time any of
             # them still needs after it ends
-            takers = [(i, d) for i in range(k) for d in allowed[i] if sub.latency[i][d] > 0
-                      and r in resources(system, d)]
+            takers = [
+                (i, d) for i in range(k) for d in allowed[i] if sub.latency[i][d] > 0 and r in resources(system, d)
+            ]
             first = min(head_on[i][d] if head_on is not None else head[i] for i, d in takers)
             last = min(tail_on[i][d] if tail_on is not None else tail[i] for i, d in takers)
             if first + last <= 0.0:
@@ -692,8 +740,11 @@ class _SegmentProblem:
             for u, v, o in order_vars:
                 col[o] = 1.0 if (starts[u], u) <= (starts[v], v) else 0.0
             for (u, a, b), j in transfer.items():
-                col[j] = 1.0 if mem_of[placement[u]] == a and any(
-                    mem_of[placement[w]] == b for uu, w, _ in edges if uu == u) else 0.0
+                col[j] = (
+                    1.0
+                    if mem_of[placement[u]] == a and any(mem_of[placement[w]] == b for uu, w, _ in edges if uu == u)
+                    else 0.0
+                )
             for used, xs in used_vars:
                 col[used] = max(col[j] for j in xs)
             h.setSolution(n_cols, columns, col)
@@ -817,8 +868,9 @@ def _tail_first_order(sub: PhaseGraph, placement: list[str], system: System) -> 
     return order
 
 
-def _seed(sub: PhaseGraph, allowed: list[list[str]], system: System,
-          proposals: list[list[str]]) -> tuple[list[str], float, list[float]] | None:
+def _seed(
+    sub: PhaseGraph, allowed: list[list[str]], system: System, proposals: list[list[str]]
+) -> tuple[list[str], float, list[float]] | None:
     """The best feasible placement of the segment among `proposals` (mapped onto each op's allowed devices:
     a dominated device becomes its dominator on the same memory) and each op on its fastest allowed device:
     (placement, makespan, starts)."""
@@ -945,8 +997,10 @@ def solve_optimal(graph: PhaseGraph, system: System, incumbents: Sequence[list[s
             if seeds:  # every pair is pruned or infeasible: the best seed stands
                 return _from_seed(graph, system, seeds[0], len(segments), solved, upper)
             names = [graph.names[g] for g in ops]
-            raise CompileError(f"optimal: no feasible placement for phase '{graph.phase}' "
-                               f"(ops {names[0]} .. {names[-1]}: no device chain links them)")
+            raise CompileError(
+                f"optimal: no feasible placement for phase '{graph.phase}' "
+                f"(ops {names[0]} .. {names[-1]}: no device chain links them)"
+            )
         combos.append(seg_combos)
         if seg.has_end:
             _drop_dominated(graph, system, ops[-1], new_state, new_bound)
@@ -996,8 +1050,9 @@ def solve_optimal(graph: PhaseGraph, system: System, incumbents: Sequence[list[s
     order = _place_floating(graph, system, choices, floating, placement, order)
     sched = schedule_phase(graph, placement, system, order)
     energy = schedule_energy_pj(graph, placement, sched, system)
-    solution = Solution(placement, order, sched.makespan_ns, best[0], energy, False, len(segments), solved,
-                        bound, "optimal")
+    solution = Solution(
+        placement, order, sched.makespan_ns, best[0], energy, False, len(segments), solved, bound, "optimal"
+    )
     if seeds:
         seeded = _from_seed(graph, system, seeds[0], len(segments), solved, bound)
         if _better((seeded.makespan_ns, seeded.energy_pj), (solution.makespan_ns, solution.energy_pj)):
@@ -1007,8 +1062,9 @@ def solve_optimal(graph: PhaseGraph, system: System, incumbents: Sequence[list[s
     return solution
 
 
-def _dominates(graph: PhaseGraph, system: System, barrier: int, a: str | None, t_a: float, b: str | None,
-               t_b: float) -> bool:
+def _dominates(
+    graph: PhaseGraph, system: System, barrier: int, a: str | None, t_a: float, b: str | None, t_b: float
+) -> bool:
     """Whether the barrier ending by t_a on device a makes ending no earlier than t_b on device b useless.
 
     It does when, for every memory m that b's results can reach, each result reaches m from a (t_a + copy
@@ -1019,8 +1075,7 @@ def _dominates(graph: PhaseGraph, system: System, barrier: int, a: str | None, t
     return t_b > _dominance_threshold(graph, system, barrier, a, t_a, b)
 
 
-def _dominance_threshold(graph: PhaseGraph, system: System, barrier: int, a: str | None, t_a: float,
-                         b: str) -> float:
+def _dominance_threshold(graph: PhaseGraph, system: System, barrier: int, a: str | None, t_a: float, b: str) -> float:
     """The end time of the barrier on device b past which its ending by t_a on device a dominates it
     (`_dominates`); inf when a never does."""
     if a is None or a == b:
@@ -1038,8 +1093,9 @@ def _dominance_threshold(graph: PhaseGraph, system: System, barrier: int, a: str
     return out + max(_REL_TOL * abs(out), _ABS_TOL) if math.isfinite(out) else math.inf
 
 
-def _drop_dominated(graph: PhaseGraph, system: System, barrier: int, state: dict[str | None, float],
-                    bound: dict[str | None, float]) -> None:
+def _drop_dominated(
+    graph: PhaseGraph, system: System, barrier: int, state: dict[str | None, float], bound: dict[str | None, float]
+) -> None:
     """Drop the barrier devices that cannot lead to a shorter phase than another (`_dominates`, with a's best
     makespan against b's proven bound)."""
     for b in list(state):
@@ -1048,8 +1104,14 @@ def _drop_dominated(graph: PhaseGraph, system: System, barrier: int, state: dict
             del bound[b]
 
 
-def _place_floating(graph: PhaseGraph, system: System, choices: list[list[str]], floating: list[int],
-                    placement: list[str], order: list[int]) -> list[int]:
+def _place_floating(
+    graph: PhaseGraph,
+    system: System,
+    choices: list[list[str]],
+    floating: list[int],
+    placement: list[str],
+    order: list[int],
+) -> list[int]:
     """Place the floating hoisted ops (segments read their values as resident) and put each right before
     its first reader in `order`: readers first, each op on the device least in latency plus the copies its
     placed readers and producers would need (then least energy)."""
@@ -1062,6 +1124,7 @@ def _place_floating(graph: PhaseGraph, system: System, choices: list[list[str]],
             readers[u].append((v, r))
     is_floating = set(floating)
     for h in reversed(floating):
+
         def cost(d: str, h: int = h) -> tuple[float, float]:
             t = graph.latency[h][d]
             for v, r in readers[h]:
@@ -1081,8 +1144,9 @@ def _place_floating(graph: PhaseGraph, system: System, choices: list[list[str]],
     return out
 
 
-def _forward_makespans(combos: list[dict[tuple[str | None, str | None], _Signature]],
-                       problems: dict[_Signature, _SegmentProblem]) -> list[dict[str | None, float]]:
+def _forward_makespans(
+    combos: list[dict[tuple[str | None, str | None], _Signature]], problems: dict[_Signature, _SegmentProblem]
+) -> list[dict[str | None, float]]:
     """Per segment, the least makespan up to its start, per start device."""
     out: list[dict[str | None, float]] = []
     state: dict[str | None, float] = {None: 0.0}
@@ -1099,13 +1163,24 @@ def _forward_makespans(combos: list[dict[tuple[str | None, str | None], _Signatu
     return out
 
 
-def _from_seed(graph: PhaseGraph, system: System, placement: list[str], segments: int, solved: int,
-               bound: float) -> Solution:
+def _from_seed(
+    graph: PhaseGraph, system: System, placement: list[str], segments: int, solved: int, bound: float
+) -> Solution:
     """A Solution that keeps a seed placement in program order."""
     sched = schedule_phase(graph, placement, system)
     energy = schedule_energy_pj(graph, placement, sched, system)
-    return Solution(list(placement), list(range(len(graph))), sched.makespan_ns, sched.makespan_ns, energy,
-                    False, segments, solved, bound, "incumbent")
+    return Solution(
+        list(placement),
+        list(range(len(graph))),
+        sched.makespan_ns,
+        sched.makespan_ns,
+        energy,
+        False,
+        segments,
+        solved,
+        bound,
+        "incumbent",
+    )
 
 
 def _best_incumbents(graph: PhaseGraph, system: System, incumbents: Sequence[list[str]]) -> list[list[str]]:

@@ -114,8 +114,9 @@ def _slot_columns(k: int, column_bytes: int) -> int:
     return ceil_div(k * PIM_ELEMENT_BYTES, column_bytes) * (column_bytes // PIM_ELEMENT_BYTES)
 
 
-def place_matrix(image: BankImage, w: np.ndarray, geo: GemvGeometry, row_base: int, first_channel: int,
-                 column_bytes: int) -> None:
+def place_matrix(
+    image: BankImage, w: np.ndarray, geo: GemvGeometry, row_base: int, first_channel: int, column_bytes: int
+) -> None:
     """Write a K x N matrix into the banks as the layout places it (module docstring)."""
     k, n = w.shape
     k_tiles = geo.k_tiles(k)
@@ -123,14 +124,15 @@ def place_matrix(image: BankImage, w: np.ndarray, geo: GemvGeometry, row_base: i
     w16 = w.astype(FP16)
     for p, (n0, count, a, o) in enumerate(geo.pass_outputs(n)):
         block = np.zeros((k, a * geo.banks * o), FP16)
-        block[:, :count] = w16[:, n0:n0 + count]
+        block[:, :count] = w16[:, n0 : n0 + count]
         block = block.reshape(k, a, geo.banks, o)
         for t in range(k_tiles):
             k0, k1 = t * geo.k_tile, min(k, (t + 1) * geo.k_tile)
             row = image.row(row_base + p * k_tiles + t)
             for s in range(o):
-                row[first_channel:first_channel + a, :, s * stride:s * stride + k1 - k0] = \
-                    np.moveaxis(block[k0:k1, :, :, s], 0, -1)
+                row[first_channel : first_channel + a, :, s * stride : s * stride + k1 - k0] = np.moveaxis(
+                    block[k0:k1, :, :, s], 0, -1
+                )
 
 
 @dataclass
@@ -166,8 +168,11 @@ class Matrix:
         if span is None:
             return False
         first, channels = span
-        return (self.row_base <= row < self.row_base + self.geo.rows(self.k, self.n)
-                and self.first_channel <= first and first + channels <= self.first_channel + self.geo.channels)
+        return (
+            self.row_base <= row < self.row_base + self.geo.rows(self.k, self.n)
+            and self.first_channel <= first
+            and first + channels <= self.first_channel + self.geo.channels
+        )
 
     def locate(self, row: int) -> tuple[int, int]:
         """(pass, row tile) of one of the matrix's rows."""
@@ -178,8 +183,9 @@ class AimMachine:
     """The AiM device executing one macro's stream on a BankImage (module docstring): the global buffers and
     the accumulators, and the host side given by `matrices`, which reads the decoded stream `instrs` ahead."""
 
-    def __init__(self, image: BankImage, dev: Device, label: str, instrs: Sequence[PimCommand],
-                 matrices: Sequence[Matrix]):
+    def __init__(
+        self, image: BankImage, dev: Device, label: str, instrs: Sequence[PimCommand], matrices: Sequence[Matrix]
+    ):
         self.image, self.label, self.instrs, self.matrices = image, label, instrs, matrices
         self.column_elements = dev.p("column_bytes") // PIM_ELEMENT_BYTES
         gb_elements = dev.p("gb_bytes") // PIM_ELEMENT_BYTES
@@ -230,8 +236,10 @@ class AimMachine:
         if found is None:
             listed = [c for c in range(self.image.channels) if ins.channel_mask >> c & 1]
             contiguous = bool(listed) and listed[-1] - listed[0] == len(listed) - 1
-            found = self.channel_lists[ins.channel_mask] = listed, slice(listed[0], listed[-1] + 1) if contiguous \
-                else listed
+            found = self.channel_lists[ins.channel_mask] = (
+                listed,
+                slice(listed[0], listed[-1] + 1) if contiguous else listed,
+            )
         channels, at = found
         return i, ins, channels, at
 
@@ -255,7 +263,7 @@ class AimMachine:
         x = mat.input_of(mat.current)
         k0 = t * mat.geo.k_tile
         chunk = np.zeros(ins.opsize * self.column_elements, FP16)
-        part = x[k0:min(mat.k, k0 + mat.geo.k_tile)].astype(FP16)[: chunk.size]
+        part = x[k0 : min(mat.k, k0 + mat.geo.k_tile)].astype(FP16)[: chunk.size]
         chunk[: part.size] = part
         self.gb[at, : chunk.size] = chunk
 
@@ -292,8 +300,10 @@ class AimMachine:
         assert self.index == len(self.instrs), f"{self.index} of {len(self.instrs)} commands executed"
         for m in self.matrices:
             if m.current != m.vectors:
-                raise EmulatorError(f"op '{self.label}': the stream multiplied {m.name} with {m.current} of its "
-                                    f"{m.vectors} input vectors")
+                raise EmulatorError(
+                    f"op '{self.label}': the stream multiplied {m.name} with {m.current} of its "
+                    f"{m.vectors} input vectors"
+                )
 
     def _units(self, mat: Matrix, p: int) -> tuple[int, int, int, int]:
         n0, count, a, o = mat.passes[p]
@@ -301,8 +311,9 @@ class AimMachine:
             raise EmulatorError(f"op '{self.label}': {mat.name} packs {o} outputs per row, which AiM cannot read")
         return n0, count, a, o
 
-    def _pass_values(self, mat: Matrix, p: int, values: np.ndarray | None, mask: int, channels: list[int]
-                     ) -> np.ndarray:
+    def _pass_values(
+        self, mat: Matrix, p: int, values: np.ndarray | None, mask: int, channels: list[int]
+    ) -> np.ndarray:
         """Per (channel of `mask`, bank) the value of the output that bank computes in pass p (0 where none)."""
         n0, count, _, _ = self._units(mat, p)
         out = np.zeros((len(channels), self.image.banks), ACC)
@@ -319,28 +330,35 @@ class AimMachine:
         key = (mask, mat.first_channel, count)
         found = self.unit_cache.get(key)
         if found is None:
-            units = (np.asarray(channels, np.int64)[:, None] - mat.first_channel) * self.image.banks \
-                + np.arange(self.image.banks)
+            units = (np.asarray(channels, np.int64)[:, None] - mat.first_channel) * self.image.banks + np.arange(
+                self.image.banks
+            )
             holds = (units >= 0) & (units < count)
             found = self.unit_cache[key] = units[holds], holds
         return found
 
-    def _deliver(self, mat: Matrix, p: int, channels: list[int], results: np.ndarray, i: int,
-                 ins: PimCommand) -> None:
+    def _deliver(self, mat: Matrix, p: int, channels: list[int], results: np.ndarray, i: int, ins: PimCommand) -> None:
         """Hand pass p's results to the matrix's host; after the last pass, its current input vector is done."""
         n0, count, a, _ = self._units(mat, p)
         got, filled = np.zeros(count, FP16), np.zeros(count, bool)
         outputs, holds = self._pass_units(mat, ins.channel_mask, channels, count)
         got[outputs], filled[outputs] = results[holds], True
         if not filled.all():
-            raise self.fail(i, ins, f"pass {p} of {mat.name} has outputs on {a} channel(s) from channel "
-                                    f"{mat.first_channel}; the read misses output {n0 + int(np.argmin(filled))}")
-        mat.results[n0:n0 + count] = got
-        mat.done[n0:n0 + count] = True
+            raise self.fail(
+                i,
+                ins,
+                f"pass {p} of {mat.name} has outputs on {a} channel(s) from channel "
+                f"{mat.first_channel}; the read misses output {n0 + int(np.argmin(filled))}",
+            )
+        mat.results[n0 : n0 + count] = got
+        mat.done[n0 : n0 + count] = True
         if p == len(mat.passes) - 1:
             if not mat.done.all():
-                raise self.fail(i, ins, f"{mat.name}: output {int(np.argmin(mat.done))} of input vector "
-                                        f"{mat.current} was never read")
+                raise self.fail(
+                    i,
+                    ins,
+                    f"{mat.name}: output {int(np.argmin(mat.done))} of input vector {mat.current} was never read",
+                )
             mat.output_to(mat.current, mat.results.copy())
             mat.current += 1
             mat.done[:] = False
@@ -456,8 +474,15 @@ class PimFunctions(InterpreterFunctions):
         return check_results(op, [emulate_attention(op, q, k, v, mask, dev, image, probabilities, interpreter)])
 
 
-def emulate_gemv(op: pim.GemvOp, x: np.ndarray, w: np.ndarray, bias: np.ndarray | None, dev: Device,
-                 image: BankImage, interpreter: Interpreter | None = None) -> np.ndarray:
+def emulate_gemv(
+    op: pim.GemvOp,
+    x: np.ndarray,
+    w: np.ndarray,
+    bias: np.ndarray | None,
+    dev: Device,
+    image: BankImage,
+    interpreter: Interpreter | None = None,
+) -> np.ndarray:
     """Run a pim.gemv's command stream: y = x . W (+ bias), its rows computed on the emulated banks.
 
     `interpreter` executes the stream (one with AimFunctions registered; default: a new one)."""
@@ -475,15 +500,24 @@ def emulate_gemv(op: pim.GemvOp, x: np.ndarray, w: np.ndarray, bias: np.ndarray 
     def sink(i: int, values: np.ndarray) -> None:
         y[i] = values
 
-    mat = Matrix(f"weight {weight!r}", k, n, geo, base, 0, m, lambda i: xs[i], sink,
-                 None if bias is None else bias.reshape(n))
+    mat = Matrix(
+        f"weight {weight!r}", k, n, geo, base, 0, m, lambda i: xs[i], sink, None if bias is None else bias.reshape(n)
+    )
     _run(op, dev, image, [mat], interpreter)
     return y.reshape(*x.shape[:-1], n)
 
 
-def emulate_attention(op: pim.AttentionOp, q: np.ndarray, k: np.ndarray, v: np.ndarray, mask: np.ndarray | None,
-                      dev: Device, image: BankImage, probabilities: Callable[[np.ndarray, np.ndarray | None], np.ndarray],
-                      interpreter: Interpreter | None = None) -> np.ndarray:
+def emulate_attention(
+    op: pim.AttentionOp,
+    q: np.ndarray,
+    k: np.ndarray,
+    v: np.ndarray,
+    mask: np.ndarray | None,
+    dev: Device,
+    image: BankImage,
+    probabilities: Callable[[np.ndarray, np.ndarray | None], np.ndarray],
+    interpreter: Interpreter | None = None,
+) -> np.ndarray:
     """Run a pim.attention's command stream: every head's scores and context on the emulated banks, the
     softmax between them on the host (`probabilities(scores, mask)`, the reference's scale/mask/softmax).
 
@@ -504,8 +538,8 @@ def emulate_attention(op: pim.AttentionOp, q: np.ndarray, k: np.ndarray, v: np.n
         place_matrix(image, k[bi, kv].T, kg, kr, first, column_bytes)  # D x T: keys are the outputs
         place_matrix(image, v[bi, kv], vg, vr, first, column_bytes)  # T x Dv
         scores = np.zeros((group * s, t), ACC)
-        queries = q[bi, kv * group:(kv + 1) * group].reshape(group * s, d)
-        heads_mask = None if full_mask is None else full_mask[bi, kv * group:(kv + 1) * group].reshape(group * s, t)
+        queries = q[bi, kv * group : (kv + 1) * group].reshape(group * s, d)
+        heads_mask = None if full_mask is None else full_mask[bi, kv * group : (kv + 1) * group].reshape(group * s, t)
 
         def score_sink(i: int, values: np.ndarray, scores: np.ndarray = scores) -> None:
             scores[i] = values
@@ -517,15 +551,21 @@ def emulate_attention(op: pim.AttentionOp, q: np.ndarray, k: np.ndarray, v: np.n
             g, si = divmod(i, s)
             out[bi, kv * group + g, si] = values
 
-        matrices.append(Matrix(f"head {h}'s K cache", d, t, kg, kr, first, group * s,
-                               lambda i, qs=queries: qs[i], score_sink))
+        matrices.append(
+            Matrix(f"head {h}'s K cache", d, t, kg, kr, first, group * s, lambda i, qs=queries: qs[i], score_sink)
+        )
         matrices.append(Matrix(f"head {h}'s V cache", t, dv, vg, vr, first, group * s, context_input, context_sink))
     _run(op, dev, image, matrices, interpreter)
     return out
 
 
-def _run(op: pim.GemvOp | pim.AttentionOp, dev: Device, image: BankImage, matrices: list[Matrix],
-         interpreter: Interpreter | None) -> None:
+def _run(
+    op: pim.GemvOp | pim.AttentionOp,
+    dev: Device,
+    image: BankImage,
+    matrices: list[Matrix],
+    interpreter: Interpreter | None,
+) -> None:
     """Decode the macro's stream (an error for one the emulator cannot execute) and interpret its ops on an
     AimMachine."""
     label = nn.op_label(op)

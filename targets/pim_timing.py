@@ -73,8 +73,15 @@ from pimc.dialects import aim, attacc, pim
 from pimc.dialects.pim import PIM_ELEMENT_BYTES, CommandKind, PimCommand, ceil_div, channel_span
 from pimc.targets.system import Device
 
-TIMED_KINDS = (CommandKind.WR_GB, CommandKind.MV_GB, CommandKind.WR_BIAS, CommandKind.MAC_ABK,
-               CommandKind.RD_MAC, CommandKind.SYNC, CommandKind.SFM)
+TIMED_KINDS = (
+    CommandKind.WR_GB,
+    CommandKind.MV_GB,
+    CommandKind.WR_BIAS,
+    CommandKind.MAC_ABK,
+    CommandKind.RD_MAC,
+    CommandKind.SYNC,
+    CommandKind.SFM,
+)
 """The command kinds `command_counts` times (EOC only ends an AiM trace)."""
 
 
@@ -249,8 +256,9 @@ def layout_geometry(layout: pim.GemvLayoutAttr, k: int, dev: Device) -> GemvGeom
     """The geometry a lowered macro's layout stands for (vectors and outputs per row follow from the device)."""
     k_tile = layout.k_tile.value.data
     vectors = vectors_per_mac(dev, k_tile)
-    return GemvGeometry(layout.channels.value.data, layout.banks.value.data, k_tile, vectors,
-                        outputs_per_row(k, k_tile, vectors, dev))
+    return GemvGeometry(
+        layout.channels.value.data, layout.banks.value.data, k_tile, vectors, outputs_per_row(k, k_tile, vectors, dev)
+    )
 
 
 def vectors_per_mac(dev: Device, k_tile: int) -> int:
@@ -267,8 +275,9 @@ def outputs_per_row(k: int, k_tile: int, vectors: int, dev: Device) -> int:
     return max(1, min(dev.p("row_outputs") // vectors, dev.p("row_bytes") // dev.p("column_bytes") // cols))
 
 
-def gemv_commands(m: int, k: int, n: int, geo: GemvGeometry, bias: bool, column_bytes: int, sync: bool = True
-                  ) -> Iterable[tuple[int, PimCommand]]:
+def gemv_commands(
+    m: int, k: int, n: int, geo: GemvGeometry, bias: bool, column_bytes: int, sync: bool = True
+) -> Iterable[tuple[int, PimCommand]]:
     """The all-bank command sequence of a GEMV as (pass index, command), channels from channel 0 and
     rows from row 0: pass p's row tile t is row p * k_tiles + t.
 
@@ -300,8 +309,9 @@ def gemv_commands(m: int, k: int, n: int, geo: GemvGeometry, bias: bool, column_
         yield 0, PimCommand(CommandKind.SYNC)
 
 
-def gemv_counts(m: int, k: int, n: int, dev: Device, bias: bool = False, sync: bool = True,
-                max_channels: int | None = None) -> PimCounts:
+def gemv_counts(
+    m: int, k: int, n: int, dev: Device, bias: bool = False, sync: bool = True, max_channels: int | None = None
+) -> PimCounts:
     """Closed-form counts of a GEMV macro: equal to `stream_counts` of its emitted commands.
 
     With P passes, T = ceil(K / k_tile) tiles of c_t columns each (the last may be
@@ -325,8 +335,12 @@ def gemv_counts(m: int, k: int, n: int, dev: Device, bias: bool = False, sync: b
     column_bytes = dev.p("column_bytes")
     # columns of a row tile -> tiles of that width: the full k_tile tiles, then the shorter last one
     full_tiles, last_chunk = divmod(k, geo.k_tile)
-    distinct_tiles = _multiset([(ceil_div(geo.k_tile * PIM_ELEMENT_BYTES, column_bytes), full_tiles),
-                                (ceil_div(last_chunk * PIM_ELEMENT_BYTES, column_bytes) if last_chunk else None, 1)])
+    distinct_tiles = _multiset(
+        [
+            (ceil_div(geo.k_tile * PIM_ELEMENT_BYTES, column_bytes), full_tiles),
+            (ceil_div(last_chunk * PIM_ELEMENT_BYTES, column_bytes) if last_chunk else None, 1),
+        ]
+    )
     wr_gb_passes = passes if k_tiles > 1 else 1
 
     def group(v: int) -> PimCounts:
@@ -341,8 +355,11 @@ def gemv_counts(m: int, k: int, n: int, dev: Device, bias: bool = False, sync: b
                 c.add(_scaled(command_counts(PimCommand(CommandKind.WR_BIAS, 0, mask, v * outs), dev), times))
         layout_mask = channel_span(0, geo.channels)
         for cols, n_tiles in distinct_tiles.items():
-            c.add(_scaled(command_counts(PimCommand(CommandKind.WR_GB, cols * v, layout_mask, v), dev),
-                          wr_gb_passes * n_tiles))
+            c.add(
+                _scaled(
+                    command_counts(PimCommand(CommandKind.WR_GB, cols * v, layout_mask, v), dev), wr_gb_passes * n_tiles
+                )
+            )
         return c
 
     full_groups, last = divmod(m, geo.vectors)
@@ -412,7 +429,9 @@ def attention_mapping(b: int, hq: int, hkv: int, s: int, t: int, d: int, dv: int
     for c in sorted({1 << i for i in range(channels.bit_length()) if 1 << i <= channels} | {channels}):
         head = gemv_counts(rows, d, t, dev, sync=False, max_channels=c)
         head.add(gemv_counts(rows, t, dv, dev, sync=False, max_channels=c))
-        mapping = AttentionMapping(heads, c, channels // c, gemv_geometry(d, t, dev, c), gemv_geometry(t, dv, dev, c), head)
+        mapping = AttentionMapping(
+            heads, c, channels // c, gemv_geometry(d, t, dev, c), gemv_geometry(t, dv, dev, c), head
+        )
         key = (mapping.waves * head.cycles, head.energy_pj(dev), c)
         if best is None or key < best[0]:
             best = (key, mapping)
@@ -440,7 +459,11 @@ def attention_counts(b: int, hq: int, hkv: int, s: int, t: int, d: int, dv: int,
 
 def _scaled(c: PimCounts, times: int) -> PimCounts:
     return PimCounts(
-        c.cycles * times, c.act_bits * times, c.read_bits * times, c.io_bits * times, c.macs * times,
+        c.cycles * times,
+        c.act_bits * times,
+        c.read_bits * times,
+        c.io_bits * times,
+        c.macs * times,
         {kind: n * times for kind, n in c.commands.items()},
     )
 
@@ -456,8 +479,11 @@ def pim_peak_gflops(dev: Device) -> float:
 
 def pim_internal_gbps(dev: Device) -> float:
     """Bank-internal bandwidth while rows are open: every bank streams one column per column time."""
-    return dev.p("channels") * dev.p("banks_per_channel") * dev.p("column_bytes") / (
-        mac_cycles_per_column(dev) * dev.p("tck_ns")
+    return (
+        dev.p("channels")
+        * dev.p("banks_per_channel")
+        * dev.p("column_bytes")
+        / (mac_cycles_per_column(dev) * dev.p("tck_ns"))
     )
 
 

@@ -33,8 +33,10 @@ def _first(system: System, *kinds: str) -> str | None:
 
 def _require(system: System, device: str | None, what: str, strategy: str) -> str:
     if device is None:
-        raise CompileError(f"partition: strategy '{strategy}' needs {what}, and system '{system.name}' has none "
-                           f"(devices: {', '.join(f'{d.name} ({d.kind})' for d in system.devices.values())})")
+        raise CompileError(
+            f"partition: strategy '{strategy}' needs {what}, and system '{system.name}' has none "
+            f"(devices: {', '.join(f'{d.name} ({d.kind})' for d in system.devices.values())})"
+        )
     return device
 
 
@@ -115,8 +117,9 @@ def strategy_greedy(graph: PhaseGraph, ctx: StrategyContext) -> list[str]:
             cost[d] = t
         best = min(cost.values())
         if not math.isfinite(best):
-            raise CompileError(f"partition: op '{graph.names[i]}': no device can receive its inputs "
-                               f"(no link between the memories)")
+            raise CompileError(
+                f"partition: op '{graph.names[i]}': no device can receive its inputs (no link between the memories)"
+            )
         tied = [d for d in cost if cost[d] <= best * (1 + 1e-12)]
         producer_devs = [out[u] for u in graph.preds(i)]
         choice = next((d for d in producer_devs if d in tied), tied[0])
@@ -153,8 +156,10 @@ def strategy_attacc(graph: PhaseGraph, ctx: StrategyContext) -> list[str]:
     _require(ctx.system, pims[0] if pims else None, "a PIM device", "attacc")
     xpu = _require(ctx.system, _xpu(ctx.system), "a GPU or NPU", "attacc")
     decode = graph.phase == "decode"
-    want = [_fastest(graph, i, pims) if decode and graph.roles[i] in ("attention", "kv_append") else xpu
-            for i in range(len(graph))]
+    want = [
+        _fastest(graph, i, pims) if decode and graph.roles[i] in ("attention", "kv_append") else xpu
+        for i in range(len(graph))
+    ]
     return _policy(graph, ctx.system, "attacc", want)
 
 
@@ -167,7 +172,9 @@ def strategy_neupims(graph: PhaseGraph, ctx: StrategyContext) -> list[str]:
     want: list[str | None] = []
     for i in range(len(graph)):
         role = graph.roles[i]
-        on_pim = (graph.phase == "decode" and role in ("attention", "kv_append")) or (role == "fc" and graph.rows[i] == 1)
+        on_pim = (graph.phase == "decode" and role in ("attention", "kv_append")) or (
+            role == "fc" and graph.rows[i] == 1
+        )
         want.append(_fastest(graph, i, pims) if on_pim else npu_dev)
     return _policy(graph, ctx.system, "neupims", want)
 
@@ -178,8 +185,10 @@ def strategy_ianus(graph: PhaseGraph, ctx: StrategyContext) -> list[str]:
     pims = _pims(ctx.system)
     _require(ctx.system, pims[0] if pims else None, "a PIM device", "ianus")
     npu_dev = _require(ctx.system, _first(ctx.system, "npu") or _xpu(ctx.system), "an NPU", "ianus")
-    want = [_fastest(graph, i, [npu_dev, *pims]) if graph.phase == "decode" and graph.roles[i] == "fc" else npu_dev
-            for i in range(len(graph))]
+    want = [
+        _fastest(graph, i, [npu_dev, *pims]) if graph.phase == "decode" and graph.roles[i] == "fc" else npu_dev
+        for i in range(len(graph))
+    ]
     return _policy(graph, ctx.system, "ianus", want)
 
 

@@ -182,8 +182,9 @@ def _optional(rest: Sequence[np.ndarray]) -> np.ndarray | None:
     return rest[0] if rest else None
 
 
-def attention_probabilities(scores: np.ndarray, mask: np.ndarray | None, scale: float, mask_fill: float | None
-                            ) -> np.ndarray:
+def attention_probabilities(
+    scores: np.ndarray, mask: np.ndarray | None, scale: float, mask_fill: float | None
+) -> np.ndarray:
     """softmax(scale * scores, masked) over the last axis, as nn.attention defines it (a fully
     masked row attends to nothing); the functional emulator applies it between PIM's score and
     context GEMVs."""
@@ -202,9 +203,7 @@ def attention_probabilities(scores: np.ndarray, mask: np.ndarray | None, scale: 
 def _latest_version(domain: str) -> int:
     if domain in ("", "ai.onnx"):
         return onnx.defs.onnx_opset_version()
-    return max(
-        (s.since_version for s in onnx.defs.get_all_schemas_with_history() if s.domain == domain), default=0
-    )
+    return max((s.since_version for s in onnx.defs.get_all_schemas_with_history() if s.domain == domain), default=0)
 
 
 def ins_of(op: nn.OnnxOp) -> list[str]:
@@ -327,7 +326,11 @@ class OnnxRunner:
             schema = _schema(op, domain, self.opset if domain in ("", "ai.onnx") else None)
             expected = {n: _attribute_kind(a.type) for n, a in schema.attributes.items()}
             attrs = [_onnx_attribute(op, n, a, expected.get(n)) for n, a in op.onnx_attrs.data.items()]
-            slots = [a.value.data for a in op.input_slots.data] if op.input_slots is not None else list(range(len(op.inputs)))
+            slots = (
+                [a.value.data for a in op.input_slots.data]
+                if op.input_slots is not None
+                else list(range(len(op.inputs)))
+            )
             ins = [""] * (max(slots, default=-1) + 1)
             for slot in slots:
                 ins[slot] = f"x{slot}"
@@ -506,8 +509,10 @@ class ReferenceFunctions(InterpreterFunctions):
         bad = (idx < -n) | (idx >= n)
         if bad.any():
             where = tuple(int(i) for i in np.argwhere(bad)[0])
-            raise ReferenceError(f"op '{nn.op_label(op)}' (gather): index {int(idx[where])} at {list(where)} is "
-                                 f"out of range for the {n} rows of its table (valid: {-n} to {n - 1})")
+            raise ReferenceError(
+                f"op '{nn.op_label(op)}' (gather): index {int(idx[where])} at {list(where)} is "
+                f"out of range for the {n} rows of its table (valid: {-n} to {n - 1})"
+            )
         return check_results(op, [np.take(data, idx, axis=axis)])
 
     @impl(nn.LinearOp)
@@ -576,8 +581,7 @@ class _CurrentOp(Interpreter.Listener):
         self.op = op
 
 
-def reference_interpreter(fn: func.FuncOp, weights: Mapping[str, np.ndarray], opset: int | None = None
-                          ) -> Interpreter:
+def reference_interpreter(fn: func.FuncOp, weights: Mapping[str, np.ndarray], opset: int | None = None) -> Interpreter:
     """An interpreter of `fn`'s module with the `func` ops (xDSL's `FuncFunctions`) and the `nn` ops
     (`ReferenceFunctions`); more function sets compose onto it with `register_implementations`."""
     top = fn.get_toplevel_object()
@@ -597,8 +601,10 @@ def call_function(interpreter: Interpreter, fn: func.FuncOp, inputs: Sequence[np
     block = fn.body.blocks[0]
     if len(inputs) != len(block.args):
         raise ReferenceError(f"@{name} takes {len(block.args)} inputs, got {len(inputs)}")
-    args = tuple(check_value(np.asarray(x), arg, f"input {i} of @{name}", cast=False)
-                 for i, (arg, x) in enumerate(zip(block.args, inputs, strict=True)))
+    args = tuple(
+        check_value(np.asarray(x), arg, f"input {i} of @{name}", cast=False)
+        for i, (arg, x) in enumerate(zip(block.args, inputs, strict=True))
+    )
     returns = any(isinstance(op, func.ReturnOp) for op in block.ops)
     current = _CurrentOp()
     listeners = interpreter.listeners
@@ -612,8 +618,7 @@ def call_function(interpreter: Interpreter, fn: func.FuncOp, inputs: Sequence[np
     except InterpretationError as e:
         if current.op is None or not str(e).startswith("Could not find interpretation function"):
             raise
-        raise ReferenceError(f"op '{nn.op_label(current.op)}' ({current.op.name}) has no reference semantics"
-                             ) from None
+        raise ReferenceError(f"op '{nn.op_label(current.op)}' ({current.op.name}) has no reference semantics") from None
     finally:
         interpreter.listeners = listeners
 

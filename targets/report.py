@@ -131,13 +131,24 @@ def system_entry(system: System) -> dict[str, Any]:
         "devices": {d.name: d.kind for d in system.devices.values()},
         "device_memory": {d.name: d.memory for d in system.devices.values()},
         "memories": {
-            m.name: {"capacity_gb": m.capacity_gb, "bandwidth_gbps": m.bandwidth_gbps,
-                     "energy_pj_per_bit": m.energy_pj_per_bit, "pim_sharing": m.pim_sharing,
-                     "devices": [d.name for d in system.devices.values() if d.memory == m.name]}
+            m.name: {
+                "capacity_gb": m.capacity_gb,
+                "bandwidth_gbps": m.bandwidth_gbps,
+                "energy_pj_per_bit": m.energy_pj_per_bit,
+                "pim_sharing": m.pim_sharing,
+                "devices": [d.name for d in system.devices.values() if d.memory == m.name],
+            }
             for m in system.memories.values()
         },
-        "links": [{"between": [link.a, link.b], "bandwidth_gbps": link.bandwidth_gbps, "latency_ns": link.latency_ns,
-                   "energy_pj_per_bit": link.energy_pj_per_bit} for link in system.links],
+        "links": [
+            {
+                "between": [link.a, link.b],
+                "bandwidth_gbps": link.bandwidth_gbps,
+                "latency_ns": link.latency_ns,
+                "energy_pj_per_bit": link.energy_pj_per_bit,
+            }
+            for link in system.links
+        ],
     }
 
 
@@ -182,8 +193,12 @@ def phase_tokens(fn: func.FuncOp) -> int | None:
 def roofline_view(module: ModuleOp) -> dict[str, Any]:
     """What the roofline plot reads of the report (targets/roofline.py), taken from a placed module: the same
     op entries as the report's (the PIM lowering keeps every op's cost and device)."""
-    return {"model": model_name(module), "strategy": chosen_strategy(module), "dtype": dtype_for_module(module, None),
-            "ops": [op_entry(op) for op in module.walk() if COST_ATTR in op.attributes]}
+    return {
+        "model": model_name(module),
+        "strategy": chosen_strategy(module),
+        "dtype": dtype_for_module(module, None),
+        "ops": [op_entry(op) for op in module.walk() if COST_ATTR in op.attributes],
+    }
 
 
 def build_report(module: ModuleOp, tokens_per_step: int = 1) -> dict[str, Any]:
@@ -219,9 +234,19 @@ def build_report(module: ModuleOp, tokens_per_step: int = 1) -> dict[str, Any]:
     tokens = {fn.sym_name.data: phase_tokens(fn) for fn in phase_functions(module)}
     phases: dict[str, dict[str, Any]] = {}
     for entry in ops:
-        p = phases.setdefault(entry["phase"] or "unknown",
-                              {"ops": 0, "flops": 0, "bytes": 0, "latency_ns": 0.0, "serial_ns": 0.0,
-                               "energy_pj": 0.0, "start_ns": 0.0, "tokens": None})
+        p = phases.setdefault(
+            entry["phase"] or "unknown",
+            {
+                "ops": 0,
+                "flops": 0,
+                "bytes": 0,
+                "latency_ns": 0.0,
+                "serial_ns": 0.0,
+                "energy_pj": 0.0,
+                "start_ns": 0.0,
+                "tokens": None,
+            },
+        )
         p["ops"] += 1
         p["flops"] += entry["flops"] * streams
         p["bytes"] += entry["bytes"] * streams
@@ -262,13 +287,20 @@ def build_report(module: ModuleOp, tokens_per_step: int = 1) -> dict[str, Any]:
         "kv_handoff_ns": handoff_ns,
         "optimal_proven": proven,
         "optimal_bound_ns": bounds,
-        "optimal_gap": {p: (max(0.0, (phases[p]["latency_ns"] - b) / phases[p]["latency_ns"])
-                            if phases.get(p) and phases[p]["latency_ns"] else 0.0)
-                        for p, b in bounds.items()},
+        "optimal_gap": {
+            p: (
+                max(0.0, (phases[p]["latency_ns"] - b) / phases[p]["latency_ns"])
+                if phases.get(p) and phases[p]["latency_ns"]
+                else 0.0
+            )
+            for p, b in bounds.items()
+        },
     }
-    chosen = {"phases": {p: {"latency_ns": v["latency_ns"], "energy_pj": v["energy_pj"]} for p, v in phases.items()},
-              "latency_ns": math.fsum(v["latency_ns"] for v in phases.values()),
-              "energy_pj": math.fsum(v["energy_pj"] for v in phases.values())}
+    chosen = {
+        "phases": {p: {"latency_ns": v["latency_ns"], "energy_pj": v["energy_pj"]} for p, v in phases.items()},
+        "latency_ns": math.fsum(v["latency_ns"] for v in phases.values()),
+        "energy_pj": math.fsum(v["energy_pj"] for v in phases.values()),
+    }
     strategies = {strategy: chosen, **(baselines or {})}
     speedups = {}
     for name, b in strategies.items():
@@ -277,12 +309,19 @@ def build_report(module: ModuleOp, tokens_per_step: int = 1) -> dict[str, Any]:
         speedups[name] = {
             "latency": b["latency_ns"] / chosen["latency_ns"] if chosen["latency_ns"] else None,
             "energy": b["energy_pj"] / chosen["energy_pj"] if chosen["energy_pj"] else None,
-            **{p: b["phases"][p]["latency_ns"] / v["latency_ns"] if v["latency_ns"] else None
-               for p, v in chosen["phases"].items() if p in b["phases"]},
+            **{
+                p: b["phases"][p]["latency_ns"] / v["latency_ns"] if v["latency_ns"] else None
+                for p, v in chosen["phases"].items()
+                if p in b["phases"]
+            },
         }
     devices = {
-        d: {"busy_ns": per_device[d], "utilisation": per_device[d] / makespan if makespan else 0.0,
-            "energy_pj": energy_by_device[d], "ops": sum(1 for e in ops if e["device"] == d)}
+        d: {
+            "busy_ns": per_device[d],
+            "utilisation": per_device[d] / makespan if makespan else 0.0,
+            "energy_pj": energy_by_device[d],
+            "ops": sum(1 for e in ops if e["device"] == d),
+        }
         for d in system.devices
     }
     return {

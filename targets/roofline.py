@@ -36,9 +36,16 @@ OTHER_MARKERS = ("s", "D", "v", "P", "X")
 
 def _figure(report: dict[str, Any], system: System) -> Figure:
     roofs = device_roofs(system, report["dtype"])
-    ops = [o for o in report["ops"]
-           if o["device"] is not None and o["flops"] > 0 and (o["latency_ns"] or 0) > 0 and o["intensity"] > 0
-           and math.isfinite(o["flops"] / o["latency_ns"]) and math.isfinite(o["intensity"])]
+    ops = [
+        o
+        for o in report["ops"]
+        if o["device"] is not None
+        and o["flops"] > 0
+        and (o["latency_ns"] or 0) > 0
+        and o["intensity"] > 0
+        and math.isfinite(o["flops"] / o["latency_ns"])
+        and math.isfinite(o["intensity"])
+    ]
     names = list(dict.fromkeys([*system.devices, *(o["device"] for o in ops)]))
     colours = {d: f"C{i % 10}" for i, d in enumerate(names)}
     phases = list(dict.fromkeys(o["phase"] or "unknown" for o in ops))
@@ -58,8 +65,16 @@ def _figure(report: dict[str, Any], system: System) -> Figure:
         xs.append(o["intensity"])
         ys.append(o["flops"] / o["latency_ns"])
     for (dev, phase), (xs, ys) in sorted(groups.items(), key=lambda g: (names.index(g[0][0]), phases.index(g[0][1]))):
-        ax.scatter(xs, ys, s=14, c=colours[dev], marker=markers[phase], alpha=0.7, linewidths=0,
-                   label=f"{dev} {phase} ({len(xs)})")
+        ax.scatter(
+            xs,
+            ys,
+            s=14,
+            c=colours[dev],
+            marker=markers[phase],
+            alpha=0.7,
+            linewidths=0,
+            label=f"{dev} {phase} ({len(xs)})",
+        )
 
     ridges = [r for r in (peak / bw for peak, bw in roofs.values()) if math.isfinite(r) and r > 0]
     intensities = [o["intensity"] for o in ops]
@@ -67,8 +82,13 @@ def _figure(report: dict[str, Any], system: System) -> Figure:
     hi = max([*intensities, *ridges], default=100.0) * 10
     x = np.geomspace(lo, hi, 256)
     for dev, (peak, bw) in roofs.items():
-        ax.plot(x, np.minimum(peak, bw * x), color=colours[dev], linewidth=1.5,
-                label=f"{dev} roof: {peak / 1e3:.3g} TFLOP/s, {bw:,.0f} GB/s, ridge {peak / bw:.3g} FLOP/B")
+        ax.plot(
+            x,
+            np.minimum(peak, bw * x),
+            color=colours[dev],
+            linewidth=1.5,
+            label=f"{dev} roof: {peak / 1e3:.3g} TFLOP/s, {bw:,.0f} GB/s, ridge {peak / bw:.3g} FLOP/B",
+        )
         ax.plot([peak / bw], [peak], marker="|", markersize=10, color=colours[dev])
     ax.set_xlim(lo, hi)
 
@@ -107,7 +127,7 @@ class RooflineTarget(Target):
         from pimc.targets.report import roofline_view
 
         if not self.path:
-            raise PimcError('pimc-roofline writes a PNG file: name it, e.g. -t \'pimc-roofline{path="roofline.png"}\'')
+            raise PimcError("pimc-roofline writes a PNG file: name it, e.g. -t 'pimc-roofline{path=\"roofline.png\"}'")
         target = Path(self.path)
         png = roofline_png_bytes(roofline_view(module), system_for_module(module, None))
         try:

@@ -3,8 +3,19 @@ them), in a module that imports nothing, so that the command line can list them 
 
 from __future__ import annotations
 
-STRATEGIES = ("optimal", "roofline", "greedy", "gpu-only", "npu-only", "pim-only", "attacc", "neupims", "ianus",
-              "papi", "hybe")
+STRATEGIES = (
+    "optimal",
+    "roofline",
+    "greedy",
+    "gpu-only",
+    "npu-only",
+    "pim-only",
+    "attacc",
+    "neupims",
+    "ianus",
+    "papi",
+    "hybe",
+)
 """Every strategy `partition{strategy=...}` accepts; `optimal` first (the default)."""
 
 BASELINES = ("gpu-only", "npu-only", "pim-only")

@@ -276,8 +276,9 @@ def _get(table: dict[str, Any], key: str, spec: Key | type, where: str) -> Any:
             if isinstance(rate, bool) or not isinstance(rate, (int, float)) or not 0 < rate < math.inf:
                 raise SystemConfigError(f"{here}.{dtype}: expected a positive number, got {rate!r}")
             if not MIN_RATE <= rate <= _RATE_TABLE_MAX:
-                raise SystemConfigError(f"{here}.{dtype}: must be from {MIN_RATE:g} to {_RATE_TABLE_MAX:g} TFLOP/s, "
-                                        f"got {rate!r}")
+                raise SystemConfigError(
+                    f"{here}.{dtype}: must be from {MIN_RATE:g} to {_RATE_TABLE_MAX:g} TFLOP/s, got {rate!r}"
+                )
         return {d: float(r) for d, r in value.items()}
     if spec.kind == "dtypes":
         if not isinstance(value, list) or not value or not all(isinstance(d, str) and d in DTYPES for d in value):
@@ -334,8 +335,9 @@ def _check_pim(params: dict[str, Any], where: str) -> None:
     if params["isa"] != "aim":
         return
     if params["row_outputs"] != 1:
-        raise SystemConfigError(f"{where}.row_outputs: AiM has one MAC accumulator per bank and MAC_ABK no column "
-                                "address, so it must be 1")
+        raise SystemConfigError(
+            f"{where}.row_outputs: AiM has one MAC accumulator per bank and MAC_ABK no column address, so it must be 1"
+        )
     if params["mac_lanes"] > column // 2:
         raise SystemConfigError(f"{where}.mac_lanes: AiM MACs one input vector per column: at most {column // 2} lanes")
     if params["channels"] > AIM_LIMITS["channels"]:
@@ -392,7 +394,9 @@ def _with_device_preset(dtable: dict[str, Any], where: str) -> dict[str, Any]:
         return dtable
     name = dtable["preset"]
     if not isinstance(name, str) or name not in device_preset_names():
-        raise SystemConfigError(f"{where}.preset: unknown device preset {name!r} (have {', '.join(device_preset_names())})")
+        raise SystemConfigError(
+            f"{where}.preset: unknown device preset {name!r} (have {', '.join(device_preset_names())})"
+        )
     merged = {**_device_preset(name), **dtable}
     del merged["preset"]
     return merged
@@ -422,7 +426,9 @@ def parse_system(doc: dict[str, Any], source: str) -> System:
         dtable = _with_device_preset(dtable, where)
         kind = _get(dtable, "kind", str, where)
         if kind not in _KIND_KEYS:
-            raise SystemConfigError(f"{where}.kind: unknown device kind {kind!r} (expected one of {', '.join(DEVICE_KINDS)})")
+            raise SystemConfigError(
+                f"{where}.kind: unknown device kind {kind!r} (expected one of {', '.join(DEVICE_KINDS)})"
+            )
         memory = _get(dtable, "memory", str, where)
         if memory not in memories:
             raise SystemConfigError(f"{where}.memory: no memory named {memory!r} (have {sorted(memories)})")
@@ -441,21 +447,30 @@ def parse_system(doc: dict[str, Any], source: str) -> System:
         _check_unknown(ltable, _LINK_KEYS, where, "a link")
         between = ltable.get("between")
         if not (
-            isinstance(between, list) and len(between) == 2 and all(isinstance(b, str) and b in memories for b in between)
+            isinstance(between, list)
+            and len(between) == 2
+            and all(isinstance(b, str) and b in memories for b in between)
         ):
             raise SystemConfigError(f"{where}.between: expected two memory names out of {sorted(memories)}")
-        links.append(Link(
-            between[0], between[1], _get(ltable, "bandwidth_gbps", _RATE, where),
-            _get(ltable, "latency_ns", Key(float, default=0.0, minimum=0.0, maximum=1e12), where),
-            _get(ltable, "energy_pj_per_bit", Key(float, default=0.0, minimum=0.0, maximum=1e6), where),
-        ))
+        links.append(
+            Link(
+                between[0],
+                between[1],
+                _get(ltable, "bandwidth_gbps", _RATE, where),
+                _get(ltable, "latency_ns", Key(float, default=0.0, minimum=0.0, maximum=1e12), where),
+                _get(ltable, "energy_pj_per_bit", Key(float, default=0.0, minimum=0.0, maximum=1e6), where),
+            )
+        )
     description = doc.get("description", "")
     return System(name, str(description), devices, memories, tuple(links), source)
 
 
 def preset_names() -> list[str]:
-    return sorted(p.name.removesuffix(".toml") for p in resources.files("pimc.targets").joinpath("presets").iterdir()
-                  if p.name.endswith(".toml"))
+    return sorted(
+        p.name.removesuffix(".toml")
+        for p in resources.files("pimc.targets").joinpath("presets").iterdir()
+        if p.name.endswith(".toml")
+    )
 
 
 @cache
@@ -493,13 +508,17 @@ def describe_system(system: System) -> str:
             if any(system.devices[u].kind == "pim" for u in users):
                 shared += f", PIM sharing {m.pim_sharing}"
         tech = f"{m.technology}, " if m.technology else ""
-        out.append(f"    {m.name}: {tech}{m.capacity_gb:g} GB, {m.bandwidth_gbps:g} GB/s, "
-                   f"{m.energy_pj_per_bit:g} pJ/bit{shared}")
+        out.append(
+            f"    {m.name}: {tech}{m.capacity_gb:g} GB, {m.bandwidth_gbps:g} GB/s, "
+            f"{m.energy_pj_per_bit:g} pJ/bit{shared}"
+        )
     if system.links:
         out.append("  links:")
         for link in system.links:
-            out.append(f"    {link.a} <-> {link.b}: {link.bandwidth_gbps:g} GB/s, {link.latency_ns:g} ns, "
-                       f"{link.energy_pj_per_bit:g} pJ/bit")
+            out.append(
+                f"    {link.a} <-> {link.b}: {link.bandwidth_gbps:g} GB/s, {link.latency_ns:g} ns, "
+                f"{link.energy_pj_per_bit:g} pJ/bit"
+            )
     out.append("  devices:")
     for d in system.devices.values():
         desc = f" - {d.description}" if d.description else ""

@@ -43,8 +43,10 @@ def format_table(report: dict[str, Any], max_name: int = 34, top: int | None = N
         if i not in shown:
             continue
         name = e["name"] if len(e["name"]) <= max_name else "…" + e["name"][-(max_name - 1) :]
-        shapes = ",".join(s.rsplit("x", 1)[0] for s in e["inputs"]) + "->" + ",".join(
-            s.rsplit("x", 1)[0] for s in e["outputs"]
+        shapes = (
+            ",".join(s.rsplit("x", 1)[0] for s in e["inputs"])
+            + "->"
+            + ",".join(s.rsplit("x", 1)[0] for s in e["outputs"])
         )
         rows.append(
             (
@@ -71,9 +73,7 @@ def format_table(report: dict[str, Any], max_name: int = 34, top: int | None = N
     if len(shown) < len(ops):
         out.append(f"(the {len(shown)} slowest of {len(ops)} ops; --top 0 shows every op, report.json has them all)")
     out.append("")
-    out.append(
-        f"transfers: {len(report['transfers'])}, {si(t['transfer_bytes'])}B, {t['transfer_latency_ns']:.1f} ns"
-    )
+    out.append(f"transfers: {len(report['transfers'])}, {si(t['transfer_bytes'])}B, {t['transfer_latency_ns']:.1f} ns")
     split = ", ".join(
         f"{d} {t['ops_by_device'][d]} ops {t['latency_ns_by_device'][d]:.1f} ns" for d in t["latency_ns_by_device"]
     )
@@ -106,8 +106,10 @@ def summary_lines(report: dict[str, Any], top: int = 5) -> list[str]:
     """The readable summary: latency per phase, device split, top ops, speedups against the baselines."""
     sched = report.get("schedule", {})
     out = []
-    phases = ", ".join(f"{p} {_ns(v['latency_ns'])}" + (f" ({v['tokens']} tokens)" if v.get("tokens") else "")
-                       for p, v in report["phases"].items())
+    phases = ", ".join(
+        f"{p} {_ns(v['latency_ns'])}" + (f" ({v['tokens']} tokens)" if v.get("tokens") else "")
+        for p, v in report["phases"].items()
+    )
     line = f"phases: {phases}"
     if sched.get("ttft_ns") is not None:
         line += f"; TTFT {_ns(sched['ttft_ns'])}"
@@ -118,19 +120,28 @@ def summary_lines(report: dict[str, Any], top: int = 5) -> list[str]:
     if sched.get("sub_batches", 1) > 1:
         line += f"; {sched['sub_batches']} interleaved sub-batches"
     out.append(line)
-    devices = ", ".join(f"{d} {v['ops']} ops busy {_ns(v['busy_ns'])} ({100 * v['utilisation']:.0f}%)"
-                        for d, v in report.get("devices", {}).items() if v["ops"])
+    devices = ", ".join(
+        f"{d} {v['ops']} ops busy {_ns(v['busy_ns'])} ({100 * v['utilisation']:.0f}%)"
+        for d, v in report.get("devices", {}).items()
+        if v["ops"]
+    )
     out.append(f"utilisation: {devices}")
     ranked = sorted(report["ops"], key=lambda e: -(e["latency_ns"] or 0.0))[:top]
     total = sum(e["latency_ns"] or 0.0 for e in report["ops"]) or 1.0
-    out.append("top ops: " + "; ".join(f"{e['name']} on {e['device']} {_ns(e['latency_ns'])} "
-                                       f"({100 * (e['latency_ns'] or 0) / total:.1f}%)" for e in ranked))
+    out.append(
+        "top ops: "
+        + "; ".join(
+            f"{e['name']} on {e['device']} {_ns(e['latency_ns'])} ({100 * (e['latency_ns'] or 0) / total:.1f}%)"
+            for e in ranked
+        )
+    )
     proofs = []
     for phase, ok in sched.get("optimal_proven", {}).items():
         bound = sched.get("optimal_bound_ns", {}).get(phase)
         gap = sched.get("optimal_gap", {}).get(phase, 0.0)
-        proofs.append(f"{phase} proven least" if ok else
-                      f"{phase} within {100 * gap:.3g}% of the proven lower bound {_ns(bound)}")
+        proofs.append(
+            f"{phase} proven least" if ok else f"{phase} within {100 * gap:.3g}% of the proven lower bound {_ns(bound)}"
+        )
     if proofs:
         out.append("optimal: " + "; ".join(proofs))
     baselines = report.get("baselines", {})

@@ -72,19 +72,42 @@ def chrome_trace(events: list[dict[str, Any]], model: str, system: str) -> dict[
             raise ValueError(f"event '{e['name']}' has non-finite times {start}..{end}")
         span = spans.setdefault(e["phase"], [start, end])
         span[0], span[1] = min(span[0], start), max(span[1], end)
-        out.append({
-            "name": f"{e['name']} [sb{e['stream']}]" if streams else e["name"],
-            "cat": e["kind"], "ph": "X", "pid": PID, "tid": tids[e["resource"]],
-            "ts": start / 1e3, "dur": (end - start) / 1e3,
-            "args": {**_json_safe(e["args"]), "phase": e["phase"], "stream": e["stream"],
-                     "start_ns": start, "end_ns": end},
-        })
+        out.append(
+            {
+                "name": f"{e['name']} [sb{e['stream']}]" if streams else e["name"],
+                "cat": e["kind"],
+                "ph": "X",
+                "pid": PID,
+                "tid": tids[e["resource"]],
+                "ts": start / 1e3,
+                "dur": (end - start) / 1e3,
+                "args": {
+                    **_json_safe(e["args"]),
+                    "phase": e["phase"],
+                    "stream": e["stream"],
+                    "start_ns": start,
+                    "end_ns": end,
+                },
+            }
+        )
     for phase, (start, end) in spans.items():
-        out.append({"name": phase, "cat": "phase", "ph": "X", "pid": PID, "tid": tids[PHASES_TRACK],
-                    "ts": start / 1e3, "dur": (end - start) / 1e3,
-                    "args": {"start_ns": start, "end_ns": end}})
-    return {"traceEvents": out, "displayTimeUnit": "ns",
-            "otherData": {"generator": "pimc", "model": model, "system": system}}
+        out.append(
+            {
+                "name": phase,
+                "cat": "phase",
+                "ph": "X",
+                "pid": PID,
+                "tid": tids[PHASES_TRACK],
+                "ts": start / 1e3,
+                "dur": (end - start) / 1e3,
+                "args": {"start_ns": start, "end_ns": end},
+            }
+        )
+    return {
+        "traceEvents": out,
+        "displayTimeUnit": "ns",
+        "otherData": {"generator": "pimc", "model": model, "system": system},
+    }
 
 
 def timeline_events(module: ModuleOp) -> list[dict[str, Any]]:
@@ -117,12 +140,31 @@ def timeline_events(module: ModuleOp) -> list[dict[str, Any]]:
             outgoing = sorted(copies.get(i, []), key=lambda c: (c[0], memory_order.index(c[1])))
             copy_times = [op_times(c) for _, _, c in outgoing]
             for s, (start, end) in enumerate(op_times(op)):
-                events.append(_event(graph.names[i], "op", device, t.phase, s, start, end,
-                                     {"role": graph.roles[i]} if graph.roles else {}))
+                events.append(
+                    _event(
+                        graph.names[i],
+                        "op",
+                        device,
+                        t.phase,
+                        s,
+                        start,
+                        end,
+                        {"role": graph.roles[i]} if graph.roles else {},
+                    )
+                )
                 for (r, dst, _), times in zip(outgoing, copy_times, strict=True):
                     a, b = sorted((src, dst))
-                    events.append(_event(f"transfer {graph.names[i]}", "transfer", f"link {a}-{b}", t.phase, s,
-                                         *times[s], {"bytes": graph.values[(i, r)], "src": src, "dst": dst}))
+                    events.append(
+                        _event(
+                            f"transfer {graph.names[i]}",
+                            "transfer",
+                            f"link {a}-{b}",
+                            t.phase,
+                            s,
+                            *times[s],
+                            {"bytes": graph.values[(i, r)], "src": src, "dst": dst},
+                        )
+                    )
         for h in handoffs:
             producer = h.input.owner
             assert isinstance(producer, Operation) and producer in index
@@ -131,8 +173,18 @@ def timeline_events(module: ModuleOp) -> list[dict[str, Any]]:
             a, b = sorted((src, dst))
             n_bytes = graph.values[(u, producer.results.index(h.input))]
             for s, (start, end) in enumerate(op_times(h)):
-                events.append(_event(f"kv handoff {graph.names[u]}", "transfer", f"link {a}-{b}", t.phase, s,
-                                     start, end, {"bytes": n_bytes, "src": src, "dst": dst, "kv_handoff": True}))
+                events.append(
+                    _event(
+                        f"kv handoff {graph.names[u]}",
+                        "transfer",
+                        f"link {a}-{b}",
+                        t.phase,
+                        s,
+                        start,
+                        end,
+                        {"bytes": n_bytes, "src": src, "dst": dst, "kv_handoff": True},
+                    )
+                )
     return events
 
 
@@ -142,10 +194,19 @@ def _device(op: Operation) -> str:
     return device
 
 
-def _event(name: str, kind: str, resource: str, phase: str, stream: int, start: float, end: float,
-           args: dict[str, Any]) -> dict[str, Any]:
-    return {"name": name, "kind": kind, "resource": resource, "phase": phase, "stream": stream,
-            "start_ns": start, "end_ns": end, "args": args}
+def _event(
+    name: str, kind: str, resource: str, phase: str, stream: int, start: float, end: float, args: dict[str, Any]
+) -> dict[str, Any]:
+    return {
+        "name": name,
+        "kind": kind,
+        "resource": resource,
+        "phase": phase,
+        "stream": stream,
+        "start_ns": start,
+        "end_ns": end,
+        "args": args,
+    }
 
 
 def timeline_json(module: ModuleOp) -> str:

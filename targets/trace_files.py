@@ -36,7 +36,8 @@ def check_trace_lines(lines: int, what: str) -> None:
     if lines > MAX_TRACE_LINES:
         raise TraceTooLargeError(
             f"{what} would be {lines:.3g} lines, more than the {MAX_TRACE_LINES:.3g} pimc writes "
-            "(compile a smaller model or phase, or write no trace with --emit '')")
+            "(compile a smaller model or phase, or write no trace with --emit '')"
+        )
 
 
 class TraceFiles(Mapping[str, str]):
@@ -48,6 +49,7 @@ class TraceFiles(Mapping[str, str]):
 
     def add(self, names: list[str], render: Callable[[], list[str]]) -> None:
         """Files `names`, whose texts `render()` returns in the same order (one call renders them all)."""
+
         def group() -> dict[str, str]:
             texts = render()
             assert len(texts) == len(names)
@@ -77,11 +79,15 @@ def trace_device(module: ModuleOp, system: System, isa: str, device: str) -> str
     of_isa = [n for n, d in system.devices.items() if d.kind == "pim" and d.p("isa") == isa]
     if device:
         if device not in of_isa:
-            raise PimcError(f"the {isa} trace: '{device}' is not a PIM device of isa {isa} of system "
-                            f"'{system.name}' (those: {', '.join(of_isa) or 'none'})")
+            raise PimcError(
+                f"the {isa} trace: '{device}' is not a PIM device of isa {isa} of system "
+                f"'{system.name}' (those: {', '.join(of_isa) or 'none'})"
+            )
         return device
     used = [d for d in of_isa if d in {device_of(op) for op in pim.macros(module)}]
     if len(used) != 1:
-        raise PimcError(f"the {isa} trace: name the device (device=...): system '{system.name}' has "
-                        f"{len(used)} {isa} devices with PIM macros ({', '.join(used) or 'none'})")
+        raise PimcError(
+            f"the {isa} trace: name the device (device=...): system '{system.name}' has "
+            f"{len(used)} {isa} devices with PIM macros ({', '.join(used) or 'none'})"
+        )
     return used[0]

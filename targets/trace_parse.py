@@ -149,7 +149,8 @@ _SP: " "
 _NL: "\n"
 """
 
-_AIM_GRAMMAR = r"""
+_AIM_GRAMMAR = (
+    r"""
 start: _item* unterminated?
 _item: _line? _NL
 unterminated: _line
@@ -158,15 +159,20 @@ isr: AIM _SP WORD (_SP _value)*
 access: RW _SP REGION (_SP _value)*
 comment: COMMENT
 _value: NUMBER | WORD
-""" + _TERMINALS
+"""
+    + _TERMINALS
+)
 
-_ATTACC_GRAMMAR = r"""
+_ATTACC_GRAMMAR = (
+    r"""
 start: _item* unterminated?
 _item: command _NL
 unterminated: command
 command: WORD _SP _value
 _value: NUMBER | WORD
-""" + _TERMINALS
+"""
+    + _TERMINALS
+)
 
 _INT64_MAX = (1 << 63) - 1
 
@@ -201,9 +207,11 @@ def _check_span(span: str, pos: Position) -> None:
     """Raise for the first tab or carriage return in `span`, which starts at `pos` (within one line)."""
     for i, char in enumerate(span):
         if char == "\r":
-            raise _error((pos[0], pos[1] + i),
-                         "carriage return (CRLF line end?): the simulator splits lines on '\\n' only "
-                         "and keeps '\\r' in the last token")
+            raise _error(
+                (pos[0], pos[1] + i),
+                "carriage return (CRLF line end?): the simulator splits lines on '\\n' only "
+                "and keeps '\\r' in the last token",
+            )
         if char == "\t":
             raise _error((pos[0], pos[1] + i), "tab: fields are separated by exactly one space")
 
@@ -308,6 +316,7 @@ AIM_ACCESS_FIELDS: dict[str, tuple[str, ...]] = {
 AIM_CFRS: dict[int, tuple[str, int]] = {0: ("broadcast", 1), 1: ("ewmul_bg", 1), 2: ("afm", 7)}
 """CFR address -> (name, largest value) (aim_DRAM_system.cpp `address_to_CFR`)."""
 
+
 @dataclass(frozen=True)
 class TraceLine:
     """One command line of a simulator trace, as the simulator decodes it.
@@ -347,7 +356,9 @@ class _AimChecker:
         if op == "WR_AFLUT":
             raise _error(_start(op_tok), "AiM WR_AFLUT is not supported by the simulator (AiMDRAMSystem throws)")
         if op not in AIM_ISR_FIELDS:
-            raise _error(_start(op_tok), f"unknown AiM op {op_tok.value!r}; expected one of {', '.join(AIM_ISR_FIELDS)}")
+            raise _error(
+                _start(op_tok), f"unknown AiM op {op_tok.value!r}; expected one of {', '.join(AIM_ISR_FIELDS)}"
+            )
         return self.command(f"AiM {op}", op, AIM_ISR_FIELDS[op], children[-1], values)
 
     def access(self, children: list[Token]) -> TraceLine:
@@ -357,7 +368,9 @@ class _AimChecker:
     def command(self, what: str, op: str, names: tuple[str, ...], last: Token, values: list[Token]) -> TraceLine:
         line = last.line or 1
         if self.eoc is not None:
-            raise _error((line, 1), f"{what} after 'AiM EOC' (line {self.eoc.line}): the simulator stops reading at EOC")
+            raise _error(
+                (line, 1), f"{what} after 'AiM EOC' (line {self.eoc.line}): the simulator stops reading at EOC"
+            )
         takes = f"{what} takes {' '.join(names) or 'no fields'}"
         if len(values) < len(names):
             raise _error(_end(last), f"{what}: missing field {names[len(values)]} ({takes})")
@@ -392,9 +405,12 @@ class _AimChecker:
                 outside(1, (1 << AIM_CHANNELS) - 1, hex)
             if value & ~self.mask_bits:
                 bit = (value & ~self.mask_bits).bit_length() - 1
-                raise _error(_start(tok), f"{what}: channel_mask {value:#x} bit {bit} selects channel "
-                                          f"{AIM_CHANNELS - 1 - bit}, outside 0..{self.channels - 1} "
-                                          f"(bit i is channel {AIM_CHANNELS - 1} - i)")
+                raise _error(
+                    _start(tok),
+                    f"{what}: channel_mask {value:#x} bit {bit} selects channel "
+                    f"{AIM_CHANNELS - 1 - bit}, outside 0..{self.channels - 1} "
+                    f"(bit i is channel {AIM_CHANNELS - 1} - i)",
+                )
             if what == "AiM WR_ABK" and value.bit_count() != 1:
                 raise _error(_start(tok), f"{what}: channel_mask {value:#x} must select exactly one channel")
         if name == "cfr" and value not in AIM_CFRS:
@@ -409,9 +425,10 @@ class _AimChecker:
     def unterminated(self, children: list[Any]) -> None:
         cmd = children[0]
         if isinstance(cmd, TraceLine) and cmd.op == "EOC":
-            raise _error(self.eoc_end,
-                         "'AiM EOC' must end with a newline: the simulator's getline hits end of file "
-                         "and reports a missing EOC")
+            raise _error(
+                self.eoc_end,
+                "'AiM EOC' must end with a newline: the simulator's getline hits end of file and reports a missing EOC",
+            )
 
 
 @functools.cache
@@ -447,8 +464,18 @@ def parse_aim_trace(
 # -- AttAcc ---------------------------------------------------------------------
 
 ATTACC_OPS = (
-    "LD", "ST", "PIM_MAC_AB", "PIM_MAC_SB", "PIM_MAC_PB", "PIM_WR_GB", "PIM_MV_SB",
-    "PIM_MV_GB", "PIM_SFM", "PIM_SET_MODEL", "PIM_SET_HEAD", "PIM_BARRIER",
+    "LD",
+    "ST",
+    "PIM_MAC_AB",
+    "PIM_MAC_SB",
+    "PIM_MAC_PB",
+    "PIM_WR_GB",
+    "PIM_MV_SB",
+    "PIM_MV_GB",
+    "PIM_SFM",
+    "PIM_SET_MODEL",
+    "PIM_SET_HEAD",
+    "PIM_BARRIER",
 )
 """The ops PIMLoadStoreTrace accepts (pim_loadstore_trace.cpp)."""
 
@@ -482,8 +509,16 @@ def attacc_address(
     *, channel: int, pseudo_channel: int, rank: int, bank_group: int, bank: int, row: int, column: int, offset: int = 0
 ) -> int:
     """The byte address AttAcc's HBM3-PIM mapper decodes into these fields; ValueError if one is out of range."""
-    values = {"offset": offset, "column": column, "row": row, "bank": bank, "bank_group": bank_group,
-              "rank": rank, "pseudo_channel": pseudo_channel, "channel": channel}
+    values = {
+        "offset": offset,
+        "column": column,
+        "row": row,
+        "bank": bank,
+        "bank_group": bank_group,
+        "rank": rank,
+        "pseudo_channel": pseudo_channel,
+        "channel": channel,
+    }
     address, shift = 0, 0
     for name, bits in ATTACC_FIELDS:
         value = values[name]
@@ -516,14 +551,19 @@ class _AttaccChecker:
         _check_chars(op_tok)
         if op_tok.value not in ATTACC_OPS:
             hint = " (the AttAcc trace reader has no comments)" if op_tok.value.startswith("#") else ""
-            raise _error(_start(op_tok), f"unknown AttAcc op {op_tok.value!r}{hint}; expected one of {', '.join(ATTACC_OPS)}")
+            raise _error(
+                _start(op_tok), f"unknown AttAcc op {op_tok.value!r}{hint}; expected one of {', '.join(ATTACC_OPS)}"
+            )
         op = op_tok.value
         address = _number(addr_tok, op, "the address")
         if address < 0:
             raise _error(_start(addr_tok), f"{op}: negative address {addr_tok.value}")
         if address >> ATTACC_ADDRESS_BITS:
-            raise _error(_start(addr_tok), f"{op}: address {address:#x} has bits above bit {ATTACC_ADDRESS_BITS - 1} "
-                                           f"(the HBM3-PIM mapper reads {ATTACC_ADDRESS_BITS} bits and drops the rest)")
+            raise _error(
+                _start(addr_tok),
+                f"{op}: address {address:#x} has bits above bit {ATTACC_ADDRESS_BITS - 1} "
+                f"(the HBM3-PIM mapper reads {ATTACC_ADDRESS_BITS} bits and drops the rest)",
+            )
         cmd = TraceLine(op_tok.line or 1, op, attacc_fields(address), address)
         self.commands.append(cmd)
         return cmd

@@ -407,7 +407,9 @@ class _Importer:
         found = scope.lookup(name)
         if found is not None and found[1].kind != "dtype":
             prev = found[1]
-            raise self.error(_loc(name_tok), f"redefinition of {prev.kind} '{name}' (first defined at line {prev.loc[0]})")
+            raise self.error(
+                _loc(name_tok), f"redefinition of {prev.kind} '{name}' (first defined at line {prev.loc[0]})"
+            )
         scope.names[name] = _Binding(value, kind, _loc(name_tok))
 
     def override(self, name: str, loc: Loc | None, default: _Value) -> _Value:
@@ -428,8 +430,10 @@ class _Importer:
         elif (number := parse_dim_value(text)) is None or number < 0:
             message = f"--dim {name}={text}: not a non-negative integer"
         elif number > MAX_ELEMENTS:
-            message = (f"--dim {name}={shown(text)}: more than any memory can hold (a dim or count is at most "
-                       f"{fmt_count(MAX_ELEMENTS)})")
+            message = (
+                f"--dim {name}={shown(text)}: more than any memory can hold (a dim or count is at most "
+                f"{fmt_count(MAX_ELEMENTS)})"
+            )
         else:
             value = number
         if message is None:
@@ -443,10 +447,14 @@ class _Importer:
         assert isinstance(name_tok, Token)
         value = self.eval(expr, self.params, None)
         if not isinstance(value, (_DType, int)) or isinstance(value, bool):
-            raise self.error(_loc(expr), f"parameter '{name_tok}' must be an integer or a dtype, got {self.kind_of(value)}")
+            raise self.error(
+                _loc(expr), f"parameter '{name_tok}' must be an integer or a dtype, got {self.kind_of(value)}"
+            )
         if name_tok.value == "dtype" and not isinstance(value, _DType):
             got = self.kind_of(value)
-            raise self.error(_loc(expr), f"parameter 'dtype' is the default element type: it must be a dtype, got {got}")
+            raise self.error(
+                _loc(expr), f"parameter 'dtype' is the default element type: it must be a dtype, got {got}"
+            )
         value = self.override(name_tok.value, _loc(name_tok), value)
         self.declare(self.params, name_tok, value, "param")
 
@@ -529,7 +537,9 @@ class _Importer:
             else:
                 if full in phase.arg_names:
                     first = phase.arg_names[full][0]
-                    raise self.error(_loc(name_tok), f"redefinition of argument '{full}' (first declared at line {first})")
+                    raise self.error(
+                        _loc(name_tok), f"redefinition of argument '{full}' (first declared at line {first})"
+                    )
                 phase.arg_names[full] = _loc(name_tok)
                 value = phase.block.insert_arg(tensor_type, len(phase.block.args))
                 value.name_hint = _hint(full)
@@ -543,7 +553,9 @@ class _Importer:
         assert isinstance(token, Token)
         found = scope.lookup(token.value)
         if found is None or not isinstance(found[1].value, _DType):
-            raise self.error(_loc(token), f"'{token}' is not a dtype (one of {', '.join(DTYPES)}, or a dtype parameter)")
+            raise self.error(
+                _loc(token), f"'{token}' is not a dtype (one of {', '.join(DTYPES)}, or a dtype parameter)"
+            )
         return found[1].value.attr
 
     def decl_dims(self, dims: Tree[Token] | Token | None, name: Token, scope: _Scope, allow_zero: bool) -> list[int]:
@@ -572,7 +584,9 @@ class _Importer:
         phase = self.phase
         assert phase is not None
         if full in phase.weight_names:
-            raise self.error(loc, f"redefinition of weight '{full}' (first declared at line {phase.weight_names[full][0]})")
+            raise self.error(
+                loc, f"redefinition of weight '{full}' (first declared at line {phase.weight_names[full][0]})"
+            )
         phase.weight_names[full] = loc
         known = self.weight_types.get(full)
         if known is not None and known[0] != tensor_type:
@@ -633,8 +647,10 @@ class _Importer:
         if count < 0:
             raise self.error(_loc(count_expr), f"the repeat count is {count}; it must not be negative")
         if count > MAX_ITERATIONS:
-            raise self.limit(_loc(count_expr), f"the repeat count is {fmt_count(count)}; pimc unrolls at most "
-                                               f"{fmt_count(MAX_ITERATIONS)} iterations")
+            raise self.limit(
+                _loc(count_expr),
+                f"the repeat count is {fmt_count(count)}; pimc unrolls at most {fmt_count(MAX_ITERATIONS)} iterations",
+            )
         found = scope.lookup(var.value)
         if found is not None and found[1].kind != "dtype":
             prev = found[1]
@@ -649,21 +665,28 @@ class _Importer:
             self.where.append(inner.prefix[:-1] if i > 0 else "")
             self.iterations += 1
             if self.iterations > MAX_ITERATIONS:
-                raise self.limit(_loc(count_expr), f"the model unrolls more than {fmt_count(MAX_ITERATIONS)} "
-                                                   "repeat iterations")
+                raise self.limit(
+                    _loc(count_expr), f"the model unrolls more than {fmt_count(MAX_ITERATIONS)} repeat iterations"
+                )
             self.exec_block(body, inner)
             self.where.pop()
             if i == 0 and count > 1:  # every iteration builds the same ops: refuse now what cannot be built
                 per_ops = self.ops - ops
                 if self.ops + per_ops * (count - 1) > MAX_OPS:
-                    raise self.limit(_loc(count_expr), f"repeat {fmt_count(count)} would build "
-                                     f"{fmt_count(ops + per_ops * count)} ops ({per_ops} per iteration), more than "
-                                     f"the {fmt_count(MAX_OPS)} pimc compiles")
+                    raise self.limit(
+                        _loc(count_expr),
+                        f"repeat {fmt_count(count)} would build "
+                        f"{fmt_count(ops + per_ops * count)} ops ({per_ops} per iteration), more than "
+                        f"the {fmt_count(MAX_OPS)} pimc compiles",
+                    )
                 per_iterations = self.iterations - iterations
                 if self.iterations + per_iterations * (count - 1) > MAX_ITERATIONS:
-                    raise self.limit(_loc(count_expr), f"repeat {fmt_count(count)} would unroll "
-                                     f"{fmt_count(iterations + per_iterations * count)} iterations, more than the "
-                                     f"{fmt_count(MAX_ITERATIONS)} pimc unrolls")
+                    raise self.limit(
+                        _loc(count_expr),
+                        f"repeat {fmt_count(count)} would unroll "
+                        f"{fmt_count(iterations + per_iterations * count)} iterations, more than the "
+                        f"{fmt_count(MAX_ITERATIONS)} pimc unrolls",
+                    )
 
     _STATEMENTS: ClassVar[dict[str, Callable[[_Importer, Tree[Token], _Scope], None]]] = {
         "input_stmt": stmt_decl,
@@ -800,7 +823,12 @@ class _Importer:
         sym = op_tok.value
         loc = _loc(op_tok)
         numbers = (int, float)
-        if isinstance(lhs, numbers) and isinstance(rhs, numbers) and not isinstance(lhs, bool) and not isinstance(rhs, bool):
+        if (
+            isinstance(lhs, numbers)
+            and isinstance(rhs, numbers)
+            and not isinstance(lhs, bool)
+            and not isinstance(rhs, bool)
+        ):
             return self.arith(lhs, sym, rhs, loc)
         if not isinstance(lhs, SSAValue) or not isinstance(rhs, SSAValue):
             for value in (lhs, rhs):
@@ -869,7 +897,9 @@ class _Importer:
         assert isinstance(attr, Token)
         loc = _loc(attr)
         if attr.value != "T":
-            raise self.error(loc, f"unknown attribute '.{attr}' (the only one is '.T', the transpose of the last two dims)")
+            raise self.error(
+                loc, f"unknown attribute '.{attr}' (the only one is '.T', the transpose of the last two dims)"
+            )
         x = self.tensor_value(self.eval(base, scope, label.nested() if label is not None else None), loc, "'.T'")
         shape = _shape(x)
         if len(shape) < 2:
@@ -913,7 +943,8 @@ class _Importer:
                 if key.value not in sig.params and key.value not in sig.options:
                     known = [*sig.params, *sig.options]
                     raise self.error(
-                        _loc(key), f"{fn} has no argument '{key}'{_suggest(key.value, known)}; it takes {sig.describe(fn)}"
+                        _loc(key),
+                        f"{fn} has no argument '{key}'{_suggest(key.value, known)}; it takes {sig.describe(fn)}",
                     )
                 if key.value in keywords:
                     raise self.error(_loc(key), f"{fn}: argument '{key}' given twice")
@@ -978,7 +1009,9 @@ class _Call:
             return default
         value = self.value(key)
         if not isinstance(value, int) or isinstance(value, bool):
-            raise self.imp.error(_loc(self.args[key]), f"{self.fn}: {key} must be an integer, got {self.imp.kind_of(value)}")
+            raise self.imp.error(
+                _loc(self.args[key]), f"{self.fn}: {key} must be an integer, got {self.imp.kind_of(value)}"
+            )
         return value
 
     def number(self, key: str, default: float | None) -> float | None:
@@ -986,10 +1019,14 @@ class _Call:
             return default
         value = self.value(key)
         if not isinstance(value, (int, float)) or isinstance(value, bool):
-            raise self.imp.error(_loc(self.args[key]), f"{self.fn}: {key} must be a number, got {self.imp.kind_of(value)}")
+            raise self.imp.error(
+                _loc(self.args[key]), f"{self.fn}: {key} must be a number, got {self.imp.kind_of(value)}"
+            )
         if not abs(value) <= F32_MAX:
-            raise self.imp.error(_loc(self.args[key]), f"{self.fn}: {key} must be a finite number of magnitude at "
-                                                       f"most {F32_MAX:.3g}, got {value:.3g}")
+            raise self.imp.error(
+                _loc(self.args[key]),
+                f"{self.fn}: {key} must be a finite number of magnitude at most {F32_MAX:.3g}, got {value:.3g}",
+            )
         return float(value)
 
     def flag(self, key: str) -> bool:
@@ -1085,7 +1122,9 @@ def _attention(c: _Call) -> _Value:
     mask = c.opt_tensor("mask")
     qs, ks, vs = _shape(q), _shape(k), _shape(v)
     if not (len(qs) == len(ks) == len(vs) == 4):
-        raise c.error(f"q, k, v must be 4-D [batch, heads, seq, head_dim], got q {_fmt(qs)}, k {_fmt(ks)}, v {_fmt(vs)}")
+        raise c.error(
+            f"q, k, v must be 4-D [batch, heads, seq, head_dim], got q {_fmt(qs)}, k {_fmt(ks)}, v {_fmt(vs)}"
+        )
     if ks[:3] != vs[:3] or ks[0] != qs[0] or ks[3] != qs[3]:
         raise c.error(f"shapes do not agree: q {_fmt(qs)}, k {_fmt(ks)}, v {_fmt(vs)}")
     if ks[1] == 0 or qs[1] % ks[1] != 0:
@@ -1225,9 +1264,7 @@ def _transpose(c: _Call) -> _Value:
 
 
 def _concat(c: _Call) -> _Value:
-    values = [
-        c.imp.tensor_value(c.imp.eval(n, c.scope, c.label.nested()), _loc(n), "concat argument") for n in c.rest
-    ]
+    values = [c.imp.tensor_value(c.imp.eval(n, c.scope, c.label.nested()), _loc(n), "concat argument") for n in c.rest]
     shapes = [_shape(v) for v in values]
     rank = len(shapes[0])
     axis = c.axis(c.integer("axis"), rank)

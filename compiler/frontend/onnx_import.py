@@ -84,8 +84,9 @@ def load_onnx(path: str | Path) -> onnx.ModelProto:
     if not opsets:
         raise ModelImportError(f"{path}: the model imports no opset of the default ONNX domain (opset_import is empty)")
     if not 1 <= opsets[0] <= newest:
-        raise ModelImportError(f"{path}: ONNX opset {opsets[0]} is not supported (this onnx package knows opsets 1 "
-                               f"to {newest})")
+        raise ModelImportError(
+            f"{path}: ONNX opset {opsets[0]} is not supported (this onnx package knows opsets 1 to {newest})"
+        )
     _check_nodes(model, path)
     return model
 
@@ -97,10 +98,15 @@ def _check_names(model: onnx.ModelProto, path: Path) -> None:
     for index, node in enumerate(g.node):
         fields = [node.name, node.op_type, node.domain, *node.input, *node.output, *(a.name for a in node.attribute)]
         if not all(isinstance(f, str) for f in fields):
-            raise ModelImportError(f"{path}: node {index} ({node.op_type!r}) has a name that is not valid UTF-8 "
-                                   "(corrupted file?)")
-    for what, items in (("initializer", g.initializer), ("graph input", g.input), ("graph output", g.output),
-                        ("value_info", g.value_info)):
+            raise ModelImportError(
+                f"{path}: node {index} ({node.op_type!r}) has a name that is not valid UTF-8 (corrupted file?)"
+            )
+    for what, items in (
+        ("initializer", g.initializer),
+        ("graph input", g.input),
+        ("graph output", g.output),
+        ("value_info", g.value_info),
+    ):
         for i, item in enumerate(items):
             if not isinstance(item.name, str):
                 raise ModelImportError(f"{path}: {what} {i} has a name that is not valid UTF-8 (corrupted file?)")
@@ -168,8 +174,9 @@ class _Importer:
             try:
                 op = nn.ConstantOp(_dense(self.r.consts[name], self.tensor_type(name, node)))
             except (VerifyException, ValueError, TypeError, OverflowError) as e:
-                raise ModelImportError(f"{self.source}: node '{node}': constant '{name}' cannot be imported: "
-                                       f"{_first_line(e)}") from None
+                raise ModelImportError(
+                    f"{self.source}: node '{node}': constant '{name}' cannot be imported: {_first_line(e)}"
+                ) from None
             op.attributes["name"] = StringAttr(name)
         else:
             raise ModelImportError(f"{self.source}: node '{node}': input '{name}' is used before it is defined")
@@ -217,8 +224,10 @@ class _Importer:
             except (VerifyException, ValueError, TypeError, IndexError, KeyError, AttributeError, OverflowError) as e:
                 # a node whose attributes or operands the schema check and shape inference let through but
                 # that does not make an op (a perm of the wrong length, an attribute of the wrong type, ...)
-                raise ModelImportError(f"{self.source}: node '{name}' ({node.op_type}): cannot import it: "
-                                       f"{_first_line(e) or type(e).__name__}") from None
+                raise ModelImportError(
+                    f"{self.source}: node '{name}' ({node.op_type}): cannot import it: "
+                    f"{_first_line(e) or type(e).__name__}"
+                ) from None
             if op is None:
                 op = self._generic(node, name)
         op.attributes["name"] = StringAttr(name)
@@ -259,15 +268,20 @@ class _Importer:
             return ArrayAttr([StringAttr(s.decode("utf-8", "replace")) for s in a.strings])
         if a.type == A.TENSOR:
             t = a.t
-            if t.data_location != onnx.TensorProto.EXTERNAL and 0 <= min(t.dims, default=0) \
-                    and math.prod(t.dims) <= 1024:
+            if (
+                t.data_location != onnx.TensorProto.EXTERNAL
+                and 0 <= min(t.dims, default=0)
+                and math.prod(t.dims) <= 1024
+            ):
                 ttype = TensorType(self._dtype(t.data_type, a.name, node), list(t.dims))
                 if _is_dense_type(ttype):
                     try:
                         return _dense(numpy_helper.to_array(t), ttype)
                     except (VerifyException, ValueError, TypeError, OverflowError) as e:
-                        raise ModelImportError(f"{self.source}: node '{node}': attribute '{a.name}': its tensor does "
-                                               f"not match its dims and dtype ({_first_line(e)})") from None
+                        raise ModelImportError(
+                            f"{self.source}: node '{node}': attribute '{a.name}': its tensor does "
+                            f"not match its dims and dtype ({_first_line(e)})"
+                        ) from None
             return StringAttr(f"<tensor {list(t.dims)}>")
         return StringAttr(f"<{A.AttributeType.Name(a.type).lower()} attribute>")
 
@@ -349,9 +363,7 @@ def _layer_norm(imp: _Importer, node: onnx.NodeProto, name: str) -> Operation | 
     x = imp.operand(node.input[0], name)
     scale = imp.operand(node.input[1], name)
     bias = imp.operand(node.input[2], name) if len(node.input) > 2 and node.input[2] else None
-    return nn.LayerNormOp(
-        x, scale, bias, axis=node_attr(node, "axis", -1), epsilon=node_attr(node, "epsilon", 1e-5)
-    )
+    return nn.LayerNormOp(x, scale, bias, axis=node_attr(node, "axis", -1), epsilon=node_attr(node, "epsilon", 1e-5))
 
 
 def _transpose(imp: _Importer, node: onnx.NodeProto, name: str) -> Operation:
@@ -391,7 +403,9 @@ def _rms_norm(imp: _Importer, node: onnx.NodeProto, name: str) -> Operation | No
     if node_attr(node, "axis", -1) not in (-1, len(nn.tensor_shape(x.type)) - 1):
         return None
     return nn.RmsNormOp(
-        x, imp.operand(node.input[1], name), imp.tensor_type(node.output[0], name),
+        x,
+        imp.operand(node.input[1], name),
+        imp.tensor_type(node.output[0], name),
         epsilon=node_attr(node, "epsilon", 1e-5),
     )
 

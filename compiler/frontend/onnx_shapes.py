@@ -89,9 +89,16 @@ def _np_dtype(code: int) -> np.dtype:
 class _InferNodeOutputs(Protocol):
     """onnx.defs.OpSchema._infer_node_outputs as it is: its stub lacks the opset imports and IR version."""
 
-    def __call__(self, node: bytes, value_types: Mapping[str, bytes], input_data: Mapping[str, bytes],
-                 input_sparse_data: Mapping[str, bytes], opset_imports: Mapping[str, int], ir_version: int,
-                 /) -> dict[str, bytes]: ...
+    def __call__(
+        self,
+        node: bytes,
+        value_types: Mapping[str, bytes],
+        input_data: Mapping[str, bytes],
+        input_sparse_data: Mapping[str, bytes],
+        opset_imports: Mapping[str, int],
+        ir_version: int,
+        /,
+    ) -> dict[str, bytes]: ...
 
 
 def node_attr(node: onnx.NodeProto, key: str, default: Any = None) -> Any:
@@ -325,6 +332,7 @@ _EVALUATORS: dict[str, Callable] = {
     "ReduceMin": _reduce(np.min),
 }
 
+
 def _fold_size(op: str, node: onnx.NodeProto, xs: list[np.ndarray | None]) -> int:
     """Elements the evaluation of `op` would produce (an upper bound), known before it allocates them:
     ConstantOfShape, Expand, Tile, Range and broadcasting ops can build huge arrays from tiny inputs."""
@@ -332,16 +340,33 @@ def _fold_size(op: str, node: onnx.NodeProto, xs: list[np.ndarray | None]) -> in
         if op == "ConstantOfShape":
             return _prod_checked([int(d) for d in _given(xs, 0).reshape(-1)])
         if op == "Expand":
-            return _prod_checked([max(abs(int(d)), s) for d, s in _zip_right(_given(xs, 1).reshape(-1), _given(xs, 0).shape)])
+            return _prod_checked(
+                [max(abs(int(d)), s) for d, s in _zip_right(_given(xs, 1).reshape(-1), _given(xs, 0).shape)]
+            )
         if op == "Tile":
             reps = [int(r) for r in _given(xs, 1).reshape(-1)]
             return _prod_checked([abs(r) for r in reps]) * max(1, _given(xs, 0).size)
         if op == "Range":
             start, limit, delta = (float(_given(xs, i).reshape(-1)[0]) for i in range(3))
-            return 0 if delta == 0 or not math.isfinite((limit - start) / delta) else max(0, math.ceil((limit - start) / delta))
+            return (
+                0
+                if delta == 0 or not math.isfinite((limit - start) / delta)
+                else max(0, math.ceil((limit - start) / delta))
+            )
         shapes = [x.shape for x in xs if x is not None]
-        if len(shapes) > 1 and op not in ("Concat", "Gather", "Reshape", "Slice", "Squeeze", "Unsqueeze", "Split",
-                                          "Transpose", "Cast", "CastLike", "Trilu"):
+        if len(shapes) > 1 and op not in (
+            "Concat",
+            "Gather",
+            "Reshape",
+            "Slice",
+            "Squeeze",
+            "Unsqueeze",
+            "Split",
+            "Transpose",
+            "Cast",
+            "CastLike",
+            "Trilu",
+        ):
             return math.prod(max(dims) for dims in _align(shapes))
     except (TypeError, ValueError, IndexError, OverflowError):
         return 0  # malformed: the evaluator reports it
@@ -374,15 +399,29 @@ def _align(shapes: list[tuple[int, ...]]) -> list[tuple[int, ...]]:
 
 
 _ELEMENT_TYPES = {
-    TensorProto.FLOAT, TensorProto.FLOAT16, TensorProto.BFLOAT16, TensorProto.DOUBLE, TensorProto.INT64,
-    TensorProto.INT32, TensorProto.INT16, TensorProto.INT8, TensorProto.UINT8, TensorProto.BOOL,
+    TensorProto.FLOAT,
+    TensorProto.FLOAT16,
+    TensorProto.BFLOAT16,
+    TensorProto.DOUBLE,
+    TensorProto.INT64,
+    TensorProto.INT32,
+    TensorProto.INT16,
+    TensorProto.INT8,
+    TensorProto.UINT8,
+    TensorProto.BOOL,
 }
 """Element types pimc imports (the others, strings and complex and 4-bit types among them, are an error)."""
 
 _FIELDS: dict[int, str] = {
-    TensorProto.FLOAT: "float_data", TensorProto.DOUBLE: "double_data", TensorProto.INT64: "int64_data",
-    TensorProto.FLOAT16: "int32_data", TensorProto.BFLOAT16: "int32_data", TensorProto.INT32: "int32_data",
-    TensorProto.INT16: "int32_data", TensorProto.INT8: "int32_data", TensorProto.UINT8: "int32_data",
+    TensorProto.FLOAT: "float_data",
+    TensorProto.DOUBLE: "double_data",
+    TensorProto.INT64: "int64_data",
+    TensorProto.FLOAT16: "int32_data",
+    TensorProto.BFLOAT16: "int32_data",
+    TensorProto.INT32: "int32_data",
+    TensorProto.INT16: "int32_data",
+    TensorProto.INT8: "int32_data",
+    TensorProto.UINT8: "int32_data",
     TensorProto.BOOL: "int32_data",
 }
 
@@ -394,8 +433,9 @@ def _dtype_name(code: int) -> str:
 def _data_problem(t: TensorProto, n: int) -> str | None:
     """Why an inline tensor's data does not hold `n` elements of its dtype, or None (checked without
     decoding the data)."""
-    if t.HasField("raw_data") or not any(len(getattr(t, f)) for f in set(_FIELDS.values()) | {"string_data",
-                                                                                              "uint64_data"}):
+    if t.HasField("raw_data") or not any(
+        len(getattr(t, f)) for f in set(_FIELDS.values()) | {"string_data", "uint64_data"}
+    ):
         size = _np_dtype(t.data_type).itemsize
         if len(t.raw_data) != n * size:
             return f"{len(t.raw_data)} bytes of data, {n} elements need {n * size}"
@@ -452,8 +492,10 @@ class _Resolver:
         if not 1 <= self.opset <= newest:
             raise self.error(f"ONNX opset {self.opset} is not supported (this onnx package knows opsets 1 to {newest})")
         if len(self.graph.node) > MAX_OPS:
-            raise LimitError(f"{self.source}: the graph has {fmt_count(len(self.graph.node))} nodes, more than the "
-                             f"{fmt_count(MAX_OPS)} pimc compiles")
+            raise LimitError(
+                f"{self.source}: the graph has {fmt_count(len(self.graph.node))} nodes, more than the "
+                f"{fmt_count(MAX_OPS)} pimc compiles"
+            )
 
     def initializer(self, init: TensorProto) -> None:
         """Record an initializer after checking its name, dims, dtype and (when stored inline) its data."""
@@ -474,8 +516,9 @@ class _Resolver:
         n = math.prod(init.dims)
         problem = _data_problem(init, n)
         if problem is not None:
-            raise self.error(f"{where} [{', '.join(str(d) for d in init.dims)}] of dtype "
-                             f"{_dtype_name(init.data_type)}: {problem}")
+            raise self.error(
+                f"{where} [{', '.join(str(d) for d in init.dims)}] of dtype {_dtype_name(init.data_type)}: {problem}"
+            )
         if n <= FOLD_LIMIT:
             try:
                 self.out.consts[init.name] = numpy_helper.to_array(init)
@@ -496,8 +539,10 @@ class _Resolver:
             for i, d in enumerate(tt.shape.dim):
                 if d.HasField("dim_value"):
                     if d.dim_value < 1:
-                        raise self.error(f"graph input '{vi.name}' has dim {i} = {d.dim_value}; dims must be at "
-                                         "least 1 (pimc compiles no empty tensors)")
+                        raise self.error(
+                            f"graph input '{vi.name}' has dim {i} = {d.dim_value}; dims must be at "
+                            "least 1 (pimc compiles no empty tensors)"
+                        )
                     shape.append(d.dim_value)
                 elif d.dim_param and d.dim_param in self.dims:
                     self.used_dims.add(d.dim_param)
@@ -506,7 +551,9 @@ class _Resolver:
                     missing.setdefault(d.dim_param, vi.name)
                     shape.append(1)
                 else:
-                    raise self.error(f"graph input '{vi.name}' has an unnamed unknown dim {i}; it cannot be bound with --dim")
+                    raise self.error(
+                        f"graph input '{vi.name}' has an unnamed unknown dim {i}; it cannot be bound with --dim"
+                    )
             if tt.elem_type not in _ELEMENT_TYPES:
                 raise self.error(f"graph input '{vi.name}' has unsupported dtype {_dtype_name(tt.elem_type)}")
             if vi.name in self.out.info:
@@ -516,12 +563,12 @@ class _Resolver:
         if missing:
             first, where = next(iter(missing.items()))
             binds = " ".join(f"--dim {d}=N" for d in missing)
-            raise self.error(
-                f"graph input '{where}' has a symbolic dim '{first}'; bind every symbolic dim: {binds}"
-            )
+            raise self.error(f"graph input '{where}' has a symbolic dim '{first}'; bind every symbolic dim: {binds}")
         unused = sorted(set(self.dims) - self.used_dims)
         if unused:
-            named = sorted({d.dim_param for vi in self.graph.input for d in vi.type.tensor_type.shape.dim if d.dim_param})
+            named = sorted(
+                {d.dim_param for vi in self.graph.input for d in vi.type.tensor_type.shape.dim if d.dim_param}
+            )
             have = ", ".join(named) if named else "none"
             raise self.error(f"--dim {unused[0]} names no symbolic dim of the graph inputs (they have: {have})")
 
@@ -545,16 +592,19 @@ class _Resolver:
             if i and out.resolve(i) not in out.info and i not in self.sequences:
                 raise self.error(f"node '{name}' ({node.op_type}): input '{i}' is used before it is defined")
             if i in self.sequences and op != "SequenceAt":
-                raise self.error(f"node '{name}' ({node.op_type}): input '{i}' is a sequence; only SequenceAt of a "
-                                 "SplitToSequence is supported")
+                raise self.error(
+                    f"node '{name}' ({node.op_type}): input '{i}' is a sequence; only SequenceAt of a "
+                    "SplitToSequence is supported"
+                )
         inputs = [out.resolve(i) if i else "" for i in node.input]
         outputs = [o for o in node.output if o]
         if not outputs:
             raise self.error(f"node '{name}' ({node.op_type}) has no outputs")
         for o in outputs:
             if o in out.info or o in out.aliases or o in self.sequences or outputs.count(o) > 1:
-                raise self.error(f"node '{name}' ({node.op_type}): value '{o}' is defined twice (a graph value has "
-                                 "one producer)")
+                raise self.error(
+                    f"node '{name}' ({node.op_type}): value '{o}' is defined twice (a graph value has one producer)"
+                )
 
         if op == "Constant":
             self.constant(node, name, outputs[0])
@@ -613,8 +663,9 @@ class _Resolver:
                 try:
                     value = numpy_helper.to_array(a.t)
                 except Exception as e:
-                    raise self.error(f"node '{name}' (Constant): its value does not match its dims and dtype ({e})"
-                                     ) from None
+                    raise self.error(
+                        f"node '{name}' (Constant): its value does not match its dims and dtype ({e})"
+                    ) from None
             elif a.name in ("value_float", "value_int", "value_floats", "value_ints"):
                 value = np.asarray(
                     onnx.helper.get_attribute_value(a), dtype=np.float32 if "float" in a.name else np.int64
@@ -675,8 +726,10 @@ class _Resolver:
             raise self.error(f"node '{name}' (SplitToSequence): split size {int(split)} must be at least 1")
         pieces = dim if split is None else -(-dim // int(split)) if split.ndim == 0 else split.size
         if pieces > MAX_OPS:
-            raise LimitError(f"{self.source}: node '{name}' (SplitToSequence): {fmt_count(pieces)} pieces, more than "
-                             f"the {fmt_count(MAX_OPS)} ops pimc compiles")
+            raise LimitError(
+                f"{self.source}: node '{name}' (SplitToSequence): {fmt_count(pieces)} pieces, more than "
+                f"the {fmt_count(MAX_OPS)} ops pimc compiles"
+            )
         if split is None:
             sizes = [1] * dim
         elif split.ndim == 0:
@@ -685,8 +738,9 @@ class _Resolver:
         else:
             sizes = [int(s) for s in split.reshape(-1)]
         if not sizes or any(s < 0 for s in sizes) or sum(sizes) != dim:
-            raise self.error(f"node '{name}' (SplitToSequence): split sizes {sizes[:8]} do not split dim {axis} "
-                             f"of size {dim}")
+            raise self.error(
+                f"node '{name}' (SplitToSequence): split sizes {sizes[:8]} do not split dim {axis} of size {dim}"
+            )
         self.sequences[output] = (inputs[0], axis, sizes)
 
     def sequence_at(self, node: onnx.NodeProto, name: str, inputs: list[str], output: str) -> None:
@@ -699,8 +753,7 @@ class _Resolver:
             raise self.error(f"node '{name}' (SequenceAt): the position must be one integer")
         i = int(position.reshape(()))
         if not -len(sizes) <= i < len(sizes):
-            raise self.error(f"node '{name}' (SequenceAt): position {i} is out of range for a sequence of "
-                             f"{len(sizes)}")
+            raise self.error(f"node '{name}' (SequenceAt): position {i} is out of range for a sequence of {len(sizes)}")
         i %= len(sizes)
         start = sum(sizes[:i])
         consts = {f"{output}::starts": [start], f"{output}::ends": [start + sizes[i]], f"{output}::axes": [axis]}

@@ -30,8 +30,7 @@ def test_large_model_table_has_the_slowest_ops(tmp_path: Path, capsys: pytest.Ca
     assert main(["compile", str(SEVEN_B), "-o", str(tmp_path / "o"), "--no-baselines", "--emit", ""]) == 0
     rows = _rows(capsys.readouterr().out)
     assert len(rows) == 26 and rows[-1].startswith("(the 25 slowest of 835 ops")
-    assert main(["compile", str(SEVEN_B), "-o", str(tmp_path / "o"), "--no-baselines", "--emit", "",
-                 "--top", "3"]) == 0
+    assert main(["compile", str(SEVEN_B), "-o", str(tmp_path / "o"), "--no-baselines", "--emit", "", "--top", "3"]) == 0
     rows = _rows(capsys.readouterr().out)
     assert len(rows) == 4 and "node_linear_224" in rows[-2]  # the LM head, 47 us, is the slowest
 

@@ -37,7 +37,13 @@ def _op(report: dict, name: str) -> dict:
 
 def test_writes_the_three_outputs_and_prints_the_table(compiled: tuple[dict, Path, str]) -> None:
     report, out, stdout = compiled
-    assert sorted(p.name for p in out.iterdir()) == ["pim.aim.trace", "plan.mlir", "report.json", "roofline.png", "timeline.json"]
+    assert sorted(p.name for p in out.iterdir()) == [
+        "pim.aim.trace",
+        "plan.mlir",
+        "report.json",
+        "roofline.png",
+        "timeline.json",
+    ]
     header = stdout.splitlines()[0].split()
     assert header == ["#", "name", "op", "shapes", "FLOPs", "bytes", "FLOP/B", "device", "latency"]
     assert "/h.0/attn/c_attn/MatMul" in stdout
@@ -72,7 +78,8 @@ def test_report_states_dtype_energy_and_memory(compiled: tuple[dict, Path, str])
     report, _, _ = compiled
     assert report["dtype"] == "fp16"
     assert report["totals"]["energy_pj"] == pytest.approx(
-        sum(e["energy_pj"] for e in report["ops"]) + sum(t["energy_pj"] for t in report["transfers"]))
+        sum(e["energy_pj"] for e in report["ops"]) + sum(t["energy_pj"] for t in report["transfers"])
+    )
     assert {e["bound"] for e in report["ops"]} == {"compute", "memory", "none"}
     gddr6 = report["memory"]["gddr6"]
     assert 0 < gddr6["total_bytes"] < gddr6["capacity_bytes"]
@@ -85,12 +92,20 @@ def test_totals_are_the_sum_of_the_model(compiled: tuple[dict, Path, str]) -> No
     report, _, _ = compiled
     scores = HEADS * (PAST + 1)
     per_layer = (
-        2 * H * 3 * H + 3 * H  # qkv projection + bias
-        + 2 * (2 * scores * HEAD_DIM) + 6 * scores  # attention: QK^T, PV, scale, softmax
-        + 2 * H * H + H + H  # output projection + bias + residual
+        2 * H * 3 * H
+        + 3 * H  # qkv projection + bias
+        + 2 * (2 * scores * HEAD_DIM)
+        + 6 * scores  # attention: QK^T, PV, scale, softmax
+        + 2 * H * H
+        + H
+        + H  # output projection + bias + residual
         + 2 * 7 * H  # two LayerNorms
-        + 2 * H * FFN + FFN + 8 * FFN  # fc + bias + GELU (tanh form)
-        + 2 * FFN * H + H + H  # fc-proj + bias + residual
+        + 2 * H * FFN
+        + FFN
+        + 8 * FFN  # fc + bias + GELU (tanh form)
+        + 2 * FFN * H
+        + H
+        + H  # fc-proj + bias + residual
     )
     expected = LAYERS * per_layer + H + 7 * H + 2 * H * VOCAB  # embedding add, final LN, LM head
     assert report["totals"]["flops"] == expected

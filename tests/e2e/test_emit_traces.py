@@ -60,15 +60,35 @@ def test_both_traces_parse_and_time_to_the_report(tmp_path: Path, strategy: str,
         pim_ops = [e for e in ops.values() if e["op"].startswith("pim.")]
         assert timed.time_ns(dev) == pytest.approx(sum(e["latency_ns"] for e in pim_ops), rel=1e-9)
         assert timed.energy_pj(dev) == pytest.approx(sum(e["energy_pj"] for e in pim_ops), rel=1e-9)
-        assert {ln.op for ln in attacc_lines} == {"PIM_WR_GB", "PIM_MAC_AB", "PIM_MV_SB", "PIM_SFM", "PIM_MV_GB",
-                                                  "PIM_BARRIER"}
+        assert {ln.op for ln in attacc_lines} == {
+            "PIM_WR_GB",
+            "PIM_MAC_AB",
+            "PIM_MV_SB",
+            "PIM_SFM",
+            "PIM_MV_GB",
+            "PIM_BARRIER",
+        }
 
 
 def test_attacc_preset_writes_one_trace_per_stack(tmp_path: Path) -> None:
     """The attacc preset's PIM device is 5 HBM3 stacks (80 channels): five traces, each well formed,
     barriers on all 16 channels of each."""
-    assert main(["compile", str(MODEL), "--system", "attacc", "--strategy", "pim-only", "--no-baselines",
-                 "-o", str(tmp_path)]) == 0
+    assert (
+        main(
+            [
+                "compile",
+                str(MODEL),
+                "--system",
+                "attacc",
+                "--strategy",
+                "pim-only",
+                "--no-baselines",
+                "-o",
+                str(tmp_path),
+            ]
+        )
+        == 0
+    )
     stacks = sorted(tmp_path.glob("pim.attacc.stack*.trace"))
     assert [p.name for p in stacks] == [f"pim.attacc.stack{i}.trace" for i in range(5)]
     for p in stacks:
@@ -82,15 +102,25 @@ def test_attacc_preset_writes_one_trace_per_stack(tmp_path: Path) -> None:
 def test_emit_errors_are_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["compile", str(MODEL), "--emit", "attacc", "-o", str(tmp_path / "a")]) == 1
     err = capsys.readouterr().err.strip()
-    assert err == ("pimc: error: --emit attacc: system 'npu-aim' has no PIM device of isa 'attacc' "
-                   "(its PIM devices: pim (isa aim))")
+    assert err == (
+        "pimc: error: --emit attacc: system 'npu-aim' has no PIM device of isa 'attacc' "
+        "(its PIM devices: pim (isa aim))"
+    )
     assert main(["compile", str(MODEL), "--emit", "aim,newton", "-o", str(tmp_path / "b")]) == 1
     assert "unknown trace format 'newton'" in capsys.readouterr().err
     assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists()
 
 
-SMALL_LLAMA = {"layers": "2", "hidden": "256", "heads": "4", "kv_heads": "4", "ffn": "512", "vocab": "1000",
-               "seq": "32", "past": "31"}
+SMALL_LLAMA = {
+    "layers": "2",
+    "hidden": "256",
+    "heads": "4",
+    "kv_heads": "4",
+    "ffn": "512",
+    "vocab": "1000",
+    "seq": "32",
+    "past": "31",
+}
 """examples/llama2-7b.pim cut down: its prefill runs 32 query rows through every GEMV and attention head."""
 
 
@@ -102,8 +132,9 @@ def test_fc_pim_macs_several_vectors_and_its_trace_times_to_the_report(tmp_path:
     from pimc.dialects import attacc
 
     system_file = Path(__file__).parent / "inputs" / "gpu-fc-pim.toml"
-    result = compile_model(REPO / "examples" / "llama2-7b.pim", str(system_file), "pim-only", dims=SMALL_LLAMA,
-                           baselines=False)
+    result = compile_model(
+        REPO / "examples" / "llama2-7b.pim", str(system_file), "pim-only", dims=SMALL_LLAMA, baselines=False
+    )
     write_outputs(result, tmp_path)
     dev = load_system(str(system_file)).devices["fc_pim"]
     macros = [op for op in result.module.walk() if isinstance(op, pim.PIM_MACROS) and device_of(op) == "fc_pim"]
@@ -117,8 +148,7 @@ def test_fc_pim_macs_several_vectors_and_its_trace_times_to_the_report(tmp_path:
     ops = [e for e in result.report["ops"] if e["device"] == "fc_pim" and e["op"].startswith("pim.")]
     assert {e["op"] for e in ops} == {"pim.gemv", "pim.attention"}
     for phase in ("prefill", "decode"):
-        timed = [stream_counts(block_commands(op.commands.block), dev) for op in macros
-                 if phase_of(op) == phase]
+        timed = [stream_counts(block_commands(op.commands.block), dev) for op in macros if phase_of(op) == phase]
         estimates = [e for e in ops if e["phase"] == phase]
         assert sum(c.time_ns(dev) for c in timed) == pytest.approx(sum(e["latency_ns"] for e in estimates), rel=1e-12)
         assert sum(c.energy_pj(dev) for c in timed) == pytest.approx(sum(e["energy_pj"] for e in estimates), rel=1e-12)
@@ -129,8 +159,23 @@ def test_papi_preset_writes_fc_pim_stacks_only(tmp_path: Path) -> None:
     trace. Each stack's trace holds one PIM_MAC_AB per column of every MAC on its channels."""
     from pimc.targets.attacc_trace import STACK_CHANNELS
 
-    assert main(["compile", str(REPO / "examples" / "llama2-7b.pim"), "--system", "papi", "--strategy", "pim-only",
-                 "--no-baselines", "-o", str(tmp_path), *(f"--dim={k}={v}" for k, v in SMALL_LLAMA.items())]) == 0
+    assert (
+        main(
+            [
+                "compile",
+                str(REPO / "examples" / "llama2-7b.pim"),
+                "--system",
+                "papi",
+                "--strategy",
+                "pim-only",
+                "--no-baselines",
+                "-o",
+                str(tmp_path),
+                *(f"--dim={k}={v}" for k, v in SMALL_LLAMA.items()),
+            ]
+        )
+        == 0
+    )
     names = sorted(p.name for p in tmp_path.glob("*.trace"))
     assert names == [f"pim.fc_pim.attacc.stack{i}.trace" for i in range(5)]
     result = compile_model(REPO / "examples" / "llama2-7b.pim", "papi", "pim-only", dims=SMALL_LLAMA, baselines=False)
@@ -150,10 +195,28 @@ def test_no_trace_for_a_device_without_pim_ops(tmp_path: Path) -> None:
     """npu-only places nothing on AiM: no pim.aim.trace, whether the format is the default or asked for
     with --emit (which still refuses a format the system has no device for)."""
     assert main(["compile", str(MODEL), "--strategy", "npu-only", "--no-baselines", "-o", str(tmp_path / "a")]) == 0
-    assert sorted(p.name for p in (tmp_path / "a").iterdir()) == ["plan.mlir", "report.json", "roofline.png",
-                                                                 "timeline.json"]
-    assert main(["compile", str(MODEL), "--strategy", "npu-only", "--emit", "aim", "--no-baselines",
-                 "-o", str(tmp_path / "b")]) == 0
+    assert sorted(p.name for p in (tmp_path / "a").iterdir()) == [
+        "plan.mlir",
+        "report.json",
+        "roofline.png",
+        "timeline.json",
+    ]
+    assert (
+        main(
+            [
+                "compile",
+                str(MODEL),
+                "--strategy",
+                "npu-only",
+                "--emit",
+                "aim",
+                "--no-baselines",
+                "-o",
+                str(tmp_path / "b"),
+            ]
+        )
+        == 0
+    )
     assert not list((tmp_path / "b").glob("*.trace"))
     assert main(["compile", str(MODEL), "--strategy", "pim-only", "--no-baselines", "-o", str(tmp_path / "c")]) == 0
     assert (tmp_path / "c" / "pim.aim.trace").exists()
@@ -162,9 +225,9 @@ def test_no_trace_for_a_device_without_pim_ops(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("system", ["npu-aim", "attacc"])
-def test_a_trace_too_long_is_refused_before_it_is_rendered(tmp_path: Path, system: str,
-                                                           monkeypatch: pytest.MonkeyPatch,
-                                                           capsys: pytest.CaptureFixture[str]) -> None:
+def test_a_trace_too_long_is_refused_before_it_is_rendered(
+    tmp_path: Path, system: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     """A stream that unrolls to more than MAX_TRACE_LINES lines is one error and no file; the report does
     not need the trace, so compile_model itself (a sweep point) still succeeds. The line count the limit
     uses is the written trace's."""

@@ -24,9 +24,19 @@ from pimc.targets.system import System, load_system, preset_names
 REPO = Path(__file__).resolve().parents[2]
 MODELS = {
     "gpt2-tiny-decode.onnx": (REPO / "examples" / "gpt2-tiny-decode.onnx", {}),
-    "llama2-7b.pim": (REPO / "examples" / "llama2-7b.pim",
-                      {"layers": "2", "hidden": "256", "heads": "4", "kv_heads": "4", "ffn": "512", "vocab": "1000",
-                       "seq": "32", "past": "31"}),
+    "llama2-7b.pim": (
+        REPO / "examples" / "llama2-7b.pim",
+        {
+            "layers": "2",
+            "hidden": "256",
+            "heads": "4",
+            "kv_heads": "4",
+            "ffn": "512",
+            "vocab": "1000",
+            "seq": "32",
+            "past": "31",
+        },
+    ),
 }
 
 XPU = ("gpu", "accelerator", "npu")
@@ -69,8 +79,9 @@ def test_preset_strategy_model(system_name: str, strategy: str, model: str) -> N
     path, dims = MODELS[model]
     missing = _missing(system, strategy)
     try:
-        result = compile_model(path, system=system_name, strategy=strategy, dims=dims, dtype=_dtype(system),
-                               baselines=False, emit=[])
+        result = compile_model(
+            path, system=system_name, strategy=strategy, dims=dims, dtype=_dtype(system), baselines=False, emit=[]
+        )
     except PimcError as e:
         message = str(e)
         assert "\n" not in message, message

@@ -26,10 +26,12 @@ def _excerpts():
 
 
 def test_readme_excerpts_are_fresh() -> None:
-    done = subprocess.run([sys.executable, str(SCRIPT), "--check"], cwd=ROOT, capture_output=True, text=True,
-                          timeout=300)
-    assert done.returncode == 0, (f"README excerpts differ from fresh runs (regenerate: python docs/excerpts.py)"
-                                  f"\n{done.stdout}{done.stderr}")
+    done = subprocess.run(
+        [sys.executable, str(SCRIPT), "--check"], cwd=ROOT, capture_output=True, text=True, timeout=300
+    )
+    assert done.returncode == 0, (
+        f"README excerpts differ from fresh runs (regenerate: python docs/excerpts.py)\n{done.stdout}{done.stderr}"
+    )
 
 
 def test_the_readme_has_checked_and_slow_blocks() -> None:
@@ -38,12 +40,15 @@ def test_the_readme_has_checked_and_slow_blocks() -> None:
     assert any(not b.slow for b in blocks) and any(b.slow for b in blocks)
 
 
-@pytest.mark.parametrize(("picks", "expected"), [
-    ("lines 1-2, /c/, -1:", ["a", "b", "c", "...", "f"]),
-    ("lines 2, /^e/-", ["...", "b", "...", "e", "f"]),
-    ("lines /b/-/d/", ["...", "b", "c", "d", "..."]),
-    ("lines 3-", ["...", "c", "d", "e", "f"]),
-])
+@pytest.mark.parametrize(
+    ("picks", "expected"),
+    [
+        ("lines 1-2, /c/, -1:", ["a", "b", "c", "...", "f"]),
+        ("lines 2, /^e/-", ["...", "b", "...", "e", "f"]),
+        ("lines /b/-/d/", ["...", "b", "c", "d", "..."]),
+        ("lines 3-", ["...", "c", "d", "e", "f"]),
+    ],
+)
 def test_line_picks(picks: str, expected: list[str]) -> None:
     ex = _excerpts()
     _, _, stages = ex.parse_marker(f"<!-- excerpt: true | {picks} -->")

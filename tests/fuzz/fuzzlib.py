@@ -54,8 +54,19 @@ CASE_SECONDS = float(os.environ.get("PIMC_FUZZ_CASE_SECONDS", "10"))
 """Wall-clock limit of one case (a watchdog; a case that hangs is a bug in pimc)."""
 
 FAST = ("roofline", "greedy")
-STRATEGIES = ("optimal", "roofline", "greedy", "gpu-only", "npu-only", "pim-only", "attacc", "neupims", "ianus",
-              "papi", "hybe")
+STRATEGIES = (
+    "optimal",
+    "roofline",
+    "greedy",
+    "gpu-only",
+    "npu-only",
+    "pim-only",
+    "attacc",
+    "neupims",
+    "ianus",
+    "papi",
+    "hybe",
+)
 
 
 def exists(p: Path) -> bool:
@@ -93,8 +104,10 @@ class Outcome:
         return re.sub(r"\d+", "N", self.problems[0])[:160] if self.problems else ""
 
     def report(self) -> str:
-        return (f"argv: {self.argv}\nstatus: {self.status} after {self.seconds:.1f} s\nproblems: {self.problems}\n"
-                f"stderr:\n{self.err[-3000:]}\n" + (f"exception:\n{self.exception}" if self.exception else ""))
+        return (
+            f"argv: {self.argv}\nstatus: {self.status} after {self.seconds:.1f} s\nproblems: {self.problems}\n"
+            f"stderr:\n{self.err[-3000:]}\n" + (f"exception:\n{self.exception}" if self.exception else "")
+        )
 
 
 def _fast_roofline(report: dict[str, Any], system: Any) -> bytes:
@@ -183,13 +196,59 @@ def _check(r: Outcome, outputs: list[Path]) -> list[str]:
 _ODD_DIMS = [0, -1, -5, 1, 2, 3, 7, 129, 2**31, 2**40, 2**62, 10**15 + 1]
 _ODD_FLOATS = [0.0, -1.0, 1e-30, 1e30, float("nan"), float("inf"), -float("inf"), 3.5]
 _ODD_INTS = [0, -1, 1, 2, 3, 63, 2**31, 2**62, -(2**62)]
-_OP_TYPES = ["MatMul", "Gemm", "Add", "Mul", "Softmax", "LayerNormalization", "Reshape", "Transpose", "Concat",
-             "Gather", "Identity", "Cast", "Expand", "Range", "Tile", "ConstantOfShape", "Where", "Split", "Slice",
-             "Unsqueeze", "Squeeze", "Gelu", "Relu", "Tanh", "Pow", "Div", "Sub", "Shape", "ReduceMean", "Conv",
-             "LSTM", "NonZero", "If", "Loop", "Einsum", "TopK", "CustomOp"]
-_DTYPES = [TensorProto.FLOAT, TensorProto.FLOAT16, TensorProto.INT64, TensorProto.INT32, TensorProto.BOOL,
-           TensorProto.STRING, TensorProto.UNDEFINED, TensorProto.DOUBLE, TensorProto.COMPLEX64, TensorProto.UINT4,
-           TensorProto.FLOAT8E4M3FN, 99]
+_OP_TYPES = [
+    "MatMul",
+    "Gemm",
+    "Add",
+    "Mul",
+    "Softmax",
+    "LayerNormalization",
+    "Reshape",
+    "Transpose",
+    "Concat",
+    "Gather",
+    "Identity",
+    "Cast",
+    "Expand",
+    "Range",
+    "Tile",
+    "ConstantOfShape",
+    "Where",
+    "Split",
+    "Slice",
+    "Unsqueeze",
+    "Squeeze",
+    "Gelu",
+    "Relu",
+    "Tanh",
+    "Pow",
+    "Div",
+    "Sub",
+    "Shape",
+    "ReduceMean",
+    "Conv",
+    "LSTM",
+    "NonZero",
+    "If",
+    "Loop",
+    "Einsum",
+    "TopK",
+    "CustomOp",
+]
+_DTYPES = [
+    TensorProto.FLOAT,
+    TensorProto.FLOAT16,
+    TensorProto.INT64,
+    TensorProto.INT32,
+    TensorProto.BOOL,
+    TensorProto.STRING,
+    TensorProto.UNDEFINED,
+    TensorProto.DOUBLE,
+    TensorProto.COMPLEX64,
+    TensorProto.UINT4,
+    TensorProto.FLOAT8E4M3FN,
+    99,
+]
 
 
 def _mutate_tensor(rnd: random.Random, t: TensorProto) -> None:
@@ -242,8 +301,9 @@ def _random_attribute(rnd: random.Random, name: str) -> onnx.AttributeProto:
     if kind == "float":
         return helper.make_attribute(name, rnd.choice(_ODD_FLOATS))
     if kind == "ints":
-        return helper.make_attribute(name, [rnd.choice(_ODD_INTS) for _ in range(rnd.randrange(5))],
-                                     attr_type=onnx.AttributeProto.INTS)
+        return helper.make_attribute(
+            name, [rnd.choice(_ODD_INTS) for _ in range(rnd.randrange(5))], attr_type=onnx.AttributeProto.INTS
+        )
     if kind == "floats":
         return helper.make_attribute(name, [rnd.choice(_ODD_FLOATS) for _ in range(rnd.randrange(1, 4))])
     if kind == "str":
@@ -252,8 +312,27 @@ def _random_attribute(rnd: random.Random, name: str) -> onnx.AttributeProto:
     return helper.make_attribute(name, t)
 
 
-_ATTR_NAMES = ["axis", "perm", "to", "transA", "transB", "alpha", "epsilon", "keepdims", "axes", "value", "split",
-               "num_outputs", "approximate", "stash_type", "allowzero", "start", "end", "upper", "noop_with_empty_axes"]
+_ATTR_NAMES = [
+    "axis",
+    "perm",
+    "to",
+    "transA",
+    "transB",
+    "alpha",
+    "epsilon",
+    "keepdims",
+    "axes",
+    "value",
+    "split",
+    "num_outputs",
+    "approximate",
+    "stash_type",
+    "allowzero",
+    "start",
+    "end",
+    "upper",
+    "noop_with_empty_axes",
+]
 
 
 def _mutate_node(rnd: random.Random, graph: onnx.GraphProto) -> None:
@@ -262,8 +341,23 @@ def _mutate_node(rnd: random.Random, graph: onnx.GraphProto) -> None:
         return
     i = rnd.randrange(len(nodes))
     node = nodes[i]
-    what = rnd.choice(["op", "attr", "attr", "attr_del", "input", "input", "output", "order", "delete",
-                       "duplicate", "domain", "arity", "cycle"])
+    what = rnd.choice(
+        [
+            "op",
+            "attr",
+            "attr",
+            "attr_del",
+            "input",
+            "input",
+            "output",
+            "order",
+            "delete",
+            "duplicate",
+            "domain",
+            "arity",
+            "cycle",
+        ]
+    )
     names = [v for n in nodes for v in n.output] + [x.name for x in graph.input] + [x.name for x in graph.initializer]
     if what == "op":
         node.op_type = rnd.choice(_OP_TYPES)
@@ -277,8 +371,9 @@ def _mutate_node(rnd: random.Random, graph: onnx.GraphProto) -> None:
     elif what == "attr_del" and node.attribute:
         del node.attribute[rnd.randrange(len(node.attribute))]
     elif what == "input" and node.input:
-        node.input[rnd.randrange(len(node.input))] = rnd.choice([*rnd.sample(names, min(3, len(names))), "dangling",
-                                                                 "", node.output[0] if node.output else "z"])
+        node.input[rnd.randrange(len(node.input))] = rnd.choice(
+            [*rnd.sample(names, min(3, len(names))), "dangling", "", node.output[0] if node.output else "z"]
+        )
     elif what == "output" and node.output:
         node.output[rnd.randrange(len(node.output))] = rnd.choice([rnd.choice(names), "", "fresh"])
     elif what == "order" and len(nodes) > 1:
@@ -304,8 +399,26 @@ def _mutate_node(rnd: random.Random, graph: onnx.GraphProto) -> None:
 
 def _mutate_model(rnd: random.Random, model: onnx.ModelProto) -> None:
     g = model.graph
-    what = rnd.choice(["init", "init", "input", "input", "node", "node", "node", "opset", "ir", "output",
-                       "value_info", "drop_init", "init_as_input", "values", "values", "values"])
+    what = rnd.choice(
+        [
+            "init",
+            "init",
+            "input",
+            "input",
+            "node",
+            "node",
+            "node",
+            "opset",
+            "ir",
+            "output",
+            "value_info",
+            "drop_init",
+            "init_as_input",
+            "values",
+            "values",
+            "values",
+        ]
+    )
     if what == "init" and g.initializer:
         _mutate_tensor(rnd, g.initializer[rnd.randrange(len(g.initializer))])
     elif what == "input" and g.input:
@@ -329,11 +442,16 @@ def _mutate_model(rnd: random.Random, model: onnx.ModelProto) -> None:
     elif what == "value_info" and g.node:
         out = g.node[rnd.randrange(len(g.node))].output
         if out:
-            vi = helper.make_tensor_value_info(out[0], rnd.choice(_DTYPES[:5]), [rnd.choice(_ODD_DIMS) for _ in range(2)])
+            vi = helper.make_tensor_value_info(
+                out[0], rnd.choice(_DTYPES[:5]), [rnd.choice(_ODD_DIMS) for _ in range(2)]
+            )
             g.value_info.append(vi)
     elif what == "values":  # the values of a small constant (shape arithmetic: Reshape targets, axes, splits)
-        small = [t for t in g.initializer if math.prod(t.dims) <= 64 and t.data_type in (TensorProto.INT64,
-                                                                                       TensorProto.FLOAT)]
+        small = [
+            t
+            for t in g.initializer
+            if math.prod(t.dims) <= 64 and t.data_type in (TensorProto.INT64, TensorProto.FLOAT)
+        ]
         consts = [a.t for n in g.node if n.op_type == "Constant" for a in n.attribute if a.name == "value"]
         pool = small + consts
         if pool:
@@ -380,8 +498,13 @@ def onnx_case(rnd: random.Random, workdir: Path) -> tuple[list[str], list[Path]]
     dims = _dims_for_onnx(rnd)
     mode = rnd.random()  # (hypothesis draws small numbers first: the common case is mode 0)
     if mode > 0.9:
-        return ["opt", str(path), "-p", rnd.choice(["raise-nn", "annotate-cost", "annotate-cost,partition{strategy=roofline}"]),
-                *dims], []
+        return [
+            "opt",
+            str(path),
+            "-p",
+            rnd.choice(["raise-nn", "annotate-cost", "annotate-cost,partition{strategy=roofline}"]),
+            *dims,
+        ], []
     if mode > 0.84 and seed.name.endswith("-opt.onnx"):
         return ["run", str(path), "--strategy", rnd.choice(FAST), *dims], []
     return ["compile", str(path), *_strategy(rnd), *dims, "-o", str(out)], [out]
@@ -401,35 +524,139 @@ def _dims_for_onnx(rnd: random.Random) -> list[str]:
 
 def dim_value(rnd: random.Random) -> str:
     """A value for --dim: ordinary, zero, negative, huge, not a number, a dtype."""
-    return rnd.choice(["1", "2", "8", "0", "-1", "+3", "00", " 4 ", "1e3", "3.5", "nan", "inf", "", "f16", "i8",
-                       "bf16", "eight", "²", "١", str(2**31), str(10**15), str(10**15 + 1), str(2**63), "9" * 40,
-                       "9" * 5000, "20000", "100000000", "0x10", "1_000"])
+    return rnd.choice(
+        [
+            "1",
+            "2",
+            "8",
+            "0",
+            "-1",
+            "+3",
+            "00",
+            " 4 ",
+            "1e3",
+            "3.5",
+            "nan",
+            "inf",
+            "",
+            "f16",
+            "i8",
+            "bf16",
+            "eight",
+            "²",
+            "١",
+            str(2**31),
+            str(10**15),
+            str(10**15 + 1),
+            str(2**63),
+            "9" * 40,
+            "9" * 5000,
+            "20000",
+            "100000000",
+            "0x10",
+            "1_000",
+        ]
+    )
 
 
 # -- DSL programs --------------------------------------------------------------------
 
 _TOKEN = re.compile(r"[A-Za-z_][A-Za-z0-9_]*|\d+\.\d*(?:[eE][+-]?\d+)?|\d+|\S")
-_NUMBERS = ["0", "1", "2", "3", "-1", "7", "64", "1024", "20000", "100000000", "9223372036854775807",
-            "9223372036854775808", "99999999999999999999999999", "1e400", "1.5", "0.0", "1e-400", "3e38", "1e39"]
-_WORDS = ["f16", "i64", "f64", "bool", "x", "h", "layers", "batch", "hidden", "heads", "tokens", "cached", "output",
-          "weight", "input", "cache", "repeat", "phase", "prefill", "decode", "train", "linear", "attention",
-          "split", "concat", "kv_append", "reshape", "transpose", "softmax", "embedding", "gelu", "T", "true",
-          "approximate", "axis", "causal", "scale", "eps", "mask_fill", "parts"]
-_PUNCT = list("()[]{},=+-*/.:#\"") + ["//", "\n", "\t", "\x00", "é", "\u2028"]
+_NUMBERS = [
+    "0",
+    "1",
+    "2",
+    "3",
+    "-1",
+    "7",
+    "64",
+    "1024",
+    "20000",
+    "100000000",
+    "9223372036854775807",
+    "9223372036854775808",
+    "99999999999999999999999999",
+    "1e400",
+    "1.5",
+    "0.0",
+    "1e-400",
+    "3e38",
+    "1e39",
+]
+_WORDS = [
+    "f16",
+    "i64",
+    "f64",
+    "bool",
+    "x",
+    "h",
+    "layers",
+    "batch",
+    "hidden",
+    "heads",
+    "tokens",
+    "cached",
+    "output",
+    "weight",
+    "input",
+    "cache",
+    "repeat",
+    "phase",
+    "prefill",
+    "decode",
+    "train",
+    "linear",
+    "attention",
+    "split",
+    "concat",
+    "kv_append",
+    "reshape",
+    "transpose",
+    "softmax",
+    "embedding",
+    "gelu",
+    "T",
+    "true",
+    "approximate",
+    "axis",
+    "causal",
+    "scale",
+    "eps",
+    "mask_fill",
+    "parts",
+]
+_PUNCT = list('()[]{},=+-*/.:#"') + ["//", "\n", "\t", "\x00", "é", "\u2028"]
 
 
 def mutate_dsl(rnd: random.Random, text: str) -> str:
     lines = text.split("\n")
     for _ in range(rnd.choice([1, 1, 2, 3])):
-        what = rnd.choice(["number", "number", "number", "word", "punct", "delete_token", "delete_line",
-                           "duplicate_line", "swap_lines", "truncate", "insert_line"])
+        what = rnd.choice(
+            [
+                "number",
+                "number",
+                "number",
+                "word",
+                "punct",
+                "delete_token",
+                "delete_line",
+                "duplicate_line",
+                "swap_lines",
+                "truncate",
+                "insert_line",
+            ]
+        )
         i = rnd.randrange(len(lines))
         tokens = [(m.start(), m.end()) for m in _TOKEN.finditer(lines[i])]
         if what in ("number", "word", "punct", "delete_token") and tokens:
             numbers = [t for t in tokens if lines[i][t[0]].isdigit()]
             a, b = rnd.choice(numbers if what == "number" and numbers else tokens)
-            new = {"number": lambda: rnd.choice(_NUMBERS), "word": lambda: rnd.choice(_WORDS),
-                   "punct": lambda: rnd.choice(_PUNCT), "delete_token": lambda: ""}[what]()
+            new = {
+                "number": lambda: rnd.choice(_NUMBERS),
+                "word": lambda: rnd.choice(_WORDS),
+                "punct": lambda: rnd.choice(_PUNCT),
+                "delete_token": lambda: "",
+            }[what]()
             lines[i] = lines[i][:a] + new + lines[i][b:]
         elif what == "delete_line":
             del lines[i]
@@ -442,11 +669,24 @@ def mutate_dsl(rnd: random.Random, text: str) -> str:
             cut = "\n".join(lines)
             return cut[: rnd.randrange(len(cut) + 1)]
         elif what == "insert_line":
-            lines.insert(i, rnd.choice(["repeat 100000 as j { }", "repeat 3 as k { repeat 100000 as j { x = relu(x) } }",
-                                        "param huge = 9223372036854775807 * 2", "x = split(h, 100000000)",
-                                        "input z[0]", "weight w[100000000, 100000000]", "param p = 1 / 0",
-                                        "y = softmax(h, axis=9223372036854775807)", "phase decode { tokens = 0 }",
-                                        "cache c[batch, 100000000000, 64]", "q = attention(h, h, h, scale=1e39)"]))
+            lines.insert(
+                i,
+                rnd.choice(
+                    [
+                        "repeat 100000 as j { }",
+                        "repeat 3 as k { repeat 100000 as j { x = relu(x) } }",
+                        "param huge = 9223372036854775807 * 2",
+                        "x = split(h, 100000000)",
+                        "input z[0]",
+                        "weight w[100000000, 100000000]",
+                        "param p = 1 / 0",
+                        "y = softmax(h, axis=9223372036854775807)",
+                        "phase decode { tokens = 0 }",
+                        "cache c[batch, 100000000000, 64]",
+                        "q = attention(h, h, h, scale=1e39)",
+                    ]
+                ),
+            )
         if not lines:
             lines = [""]
     return "\n".join(lines)
@@ -466,14 +706,34 @@ def dsl_case(rnd: random.Random, workdir: Path) -> tuple[list[str], list[Path]]:
     out = workdir / "out"
     dims = ["--dim", f"layers={rnd.choice(['1', '1', '2'])}"]
     if rnd.random() > 0.65:
-        name = rnd.choice(["batch", "seq", "past", "speculate", "hidden", "heads", "layers", "vocab", "dtype", "ffn",
-                           "kv_heads", "nosuch", "layer"])
+        name = rnd.choice(
+            [
+                "batch",
+                "seq",
+                "past",
+                "speculate",
+                "hidden",
+                "heads",
+                "layers",
+                "vocab",
+                "dtype",
+                "ffn",
+                "kv_heads",
+                "nosuch",
+                "layer",
+            ]
+        )
         dims = ["--dim", f"{name}={dim_value(rnd)}"] + (dims if name != "layers" else [])
     extra = []
     if rnd.random() > 0.9:
-        extra = rnd.choice([["--speculate", rnd.choice(["0", "2", "-1", "100000000"])],
-                            ["--sub-batches", rnd.choice(["2", "3", "0", "1000"]), "--dim", "batch=4"],
-                            ["--dtype", rnd.choice(["fp8", "int8", "fp32"])], ["--emit", rnd.choice(["aim", "attacc", "x"])]])
+        extra = rnd.choice(
+            [
+                ["--speculate", rnd.choice(["0", "2", "-1", "100000000"])],
+                ["--sub-batches", rnd.choice(["2", "3", "0", "1000"]), "--dim", "batch=4"],
+                ["--dtype", rnd.choice(["fp8", "int8", "fp32"])],
+                ["--emit", rnd.choice(["aim", "attacc", "x"])],
+            ]
+        )
     if rnd.random() > 0.92:
         return ["opt", str(path), "-p", "annotate-cost", *dims], []
     return ["compile", str(path), *_strategy(rnd), *dims, *extra, "-o", str(out)], [out]
@@ -504,8 +764,13 @@ def _toml_value(v: Any) -> str:
 
 def dump_toml(doc: dict[str, Any]) -> str:
     """The TOML text of a system document (top-level keys, tables of tables, arrays of tables)."""
-    lines = [f"{json.dumps(k)} = {_toml_value(v)}" for k, v in doc.items() if not isinstance(v, (dict, list))
-             or (isinstance(v, list) and not all(isinstance(x, dict) for x in v)) or (isinstance(v, list) and not v)]
+    lines = [
+        f"{json.dumps(k)} = {_toml_value(v)}"
+        for k, v in doc.items()
+        if not isinstance(v, (dict, list))
+        or (isinstance(v, list) and not all(isinstance(x, dict) for x in v))
+        or (isinstance(v, list) and not v)
+    ]
     for k, v in doc.items():
         if isinstance(v, dict):
             plain = {a: b for a, b in v.items() if not isinstance(b, dict)}
@@ -525,8 +790,31 @@ def dump_toml(doc: dict[str, Any]) -> str:
 
 _EDGE_VALUES = [1e-9, 1e-6, 1e-3, 1, 2, 4096, 2**16, 2**24, 1e6, 1e9, 1e12, 2**31 - 1]
 
-_ODD_VALUES: list[Any] = [0, -1, 1, 2, 0.5, 1e-300, 1e-9, 1e300, 2**63 - 1, -(2**63), float("nan"), float("inf"),
-                          -float("inf"), 1e15, 3, 16, 4096, "x", True, [], {}, "fp16", 10**6]
+_ODD_VALUES: list[Any] = [
+    0,
+    -1,
+    1,
+    2,
+    0.5,
+    1e-300,
+    1e-9,
+    1e300,
+    2**63 - 1,
+    -(2**63),
+    float("nan"),
+    float("inf"),
+    -float("inf"),
+    1e15,
+    3,
+    16,
+    4096,
+    "x",
+    True,
+    [],
+    {},
+    "fp16",
+    10**6,
+]
 
 
 def _numeric_paths(doc: Any, path: tuple = ()) -> list[tuple]:
@@ -586,8 +874,18 @@ def system_case(rnd: random.Random, workdir: Path) -> tuple[list[str], list[Path
     if mode > 0.85:
         return ["systems", str(path)], []
     if mode > 0.8:
-        return ["sweep", str(TINY), "--system", str(path), "--strategy", rnd.choice(FAST),
-                "--dim", f"past_sequence_length={rnd.choice(['1,2', '4', '0,1'])}", "-o", str(out)], [out]
+        return [
+            "sweep",
+            str(TINY),
+            "--system",
+            str(path),
+            "--strategy",
+            rnd.choice(FAST),
+            "--dim",
+            f"past_sequence_length={rnd.choice(['1,2', '4', '0,1'])}",
+            "-o",
+            str(out),
+        ], [out]
     strategy = _strategy(rnd) if rnd.random() < 0.7 else ["--strategy", rnd.choice(STRATEGIES), "--no-baselines"]
     return ["compile", str(TINY), "--system", str(path), *strategy, "-o", str(out)], [out]
 
@@ -596,10 +894,37 @@ def system_case(rnd: random.Random, workdir: Path) -> tuple[list[str], list[Path
 
 
 def _arg_value(rnd: random.Random, workdir: Path) -> str:
-    return rnd.choice(["1", "0", "-1", "nan", "inf", "-inf", "1e400", "abc", "", "2", "64", "1e308", "0.5",
-                       str(TINY), str(workdir / "missing.onnx"), str(workdir), "npu-aim", "nosuch", "aim,attacc",
-                       "x=1", "--dim", "optimal", "pim-only", "fp16", "f16", str(REPO / "examples" / "gpt2-small.pim"),
-                       str(workdir / "notadir" / "out")])
+    return rnd.choice(
+        [
+            "1",
+            "0",
+            "-1",
+            "nan",
+            "inf",
+            "-inf",
+            "1e400",
+            "abc",
+            "",
+            "2",
+            "64",
+            "1e308",
+            "0.5",
+            str(TINY),
+            str(workdir / "missing.onnx"),
+            str(workdir),
+            "npu-aim",
+            "nosuch",
+            "aim,attacc",
+            "x=1",
+            "--dim",
+            "optimal",
+            "pim-only",
+            "fp16",
+            "f16",
+            str(REPO / "examples" / "gpt2-small.pim"),
+            str(workdir / "notadir" / "out"),
+        ]
+    )
 
 
 def cli_case(rnd: random.Random, workdir: Path) -> tuple[list[str], list[Path]]:
@@ -613,19 +938,34 @@ def cli_case(rnd: random.Random, workdir: Path) -> tuple[list[str], list[Path]]:
             argv = [a for a in argv if a not in ("--help", "-h")] or ["systems"]
         return argv, [out, workdir / "sweep"]  # the default output directories, in the case's working directory
     if kind == "dims":
-        dims = [f"{rnd.choice(['past_sequence_length', 'batch', 'seq', '', '=', 'a b', 'x'])}"
-                f"{rnd.choice(['=', '=', '', '=='])}{dim_value(rnd)}" for _ in range(rnd.randrange(1, 4))]
+        dims = [
+            f"{rnd.choice(['past_sequence_length', 'batch', 'seq', '', '=', 'a b', 'x'])}"
+            f"{rnd.choice(['=', '=', '', '=='])}{dim_value(rnd)}"
+            for _ in range(rnd.randrange(1, 4))
+        ]
         model = rnd.choice([str(TINY), str(REPO / "examples" / "gpt2-small.pim")])
-        argv = ["compile", model, "--strategy", "roofline", "--no-baselines", "--dim", "layers=1"] if model.endswith(".pim") \
+        argv = (
+            ["compile", model, "--strategy", "roofline", "--no-baselines", "--dim", "layers=1"]
+            if model.endswith(".pim")
             else ["compile", model, "--strategy", "roofline", "--no-baselines"]
+        )
         for d in dims:
             argv += ["--dim", d]
         return argv + ["-o", str(out)], [out]
     if kind == "output":
         (workdir / "afile").write_text("x")
         (workdir / "dirwithreport" / "report.json").mkdir(parents=True, exist_ok=True)
-        target = rnd.choice([workdir / "afile", workdir / "afile" / "sub", Path("/proc/pimc-fuzz"),
-                             Path("/sys/pimc-fuzz"), workdir / ("x" * 300), workdir / "dirwithreport", Path("/dev/null")])
+        target = rnd.choice(
+            [
+                workdir / "afile",
+                workdir / "afile" / "sub",
+                Path("/proc/pimc-fuzz"),
+                Path("/sys/pimc-fuzz"),
+                workdir / ("x" * 300),
+                workdir / "dirwithreport",
+                Path("/dev/null"),
+            ]
+        )
         created = [] if exists(target) or not exists(target.parent) else [target]
         if target.name == "dirwithreport":
             created = []
@@ -633,26 +973,72 @@ def cli_case(rnd: random.Random, workdir: Path) -> tuple[list[str], list[Path]]:
     if kind == "run":
         return _run_inputs_case(rnd, workdir), []
     if kind == "opt":
-        passes = ["raise-nn", "annotate-cost", "partition", "lower-to-pim", "convert-pim-to-aim", "convert-pim-to-attacc",
-                  "canonicalize", "bogus"]
-        options = ["", "{strategy=bogus}", "{strategy=pim-only}", "{system=nosuch}", "{dtype=fp7}", "{dtype=int8}",
-                   "{system=groq-lpu}", "{papi_threshold=-1}", "{strategy=", "{sub_batches=0}", "{strategy=gpu-only}"]
+        passes = [
+            "raise-nn",
+            "annotate-cost",
+            "partition",
+            "lower-to-pim",
+            "convert-pim-to-aim",
+            "convert-pim-to-attacc",
+            "canonicalize",
+            "bogus",
+        ]
+        options = [
+            "",
+            "{strategy=bogus}",
+            "{strategy=pim-only}",
+            "{system=nosuch}",
+            "{dtype=fp7}",
+            "{dtype=int8}",
+            "{system=groq-lpu}",
+            "{papi_threshold=-1}",
+            "{strategy=",
+            "{sub_batches=0}",
+            "{strategy=gpu-only}",
+        ]
         spec = ",".join(rnd.choice(passes) + rnd.choice(options) for _ in range(rnd.randrange(1, 5)))
         return ["opt", str(TINY), "-p", spec], []
     if kind == "sweep":
-        return ["sweep", str(TINY), "--system", rnd.choice(["npu-aim", "nosuch", "attacc:gpu-only", "npu-aim:bogus"]),
-                "--strategy", rnd.choice(["roofline", "bogus"]),
-                "--dim", rnd.choice(["past_sequence_length=1,2", "past_sequence_length=", "batch=1", "x=1,,2",
-                                     "past_sequence_length=0,-1", "system=1"]), "-o", str(out)], [out]
+        return [
+            "sweep",
+            str(TINY),
+            "--system",
+            rnd.choice(["npu-aim", "nosuch", "attacc:gpu-only", "npu-aim:bogus"]),
+            "--strategy",
+            rnd.choice(["roofline", "bogus"]),
+            "--dim",
+            rnd.choice(
+                [
+                    "past_sequence_length=1,2",
+                    "past_sequence_length=",
+                    "batch=1",
+                    "x=1,,2",
+                    "past_sequence_length=0,-1",
+                    "system=1",
+                ]
+            ),
+            "-o",
+            str(out),
+        ], [out]
     if kind == "systems":
         return ["systems", rnd.choice(["npu-aim", "nosuch", str(TINY), str(workdir), ""])], []
-    options = {"--system": ["npu-aim", "nosuch", str(TINY), str(workdir), "attacc", "groq-lpu"],
-               "--strategy": ["optimal", "bogus", *FAST, "pim-only", "gpu-only"],
-               "--speculate": ["0", "1", "-3", "x", "4"], "--sub-batches": ["0", "1", "2", "1000000", "nan"],
-               "--papi-threshold": ["nan", "inf", "-1", "0", "4", "1e400", "x"], "--dtype": ["fp16", "fp7", "int8"],
-               "--emit": ["aim", "attacc", "", ",", "x", "aim,aim"], "--dim": ["past_sequence_length=3", "x"]}
-    argv = ["compile", rnd.choice([str(TINY), str(TINY), str(workdir / "missing.onnx"), str(workdir),
-                                   str(REPO / "README.md")]), "--no-baselines", "--strategy", "roofline"]
+    options = {
+        "--system": ["npu-aim", "nosuch", str(TINY), str(workdir), "attacc", "groq-lpu"],
+        "--strategy": ["optimal", "bogus", *FAST, "pim-only", "gpu-only"],
+        "--speculate": ["0", "1", "-3", "x", "4"],
+        "--sub-batches": ["0", "1", "2", "1000000", "nan"],
+        "--papi-threshold": ["nan", "inf", "-1", "0", "4", "1e400", "x"],
+        "--dtype": ["fp16", "fp7", "int8"],
+        "--emit": ["aim", "attacc", "", ",", "x", "aim,aim"],
+        "--dim": ["past_sequence_length=3", "x"],
+    }
+    argv = [
+        "compile",
+        rnd.choice([str(TINY), str(TINY), str(workdir / "missing.onnx"), str(workdir), str(REPO / "README.md")]),
+        "--no-baselines",
+        "--strategy",
+        "roofline",
+    ]
     for opt in rnd.sample(sorted(options), rnd.randrange(1, 4)):
         argv += [opt, rnd.choice(options[opt])]
     return argv + ["-o", str(out)], [out]
@@ -669,7 +1055,7 @@ def _run_inputs_case(rnd: random.Random, workdir: Path) -> list[str]:
             continue
         shape = [d.dim_value for d in vi.type.tensor_type.shape.dim]
         dtype = helper.tensor_dtype_to_np_dtype(vi.type.tensor_type.elem_type)
-        feeds[vi.name] = (np.zeros(shape, dtype) if dtype.kind != "f" else np.ones(shape, dtype))
+        feeds[vi.name] = np.zeros(shape, dtype) if dtype.kind != "f" else np.ones(shape, dtype)
     name = rnd.choice(sorted(feeds))
     what = rnd.choice(["ids", "ids", "dtype", "shape", "nan", "missing", "extra", "notnpz"])
     ids = next((n for n in feeds if "ids" in n), name)
@@ -709,9 +1095,21 @@ _STAGES = {
 }
 _IR_CACHE: dict[str, str] = {}
 _IR_TOKEN = re.compile(r"\d+|[A-Za-z_][A-Za-z0-9_.]*|\S")
-_PIPELINE = ["annotate-cost", "annotate-cost{dtype=int8}", "annotate-cost{system=attacc}", "partition{strategy=roofline}",
-             "partition{strategy=pim-only}", "partition{strategy=gpu-only}", "partition{strategy=greedy}", "schedule",
-             "schedule{sub_batches=2}", "lower-to-pim", "convert-pim-to-aim", "convert-pim-to-attacc", "raise-nn"]
+_PIPELINE = [
+    "annotate-cost",
+    "annotate-cost{dtype=int8}",
+    "annotate-cost{system=attacc}",
+    "partition{strategy=roofline}",
+    "partition{strategy=pim-only}",
+    "partition{strategy=gpu-only}",
+    "partition{strategy=greedy}",
+    "schedule",
+    "schedule{sub_batches=2}",
+    "lower-to-pim",
+    "convert-pim-to-aim",
+    "convert-pim-to-attacc",
+    "raise-nn",
+]
 
 
 def _stage_ir(stage: str) -> str:
@@ -756,7 +1154,11 @@ def ir_case(rnd: random.Random, workdir: Path) -> tuple[list[str], list[Path]]:
 
 
 FAMILIES: dict[str, Callable[[random.Random, Path], tuple[list[str], list[Path]]]] = {
-    "onnx": onnx_case, "dsl": dsl_case, "system": system_case, "cli": cli_case, "ir": ir_case,
+    "onnx": onnx_case,
+    "dsl": dsl_case,
+    "system": system_case,
+    "cli": cli_case,
+    "ir": ir_case,
 }
 
 
@@ -805,8 +1207,7 @@ def _explore(cases: int, seed: int) -> int:
                 if key not in failures:
                     failures[key] = r
                     print(f"--- case {i} ({family}, seed {case_seed}): {key}\n{r.report()}", flush=True)
-    print(f"{cases} cases in {time.monotonic() - start:.1f} s; {sum(counts.values())} failed, "
-          f"{len(failures)} distinct")
+    print(f"{cases} cases in {time.monotonic() - start:.1f} s; {sum(counts.values())} failed, {len(failures)} distinct")
     for key, n in sorted(counts.items(), key=lambda kv: -kv[1]):
         print(f"  {n:5d}  {key}")
     print("slowest:", *(f"  {s:.1f} s {a}" for s, a in slowest), sep="\n")

@@ -29,9 +29,14 @@ SHARE = {"onnx": 0.25, "dsl": 0.25, "system": 0.2, "cli": 0.15, "ir": 0.15}
 
 
 def _settings(family: str) -> settings:
-    return settings(max_examples=max(1, round(TOTAL * SHARE[family])), derandomize=True, database=None,
-                    deadline=None, print_blob=False,
-                    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+    return settings(
+        max_examples=max(1, round(TOTAL * SHARE[family])),
+        derandomize=True,
+        database=None,
+        deadline=None,
+        print_blob=False,
+        suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+    )
 
 
 @pytest.fixture(scope="module")

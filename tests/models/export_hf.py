@@ -68,9 +68,7 @@ def tiny_config(name: str):
     import transformers as tf
 
     if name == "gpt2":
-        return tf.GPT2Config(
-            n_layer=2, n_embd=64, n_head=4, vocab_size=VOCAB, n_positions=64
-        )
+        return tf.GPT2Config(n_layer=2, n_embd=64, n_head=4, vocab_size=VOCAB, n_positions=64)
     if name == "llama":
         return tf.LlamaConfig(
             num_hidden_layers=2,
@@ -199,10 +197,7 @@ def causal_spec(
     ids = torch.randint(0, vocab, (batch, seq), generator=gen)
     pasts: list[torch.Tensor] = []
     if phase == "decode":
-        pasts = [
-            torch.randn(batch, kv_heads, past, head_dim, generator=gen)
-            for _ in range(2 * layers)
-        ]
+        pasts = [torch.randn(batch, kv_heads, past, head_dim, generator=gen) for _ in range(2 * layers)]
     elif phase != "prefill":
         raise ValueError(f"unknown phase {phase!r}")
     args = tuple(t.to(device) if device is not None else t for t in (ids, *pasts))
@@ -268,7 +263,7 @@ def strip_wrapper_prefix(model, prefix: str = WRAPPED + ".") -> None:
     graph = model.graph
     for value in list(graph.initializers.values()):
         if value.name and value.name.startswith(prefix):
-            value.name = value.name[len(prefix):]
+            value.name = value.name[len(prefix) :]
 
 
 def strip_metadata(model) -> None:
@@ -305,8 +300,7 @@ def format_histogram(hist: dict[str, int]) -> str:
 
 
 def dims(value_info) -> list:
-    return [d.dim_param if d.HasField("dim_param") else d.dim_value
-            for d in value_info.type.tensor_type.shape.dim]
+    return [d.dim_param if d.HasField("dim_param") else d.dim_value for d in value_info.type.tensor_type.shape.dim]
 
 
 def io_summary(model: onnx.ModelProto) -> tuple[list, list]:
@@ -318,6 +312,7 @@ def io_summary(model: onnx.ModelProto) -> tuple[list, list]:
 
 def symbolic_dims(model: onnx.ModelProto) -> tuple[list[str], list[str]]:
     """dim_param names in graph inputs and graph outputs, first-seen order."""
+
     def collect(values):
         seen: dict[str, None] = {}
         for v in values:
@@ -325,6 +320,7 @@ def symbolic_dims(model: onnx.ModelProto) -> tuple[list[str], list[str]]:
                 if d.HasField("dim_param"):
                     seen.setdefault(d.dim_param, None)
         return list(seen)
+
     return collect(model.graph.input), collect(model.graph.output)
 
 
@@ -401,14 +397,14 @@ def export_one(
             diff = max(diff, compare_with_torch(path, spec, dynamic_probe_args(spec, b, s, p)))
     ins, outs = io_summary(model)
     sym_in, sym_out = symbolic_dims(model)
-    return Result(path, seconds, len(model.graph.node), path.stat().st_size,
-                  op_histogram(model), diff, ins, outs, sym_in, sym_out)
+    return Result(
+        path, seconds, len(model.graph.node), path.stat().st_size, op_histogram(model), diff, ins, outs, sym_in, sym_out
+    )
 
 
 def report(r: Result, *, io: bool = False) -> None:
     diff = "n/a" if r.max_diff is None else f"{r.max_diff:.2e}"
-    print(f"{r.path.name}: {r.nodes} nodes, {r.size / 1024:.0f} KiB, "
-          f"export {r.seconds:.1f}s, max|ort-torch| {diff}")
+    print(f"{r.path.name}: {r.nodes} nodes, {r.size / 1024:.0f} KiB, export {r.seconds:.1f}s, max|ort-torch| {diff}")
     print(f"    {format_histogram(r.hist)}")
     if io:
         print(f"    inputs  {r.inputs}")
@@ -441,26 +437,49 @@ def export_all(
             if name in ENCODER_MODELS:
                 try:
                     spec = encoder_spec(model, with_mask=True)
-                    r = export_one(spec, out_dir / f"{name}-prefill-{tag}.onnx",
-                                   optimize=optimize, check=check, keep_metadata=keep_metadata)
+                    r = export_one(
+                        spec,
+                        out_dir / f"{name}-prefill-{tag}.onnx",
+                        optimize=optimize,
+                        check=check,
+                        keep_metadata=keep_metadata,
+                    )
                 except Exception as exc:  # fall back as documented
-                    print(f"{name}: export with attention_mask failed ({exc!r:.200}); "
-                          "retrying with input_ids only")
+                    print(f"{name}: export with attention_mask failed ({exc!r:.200}); retrying with input_ids only")
                     spec = encoder_spec(model, with_mask=False)
-                    r = export_one(spec, out_dir / f"{name}-prefill-{tag}.onnx",
-                                   optimize=optimize, check=check, keep_metadata=keep_metadata)
+                    r = export_one(
+                        spec,
+                        out_dir / f"{name}-prefill-{tag}.onnx",
+                        optimize=optimize,
+                        check=check,
+                        keep_metadata=keep_metadata,
+                    )
                 emit(r)
                 continue
             for phase in ("prefill", "decode"):
                 spec = causal_spec(model, phase)
-                emit(export_one(spec, out_dir / f"{name}-{phase}-{tag}.onnx",
-                                optimize=optimize, check=check, keep_metadata=keep_metadata))
+                emit(
+                    export_one(
+                        spec,
+                        out_dir / f"{name}-{phase}-{tag}.onnx",
+                        optimize=optimize,
+                        check=check,
+                        keep_metadata=keep_metadata,
+                    )
+                )
         if name in DYNAMIC_MODELS:
             # Example sizes must not be 0 or 1, or torch.export specialises the dim.
             spec = causal_spec(model, "decode", batch=2, seq=3, past=PAST_LEN, dynamic=True)
-            emit(export_one(spec, out_dir / f"{name}-decode-dynamic.onnx", optimize=False,
-                            check=check, keep_metadata=keep_metadata,
-                            probes=[(1, 1, PAST_LEN), (1, 1, 30), (3, 4, 5)]))
+            emit(
+                export_one(
+                    spec,
+                    out_dir / f"{name}-decode-dynamic.onnx",
+                    optimize=False,
+                    check=check,
+                    keep_metadata=keep_metadata,
+                    probes=[(1, 1, PAST_LEN), (1, 1, 30), (3, 4, 5)],
+                )
+            )
     return results
 
 
@@ -469,24 +488,30 @@ def versions() -> str:
     import onnxscript
     import transformers
 
-    return (f"torch {torch.__version__}, transformers {transformers.__version__}, "
-            f"onnxscript {onnxscript.__version__}, onnx {onnx.__version__}, "
-            f"onnxruntime {onnxruntime.__version__}")
+    return (
+        f"torch {torch.__version__}, transformers {transformers.__version__}, "
+        f"onnxscript {onnxscript.__version__}, onnx {onnx.__version__}, "
+        f"onnxruntime {onnxruntime.__version__}"
+    )
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
     parser.add_argument("--out-dir", type=Path, default=HERE)
     parser.add_argument("--only", nargs="*", choices=ALL_MODELS, default=list(ALL_MODELS))
-    parser.add_argument("--no-check", action="store_true",
-                        help="skip the onnxruntime-vs-torch comparison")
-    parser.add_argument("--keep-metadata", action="store_true",
-                        help="keep the exporter's node metadata (stack traces etc.)")
+    parser.add_argument("--no-check", action="store_true", help="skip the onnxruntime-vs-torch comparison")
+    parser.add_argument(
+        "--keep-metadata", action="store_true", help="keep the exporter's node metadata (stack traces etc.)"
+    )
     ns = parser.parse_args(argv)
     print(versions())
-    results = export_all(ns.out_dir, ns.only, check=not ns.no_check,
-                         keep_metadata=ns.keep_metadata,
-                         on_result=lambda r: report(r, io=True))
+    results = export_all(
+        ns.out_dir,
+        ns.only,
+        check=not ns.no_check,
+        keep_metadata=ns.keep_metadata,
+        on_result=lambda r: report(r, io=True),
+    )
     total = sum(r.size for r in results)
     print("\nsizes:")
     for r in results:

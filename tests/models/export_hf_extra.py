@@ -77,39 +77,70 @@ def tiny_config(name: str):
         # One LayerNorm feeds both attention and MLP; "rotate_every_two"
         # (interleaved) rotary on the first rotary_dim=8 of head_dim=16.
         return tf.GPTJConfig(
-            n_layer=2, n_embd=64, n_head=4, n_inner=128, rotary_dim=8,
-            vocab_size=VOCAB, n_positions=64, **SPECIAL_TOKENS,
+            n_layer=2,
+            n_embd=64,
+            n_head=4,
+            n_inner=128,
+            rotary_dim=8,
+            vocab_size=VOCAB,
+            n_positions=64,
+            **SPECIAL_TOKENS,
         )
     if name == "gptneox":
         # attn(input_layernorm(x)) + mlp(post_attention_layernorm(x)) + x;
         # rotate_half rotary on the first 25% (4 of 16) of each head.
         return tf.GPTNeoXConfig(
-            num_hidden_layers=2, hidden_size=64, num_attention_heads=4,
-            intermediate_size=128, vocab_size=VOCAB, max_position_embeddings=64,
-            use_parallel_residual=True, rotary_pct=0.25, **SPECIAL_TOKENS,
+            num_hidden_layers=2,
+            hidden_size=64,
+            num_attention_heads=4,
+            intermediate_size=128,
+            vocab_size=VOCAB,
+            max_position_embeddings=64,
+            use_parallel_residual=True,
+            rotary_pct=0.25,
+            **SPECIAL_TOKENS,
         )
     if name == "phi":
         # One LayerNorm feeds both; rotate_half rotary on 50% (8 of 16).
         return tf.PhiConfig(
-            num_hidden_layers=2, hidden_size=64, num_attention_heads=4,
-            intermediate_size=128, vocab_size=VOCAB, max_position_embeddings=64,
-            partial_rotary_factor=0.5, **SPECIAL_TOKENS,
+            num_hidden_layers=2,
+            hidden_size=64,
+            num_attention_heads=4,
+            intermediate_size=128,
+            vocab_size=VOCAB,
+            max_position_embeddings=64,
+            partial_rotary_factor=0.5,
+            **SPECIAL_TOKENS,
         )
     if name == "falcon":
         # Falcon-7B style: MQA (1 KV head), parallel attention/MLP off one
         # LayerNorm, full-width rotate_half rotary, no biases.
         return tf.FalconConfig(
-            num_hidden_layers=2, hidden_size=64, num_attention_heads=4,
-            ffn_hidden_size=128, vocab_size=VOCAB, max_position_embeddings=64,
-            multi_query=True, parallel_attn=True, new_decoder_architecture=False,
-            alibi=False, bias=False, **SPECIAL_TOKENS,
+            num_hidden_layers=2,
+            hidden_size=64,
+            num_attention_heads=4,
+            ffn_hidden_size=128,
+            vocab_size=VOCAB,
+            max_position_embeddings=64,
+            multi_query=True,
+            parallel_attn=True,
+            new_decoder_architecture=False,
+            alibi=False,
+            bias=False,
+            **SPECIAL_TOKENS,
         )
     if name == "gptbigcode":
         # SantaCoder/StarCoder style: MQA (1 KV head), sequential residual,
         # learned absolute positions, fused c_attn.
         return tf.GPTBigCodeConfig(
-            n_layer=2, n_embd=64, n_head=4, n_inner=128, vocab_size=VOCAB,
-            n_positions=64, multi_query=True, **SPECIAL_TOKENS,
+            n_layer=2,
+            n_embd=64,
+            n_head=4,
+            n_inner=128,
+            vocab_size=VOCAB,
+            n_positions=64,
+            multi_query=True,
+            **SPECIAL_TOKENS,
         )
     if name == "llama":
         return export_hf.tiny_config("llama")
@@ -177,8 +208,13 @@ class GenerateStep(torch.nn.Module):
         cache = DynamicCache(config=model.config)
         for layer in range(len(past) // 2):
             cache.update(past[2 * layer], past[2 * layer + 1], layer)
-        out = model(input_ids=input_ids, attention_mask=attention_mask,
-                    position_ids=position_ids, past_key_values=cache, use_cache=True)
+        out = model(
+            input_ids=input_ids,
+            attention_mask=attention_mask,
+            position_ids=position_ids,
+            past_key_values=cache,
+            use_cache=True,
+        )
         present = [t for lay in out.past_key_values.layers for t in (lay.keys, lay.values)]
         return (out.logits, *present)
 
@@ -211,10 +247,7 @@ def causal_spec(
     ids = torch.randint(0, vocab, (batch, seq), generator=gen)
     pasts: list[torch.Tensor] = []
     if phase == "decode":
-        pasts = [
-            torch.randn(batch, kv_heads, past, head_dim, generator=gen)
-            for _ in range(2 * layers)
-        ]
+        pasts = [torch.randn(batch, kv_heads, past, head_dim, generator=gen) for _ in range(2 * layers)]
     elif phase == "prefill":
         past = 0
     else:
@@ -230,8 +263,7 @@ def causal_spec(
     return export_hf.ExportSpec(
         module=module,
         args=args,
-        input_names=["input_ids"] + extra_names
-        + (export_hf.kv_names("past", layers) if pasts else []),
+        input_names=["input_ids"] + extra_names + (export_hf.kv_names("past", layers) if pasts else []),
         output_names=["logits"] + export_hf.kv_names("present", layers),
     )
 
@@ -310,8 +342,11 @@ def shared_values(ir_model, *, min_layers: int = 2) -> list[SharedValue]:
             op = node.op_type
         shape = "?" if value.shape is None else "[" + ",".join(str(d) for d in value.shape) + "]"
         dtype = value.dtype.name if value.dtype is not None else "?"
-        out.append(SharedValue(value.name, op, scope, layers, len(readers),
-                               sorted(upstream_inputs(value) & inputs), f"{dtype}{shape}"))
+        out.append(
+            SharedValue(
+                value.name, op, scope, layers, len(readers), sorted(upstream_inputs(value) & inputs), f"{dtype}{shape}"
+            )
+        )
     return out
 
 
@@ -353,8 +388,7 @@ def parallel_layers(ir_model) -> list[bool]:
                 stack.extend(user.outputs)
         mlp_nodes = [n for n in graph if part.get(id(n)) == (layer, "mlp")]
         assert mlp_nodes, f"no MLP nodes found in layer {layer}"
-        result.append(not any(id(i) in reached for n in mlp_nodes for i in n.inputs
-                              if i is not None))
+        result.append(not any(id(i) in reached for n in mlp_nodes for i in n.inputs if i is not None))
     return result
 
 
@@ -382,8 +416,9 @@ def format_shared(shared: Sequence[SharedValue], layers: int) -> list[str]:
     for s in shared:
         read = "all" if s.layers == list(range(layers)) else str(s.layers)
         dep = ", ".join(s.from_inputs) if s.from_inputs else "constants only"
-        lines.append(f"{s.name} {s.type} = {s.op} (in {s.scope}), read by {s.readers} nodes in "
-                     f"{read} layers; from {dep}")
+        lines.append(
+            f"{s.name} {s.type} = {s.op} (in {s.scope}), read by {s.readers} nodes in {read} layers; from {dep}"
+        )
     return lines
 
 
@@ -432,9 +467,21 @@ def export_one(
     ins, outs = export_hf.io_summary(model)
     sym_in, sym_out = export_hf.symbolic_dims(model)
     layers = getattr(spec.module, WRAPPED).config.num_hidden_layers
-    return Result(path, seconds, len(model.graph.node), path.stat().st_size,
-                  export_hf.op_histogram(model), diff, ins, outs, sym_in, sym_out,
-                  shared=shared, layers=layers, parallel=parallel)
+    return Result(
+        path,
+        seconds,
+        len(model.graph.node),
+        path.stat().st_size,
+        export_hf.op_histogram(model),
+        diff,
+        ins,
+        outs,
+        sym_in,
+        sym_out,
+        shared=shared,
+        layers=layers,
+        parallel=parallel,
+    )
 
 
 def report(r: Result) -> None:
@@ -463,8 +510,13 @@ def export_all(
         for optimize, tag in ((False, "noopt"), (True, "opt")):
             for phase in ("prefill", "decode"):
                 spec = causal_spec(model, phase, style=style)
-                r = export_one(spec, out_dir / f"{stem}-{phase}-{tag}.onnx", optimize=optimize,
-                               check=check, keep_metadata=keep_metadata)
+                r = export_one(
+                    spec,
+                    out_dir / f"{stem}-{phase}-{tag}.onnx",
+                    optimize=optimize,
+                    check=check,
+                    keep_metadata=keep_metadata,
+                )
                 results.append(r)
                 if on_result:
                     on_result(r)
@@ -475,14 +527,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
     parser.add_argument("--out-dir", type=Path, default=HERE)
     parser.add_argument("--only", nargs="*", choices=ALL_MODELS, default=list(ALL_MODELS))
-    parser.add_argument("--no-check", action="store_true",
-                        help="skip the onnxruntime-vs-torch comparison")
-    parser.add_argument("--keep-metadata", action="store_true",
-                        help="keep the exporter's node metadata (stack traces etc.)")
+    parser.add_argument("--no-check", action="store_true", help="skip the onnxruntime-vs-torch comparison")
+    parser.add_argument(
+        "--keep-metadata", action="store_true", help="keep the exporter's node metadata (stack traces etc.)"
+    )
     ns = parser.parse_args(argv)
     print(export_hf.versions())
-    results = export_all(ns.out_dir, ns.only, check=not ns.no_check,
-                         keep_metadata=ns.keep_metadata, on_result=report)
+    results = export_all(ns.out_dir, ns.only, check=not ns.no_check, keep_metadata=ns.keep_metadata, on_result=report)
     total = sum(r.size for r in results)
     print("\nsizes:")
     for r in results:

@@ -146,9 +146,7 @@ def check_graph(proto: onnx.ModelProto) -> None:
     keep = []
     for init in copy.graph.initializer:
         if init.data_location == onnx.TensorProto.EXTERNAL:
-            copy.graph.input.append(
-                onnx.helper.make_tensor_value_info(init.name, init.data_type, list(init.dims))
-            )
+            copy.graph.input.append(onnx.helper.make_tensor_value_info(init.name, init.data_type, list(init.dims)))
         else:
             keep.append(init)
     del copy.graph.initializer[:]
@@ -254,14 +252,12 @@ def self_test(styles: Sequence[str] = ("ids", "gen")) -> float:
     with tempfile.TemporaryDirectory() as tmp:
         tmp_dir = Path(tmp)
         for style, phase in [(s, p) for s in styles for p in ("prefill", "decode")]:
-            r = export_phase(phase, tmp_dir, config=config, prefill_len=export_hf.PREFILL_LEN,
-                             stem="tiny", style=style)
+            r = export_phase(phase, tmp_dir, config=config, prefill_len=export_hf.PREFILL_LEN, stem="tiny", style=style)
             write_weights(cpu_model, tmp_dir / WEIGHTS_FILE)
             if style == "ids":
                 spec = export_hf.causal_spec(cpu_model, phase, past=export_hf.PREFILL_LEN - 1)
             else:
-                spec = export_hf_extra.causal_spec(cpu_model, phase, style=style,
-                                                   past=export_hf.PREFILL_LEN - 1)
+                spec = export_hf_extra.causal_spec(cpu_model, phase, style=style, past=export_hf.PREFILL_LEN - 1)
             with torch.no_grad():
                 expected = spec.module(*spec.args)
             opts = ort.SessionOptions()
@@ -286,17 +282,25 @@ def _short_io(items: list) -> str:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
     parser.add_argument("--out-dir", type=Path, default=HERE)
-    parser.add_argument("--phase", nargs="*", choices=("prefill", "decode"),
-                        default=["prefill", "decode"])
-    parser.add_argument("--style", nargs="*", choices=("ids", "gen"), default=["ids", "gen"],
-                        help="graph inputs: ids = input_ids + past (llama2-7b-<phase>.onnx), "
-                             "gen = input_ids, attention_mask, position_ids + past "
-                             "(llama2-7b-<phase>-gen.onnx)")
-    parser.add_argument("--keep-metadata", action="store_true",
-                        help="keep the exporter's node metadata (stack traces etc.)")
-    parser.add_argument("--self-test", action="store_true",
-                        help="first check the meta-device/external-weights path on a tiny "
-                             "Llama against torch (writes its weights to a temp dir)")
+    parser.add_argument("--phase", nargs="*", choices=("prefill", "decode"), default=["prefill", "decode"])
+    parser.add_argument(
+        "--style",
+        nargs="*",
+        choices=("ids", "gen"),
+        default=["ids", "gen"],
+        help="graph inputs: ids = input_ids + past (llama2-7b-<phase>.onnx), "
+        "gen = input_ids, attention_mask, position_ids + past "
+        "(llama2-7b-<phase>-gen.onnx)",
+    )
+    parser.add_argument(
+        "--keep-metadata", action="store_true", help="keep the exporter's node metadata (stack traces etc.)"
+    )
+    parser.add_argument(
+        "--self-test",
+        action="store_true",
+        help="first check the meta-device/external-weights path on a tiny "
+        "Llama against torch (writes its weights to a temp dir)",
+    )
     ns = parser.parse_args(argv)
     ns.out_dir.mkdir(parents=True, exist_ok=True)
     print(export_hf.versions())
@@ -304,10 +308,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         self_test(ns.style)
     for style, phase in [(s, p) for s in ns.style for p in ns.phase]:
         r = export_phase(phase, ns.out_dir, keep_metadata=ns.keep_metadata, style=style)
-        print(f"{r['path'].name}: {r['nodes']} nodes, {r['size'] / 2**20:.2f} MiB, "
-              f"torch.onnx.export {r['export_s']:.1f}s (total {r['total_s']:.1f}s), "
-              f"{r['external']} external initializers ({r['params']:,} params), "
-              f"inline initializers {r['inline']}, {r['value_info']} value_info")
+        print(
+            f"{r['path'].name}: {r['nodes']} nodes, {r['size'] / 2**20:.2f} MiB, "
+            f"torch.onnx.export {r['export_s']:.1f}s (total {r['total_s']:.1f}s), "
+            f"{r['external']} external initializers ({r['params']:,} params), "
+            f"inline initializers {r['inline']}, {r['value_info']} value_info"
+        )
         print(f"    {export_hf.format_histogram(r['hist'])}")
         print(f"    inputs  {_short_io(r['inputs'])}")
         print(f"    outputs {_short_io(r['outputs'])}")

@@ -43,8 +43,9 @@ def test_printed_form() -> None:
         ChannelsAttr.of(-1)
 
 
-@pytest.mark.parametrize("text", ["9223372036854775808", "0-9223372036854775808", "3, 65536", "65535-65536",
-                                  "1" + "0" * 40])
+@pytest.mark.parametrize(
+    "text", ["9223372036854775808", "0-9223372036854775808", "3, 65536", "65535-65536", "1" + "0" * 40]
+)
 def test_channel_numbers_are_bounded_at_parse_time(text: str) -> None:
     """A channel number beyond MAX_CHANNEL is a parse error at its place, never a bit mask of 2**63 bits (a
     MemoryError under stock xdsl-opt)."""

@@ -243,7 +243,9 @@ def test_dim_overrides_change_shapes_and_dtype() -> None:
 
 
 def test_derived_parameters_follow_overrides() -> None:
-    fns = _funcs(import_dsl(EXAMPLES / "llama2-7b.pim", {"layers": "1", "hidden": "2048", "heads": "16", "kv_heads": "16"}))
+    fns = _funcs(
+        import_dsl(EXAMPLES / "llama2-7b.pim", {"layers": "1", "hidden": "2048", "heads": "16", "kv_heads": "16"})
+    )
     (a,) = _ops(fns["prefill"], nn.AttentionOp)
     assert _shape(a.q) == (1, 16, 512, 128)  # head_dim = hidden / heads
 
@@ -450,7 +452,9 @@ def test_errors_name_the_place_and_show_a_caret(body: str, message: str, line: i
 def test_unexpected_end_of_file_points_past_the_last_token() -> None:
     with pytest.raises(ModelImportError) as e:
         import_dsl_text("input x[2]\ny = relu(x,\n", "t.pim")
-    assert str(e.value) == "t.pim:2:12: unexpected end of file; expected an expression or ')'\ny = relu(x,\n           ^"
+    assert (
+        str(e.value) == "t.pim:2:12: unexpected end of file; expected an expression or ')'\ny = relu(x,\n           ^"
+    )
 
 
 def test_phases_must_bind_the_same_variables() -> None:

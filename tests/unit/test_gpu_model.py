@@ -35,8 +35,18 @@ def test_compute_bound_gemm() -> None:
     flops = 2 * 512 * 4096 * 11008
     n_bytes = 2 * (512 * 11008 + 11008 * 4096 + 512 * 4096)
     assert _ns(flops, n_bytes) == pytest.approx(flops / 989e3)
-    t = gpu_op_time(flops, n_bytes, "matrix", peak_tflops=PEAK, vector_tflops=VECTOR, compute_efficiency=1.0,
-                    memory_efficiency=1.0, launch_overhead_ns=0.0, bandwidth_gbps=3350.0, dtype="bf16")
+    t = gpu_op_time(
+        flops,
+        n_bytes,
+        "matrix",
+        peak_tflops=PEAK,
+        vector_tflops=VECTOR,
+        compute_efficiency=1.0,
+        memory_efficiency=1.0,
+        launch_overhead_ns=0.0,
+        bandwidth_gbps=3350.0,
+        dtype="bf16",
+    )
     assert t.bound == "compute"
     assert t.memory_ns == pytest.approx(n_bytes / 3350.0)
 

@@ -38,11 +38,18 @@ EXPECTED: dict[str, dict[str, int]] = {
     "bert": {"nn.linear": 6 * LAYERS + 1, "nn.attention": LAYERS, "nn.layer_norm": 2 * LAYERS + 1, "nn.gelu": LAYERS},
 }
 KV_HEADS = {"gpt2": 4, "llama": 2, "opt": 4, "bert": 4}
-SEMANTIC = ("nn.linear", "nn.attention", "nn.layer_norm", "nn.rms_norm", "nn.gelu", "nn.silu", "nn.rotary", "nn.kv_append")
-
-FIXTURES = sorted(
-    p.name for p in MODELS.glob("*.onnx") if p.name.split("-")[0] in EXPECTED and "dynamic" not in p.name
+SEMANTIC = (
+    "nn.linear",
+    "nn.attention",
+    "nn.layer_norm",
+    "nn.rms_norm",
+    "nn.gelu",
+    "nn.silu",
+    "nn.rotary",
+    "nn.kv_append",
 )
+
+FIXTURES = sorted(p.name for p in MODELS.glob("*.onnx") if p.name.split("-")[0] in EXPECTED and "dynamic" not in p.name)
 
 
 def check_model(path: Path, model: str, phase: str, dims: dict[str, str] | None = None) -> None:
@@ -76,7 +83,9 @@ def test_exported_fixture(fixture: str) -> None:
 
 
 def test_fixtures_cover_every_model_phase_and_mode() -> None:
-    expected = {f"{m}-{p}-{o}.onnx" for m in ("gpt2", "llama", "opt") for p in ("prefill", "decode") for o in ("opt", "noopt")}
+    expected = {
+        f"{m}-{p}-{o}.onnx" for m in ("gpt2", "llama", "opt") for p in ("prefill", "decode") for o in ("opt", "noopt")
+    }
     expected |= {"bert-prefill-opt.onnx", "bert-prefill-noopt.onnx"}
     assert set(FIXTURES) == expected
 

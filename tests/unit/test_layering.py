@@ -39,8 +39,11 @@ SOURCES = sorted([*ROOT.glob("*.py"), *(p for layer in LAYERS for p in (ROOT / l
 def test_imports_go_one_way(path: Path) -> None:
     rel = path.relative_to(ROOT)
     own = LAYERS.get(rel.parts[0], 0) if len(rel.parts) > 1 else 0
-    upward = [f"{rel}:{line}: imports {module}" for line, module in _imports(path)
-              if (rank := _rank(module)) is not None and rank > own]
+    upward = [
+        f"{rel}:{line}: imports {module}"
+        for line, module in _imports(path)
+        if (rank := _rank(module)) is not None and rank > own
+    ]
     assert not upward, "\n".join(upward)
 
 

@@ -49,8 +49,9 @@ def test_external_weights_are_never_read(tmp_path: Path) -> None:
     )
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 20)])
     path = tmp_path / "ext.onnx"
-    onnx.save(model, str(path), save_as_external_data=True, all_tensors_to_one_file=True, location="w.bin",
-              size_threshold=0)
+    onnx.save(
+        model, str(path), save_as_external_data=True, all_tensors_to_one_file=True, location="w.bin", size_threshold=0
+    )
     (tmp_path / "w.bin").unlink()  # the weights are absent: only shapes are needed
     module = import_onnx(path)
     (weight,) = [op for op in module.walk() if isinstance(op, nn.WeightOp)]

@@ -86,8 +86,10 @@ def test_small_constant_computations_fold_to_values(tmp_path: Path) -> None:
 
 def test_an_unbound_symbolic_dim_is_an_error_naming_input_and_dim(tmp_path: Path) -> None:
     path = _symbolic_chain(tmp_path)
-    with pytest.raises(ModelImportError,
-                       match=r"graph input 'x' has a symbolic dim 'batch'; bind every symbolic dim: --dim batch=N --dim seq=N$"):
+    with pytest.raises(
+        ModelImportError,
+        match=r"graph input 'x' has a symbolic dim 'batch'; bind every symbolic dim: --dim batch=N --dim seq=N$",
+    ):
         import_onnx(path, {})
     with pytest.raises(ModelImportError, match=r"symbolic dim 'batch'; bind every symbolic dim: --dim batch=N$"):
         import_onnx(path, {"seq": 5})
@@ -95,7 +97,9 @@ def test_an_unbound_symbolic_dim_is_an_error_naming_input_and_dim(tmp_path: Path
 
 def test_a_dim_the_graph_does_not_have_is_an_error_listing_the_dims(tmp_path: Path) -> None:
     path = _symbolic_chain(tmp_path)
-    with pytest.raises(ModelImportError, match=r"--dim past names no symbolic dim of the graph inputs \(they have: batch, seq\)"):
+    with pytest.raises(
+        ModelImportError, match=r"--dim past names no symbolic dim of the graph inputs \(they have: batch, seq\)"
+    ):
         import_onnx(path, {"batch": 1, "seq": 2, "past": 7})
 
 
@@ -119,7 +123,9 @@ def test_an_output_shape_nothing_can_resolve_is_an_error_naming_value_and_node(t
         [helper.make_tensor_value_info("x", TensorProto.FLOAT, [2, 3])],
         [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["n", 3])],
     )
-    with pytest.raises(ModelImportError, match=r"node 'mystery_node' \(Mystery\): output 'y' has an unresolvable dim 0 \('n'\)"):
+    with pytest.raises(
+        ModelImportError, match=r"node 'mystery_node' \(Mystery\): output 'y' has an unresolvable dim 0 \('n'\)"
+    ):
         import_onnx(_save(tmp_path, graph))
 
 
@@ -136,8 +142,10 @@ def test_unmodelled_ops_stay_generic_and_are_listed_in_one_warning(
         nodes,
         "g",
         [helper.make_tensor_value_info("x", TensorProto.FLOAT, [3, 3])],
-        [helper.make_tensor_value_info("d", TensorProto.FLOAT, None),
-         helper.make_tensor_value_info("r", TensorProto.FLOAT, None)],
+        [
+            helper.make_tensor_value_info("d", TensorProto.FLOAT, None),
+            helper.make_tensor_value_info("r", TensorProto.FLOAT, None),
+        ],
         value_info=[
             helper.make_tensor_value_info("y", TensorProto.FLOAT, [3, 3]),
             helper.make_tensor_value_info("z", TensorProto.FLOAT, [3, 3]),
@@ -166,7 +174,9 @@ def test_split_to_sequence_becomes_slices(tmp_path: Path) -> None:
         helper.make_node("SequenceAt", ["seq", "p1"], ["second"], name="at1"),
     ]
     graph = helper.make_graph(
-        nodes, "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [4, 8])],
+        nodes,
+        "g",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [4, 8])],
         [helper.make_tensor_value_info("second", TensorProto.FLOAT, None)],
     )
     module = import_onnx(_save(tmp_path, graph))

@@ -91,8 +91,11 @@ def test_gptj_interleaved_rotary_is_raised_and_nearly_proven() -> None:
     module = import_model(MODELS / "gptj-decode-noopt.onnx")
     rotaries = [op for op in module.walk() if isinstance(op, nn.RotaryOp)]
     assert len(rotaries) == 4 and all(op.interleaved is not None for op in rotaries)
-    assert not [op for op in module.walk() if isinstance(op, nn.OnnxOp) and op.op_type.data in ("Neg", "Slice")
-                and "rotate" in nn.op_label(op)]
+    assert not [
+        op
+        for op in module.walk()
+        if isinstance(op, nn.OnnxOp) and op.op_type.data in ("Neg", "Slice") and "rotate" in nn.op_label(op)
+    ]
     result = compile_model(MODELS / "gptj-decode-noopt.onnx", baselines=False, emit=[])
     assert result.report["schedule"]["optimal_gap"]["decode"] < 1e-3
     assert not [w for w in result.warnings if w.startswith("optimal")]
@@ -105,10 +108,17 @@ def test_boolean_mask_made_additive_is_absorbed_into_attention() -> None:
     assert not [op for op in module.walk() if isinstance(op, nn.OnnxOp) and op.op_type.data == "Where"]
 
 
-@pytest.mark.parametrize("model,system", [
-    ("gptneox-decode-noopt", "npu-aim"), ("gptneox-decode-noopt", "hybe"), ("gptneox-prefill-noopt", "ianus"),
-    ("falcon-prefill-noopt", "attacc"), ("phi-decode-noopt", "neupims"), ("llama_gen-decode-noopt", "npu-aim"),
-])
+@pytest.mark.parametrize(
+    "model,system",
+    [
+        ("gptneox-decode-noopt", "npu-aim"),
+        ("gptneox-decode-noopt", "hybe"),
+        ("gptneox-prefill-noopt", "ianus"),
+        ("falcon-prefill-noopt", "attacc"),
+        ("phi-decode-noopt", "neupims"),
+        ("llama_gen-decode-noopt", "npu-aim"),
+    ],
+)
 def test_optimal_never_worse_than_any_strategy_on_fixtures(model: str, system: str) -> None:
     sys_desc = load_system(system)
     graph = graph_of(MODELS / f"{model}.onnx", system)
@@ -161,4 +171,4 @@ def test_falcon_attention_with_its_scale_computed_in_the_graph_is_raised() -> No
         module = import_model(MODELS / f"falcon-{phase}-noopt.onnx")
         attention = [op for op in module.walk() if isinstance(op, nn.AttentionOp)]
         assert len(attention) == 2
-        assert all(op.scale.value.data == pytest.approx(16 ** -0.5) for op in attention)
+        assert all(op.scale.value.data == pytest.approx(16**-0.5) for op in attention)

@@ -36,8 +36,10 @@ def random_graph(rng: random.Random, n: int, edge_p: float = 0.45) -> PhaseGraph
     latency, energy, operands = [], [], []
     for v in range(n):
         devices = ["npu", "gpu"] + (["pim"] if rng.random() < 0.6 else [])
-        lat = {d: float(rng.choice([0, rng.randint(1, 40)])) if rng.random() < 0.15 else float(rng.randint(1, 60))
-               for d in devices}
+        lat = {
+            d: float(rng.choice([0, rng.randint(1, 40)])) if rng.random() < 0.15 else float(rng.randint(1, 60))
+            for d in devices
+        }
         latency.append(lat)
         energy.append({d: float(rng.randint(1, 100)) for d in devices})
         operands.append([(u, 0) for u in range(v) if rng.random() < edge_p])
@@ -113,8 +115,14 @@ def test_barriers_need_no_jumping_edge() -> None:
 
 
 def test_conflict_serialises_pim_and_npu_concurrent_overlaps() -> None:
-    g = PhaseGraph("decode", ["a", "b"], [{"npu": 10.0}, {"pim": 7.0}], [{"npu": 1.0}, {"pim": 1.0}], [[], []],
-                   {(0, 0): 8, (1, 0): 8})
+    g = PhaseGraph(
+        "decode",
+        ["a", "b"],
+        [{"npu": 10.0}, {"pim": 7.0}],
+        [{"npu": 1.0}, {"pim": 1.0}],
+        [[], []],
+        {(0, 0): 8, (1, 0): 8},
+    )
     assert schedule_phase(g, ["npu", "pim"], toy("conflict")).makespan_ns == 17.0
     assert schedule_phase(g, ["npu", "pim"], toy("concurrent")).makespan_ns == 10.0
 
@@ -122,8 +130,14 @@ def test_conflict_serialises_pim_and_npu_concurrent_overlaps() -> None:
 def test_transfer_delays_consumer_on_other_memory() -> None:
     system = toy()
     link = system.links[0]
-    g = PhaseGraph("decode", ["a", "b"], [{"npu": 10.0}, {"gpu": 5.0}], [{"npu": 1.0}, {"gpu": 1.0}], [[], [(0, 0)]],
-                   {(0, 0): 1000, (1, 0): 8})
+    g = PhaseGraph(
+        "decode",
+        ["a", "b"],
+        [{"npu": 10.0}, {"gpu": 5.0}],
+        [{"npu": 1.0}, {"gpu": 1.0}],
+        [[], [(0, 0)]],
+        {(0, 0): 1000, (1, 0): 8},
+    )
     sched = schedule_phase(g, ["npu", "gpu"], system)
     assert sched.makespan_ns == pytest.approx(10 + link.latency_ns + 1000 / link.bandwidth_gbps + 5)
     assert [e.kind for e in sched.events] == ["op", "transfer", "op"]
@@ -131,16 +145,30 @@ def test_transfer_delays_consumer_on_other_memory() -> None:
 
 def test_sub_batches_interleave() -> None:
     """Two sub-batches of a chain npu -> pim overlap: one's PIM op runs under the other's NPU op."""
-    g = PhaseGraph("decode", ["fc", "attn"], [{"npu": 10.0}, {"pim": 10.0}], [{"npu": 1.0}, {"pim": 1.0}],
-                   [[], [(0, 0)]], {(0, 0): 8, (1, 0): 8})
+    g = PhaseGraph(
+        "decode",
+        ["fc", "attn"],
+        [{"npu": 10.0}, {"pim": 10.0}],
+        [{"npu": 1.0}, {"pim": 1.0}],
+        [[], [(0, 0)]],
+        {(0, 0): 8, (1, 0): 8},
+    )
     assert schedule_phase(g, ["npu", "pim"], toy("concurrent"), streams=2).makespan_ns == 30.0
     assert schedule_phase(g, ["npu", "pim"], toy("conflict"), streams=2).makespan_ns == 40.0
 
 
 # -- on the examples --------------------------------------------------------------
 
-SMALL_LLAMA = {"layers": "2", "hidden": "256", "heads": "4", "kv_heads": "4", "ffn": "512", "vocab": "1000",
-               "seq": "32", "past": "31"}
+SMALL_LLAMA = {
+    "layers": "2",
+    "hidden": "256",
+    "heads": "4",
+    "kv_heads": "4",
+    "ffn": "512",
+    "vocab": "1000",
+    "seq": "32",
+    "past": "31",
+}
 
 
 def graphs(model: Path, system: str, dims: dict[str, str] | None = None, dtype: str = "fp16") -> list[PhaseGraph]:
@@ -154,8 +182,10 @@ def test_optimal_never_worse_than_any_strategy(system: str) -> None:
     sys_desc = load_system(system)
     dtype = "fp16" if "fp16" in sys_desc.dtypes() else "bf16"
     ctx = StrategyContext(sys_desc, dtype)
-    for model, dims in ((ROOT / "examples" / "llama2-7b.pim", SMALL_LLAMA),
-                        (ROOT / "examples" / "gpt2-tiny-decode.onnx", None)):
+    for model, dims in (
+        (ROOT / "examples" / "llama2-7b.pim", SMALL_LLAMA),
+        (ROOT / "examples" / "gpt2-tiny-decode.onnx", None),
+    ):
         for graph in graphs(model, system, dims, dtype):
             best = place_phase(graph, "optimal", ctx)
             assert best.proven_optimal
@@ -193,8 +223,12 @@ def test_papi_threshold_and_attention_on_attn_pim() -> None:
     system = load_system("papi")
     attn_pim = min((d for d in system.devices.values() if d.kind == "pim"), key=lambda d: d.p("mac_lanes")).name
     gpu = system.devices["gpu"]
-    ridge = gpu.p("peak_tflops")["fp16"] * 1e3 * gpu.p("compute_efficiency") / (
-        system.memory_of("gpu").bandwidth_gbps * gpu.p("memory_efficiency"))
+    ridge = (
+        gpu.p("peak_tflops")["fp16"]
+        * 1e3
+        * gpu.p("compute_efficiency")
+        / (system.memory_of("gpu").bandwidth_gbps * gpu.p("memory_efficiency"))
+    )
     fp16_bytes = 2
     # an FC over M tokens does 2M FLOP per weight element of 2 bytes: intensity M, the ridge at M = ridge
     assert papi_threshold(system, "fp16") == pytest.approx(ridge * fp16_bytes / 2)
@@ -217,8 +251,9 @@ def test_papi_threshold_and_attention_on_attn_pim() -> None:
 
 
 def test_hybe_hands_the_kv_cache_over(tmp_path: Path) -> None:
-    result = compile_model(ROOT / "examples" / "llama2-7b.pim", system="hybe", strategy="hybe", dims=SMALL_LLAMA,
-                           baselines=False)
+    result = compile_model(
+        ROOT / "examples" / "llama2-7b.pim", system="hybe", strategy="hybe", dims=SMALL_LLAMA, baselines=False
+    )
     report = result.report
     assert {e["device"] for e in report["ops"] if e["phase"] == "prefill"} == {"gpu"}
     assert {e["device"] for e in report["ops"] if e["phase"] == "decode"} == {"npu"}
@@ -234,14 +269,16 @@ def test_handed_off_kv_cache_is_held_where_decode_reads_it() -> None:
     prefill cache counts in the PIM memory, not in the GPU's HBM; gpu-only keeps it in the HBM."""
     dims = {**SMALL_LLAMA, "dtype": "f16"}
     kv = 2 * 2 * 1 * 4 * 32 * 64 * 2  # k and v x layers x [batch, kv_heads, seq, head_dim] x 2 B
-    attacc = compile_model(ROOT / "examples" / "llama2-7b.pim", system="attacc", strategy="attacc", dims=dims,
-                           baselines=False).report["memory"]
+    attacc = compile_model(
+        ROOT / "examples" / "llama2-7b.pim", system="attacc", strategy="attacc", dims=dims, baselines=False
+    ).report["memory"]
     assert attacc["pim_hbm"]["kv_cache_bytes"]["prefill"] == kv
     assert attacc["hbm"]["kv_cache_bytes"].get("prefill", 0) == 0
     # decode reads the past cache (31 positions) plus the new token's K/V from the PIM stacks
     assert attacc["pim_hbm"]["kv_cache_bytes"]["decode"] == kv
-    gpu = compile_model(ROOT / "examples" / "llama2-7b.pim", system="attacc", strategy="gpu-only", dims=dims,
-                        baselines=False).report["memory"]
+    gpu = compile_model(
+        ROOT / "examples" / "llama2-7b.pim", system="attacc", strategy="gpu-only", dims=dims, baselines=False
+    ).report["memory"]
     assert gpu["hbm"]["kv_cache_bytes"]["prefill"] == kv
     assert attacc["hbm"]["total_bytes"] < gpu["hbm"]["total_bytes"]
 
@@ -250,7 +287,9 @@ def test_pim_only_and_missing_device_errors() -> None:
     decode = _placed("npu-aim", "pim-only", SMALL_LLAMA)["decode"]
     assert {d for _, role, d in decode if role in ("fc", "attention")} == {"pim"}
     assert {d for _, role, d in decode if role == "vector"} == {"npu"}  # the PIM's host
-    with pytest.raises(PimcError, match="strategy 'gpu-only' needs a GPU or accelerator, and system 'neupims' has none"):
+    with pytest.raises(
+        PimcError, match="strategy 'gpu-only' needs a GPU or accelerator, and system 'neupims' has none"
+    ):
         _placed("neupims", "gpu-only", SMALL_LLAMA)
 
 
@@ -278,8 +317,14 @@ def test_report_has_schedule_devices_and_baselines() -> None:
 
 
 def test_speculate_sets_decode_tokens() -> None:
-    report = compile_model(ROOT / "examples" / "llama2-7b.pim", system="npu-aim", strategy="roofline",
-                           dims=SMALL_LLAMA, speculate=4, baselines=False).report
+    report = compile_model(
+        ROOT / "examples" / "llama2-7b.pim",
+        system="npu-aim",
+        strategy="roofline",
+        dims=SMALL_LLAMA,
+        speculate=4,
+        baselines=False,
+    ).report
     assert report["phases"]["decode"]["tokens"] == 4
     assert report["schedule"]["tpot_ns"] == pytest.approx(report["schedule"]["decode_step_ns"] / 4)
     with pytest.raises(PimcError, match="--speculate"):

@@ -39,7 +39,7 @@ from pimc.targets.system import load_system
 Command = TypeVar("Command", bound=aim.AimCommandOp)
 
 REPO = Path(__file__).resolve().parents[2]
-EPS16 = 2.0 ** -11  # FP16 unit roundoff
+EPS16 = 2.0**-11  # FP16 unit roundoff
 
 
 def _aim():
@@ -65,7 +65,13 @@ def _bound(x: np.ndarray, w: np.ndarray, bias: np.ndarray | None) -> np.ndarray:
     return 4 * EPS16 * mag + 1e-6
 
 
-GEMVS = [(1, 16, 8, False), (1, 100, 700, True), (3, 2500, 513, True), (2, 1024, 512, False), (1, 4096, 11008 // 8, False)]
+GEMVS = [
+    (1, 16, 8, False),
+    (1, 100, 700, True),
+    (3, 2500, 513, True),
+    (2, 1024, 512, False),
+    (1, 4096, 11008 // 8, False),
+]
 
 
 @pytest.mark.parametrize("m,k,n,bias", GEMVS)
@@ -138,10 +144,11 @@ def test_attention_stream_computes_attention(dims: tuple[int, ...], masked: bool
     """Heads on their channel groups: scores and context on the banks, softmax on the host."""
     b, hq, hkv, s, t, d, dv = dims
     dev = _aim()
-    block = Block(arg_types=[TensorType(f32, [b, hq, s, d]), TensorType(f32, [b, hkv, t, d]),
-                             TensorType(f32, [b, hkv, t, dv])])
+    block = Block(
+        arg_types=[TensorType(f32, [b, hq, s, d]), TensorType(f32, [b, hkv, t, d]), TensorType(f32, [b, hkv, t, dv])]
+    )
     q, k, v = block.args
-    attn = nn.AttentionOp(q, k, v, None, scale=d ** -0.5)
+    attn = nn.AttentionOp(q, k, v, None, scale=d**-0.5)
     block.add_op(attn)
     lower_attention(attn, dev, RowAllocator(dev.p("rows_per_bank")), Rewriter())
     (op,) = block.ops
@@ -152,9 +159,17 @@ def test_attention_stream_computes_attention(dims: tuple[int, ...], masked: bool
     k = rng.standard_normal((b, hkv, t, d)).astype(np.float32)
     v = rng.standard_normal((b, hkv, t, dv)).astype(np.float32)
     mask = (rng.random((b, 1, s, t)) > 0.3) if masked else None
-    scale = d ** -0.5
-    got = emulate_attention(op, q, k, v, mask, dev, BankImage.for_device(dev),
-                            lambda sc, mk: attention_probabilities(sc, mk, scale, -1e4 if masked else None))
+    scale = d**-0.5
+    got = emulate_attention(
+        op,
+        q,
+        k,
+        v,
+        mask,
+        dev,
+        BankImage.for_device(dev),
+        lambda sc, mk: attention_probabilities(sc, mk, scale, -1e4 if masked else None),
+    )
     kk, vv = np.repeat(k, hq // hkv, axis=1), np.repeat(v, hq // hkv, axis=1)
     scores = q.astype(np.float64) @ np.swapaxes(kk, -1, -2)
     p = attention_probabilities(scores, mask, scale, -1e4 if masked else None)
@@ -165,8 +180,9 @@ def test_attention_stream_computes_attention(dims: tuple[int, ...], masked: bool
 
 def test_attention_op_field_type() -> None:
     """The scale the run driver reads from a lowered pim.attention is the nn.attention's."""
-    block = Block(arg_types=[TensorType(f32, [1, 2, 1, 16]), TensorType(f32, [1, 2, 4, 16]),
-                             TensorType(f32, [1, 2, 4, 16])])
+    block = Block(
+        arg_types=[TensorType(f32, [1, 2, 1, 16]), TensorType(f32, [1, 2, 4, 16]), TensorType(f32, [1, 2, 4, 16])]
+    )
     q, k, v = block.args
     attn = nn.AttentionOp(q, k, v, None, scale=0.25)
     block.add_op(attn)
@@ -183,8 +199,11 @@ def test_emulator_functions_compose_with_the_reference() -> None:
     stream by the emulator's, registered on the same interpreter."""
     rng = np.random.default_rng(3)
     op = _gemv(2, 300, 40, True)
-    data = {"x": rng.standard_normal((2, 300)).astype(np.float32),
-            "w": rng.standard_normal((300, 40)).astype(np.float32), "b": rng.standard_normal(40).astype(np.float32)}
+    data = {
+        "x": rng.standard_normal((2, 300)).astype(np.float32),
+        "w": rng.standard_normal((300, 40)).astype(np.float32),
+        "b": rng.standard_normal(40).astype(np.float32),
+    }
     owners = [v.owner for v in op.operands if isinstance(v.owner, Operation)]
     fn = func.FuncOp("main", ([], [op.result.type]), Region(Block([*owners, op, func.ReturnOp(op.result)])))
     interpreter = reference_interpreter(fn, data)
@@ -213,12 +232,15 @@ def test_a_command_outside_a_macro_is_an_error() -> None:
 TOLERANCE = 2e-3  # max abs error: the fixtures' outputs are O(1); FP16 PIM results differ by ~1e-4
 
 
-@pytest.mark.parametrize("model,strategy", [
-    ("examples/gpt2-tiny-decode.onnx", "optimal"),
-    ("tests/models/gpt2-decode-opt.onnx", "pim-only"),
-    ("tests/models/llama-decode-opt.onnx", "pim-only"),
-    ("tests/models/llama-prefill-opt.onnx", "pim-only"),
-])
+@pytest.mark.parametrize(
+    "model,strategy",
+    [
+        ("examples/gpt2-tiny-decode.onnx", "optimal"),
+        ("tests/models/gpt2-decode-opt.onnx", "pim-only"),
+        ("tests/models/llama-decode-opt.onnx", "pim-only"),
+        ("tests/models/llama-prefill-opt.onnx", "pim-only"),
+    ],
+)
 def test_run_matches_onnxruntime(model: str, strategy: str) -> None:
     result = run_model(REPO / model, "npu-aim", strategy)
     assert result.macros.get("pim", 0) > 0, "no op ran from a command stream"

@@ -70,8 +70,16 @@ def test_toy_gemv_by_hand() -> None:
     assert c.energy_pj(dev) == pytest.approx(2560 + 4096 + 4096 + 256)
 
 
-SHAPES = [(1, 64, 4, False), (1, 100, 7, True), (3, 33, 9, False), (2, 4096, 4096, False), (1, 4096, 11008, True),
-          (1, 11008, 4096, False), (4, 768, 2304, True), (1, 5, 1, False)]
+SHAPES = [
+    (1, 64, 4, False),
+    (1, 100, 7, True),
+    (3, 33, 9, False),
+    (2, 4096, 4096, False),
+    (1, 4096, 11008, True),
+    (1, 11008, 4096, False),
+    (4, 768, 2304, True),
+    (1, 5, 1, False),
+]
 
 
 @pytest.mark.parametrize("preset", ["toy", *device_preset_names()])
@@ -113,8 +121,12 @@ def test_unknown_command_is_refused() -> None:
 
 AttentionDims = tuple[int, int, int, int, int, int, int]
 """(B, Hq, Hkv, S, T, D, Dv), as nn.AttentionOp.dims()."""
-ATTENTION: list[AttentionDims] = [(1, 4, 4, 1, 16, 16, 16), (1, 32, 32, 1, 512, 128, 128), (1, 8, 2, 1, 100, 64, 64),
-                                  (2, 4, 4, 3, 33, 16, 16)]
+ATTENTION: list[AttentionDims] = [
+    (1, 4, 4, 1, 16, 16, 16),
+    (1, 32, 32, 1, 512, 128, 128),
+    (1, 8, 2, 1, 100, 64, 64),
+    (2, 4, 4, 3, 33, 16, 16),
+]
 
 
 def _generic_attention_stream(dims: AttentionDims, dev):
@@ -146,10 +158,11 @@ def test_attention_estimate_equals_emitted_commands(preset: str, dims: Attention
 
     b, hq, hkv, s, t, d, dv = dims
     dev = _preset_device(preset)
-    block = Block(arg_types=[TensorType(f32, [b, hq, s, d]), TensorType(f32, [b, hkv, t, d]),
-                             TensorType(f32, [b, hkv, t, dv])])
+    block = Block(
+        arg_types=[TensorType(f32, [b, hq, s, d]), TensorType(f32, [b, hkv, t, d]), TensorType(f32, [b, hkv, t, dv])]
+    )
     q, k, v = block.args
-    attn = nn.AttentionOp(q, k, v, None, scale=d ** -0.5)
+    attn = nn.AttentionOp(q, k, v, None, scale=d**-0.5)
     block.add_op(attn)
     lower_attention(attn, dev, RowAllocator(dev.p("rows_per_bank")), Rewriter())
     (lowered,) = block.ops
@@ -179,8 +192,14 @@ def test_disjoint_channels_overlap_and_sync_waits() -> None:
     assert side.cycles == mac
     queued = stream_counts([PimCommand(CommandKind.MAC_ABK, 2, 0b11), PimCommand(CommandKind.MAC_ABK, 2, 0b10)], dev)
     assert queued.cycles == 2 * mac
-    synced = stream_counts([PimCommand(CommandKind.MAC_ABK, 2, 0b01), PimCommand(CommandKind.SYNC),
-                            PimCommand(CommandKind.MAC_ABK, 2, 0b10)], dev)
+    synced = stream_counts(
+        [
+            PimCommand(CommandKind.MAC_ABK, 2, 0b01),
+            PimCommand(CommandKind.SYNC),
+            PimCommand(CommandKind.MAC_ABK, 2, 0b10),
+        ],
+        dev,
+    )
     assert synced.cycles == 2 * mac
     # overlapping in time does not change the energy: both commands open their rows
     assert side.act_bits == 2 * command_counts(PimCommand(CommandKind.MAC_ABK, 2, 0b01), dev).act_bits
@@ -204,8 +223,10 @@ def test_packed_keys_cut_rows_and_time() -> None:
     assert gemv_counts(1, 4096, 4096, dev) == gemv_counts(1, 4096, 4096, one)
 
 
-@pytest.mark.parametrize(("m", "k", "n", "bias"), [(1, 4096, 4096, False), (4, 4096, 4096, True), (7, 1000, 300, False),
-                                                    (16, 11008, 4096, True)])
+@pytest.mark.parametrize(
+    ("m", "k", "n", "bias"),
+    [(1, 4096, 4096, False), (4, 4096, 4096, True), (7, 1000, 300, False), (16, 11008, 4096, True)],
+)
 def test_lanes_beyond_a_column_serve_more_input_vectors(m: int, k: int, n: int, bias: bool) -> None:
     """PAPI's FC-PIM: 64 lanes over 16-element columns MAC 4 input vectors per column read.
 
@@ -250,8 +271,16 @@ def _attacc_gemv(m: int, k: int, n: int, dev, bias: bool) -> tuple[pim.GemvOp, l
     return op, attacc_ops(gemv_macro_items(op, dev))
 
 
-ATTACC_SHAPES = [(1, 4096, 4096, False), (2, 4096, 4096, True), (4, 4096, 11008, False), (5, 11008, 4096, True),
-                 (7, 1000, 300, False), (16, 128, 512, False), (3, 40, 5000, True), (9, 300, 17, False)]
+ATTACC_SHAPES = [
+    (1, 4096, 4096, False),
+    (2, 4096, 4096, True),
+    (4, 4096, 11008, False),
+    (5, 11008, 4096, True),
+    (7, 1000, 300, False),
+    (16, 128, 512, False),
+    (3, 40, 5000, True),
+    (9, 300, 17, False),
+]
 
 
 @pytest.mark.parametrize("device", ["papi:fc_pim", "papi:attn_pim", "hbm3-pim"])
@@ -298,10 +327,11 @@ def test_attacc_attention_estimate_equals_emitted_commands(device: str, dims: At
 
     b, hq, hkv, s, t, d, dv = dims
     dev = _papi(device.split(":")[1])
-    block = Block(arg_types=[TensorType(f32, [b, hq, s, d]), TensorType(f32, [b, hkv, t, d]),
-                             TensorType(f32, [b, hkv, t, dv])])
+    block = Block(
+        arg_types=[TensorType(f32, [b, hq, s, d]), TensorType(f32, [b, hkv, t, d]), TensorType(f32, [b, hkv, t, dv])]
+    )
     q, k, v = block.args
-    attn = nn.AttentionOp(q, k, v, None, scale=d ** -0.5)
+    attn = nn.AttentionOp(q, k, v, None, scale=d**-0.5)
     block.add_op(attn)
     lower_attention(attn, dev, RowAllocator(dev.p("rows_per_bank")), Rewriter())
     (lowered,) = block.ops
@@ -325,10 +355,23 @@ def test_kv_cache_rows_shared_across_phases_only_when_laid_out_alike(past: str, 
     from pimc.compiler.driver import compile_model
     from pimc.targets.pim_timing import attention_mapping
 
-    dims = {"layers": "2", "hidden": "256", "heads": "4", "kv_heads": "4", "ffn": "512", "vocab": "1000",
-            "seq": "32", "past": past}
-    module = compile_model(Path(__file__).parents[2] / "examples" / "llama2-7b.pim", system="attacc",
-                           strategy="pim-only", dims=dims, baselines=False).module
+    dims = {
+        "layers": "2",
+        "hidden": "256",
+        "heads": "4",
+        "kv_heads": "4",
+        "ffn": "512",
+        "vocab": "1000",
+        "seq": "32",
+        "past": past,
+    }
+    module = compile_model(
+        Path(__file__).parents[2] / "examples" / "llama2-7b.pim",
+        system="attacc",
+        strategy="pim-only",
+        dims=dims,
+        baselines=False,
+    ).module
     dev = load_system("attacc").devices["pim"]
     spans = {}
     for op in module.walk():
@@ -339,7 +382,8 @@ def test_kv_cache_rows_shared_across_phases_only_when_laid_out_alike(past: str, 
             assert isinstance(name, StringAttr) and isinstance(phase, StringAttr)
             spans[(name.data, phase.data)] = (
                 (op.k_layout.row_base.value.data, mapping.waves * k_rows),
-                (op.v_layout.row_base.value.data, mapping.waves * v_rows))
+                (op.v_layout.row_base.value.data, mapping.waves * v_rows),
+            )
     pre, dec = spans[("layers.0.attn", "prefill")], spans[("layers.0.attn", "decode")]
     assert (pre == dec) == alike
     extent: dict[int, int] = {}  # a shared cache: one base and extent
@@ -377,8 +421,9 @@ def test_unnamed_attention_ops_get_their_own_cache_rows() -> None:
 # -- closed-form GEMV counts: equal to the per-pass / per-tile enumeration they replaced ------------------------
 
 
-def _gemv_counts_enumerated(m: int, k: int, n: int, dev, bias: bool = False, sync: bool = True,
-                            max_channels: int | None = None) -> PimCounts:
+def _gemv_counts_enumerated(
+    m: int, k: int, n: int, dev, bias: bool = False, sync: bool = True, max_channels: int | None = None
+) -> PimCounts:
     """gemv_counts as it was before it became closed-form: one list entry per pass over the banks and per row
     tile of K (linear in N and K, so in the KV cache length of attention). The reference the closed form must
     equal exactly."""
@@ -405,7 +450,11 @@ def _gemv_counts_enumerated(m: int, k: int, n: int, dev, bias: bool = False, syn
                 c.add(_scaled(command_counts(mac, dev), times * n_tiles))
             c.add(_scaled(command_counts(PimCommand(CommandKind.RD_MAC, 0, channel_span(0, a), v * outs), dev), times))
             if bias:
-                c.add(_scaled(command_counts(PimCommand(CommandKind.WR_BIAS, 0, channel_span(0, a), v * outs), dev), times))
+                c.add(
+                    _scaled(
+                        command_counts(PimCommand(CommandKind.WR_BIAS, 0, channel_span(0, a), v * outs), dev), times
+                    )
+                )
         for cols, n_tiles in distinct_tiles.items():
             write = PimCommand(CommandKind.WR_GB, cols * v, channel_span(0, geo.channels), v)
             c.add(_scaled(command_counts(write, dev), wr_gb_passes * n_tiles))
@@ -429,8 +478,9 @@ def _attention_mapping_enumerated(b: int, hq: int, hkv: int, s: int, t: int, d: 
     for c in sorted({1 << i for i in range(channels.bit_length()) if 1 << i <= channels} | {channels}):
         head = _gemv_counts_enumerated(rows, d, t, dev, sync=False, max_channels=c)
         head.add(_gemv_counts_enumerated(rows, t, dv, dev, sync=False, max_channels=c))
-        mapping = AttentionMapping(heads, c, channels // c, gemv_geometry(d, t, dev, c), gemv_geometry(t, dv, dev, c),
-                                   head)
+        mapping = AttentionMapping(
+            heads, c, channels // c, gemv_geometry(d, t, dev, c), gemv_geometry(t, dv, dev, c), head
+        )
         key = (mapping.waves * head.cycles, head.energy_pj(dev), c)
         if best is None or key < best[0]:
             best = (key, mapping)
@@ -465,8 +515,9 @@ def test_closed_form_gemv_counts_equal_the_enumeration() -> None:
                 m = rnd.choice([1, 1, 2, 3, 8, 33])
                 bias = rnd.random() < 0.5
                 limit = rnd.choice([None, 1, 2, 3, dev.p("channels")])
-                assert gemv_counts(m, k, n, dev, bias, True, limit) == \
-                    _gemv_counts_enumerated(m, k, n, dev, bias, True, limit), (name, m, k, n, bias, limit)
+                assert gemv_counts(m, k, n, dev, bias, True, limit) == _gemv_counts_enumerated(
+                    m, k, n, dev, bias, True, limit
+                ), (name, m, k, n, bias, limit)
                 checked += 1
     assert checked > 200
 
@@ -482,9 +533,17 @@ def test_attention_mapping_equals_the_enumerated_search() -> None:
     shapes = [(1, 32, 32, 1, 512, 128, 128), (4, 8, 2, 1, 1000, 64, 64), (1, 4, 4, 32, 32, 16, 16)]
     for _ in range(40):
         hkv = rnd.choice([1, 2, 4, 8])
-        shapes.append((rnd.choice([1, 2, 3, 16]), hkv * rnd.choice([1, 2, 4]), hkv, rnd.choice([1, 1, 2, 4, 17]),
-                       rnd.choice([1, 2, 63, 64, 65, 511, 512, 513, 4095, rnd.randrange(1, 20000)]),
-                       rnd.choice([16, 64, 80, 128]), rnd.choice([16, 64, 128])))
+        shapes.append(
+            (
+                rnd.choice([1, 2, 3, 16]),
+                hkv * rnd.choice([1, 2, 4]),
+                hkv,
+                rnd.choice([1, 1, 2, 4, 17]),
+                rnd.choice([1, 2, 63, 64, 65, 511, 512, 513, 4095, rnd.randrange(1, 20000)]),
+                rnd.choice([16, 64, 80, 128]),
+                rnd.choice([16, 64, 128]),
+            )
+        )
     for name, dev in _pim_devices():
         for shape in shapes:
             assert attention_mapping(*shape, dev) == _attention_mapping_enumerated(*shape, dev), (name, shape)

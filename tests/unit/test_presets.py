@@ -9,16 +9,46 @@ import pytest
 from pimc.targets.system import Device, System, device_preset_names, load_system, parse_system, preset_names
 
 SYSTEMS = {
-    "h100", "a100", "mi300x", "tpu-v4", "npu", "npu-aim",
-    "neupims", "ianus", "attacc", "hybe", "papi", "pim-gpt",
-    "groq-lpu", "wse-2", "gaudi3", "sn40l", "grayskull", "ipu",
+    "h100",
+    "a100",
+    "mi300x",
+    "tpu-v4",
+    "npu",
+    "npu-aim",
+    "neupims",
+    "ianus",
+    "attacc",
+    "hybe",
+    "papi",
+    "pim-gpt",
+    "groq-lpu",
+    "wse-2",
+    "gaudi3",
+    "sn40l",
+    "grayskull",
+    "ipu",
 }
 DEVICE_PRESETS = {"gddr6-aim", "hbm2-pim", "hbm3-pim", "samsung-hbm-pim"}
 
 # What fixes a PIM device's DRAM: a system may override organisation (channels, lanes, dtypes), not these.
 DRAM_KEYS = (
-    "isa", "tck_ns", "row_bytes", "column_bytes", "rows_per_bank", "mac_interval_cycles",
-    "tRCD", "tRCD_MAC", "tRP", "tRAS", "tCCD_S", "tCCD_L", "tRRD", "tFAW", "tCL", "tREFI", "tRFC",
+    "isa",
+    "tck_ns",
+    "row_bytes",
+    "column_bytes",
+    "rows_per_bank",
+    "mac_interval_cycles",
+    "tRCD",
+    "tRCD_MAC",
+    "tRP",
+    "tRAS",
+    "tCCD_S",
+    "tCCD_L",
+    "tRRD",
+    "tFAW",
+    "tCL",
+    "tREFI",
+    "tRFC",
 )
 
 
@@ -83,8 +113,12 @@ def test_samsung_hbm_pim_peak_matches_one_16_lane_block_per_two_banks() -> None:
     pim = _device_preset("samsung-hbm-pim")
     blocks = pim.p("channels") * pim.p("banks_per_channel") // 2
     per_block_gflops = 2 * 16 / (pim.p("mac_interval_cycles") * pim.p("tck_ns"))
-    lanes_gflops = 2 * pim.p("channels") * pim.p("banks_per_channel") * pim.p("mac_lanes") / (
-        pim.p("mac_interval_cycles") * pim.p("tck_ns")
+    lanes_gflops = (
+        2
+        * pim.p("channels")
+        * pim.p("banks_per_channel")
+        * pim.p("mac_lanes")
+        / (pim.p("mac_interval_cycles") * pim.p("tck_ns"))
     )
     assert lanes_gflops == pytest.approx(blocks * per_block_gflops)
 

@@ -36,7 +36,9 @@ def _w(name: str, *shape: int) -> onnx.TensorProto:
 
 
 def test_node_with_wrong_arity_is_a_one_line_error(tmp_path: Path) -> None:
-    path = _model(tmp_path, [helper.make_node("Add", ["a", "a", "a"], ["y"], name="add3")], [_vi("a", [4])], [_vi("y", [4])])
+    path = _model(
+        tmp_path, [helper.make_node("Add", ["a", "a", "a"], ["y"], name="add3")], [_vi("a", [4])], [_vi("y", [4])]
+    )
     with pytest.raises(ModelImportError, match="node 'add3' \\(Add\\)"):
         import_onnx(path)
 
@@ -114,8 +116,10 @@ def test_aim_device_limits(test_system: Path, key: str, value: int, message: str
         parse_system(doc, "t.toml")
 
 
-@pytest.mark.parametrize(("latency", "message"), [("slow", "expected float, got 'slow'"), (-5, "must be at least 0"),
-                                                   ([1], "expected float, got \\[1\\]")])
+@pytest.mark.parametrize(
+    ("latency", "message"),
+    [("slow", "expected float, got 'slow'"), (-5, "must be at least 0"), ([1], "expected float, got \\[1\\]")],
+)
 def test_link_latency_is_validated(test_system: Path, latency: object, message: str) -> None:
     doc = tomllib.loads(test_system.read_text())
     doc["links"][0]["latency_ns"] = latency

@@ -32,8 +32,10 @@ def fake_report(batch: int, system: str) -> dict[str, Any]:
     return {
         "dtype": "fp16",
         "schedule": {"ttft_ns": 1e6 * batch, "tpot_ns": tpot, "tokens_per_step": 1},
-        "phases": {"prefill": {"tokens": 16 * batch, "energy_pj": 1e9 * batch, "latency_ns": 1e6 * batch},
-                   "decode": {"tokens": batch, "energy_pj": 2e7 * batch, "latency_ns": tpot}},
+        "phases": {
+            "prefill": {"tokens": 16 * batch, "energy_pj": 1e9 * batch, "latency_ns": 1e6 * batch},
+            "decode": {"tokens": batch, "energy_pj": 2e7 * batch, "latency_ns": tpot},
+        },
         "totals": {"energy_pj": 1e9 * batch + 2e7 * batch},
     }
 
@@ -43,8 +45,9 @@ class FakeResult:
         self.report = report
 
 
-def fake_compile(path: Any, system: str, strategy: str, dims: dict[str, str], dtype: str | None,
-                 **_: Any) -> FakeResult:
+def fake_compile(
+    path: Any, system: str, strategy: str, dims: dict[str, str], dtype: str | None, **_: Any
+) -> FakeResult:
     if system == "npu-aim" and dims["batch"] == "64":
         raise PimcError("memory gddr6: the model does not fit")
     return FakeResult(fake_report(int(dims["batch"]), system))
@@ -59,18 +62,24 @@ def rows(monkeypatch: pytest.MonkeyPatch) -> list[dict[str, Any]]:
 def test_parse_sweep_dims() -> None:
     assert parse_sweep_dims([]) == {}
     assert parse_sweep_dims(["batch=1,4,16", " past = 511 , 2047 ", "layers=2"]) == {
-        "batch": ["1", "4", "16"], "past": ["511", "2047"], "layers": ["2"]}
+        "batch": ["1", "4", "16"],
+        "past": ["511", "2047"],
+        "layers": ["2"],
+    }
 
 
-@pytest.mark.parametrize("specs, message", [
-    (["batch"], "expected NAME=V1,V2"),
-    (["batch="], "expected NAME=V1,V2"),
-    (["=1,2"], "expected NAME=V1,V2"),
-    (["batch=1,,4"], "empty value"),
-    (["batch=1,4,"], "empty value"),
-    (["batch=1", "batch=2"], "given twice"),
-    (["dtype=f16,f32"], "sweep column"),
-])
+@pytest.mark.parametrize(
+    "specs, message",
+    [
+        (["batch"], "expected NAME=V1,V2"),
+        (["batch="], "expected NAME=V1,V2"),
+        (["=1,2"], "expected NAME=V1,V2"),
+        (["batch=1,,4"], "empty value"),
+        (["batch=1,4,"], "empty value"),
+        (["batch=1", "batch=2"], "given twice"),
+        (["dtype=f16,f32"], "sweep column"),
+    ],
+)
 def test_parse_sweep_dims_errors(specs: list[str], message: str) -> None:
     with pytest.raises(PimcError, match=message) as e:
         parse_sweep_dims(specs)
@@ -95,7 +104,10 @@ def test_metrics_row_without_schedule_or_decode() -> None:
 
 def test_failed_point_is_an_error_row(rows: list[dict[str, Any]]) -> None:
     assert [(r["system"], r["batch"], r["past"]) for r in rows][:3] == [
-        ("attacc", "1", "511"), ("attacc", "1", "2047"), ("attacc", "4", "511")]
+        ("attacc", "1", "511"),
+        ("attacc", "1", "2047"),
+        ("attacc", "4", "511"),
+    ]
     assert len(rows) == 12
     failed = [r for r in rows if r["error"]]
     assert [(r["system"], r["batch"]) for r in failed] == [("npu-aim", "64")] * 2
@@ -115,8 +127,7 @@ def test_any_failing_point_is_an_error_row_and_the_sweep_goes_on(monkeypatch: py
         "5": RecursionError(),
     }
 
-    def failing(path: Any, system: str, strategy: str, dims: dict[str, str], dtype: str | None,
-                **_: Any) -> FakeResult:
+    def failing(path: Any, system: str, strategy: str, dims: dict[str, str], dtype: str | None, **_: Any) -> FakeResult:
         if dims["batch"] in failures:
             raise failures[dims["batch"]]
         if dims["batch"] == "6":
@@ -184,9 +195,17 @@ def test_write_sweep_failure_leaves_nothing(rows: list[dict[str, Any]], tmp_path
 
 
 def test_png_prefill_only_and_categorical_x() -> None:
-    rows = [{"system": "npu", "strategy": "optimal", "dtype": "fp16", "model": m,
-             **metrics_row({"schedule": {"ttft_ns": 1e6}, "phases": {"prefill": {"tokens": 16, "energy_pj": 1e8}}}),
-             "error": None} for m in ("small", "large")]
+    rows = [
+        {
+            "system": "npu",
+            "strategy": "optimal",
+            "dtype": "fp16",
+            "model": m,
+            **metrics_row({"schedule": {"ttft_ns": 1e6}, "phases": {"prefill": {"tokens": 16, "energy_pj": 1e8}}}),
+            "error": None,
+        }
+        for m in ("small", "large")
+    ]
     assert sweep_png_bytes(rows, "model").startswith(PNG_SIGNATURE)
 
 

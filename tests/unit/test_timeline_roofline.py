@@ -19,10 +19,26 @@ from pimc.targets.timeline import chrome_trace
 PNG = b"\x89PNG\r\n\x1a\n"
 
 
-def _event(name: str, resource: str, start: float, end: float, phase: str = "prefill", stream: int = 0,
-           kind: str = "op", **args: Any) -> dict[str, Any]:
-    return {"name": name, "kind": kind, "resource": resource, "phase": phase, "stream": stream,
-            "start_ns": start, "end_ns": end, "args": args}
+def _event(
+    name: str,
+    resource: str,
+    start: float,
+    end: float,
+    phase: str = "prefill",
+    stream: int = 0,
+    kind: str = "op",
+    **args: Any,
+) -> dict[str, Any]:
+    return {
+        "name": name,
+        "kind": kind,
+        "resource": resource,
+        "phase": phase,
+        "stream": stream,
+        "start_ns": start,
+        "end_ns": end,
+        "args": args,
+    }
 
 
 EVENTS = [
@@ -70,8 +86,12 @@ def test_trace_tracks_devices_then_links_and_events_stay_on_their_resource() -> 
     per_track: dict[str, list[str]] = {}
     for e in _x(trace):
         per_track.setdefault(names[e["tid"]], []).append(e["name"])
-    assert per_track == {"npu": ["layers.0.q_proj", "layers.0.k_proj"], "link gddr6-hbm": ["transfer x"],
-                         "gpu": ["layers.0.attn"], "pim": ["layers.0.q_proj"]}
+    assert per_track == {
+        "npu": ["layers.0.q_proj", "layers.0.k_proj"],
+        "link gddr6-hbm": ["transfer x"],
+        "gpu": ["layers.0.attn"],
+        "pim": ["layers.0.q_proj"],
+    }
     assert {e["pid"] for e in trace["traceEvents"]} == {1}
     assert any(e["name"] == "process_name" and "gpt2" in e["args"]["name"] for e in trace["traceEvents"])
 
@@ -97,8 +117,19 @@ def test_trace_rejects_non_finite_times() -> None:
 
 
 def test_trace_of_ten_thousand_events_is_fast() -> None:
-    events = [_event(f"op{i}", ("npu", "pim", "gpu", "link a-b")[i % 4], i * 10.0, i * 10.0 + 7.5,
-                     "prefill" if i < 5000 else "decode", i % 2, op="MatMul", flops=i) for i in range(10_000)]
+    events = [
+        _event(
+            f"op{i}",
+            ("npu", "pim", "gpu", "link a-b")[i % 4],
+            i * 10.0,
+            i * 10.0 + 7.5,
+            "prefill" if i < 5000 else "decode",
+            i % 2,
+            op="MatMul",
+            flops=i,
+        )
+        for i in range(10_000)
+    ]
     t0 = time.perf_counter()
     trace = chrome_trace(events, "m", "s")
     elapsed = time.perf_counter() - t0
@@ -111,19 +142,26 @@ def test_device_roofs_follow_from_preset_parameters() -> None:
     s = load_system("npu-aim")
     roofs = device_roofs(s, "fp16")
     npu, pim, gpu = s.devices["npu"], s.devices["pim"], s.devices["gpu"]
-    assert roofs["npu"] == pytest.approx((
-        2 * npu.p("array_rows") * npu.p("array_cols") * npu.p("cores") * npu.p("clock_ghz"),
-        s.memories["gddr6"].bandwidth_gbps))
-    assert roofs["gpu"] == pytest.approx((
-        gpu.p("peak_tflops")["fp16"] * 1e3 * gpu.p("compute_efficiency"),
-        s.memories["hbm"].bandwidth_gbps * gpu.p("memory_efficiency")))
+    assert roofs["npu"] == pytest.approx(
+        (
+            2 * npu.p("array_rows") * npu.p("array_cols") * npu.p("cores") * npu.p("clock_ghz"),
+            s.memories["gddr6"].bandwidth_gbps,
+        )
+    )
+    assert roofs["gpu"] == pytest.approx(
+        (
+            gpu.p("peak_tflops")["fp16"] * 1e3 * gpu.p("compute_efficiency"),
+            s.memories["hbm"].bandwidth_gbps * gpu.p("memory_efficiency"),
+        )
+    )
     elements = pim.p("column_bytes") // 2  # fp16 elements per column access
     v = max(1, pim.p("mac_lanes") // elements)  # input vectors a column serves
     column_ns = pim.p("mac_interval_cycles") * math.ceil(v * elements / pim.p("mac_lanes")) * pim.p("tck_ns")
     one_vector_ns = pim.p("mac_interval_cycles") * math.ceil(elements / pim.p("mac_lanes")) * pim.p("tck_ns")
     banks = pim.p("channels") * pim.p("banks_per_channel")
-    assert roofs["pim"] == pytest.approx((2 * banks * elements * v / column_ns,
-                                          banks * pim.p("column_bytes") / one_vector_ns))
+    assert roofs["pim"] == pytest.approx(
+        (2 * banks * elements * v / column_ns, banks * pim.p("column_bytes") / one_vector_ns)
+    )
     assert list(roofs) == ["npu", "pim", "gpu"]
 
 
@@ -132,8 +170,12 @@ def test_device_roofs_apply_efficiencies_and_skip_devices_without_the_dtype() ->
     gpu = s.devices["gpu"]
     roofs = device_roofs(s, "fp16")
     assert gpu.p("compute_efficiency") < 1 and gpu.p("memory_efficiency") < 1
-    assert roofs["gpu"] == pytest.approx((gpu.p("peak_tflops")["fp16"] * 1e3 * gpu.p("compute_efficiency"),
-                                          s.memories["hbm"].bandwidth_gbps * gpu.p("memory_efficiency")))
+    assert roofs["gpu"] == pytest.approx(
+        (
+            gpu.p("peak_tflops")["fp16"] * 1e3 * gpu.p("compute_efficiency"),
+            s.memories["hbm"].bandwidth_gbps * gpu.p("memory_efficiency"),
+        )
+    )
     assert "pim" in roofs
     assert "fp32" in gpu.p("peak_tflops") and "fp32" not in s.devices["pim"].p("dtypes")
     assert list(device_roofs(s, "fp32")) == ["gpu"]
@@ -142,22 +184,43 @@ def test_device_roofs_apply_efficiencies_and_skip_devices_without_the_dtype() ->
 
 
 def _report(system: str, ops: list[dict[str, Any]], dtype: str = "fp16") -> dict[str, Any]:
-    return {"model": "gpt2", "system": {"name": system, "source": system}, "dtype": dtype,
-            "strategy": "greedy", "ops": ops}
+    return {
+        "model": "gpt2",
+        "system": {"name": system, "source": system},
+        "dtype": dtype,
+        "strategy": "greedy",
+        "ops": ops,
+    }
 
 
 def _op(device: str | None, phase: str, flops: float, n_bytes: float, latency: float | None) -> dict[str, Any]:
-    return {"name": "x", "op": "MatMul", "phase": phase, "device": device, "flops": flops, "bytes": n_bytes,
-            "intensity": flops / n_bytes if n_bytes else 0.0, "latency_ns": latency, "energy_pj": 1.0,
-            "bound": "memory", "start_ns": 0.0, "end_ns": latency}
+    return {
+        "name": "x",
+        "op": "MatMul",
+        "phase": phase,
+        "device": device,
+        "flops": flops,
+        "bytes": n_bytes,
+        "intensity": flops / n_bytes if n_bytes else 0.0,
+        "latency_ns": latency,
+        "energy_pj": 1.0,
+        "bound": "memory",
+        "start_ns": 0.0,
+        "end_ns": latency,
+    }
 
 
 def test_roofline_png_renders_ops_and_skips_unplottable_ones(tmp_path) -> None:
     s = load_system("npu-aim")
-    ops = [_op("npu", "prefill", 2e9, 1e7, 2e6), _op("pim", "decode", 2e7, 1e7, 1e4),
-           _op("gpu", "decode", 1e6, 1e6, 2e3), _op("npu", "decode", 0, 100, 5.0),  # no FLOPs
-           _op("npu", "prefill", 100, 0, 5.0), _op(None, "prefill", 100, 10, None),  # no bytes; unplaced
-           _op("pim", "other", 10, 10, 1.0)]
+    ops = [
+        _op("npu", "prefill", 2e9, 1e7, 2e6),
+        _op("pim", "decode", 2e7, 1e7, 1e4),
+        _op("gpu", "decode", 1e6, 1e6, 2e3),
+        _op("npu", "decode", 0, 100, 5.0),  # no FLOPs
+        _op("npu", "prefill", 100, 0, 5.0),
+        _op(None, "prefill", 100, 10, None),  # no bytes; unplaced
+        _op("pim", "other", 10, 10, 1.0),
+    ]
     png = roofline_png_bytes(_report("npu-aim", ops), s)
     assert png.startswith(PNG)
     path = tmp_path / "roofline.png"
@@ -178,14 +241,24 @@ def test_roofline_png_without_roof_or_ops() -> None:
 
 def test_roofline_png_of_five_thousand_ops_is_fast_and_thread_safe() -> None:
     s = load_system("npu-aim")
-    ops = [_op(("npu", "pim", "gpu")[i % 3], ("prefill", "decode")[i % 2], 1e6 * (1 + i % 97), 1e4 * (1 + i % 13),
-               1e3 * (1 + i % 7)) for i in range(5000)]
+    ops = [
+        _op(
+            ("npu", "pim", "gpu")[i % 3],
+            ("prefill", "decode")[i % 2],
+            1e6 * (1 + i % 97),
+            1e4 * (1 + i % 13),
+            1e3 * (1 + i % 7),
+        )
+        for i in range(5000)
+    ]
     t0 = time.perf_counter()
     assert roofline_png_bytes(_report("npu-aim", ops), s).startswith(PNG)
     assert time.perf_counter() - t0 < 2.0
     out: list[bytes] = []
-    threads = [threading.Thread(target=lambda: out.append(roofline_png_bytes(_report("npu-aim", ops[:50]), s)))
-               for _ in range(3)]
+    threads = [
+        threading.Thread(target=lambda: out.append(roofline_png_bytes(_report("npu-aim", ops[:50]), s)))
+        for _ in range(3)
+    ]
     for t in threads:
         t.start()
     for t in threads:

@@ -64,9 +64,30 @@ def test_aim_accepts_every_line_kind() -> None:
     comments: list[tuple[int, str]] = []
     cmds = parse_aim_trace(AIM_TRACE, comments=comments)
     assert [c.op for c in cmds] == [
-        "W_GPR", "W_CFR", "W_CFR", "R_CFR", "R_GPR", "W_MEM", "R_MEM",
-        "WR_SBK", "WR_ABK", "WR_GB", "WR_BIAS", "RD_MAC", "RD_AF", "RD_SBK", "COPY_BKGB", "COPY_GBBK",
-        "MAC_SBK", "MAC_ABK", "MAC_ABK", "AF", "EWMUL", "EWADD", "SYNC", "EOC",
+        "W_GPR",
+        "W_CFR",
+        "W_CFR",
+        "R_CFR",
+        "R_GPR",
+        "W_MEM",
+        "R_MEM",
+        "WR_SBK",
+        "WR_ABK",
+        "WR_GB",
+        "WR_BIAS",
+        "RD_MAC",
+        "RD_AF",
+        "RD_SBK",
+        "COPY_BKGB",
+        "COPY_GBBK",
+        "MAC_SBK",
+        "MAC_ABK",
+        "MAC_ABK",
+        "AF",
+        "EWMUL",
+        "EWADD",
+        "SYNC",
+        "EOC",
     ]
     by_line = {c.line: c for c in cmds}
     assert by_line[4] == TraceLine(4, "W_GPR", {"gpr": 0})
@@ -78,33 +99,41 @@ def test_aim_accepts_every_line_kind() -> None:
     assert by_line[22].fields == {"opsize": 1, "channel_mask": 0xFFFFFFFF, "row": 16383}  # "ISR_" prefix dropped
     assert by_line[25].fields == {"opsize": 4, "gpr": 8, "gpr1": 12}
     assert cmds[-1] == TraceLine(27, "EOC", {})
-    assert comments == [(1, "every kind of line the AiM trace reader accepts"), (2, ""),
-                        (28, "comments and blank lines may follow EOC")]
+    assert comments == [
+        (1, "every kind of line the AiM trace reader accepts"),
+        (2, ""),
+        (28, "comments and blank lines may follow EOC"),
+    ]
 
 
 def test_aim_accepts_the_simulators_own_lines() -> None:
     # arkhadem/aim_simulator trace_generator.py writes f"AiM WR_SBK 0 {hex_channel} {bank} {row}\n" with
     # hex_channel = 0xFFFFFFFF (formatted in decimal) and ends with f.write("AiM EOC\n");
     # the rest is verbatim from cornell-m3/aim_simulator (a fork) test/channels/traces/gemv_4096x4096_1.trace.
-    text = ("AiM WR_SBK 0 4294967295 0 0\n"
-            "# 4096x4096 bf16 GEMV over 1 channels\n"
-            "W GPR 2\n"
-            "AiM WR_GB 63 2 1\n"
-            "AiM WR_BIAS 0 1\n"
-            "AiM MAC_ABK 63 1 0\n"
-            "AiM RD_MAC 66 1\n"
-            "AiM EOC\n")
+    text = (
+        "AiM WR_SBK 0 4294967295 0 0\n"
+        "# 4096x4096 bf16 GEMV over 1 channels\n"
+        "W GPR 2\n"
+        "AiM WR_GB 63 2 1\n"
+        "AiM WR_BIAS 0 1\n"
+        "AiM MAC_ABK 63 1 0\n"
+        "AiM RD_MAC 66 1\n"
+        "AiM EOC\n"
+    )
     cmds = parse_aim_trace(text)
     assert cmds[0].fields == {"gpr": 0, "channel_mask": 0xFFFFFFFF, "bank": 0, "row": 0}
     assert cmds[2] == TraceLine(4, "WR_GB", {"opsize": 63, "gpr": 2, "channel_mask": 1})
 
 
 def test_aim_accepts_pimcs_own_aim_lines() -> None:
-    lines = [trace_line(PimCommand(CommandKind.WR_GB, 64, 0xFFFF)),
-             trace_line(PimCommand(CommandKind.WR_BIAS, 0, 0xFFFF, gpr=1)),
-             trace_line(PimCommand(CommandKind.MAC_ABK, 64, 0xFFFF0000, row=5)),
-             trace_line(PimCommand(CommandKind.RD_MAC, 0, 0xFFFF, gpr=2)),
-             trace_line(PimCommand(CommandKind.SYNC)), trace_line(PimCommand(CommandKind.EOC))]
+    lines = [
+        trace_line(PimCommand(CommandKind.WR_GB, 64, 0xFFFF)),
+        trace_line(PimCommand(CommandKind.WR_BIAS, 0, 0xFFFF, gpr=1)),
+        trace_line(PimCommand(CommandKind.MAC_ABK, 64, 0xFFFF0000, row=5)),
+        trace_line(PimCommand(CommandKind.RD_MAC, 0, 0xFFFF, gpr=2)),
+        trace_line(PimCommand(CommandKind.SYNC)),
+        trace_line(PimCommand(CommandKind.EOC)),
+    ]
     cmds = parse_aim_trace("# pimc AiM trace\n" + "\n".join(lines) + "\n")
     assert [c.op for c in cmds] == ["WR_GB", "WR_BIAS", "MAC_ABK", "RD_MAC", "SYNC", "EOC"]
     # the IR's channels 16..31 are the simulator's mask bits 15..0 (bit i selects channel 31 - i)
@@ -123,7 +152,10 @@ AIM_ERRORS = [
     ("#foo\nAiM EOC\n", "line 1:1: a comment is '#' alone or '#' followed by a space"),
     ("W REG 0\nAiM EOC\n", "line 1:3: unknown region 'REG'"),
     # missing / extra fields
-    ("AiM MAC_ABK 64 1\nAiM EOC\n", "line 1:17: AiM MAC_ABK: missing field row (AiM MAC_ABK takes opsize channel_mask row)"),
+    (
+        "AiM MAC_ABK 64 1\nAiM EOC\n",
+        "line 1:17: AiM MAC_ABK: missing field row (AiM MAC_ABK takes opsize channel_mask row)",
+    ),
     ("AiM\nAiM EOC\n", "line 1:4: line ends after 'AiM'; expected an op"),
     ("W\nAiM EOC\n", "line 1:2: line ends after 'W'; expected a region"),
     ("W CFR 0\nAiM EOC\n", "line 1:8: W CFR: missing field value"),
@@ -190,7 +222,9 @@ def test_aim_limits_are_keyword_arguments() -> None:
     with pytest.raises(TraceSyntaxError, match=r"^line 2:26: AiM MAC_SBK: bank 7 outside 0\.\.6$"):
         parse_aim_trace(text, banks=7)
     # bit i of the mask is channel 31 - i, so 16 channels are the top 16 bits
-    with pytest.raises(TraceSyntaxError, match=r"^line 1:15: AiM MAC_ABK: channel_mask 0xffff bit 15 selects channel 16"):
+    with pytest.raises(
+        TraceSyntaxError, match=r"^line 1:15: AiM MAC_ABK: channel_mask 0xffff bit 15 selects channel 16"
+    ):
         parse_aim_trace("AiM MAC_ABK 1 0xffff 0\nAiM EOC\n", channels=16)
     with pytest.raises(ValueError):
         parse_aim_trace("AiM EOC\n", channels=33)
@@ -202,13 +236,15 @@ def test_aim_limits_are_keyword_arguments() -> None:
 def test_attacc_accepts_the_generators_lines() -> None:
     # The lines scale-snu/attacc_simulator pim_ramulator_src/trace_gen/gen_trace_attacc_bank.py writes
     # ("PIM_MAC_AB 0x{0:0>8}".format(hex(addr)[2:]), ...) for one head, L = 512, and the brief's example.
-    text = ("PIM_WR_GB 0x00000001\n"
-            "PIM_BARRIER 0x40000000\n"
-            "PIM_MAC_AB 0x00000020\n"
-            "PIM_MV_SB 0x10000000\n"
-            "PIM_SFM 0x00000000\n"
-            "PIM_MV_GB 0x04800001\n"
-            "PIM_MAC_AB 0x40000020\n")
+    text = (
+        "PIM_WR_GB 0x00000001\n"
+        "PIM_BARRIER 0x40000000\n"
+        "PIM_MAC_AB 0x00000020\n"
+        "PIM_MV_SB 0x10000000\n"
+        "PIM_SFM 0x00000000\n"
+        "PIM_MV_GB 0x04800001\n"
+        "PIM_MAC_AB 0x40000020\n"
+    )
     cmds = parse_attacc_trace(text)
     zero = dict.fromkeys(("channel", "pseudo_channel", "rank", "bank_group", "bank", "row", "column", "offset"), 0)
     assert cmds[0] == TraceLine(1, "PIM_WR_GB", {**zero, "offset": 1}, 1)  # GB column in the ignored low bits
@@ -220,15 +256,35 @@ def test_attacc_accepts_the_generators_lines() -> None:
 
 
 def test_attacc_accepts_every_op_and_number_form() -> None:
-    ops = ["LD", "ST", "PIM_MAC_AB", "PIM_MAC_SB", "PIM_MAC_PB", "PIM_WR_GB", "PIM_MV_SB",
-           "PIM_MV_GB", "PIM_SFM", "PIM_SET_MODEL", "PIM_SET_HEAD", "PIM_BARRIER"]
+    ops = [
+        "LD",
+        "ST",
+        "PIM_MAC_AB",
+        "PIM_MAC_SB",
+        "PIM_MAC_PB",
+        "PIM_WR_GB",
+        "PIM_MV_SB",
+        "PIM_MV_GB",
+        "PIM_SFM",
+        "PIM_SET_MODEL",
+        "PIM_SET_HEAD",
+        "PIM_BARRIER",
+    ]
     text = "\n".join(f"{op} {addr}" for op, addr in zip(ops, ["0", "1024", "0X3FFFFFFFF", "0x3ffffffff"] * 3))
     cmds = parse_attacc_trace(text)  # no newline after the last line: the simulator reads it too
     assert [c.op for c in cmds] == ops
     assert cmds[1].fields["row"] == 1
     assert cmds[2].address == cmds[3].address == (1 << ATTACC_ADDRESS_BITS) - 1
-    assert cmds[3].fields == {"channel": 15, "pseudo_channel": 1, "rank": 1, "bank_group": 3, "bank": 3,
-                              "row": 16383, "column": 31, "offset": 31}
+    assert cmds[3].fields == {
+        "channel": 15,
+        "pseudo_channel": 1,
+        "rank": 1,
+        "bank_group": 3,
+        "bank": 3,
+        "row": 16383,
+        "column": 31,
+        "offset": 31,
+    }
     assert parse_attacc_trace("") == []
     assert parse_attacc_trace("LD 0\n") == [TraceLine(1, "LD", attacc_fields(0), 0)]
 
@@ -265,14 +321,29 @@ def test_attacc_rejects(text: str, message: str) -> None:
 
 
 def test_attacc_bit_widths() -> None:
-    assert dict(ATTACC_FIELDS) == {"offset": 5, "column": 5, "row": 14, "bank": 2, "bank_group": 2, "rank": 1,
-                                   "pseudo_channel": 1, "channel": 4}
+    assert dict(ATTACC_FIELDS) == {
+        "offset": 5,
+        "column": 5,
+        "row": 14,
+        "bank": 2,
+        "bank_group": 2,
+        "rank": 1,
+        "pseudo_channel": 1,
+        "channel": 4,
+    }
     assert (ATTACC_OFFSET_BITS, ATTACC_COLUMN_BITS, ATTACC_ROW_BITS, ATTACC_CHANNEL_BITS) == (5, 5, 14, 4)
     assert ATTACC_ADDRESS_BITS == 34
     # the generators' granularities: column 32 B, row 1 KB, bank 2**24, bank group 2**26, rank 2**28, pCH 2**29, ch 2**30
     one = dict.fromkeys(("channel", "pseudo_channel", "rank", "bank_group", "bank", "row", "column"), 0)
-    for name, address in [("column", 1 << 5), ("row", 1 << 10), ("bank", 1 << 24), ("bank_group", 1 << 26),
-                          ("rank", 1 << 28), ("pseudo_channel", 1 << 29), ("channel", 1 << 30)]:
+    for name, address in [
+        ("column", 1 << 5),
+        ("row", 1 << 10),
+        ("bank", 1 << 24),
+        ("bank_group", 1 << 26),
+        ("rank", 1 << 28),
+        ("pseudo_channel", 1 << 29),
+        ("channel", 1 << 30),
+    ]:
         assert attacc_address(**{**one, name: 1}) == address
 
 
@@ -289,12 +360,24 @@ def test_attacc_address_round_trip() -> None:
         assert parse_attacc_trace(line)[0].fields == fields
 
 
-@pytest.mark.parametrize("bad", [{"row": 1 << 14}, {"column": 32}, {"channel": -1}, {"bank": 4}, {"offset": 32},
-                                 {"pseudo_channel": 2}, {"rank": True}, {"bank_group": 1.0}])
+@pytest.mark.parametrize(
+    "bad",
+    [
+        {"row": 1 << 14},
+        {"column": 32},
+        {"channel": -1},
+        {"bank": 4},
+        {"offset": 32},
+        {"pseudo_channel": 2},
+        {"rank": True},
+        {"bank_group": 1.0},
+    ],
+)
 def test_attacc_address_range_checks(bad: dict[str, Any]) -> None:
     # Any: the point is to pass what the annotations forbid (a bool, a float) and see it rejected
-    fields: dict[str, Any] = dict.fromkeys(("channel", "pseudo_channel", "rank", "bank_group", "bank", "row",
-                                               "column"), 0)
+    fields: dict[str, Any] = dict.fromkeys(
+        ("channel", "pseudo_channel", "rank", "bank_group", "bank", "row", "column"), 0
+    )
     fields.update(bad)
     with pytest.raises(ValueError, match=next(iter(bad))):
         attacc_address(**fields)
