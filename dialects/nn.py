@@ -829,16 +829,15 @@ PHASE_ATTR = "phase"
 
 
 def phase_of(op: Operation) -> str | None:
-    """The phase an op belongs to: its own `phase` attribute, else its function's name if that is a phase."""
+    """The phase an op belongs to: its own `phase` attribute, else the name of its function (each function of a
+    module is one phase; an .mlir file may name its functions otherwise); None outside any function."""
     attr = op.attributes.get(PHASE_ATTR)
     if isinstance(attr, StringAttr):
         return attr.data
     parent = op.parent_op()
     while parent is not None and not isinstance(parent, func.FuncOp):
         parent = parent.parent_op()
-    if isinstance(parent, func.FuncOp) and parent.sym_name.data in PHASES:
-        return parent.sym_name.data
-    return None
+    return parent.sym_name.data if isinstance(parent, func.FuncOp) else None
 
 
 NN = Dialect(
