@@ -42,6 +42,8 @@ import numpy as np
 import onnx
 from onnx import TensorProto, helper, numpy_helper
 
+from pimc.targets.strategies import STRATEGIES
+
 REPO = Path(__file__).resolve().parents[2]
 ONNX_SEEDS = sorted((REPO / "tests" / "models").glob("*-opt.onnx")) + [REPO / "examples" / "gpt2-tiny-decode.onnx"]
 DSL_SEEDS = sorted((REPO / "examples").glob("*.pim"))
@@ -54,19 +56,6 @@ CASE_SECONDS = float(os.environ.get("PIMC_FUZZ_CASE_SECONDS", "10"))
 """Wall-clock limit of one case (a watchdog; a case that hangs is a bug in pimc)."""
 
 FAST = ("roofline", "greedy")
-STRATEGIES = (
-    "optimal",
-    "roofline",
-    "greedy",
-    "gpu-only",
-    "npu-only",
-    "pim-only",
-    "attacc",
-    "neupims",
-    "ianus",
-    "papi",
-    "hybe",
-)
 
 
 def exists(p: Path) -> bool:
