@@ -31,10 +31,10 @@ from pimc.passes.annotate_cost import COST_ATTR, AnnotateCostPass
 from pimc.passes.convert_pim_to_aim import ConvertPimToAimPass
 from pimc.passes.lower_to_pim import LowerToPimPass
 from pimc.passes.partition import PartitionPass
-from pimc.targets.aim_trace import emit_aim_trace
-from pimc.targets.pim_timing import block_commands, stream_counts
+from pimc.targets.emit.aim_trace import emit_aim_trace
+from pimc.targets.models.pim_timing import block_commands, stream_counts
+from pimc.targets.parse.trace_parse import parse_aim_trace
 from pimc.targets.system import load_system
-from pimc.targets.trace_parse import parse_aim_trace
 
 ROOT = Path(__file__).resolve().parents[1]
 MODEL = ROOT / "tests" / "models" / "llama2-7b-decode.onnx"

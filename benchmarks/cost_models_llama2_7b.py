@@ -7,11 +7,11 @@ For decode (batch 1, 512 positions: past 511 + the new token) and prefill (512
 tokens), one decoder layer's ops plus the lm_head, each op's latency on the NPU,
 the PIM and the GPU of `--system` (default npu-aim: IANUS-like NPU + GDDR6-AiM,
 A100) and on the GPU of `--gpu-system` (default h100), as annotate-cost computes
-them (targets/cost.py), and the bound.
+them (targets/models/cost.py), and the bound.
 
 The PIM column has its own reference inside pimc: for every PIM-able op, the
 GEMV (or attention over the KV cache) is lowered and its AiM command stream emitted, then
-timed command by command (targets/pim_timing.py); the column "PIM stream"
+timed command by command (targets/models/pim_timing.py); the column "PIM stream"
 must equal the macro estimate.
 
 External references (`--references` runs them after the table):
@@ -39,8 +39,8 @@ from pimc.dialects import nn, pim
 from pimc.passes.annotate_cost import cost_attr
 from pimc.passes.convert_pim_to_aim import aim_attention_commands, aim_gemv_commands
 from pimc.passes.lower_to_pim import RowAllocator, gemv_layout
-from pimc.targets.cost import matrix_products, pim_weight
-from pimc.targets.pim_timing import attention_mapping, block_commands, stream_counts
+from pimc.targets.models.cost import matrix_products, pim_weight
+from pimc.targets.models.pim_timing import attention_mapping, block_commands, stream_counts
 from pimc.targets.system import load_system
 
 ROOT = Path(__file__).resolve().parents[1]

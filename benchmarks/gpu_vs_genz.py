@@ -1,4 +1,4 @@
-"""pimc's GPU per-op cost model (targets/gpu.py) against GenZ's, op by op, for Llama-2-7B on an H100.
+"""pimc's GPU per-op cost model (targets/models/gpu.py) against GenZ's, op by op, for Llama-2-7B on an H100.
 
     python benchmarks/gpu_vs_genz.py [--genz-python PATH] [--genz-h100-preset]
 
@@ -9,7 +9,7 @@ small script that prints its per-op table (`model_df`) as JSON. pimc's
 side runs here: examples/llama2-7b.pim imported with dims batch=1, seq=512,
 past=511, dtype=bf16 (every activation and weight 2 bytes/element, GenZ's
 bits='bf16'; only the token ids stay i64), FLOPs and bytes from
-pimc.targets.cost.op_metrics, latency from pimc.targets.gpu.gpu_op_time.
+pimc.targets.models.cost.op_metrics, latency from pimc.targets.models.gpu.gpu_op_time.
 
 Workloads: prefill of 512 tokens, batch 1; one decode step, batch 1, attending
 over 512 keys: GenZ decode_moddeling(input_tokens=512, output_tokens=0, Bb=1)
@@ -49,8 +49,8 @@ from pathlib import Path
 from pimc.compiler.driver import import_model
 from pimc.dialects import nn
 from pimc.dialects.nn import phase_of
-from pimc.targets.cost import is_costed, op_metrics
-from pimc.targets.gpu import gbps_from_genz, genz_memory_bw, gpu_op_time
+from pimc.targets.models.cost import is_costed, op_metrics
+from pimc.targets.models.gpu import gbps_from_genz, genz_memory_bw, gpu_op_time
 from pimc.targets.system import load_system
 
 REPO = Path(__file__).resolve().parents[1]
@@ -328,7 +328,7 @@ def main() -> int:
     )
     dims = " ".join(f"{k}={v}" for k, v in DIMS.items())
     print(
-        f"pimc: import_model(examples/llama2-7b.pim, {dims}); op_metrics; targets/gpu.py gpu_op_time with "
+        f"pimc: import_model(examples/llama2-7b.pim, {dims}); op_metrics; targets/models/gpu.py gpu_op_time with "
         f"peak_tflops.bf16 {machine['peak_tflops']['bf16']:g}, vector_tflops.bf16 {machine['vector_tflops']['bf16']:g}, "
         f"bandwidth {bw_gbps:.1f} GB/s, efficiencies 1.0, launch 0 ns"
     )

@@ -31,7 +31,7 @@ from pimc.compiler.frontend.onnx_shapes import resolve_graph
 from pimc.compiler.frontend.phases import assign_phases
 from pimc.dialects.nn import phase_of
 from pimc.passes.raise_nn import RaiseNnPass
-from pimc.targets.cost import is_costed, op_metrics
+from pimc.targets.models.cost import is_costed, op_metrics
 
 REPO = Path(__file__).resolve().parents[1]
 MODELS = REPO / "tests" / "models"

@@ -1,4 +1,4 @@
-"""pimc's NPU GEMM cycles (targets/npu.py) against SCALE-Sim 3.0.0's "Total Cycles", Llama-2-7B projections.
+"""pimc's NPU GEMM cycles (targets/models/npu.py) against SCALE-Sim 3.0.0's "Total Cycles", Llama-2-7B projections.
 
     python benchmarks/npu_vs_scalesim.py [--full] [--budget-s S] [--dataflows os,ws]
         [--phases decode,prefill] [--proj q/k/v/o,gate/up,down,lm_head]
@@ -42,7 +42,7 @@ import time
 import warnings
 from pathlib import Path
 
-from pimc.targets.npu import gemm_compute_cycles
+from pimc.targets.models.npu import gemm_compute_cycles
 
 ROWS = COLS = 128
 PROJECTIONS = [("q/k/v/o", 4096, 4096), ("gate/up", 4096, 11008), ("down", 11008, 4096), ("lm_head", 4096, 32000)]

@@ -17,10 +17,10 @@ from pimc.compiler.driver import import_model, make_context, parse_dims
 from pimc.errors import PimcError
 from pimc.passes.annotate_cost import AnnotateCostPass
 from pimc.targets.annotations import phase_functions, phase_graph
-from pimc.targets.execution import schedule_phase
-from pimc.targets.optimal import solve_optimal
-from pimc.targets.placement import StrategyContext, heuristic_placements, place_phase
-from pimc.targets.strategies import STRATEGIES
+from pimc.targets.placement.execution import schedule_phase
+from pimc.targets.placement.optimal import solve_optimal
+from pimc.targets.placement.placement import StrategyContext, heuristic_placements, place_phase
+from pimc.targets.placement.strategies import STRATEGIES
 from pimc.targets.system import load_system
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -11,7 +11,7 @@ the KV bytes it reads divided by that time, and the host's effective external ba
 
 from __future__ import annotations
 
-from pimc.targets.pim_timing import attention_counts, attention_mapping
+from pimc.targets.models.pim_timing import attention_counts, attention_mapping
 from pimc.targets.system import load_system
 
 HEADS, HEAD_DIM, CACHED = 32, 128, 512

@@ -91,7 +91,7 @@ class _Status:
 
 def _cmd_compile(args: argparse.Namespace) -> int:
     from pimc.compiler.driver import compile_model, compile_pipeline, parse_dims, parse_emit, write_outputs
-    from pimc.targets.table import format_table
+    from pimc.targets.emit.table import format_table
 
     if args.print_pipeline:
         print(
@@ -168,7 +168,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     from pimc.targets.dtypes import DEFAULT_DTYPE, DTYPES
-    from pimc.targets.strategies import STRATEGIES
+    from pimc.targets.placement.strategies import STRATEGIES
     from pimc.targets.system import DEFAULT_SYSTEM
 
     parser = _Parser(prog="pimc", description=(__doc__ or "").partition("\n")[0])

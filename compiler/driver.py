@@ -34,13 +34,13 @@ from pimc.passes.convert_pim_to_attacc import ConvertPimToAttaccPass
 from pimc.passes.lower_to_pim import LowerToPimPass
 from pimc.passes.partition import PartitionPass
 from pimc.passes.schedule import SchedulePass
-from pimc.targets.aim_trace import emit_aim_trace
-from pimc.targets.background import Background
-from pimc.targets.cost import unmodelled_op_types
-from pimc.targets.plan import ir_text
-from pimc.targets.report import build_report, report_json, roofline_view
+from pimc.targets.emit.aim_trace import emit_aim_trace
+from pimc.targets.emit.background import Background
+from pimc.targets.emit.plan import ir_text
+from pimc.targets.emit.report import build_report, report_json, roofline_view
+from pimc.targets.emit.timeline import timeline_json
+from pimc.targets.models.cost import unmodelled_op_types
 from pimc.targets.system import DEFAULT_SYSTEM, System, load_system
-from pimc.targets.timeline import timeline_json
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -137,7 +137,7 @@ def _check_not_empty(module: ModuleOp, path: Path, dims: dict[str, str]) -> None
 
     from pimc.dialects import nn
     from pimc.limits import parse_dim_value
-    from pimc.targets.cost import is_costed
+    from pimc.targets.models.cost import is_costed
 
     zeros = [f"--dim {k}={v}" for k, v in dims.items() if parse_dim_value(str(v)) == 0]
     given = f" (given {', '.join(zeros)})" if zeros else ""
@@ -211,8 +211,8 @@ def emit_traces(module: ModuleOp, model: str, system: System, formats: list[str]
     """Every requested trace file's name and text: `pim.aim.trace` for the AiM device (`pim.DEVICE.aim.trace`
     when there are several), `pim.attacc.trace` for an AttAcc device of one HBM3 stack (else one
     `pim.attacc.stackN.trace` per stack); none for a device no PIM macro was placed on. Texts are rendered
-    when first read (targets/trace_files.py). An error names a format no PIM device of the system uses."""
-    from pimc.targets.trace_files import TraceFiles
+    when first read (targets/emit/trace_files.py). An error names a format no PIM device of the system uses."""
+    from pimc.targets.emit.trace_files import TraceFiles
 
     by_isa: dict[str, list[str]] = {}
     for name, dev in system.devices.items():
@@ -235,7 +235,7 @@ def emit_traces(module: ModuleOp, model: str, system: System, formats: list[str]
             if fmt == "aim":
                 files.add([f"{prefix}aim.trace"], lambda d=device: [emit_aim_trace(module, model, system.name, d)])
             else:
-                from pimc.targets.attacc_trace import emit_attacc_traces, stack_count
+                from pimc.targets.emit.attacc_trace import emit_attacc_traces, stack_count
 
                 dev = system.devices[device]
                 stacks = stack_count(dev)
@@ -276,7 +276,7 @@ class CompileResult:
 
 
 def _roofline(report: dict[str, Any], system: System) -> bytes:
-    from pimc.targets.roofline import roofline_png_bytes
+    from pimc.targets.emit.roofline import roofline_png_bytes
 
     return roofline_png_bytes(report, system)
 
@@ -338,7 +338,7 @@ def compile_model(
     or a model that does not fit a memory of the system. `progress` is told the name of each stage as it
     starts. `imported` is the model already imported at these dims (the module is compiled in place: a sweep
     imports each point once and compiles a clone per system). `background` renders roofline.png in a forked
-    child while the rest is rendered (targets/background.py). `emit` names the trace formats to write
+    child while the rest is rendered (targets/emit/background.py). `emit` names the trace formats to write
     (`emit_traces`; default: those of the system's PIM devices).
     """
     sys_desc = load_system(system)
@@ -424,7 +424,7 @@ def no_commands_warning(module: ModuleOp, system: System) -> str | None:
     return (
         f"no command stream is emitted for PIM device(s) {listed}: only the AiM and AttAcc ISAs have "
         "emitters; "
-        "their GEMV costs come from the all-bank timing model (targets/pim_timing.py)"
+        "their GEMV costs come from the all-bank timing model (targets/models/pim_timing.py)"
     )
 
 

@@ -4,8 +4,8 @@ The model is compiled for the system as `pimc compile` does it (partition,
 schedule, lower-to-pim, convert-pim-to-aim, convert-pim-to-attacc). Then the compiled function runs on one
 set of inputs: every PIM macro (`pim.gemv`, `pim.attention`) by the functional
 emulator from its emitted command stream, on banks holding the real weights
-(targets/pim_emulator.py); every other op by the numpy reference interpreter
-(targets/reference.py); transfers between memories copy. One xDSL interpreter
+(targets/interp/pim_emulator.py); every other op by the numpy reference interpreter
+(targets/interp/reference.py); transfers between memories copy. One xDSL interpreter
 runs the function, the function sets of both composed on it (`plan_interpreter`).
 onnxruntime runs the original ONNX model on the same inputs, and the outputs are
 compared element by element.
@@ -32,8 +32,14 @@ from xdsl.interpreter import Interpreter, InterpreterFunctions, PythonValues, im
 from pimc.dialects import nn
 from pimc.dialects.place import TransferOp, device_of
 from pimc.errors import PimcError
-from pimc.targets.pim_emulator import AimFunctions, PimFunctions
-from pimc.targets.reference import call_function, check_results, load_model, reference_interpreter, weights_from_onnx
+from pimc.targets.interp.pim_emulator import AimFunctions, PimFunctions
+from pimc.targets.interp.reference import (
+    call_function,
+    check_results,
+    load_model,
+    reference_interpreter,
+    weights_from_onnx,
+)
 from pimc.targets.system import System
 
 

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from pimc.errors import PimcError
-from pimc.targets.table import si
+from pimc.targets.emit.table import si
 
 Row = dict[str, Any]
 
@@ -105,7 +105,7 @@ def run_sweep(
     when given, so the sweep runs with compile_model's default otherwise.
     """
     from pimc.compiler.driver import compile_model, import_model
-    from pimc.targets.strategies import STRATEGIES
+    from pimc.targets.placement.strategies import STRATEGIES
     from pimc.targets.system import load_system
 
     targets = []

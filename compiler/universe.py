@@ -120,7 +120,7 @@ def _target(module: str, name: str) -> Callable[[], type[Target]]:
     def load() -> type[Target]:
         import importlib
 
-        return getattr(importlib.import_module(f"pimc.targets.{module}"), name)
+        return getattr(importlib.import_module(f"pimc.targets.emit.{module}"), name)
 
     return load
 
@@ -134,7 +134,7 @@ TARGETS: dict[str, Callable[[], type[Target]]] = {
     "pimc-aim-trace": _target("aim_trace", "AimTraceTarget"),
     "pimc-attacc-trace": _target("attacc_trace", "AttaccTraceTarget"),
 }
-"""pimc's outputs as xDSL targets (`xdsl-opt -t NAME`): target `pimc-X` is `targets/X.py` (with `-` as `_`)."""
+"""pimc's outputs as xDSL targets (`xdsl-opt -t NAME`): target `pimc-X` is `targets/emit/X.py` (with `-` as `_`)."""
 
 PIMC_UNIVERSE = Universe(all_dialects=DIALECTS, all_passes=PASSES, all_targets=TARGETS)
 

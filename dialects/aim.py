@@ -16,7 +16,7 @@ Ramulator 2.0; see shared REFERENCE.md section 2):
 Each op gives the command it stands for with `command(row, channel)`: a
 `pim.PimCommand` with the row offset and channel shift of its enclosing
 `pim.repeat` loops applied; `trace_line` renders it as a line of the simulator's
-trace, and the emitter in targets/aim_trace.py concatenates those lines.
+trace, and the emitter in targets/emit/aim_trace.py concatenates those lines.
 """
 
 from __future__ import annotations

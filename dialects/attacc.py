@@ -1,9 +1,9 @@
 """The `attacc` dialect: AttAcc HBM3-PIM commands (scale-snu/attacc_simulator), one op per all-bank command.
 
 A channel's PIM commands in AttAcc's trace each name one 32-byte column of one
-channel (`OP ADDRESS`, shared REFERENCE.md section 2, targets/trace_parse.py).
+channel (`OP ADDRESS`, shared REFERENCE.md section 2, targets/parse/trace_parse.py).
 An op here is one all-bank command over a set of channels and several columns, as
-the `aim` ops are; targets/attacc_trace.py writes it as one trace line per channel
+the `aim` ops are; targets/emit/attacc_trace.py writes it as one trace line per channel
 and column:
 
 - attacc.wr_gb: the host writes `vectors` input vectors of `opsize` columns each

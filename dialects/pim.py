@@ -65,7 +65,7 @@ def i64(value: int) -> IntegerAttr:
 class CommandKind(StrEnum):
     """What an all-bank PIM command does. Every bank of every channel in the command's set runs it in
     lockstep; the value is the AiM ISR mnemonic (arkhadem/aim_simulator) of the command, or of the one
-    it corresponds to. targets/pim_timing.py gives each kind its cycles and energy."""
+    it corresponds to. targets/models/pim_timing.py gives each kind its cycles and energy."""
 
     WR_GB = "WR_GB"
     """The host writes input-vector columns (32 bytes each) into each channel's global buffer (AiM
@@ -358,7 +358,7 @@ class AttentionOp(IRDLOperation):
 
     Same operands, result and semantics as `nn.attention` (q [B, Hq, S, D], k
     [B, Hkv, T, D], v [B, Hkv, T, Dv], optional mask). The B * Hkv K/V heads are
-    spread over groups of `head_channels` channels (targets/pim_timing.py
+    spread over groups of `head_channels` channels (targets/models/pim_timing.py
     `attention_mapping`): head h runs on channels g * head_channels .. of group
     g = h % groups (groups = device channels // head_channels) in wave
     w = h // groups, and groups run in parallel. Each head's G = Hq / Hkv query

@@ -43,7 +43,7 @@ class DeviceAttr(ParametrizedAttribute):
 class TransferOp(IRDLOperation):
     """Copy a tensor from the memory of device `src` to the memory of device `dst`.
 
-    Latency = link latency + bytes / link bandwidth (see targets/cost.py); the
+    Latency = link latency + bytes / link bandwidth (see targets/models/cost.py); the
     value is unchanged, so the result type equals the operand type.
     """
 

@@ -12,8 +12,8 @@ from xdsl.utils.hints import isa
 
 from pimc.errors import CompileError
 from pimc.targets.annotations import COST_ATTR
-from pimc.targets.cost import device_cost, is_costed, op_metrics
 from pimc.targets.dtypes import DTYPE_BYTES, dtype_for_module
+from pimc.targets.models.cost import device_cost, is_costed, op_metrics
 from pimc.targets.system import System, system_for_module
 
 I64_MAX = 2**63 - 1
@@ -95,7 +95,7 @@ def check_static(module: ModuleOp) -> None:
 @dataclass(frozen=True)
 class AnnotateCostPass(ModulePass):
     """Measure every op: FLOPs, bytes moved, operational intensity (FLOP/byte), and its
-    latency (ns), energy (pJ) and bound on each device of the system (targets/cost.py).
+    latency (ns), energy (pJ) and bound on each device of the system (targets/models/cost.py).
 
     `system` is a preset name or a TOML path; by default the module's
     `pimc.system` attribute, else `npu-aim`. `dtype` is the deployment precision
@@ -109,7 +109,7 @@ class AnnotateCostPass(ModulePass):
     dtype: str | None = None
 
     def apply(self, ctx: Context, op: ModuleOp) -> None:
-        from pimc.targets.capacity import check_fits
+        from pimc.targets.placement.capacity import check_fits
 
         system = system_for_module(op, self.system)
         dtype = dtype_for_module(op, self.dtype)

@@ -1,7 +1,7 @@
 """baselines: the same costed phases placed by every other strategy, each scheduled as the chosen one was.
 
 For the strategy partition chose (`pimc.partition`'s `strategy`), places each phase's costed graph
-again under gpu-only, npu-only, pim-only and the seed systems' policies (targets/strategies.py
+again under gpu-only, npu-only, pim-only and the seed systems' policies (targets/placement/strategies.py
 BASELINES, and optimal when another strategy was chosen), schedules each with the same sub-batch
 streams (`pimc.schedule`), and records on the module
 
@@ -26,9 +26,9 @@ from xdsl.passes import ModulePass
 from pimc.errors import PimcError
 from pimc.targets.annotations import BASELINES_ATTR, chosen_strategy, phase_functions, phase_graph, schedule_streams
 from pimc.targets.dtypes import DTYPE_BYTES, dtype_for_module
-from pimc.targets.execution import PhaseGraph, schedule_energy_pj, schedule_phase
-from pimc.targets.placement import StrategyContext, check_papi_threshold, place_phase
-from pimc.targets.strategies import BASELINES
+from pimc.targets.placement.execution import PhaseGraph, schedule_energy_pj, schedule_phase
+from pimc.targets.placement.placement import StrategyContext, check_papi_threshold, place_phase
+from pimc.targets.placement.strategies import BASELINES
 from pimc.targets.system import System, system_for_module
 
 

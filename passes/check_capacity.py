@@ -5,7 +5,7 @@ Reads the placement (partition) and records on the module
     pimc.memory = {<memory> = {weights_bytes, weights, kv_cache_bytes = {<phase> = n},
                                activations_bytes = {<phase> = n}, total_bytes}, ...}
 
-(bytes at the deployment precision; the rules are targets/capacity.py's). A memory whose
+(bytes at the deployment precision; the rules are targets/placement/capacity.py's). A memory whose
 footprint exceeds its capacity is an error naming it and what it holds.
 """
 
@@ -18,8 +18,8 @@ from xdsl.dialects.builtin import DictionaryAttr, IntegerAttr, ModuleOp
 from xdsl.passes import ModulePass
 
 from pimc.targets.annotations import MEMORY_ATTR
-from pimc.targets.capacity import MemoryUse, check_capacity
 from pimc.targets.dtypes import DTYPE_BYTES, dtype_for_module
+from pimc.targets.placement.capacity import MemoryUse, check_capacity
 from pimc.targets.system import system_for_module
 
 
@@ -48,7 +48,7 @@ def memory_attr(use: dict[str, MemoryUse]) -> DictionaryAttr:
 @dataclass(frozen=True)
 class CheckCapacityPass(ModulePass):
     """Check that every memory of the system holds the weights, KV cache and peak activations placed on it
-    (targets/capacity.py), and record each memory's footprint as `pimc.memory`."""
+    (targets/placement/capacity.py), and record each memory's footprint as `pimc.memory`."""
 
     name = "check-capacity"
 

@@ -14,8 +14,8 @@ from xdsl.utils.hints import isa
 from pimc.dialects import nn, pim
 from pimc.dialects.place import device_of
 from pimc.errors import CompileError
-from pimc.targets.cost import pim_weight
-from pimc.targets.pim_timing import AttentionMapping, attention_mapping, gemv_geometry
+from pimc.targets.models.cost import pim_weight
+from pimc.targets.models.pim_timing import AttentionMapping, attention_mapping, gemv_geometry
 from pimc.targets.system import Device, system_for_module
 
 

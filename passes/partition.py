@@ -30,11 +30,11 @@ from pimc.targets.annotations import (
     phase_graph,
     placed_device,
 )
-from pimc.targets.cost import tensor_bytes, transfer_energy_pj, transfer_latency_ns
 from pimc.targets.dtypes import DTYPE_BYTES, dtype_for_module
-from pimc.targets.execution import PhaseGraph
-from pimc.targets.placement import Placement, StrategyContext, check_papi_threshold, place_phase
-from pimc.targets.strategies import STRATEGIES
+from pimc.targets.models.cost import tensor_bytes, transfer_energy_pj, transfer_latency_ns
+from pimc.targets.placement.execution import PhaseGraph
+from pimc.targets.placement.placement import Placement, StrategyContext, check_papi_threshold, place_phase
+from pimc.targets.placement.strategies import STRATEGIES
 from pimc.targets.system import System, system_for_module
 
 
@@ -216,7 +216,7 @@ class PartitionPass(ModulePass):
     """Place every costed op on a device of the system and insert the transfers this implies.
 
     Strategies (docs/partition.md): `optimal` (least phase latency under the
-    schedule's execution model, solved exactly, targets/optimal.py; the ops are
+    schedule's execution model, solved exactly, targets/placement/optimal.py; the ops are
     reordered into the solved per-device order), `roofline` (each op alone on its
     fastest device), `greedy` (adds the transfers an op's inputs need), the seed
     systems' policies `attacc`, `neupims`, `ianus`, `papi`, `hybe`, and the

@@ -30,7 +30,7 @@ from pimc.dialects import nn, pim
 from pimc.dialects.pim import CommandKind, PimCommand, channel_span
 from pimc.dialects.place import device_of
 from pimc.errors import CompileError
-from pimc.targets.pim_timing import GemvGeometry, gemv_commands, head_slot, layout_geometry
+from pimc.targets.models.pim_timing import GemvGeometry, gemv_commands, head_slot, layout_geometry
 from pimc.targets.system import Device, system_for_module
 
 

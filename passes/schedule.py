@@ -1,9 +1,9 @@
-"""schedule: time every op and transfer of a partitioned module (targets/execution.py) and record it in the IR.
+"""schedule: time every op and transfer of a partitioned module (targets/placement/execution.py) and record it in the IR.
 
 Sets `start_ns` / `end_ns` on every costed op and `place.transfer` (sub-batch 0
 when interleaving; sub-batches 1.. in `sub_batch_ns = [start1, end1, start2,
 end2, ...]`), and on the module `pimc.schedule = {<phase> = {start_ns,
-makespan_ns, streams}, ...}`. The timeline (targets/timeline.py) and the report
+makespan_ns, streams}, ...}`. The timeline (targets/emit/timeline.py) and the report
 read these. Phases run one after another (prefill, then one decode
 step); a KV hand-off (a transfer marked `kv_handoff`, see partition) may run past
 the end of prefill, and decode then starts when it lands.
@@ -25,9 +25,16 @@ from pimc.errors import CompileError
 from pimc.passes.annotate_cost import check_static
 from pimc.passes.partition import check_transfers
 from pimc.targets.annotations import SCHEDULE_ATTR, SUB_BATCH_ATTR, phase_functions, phase_graph, placed_device
-from pimc.targets.cost import tensor_bytes
 from pimc.targets.dtypes import DTYPE_BYTES, dtype_for_module
-from pimc.targets.execution import Event, PhaseGraph, PhaseSchedule, check_placement, schedule_phase, transfer_ns
+from pimc.targets.models.cost import tensor_bytes
+from pimc.targets.placement.execution import (
+    Event,
+    PhaseGraph,
+    PhaseSchedule,
+    check_placement,
+    schedule_phase,
+    transfer_ns,
+)
 from pimc.targets.system import System, system_for_module
 
 
@@ -163,13 +170,13 @@ def _annotate(ops: list[Operation], fn: func.FuncOp, sched: PhaseSchedule, syste
 
 @dataclass(frozen=True)
 class SchedulePass(ModulePass):
-    """Time every op and transfer of a partitioned module (targets/execution.py: devices run one op at a time,
+    """Time every op and transfer of a partitioned module (targets/placement/execution.py: devices run one op at a time,
     transfers on links, NPU||PIM overlap where the memory allows it); `sub_batches` > 1 interleaves that many
     independent copies of each phase (NeuPIMs), the IR being costed at the sub-batch size.
 
     Nothing read from the IR is trusted: every op's device must be a device of the system with a cost for
     the op, every transfer must name devices of the system, a value read across memories needs a link
-    (targets/execution.py check_placement), and KV hand-offs are timed from the system's links."""
+    (targets/placement/execution.py check_placement), and KV hand-offs are timed from the system's links."""
 
     name = "schedule"
 

@@ -28,8 +28,8 @@ from pimc.dialects import nn, pim
 from pimc.dialects.nn import op_label, phase_of
 from pimc.dialects.place import DEVICE_ATTR, DeviceAttr, TransferOp
 from pimc.errors import CompileError
-from pimc.targets.cost import is_costed, matrix_products, op_metrics, pim_weight, tensor_bytes
-from pimc.targets.execution import PhaseGraph
+from pimc.targets.models.cost import is_costed, matrix_products, op_metrics, pim_weight, tensor_bytes
+from pimc.targets.placement.execution import PhaseGraph
 from pimc.targets.system import System
 
 COST_ATTR = "cost"
@@ -137,7 +137,7 @@ def role_of(op: Operation) -> tuple[str, int]:
 def phase_graph(
     fn: func.FuncOp, elem_bytes: int | None, system: System | None = None
 ) -> tuple[PhaseGraph, list[Operation]]:
-    """The costed ops of a function as a PhaseGraph (targets/execution.py), with the ops in graph order.
+    """The costed ops of a function as a PhaseGraph (targets/placement/execution.py), with the ops in graph order.
 
     The ops' cost attributes are checked as they are read (`op_cost`; against `system` when given)."""
     ops = costed_ops(fn)

@@ -31,16 +31,16 @@ Links (`[[links]]`): `between = [mem_a, mem_b]`, `bandwidth_gbps`, `latency_ns`,
 Devices (`[devices.<name>]`), by `kind`; every device has `memory` and an optional
 `description`:
 
-- npu (systolic array; targets/npu.py): `array_rows`, `array_cols`, `cores`,
+- npu (systolic array; targets/models/npu.py): `array_rows`, `array_cols`, `cores`,
   `clock_ghz`, `dataflow` ("os", "ws" or "is", as SCALE-Sim), `ifmap_sram_kb`,
   `filter_sram_kb`, `ofmap_sram_kb` (per core, KiB), `vector_lanes` (vector-unit
   FLOPs per cycle per core), `energy_pj_per_mac`, `vector_energy_pj_per_flop`.
-- gpu or accelerator (roofline device; targets/gpu.py): `peak_tflops` and
+- gpu or accelerator (roofline device; targets/models/gpu.py): `peak_tflops` and
   `vector_tflops` (tables dtype -> dense TFLOP/s, e.g. `{bf16 = 989, fp32 = 67}`),
   `compute_efficiency`, `memory_efficiency` (fractions of peak reached, (0, 1]),
   `launch_overhead_ns` (per op), `energy_pj_per_flop`. "accelerator" is the same
   model under a name that fits TPUs, LPUs and wafer-scale engines.
-- pim (DRAM banks that compute; targets/pim_timing.py): `isa` (one of PIM_ISAS),
+- pim (DRAM banks that compute; targets/models/pim_timing.py): `isa` (one of PIM_ISAS),
   `channels`, `bank_groups`, `banks_per_channel`, `row_bytes`, `column_bytes`,
   `rows_per_bank`, `mac_lanes` (MACs per bank per MAC command), `tck_ns`,
   `mac_interval_cycles`, `gb_bytes` (global buffer: the input-vector chunk one MAC
@@ -62,7 +62,7 @@ A device table may start from a device preset, `preset = "gddr6-aim"` (files in
 targets/presets/devices/, listed by `device_preset_names()`), and override any of
 its keys.
 
-Derived rates (targets/cost.py): NPU peak = 2 * rows * cols * cores * clock_ghz
+Derived rates (targets/models/cost.py): NPU peak = 2 * rows * cols * cores * clock_ghz
 GFLOP/s; PIM peak = 2 * channels * banks * lanes / (mac_interval_cycles * tck_ns)
 GFLOP/s.
 """
@@ -86,7 +86,7 @@ DEFAULT_SYSTEM = "npu-aim"
 PIM_SHARING = ("conflict", "concurrent")
 PIM_ISAS = ("aim", "hbm-pim", "attacc", "newton")
 """Command sets a PIM device speaks. convert-pim-to-aim emits AiM ISR, convert-pim-to-attacc
-AttAcc commands; for the others the GEMV cost comes from the same all-bank timing model (targets/pim_timing.py)."""
+AttAcc commands; for the others the GEMV cost comes from the same all-bank timing model (targets/models/pim_timing.py)."""
 
 
 @dataclass(frozen=True)
@@ -497,7 +497,7 @@ def load_system(spec: str) -> System:
 
 def describe_system(system: System) -> str:
     """The full description `pimc systems NAME` prints: memories, links, every device's parameters and derived rates."""
-    from pimc.targets.cost import device_summary
+    from pimc.targets.models.cost import device_summary
 
     out = [f"{system.name}: {system.description}", f"  source: {system.source}", "  memories:"]
     for m in system.memories.values():

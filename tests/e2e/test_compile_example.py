@@ -137,7 +137,7 @@ def test_pim_gets_the_gemvs_and_attention_and_the_trace_covers_them(compiled: tu
 def test_report_pim_latency_is_the_timing_of_the_emitted_trace(compiled: tuple[dict, Path, str]) -> None:
     """The written trace, parsed by the strict parser and timed macro by macro, gives each PIM op the
     latency and energy the report gives it (the report's figures are closed-form estimates)."""
-    from pimc.targets.aim_trace import trace_macro_counts
+    from pimc.targets.emit.aim_trace import trace_macro_counts
     from pimc.targets.system import load_system
 
     report, out, _ = compiled

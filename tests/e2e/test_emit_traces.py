@@ -4,7 +4,7 @@ The test system (inputs/npu-aim-attacc.toml) has an AiM part and an AttAcc HBM3-
 stack. `optimal` puts the bundled GPT-2's PIM work on the AiM part and `roofline` on
 the AttAcc stack, so between the two compiles both traces carry every kind of macro
 (GEMVs and attention); the device that gets no PIM op gets no trace file. Each
-written trace is parsed by its strict parser (targets/trace_parse.py) and timed
+written trace is parsed by its strict parser (targets/parse/trace_parse.py) and timed
 with the timing model; the times and energies equal the report's per-op estimates.
 """
 
@@ -19,11 +19,11 @@ from pimc.compiler.driver import compile_model, write_outputs
 from pimc.dialects import attacc, pim
 from pimc.dialects.nn import phase_of
 from pimc.dialects.place import device_of
-from pimc.targets.aim_trace import trace_macro_counts
-from pimc.targets.attacc_trace import trace_commands
-from pimc.targets.pim_timing import block_commands, stream_counts
+from pimc.targets.emit.aim_trace import trace_macro_counts
+from pimc.targets.emit.attacc_trace import trace_commands
+from pimc.targets.models.pim_timing import block_commands, stream_counts
+from pimc.targets.parse.trace_parse import parse_aim_trace, parse_attacc_trace
 from pimc.targets.system import load_system
-from pimc.targets.trace_parse import parse_aim_trace, parse_attacc_trace
 
 REPO = Path(__file__).resolve().parents[2]
 MODEL = REPO / "examples" / "gpt2-tiny-decode.onnx"
@@ -157,7 +157,7 @@ def test_fc_pim_macs_several_vectors_and_its_trace_times_to_the_report(tmp_path:
 def test_papi_preset_writes_fc_pim_stacks_only(tmp_path: Path) -> None:
     """papi, pim-only: every PIM op goes to FC-PIM (80 channels, 5 stacks); Attn-PIM gets none and so no
     trace. Each stack's trace holds one PIM_MAC_AB per column of every MAC on its channels."""
-    from pimc.targets.attacc_trace import STACK_CHANNELS
+    from pimc.targets.emit.attacc_trace import STACK_CHANNELS
 
     assert (
         main(
@@ -231,7 +231,7 @@ def test_a_trace_too_long_is_refused_before_it_is_rendered(
     """A stream that unrolls to more than MAX_TRACE_LINES lines is one error and no file; the report does
     not need the trace, so compile_model itself (a sweep point) still succeeds. The line count the limit
     uses is the written trace's."""
-    import pimc.targets.trace_files as trace_files
+    import pimc.targets.emit.trace_files as trace_files
 
     args = ["compile", str(MODEL), "--system", system, "--strategy", "pim-only", "--no-baselines"]
     assert main([*args, "-o", str(tmp_path / "full")]) == 0
@@ -254,7 +254,7 @@ def test_a_trace_too_long_is_refused_before_it_is_rendered(
 def _unrolled_aim_trace(module, model: str, system: str, device: str) -> str:
     """The AiM trace written command by command (no templates): what emit_aim_trace must equal."""
     from pimc.dialects.aim import trace_line
-    from pimc.targets.aim_trace import _macro_comment
+    from pimc.targets.emit.aim_trace import _macro_comment
 
     lines = [f"# pimc AiM trace: model {model}, system {system}, device {device}"]
     for op in module.walk():
@@ -266,7 +266,7 @@ def _unrolled_aim_trace(module, model: str, system: str, device: str) -> str:
 
 def _unrolled_attacc_traces(module, device: str, dev) -> list[str]:
     """The AttAcc traces written command by command (no templates)."""
-    from pimc.targets.attacc_trace import _op_lines, stack_count
+    from pimc.targets.emit.attacc_trace import _op_lines, stack_count
 
     stacks: list[list[str]] = [[] for _ in range(stack_count(dev))]
     for op in module.walk():
@@ -283,8 +283,8 @@ def test_templated_traces_equal_command_by_command_traces(system: str, device: s
     """The emitters render each distinct command block once and shift its rows for every other block of
     that shape; the text equals writing every command out one by one. Three layers give blocks of equal
     shape at different rows (GEMVs, attention with its K and V caches), prefill and decode different ones."""
-    from pimc.targets.aim_trace import emit_aim_trace
-    from pimc.targets.attacc_trace import emit_attacc_traces
+    from pimc.targets.emit.aim_trace import emit_aim_trace
+    from pimc.targets.emit.attacc_trace import emit_attacc_traces
 
     dims = {**SMALL_LLAMA, "layers": "3"}
     result = compile_model(REPO / "examples" / "llama2-7b.pim", system, "pim-only", dims=dims, baselines=False)

@@ -18,7 +18,7 @@ from xdsl.dialects.builtin import ModuleOp, TensorType
 from pimc.compiler.driver import import_model
 from pimc.dialects import nn
 from pimc.dialects.nn import phase_of
-from pimc.targets.cost import is_costed, op_metrics
+from pimc.targets.models.cost import is_costed, op_metrics
 
 REPO = Path(__file__).resolve().parents[2]
 PARAMS = 6_738_415_616  # Llama-2-7B parameter count

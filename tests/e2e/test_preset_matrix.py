@@ -1,6 +1,6 @@
 """Every system preset x every partition strategy compiles both example model kinds, or refuses in one line.
 
-For each preset (`pimc systems`), each strategy (targets/strategies.py STRATEGIES) and two models (the
+For each preset (`pimc systems`), each strategy (targets/placement/strategies.py STRATEGIES) and two models (the
 ONNX export examples/gpt2-tiny-decode.onnx and the DSL examples/llama2-7b.pim at small dims, both phases),
 `compile_model` (in-process, no baselines, no traces) must either succeed with a finite, fully placed
 schedule, or raise a one-line PimcError. A strategy fails exactly when the system lacks a device kind it
@@ -18,7 +18,7 @@ import pytest
 
 from pimc.compiler.driver import compile_model
 from pimc.errors import PimcError
-from pimc.targets.strategies import STRATEGIES
+from pimc.targets.placement.strategies import STRATEGIES
 from pimc.targets.system import System, load_system, preset_names
 
 REPO = Path(__file__).resolve().parents[2]

@@ -42,7 +42,7 @@ import numpy as np
 import onnx
 from onnx import TensorProto, helper, numpy_helper
 
-from pimc.targets.strategies import STRATEGIES
+from pimc.targets.placement.strategies import STRATEGIES
 
 REPO = Path(__file__).resolve().parents[2]
 ONNX_SEEDS = sorted((REPO / "tests" / "models").glob("*-opt.onnx")) + [REPO / "examples" / "gpt2-tiny-decode.onnx"]
@@ -101,7 +101,7 @@ class Outcome:
 
 def _fast_roofline(report: dict[str, Any], system: Any) -> bytes:
     """The roofline plot's figure is built (its geometry is what user input can break) but not rasterised."""
-    from pimc.targets.roofline import _figure
+    from pimc.targets.emit.roofline import _figure
 
     _figure(report, system)
     return b"\x89PNG\r\n\x1a\n"
@@ -125,7 +125,7 @@ def run_case(argv: list[str], outputs: list[Path], render_png: bool = False) -> 
     """Run `pimc argv` in-process and check the property (module docstring); `outputs` are the output
     directories the command may write, which must not exist beforehand."""
     from pimc.compiler.cli import main
-    from pimc.targets import roofline as plots
+    from pimc.targets.emit import roofline as plots
 
     for o in outputs:
         assert not exists(o), o

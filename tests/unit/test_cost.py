@@ -7,8 +7,8 @@ from xdsl.dialects.builtin import TensorType, f16, f32
 from xdsl.ir import Attribute, Block, SSAValue
 
 from pimc.dialects import nn
-from pimc.targets.cost import device_cost, npu_peak_gflops, op_metrics, pim_weight, tensor_bytes
-from pimc.targets.pim_timing import gemv_counts, pim_internal_gbps, pim_peak_gflops
+from pimc.targets.models.cost import device_cost, npu_peak_gflops, op_metrics, pim_weight, tensor_bytes
+from pimc.targets.models.pim_timing import gemv_counts, pim_internal_gbps, pim_peak_gflops
 from pimc.targets.system import load_system
 
 

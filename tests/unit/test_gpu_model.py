@@ -1,4 +1,4 @@
-"""GPU roofline (targets/gpu.py) against hand arithmetic; GenZ comparison when a GenZ interpreter is at hand."""
+"""GPU roofline (targets/models/gpu.py) against hand arithmetic; GenZ comparison when a GenZ interpreter is at hand."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from pimc.targets.gpu import gbps_from_genz, genz_memory_bw, gpu_op_ns, gpu_op_time, peak_for
+from pimc.targets.models.gpu import gbps_from_genz, genz_memory_bw, gpu_op_ns, gpu_op_time, peak_for
 
 PEAK = {"fp32": 494.5, "bf16": 989.0, "fp16": 989.0, "fp8": 1979.0}
 VECTOR = {"fp32": 66.9, "bf16": 133.8}

@@ -573,7 +573,7 @@ def test_papi_threshold_must_be_finite_and_positive() -> None:
 
 def test_a_placement_across_unlinked_memories_is_refused() -> None:
     """The execution model needs a link wherever an op reads a value from another memory."""
-    from pimc.targets.execution import PhaseGraph, check_placement
+    from pimc.targets.placement.execution import PhaseGraph, check_placement
 
     doc = {
         "name": "two",

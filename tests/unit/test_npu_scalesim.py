@@ -1,4 +1,4 @@
-"""pimc's NPU cost model (targets/npu.py) against the real SCALE-Sim 3.0.0, plus plain unit tests.
+"""pimc's NPU cost model (targets/models/npu.py) against the real SCALE-Sim 3.0.0, plus plain unit tests.
 
 SCALE-Sim runs in-process (scalesim.scale_sim.scalesim, the class its CLI
 scale.py drives) on topology/config/layout files written to tmp_path, with its
@@ -21,7 +21,7 @@ from typing import Any
 
 import pytest
 
-from pimc.targets.npu import (
+from pimc.targets.models.npu import (
     NPU_PARAM_KEYS,
     gemm_compute_cycles,
     gemm_dram_bytes,

@@ -12,15 +12,15 @@ from pathlib import Path
 
 import pytest
 
-import pimc.targets.optimal as optimal
+import pimc.targets.placement.optimal as optimal
 from pimc.compiler.driver import compile_model, import_model, make_context
 from pimc.dialects import nn
 from pimc.errors import PimcError
 from pimc.passes.annotate_cost import AnnotateCostPass
 from pimc.targets.annotations import phase_functions, phase_graph
-from pimc.targets.execution import PhaseGraph, schedule_phase
-from pimc.targets.placement import StrategyContext, place_phase
-from pimc.targets.strategies import STRATEGIES
+from pimc.targets.placement.execution import PhaseGraph, schedule_phase
+from pimc.targets.placement.placement import StrategyContext, place_phase
+from pimc.targets.placement.strategies import STRATEGIES
 from pimc.targets.system import load_system
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -13,10 +13,10 @@ from pimc.compiler.driver import compile_model, import_model, make_context
 from pimc.errors import PimcError
 from pimc.passes.annotate_cost import AnnotateCostPass
 from pimc.targets.annotations import phase_functions, phase_graph
-from pimc.targets.execution import PhaseGraph, schedule_phase
-from pimc.targets.optimal import barriers, solve_optimal
-from pimc.targets.placement import StrategyContext, papi_threshold, place_phase
-from pimc.targets.strategies import STRATEGIES
+from pimc.targets.placement.execution import PhaseGraph, schedule_phase
+from pimc.targets.placement.optimal import barriers, solve_optimal
+from pimc.targets.placement.placement import StrategyContext, papi_threshold, place_phase
+from pimc.targets.placement.strategies import STRATEGIES
 from pimc.targets.system import System, load_system
 
 ROOT = Path(__file__).resolve().parents[2]

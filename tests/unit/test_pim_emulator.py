@@ -25,7 +25,7 @@ from pimc.compiler.run import format_run, run_model
 from pimc.dialects import aim, nn, pim
 from pimc.passes.convert_pim_to_aim import aim_attention_commands, aim_gemv_commands
 from pimc.passes.lower_to_pim import RowAllocator, gemv_layout, lower_attention
-from pimc.targets.pim_emulator import (
+from pimc.targets.interp.pim_emulator import (
     AimFunctions,
     BankImage,
     EmulatorError,
@@ -33,7 +33,7 @@ from pimc.targets.pim_emulator import (
     emulate_attention,
     emulate_gemv,
 )
-from pimc.targets.reference import ReferenceError, attention_probabilities, call_function, reference_interpreter
+from pimc.targets.interp.reference import ReferenceError, attention_probabilities, call_function, reference_interpreter
 from pimc.targets.system import load_system
 
 Command = TypeVar("Command", bound=aim.AimCommandOp)

@@ -14,7 +14,7 @@ from pimc.dialects import aim, nn, pim
 from pimc.dialects.pim import CommandKind, PimCommand, channel_span
 from pimc.passes.convert_pim_to_aim import aim_gemv_commands
 from pimc.passes.lower_to_pim import RowAllocator, gemv_layout
-from pimc.targets.pim_timing import (
+from pimc.targets.models.pim_timing import (
     PimCounts,
     block_commands,
     command_counts,
@@ -132,7 +132,7 @@ ATTENTION: list[AttentionDims] = [
 def _generic_attention_stream(dims: AttentionDims, dev):
     """The all-bank command stream of attention under `attention_mapping`, rows left out (timing
     ignores them): head h on channels (h % groups) * head_channels ..., score then context GEMV."""
-    from pimc.targets.pim_timing import attention_mapping, gemv_commands, head_slot
+    from pimc.targets.models.pim_timing import attention_mapping, gemv_commands, head_slot
 
     b, hq, hkv, s, t, d, dv = dims
     mapping = attention_mapping(*dims, dev)
@@ -154,7 +154,7 @@ def test_attention_estimate_equals_emitted_commands(preset: str, dims: Attention
 
     from pimc.passes.convert_pim_to_aim import aim_attention_commands
     from pimc.passes.lower_to_pim import lower_attention
-    from pimc.targets.pim_timing import attention_counts, attention_mapping
+    from pimc.targets.models.pim_timing import attention_counts, attention_mapping
 
     b, hq, hkv, s, t, d, dv = dims
     dev = _preset_device(preset)
@@ -208,7 +208,7 @@ def test_disjoint_channels_overlap_and_sync_waits() -> None:
 def test_packed_keys_cut_rows_and_time() -> None:
     """hbm3-pim (AttAcc) keeps 16 results per bank: a D = 128 score GEMV packs 4 keys in a 1 KB row,
     so it opens a quarter of the rows and needs a quarter of the passes of a 1-register bank."""
-    from pimc.targets.pim_timing import gemv_geometry
+    from pimc.targets.models.pim_timing import gemv_geometry
 
     dev = _preset_device("hbm3-pim")
     one = type(dev)(dev.name, dev.kind, dev.memory, dict(dev.params, row_outputs=1))
@@ -233,7 +233,7 @@ def test_lanes_beyond_a_column_serve_more_input_vectors(m: int, k: int, n: int, 
     The closed form equals the all-bank sequence it describes (AiM cannot emit it: 16 lanes),
     and batching rows cuts the row activations 4-fold against 16 lanes.
     """
-    from pimc.targets.pim_timing import gemv_commands, gemv_geometry
+    from pimc.targets.models.pim_timing import gemv_commands, gemv_geometry
 
     papi = load_system("papi")
     fc, attn = papi.devices["fc_pim"], papi.devices["attn_pim"]
@@ -290,7 +290,7 @@ def test_attacc_estimate_equals_emitted_commands(device: str, m: int, k: int, n:
     FC-PIM (64 lanes over 16-element columns) every MAC and global-buffer write serves up to 4 input
     vectors, as the estimate counts them."""
     from pimc.dialects import attacc
-    from pimc.targets.pim_timing import block_commands, gemv_geometry
+    from pimc.targets.models.pim_timing import block_commands, gemv_geometry
 
     dev = _papi(device.split(":")[1]) if device.startswith("papi") else _preset_device(device)
     _, cmds = _attacc_gemv(m, k, n, dev, bias)
@@ -323,7 +323,7 @@ def test_attacc_attention_estimate_equals_emitted_commands(device: str, dims: At
     from pimc.passes.convert_pim_to_attacc import attacc_ops
     from pimc.passes.lower_to_pim import lower_attention
     from pimc.passes.pim_commands import attention_items
-    from pimc.targets.pim_timing import attention_counts, block_commands
+    from pimc.targets.models.pim_timing import attention_counts, block_commands
 
     b, hq, hkv, s, t, d, dv = dims
     dev = _papi(device.split(":")[1])
@@ -353,7 +353,7 @@ def test_kv_cache_rows_shared_across_phases_only_when_laid_out_alike(past: str, 
     identically (prompt 32 and decode at 31 + 1 positions) they share its rows; where decode reads
     601 positions, it gets rows of its own. Either way no two caches overlap."""
     from pimc.compiler.driver import compile_model
-    from pimc.targets.pim_timing import attention_mapping
+    from pimc.targets.models.pim_timing import attention_mapping
 
     dims = {
         "layers": "2",
@@ -428,7 +428,7 @@ def _gemv_counts_enumerated(
     tile of K (linear in N and K, so in the KV cache length of attention). The reference the closed form must
     equal exactly."""
     from pimc.dialects.pim import PIM_ELEMENT_BYTES, ceil_div
-    from pimc.targets.pim_timing import _scaled, gemv_geometry
+    from pimc.targets.models.pim_timing import _scaled, gemv_geometry
 
     geo = gemv_geometry(k, n, dev, max_channels)
     bias = bias and dev.p("bias_preload")
@@ -471,7 +471,7 @@ def _gemv_counts_enumerated(
 
 def _attention_mapping_enumerated(b: int, hq: int, hkv: int, s: int, t: int, d: int, dv: int, dev):
     """attention_mapping over `_gemv_counts_enumerated` (the search as it was)."""
-    from pimc.targets.pim_timing import AttentionMapping, gemv_geometry
+    from pimc.targets.models.pim_timing import AttentionMapping, gemv_geometry
 
     heads, rows, channels = b * hkv, hq // hkv * s, dev.p("channels")
     best = None
@@ -527,7 +527,7 @@ def test_attention_mapping_equals_the_enumerated_search() -> None:
     search over the enumerated counts, for many attention shapes on every PIM device preset."""
     import random
 
-    from pimc.targets.pim_timing import attention_counts, attention_mapping
+    from pimc.targets.models.pim_timing import attention_counts, attention_mapping
 
     rnd = random.Random(99)
     shapes = [(1, 32, 32, 1, 512, 128, 128), (4, 8, 2, 1, 1000, 64, 64), (1, 4, 4, 32, 32, 16, 16)]

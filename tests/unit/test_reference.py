@@ -2,7 +2,7 @@
 
 For every ONNX fixture with its weights inside the file, the model is imported
 (and, in the `raised` variant, rewritten by raise-nn), evaluated with
-`pimc.targets.reference` and compared output by output with onnxruntime on the
+`pimc.targets.interp.reference` and compared output by output with onnxruntime on the
 same inputs and weights. Inputs are seeded: floats standard normal, indices
 below the size of the table they index, masks 1 but for some trailing padding;
 symbolic dims are bound to 2, 3, 5, ... The float weights are replaced by seeded
@@ -32,7 +32,7 @@ from pimc.compiler.frontend.onnx_shapes import resolve_graph
 from pimc.compiler.run import seeded_inputs
 from pimc.dialects import nn
 from pimc.passes.raise_nn import RaiseNnPass
-from pimc.targets.reference import ReferenceError, run_function, weights_from_onnx
+from pimc.targets.interp.reference import ReferenceError, run_function, weights_from_onnx
 
 REPO = Path(__file__).resolve().parents[2]
 TOLERANCE = 1e-4  # max |reference - onnxruntime| over every output element (float32)

@@ -16,7 +16,7 @@ from pimc.compiler.frontend.onnx_import import import_onnx
 from pimc.dialects import nn, pim
 from pimc.errors import CompileError, ModelImportError, SystemConfigError
 from pimc.passes.partition import PartitionPass
-from pimc.targets.pim_timing import layout_geometry
+from pimc.targets.models.pim_timing import layout_geometry
 from pimc.targets.system import parse_system
 
 

@@ -11,10 +11,10 @@ from typing import Any
 
 import pytest
 
-from pimc.targets.cost import device_roofs
-from pimc.targets.roofline import roofline_png, roofline_png_bytes
+from pimc.targets.emit.roofline import roofline_png, roofline_png_bytes
+from pimc.targets.emit.timeline import chrome_trace
+from pimc.targets.models.cost import device_roofs
 from pimc.targets.system import load_system
-from pimc.targets.timeline import chrome_trace
 
 PNG = b"\x89PNG\r\n\x1a\n"
 

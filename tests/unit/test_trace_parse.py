@@ -10,7 +10,7 @@ import pytest
 from pimc.dialects.aim import trace_line
 from pimc.dialects.pim import CommandKind, PimCommand
 from pimc.errors import PimcError
-from pimc.targets.trace_parse import (
+from pimc.targets.parse.trace_parse import (
     ATTACC_ADDRESS_BITS,
     ATTACC_CHANNEL_BITS,
     ATTACC_COLUMN_BITS,

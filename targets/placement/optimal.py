@@ -1,7 +1,7 @@
 """The `optimal` partition: the placement (and per-device op order) of least phase latency, with a proof.
 
 Objective: the makespan of the phase under the execution model of
-targets/execution.py (op latencies on their devices, transfers between memories,
+targets/placement/execution.py (op latencies on their devices, transfers between memories,
 one op at a time per device, a conflict-shared memory serialising PIM and its
 host), then, among placements of that makespan, the least energy (ops + transfers).
 
@@ -67,7 +67,7 @@ Each segment is a mixed-integer program solved by HiGHS (highspy):
   the energy with that makespan fixed.
 Devices whose earliest start, latency and least remaining time exceed the seed's
 makespan are fixed out first. The start times order each device's ops; list
-scheduling in that order (targets/execution.py) gives the makespan reported (a
+scheduling in that order (targets/placement/execution.py) gives the makespan reported (a
 semi-active schedule finishes no later than any schedule with the same
 per-resource orders).
 
@@ -91,7 +91,7 @@ import numpy as np
 import numpy.typing as npt
 
 from pimc.errors import CompileError
-from pimc.targets.execution import PhaseGraph, resources, schedule_energy_pj, schedule_phase, transfer_ns
+from pimc.targets.placement.execution import PhaseGraph, resources, schedule_energy_pj, schedule_phase, transfer_ns
 from pimc.targets.system import System
 
 NODE_LIMIT = 1_000
@@ -117,7 +117,7 @@ class Solution:
     placement: list[str]
     order: list[int]
     makespan_ns: float
-    """The schedule's makespan of `placement` in `order` (targets/execution.py)."""
+    """The schedule's makespan of `placement` in `order` (targets/placement/execution.py)."""
     solver_ns: float
     """The same as the segment solutions add up to (equal up to the solver's tolerances when proven)."""
     energy_pj: float

@@ -1,7 +1,7 @@
 """The execution model: when each op and transfer of a phase runs, on which resource, and the phase's makespan.
 
 The partitioner and the scheduler share one model of execution, defined here, so
-that `optimal` (targets/optimal.py) minimises exactly the latency the report shows:
+that `optimal` (targets/placement/optimal.py) minimises exactly the latency the report shows:
 
 - A phase is a DAG of costed ops (`PhaseGraph`). An op takes its latency on its
   device (annotate-cost). Weights, constants and function arguments are resident

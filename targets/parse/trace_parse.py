@@ -324,7 +324,7 @@ class TraceLine:
     AiM: op is the ISR mnemonic ("MAC_ABK") or R_MEM, W_MEM, R_GPR, W_GPR, R_CFR, W_CFR, and fields maps
     the field names of `aim.AIM_ISR_FIELDS` / `AIM_ACCESS_FIELDS` to values. AttAcc: op is the trace
     mnemonic ("PIM_MAC_AB"), `address` the byte address and fields its decoding (`attacc_fields`).
-    targets/aim_trace.py and targets/attacc_trace.py turn the lines back into `pim.PimCommand`s."""
+    targets/emit/aim_trace.py and targets/emit/attacc_trace.py turn the lines back into `pim.PimCommand`s."""
 
     line: int
     """1-based line number in the trace text."""

@@ -27,9 +27,9 @@ from xdsl.utils.target import Target
 from pimc.dialects import aim, nn, pim
 from pimc.dialects.pim import CommandKind, PimCommand
 from pimc.dialects.place import device_of
-from pimc.targets.pim_timing import PimCounts, block_commands, stream_counts
+from pimc.targets.emit.trace_files import check_trace_lines
+from pimc.targets.models.pim_timing import PimCounts, block_commands, stream_counts
 from pimc.targets.system import Device
-from pimc.targets.trace_files import check_trace_lines
 
 
 def emit_aim_trace(module: ModuleOp, model: str, system: str, device: str | None = None) -> str:
@@ -96,10 +96,10 @@ def is_aim_stream(block: Block) -> bool:
 
 
 def trace_macro_counts(text: str, dev: Device) -> dict[str, PimCounts]:
-    """Time an AiM trace as written: parse it strictly (targets/trace_parse.py), split it at the
+    """Time an AiM trace as written: parse it strictly (targets/parse/trace_parse.py), split it at the
     comment naming each macro, and apply the timing model (`pim_timing.stream_counts`) to each
     macro's commands. Keys are the op names the comments give."""
-    from pimc.targets.trace_parse import parse_aim_trace
+    from pimc.targets.parse.trace_parse import parse_aim_trace
 
     comments: list[tuple[int, str]] = []
     parsed = parse_aim_trace(
@@ -148,8 +148,8 @@ class AimTraceTarget(Target):
 
     def emit(self, ctx: Context, module: ModuleOp, output: IO[str]) -> None:
         from pimc.targets.annotations import model_name
+        from pimc.targets.emit.trace_files import trace_device
         from pimc.targets.system import system_for_module
-        from pimc.targets.trace_files import trace_device
 
         system = system_for_module(module, None)
         output.write(

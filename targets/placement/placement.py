@@ -1,6 +1,6 @@
-"""The placement strategies: for one phase's costed graph (targets/execution.py PhaseGraph), a device per op.
+"""The placement strategies: for one phase's costed graph (targets/placement/execution.py PhaseGraph), a device per op.
 
-`optimal` (targets/optimal.py) minimises the scheduled makespan exactly where it can prove it; the others are
+`optimal` (targets/placement/optimal.py) minimises the scheduled makespan exactly where it can prove it; the others are
 the heuristics and the seed systems' policies docs/partition.md describes. The partition pass
 (passes/partition.py) applies a placement to the IR; the baselines pass compares the chosen one with others.
 """
@@ -11,10 +11,10 @@ import math
 from dataclasses import dataclass
 
 from pimc.errors import CompileError
-from pimc.targets.cost import device_roof
 from pimc.targets.dtypes import DTYPE_BYTES
-from pimc.targets.execution import PhaseGraph, transfer_ns
-from pimc.targets.strategies import STRATEGIES
+from pimc.targets.models.cost import device_roof
+from pimc.targets.placement.execution import PhaseGraph, transfer_ns
+from pimc.targets.placement.strategies import STRATEGIES
 from pimc.targets.system import System
 
 
@@ -261,8 +261,10 @@ STRATEGY_FUNCS = {
 }
 
 
-if STRATEGIES != ("optimal", *STRATEGY_FUNCS):  # the names the command line lists (targets/strategies.py)
-    raise ImportError(f"targets/strategies.py lists {STRATEGIES}, placement implements {('optimal', *STRATEGY_FUNCS)}")
+if STRATEGIES != ("optimal", *STRATEGY_FUNCS):  # the names the command line lists (targets/placement/strategies.py)
+    raise ImportError(
+        f"targets/placement/strategies.py lists {STRATEGIES}, placement implements {('optimal', *STRATEGY_FUNCS)}"
+    )
 
 
 @dataclass
@@ -296,7 +298,7 @@ def place_phase(graph: PhaseGraph, strategy: str, ctx: StrategyContext) -> Place
                 f" (its devices have rates for: {', '.join(ctx.system.dtypes()) or 'none'})"
             )
     if strategy == "optimal":
-        from pimc.targets.optimal import solve_optimal
+        from pimc.targets.placement.optimal import solve_optimal
 
         sol = solve_optimal(graph, ctx.system, heuristic_placements(graph, ctx))
         return Placement(sol.placement, sol.order, sol.proven, sol.bound_ns)

@@ -9,7 +9,7 @@ from xdsl.context import Context
 from xdsl.dialects.builtin import ModuleOp
 from xdsl.utils.target import Target
 
-from pimc.targets.report import build_report
+from pimc.targets.emit.report import build_report
 
 
 def si(x: float | None) -> str:

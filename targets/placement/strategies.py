@@ -1,4 +1,4 @@
-"""The names of the partition strategies (targets/placement.py implements them, docs/partition.md describes
+"""The names of the partition strategies (targets/placement/placement.py implements them, docs/partition.md describes
 them), in a module that imports nothing, so that the command line can list them without loading xDSL."""
 
 from __future__ import annotations

@@ -4,7 +4,7 @@ Schema: docs/report.md. Every number is read from the IR the passes produced
 (the `cost`, `device`, `bytes` and `latency_ns` attributes), so the report shows
 exactly what the compiler decided.
 
-Latencies come from the schedule (targets/execution.py, passes/schedule.py): each
+Latencies come from the schedule (targets/placement/execution.py, passes/schedule.py): each
 phase's makespan with devices overlapping where dependencies and memories allow;
 `serial_ns` is the sum of the same op and transfer latencies, for comparison.
 The `baselines` section is the baselines pass's `pimc.baselines`: the same costed graph
@@ -29,7 +29,6 @@ from pimc.dialects import nn, pim
 from pimc.dialects.nn import phase_of
 from pimc.dialects.place import TransferOp, device_of
 from pimc.errors import CompileError
-from pimc.targets.aim_trace import is_aim_stream
 from pimc.targets.annotations import (
     BASELINES_ATTR,
     COST_ATTR,
@@ -43,6 +42,7 @@ from pimc.targets.annotations import (
     schedule_streams,
 )
 from pimc.targets.dtypes import dtype_for_module
+from pimc.targets.emit.aim_trace import is_aim_stream
 from pimc.targets.system import System, system_for_module
 
 SCHEMA_VERSION = 3
@@ -191,7 +191,7 @@ def phase_tokens(fn: func.FuncOp) -> int | None:
 
 
 def roofline_view(module: ModuleOp) -> dict[str, Any]:
-    """What the roofline plot reads of the report (targets/roofline.py), taken from a placed module: the same
+    """What the roofline plot reads of the report (targets/emit/roofline.py), taken from a placed module: the same
     op entries as the report's (the PIM lowering keeps every op's cost and device)."""
     return {
         "model": model_name(module),

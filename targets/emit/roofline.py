@@ -27,7 +27,7 @@ from xdsl.context import Context
 from xdsl.dialects.builtin import ModuleOp
 from xdsl.utils.target import Target
 
-from pimc.targets.cost import device_roofs
+from pimc.targets.models.cost import device_roofs
 from pimc.targets.system import System, system_for_module
 
 PHASE_MARKERS = {"prefill": "o", "decode": "^"}
@@ -124,7 +124,7 @@ class RooflineTarget(Target):
 
     def emit(self, ctx: Context, module: ModuleOp, output: IO[str]) -> None:
         from pimc.errors import PimcError
-        from pimc.targets.report import roofline_view
+        from pimc.targets.emit.report import roofline_view
 
         if not self.path:
             raise PimcError("pimc-roofline writes a PNG file: name it, e.g. -t 'pimc-roofline{path=\"roofline.png\"}'")

@@ -3,9 +3,9 @@
 Pure functions of (op, shapes, device description, deployment precision).
 Units: FLOPs and bytes are counts; rates are GFLOP/s (= FLOP/ns) and GB/s
 (= byte/ns), so every latency comes out in ns; energies are pJ. `device_cost`
-dispatches to the device models: targets/npu.py (SCALE-Sim-exact systolic
-GEMMs), targets/gpu.py (roofline with efficiencies and launch overhead, checked
-against GenZ), targets/pim_timing.py (DRAM-timed all-bank command sequences).
+dispatches to the device models: targets/models/npu.py (SCALE-Sim-exact systolic
+GEMMs), targets/models/gpu.py (roofline with efficiencies and launch overhead, checked
+against GenZ), targets/models/pim_timing.py (DRAM-timed all-bank command sequences).
 
 Metrics per op (E = number of result elements; bytes = every operand read once
 plus every result written once, floating-point tensors at the deployment
@@ -49,9 +49,9 @@ from xdsl.dialects.builtin import AnyFloat, TensorType
 from xdsl.ir import Attribute, Operation, SSAValue
 
 from pimc.dialects import nn, pim
-from pimc.targets import gpu, npu
 from pimc.targets.dtypes import DTYPE_BYTES
-from pimc.targets.pim_timing import attention_counts, gemv_counts, pim_internal_gbps, pim_peak_gflops
+from pimc.targets.models import gpu, npu
+from pimc.targets.models.pim_timing import attention_counts, gemv_counts, pim_internal_gbps, pim_peak_gflops
 from pimc.targets.system import Device, System
 
 
@@ -307,16 +307,16 @@ class DeviceCost:
 def device_cost(op: Operation, m: OpMetrics, dev: Device, system: System, dtype: str) -> DeviceCost | None:
     """Latency and energy of `op` on `dev` at deployment precision `dtype`, or None if it cannot run there.
 
-    - npu (targets/npu.py): matrix ops as SCALE-Sim-exact systolic GEMMs on the
+    - npu (targets/models/npu.py): matrix ops as SCALE-Sim-exact systolic GEMMs on the
       device's cores, bounded below by their DRAM traffic (which counts SRAM
       re-reads) over the memory's bandwidth; attention as its two GEMMs plus the
       softmax on the vector unit, against its fused bytes; other ops on the vector
       unit. Energy = MACs * energy_pj_per_mac (matrix) or FLOPs *
       vector_energy_pj_per_flop (vector) + DRAM bytes * 8 * the memory's pJ/bit.
-    - gpu / accelerator (targets/gpu.py): roofline with efficiencies and launch
+    - gpu / accelerator (targets/models/gpu.py): roofline with efficiencies and launch
       overhead at `dtype`'s peak; energy = FLOPs * energy_pj_per_flop + bytes * 8 *
       the memory's pJ/bit. A device with no rate at the dtype cannot run the op.
-    - pim (targets/pim_timing.py): GEMV-able products (see `pim_weight`) and
+    - pim (targets/models/pim_timing.py): GEMV-able products (see `pim_weight`) and
       attention (its score and context GEMVs over the KV cache held in the banks,
       `attention_counts`), at a dtype the MAC lanes compute in; latency and energy
       of the all-bank command sequence, which includes writing the input into the
@@ -421,7 +421,7 @@ def device_summary(dev: Device, system: System) -> str:
         peaks = ", ".join(f"{d} {r:g}" for d, r in dev.p("peak_tflops").items())
         best = max(dev.p("peak_tflops").values())
         return f"matrix peak TFLOP/s: {peaks}; ridge {best * 1e3 / bw:.1f} FLOP/B at {bw:g} GB/s"
-    from pimc.targets.pim_timing import row_efficiency
+    from pimc.targets.models.pim_timing import row_efficiency
 
     return (
         f"MAC peak {pim_peak_gflops(dev) / 1e3:g} TFLOP/s, internal {pim_internal_gbps(dev):g} GB/s "

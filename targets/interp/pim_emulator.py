@@ -1,7 +1,7 @@
 """A functional emulator of AiM command streams: the banks as numpy arrays, the real weights in them.
 
 Two sets of xDSL interpreter functions (`xdsl.interpreter.InterpreterFunctions`),
-which compose with the reference interpreter's (targets/reference.py) on one
+which compose with the reference interpreter's (targets/interp/reference.py) on one
 interpreter. `PimFunctions` runs each PIM macro (`pim.gemv`, `pim.attention`):
 it writes the macro's matrices into `BankImage`, a sparse model of its device's
 DRAM, sets up the host side and an `AimMachine`, and interprets the commands
@@ -56,7 +56,7 @@ input vector (or the pass's biases); an RD_MAC returns the outputs of the pass
 its last MAC_ABK read, and the last pass's RD_MAC moves the matrix on to its next
 input vector. An attention head's score matrix takes the head's query rows and
 yields its score rows; the host turns each into probabilities (scale, mask and
-softmax in FP32, as targets/reference.py does them: AiM has no softmax unit) that
+softmax in FP32, as targets/interp/reference.py does them: AiM has no softmax unit) that
 feed the head's context matrix. A stream that reads a row no matrix of the macro
 owns, leaves an output uncomputed, or does not consume every input vector raises
 EmulatorError.
@@ -75,8 +75,8 @@ from xdsl.ir import Operation
 from pimc.dialects import aim, nn, pim
 from pimc.dialects.pim import PIM_ELEMENT_BYTES, PimCommand, ceil_div
 from pimc.errors import PimcError
-from pimc.targets.pim_timing import GemvGeometry, block_commands, head_slot, layout_geometry, mask_channels
-from pimc.targets.reference import attention_probabilities, check_results
+from pimc.targets.interp.reference import attention_probabilities, check_results
+from pimc.targets.models.pim_timing import GemvGeometry, block_commands, head_slot, layout_geometry, mask_channels
 from pimc.targets.system import Device
 
 FP16 = np.float16

@@ -6,7 +6,7 @@ It is an xDSL interpreter (`xdsl.interpreter.Interpreter`) with two function
 sets: xDSL's own `FuncFunctions` for `func` and `ReferenceFunctions` here, one
 `@impl` per `nn` op, the values numpy arrays. More sets compose onto the same
 interpreter (`reference_interpreter`, then `register_implementations`): `pimc run`
-adds the PIM emulator's (targets/pim_emulator.py). It is the executable form of
+adds the PIM emulator's (targets/interp/pim_emulator.py). It is the executable form of
 the op docstrings in `pimc.dialects.nn`:
 
 - the semantic check of the frontends and of `raise-nn`: a model imported (and

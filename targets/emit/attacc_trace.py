@@ -1,6 +1,6 @@
 """Emit AttAcc HBM3-PIM command traces in the attacc_simulator's format, and time them back.
 
-Format (scale-snu/attacc_simulator, pim_loadstore_trace.cpp; targets/trace_parse.py
+Format (scale-snu/attacc_simulator, pim_loadstore_trace.cpp; targets/parse/trace_parse.py
 has the grammar): one `OP ADDRESS` per line, the address in hex as the simulator's
 generators write it (`0x` and at least 8 digits), no comments. The address fields
 (HBM3PIMMap, from the LSB after 5 offset bits: column 5, row 14, bank 2, bank
@@ -48,9 +48,8 @@ from xdsl.utils.target import Target
 from pimc.dialects import attacc, pim
 from pimc.dialects.pim import CommandKind, PimCommand, ceil_div, channel_span
 from pimc.dialects.place import device_of
-from pimc.targets.system import Device
-from pimc.targets.trace_files import check_trace_lines
-from pimc.targets.trace_parse import (
+from pimc.targets.emit.trace_files import check_trace_lines
+from pimc.targets.parse.trace_parse import (
     ATTACC_CHANNEL_BITS,
     ATTACC_COLUMN_BITS,
     ATTACC_OFFSET_BITS,
@@ -58,6 +57,7 @@ from pimc.targets.trace_parse import (
     TraceLine,
     attacc_address,
 )
+from pimc.targets.system import Device
 
 STACK_CHANNELS = 1 << ATTACC_CHANNEL_BITS
 """Channels of one simulated HBM3 stack, 16 (attacc_bank.yaml: channel 16; the address's channel field)."""
@@ -294,8 +294,8 @@ class AttaccTraceTarget(Target):
 
     def emit(self, ctx: Context, module: ModuleOp, output: IO[str]) -> None:
         from pimc.errors import PimcError
+        from pimc.targets.emit.trace_files import trace_device
         from pimc.targets.system import system_for_module
-        from pimc.targets.trace_files import trace_device
 
         system = system_for_module(module, None)
         device = trace_device(module, system, "attacc", self.device)

@@ -33,7 +33,7 @@ from xdsl.ir import BlockArgument, Operation, SSAValue
 from pimc.dialects import nn, pim, place
 from pimc.dialects.place import device_of
 from pimc.errors import CompileError
-from pimc.targets.cost import tensor_bytes
+from pimc.targets.models.cost import tensor_bytes
 from pimc.targets.system import System
 
 
@@ -202,7 +202,7 @@ def check_fits(module: ModuleOp, system: System, elem_bytes: int) -> None:
     the memories together, raise CapacityError with the figures: a typo'd `--dim past=100000000` is
     refused at once instead of being costed.
     """
-    from pimc.targets.cost import is_costed
+    from pimc.targets.models.cost import is_costed
 
     def label(op: Operation) -> str:
         name = op.attributes.get("name")

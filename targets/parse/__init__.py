@@ -1,0 +1,1 @@
+"""Strict parsers of the PIM simulators' trace formats, as the simulators read them."""
