@@ -16,7 +16,7 @@ KV cache no memory can hold: it is refused at once, with the figure.
   refused after its first iteration when its count would pass the bound.
 
 What fits *the system compiled for* is checked by annotate-cost before it costs
-anything (targets/capacity.py `check_fits`): the weights and a phase's inputs
+anything (targets/placement/capacity.py `check_fits`): the weights and a phase's inputs
 against the capacity of all the system's memories together.
 """
 
