@@ -26,8 +26,8 @@ from pathlib import Path
 import onnx
 
 from pimc.compiler.driver import import_model, make_context
-from pimc.compiler.frontend.onnx_import import import_resolved, load_onnx
-from pimc.compiler.frontend.onnx_shapes import resolve_graph
+from pimc.compiler.frontend.onnx.importer import import_resolved, load_onnx
+from pimc.compiler.frontend.onnx.shapes import resolve_graph
 from pimc.compiler.frontend.phases import assign_phases
 from pimc.dialects.nn import phase_of
 from pimc.passes.raise_nn import RaiseNnPass

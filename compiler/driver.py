@@ -112,7 +112,7 @@ def import_model(path: str | Path, dims: dict[str, str] | None = None) -> Module
     path = Path(path)
     dims = dims or {}
     if path.suffix == ".onnx":
-        from pimc.compiler.frontend.onnx_import import import_onnx
+        from pimc.compiler.frontend.onnx.importer import import_onnx
         from pimc.compiler.frontend.phases import assign_phases
         from pimc.passes.raise_nn import RaiseNnPass
 
@@ -122,7 +122,7 @@ def import_model(path: str | Path, dims: dict[str, str] | None = None) -> Module
         assign_phases(module)
         return module
     if path.suffix == ".pim":
-        from pimc.compiler.frontend.dsl_import import import_dsl
+        from pimc.compiler.frontend.dsl.importer import import_dsl
 
         module = import_dsl(path, dims)
         _check_not_empty(module, path, dims)

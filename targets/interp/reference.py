@@ -242,7 +242,7 @@ def _schema(op: nn.OnnxOp, domain: str, limit: int | None) -> onnx.defs.OpSchema
 
 
 def _onnx_attribute(op: nn.OnnxOp, name: str, attr: Attribute, expected: int | None) -> onnx.AttributeProto:
-    """The ONNX attribute an xDSL attribute of `nn.onnx` was imported from (see onnx_import._attr)."""
+    """The ONNX attribute an xDSL attribute of `nn.onnx` was imported from (see compiler/frontend/onnx/importer.py `_attr`)."""
     A = onnx.AttributeProto
     value: Any
     if isinstance(attr, IntegerAttr):

@@ -15,7 +15,7 @@ from xdsl.ir import Attribute, Operation, SSAValue
 from xdsl.parser import Parser
 
 from pimc.compiler.driver import make_context
-from pimc.compiler.frontend.dsl_import import import_dsl, import_dsl_text
+from pimc.compiler.frontend.dsl.importer import import_dsl, import_dsl_text
 from pimc.dialects import nn
 from pimc.errors import ModelImportError
 

@@ -8,7 +8,7 @@ import pytest
 from onnx import TensorProto, helper, numpy_helper
 from xdsl.dialects.builtin import FloatAttr
 
-from pimc.compiler.frontend.onnx_import import import_onnx
+from pimc.compiler.frontend.onnx.importer import import_onnx
 from pimc.dialects import nn
 from pimc.errors import ModelImportError
 

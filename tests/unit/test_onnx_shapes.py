@@ -12,8 +12,8 @@ from xdsl.dialects import func
 
 from pimc.compiler.cli import main
 from pimc.compiler.driver import import_model, unmodelled_warning
-from pimc.compiler.frontend.onnx_import import import_onnx, load_onnx
-from pimc.compiler.frontend.onnx_shapes import resolve_graph
+from pimc.compiler.frontend.onnx.importer import import_onnx, load_onnx
+from pimc.compiler.frontend.onnx.shapes import resolve_graph
 from pimc.dialects import nn
 from pimc.errors import ModelImportError
 

@@ -27,8 +27,8 @@ from xdsl.dialects.builtin import ModuleOp, StringAttr, TensorType, f32
 from xdsl.ir import Block, Region
 
 from pimc.compiler.driver import make_context
-from pimc.compiler.frontend.onnx_import import import_onnx
-from pimc.compiler.frontend.onnx_shapes import resolve_graph
+from pimc.compiler.frontend.onnx.importer import import_onnx
+from pimc.compiler.frontend.onnx.shapes import resolve_graph
 from pimc.compiler.run import seeded_inputs
 from pimc.dialects import nn
 from pimc.passes.raise_nn import RaiseNnPass

@@ -12,7 +12,7 @@ from onnx import TensorProto, helper, numpy_helper
 
 from pimc.compiler.cli import main
 from pimc.compiler.driver import compile_model, make_context
-from pimc.compiler.frontend.onnx_import import import_onnx
+from pimc.compiler.frontend.onnx.importer import import_onnx
 from pimc.dialects import nn, pim
 from pimc.errors import CompileError, ModelImportError, SystemConfigError
 from pimc.passes.partition import PartitionPass

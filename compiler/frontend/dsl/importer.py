@@ -1,6 +1,6 @@
 """DSL frontend: import a `.pim` model description into the `nn` dialect.
 
-A `.pim` file (grammar in `dsl.lark`, reference in docs/dsl.md) declares integer
+A `.pim` file (grammar in `dsl.lark`, parsed by parse.py; reference in docs/dsl.md) declares integer
 parameters, the phases of inference (prefill, decode) with their per-phase
 variables, inputs, weights and KV caches, and the model as assignments of ops;
 `repeat` blocks are unrolled. The importer emits one `func.func` per phase, named
@@ -23,8 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import ClassVar
 
-from lark import Lark, Token, Tree
-from lark.exceptions import UnexpectedCharacters, UnexpectedInput, UnexpectedToken
+from lark import Token, Tree
 from xdsl.dialects import func
 from xdsl.dialects.builtin import (
     IntegerAttr,
@@ -46,14 +45,11 @@ from xdsl.dialects.builtin import (
 from xdsl.ir import Attribute, Block, Operation, OpResult, Region, SSAValue
 from xdsl.utils.exceptions import VerifyException
 
+from pimc.compiler.frontend.dsl.parse import Loc, Source, location, parse
 from pimc.dialects import nn
 from pimc.dialects.nn import PHASES
 from pimc.errors import LimitError, ModelImportError
 from pimc.limits import MAX_ELEMENTS, MAX_OPS, fmt_count, parse_dim_value, shape_problem, shown
-
-GRAMMAR = Path(__file__).with_name("dsl.lark")
-
-"""The phase names the rest of the compiler knows; each becomes `func.func @<phase>`."""
 
 DEFAULT_PHASE = "prefill"
 """The single phase of a file without `phase` declarations (an encoder, say)."""
@@ -88,19 +84,6 @@ UNARY_ONNX: dict[str, str] = {
 }
 """Element-wise functions kept as `nn.onnx` with this ONNX op type and no attributes."""
 
-_TERMINAL_WORDS = {
-    "NAME": "a name",
-    "INT": "an integer",
-    "FLOAT": "a number",
-    "STRING": "a string",
-    "$END": "end of file",
-}
-_EXPR_START = {"NAME", "INT", "FLOAT", "STRING", "TRUE", "FALSE", "LPAR", "LSQB", "MINUS"}
-_OPERATORS = {"PLUS", "MINUS", "STAR", "SLASH", "DSLASH", "DOT", "LPAR", "EQUAL"}
-_STMT_START = {"MODEL", "PARAM", "PHASE", "INPUT", "WEIGHT", "CACHE", "OUTPUT", "REPEAT"}
-
-Loc = tuple[int, int]
-"""(line, column), both 1-based."""
 
 INT_MAX = 2**63 - 1
 """DSL integers are 64-bit: a literal or an arithmetic result outside +-INT_MAX is an error."""
@@ -110,12 +93,6 @@ MAX_ITERATIONS = 1_000_000
 
 F32_MAX = 3.4028234663852886e38
 """Largest finite float32: epsilons are stored as f32 attributes."""
-
-
-@functools.cache
-def _parser() -> Lark:
-    # the basic lexer keeps keywords keywords everywhere (`output` is never read as a name)
-    return Lark.open(str(GRAMMAR), parser="lalr", lexer="basic", propagate_positions=True, maybe_placeholders=True)
 
 
 # -- values -----------------------------------------------------------------
@@ -206,73 +183,6 @@ class _Signature:
 # -- errors -----------------------------------------------------------------
 
 
-class _Source:
-    def __init__(self, text: str, path: str):
-        self.text = text
-        self.path = path
-        self.lines = text.splitlines()
-
-    def error(self, loc: Loc, message: str) -> ModelImportError:
-        line, column = loc
-        src = self.lines[line - 1] if 0 < line <= len(self.lines) else ""
-        pad = "".join("\t" if c == "\t" else " " for c in src[: max(column - 1, 0)])
-        error = ModelImportError(f"{self.path}:{line}:{column}: {message}\n{src}\n{pad}^")
-        error.context_lines = 2
-        return error
-
-
-def _loc(node: Tree[Token] | Token) -> Loc:
-    if isinstance(node, Token):
-        return (node.line or 1, node.column or 1)
-    return (node.meta.line, node.meta.column)
-
-
-def _describe_expected(expected: set[str]) -> str:
-    words: list[str] = []
-    rest = set(expected)
-    if rest & _STMT_START and "NAME" in rest:
-        words.append("a statement")
-        rest -= _STMT_START | {"NAME"}
-    if len(rest & _EXPR_START) >= 3:
-        words.append("an expression")
-        rest -= _EXPR_START
-    if len(rest & _OPERATORS) >= 3:
-        rest -= _OPERATORS
-        operator = True
-    else:
-        operator = False
-    terminals = {t.name: t for t in _parser().terminals}
-    for name in sorted(rest):
-        if name in _TERMINAL_WORDS:
-            words.append(_TERMINAL_WORDS[name])
-        elif name in terminals and terminals[name].pattern.type == "str":
-            words.append(f"'{terminals[name].pattern.value}'")
-        else:
-            words.append(name)
-    if operator:
-        words.append("an operator")
-    if len(words) == 1:
-        return words[0]
-    return ", ".join(words[:-1]) + " or " + words[-1]
-
-
-def _parse(source: _Source) -> Tree[Token]:
-    try:
-        return _parser().parse(source.text)
-    except UnexpectedCharacters as e:
-        char = source.text[e.pos_in_stream] if e.pos_in_stream < len(source.text) else ""
-        raise source.error((e.line, e.column), f"unexpected character {char!r}") from None
-    except UnexpectedToken as e:
-        token = e.token
-        expected = _describe_expected(set(e.accepts or e.expected))
-        if token.type == "$END":
-            end = (token.end_line or len(source.lines) or 1, token.end_column or 1)
-            raise source.error(end, f"unexpected end of file; expected {expected}") from None
-        raise source.error(_loc(token), f"unexpected '{token.value}'; expected {expected}") from None
-    except UnexpectedInput as e:  # UnexpectedEOF and any other lark input error
-        raise source.error((max(e.line, 1), max(e.column, 1)), "syntax error") from None
-
-
 # -- the importer -------------------------------------------------------------
 
 
@@ -332,7 +242,7 @@ class _Phase:
 
 
 class _Importer:
-    def __init__(self, tree: Tree[Token], source: _Source, dims: dict[str, str]):
+    def __init__(self, tree: Tree[Token], source: Source, dims: dict[str, str]):
         self.tree = tree
         self.src = source
         self.dims = dims
@@ -396,11 +306,13 @@ class _Importer:
 
     def model_decl(self, stmt: Tree[Token]) -> None:
         if self.model_loc is not None:
-            raise self.error(_loc(stmt), f"redefinition of the model name (first given at line {self.model_loc[0]})")
+            raise self.error(
+                location(stmt), f"redefinition of the model name (first given at line {self.model_loc[0]})"
+            )
         token = stmt.children[0]
         assert isinstance(token, Token)
         self.model_name = token.value[1:-1] if token.type == "STRING" else token.value
-        self.model_loc = _loc(stmt)
+        self.model_loc = location(stmt)
 
     def declare(self, scope: _Scope, name_tok: Token, value: _Value, kind: str) -> None:
         name = name_tok.value
@@ -408,9 +320,9 @@ class _Importer:
         if found is not None and found[1].kind != "dtype":
             prev = found[1]
             raise self.error(
-                _loc(name_tok), f"redefinition of {prev.kind} '{name}' (first defined at line {prev.loc[0]})"
+                location(name_tok), f"redefinition of {prev.kind} '{name}' (first defined at line {prev.loc[0]})"
             )
-        scope.names[name] = _Binding(value, kind, _loc(name_tok))
+        scope.names[name] = _Binding(value, kind, location(name_tok))
 
     def override(self, name: str, loc: Loc | None, default: _Value) -> _Value:
         """The value of parameter `name`: its `dims` override if given, else `default`.
@@ -448,14 +360,14 @@ class _Importer:
         value = self.eval(expr, self.params, None)
         if not isinstance(value, (_DType, int)) or isinstance(value, bool):
             raise self.error(
-                _loc(expr), f"parameter '{name_tok}' must be an integer or a dtype, got {self.kind_of(value)}"
+                location(expr), f"parameter '{name_tok}' must be an integer or a dtype, got {self.kind_of(value)}"
             )
         if name_tok.value == "dtype" and not isinstance(value, _DType):
             got = self.kind_of(value)
             raise self.error(
-                _loc(expr), f"parameter 'dtype' is the default element type: it must be a dtype, got {got}"
+                location(expr), f"parameter 'dtype' is the default element type: it must be a dtype, got {got}"
             )
-        value = self.override(name_tok.value, _loc(name_tok), value)
+        value = self.override(name_tok.value, location(name_tok), value)
         self.declare(self.params, name_tok, value, "param")
 
     def phase_decl(self, stmt: Tree[Token]) -> None:
@@ -463,10 +375,10 @@ class _Importer:
         assert isinstance(name_tok, Token)
         name = name_tok.value
         if name not in PHASES:
-            raise self.error(_loc(name_tok), f"unknown phase '{name}'; a phase is {' or '.join(PHASES)}")
+            raise self.error(location(name_tok), f"unknown phase '{name}'; a phase is {' or '.join(PHASES)}")
         for other, loc, _ in self.phases:
             if other == name:
-                raise self.error(_loc(name_tok), f"redefinition of phase '{name}' (first defined at line {loc[0]})")
+                raise self.error(location(name_tok), f"redefinition of phase '{name}' (first defined at line {loc[0]})")
         scope = _Scope(self.params, "")
         values: dict[str, int] = {}
         for binding in bindings.children if isinstance(bindings, Tree) else []:
@@ -475,17 +387,19 @@ class _Importer:
             assert isinstance(var, Token)
             value = self.eval(expr, scope, None)
             if not isinstance(value, int) or isinstance(value, bool):
-                raise self.error(_loc(expr), f"phase variable '{var}' must be an integer, got {self.kind_of(value)}")
+                raise self.error(
+                    location(expr), f"phase variable '{var}' must be an integer, got {self.kind_of(value)}"
+                )
             self.declare(scope, var, value, "phase variable")
             values[var.value] = value
         if self.phases and set(values) != set(self.phases[0][2]):
             first, _, first_values = self.phases[0]
             raise self.error(
-                _loc(name_tok),
+                location(name_tok),
                 f"phase '{name}' binds {{{', '.join(values)}}} but phase '{first}' binds {{{', '.join(first_values)}}}; "
                 "every phase must bind the same variables",
             )
-        self.phases.append((name, _loc(name_tok), values))
+        self.phases.append((name, location(name_tok), values))
 
     # -- body: one function per phase --------------------------------------
 
@@ -512,7 +426,7 @@ class _Importer:
             handler = self._STATEMENTS.get(str(stmt.data))
             if handler is None:
                 what = str(stmt.data).removesuffix("_stmt")
-                raise self.error(_loc(stmt), f"'{what}' is only allowed at the top level, not inside repeat")
+                raise self.error(location(stmt), f"'{what}' is only allowed at the top level, not inside repeat")
             handler(self, stmt, scope)
 
     def stmt_decl(self, stmt: Tree[Token], scope: _Scope) -> None:
@@ -526,21 +440,21 @@ class _Importer:
             shape = tuple(self.decl_dims(dims, name_tok, scope, allow_zero=kind == "cache"))
             problem = shape_problem(shape)
             if problem is not None:
-                raise self.limit(_loc(name_tok), f"{kind} '{name_tok}' {_fmt(shape)} has {problem}")
+                raise self.limit(location(name_tok), f"{kind} '{name_tok}' {_fmt(shape)} has {problem}")
             tensor_type = _tensor_type(self.decl_dtype(dtype_tok, scope), shape)
             full = scope.prefix + name_tok.value
             value: _Value
             if kind == "weight":
-                value = self.weight(full, tensor_type, _loc(name_tok))
+                value = self.weight(full, tensor_type, location(name_tok))
             elif kind == "cache" and 0 in tensor_type.get_shape():
                 value = _Absent(full, tensor_type)
             else:
                 if full in phase.arg_names:
                     first = phase.arg_names[full][0]
                     raise self.error(
-                        _loc(name_tok), f"redefinition of argument '{full}' (first declared at line {first})"
+                        location(name_tok), f"redefinition of argument '{full}' (first declared at line {first})"
                     )
-                phase.arg_names[full] = _loc(name_tok)
+                phase.arg_names[full] = location(name_tok)
                 value = phase.block.insert_arg(tensor_type, len(phase.block.args))
                 value.name_hint = _hint(full)
             self.declare(scope, name_tok, value, kind)
@@ -554,7 +468,7 @@ class _Importer:
         found = scope.lookup(token.value)
         if found is None or not isinstance(found[1].value, _DType):
             raise self.error(
-                _loc(token), f"'{token}' is not a dtype (one of {', '.join(DTYPES)}, or a dtype parameter)"
+                location(token), f"'{token}' is not a dtype (one of {', '.join(DTYPES)}, or a dtype parameter)"
             )
         return found[1].value.attr
 
@@ -565,11 +479,11 @@ class _Importer:
         for expr in dims.children if isinstance(dims, Tree) else []:
             d = self.int_value(expr, scope, f"a dim of '{name}'")
             if d < 0:
-                raise self.error(_loc(expr), f"a dim of '{name}' is {d}; dims must not be negative")
+                raise self.error(location(expr), f"a dim of '{name}' is {d}; dims must not be negative")
             if d == 0 and not allow_zero:
                 zeros = [f"--dim {k}={v}" for k, v in self.dims.items() if parse_dim_value(str(v)) == 0]
                 given = f" (given {', '.join(zeros)})" if zeros else ""
-                raise self.error(_loc(expr), f"a dim of '{name}' is 0; pimc compiles no empty tensors{given}")
+                raise self.error(location(expr), f"a dim of '{name}' is 0; pimc compiles no empty tensors{given}")
             out.append(d)
         return out
 
@@ -608,7 +522,7 @@ class _Importer:
         assert phase is not None
         for name in stmt.children:
             assert isinstance(name, Token)
-            phase.outputs.append(self.tensor_value(self.lookup(name, scope), _loc(name), f"output '{name}'"))
+            phase.outputs.append(self.tensor_value(self.lookup(name, scope), location(name), f"output '{name}'"))
 
     def stmt_assign(self, stmt: Tree[Token], scope: _Scope) -> None:
         *targets, expr = stmt.children
@@ -616,10 +530,10 @@ class _Importer:
         value = self.eval(expr, scope, _Label(scope.prefix + ",".join(names), True))
         if len(names) > 1 or isinstance(value, tuple):
             if not isinstance(value, tuple):
-                raise self.error(_loc(names[1]), f"cannot unpack {self.kind_of(value)} into {len(names)} names")
+                raise self.error(location(names[1]), f"cannot unpack {self.kind_of(value)} into {len(names)} names")
             if len(value) != len(names):
                 message = f"the expression gives {len(value)} tensors but {len(names)} names are assigned"
-                raise self.error(_loc(names[0]), message)
+                raise self.error(location(names[0]), message)
             for name, v in zip(names, value, strict=True):
                 self.assign(scope, name, v)
             return
@@ -630,12 +544,12 @@ class _Importer:
             value.name_hint = _hint(scope.prefix + name.value)
         found = scope.lookup(name.value)
         if found is None or found[1].kind == "dtype":
-            scope.names[name.value] = _Binding(value, "var", _loc(name))
+            scope.names[name.value] = _Binding(value, "var", location(name))
             return
         owner, binding = found
         if binding.kind != "var":
             raise self.error(
-                _loc(name),
+                location(name),
                 f"redefinition of {binding.kind} '{name}' (declared at line {binding.loc[0]}); choose another name",
             )
         owner.names[name.value] = _Binding(value, "var", binding.loc)
@@ -645,28 +559,30 @@ class _Importer:
         assert isinstance(var, Token)
         count = self.int_value(count_expr, scope, "the repeat count")
         if count < 0:
-            raise self.error(_loc(count_expr), f"the repeat count is {count}; it must not be negative")
+            raise self.error(location(count_expr), f"the repeat count is {count}; it must not be negative")
         if count > MAX_ITERATIONS:
             raise self.limit(
-                _loc(count_expr),
+                location(count_expr),
                 f"the repeat count is {fmt_count(count)}; pimc unrolls at most {fmt_count(MAX_ITERATIONS)} iterations",
             )
         found = scope.lookup(var.value)
         if found is not None and found[1].kind != "dtype":
             prev = found[1]
-            raise self.error(_loc(var), f"redefinition of {prev.kind} '{var}' (first defined at line {prev.loc[0]})")
+            raise self.error(
+                location(var), f"redefinition of {prev.kind} '{var}' (first defined at line {prev.loc[0]})"
+            )
         piece = var.value
         if isinstance(count_expr, Tree) and count_expr.data == "name":
             piece = str(count_expr.children[0])  # `repeat layers as i` names its weights layers.<i>.*
         ops, iterations = self.ops, self.iterations
         for i in range(count):
             inner = _Scope(scope, f"{scope.prefix}{piece}.{i}.")
-            inner.names[var.value] = _Binding(i, "loop variable", _loc(var))
+            inner.names[var.value] = _Binding(i, "loop variable", location(var))
             self.where.append(inner.prefix[:-1] if i > 0 else "")
             self.iterations += 1
             if self.iterations > MAX_ITERATIONS:
                 raise self.limit(
-                    _loc(count_expr), f"the model unrolls more than {fmt_count(MAX_ITERATIONS)} repeat iterations"
+                    location(count_expr), f"the model unrolls more than {fmt_count(MAX_ITERATIONS)} repeat iterations"
                 )
             self.exec_block(body, inner)
             self.where.pop()
@@ -674,7 +590,7 @@ class _Importer:
                 per_ops = self.ops - ops
                 if self.ops + per_ops * (count - 1) > MAX_OPS:
                     raise self.limit(
-                        _loc(count_expr),
+                        location(count_expr),
                         f"repeat {fmt_count(count)} would build "
                         f"{fmt_count(ops + per_ops * count)} ops ({per_ops} per iteration), more than "
                         f"the {fmt_count(MAX_OPS)} pimc compiles",
@@ -682,7 +598,7 @@ class _Importer:
                 per_iterations = self.iterations - iterations
                 if self.iterations + per_iterations * (count - 1) > MAX_ITERATIONS:
                     raise self.limit(
-                        _loc(count_expr),
+                        location(count_expr),
                         f"repeat {fmt_count(count)} would unroll "
                         f"{fmt_count(iterations + per_iterations * count)} iterations, more than the "
                         f"{fmt_count(MAX_ITERATIONS)} pimc unrolls",
@@ -722,7 +638,7 @@ class _Importer:
     def lookup(self, name: Token, scope: _Scope) -> _Value:
         found = scope.lookup(name.value)
         if found is None:
-            raise self.error(_loc(name), f"undefined name '{name}'{_suggest(name.value, scope.visible())}")
+            raise self.error(location(name), f"undefined name '{name}'{_suggest(name.value, scope.visible())}")
         return found[1].value
 
     def tensor_value(self, value: _Value, loc: Loc, what: str) -> SSAValue:
@@ -739,7 +655,7 @@ class _Importer:
     def int_value(self, node: Tree[Token] | Token, scope: _Scope, what: str) -> int:
         value = self.eval(node, scope, None)
         if not isinstance(value, int) or isinstance(value, bool):
-            raise self.error(_loc(node), f"{what} must be an integer, got {self.kind_of(value)}")
+            raise self.error(location(node), f"{what} must be an integer, got {self.kind_of(value)}")
         return value
 
     def eval(self, node: Tree[Token] | Token, scope: _Scope, label: _Label | None) -> _Value:
@@ -748,14 +664,14 @@ class _Importer:
         if kind == "int":
             text = str(node.children[0])
             if len(text.lstrip("0")) > 19 or int(text) > INT_MAX:
-                raise self.error(_loc(node), f"the integer {shown(text)} is outside the 64-bit range")
+                raise self.error(location(node), f"the integer {shown(text)} is outside the 64-bit range")
             return int(text)
         if kind == "float":
             token = node.children[0]
             assert isinstance(token, Token)
             value = float(token)
             if not math.isfinite(value):
-                raise self.error(_loc(node), f"the number {str(node.children[0])[:24]} is out of range")
+                raise self.error(location(node), f"the number {str(node.children[0])[:24]} is out of range")
             return value
         if kind == "string":
             return str(node.children[0])[1:-1]
@@ -778,8 +694,10 @@ class _Importer:
             if kind == "call":
                 return self.call(node, scope, label)
         except _TooLarge as e:  # from the innermost expression that builds the tensor
-            raise self.limit(_loc(node), str(e)) from None
-        raise self.error(_loc(node), f"unsupported expression '{kind}'")  # pragma: no cover - grammar and walker agree
+            raise self.limit(location(node), str(e)) from None
+        raise self.error(
+            location(node), f"unsupported expression '{kind}'"
+        )  # pragma: no cover - grammar and walker agree
 
     def need_label(self, label: _Label | None, loc: Loc, what: str) -> _Label:
         if label is None:
@@ -821,7 +739,7 @@ class _Importer:
         lhs = self.eval(lhs_node, scope, child)
         rhs = self.eval(rhs_node, scope, child)
         sym = op_tok.value
-        loc = _loc(op_tok)
+        loc = location(op_tok)
         numbers = (int, float)
         if (
             isinstance(lhs, numbers)
@@ -884,7 +802,7 @@ class _Importer:
 
     def negate(self, node: Tree[Token], scope: _Scope, label: _Label | None) -> _Value:
         op_tok, operand = node.children
-        loc = _loc(op_tok)
+        loc = location(op_tok)
         value = self.eval(operand, scope, label.nested() if label is not None else None)
         if isinstance(value, (int, float)) and not isinstance(value, bool):
             return -value
@@ -895,7 +813,7 @@ class _Importer:
     def attribute(self, node: Tree[Token], scope: _Scope, label: _Label | None) -> _Value:
         base, attr = node.children
         assert isinstance(attr, Token)
-        loc = _loc(attr)
+        loc = location(attr)
         if attr.value != "T":
             raise self.error(
                 loc, f"unknown attribute '.{attr}' (the only one is '.T', the transpose of the last two dims)"
@@ -921,7 +839,7 @@ class _Importer:
         fn_tok, args = node.children
         assert isinstance(fn_tok, Token)
         fn = fn_tok.value
-        loc = _loc(fn_tok)
+        loc = location(fn_tok)
         spec = _OPS.get(fn)
         if spec is None:
             raise self.error(loc, f"unknown op '{fn}'{_suggest(fn, list(_OPS))}")
@@ -943,15 +861,15 @@ class _Importer:
                 if key.value not in sig.params and key.value not in sig.options:
                     known = [*sig.params, *sig.options]
                     raise self.error(
-                        _loc(key),
+                        location(key),
                         f"{fn} has no argument '{key}'{_suggest(key.value, known)}; it takes {sig.describe(fn)}",
                     )
                 if key.value in keywords:
-                    raise self.error(_loc(key), f"{fn}: argument '{key}' given twice")
+                    raise self.error(location(key), f"{fn}: argument '{key}' given twice")
                 keywords[key.value] = expr
             else:
                 if keywords:
-                    raise self.error(_loc(arg), f"{fn}: positional argument after a keyword argument")
+                    raise self.error(location(arg), f"{fn}: positional argument after a keyword argument")
                 positional.append(arg)
         if sig.variadic:
             if not positional:
@@ -959,7 +877,7 @@ class _Importer:
             return keywords, positional
         if len(positional) > len(sig.params):
             raise self.error(
-                _loc(positional[len(sig.params)]),
+                location(positional[len(sig.params)]),
                 f"wrong number of arguments: {fn} takes at most {len(sig.params)} positional "
                 f"argument{'s' if len(sig.params) > 1 else ''}, "
                 f"got {len(positional)}; it takes {sig.describe(fn)}",
@@ -967,7 +885,7 @@ class _Importer:
         bound = dict(zip(sig.params, positional, strict=False))
         for key, expr in keywords.items():
             if key in bound:
-                raise self.error(_loc(expr), f"{fn}: argument '{key}' given twice")
+                raise self.error(location(expr), f"{fn}: argument '{key}' given twice")
             bound[key] = expr
         missing = [p for p in sig.params[: sig.required] if p not in bound]
         if missing:
@@ -997,7 +915,7 @@ class _Call:
         return self.imp.eval(self.args[key], self.scope, self.label.nested())
 
     def tensor(self, key: str) -> SSAValue:
-        return self.imp.tensor_value(self.value(key), _loc(self.args[key]), f"{self.fn} argument '{key}'")
+        return self.imp.tensor_value(self.value(key), location(self.args[key]), f"{self.fn} argument '{key}'")
 
     def opt_tensor(self, key: str) -> SSAValue | None:
         return self.tensor(key) if key in self.args else None
@@ -1010,7 +928,7 @@ class _Call:
         value = self.value(key)
         if not isinstance(value, int) or isinstance(value, bool):
             raise self.imp.error(
-                _loc(self.args[key]), f"{self.fn}: {key} must be an integer, got {self.imp.kind_of(value)}"
+                location(self.args[key]), f"{self.fn}: {key} must be an integer, got {self.imp.kind_of(value)}"
             )
         return value
 
@@ -1020,11 +938,11 @@ class _Call:
         value = self.value(key)
         if not isinstance(value, (int, float)) or isinstance(value, bool):
             raise self.imp.error(
-                _loc(self.args[key]), f"{self.fn}: {key} must be a number, got {self.imp.kind_of(value)}"
+                location(self.args[key]), f"{self.fn}: {key} must be a number, got {self.imp.kind_of(value)}"
             )
         if not abs(value) <= F32_MAX:
             raise self.imp.error(
-                _loc(self.args[key]),
+                location(self.args[key]),
                 f"{self.fn}: {key} must be a finite number of magnitude at most {F32_MAX:.3g}, got {value:.3g}",
             )
         return float(value)
@@ -1035,7 +953,7 @@ class _Call:
         value = self.value(key)
         if not isinstance(value, bool):
             got = self.imp.kind_of(value)
-            raise self.imp.error(_loc(self.args[key]), f"{self.fn}: {key} must be true or false, got {got}")
+            raise self.imp.error(location(self.args[key]), f"{self.fn}: {key} must be true or false, got {got}")
         return value
 
     def string(self, key: str, default: str, choices: Sequence[str]) -> str:
@@ -1044,14 +962,16 @@ class _Call:
         value = self.value(key)
         if not isinstance(value, str) or value not in choices:
             raise self.imp.error(
-                _loc(self.args[key]), f"{self.fn}: {key} must be one of {', '.join(repr(c) for c in choices)}"
+                location(self.args[key]), f"{self.fn}: {key} must be one of {', '.join(repr(c) for c in choices)}"
             )
         return value
 
     def ints(self, key: str) -> list[int]:
         value = self.value(key)
         if not isinstance(value, list) or not all(isinstance(v, int) and not isinstance(v, bool) for v in value):
-            raise self.imp.error(_loc(self.args[key]), f"{self.fn}: {key} must be a list of integers like [0, 2, 1, 3]")
+            raise self.imp.error(
+                location(self.args[key]), f"{self.fn}: {key} must be a list of integers like [0, 2, 1, 3]"
+            )
         return [v for v in value if isinstance(v, int)]
 
     def axis(self, axis: int, rank: int) -> int:
@@ -1079,7 +999,7 @@ def _linear(c: _Call) -> _Value:
         inner = w_node.children[0]
         assert isinstance(inner, Tree)
         w_value = c.imp.eval(inner, c.scope, c.label.nested())
-        w = c.imp.tensor_value(w_value, _loc(inner), "linear argument 'w'")
+        w = c.imp.tensor_value(w_value, location(inner), "linear argument 'w'")
         w_name = str(inner.children[0]) if inner.data == "name" else "linear"
     else:
         w = c.tensor("w")
@@ -1191,7 +1111,7 @@ def _kv_append(c: _Call) -> _Value:
     axis = c.integer("axis", -2)
     if isinstance(cache_value, _Absent):
         return new  # no past in this phase: the cache after the step is just the new keys/values
-    cache = c.imp.tensor_value(cache_value, _loc(c.args["cache"]), "kv_append argument 'cache'")
+    cache = c.imp.tensor_value(cache_value, location(c.args["cache"]), "kv_append argument 'cache'")
     cs, ns = _shape(cache), _shape(new)
     a = c.axis(axis, len(cs))
     if len(ns) != len(cs) or any(cs[i] != ns[i] for i in range(len(cs)) if i != a):
@@ -1264,7 +1184,9 @@ def _transpose(c: _Call) -> _Value:
 
 
 def _concat(c: _Call) -> _Value:
-    values = [c.imp.tensor_value(c.imp.eval(n, c.scope, c.label.nested()), _loc(n), "concat argument") for n in c.rest]
+    values = [
+        c.imp.tensor_value(c.imp.eval(n, c.scope, c.label.nested()), location(n), "concat argument") for n in c.rest
+    ]
     shapes = [_shape(v) for v in values]
     rank = len(shapes[0])
     axis = c.axis(c.integer("axis"), rank)
@@ -1327,9 +1249,9 @@ _OPS: dict[str, tuple[_Signature, Callable[[_Call], _Value]]] = {
 
 def import_dsl_text(text: str, source: str, dims: dict[str, str] | None = None) -> ModuleOp:
     """Import DSL source `text`; `source` names it in errors (and gives the model name without a `model` line)."""
-    src = _Source(text, source)
+    src = Source(text, source)
     try:
-        tree = _parse(src)
+        tree = parse(src)
         return _Importer(tree, src, dict(dims or {})).run()
     except RecursionError:
         raise ModelImportError(f"{source}: expressions are nested too deeply") from None

@@ -1,6 +1,6 @@
 """ONNX frontend: load a model (never its external weight data), resolve shapes, import into `nn`.
 
-The graph first goes through `onnx_shapes.resolve_graph`: named dims are bound
+The graph first goes through `shapes.resolve_graph`: named dims are bound
 from `--dim`, shape computations are folded at compile time and every value gets
 a concrete type (an unresolvable dim is an error naming the value and node).
 Each remaining node becomes one `nn` op carrying the node name in its `name`
@@ -49,7 +49,7 @@ from xdsl.rewriter import InsertPoint
 from xdsl.utils.exceptions import VerifyException
 from xdsl.utils.hints import isa
 
-from pimc.compiler.frontend.onnx_shapes import ResolvedGraph, TensorInfo, node_attr, resolve_graph
+from pimc.compiler.frontend.onnx.shapes import ResolvedGraph, TensorInfo, node_attr, resolve_graph
 from pimc.dialects import nn
 from pimc.errors import ModelImportError
 
