@@ -99,6 +99,16 @@ def _cmd_compile(args: argparse.Namespace) -> int:
                 args.system, args.strategy, args.dtype, args.sub_batches, args.papi_threshold, not args.no_baselines
             )
         )
+        notes = []  # what the pipeline alone does not reproduce: how the model is imported, the report's option
+        if args.sub_batches > 1:
+            notes.append(f"the model is imported at --dim batch=B/{args.sub_batches} (one sub-batch)")
+        if args.speculate is not None:
+            notes.append(
+                f"the model is imported at --dim speculate={args.speculate}, and the report and table "
+                f"targets take tokens_per_step={args.speculate}"
+            )
+        for note in notes:
+            print(f"pimc: note: {note}", file=sys.stderr)
         return 0
 
     status = _Status(enabled=not args.quiet and sys.stderr.isatty())
