@@ -179,7 +179,8 @@ def test_attention_stream_computes_attention(dims: tuple[int, ...], masked: bool
 
 
 def test_attention_op_field_type() -> None:
-    """The scale the run driver reads from a lowered pim.attention is the nn.attention's."""
+    """lower-to-pim carries the nn.attention's scale into the pim.attention's `scale` property, which the
+    emulator reads; it is not left as a discardable attribute."""
     block = Block(
         arg_types=[TensorType(f32, [1, 2, 1, 16]), TensorType(f32, [1, 2, 4, 16]), TensorType(f32, [1, 2, 4, 16])]
     )
@@ -188,7 +189,9 @@ def test_attention_op_field_type() -> None:
     block.add_op(attn)
     lower_attention(attn, _aim(), RowAllocator(1 << 14), Rewriter())
     (op,) = block.ops
-    assert op.attributes["scale"] == FloatAttr(0.25, f64)
+    assert isinstance(op, pim.AttentionOp)
+    assert op.scale == FloatAttr(0.25, f64)
+    assert "scale" not in op.attributes
 
 
 # -- composed with the reference interpreter ----------------------------------------------------
