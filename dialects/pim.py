@@ -250,7 +250,10 @@ class GemvLayoutAttr(ParametrizedAttribute):
 
     - channels: PIM channels used (channels 0 .. channels - 1 of the macro's channel group)
     - banks: banks per channel computing in parallel
-    - k_tile: elements of K per DRAM row (row size / element size)
+    - k_tile: elements of K per DRAM row: min(row_bytes, gb_bytes) / 2 (an FP16
+      element is 2 bytes; a row tile is also the chunk of the input vector the
+      global buffer holds, so a buffer smaller than a row caps it;
+      pim_timing.gemv_geometry)
     - row_base: first DRAM row of this weight in every bank
     """
 

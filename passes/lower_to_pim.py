@@ -47,8 +47,9 @@ class RowAllocator:
 def gemv_layout(
     k: int, n: int, dev: Device, rows: RowAllocator, weight: str, transposed: bool, label: str
 ) -> pim.GemvLayoutAttr:
-    """One output neuron per bank per pass; each DRAM row holds k_tile elements of K
-    (`pim_timing.gemv_geometry`: min(row, global buffer) / 2 bytes).
+    """The bank layout of a K x N weight (`pim_timing.gemv_geometry`): per_row output neurons per bank per
+    pass (1 unless the device packs several short K vectors in a row); each DRAM row holds k_tile =
+    min(row_bytes, gb_bytes) / 2 elements of K.
 
     The weight gets passes x row tiles rows from `rows` (shared with earlier GEMVs
     that read the same weight in the same orientation).
@@ -149,8 +150,8 @@ class LowerToPimPass(ModulePass):
 
     A matrix product with a weight operand becomes `pim.gemv` (batched over the
     leading dims of its input) whose `layout` tiles the weight onto channels x
-    banks x rows: one output neuron per bank per pass, K in rows of
-    row_bytes / 2 FP16 elements, weights allocated rows in program order (a
+    banks x rows: one output neuron per bank per pass, K in row tiles of
+    min(row_bytes, gb_bytes) / 2 FP16 elements, weights allocated rows in program order (a
     weight used twice shares its rows). Attention becomes `pim.attention`, its
     KV cache laid out per head as two GEMV matrices, heads spread over channel
     groups (`lower_attention`); attention in two phases shares a cache's rows when

@@ -24,7 +24,7 @@ its rows; an attention's K cache (head h's keys as a D x T matrix, in the rows a
 channel group `head_slot` gives it) and V cache (T x Dv) are written from the
 op's operands before the macro runs, as the runtime's KV writes would.
 
-Command semantics (AiM ISR, one input vector per command; shared REFERENCE.md s2):
+Command semantics (AiM ISR, one input vector per command; arkhadem/aim_simulator src/base/request.h):
 
     WR_GB opsize gpr mask   the global buffer of every masked channel takes opsize
                             columns (16 FP16 values each) from the host's GPR
