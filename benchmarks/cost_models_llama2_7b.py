@@ -79,6 +79,7 @@ def _pim_stream_ns(op, dev) -> float:
             pim.GemvLayoutAttr(kg.channels, kg.banks, kg.k_tile, 0),
             pim.GemvLayoutAttr(vg.channels, vg.banks, vg.k_tile, 0),
             mapping.head_channels,
+            scale=op.scale.value.data,
         )
         cmds = aim_attention_commands(macro, dev)
         macro.erase(safe_erase=False)

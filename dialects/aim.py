@@ -1,7 +1,8 @@
 """The `aim` dialect: SK hynix GDDR6-AiM ISR commands, one op per trace line.
 
 Field meanings follow the AiM trace simulator (arkhadem/aim_simulator on
-Ramulator 2.0; see shared REFERENCE.md section 2):
+Ramulator 2.0: the ISR opcodes and fields in src/base/request.h, the trace
+reader in src/frontend/impl/memory_trace/aim_trace.cpp):
 
 - opsize: number of consecutive 32-byte DRAM columns (16 FP16 values each) the
   command covers; at most one 2 KB row, i.e. 64 columns.
@@ -54,7 +55,7 @@ AIM_ISR_FIELDS: dict[str, tuple[str, ...]] = {
     "EOC": (),
 }
 """Each ISR's trace fields in the simulator's decoding order (request.h `AiMISRInfo::init`, without
-"ISR_"; shared REFERENCE.md section 2). The ops of this dialect are WR_GB, WR_BIAS, MAC_ABK, RD_MAC,
+"ISR_"; arkhadem/aim_simulator src/base/request.h). The ops of this dialect are WR_GB, WR_BIAS, MAC_ABK, RD_MAC,
 SYNC and EOC."""
 
 

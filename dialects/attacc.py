@@ -1,7 +1,8 @@
 """The `attacc` dialect: AttAcc HBM3-PIM commands (scale-snu/attacc_simulator), one op per all-bank command.
 
 A channel's PIM commands in AttAcc's trace each name one 32-byte column of one
-channel (`OP ADDRESS`, shared REFERENCE.md section 2, targets/parse/trace_parse.py).
+channel (`OP ADDRESS`, as scale-snu/attacc_simulator's pim_ramulator_src/trace_gen/gen_trace_attacc_*.py
+write it and pim_ramulator_src/pim_loadstore_trace.cpp reads it; targets/parse/trace_parse.py).
 An op here is one all-bank command over a set of channels and several columns, as
 the `aim` ops are; targets/emit/attacc_trace.py writes it as one trace line per channel
 and column:

@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from enum import StrEnum
 
-from xdsl.dialects.builtin import I64, IntegerAttr, TensorType, UnitAttr
+from xdsl.dialects.builtin import I64, Float64Type, FloatAttr, IntegerAttr, TensorType, UnitAttr
 from xdsl.ir import Attribute, Block, Data, Dialect, Operation, ParametrizedAttribute, Region, SSAValue
 from xdsl.irdl import (
     IRDLOperation,
@@ -250,7 +250,10 @@ class GemvLayoutAttr(ParametrizedAttribute):
 
     - channels: PIM channels used (channels 0 .. channels - 1 of the macro's channel group)
     - banks: banks per channel computing in parallel
-    - k_tile: elements of K per DRAM row (row size / element size)
+    - k_tile: elements of K per DRAM row: min(row_bytes, gb_bytes) / 2 (an FP16
+      element is 2 bytes; a row tile is also the chunk of the input vector the
+      global buffer holds, so a buffer smaller than a row caps it;
+      pim_timing.gemv_geometry)
     - row_base: first DRAM row of this weight in every bank
     """
 
@@ -367,7 +370,8 @@ class AttentionOp(IRDLOperation):
     context = p . V against its V cache laid out by `v_layout` (a T x Dv matrix).
     Head h's K rows start at k_layout.row_base + w * rows per K head, its V rows
     likewise. The softmax between the two runs outside the banks (the scores are
-    read out with RD_MAC and the probabilities written back with WR_GB).
+    read out with RD_MAC and the probabilities written back with WR_GB), with
+    `scale` and `mask_fill`, the values of the `nn.attention` it was lowered from.
     """
 
     name = "pim.attention"
@@ -377,6 +381,16 @@ class AttentionOp(IRDLOperation):
     v = operand_def(TensorType)
     mask = opt_operand_def(TensorType)
     result = result_def(TensorType)
+    scale = prop_def(FloatAttr[Float64Type])
+    """The factor the scores q . k are multiplied by before the softmax (dimensionless; 1/sqrt(D) in
+    the usual scaled dot-product attention). Finite and positive."""
+    mask_fill = opt_prop_def(FloatAttr[Float64Type])
+    """With a `mask` operand: the mask is boolean and a score whose mask element is false becomes this
+    value (a score, so dimensionless; -inf or a large negative number such as -1e4); unset, the mask is
+    additive (scores + mask). Not NaN and not +inf."""
+    causal = opt_prop_def(UnitAttr)
+    """Set when the mask hides future positions (key t > query s); a record of what the mask does, it
+    does not change the result."""
     k_layout = prop_def(GemvLayoutAttr)
     v_layout = prop_def(GemvLayoutAttr)
     head_channels = prop_def(IntegerAttr[I64])
@@ -396,11 +410,22 @@ class AttentionOp(IRDLOperation):
         k_layout: GemvLayoutAttr,
         v_layout: GemvLayoutAttr,
         head_channels: int,
+        *,
+        scale: float,
+        mask_fill: float | None = None,
+        causal: bool = False,
     ):
         super().__init__(
             operands=[q, k, v, mask],
             result_types=[result_type],
-            properties={"k_layout": k_layout, "v_layout": v_layout, "head_channels": IntegerAttr(head_channels, 64)},
+            properties={
+                "scale": FloatAttr(scale, 64),
+                "mask_fill": None if mask_fill is None else FloatAttr(mask_fill, 64),
+                "causal": UnitAttr() if causal else None,
+                "k_layout": k_layout,
+                "v_layout": v_layout,
+                "head_channels": IntegerAttr(head_channels, 64),
+            },
             regions=[Region()],
         )
 
@@ -410,6 +435,13 @@ class AttentionOp(IRDLOperation):
 
     def verify_(self) -> None:
         verify_attention_shapes(self, "pim.attention")
+        scale = self.scale.value.data
+        if not (math.isfinite(scale) and scale > 0):
+            raise VerifyException(f"pim.attention: scale must be finite and positive, got {scale}")
+        if self.mask_fill is not None:
+            fill = self.mask_fill.value.data
+            if math.isnan(fill) or fill == math.inf:
+                raise VerifyException(f"pim.attention: mask_fill must not be NaN or +inf, got {fill}")
         width = self.head_channels.value.data
         if width < 1:
             raise VerifyException(f"pim.attention: head_channels must be at least 1, got {width}")

@@ -9,7 +9,7 @@ value produced in one memory is consumed by a device that reads another.
 
 from __future__ import annotations
 
-from xdsl.dialects.builtin import StringAttr, TensorType
+from xdsl.dialects.builtin import StringAttr, TensorType, UnitAttr
 from xdsl.ir import Dialect, Operation, ParametrizedAttribute, SSAValue
 from xdsl.irdl import (
     IRDLOperation,
@@ -17,6 +17,7 @@ from xdsl.irdl import (
     irdl_attr_definition,
     irdl_op_definition,
     operand_def,
+    opt_prop_def,
     prop_def,
     result_def,
 )
@@ -53,15 +54,24 @@ class TransferOp(IRDLOperation):
     result = result_def(TensorType)
     src = prop_def(DeviceAttr)
     dst = prop_def(DeviceAttr)
+    kv_handoff = opt_prop_def(UnitAttr)
+    """Set on a KV hand-off: the copy of a prefill value that decode attention reads as its KV cache
+    into the memory decode reads it from, made while prefill runs (inserted by partition). schedule
+    starts it when its producer ends, lets it run past the end of prefill and starts decode when it
+    lands; its input must be the result of a costed op of its function."""
 
     irdl_options = (ParsePropInAttrDict(),)
     assembly_format = "$input attr-dict `:` type($input) `->` type($result)"
 
-    def __init__(self, input: SSAValue, src: str, dst: str):
+    def __init__(self, input: SSAValue, src: str, dst: str, *, kv_handoff: bool = False):
         super().__init__(
             operands=[input],
             result_types=[input.type],
-            properties={"src": DeviceAttr(src), "dst": DeviceAttr(dst)},
+            properties={
+                "src": DeviceAttr(src),
+                "dst": DeviceAttr(dst),
+                "kv_handoff": UnitAttr() if kv_handoff else None,
+            },
         )
 
     def verify_(self) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 from xdsl.context import Context
@@ -46,8 +47,9 @@ class RowAllocator:
 def gemv_layout(
     k: int, n: int, dev: Device, rows: RowAllocator, weight: str, transposed: bool, label: str
 ) -> pim.GemvLayoutAttr:
-    """One output neuron per bank per pass; each DRAM row holds k_tile elements of K
-    (`pim_timing.gemv_geometry`: min(row, global buffer) / 2 bytes).
+    """The bank layout of a K x N weight (`pim_timing.gemv_geometry`): per_row output neurons per bank per
+    pass (1 unless the device packs several short K vectors in a row); each DRAM row holds k_tile =
+    min(row_bytes, gb_bytes) / 2 elements of K.
 
     The weight gets passes x row tiles rows from `rows` (shared with earlier GEMVs
     that read the same weight in the same orientation).
@@ -79,10 +81,18 @@ def lower_attention(op: nn.AttentionOp, dev: Device, rows: RowAllocator, rewrite
     the cache takes waves * (passes(T) * tiles(D) K rows + passes(Dv) * tiles(T) V
     rows) per bank, allocated from `rows` under the op's name and the cache layout:
     prefill's and decode's attention of one layer share the cache's rows when they
-    lay it out identically (same T and mapping), else each holds its own.
+    lay it out identically (same T and mapping), else each holds its own. The
+    scale, mask fill value and causal flag become the pim.attention's properties;
+    a scale that is not finite and positive, or a NaN or +inf fill, is an error.
     """
     b, hq, hkv, s, t, d, dv = op.dims()
     label = nn.op_label(op)
+    scale = op.scale.value.data
+    fill = None if op.mask_fill is None else op.mask_fill.value.data
+    if not (math.isfinite(scale) and scale > 0):
+        raise CompileError(f"op '{label}': a PIM attention needs a finite positive scale, got {scale}")
+    if fill is not None and (math.isnan(fill) or fill == math.inf):
+        raise CompileError(f"op '{label}': a PIM attention's mask_fill must not be NaN or +inf, got {fill}")
     mapping = attention_mapping(b, hq, hkv, s, t, d, dv, dev)
     k_rows, v_rows = mapping.head_rows(t, d, dv)
     k_key, v_key = _cache_keys(op, mapping, t)
@@ -98,11 +108,11 @@ def lower_attention(op: nn.AttentionOp, dev: Device, rows: RowAllocator, rewrite
         pim.GemvLayoutAttr(kg.channels, kg.banks, kg.k_tile, k_base),
         pim.GemvLayoutAttr(vg.channels, vg.banks, vg.k_tile, v_base),
         mapping.head_channels,
+        scale=scale,
+        mask_fill=fill,
+        causal=op.causal is not None,
     )
     new.attributes.update(op.attributes)
-    for prop in ("scale", "mask_fill", "causal"):
-        if getattr(op, prop) is not None:
-            new.attributes[prop] = getattr(op, prop)
     rewriter.replace_op(op, new)
 
 
@@ -140,8 +150,8 @@ class LowerToPimPass(ModulePass):
 
     A matrix product with a weight operand becomes `pim.gemv` (batched over the
     leading dims of its input) whose `layout` tiles the weight onto channels x
-    banks x rows: one output neuron per bank per pass, K in rows of
-    row_bytes / 2 FP16 elements, weights allocated rows in program order (a
+    banks x rows: one output neuron per bank per pass, K in row tiles of
+    min(row_bytes, gb_bytes) / 2 FP16 elements, weights allocated rows in program order (a
     weight used twice shares its rows). Attention becomes `pim.attention`, its
     KV cache laid out per head as two GEMV matrices, heads spread over channel
     groups (`lower_attention`); attention in two phases shares a cache's rows when

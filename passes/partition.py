@@ -12,7 +12,6 @@ from xdsl.dialects.builtin import (
     IntegerAttr,
     ModuleOp,
     StringAttr,
-    UnitAttr,
 )
 from xdsl.ir import Operation, SSAValue
 from xdsl.passes import ModulePass
@@ -91,11 +90,17 @@ def _transfer_for(
 
 
 def make_transfer(
-    value: SSAValue, src: str, dst: str, system: System, rewriter: Rewriter, elem_bytes: int | None
+    value: SSAValue,
+    src: str,
+    dst: str,
+    system: System,
+    rewriter: Rewriter,
+    elem_bytes: int | None,
+    kv_handoff: bool = False,
 ) -> TransferOp:
     """A `place.transfer` of `value` from `src`'s memory to `dst`'s, with its bytes, latency and energy,
-    inserted right after the value's producer."""
-    transfer = TransferOp(value, src, dst)
+    inserted right after the value's producer (a KV hand-off when `kv_handoff`)."""
+    transfer = TransferOp(value, src, dst, kv_handoff=kv_handoff)
     n_bytes = tensor_bytes(value.type, elem_bytes)
     transfer.attributes["bytes"] = IntegerAttr(n_bytes, 64)
     transfer.attributes["latency_ns"] = FloatAttr(transfer_latency_ns(n_bytes, system, src, dst), 64)
@@ -168,8 +173,7 @@ def insert_kv_handoffs(
     rewriter = Rewriter()
     for u, r, dst_memory in handoffs:
         dst = next(d.name for d in system.devices.values() if d.memory == dst_memory)
-        transfer = make_transfer(pre_ops[u].results[r], placement.devices[u], dst, system, rewriter, elem_bytes)
-        transfer.attributes["kv_handoff"] = UnitAttr()
+        make_transfer(pre_ops[u].results[r], placement.devices[u], dst, system, rewriter, elem_bytes, kv_handoff=True)
 
 
 def partition_module(

@@ -102,7 +102,7 @@ def _handoffs(
     index = {op: i for i, op in enumerate(ops)}
     ends = {(e.stream, e.index): e.end_ns for e in sched.events if e.kind == "op"}
     for op in fn.body.block.ops:
-        if not (isinstance(op, TransferOp) and "kv_handoff" in op.attributes):
+        if not (isinstance(op, TransferOp) and op.kv_handoff is not None):
             continue
         producer = op.input.owner
         if not (isinstance(producer, Operation) and producer in index):
@@ -160,7 +160,7 @@ def _annotate(ops: list[Operation], fn: func.FuncOp, sched: PhaseSchedule, syste
         _set_times(ops[i], times)
     index = {op: i for i, op in enumerate(ops)}
     for op in fn.body.block.ops:
-        if isinstance(op, TransferOp) and "kv_handoff" not in op.attributes:
+        if isinstance(op, TransferOp) and op.kv_handoff is None:
             producer = op.input.owner
             if isinstance(producer, Operation) and producer in index:
                 key = (index[producer], producer.results.index(op.input), system.devices[op.dst.device_name].memory)

@@ -245,7 +245,7 @@ def phase_times(module: ModuleOp) -> list[PhaseTime]:
         assert isinstance(start, FloatAttr) and isinstance(makespan, FloatAttr)
         end = start.value.data
         for op in fn.body.block.ops:
-            if isinstance(op, TransferOp) and "kv_handoff" in op.attributes:
+            if isinstance(op, TransferOp) and op.kv_handoff is not None:
                 end = max([end, *(e for _, e in op_times(op))])
         out.append(PhaseTime(phase, fn, start.value.data, makespan.value.data, end))
     return out

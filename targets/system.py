@@ -22,8 +22,9 @@ Memories (`[memories.<name>]`):
   Scheduling orders them); "concurrent" = both proceed (NeuPIMs's dual row
   buffers). Only meaningful when a PIM device and another device share the
   memory; a system whose NPU and PIM use one memory has unified memory and keeps
-  one copy of the weights. Recorded and reported; the cost models time each op
-  alone, so only a schedule with overlap (issue 5) can act on it.
+  one copy of the weights. The execution model (targets/placement/execution.py) acts on it:
+  under "conflict" the memory is a resource every op on it takes, so a PIM op and
+  another device's op on that memory never overlap; under "concurrent" they may.
 
 Links (`[[links]]`): `between = [mem_a, mem_b]`, `bandwidth_gbps`, `latency_ns`,
 `energy_pj_per_bit` (default 0).
@@ -62,9 +63,11 @@ A device table may start from a device preset, `preset = "gddr6-aim"` (files in
 targets/presets/devices/, listed by `device_preset_names()`), and override any of
 its keys.
 
-Derived rates (targets/models/cost.py): NPU peak = 2 * rows * cols * cores * clock_ghz
-GFLOP/s; PIM peak = 2 * channels * banks * lanes / (mac_interval_cycles * tck_ns)
-GFLOP/s.
+Derived rates: NPU peak (targets/models/cost.py `npu_peak_gflops`) = 2 * rows * cols *
+cores * clock_ghz GFLOP/s; PIM peak (targets/models/pim_timing.py `pim_peak_gflops`) =
+2 * channels * banks * column elements * v FLOP per column time
+(mac_cycles_per_column(v) * tck_ns), v = max(1, mac_lanes // column elements)
+input vectors per column.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """Emit the AiM command trace in the AiM trace simulator's text format.
 
-Format (arkhadem/aim_simulator, shared REFERENCE.md section 2): one command per
+Format (arkhadem/aim_simulator, src/frontend/impl/memory_trace/aim_trace.cpp): one command per
 line, `AiM <OP> <fields>`, `#` comment lines, and a final `AiM EOC`. Each
 macro's block is preceded by a comment naming the op it comes from.
 

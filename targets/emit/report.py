@@ -119,7 +119,7 @@ def transfer_entry(op: TransferOp) -> dict[str, Any]:
         "energy_pj": _num(op.attributes["energy_pj"]),
         "start_ns": _time(op, "start_ns"),
         "end_ns": _time(op, "end_ns"),
-        "kv_handoff": "kv_handoff" in op.attributes,
+        "kv_handoff": op.kv_handoff is not None,
     }
 
 

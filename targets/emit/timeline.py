@@ -127,7 +127,7 @@ def timeline_events(module: ModuleOp) -> list[dict[str, Any]]:
         for op in t.function.body.block.ops:
             if not isinstance(op, TransferOp):
                 continue
-            if "kv_handoff" in op.attributes:
+            if op.kv_handoff is not None:
                 handoffs.append(op)
                 continue
             producer = op.input.owner

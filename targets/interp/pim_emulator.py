@@ -24,7 +24,7 @@ its rows; an attention's K cache (head h's keys as a D x T matrix, in the rows a
 channel group `head_slot` gives it) and V cache (T x Dv) are written from the
 op's operands before the macro runs, as the runtime's KV writes would.
 
-Command semantics (AiM ISR, one input vector per command; shared REFERENCE.md s2):
+Command semantics (AiM ISR, one input vector per command; arkhadem/aim_simulator src/base/request.h):
 
     WR_GB opsize gpr mask   the global buffer of every masked channel takes opsize
                             columns (16 FP16 values each) from the host's GPR
@@ -68,7 +68,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
-from xdsl.dialects.builtin import FloatAttr, ModuleOp
+from xdsl.dialects.builtin import ModuleOp
 from xdsl.interpreter import Interpreter, InterpreterFunctions, PythonValues, impl, register_impls
 from xdsl.ir import Operation
 
@@ -464,12 +464,11 @@ class PimFunctions(InterpreterFunctions):
         dev, image = self._device(op)
         q, k, v, *rest = args
         mask = rest[0] if rest else None
-        scale, fill = op.attributes["scale"], op.attributes.get("mask_fill")
-        assert isinstance(scale, FloatAttr) and (fill is None or isinstance(fill, FloatAttr))
-        fill_value = None if fill is None else fill.value.data
+        scale = op.scale.value.data
+        fill = None if op.mask_fill is None else op.mask_fill.value.data
 
         def probabilities(scores: np.ndarray, row_mask: np.ndarray | None) -> np.ndarray:
-            return attention_probabilities(scores, row_mask, scale.value.data, fill_value)
+            return attention_probabilities(scores, row_mask, scale, fill)
 
         return check_results(op, [emulate_attention(op, q, k, v, mask, dev, image, probabilities, interpreter)])
 

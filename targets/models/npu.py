@@ -8,7 +8,7 @@ bytes in `gemm_dram_bytes`.
 
 Reference: SCALE-Sim v3 (Samajdar et al., "A Systematic Methodology for
 Characterizing Scalability of DNN Accelerators using SCALE-Sim", ISPASS 2020;
-Raj et al., "SCALE-Sim v3", 2025), PyPI `scalesim` 3.0.0; see REFERENCE.md §3.
+Raj et al., "SCALE-Sim v3", 2025), PyPI `scalesim` 3.0.0 (scalesim-project/scale-sim-v3).
 What it does, read from its source (site-packages/scalesim) and checked by
 running it (tests/unit/test_npu_scalesim.py, benchmarks/npu_vs_scalesim.py):
 
@@ -96,18 +96,18 @@ def gemm_compute_cycles(m: int, n: int, k: int, rows: int, cols: int, dataflow: 
 
     - os (output stationary): ceil(M/R) * ceil(N/C) * (R + C + K - 2) - 1.
       Per fold an R x C block of outputs: K cycles of streaming A rows and B
-      columns, R - 1 + C - 1 cycles of skew fill/drain (REFERENCE.md §3;
+      columns, R - 1 + C - 1 cycles of skew fill/drain (scalesim/compute/
       systolic_compute_os.py: ofmap demand per fold = K - 1 gap + R rows +
       C - 1 skew).
     - ws (weight stationary): ceil(K/R) * ceil(N/C) * (2R + C + M - 2) - 1.
       Per fold an R x C tile of B: R cycles to load it, M rows of A streamed,
-      R - 1 + C - 1 skew (REFERENCE.md §3; systolic_compute_ws.py).
+      R - 1 + C - 1 skew (scalesim/compute/systolic_compute_ws.py).
     - is (input stationary): ceil(K/R) * ceil(M/C) * (2R + C + N - 2) - 1.
       The ws formula with A and B swapped: an R x C tile of A^T (K on the rows,
       M on the columns) is loaded, the N columns of B are streamed
       (systolic_compute_is.py: Sr = K, Sc = M, T = N; per fold the filter
       demand is R load rows + N + C - 1 drain rows + R - 1 skew rows). Derived
-      from the source, not from REFERENCE.md, and verified against the tool.
+      from the source and verified against the tool.
 
     The trailing "- 1" is SCALE-Sim's: "Total Cycles" is the 0-based index of
     the last ofmap write, not a count. An empty GEMM (any dimension 0) is 0.

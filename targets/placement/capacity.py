@@ -72,7 +72,7 @@ def _handoff_memory(value: SSAValue, system: System) -> str | None:
     """The memory a KV hand-off copy (`place.transfer {kv_handoff}`) of `value` goes to, if any."""
     for use in value.uses:
         t = use.operation
-        if isinstance(t, place.TransferOp) and "kv_handoff" in t.attributes:
+        if isinstance(t, place.TransferOp) and t.kv_handoff is not None:
             return system.devices[t.dst.device_name].memory
     return None
 

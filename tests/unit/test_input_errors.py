@@ -471,8 +471,8 @@ IR_FAILURES = [
     ),
     (
         "handoffs",
-        r'(kv_handoff, src = #place.device<)"gpu">, dst = #place.device<"npu">',
-        r'\1"npu">, dst = #place.device<"gpu">',
+        r'(src = #place.device<)"gpu">, (dst = #place.device<)"npu">(, kv_handoff)',
+        r'\1"npu">, \2"gpu">\3',
         "schedule",
         "schedule: the KV hand-off of op 'layers.0.present_k.split_heads' goes to memory gpu_hbm, and the op's "
         "memory gpu_hbm is already there",

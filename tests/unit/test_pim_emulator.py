@@ -16,13 +16,14 @@ from typing import TypeVar
 import numpy as np
 import pytest
 from xdsl.dialects import func
-from xdsl.dialects.builtin import FloatAttr, TensorType, f32, f64
+from xdsl.dialects.builtin import FloatAttr, StringAttr, TensorType, f32, f64
 from xdsl.ir import Block, Operation, Region
 from xdsl.rewriter import Rewriter
 
 from pimc.compiler.cli import main
 from pimc.compiler.run import format_run, run_model
 from pimc.dialects import aim, nn, pim
+from pimc.errors import CompileError
 from pimc.passes.convert_pim_to_aim import aim_attention_commands, aim_gemv_commands
 from pimc.passes.lower_to_pim import RowAllocator, gemv_layout, lower_attention
 from pimc.targets.interp.pim_emulator import (
@@ -179,7 +180,8 @@ def test_attention_stream_computes_attention(dims: tuple[int, ...], masked: bool
 
 
 def test_attention_op_field_type() -> None:
-    """The scale the run driver reads from a lowered pim.attention is the nn.attention's."""
+    """lower-to-pim carries the nn.attention's scale into the pim.attention's `scale` property, which the
+    emulator reads; it is not left as a discardable attribute."""
     block = Block(
         arg_types=[TensorType(f32, [1, 2, 1, 16]), TensorType(f32, [1, 2, 4, 16]), TensorType(f32, [1, 2, 4, 16])]
     )
@@ -188,7 +190,33 @@ def test_attention_op_field_type() -> None:
     block.add_op(attn)
     lower_attention(attn, _aim(), RowAllocator(1 << 14), Rewriter())
     (op,) = block.ops
-    assert op.attributes["scale"] == FloatAttr(0.25, f64)
+    assert isinstance(op, pim.AttentionOp)
+    assert op.scale == FloatAttr(0.25, f64)
+    assert "scale" not in op.attributes
+
+
+@pytest.mark.parametrize(
+    ("scale", "fill", "message"),
+    [
+        (0.0, None, "op 'attn': a PIM attention needs a finite positive scale, got 0.0"),
+        (-0.25, None, "op 'attn': a PIM attention needs a finite positive scale, got -0.25"),
+        (0.25, float("nan"), "op 'attn': a PIM attention's mask_fill must not be NaN or +inf, got nan"),
+    ],
+)
+def test_lowering_rejects_a_scale_or_fill_pim_attention_cannot_hold(
+    scale: float, fill: float | None, message: str
+) -> None:
+    """lower-to-pim names the op whose scale or mask fill value pim.attention's verifier would refuse."""
+    block = Block(
+        arg_types=[TensorType(f32, [1, 2, 1, 16]), TensorType(f32, [1, 2, 4, 16]), TensorType(f32, [1, 2, 4, 16])]
+    )
+    q, k, v = block.args
+    attn = nn.AttentionOp(q, k, v, None, scale=scale, mask_fill=fill)
+    attn.attributes["name"] = StringAttr("attn")
+    block.add_op(attn)
+    with pytest.raises(CompileError) as info:
+        lower_attention(attn, _aim(), RowAllocator(1 << 14), Rewriter())
+    assert str(info.value) == message
 
 
 # -- composed with the reference interpreter ----------------------------------------------------

@@ -3,9 +3,11 @@
 // RUN: xdsl-opt %s --print-op-generic | filecheck %s --check-prefix=GENERIC
 
 // Round-trip of pim.gemv (without and with bias, with transpose_w, with an
-// empty commands region and with AiM commands in it) and #pim.gemv_layout.
-// The layout and transpose_w properties print inside the attribute dictionary,
-// after the discardable attributes (name, device).
+// empty commands region and with AiM commands in it), #pim.gemv_layout, and
+// pim.attention (scale only; with a boolean mask, mask_fill and causal).
+// The properties (layout, transpose_w; scale, mask_fill, causal, k_layout,
+// v_layout, head_channels) print inside the attribute dictionary, after the
+// discardable attributes (name, device), and in the generic form as properties.
 
 // CHECK:      builtin.module {
 func.func @pim_ops(%x: tensor<1x512xf16>, %xb: tensor<4x8x512xf16>, %v: tensor<512xf16>, %b: tensor<256xf16>, %b2: tensor<1x256xf16>) {
@@ -52,6 +54,21 @@ func.func @pim_ops(%x: tensor<1x512xf16>, %xb: tensor<4x8x512xf16>, %v: tensor<5
   // CHECK-NEXT: func.return{{$}}
 }
 // CHECK-NEXT: }{{$}}
+
+func.func @pim_attention(%q: tensor<1x4x1x64xf16>, %k: tensor<1x2x8x64xf16>, %v: tensor<1x2x8x64xf16>, %m: tensor<1x1x1x8xi1>) {
+// CHECK-NEXT: func.func @pim_attention(%q: tensor<1x4x1x64xf16>, %k: tensor<1x2x8x64xf16>, %v: tensor<1x2x8x64xf16>, %m: tensor<1x1x1x8xi1>) {
+  %a0 = pim.attention %q, %k, %v {scale = 0.125 : f64, k_layout = #pim.gemv_layout<channels = 4, banks = 16, k_tile = 512, row_base = 0>, v_layout = #pim.gemv_layout<channels = 4, banks = 16, k_tile = 512, row_base = 2>, head_channels = 4 : i64} : (tensor<1x4x1x64xf16>, tensor<1x2x8x64xf16>, tensor<1x2x8x64xf16>) -> tensor<1x4x1x64xf16> {
+  // CHECK-NEXT: %a0 = pim.attention %q, %k, %v {scale = 1.250000e-01 : f64, k_layout = #pim.gemv_layout<channels = 4, banks = 16, k_tile = 512, row_base = 0>, v_layout = #pim.gemv_layout<channels = 4, banks = 16, k_tile = 512, row_base = 2>, head_channels = 4 : i64} : (tensor<1x4x1x64xf16>, tensor<1x2x8x64xf16>, tensor<1x2x8x64xf16>) -> tensor<1x4x1x64xf16> {
+  }
+  // CHECK-NEXT: }{{$}}
+  %a1 = pim.attention %q, %k, %v, %m {head_channels = 4 : i64, name = "attn", causal, mask_fill = -1.0e+04 : f64, scale = 0.125 : f64, k_layout = #pim.gemv_layout<channels = 4, banks = 16, k_tile = 512, row_base = 0>, v_layout = #pim.gemv_layout<channels = 2, banks = 16, k_tile = 512, row_base = 2>} : (tensor<1x4x1x64xf16>, tensor<1x2x8x64xf16>, tensor<1x2x8x64xf16>, tensor<1x1x1x8xi1>) -> tensor<1x4x1x64xf16> {
+  // CHECK-NEXT: %a1 = pim.attention %q, %k, %v, %m {name = "attn", head_channels = 4 : i64, causal, mask_fill = -1.000000e+04 : f64, scale = 1.250000e-01 : f64, k_layout = #pim.gemv_layout<channels = 4, banks = 16, k_tile = 512, row_base = 0>, v_layout = #pim.gemv_layout<channels = 2, banks = 16, k_tile = 512, row_base = 2>} : (tensor<1x4x1x64xf16>, tensor<1x2x8x64xf16>, tensor<1x2x8x64xf16>, tensor<1x1x1x8xi1>) -> tensor<1x4x1x64xf16> {
+  }
+  // CHECK-NEXT: }{{$}}
+  func.return
+  // CHECK-NEXT: func.return{{$}}
+}
+// CHECK-NEXT: }{{$}}
 // CHECK-NEXT: }{{$}}
 
 // GENERIC:      "builtin.module"() ({
@@ -76,6 +93,14 @@ func.func @pim_ops(%x: tensor<1x512xf16>, %xb: tensor<4x8x512xf16>, %v: tensor<5
 // GENERIC-NEXT: "aim.sync"() : () -> ()
 // GENERIC-NEXT: "aim.eoc"() : () -> ()
 // GENERIC-NEXT: }) : (tensor<1x512xf16>, tensor<512x256xf16>, tensor<256xf16>) -> tensor<1x256xf16>
+// GENERIC-NEXT: "func.return"() : () -> ()
+// GENERIC-NEXT: }) : () -> ()
+// GENERIC-NEXT: "func.func"() <{sym_name = "pim_attention", function_type = (tensor<1x4x1x64xf16>, tensor<1x2x8x64xf16>, tensor<1x2x8x64xf16>, tensor<1x1x1x8xi1>) -> ()}> ({
+// GENERIC-NEXT: ^bb0(%q: tensor<1x4x1x64xf16>, %k: tensor<1x2x8x64xf16>, %v: tensor<1x2x8x64xf16>, %m: tensor<1x1x1x8xi1>):
+// GENERIC-NEXT: %a0 = "pim.attention"(%q, %k, %v) <{scale = 1.250000e-01 : f64, k_layout = #pim.gemv_layout<channels = 4, banks = 16, k_tile = 512, row_base = 0>, v_layout = #pim.gemv_layout<channels = 4, banks = 16, k_tile = 512, row_base = 2>, head_channels = 4 : i64}> ({
+// GENERIC-NEXT: }) : (tensor<1x4x1x64xf16>, tensor<1x2x8x64xf16>, tensor<1x2x8x64xf16>) -> tensor<1x4x1x64xf16>
+// GENERIC-NEXT: %a1 = "pim.attention"(%q, %k, %v, %m) <{head_channels = 4 : i64, causal, mask_fill = -1.000000e+04 : f64, scale = 1.250000e-01 : f64, k_layout = #pim.gemv_layout<channels = 4, banks = 16, k_tile = 512, row_base = 0>, v_layout = #pim.gemv_layout<channels = 2, banks = 16, k_tile = 512, row_base = 2>}> ({
+// GENERIC-NEXT: }) {name = "attn"} : (tensor<1x4x1x64xf16>, tensor<1x2x8x64xf16>, tensor<1x2x8x64xf16>, tensor<1x1x1x8xi1>) -> tensor<1x4x1x64xf16>
 // GENERIC-NEXT: "func.return"() : () -> ()
 // GENERIC-NEXT: }) : () -> ()
 // GENERIC-NEXT: }) : () -> ()

@@ -1,6 +1,6 @@
 // RUN: xdsl-opt %s --split-input-file --verify-diagnostics | filecheck %s
 
-// Invalid pim IR: one pim.gemv (or one #pim.gemv_layout) per case. Errors in
+// Invalid pim IR: one pim.gemv, pim.attention (or one #pim.gemv_layout) per case. Errors in
 // the layout attribute are raised while parsing, before any op exists, so
 // xdsl-opt prints only the message for them.
 
@@ -172,3 +172,105 @@ func.func @f(%x: tensor<1x8xf16>, %w: tensor<8x4xf16>) {
 
 // CHECK:      {{^// -{5}$}}
 // CHECK-NEXT: gemv layout row_base must be non-negative
+
+// -----
+
+// The scale multiplies the scores: finite and positive.
+func.func @f(%q: tensor<1x4x1x64xf16>, %k: tensor<1x2x8x64xf16>, %v: tensor<1x2x8x64xf16>) {
+  %0 = pim.attention %q, %k, %v {scale = 0.0 : f64, k_layout = #pim.gemv_layout<channels = 1, banks = 16, k_tile = 512, row_base = 0>, v_layout = #pim.gemv_layout<channels = 1, banks = 16, k_tile = 512, row_base = 2>, head_channels = 1 : i64} : (tensor<1x4x1x64xf16>, tensor<1x2x8x64xf16>, tensor<1x2x8x64xf16>) -> tensor<1x4x1x64xf16> {
+  }
+  func.return
+}
+
+// CHECK:      {{^// -{5}$}}
+// CHECK-NEXT: pim.attention: scale must be finite and positive, got 0.0
+// CHECK:      "pim.attention"
+// CHECK-NEXT: ^^^^^^^^^^^^^^^
+// CHECK-NEXT: | Operation does not verify: pim.attention: scale must be finite and positive, got 0.0
+
+// -----
+
+// A negative scale.
+func.func @f(%q: tensor<1x4x1x64xf16>, %k: tensor<1x2x8x64xf16>, %v: tensor<1x2x8x64xf16>) {
+  %0 = pim.attention %q, %k, %v {scale = -0.125 : f64, k_layout = #pim.gemv_layout<channels = 1, banks = 16, k_tile = 512, row_base = 0>, v_layout = #pim.gemv_layout<channels = 1, banks = 16, k_tile = 512, row_base = 2>, head_channels = 1 : i64} : (tensor<1x4x1x64xf16>, tensor<1x2x8x64xf16>, tensor<1x2x8x64xf16>) -> tensor<1x4x1x64xf16> {
+  }
+  func.return
+}
+
+// CHECK:      {{^// -{5}$}}
+// CHECK-NEXT: pim.attention: scale must be finite and positive, got -0.125
+// CHECK:      "pim.attention"
+// CHECK-NEXT: ^^^^^^^^^^^^^^^
+// CHECK-NEXT: | Operation does not verify: pim.attention: scale must be finite and positive, got -0.125
+
+// -----
+
+// An infinite scale.
+func.func @f(%q: tensor<1x4x1x64xf16>, %k: tensor<1x2x8x64xf16>, %v: tensor<1x2x8x64xf16>) {
+  %0 = pim.attention %q, %k, %v {scale = 0x7FF0000000000000 : f64, k_layout = #pim.gemv_layout<channels = 1, banks = 16, k_tile = 512, row_base = 0>, v_layout = #pim.gemv_layout<channels = 1, banks = 16, k_tile = 512, row_base = 2>, head_channels = 1 : i64} : (tensor<1x4x1x64xf16>, tensor<1x2x8x64xf16>, tensor<1x2x8x64xf16>) -> tensor<1x4x1x64xf16> {
+  }
+  func.return
+}
+
+// CHECK:      {{^// -{5}$}}
+// CHECK-NEXT: pim.attention: scale must be finite and positive, got inf
+// CHECK:      "pim.attention"
+// CHECK-NEXT: ^^^^^^^^^^^^^^^
+// CHECK-NEXT: | Operation does not verify: pim.attention: scale must be finite and positive, got inf
+
+// -----
+
+// A NaN fill value would make every masked row NaN.
+func.func @f(%q: tensor<1x4x1x64xf16>, %k: tensor<1x2x8x64xf16>, %v: tensor<1x2x8x64xf16>) {
+  %0 = pim.attention %q, %k, %v {scale = 0.125 : f64, mask_fill = 0x7FF8000000000000 : f64, k_layout = #pim.gemv_layout<channels = 1, banks = 16, k_tile = 512, row_base = 0>, v_layout = #pim.gemv_layout<channels = 1, banks = 16, k_tile = 512, row_base = 2>, head_channels = 1 : i64} : (tensor<1x4x1x64xf16>, tensor<1x2x8x64xf16>, tensor<1x2x8x64xf16>) -> tensor<1x4x1x64xf16> {
+  }
+  func.return
+}
+
+// CHECK:      {{^// -{5}$}}
+// CHECK-NEXT: pim.attention: mask_fill must not be NaN or +inf, got nan
+// CHECK:      "pim.attention"
+// CHECK-NEXT: ^^^^^^^^^^^^^^^
+// CHECK-NEXT: | Operation does not verify: pim.attention: mask_fill must not be NaN or +inf, got nan
+
+// -----
+
+// A +inf fill value (-inf is the usual one).
+func.func @f(%q: tensor<1x4x1x64xf16>, %k: tensor<1x2x8x64xf16>, %v: tensor<1x2x8x64xf16>) {
+  %0 = pim.attention %q, %k, %v {scale = 0.125 : f64, mask_fill = 0x7FF0000000000000 : f64, k_layout = #pim.gemv_layout<channels = 1, banks = 16, k_tile = 512, row_base = 0>, v_layout = #pim.gemv_layout<channels = 1, banks = 16, k_tile = 512, row_base = 2>, head_channels = 1 : i64} : (tensor<1x4x1x64xf16>, tensor<1x2x8x64xf16>, tensor<1x2x8x64xf16>) -> tensor<1x4x1x64xf16> {
+  }
+  func.return
+}
+
+// CHECK:      {{^// -{5}$}}
+// CHECK-NEXT: pim.attention: mask_fill must not be NaN or +inf, got inf
+// CHECK:      "pim.attention"
+// CHECK-NEXT: ^^^^^^^^^^^^^^^
+// CHECK-NEXT: | Operation does not verify: pim.attention: mask_fill must not be NaN or +inf, got inf
+
+// -----
+
+// The scale is an f64 property; an f32 one is rejected while parsing, so only the message is printed.
+func.func @f(%q: tensor<1x4x1x64xf16>, %k: tensor<1x2x8x64xf16>, %v: tensor<1x2x8x64xf16>) {
+  %0 = pim.attention %q, %k, %v {scale = 0.125 : f32, k_layout = #pim.gemv_layout<channels = 1, banks = 16, k_tile = 512, row_base = 0>, v_layout = #pim.gemv_layout<channels = 1, banks = 16, k_tile = 512, row_base = 2>, head_channels = 1 : i64} : (tensor<1x4x1x64xf16>, tensor<1x2x8x64xf16>, tensor<1x2x8x64xf16>) -> tensor<1x4x1x64xf16> {
+  }
+  func.return
+}
+
+// CHECK:      {{^// -{5}$}}
+// CHECK-NEXT: f32 should be of base attribute f64
+
+// -----
+
+// The scale is required.
+func.func @f(%q: tensor<1x4x1x64xf16>, %k: tensor<1x2x8x64xf16>, %v: tensor<1x2x8x64xf16>) {
+  %0 = pim.attention %q, %k, %v {k_layout = #pim.gemv_layout<channels = 1, banks = 16, k_tile = 512, row_base = 0>, v_layout = #pim.gemv_layout<channels = 1, banks = 16, k_tile = 512, row_base = 2>, head_channels = 1 : i64} : (tensor<1x4x1x64xf16>, tensor<1x2x8x64xf16>, tensor<1x2x8x64xf16>) -> tensor<1x4x1x64xf16> {
+  }
+  func.return
+}
+
+// CHECK:      {{^// -{5}$}}
+// CHECK-NEXT: property 'scale' expected in operation 'pim.attention'
+// CHECK:      "pim.attention"
+// CHECK-NEXT: ^^^^^^^^^^^^^^^
+// CHECK-NEXT: | Operation does not verify: property 'scale' expected in operation 'pim.attention'
