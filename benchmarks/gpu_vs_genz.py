@@ -295,16 +295,16 @@ def main() -> int:
     gpu = h100.devices["gpu"]
     bw_gbps = gbps_from_genz(3400) if args.genz_h100_preset else h100.memory_of("gpu").bandwidth_gbps
     genz_system = {
-        "Flops": gpu.p("peak_tflops")["bf16"],
+        "Flops": gpu.gpu.peak_tflops["bf16"],
         "Memory_size": 80,
         "Memory_BW": genz_memory_bw(bw_gbps),
         "ICN": 450,
     }
     machine = {
-        "peak_tflops": gpu.p("peak_tflops"),
-        "vector_tflops": gpu.p("vector_tflops"),
-        "compute_efficiency": gpu.p("compute_efficiency"),
-        "memory_efficiency": gpu.p("memory_efficiency"),
+        "peak_tflops": gpu.gpu.peak_tflops,
+        "vector_tflops": gpu.gpu.vector_tflops,
+        "compute_efficiency": gpu.gpu.compute_efficiency,
+        "memory_efficiency": gpu.gpu.memory_efficiency,
         "launch_overhead_ns": 0.0,
         "bandwidth_gbps": bw_gbps,
     }

@@ -26,7 +26,7 @@ def main() -> None:
         (pim,) = [d for d in system.devices.values() if d.kind == "pim"]
         host = next((d for d in system.devices.values() if d.kind in ("gpu", "npu")), None)
         memory = system.memory_of(host.name) if host else system.memory_of(pim.name)
-        efficiency = host.p("memory_efficiency") if host is not None and host.kind == "gpu" else 1.0
+        efficiency = host.gpu.memory_efficiency if host is not None and host.kind == "gpu" else 1.0
         host_gbps = memory.bandwidth_gbps * efficiency
         for batch in (1, 4, 16, 64, 256):
             dims = (batch, HEADS, HEADS, 1, CACHED, HEAD_DIM, HEAD_DIM)

@@ -217,7 +217,7 @@ def emit_traces(module: ModuleOp, model: str, system: System, formats: list[str]
     by_isa: dict[str, list[str]] = {}
     for name, dev in system.devices.items():
         if dev.kind == "pim":
-            by_isa.setdefault(dev.p("isa"), []).append(name)
+            by_isa.setdefault(dev.pim.isa, []).append(name)
     if formats is None:
         formats = [f for f in TRACE_FORMATS if f in by_isa]
     used = {device_of(op) for op in pim.macros(module)}
@@ -225,7 +225,7 @@ def emit_traces(module: ModuleOp, model: str, system: System, formats: list[str]
     for fmt in formats:
         devices = by_isa.get(fmt)
         if not devices:
-            pims = ", ".join(f"{d} (isa {system.devices[d].p('isa')})" for ds in by_isa.values() for d in ds)
+            pims = ", ".join(f"{d} (isa {system.devices[d].pim.isa})" for ds in by_isa.values() for d in ds)
             raise PimcError(
                 f"--emit {fmt}: system '{system.name}' has no PIM device of isa '{fmt}' "
                 f"(its PIM devices: {pims or 'none'})"
@@ -419,7 +419,7 @@ def no_commands_warning(module: ModuleOp, system: System) -> str | None:
     if not silent:
         return None
     listed = ", ".join(
-        f"'{d}' (isa {system.devices[d].p('isa')}, {n} GEMVs)" for d, n in silent.items() if d in system.devices
+        f"'{d}' (isa {system.devices[d].pim.isa}, {n} GEMVs)" for d, n in silent.items() if d in system.devices
     )
     return (
         f"no command stream is emitted for PIM device(s) {listed}: only the AiM and AttAcc ISAs have "

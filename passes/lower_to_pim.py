@@ -179,7 +179,7 @@ class LowerToPimPass(ModulePass):
                 )
             if dev.kind != "pim":
                 continue
-            rows = allocators.setdefault(device, RowAllocator(dev.p("rows_per_bank")))
+            rows = allocators.setdefault(device, RowAllocator(dev.pim.rows_per_bank))
             if isinstance(inner, nn.AttentionOp):
                 lower_attention(inner, dev, rows, rewriter)
             elif isinstance(inner, nn.KvAppendOp):

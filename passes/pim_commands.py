@@ -144,10 +144,10 @@ def attention_key(op: pim.AttentionOp, dev: Device, softmax_on_device: bool) -> 
     kg, vg = layout_geometry(op.k_layout, d, dev), layout_geometry(op.v_layout, t, dev)
     k_base, v_base = op.k_layout.row_base.value.data, op.v_layout.row_base.value.data
     width = op.head_channels.value.data
-    if width > dev.p("channels"):
+    if width > dev.pim.channels:
         raise CompileError(
             f"pim.attention '{nn.op_label(op)}': head_channels {width} exceeds the "
-            f"{dev.p('channels')} channels of device '{dev.name}'"
+            f"{dev.pim.channels} channels of device '{dev.name}'"
         )
     return (
         (b, hq, hkv, s, t, d, dv),
@@ -155,8 +155,8 @@ def attention_key(op: pim.AttentionOp, dev: Device, softmax_on_device: bool) -> 
         vg,
         v_base - k_base,
         width,
-        dev.p("channels"),
-        dev.p("column_bytes"),
+        dev.pim.channels,
+        dev.pim.column_bytes,
         softmax_on_device,
     ), k_base
 
@@ -216,8 +216,8 @@ def gemv_key(op: pim.GemvOp, dev: Device) -> tuple[GemvKey, int]:
     """The arguments of `gemv_block` for `op`, and its layout's row base."""
     m, k, n = op.mkn()
     geo = layout_geometry(op.layout, k, dev)
-    bias = op.bias is not None and bool(dev.p("bias_preload"))
-    return (m, k, n, geo, bias, dev.p("column_bytes")), op.layout.row_base.value.data
+    bias = op.bias is not None and dev.pim.bias_preload
+    return (m, k, n, geo, bias, dev.pim.column_bytes), op.layout.row_base.value.data
 
 
 @functools.lru_cache(maxsize=256)
@@ -258,5 +258,5 @@ def lower_macros(
         if device is None or device not in system.devices or system.devices[device].kind != "pim":
             raise CompileError(f"{inner.name} '{nn.op_label(inner)}' is not placed on a PIM device of '{system.name}'")
         dev = system.devices[device]
-        if dev.p("isa") == isa:
+        if dev.pim.isa == isa:
             inner.commands.add_block(Block(emit(inner, dev)))

@@ -30,7 +30,9 @@ Links (`[[links]]`): `between = [mem_a, mem_b]`, `bandwidth_gbps`, `latency_ns`,
 `energy_pj_per_bit` (default 0).
 
 Devices (`[devices.<name>]`), by `kind`; every device has `memory` and an optional
-`description`:
+`description`. The kind's keys are the fields of its parameter class (`NpuParams`, `GpuParams`
+for gpu and accelerator, `PimParams`): each field's type, default and `bounds` metadata are the
+key's schema, and `Device.npu` / `.gpu` / `.pim` read them typed:
 
 - npu (systolic array; targets/models/npu.py): `array_rows`, `array_cols`, `cores`,
   `clock_ghz`, `dataflow` ("os", "ws" or "is", as SCALE-Sim), `ifmap_sram_kb`,
@@ -44,10 +46,11 @@ Devices (`[devices.<name>]`), by `kind`; every device has `memory` and an option
 - pim (DRAM banks that compute; targets/models/pim_timing.py): `isa` (one of PIM_ISAS),
   `channels`, `bank_groups`, `banks_per_channel`, `row_bytes`, `column_bytes`,
   `rows_per_bank`, `mac_lanes` (MACs per bank per MAC command), `tck_ns`,
-  `mac_interval_cycles`, `gb_bytes` (global buffer: the input-vector chunk one MAC
-  sequence can use), `row_outputs` (outputs a bank can compute from one opened
-  row when K is short, default 1: more accumulators, as AttAcc's, or results read out
-  while the row stays open, as NeuPIMs'), `dtypes`
+  `mac_interval_cycles`, `gb_bytes` (global buffer size in bytes, the field
+  `global_buffer_bytes`: the input-vector chunk one MAC sequence can use),
+  `row_outputs` (outputs a bank can compute from one opened row when K is short,
+  default 1: more accumulators, as AttAcc's, or results read out while the row
+  stays open, as NeuPIMs'), `dtypes`
   (precisions the MAC lanes compute in), the DRAM timings in cycles of tCK: `tRCD`,
   `tRCD_MAC` (activation to first MAC; default tRCD), `tRP`, `tRAS`, `tCCD_S`, `tCCD_L`, `tRRD`, `tFAW`, `tCL`, `tREFI`,
   `tRFC`; `all_bank_act` (true when one command opens a row in every bank, as AiM's
@@ -74,11 +77,11 @@ from __future__ import annotations
 
 import math
 import tomllib
-from dataclasses import dataclass, field
+from dataclasses import MISSING, dataclass, field, fields, replace
 from functools import cache
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Any, get_type_hints
 
 from pimc.errors import SystemConfigError
 from pimc.limits import MAX_CAPACITY_GB
@@ -121,16 +124,35 @@ class Link:
 
 @dataclass(frozen=True)
 class Device:
-    """One compute device. `params` holds its kind-specific keys, validated on load."""
+    """One compute device. `params` holds its kind-specific parameters, validated on load; read them through
+    the property of its kind (`dev.npu.array_rows`, `dev.gpu.peak_tflops`, `dev.pim.channels`)."""
 
     name: str
     kind: str
     memory: str
-    params: dict[str, Any] = field(default_factory=dict)
+    params: DeviceParams
     description: str = ""
 
-    def p(self, key: str) -> Any:
-        return self.params[key]
+    @property
+    def npu(self) -> NpuParams:
+        """The parameters of an npu device."""
+        if isinstance(self.params, NpuParams):
+            return self.params
+        raise TypeError(f"device '{self.name}' is of kind {self.kind}: it has no npu parameters")
+
+    @property
+    def gpu(self) -> GpuParams:
+        """The parameters of a gpu or accelerator device (one roofline model)."""
+        if isinstance(self.params, GpuParams):
+            return self.params
+        raise TypeError(f"device '{self.name}' is of kind {self.kind}: it has no gpu parameters")
+
+    @property
+    def pim(self) -> PimParams:
+        """The parameters of a pim device."""
+        if isinstance(self.params, PimParams):
+            return self.params
+        raise TypeError(f"device '{self.name}' is of kind {self.kind}: it has no pim parameters")
 
 
 @dataclass(frozen=True)
@@ -165,7 +187,7 @@ class System:
         for d in self.devices.values():
             if d.kind == "npu":
                 return list(DTYPES)
-            found |= set(d.p("dtypes")) if d.kind == "pim" else set(d.p("peak_tflops")) & set(d.p("vector_tflops"))
+            found |= set(d.pim.dtypes) if d.kind == "pim" else set(d.gpu.peak_tflops) & set(d.gpu.vector_tflops)
         return [d for d in DTYPES if d in found]
 
 
@@ -178,6 +200,9 @@ class Key:
     otherwise, then at least `floor` (the smallest positive value that is physical: a bandwidth of 1e-300
     GB/s would overflow every latency) and at most `maximum` (beyond any real device: the costs of a
     1e300 GB memory are not numbers).
+
+    A device parameter's `Key` comes from its field in `NpuParams`, `GpuParams` or `PimParams`
+    (`param_keys`); memories and links spell theirs out (`_MEMORY_KEYS`, `parse_system`).
     """
 
     kind: Any
@@ -195,70 +220,139 @@ MAX_FLOAT = 1e12
 MIN_RATE = 1e-6
 """Smallest positive rate (GB/s, GHz, TFLOP/s) or fraction a key may have."""
 
-_ENERGY = Key(float, minimum=0.0, maximum=1e6)
-_FRACTION = Key(float, maximum=1.0, floor=MIN_RATE)
-_CYCLES = Key(int, minimum=0, maximum=10**6)
+
+def bounds(
+    *,
+    choices: tuple[str, ...] = (),
+    minimum: float | None = None,
+    maximum: float | None = None,
+    floor: float | None = None,
+    toml: str = "",
+) -> dict[str, Any]:
+    """The metadata of a device parameter's field: what its TOML value may be (`Key`'s choices, minimum,
+    maximum and floor) and its TOML key when that is not the field's name. The field's type is the key's
+    type and its default the key's default (none = required); `param_keys` puts the three together."""
+    return {"choices": choices, "minimum": minimum, "maximum": maximum, "floor": floor, "toml": toml}
+
+
+_ENERGY = bounds(minimum=0.0, maximum=1e6)
+_FRACTION = bounds(maximum=1.0, floor=MIN_RATE)
+_CYCLES = bounds(minimum=0, maximum=10**6)
+_KB = bounds(floor=MIN_RATE, maximum=2.0**30)
 _RATE = Key(float, floor=MIN_RATE, maximum=1e9)
-_KB = Key(float, floor=MIN_RATE, maximum=2.0**30)
 _RATE_TABLE_MAX = 1e9
 
-_KIND_KEYS: dict[str, dict[str, Key]] = {
-    "npu": {
-        "array_rows": Key(int, maximum=2**16),
-        "array_cols": Key(int, maximum=2**16),
-        "cores": Key(int, maximum=2**16),
-        "clock_ghz": Key(float, floor=MIN_RATE, maximum=1e3),
-        "dataflow": Key(str, choices=("os", "ws", "is")),
-        "ifmap_sram_kb": _KB,
-        "filter_sram_kb": _KB,
-        "ofmap_sram_kb": _KB,
-        "vector_lanes": Key(int, maximum=2**24),
-        "energy_pj_per_mac": _ENERGY,
-        "vector_energy_pj_per_flop": _ENERGY,
-    },
-    "gpu": {
-        "peak_tflops": Key("dtype-table"),
-        "vector_tflops": Key("dtype-table"),
-        "compute_efficiency": _FRACTION,
-        "memory_efficiency": _FRACTION,
-        "launch_overhead_ns": Key(float, minimum=0.0, maximum=1e12),
-        "energy_pj_per_flop": _ENERGY,
-    },
-    "pim": {
-        "isa": Key(str, choices=PIM_ISAS),
-        "channels": Key(int, maximum=4096),
-        "bank_groups": Key(int, maximum=4096),
-        "banks_per_channel": Key(int, maximum=4096),
-        "row_bytes": Key(int, maximum=2**20),
-        "column_bytes": Key(int, maximum=2**16),
-        "rows_per_bank": Key(int, maximum=2**24),
-        "mac_lanes": Key(int, maximum=2**16),
-        "tck_ns": Key(float, floor=1e-3, maximum=1e6),
-        "mac_interval_cycles": Key(int, maximum=10**6),
-        "gb_bytes": Key(int, maximum=2**30),
-        "row_outputs": Key(int, default=1, maximum=2**16),
-        "dtypes": Key("dtypes", default=("fp16", "bf16")),
-        "tRCD": _CYCLES,
-        "tRCD_MAC": Key(int, default=-1, minimum=-1, maximum=10**6),
-        "tRP": _CYCLES,
-        "tRAS": _CYCLES,
-        "tCCD_S": _CYCLES,
-        "tCCD_L": _CYCLES,
-        "tRRD": _CYCLES,
-        "tFAW": _CYCLES,
-        "tCL": _CYCLES,
-        "tREFI": Key(int, maximum=10**9),
-        "tRFC": _CYCLES,
-        "all_bank_act": Key(bool),
-        "bias_preload": Key(bool, default=True),
-        "act_energy_pj_per_bit": _ENERGY,
-        "read_energy_pj_per_bit": _ENERGY,
-        "io_energy_pj_per_bit": _ENERGY,
-        "mac_energy_pj": _ENERGY,
-    },
+
+@dataclass(frozen=True, kw_only=True)
+class NpuParams:
+    """An npu device (systolic arrays; targets/models/npu.py): SCALE-Sim's configuration, per core."""
+
+    array_rows: int = field(metadata=bounds(maximum=2**16))
+    array_cols: int = field(metadata=bounds(maximum=2**16))
+    cores: int = field(metadata=bounds(maximum=2**16))
+    clock_ghz: float = field(metadata=bounds(floor=MIN_RATE, maximum=1e3))
+    dataflow: str = field(metadata=bounds(choices=("os", "ws", "is")))
+    """Output, weight or input stationary, as SCALE-Sim."""
+    ifmap_sram_kb: float = field(metadata=_KB)
+    filter_sram_kb: float = field(metadata=_KB)
+    ofmap_sram_kb: float = field(metadata=_KB)
+    vector_lanes: int = field(metadata=bounds(maximum=2**24))
+    """Vector-unit FLOPs per cycle per core."""
+    energy_pj_per_mac: float = field(metadata=_ENERGY)
+    vector_energy_pj_per_flop: float = field(metadata=_ENERGY)
+
+
+@dataclass(frozen=True, kw_only=True)
+class GpuParams:
+    """A gpu or accelerator device (roofline; targets/models/gpu.py)."""
+
+    peak_tflops: dict[str, float] = field(metadata=bounds())
+    """Dense matrix TFLOP/s per dtype."""
+    vector_tflops: dict[str, float] = field(metadata=bounds())
+    """Vector (non-matrix) TFLOP/s per dtype."""
+    compute_efficiency: float = field(metadata=_FRACTION)
+    memory_efficiency: float = field(metadata=_FRACTION)
+    launch_overhead_ns: float = field(metadata=bounds(minimum=0.0, maximum=1e12))
+    """Per op."""
+    energy_pj_per_flop: float = field(metadata=_ENERGY)
+
+
+@dataclass(frozen=True, kw_only=True)
+class PimParams:
+    """A pim device (DRAM banks that compute; targets/models/pim_timing.py). Timings are in cycles of tCK."""
+
+    isa: str = field(metadata=bounds(choices=PIM_ISAS))
+    channels: int = field(metadata=bounds(maximum=4096))
+    bank_groups: int = field(metadata=bounds(maximum=4096))
+    banks_per_channel: int = field(metadata=bounds(maximum=4096))
+    row_bytes: int = field(metadata=bounds(maximum=2**20))
+    column_bytes: int = field(metadata=bounds(maximum=2**16))
+    rows_per_bank: int = field(metadata=bounds(maximum=2**24))
+    mac_lanes: int = field(metadata=bounds(maximum=2**16))
+    """MACs per bank per MAC command."""
+    tck_ns: float = field(metadata=bounds(floor=1e-3, maximum=1e6))
+    mac_interval_cycles: int = field(metadata=bounds(maximum=10**6))
+    global_buffer_bytes: int = field(metadata=bounds(maximum=2**30, toml="gb_bytes"))
+    """Global buffer size in bytes (TOML key `gb_bytes`): the input-vector chunk one MAC sequence can use."""
+    row_outputs: int = field(default=1, metadata=bounds(maximum=2**16))
+    """Outputs a bank can compute from one opened row when K is short."""
+    dtypes: tuple[str, ...] = field(default=("fp16", "bf16"), metadata=bounds())
+    """Precisions the MAC lanes compute in."""
+    tRCD: int = field(metadata=_CYCLES)
+    tRCD_MAC: int = field(default=-1, metadata=bounds(minimum=-1, maximum=10**6))
+    """Activation to first MAC; -1 in a file means tRCD, which loading puts in its place."""
+    tRP: int = field(metadata=_CYCLES)
+    tRAS: int = field(metadata=_CYCLES)
+    tCCD_S: int = field(metadata=_CYCLES)
+    tCCD_L: int = field(metadata=_CYCLES)
+    tRRD: int = field(metadata=_CYCLES)
+    tFAW: int = field(metadata=_CYCLES)
+    tCL: int = field(metadata=_CYCLES)
+    tREFI: int = field(metadata=bounds(maximum=10**9))
+    tRFC: int = field(metadata=_CYCLES)
+    all_bank_act: bool = field(metadata=bounds())
+    """One command opens a row in every bank (false: banks open one at a time under tRRD/tFAW)."""
+    bias_preload: bool = field(default=True, metadata=bounds())
+    """WR_BIAS sets the accumulators to a GEMV's bias (false: the host adds it to the results)."""
+    act_energy_pj_per_bit: float = field(metadata=_ENERGY)
+    read_energy_pj_per_bit: float = field(metadata=_ENERGY)
+    io_energy_pj_per_bit: float = field(metadata=_ENERGY)
+    mac_energy_pj: float = field(metadata=_ENERGY)
+
+
+DeviceParams = NpuParams | GpuParams | PimParams
+
+_KIND_PARAMS: dict[str, type[DeviceParams]] = {
+    "accelerator": GpuParams,
+    "gpu": GpuParams,
+    "npu": NpuParams,
+    "pim": PimParams,
 }
-_KIND_KEYS["accelerator"] = _KIND_KEYS["gpu"]
-DEVICE_KINDS = tuple(sorted(_KIND_KEYS))
+DEVICE_KINDS = tuple(sorted(_KIND_PARAMS))
+
+_FIELD_KINDS: dict[Any, Any] = {
+    int: int,
+    float: float,
+    str: str,
+    bool: bool,
+    dict[str, float]: "dtype-table",
+    tuple[str, ...]: "dtypes",
+}
+"""A parameter field's type -> the `Key` kind its TOML value is validated as."""
+
+
+@cache
+def param_keys(cls: type[DeviceParams]) -> dict[str, tuple[str, Key]]:
+    """TOML key -> (field name, `Key`) of a parameter class, in field order: each `Key` has the field's type,
+    its default (None = required) and the `bounds` in its metadata."""
+    hints = get_type_hints(cls)
+    out: dict[str, tuple[str, Key]] = {}
+    for f in fields(cls):
+        m = f.metadata
+        default = None if f.default is MISSING else f.default
+        key = Key(_FIELD_KINDS[hints[f.name]], default, m["choices"], m["minimum"], m["maximum"], m["floor"])
+        out[m["toml"] or f.name] = (f.name, key)
+    return out
 
 
 def _get(table: dict[str, Any], key: str, spec: Key | type, where: str) -> Any:
@@ -318,42 +412,44 @@ PIM_DTYPES = ("fp16", "bf16")
 """Precisions PIM MAC lanes compute in: 2-byte elements (pim.PIM_ELEMENT_BYTES) is what the layout and timing assume."""
 
 
-def _check_pim(params: dict[str, Any], where: str) -> None:
-    if params["tRCD_MAC"] < 0:
-        params["tRCD_MAC"] = params["tRCD"]
-    bad = [d for d in params["dtypes"] if d not in PIM_DTYPES]
+def _check_pim(p: PimParams, where: str) -> PimParams:
+    """The checks across keys of a pim device; returns its parameters with tRCD_MAC resolved."""
+    if p.tRCD_MAC < 0:
+        p = replace(p, tRCD_MAC=p.tRCD)
+    bad = [d for d in p.dtypes if d not in PIM_DTYPES]
     if bad:
         raise SystemConfigError(f"{where}.dtypes: PIM MAC lanes compute in {', '.join(PIM_DTYPES)}, not {bad[0]}")
-    column = params["column_bytes"]
+    column = p.column_bytes
     if column % 2:
         raise SystemConfigError(f"{where}.column_bytes: must hold whole 2-byte elements, got {column}")
-    if params["row_bytes"] % column:
-        raise SystemConfigError(f"{where}.row_bytes: must be whole {column}-byte columns, got {params['row_bytes']}")
-    if params["banks_per_channel"] % params["bank_groups"]:
-        raise SystemConfigError(f"{where}.bank_groups: must divide banks_per_channel ({params['banks_per_channel']})")
-    if params["tRFC"] >= params["tREFI"]:
-        raise SystemConfigError(f"{where}.tRFC: must be shorter than tREFI ({params['tREFI']})")
-    if params["gb_bytes"] % params["column_bytes"]:
-        raise SystemConfigError(f"{where}.gb_bytes: must be whole {params['column_bytes']}-byte columns")
-    if params["isa"] != "aim":
-        return
-    if params["row_outputs"] != 1:
+    if p.row_bytes % column:
+        raise SystemConfigError(f"{where}.row_bytes: must be whole {column}-byte columns, got {p.row_bytes}")
+    if p.banks_per_channel % p.bank_groups:
+        raise SystemConfigError(f"{where}.bank_groups: must divide banks_per_channel ({p.banks_per_channel})")
+    if p.tRFC >= p.tREFI:
+        raise SystemConfigError(f"{where}.tRFC: must be shorter than tREFI ({p.tREFI})")
+    if p.global_buffer_bytes % column:
+        raise SystemConfigError(f"{where}.gb_bytes: must be whole {column}-byte columns")
+    if p.isa != "aim":
+        return p
+    if p.row_outputs != 1:
         raise SystemConfigError(
             f"{where}.row_outputs: AiM has one MAC accumulator per bank and MAC_ABK no column address, so it must be 1"
         )
-    if params["mac_lanes"] > column // 2:
+    if p.mac_lanes > column // 2:
         raise SystemConfigError(f"{where}.mac_lanes: AiM MACs one input vector per column: at most {column // 2} lanes")
-    if params["channels"] > AIM_LIMITS["channels"]:
+    if p.channels > AIM_LIMITS["channels"]:
         raise SystemConfigError(f"{where}.channels: AiM addresses at most {AIM_LIMITS['channels']} channels")
-    if params["banks_per_channel"] > AIM_LIMITS["banks_per_channel"]:
+    if p.banks_per_channel > AIM_LIMITS["banks_per_channel"]:
         raise SystemConfigError(f"{where}.banks_per_channel: AiM has at most {AIM_LIMITS['banks_per_channel']} banks")
-    if params["column_bytes"] != AIM_LIMITS["column_bytes"]:
+    if column != AIM_LIMITS["column_bytes"]:
         raise SystemConfigError(f"{where}.column_bytes: AiM columns are {AIM_LIMITS['column_bytes']} bytes")
-    columns, rest = divmod(params["row_bytes"], params["column_bytes"])
+    columns, rest = divmod(p.row_bytes, column)
     if rest or not 1 <= columns <= AIM_LIMITS["columns_per_row"]:
         raise SystemConfigError(
-            f"{where}.row_bytes: must be 1..{AIM_LIMITS['columns_per_row']} whole {params['column_bytes']}-byte columns"
+            f"{where}.row_bytes: must be 1..{AIM_LIMITS['columns_per_row']} whole {column}-byte columns"
         )
+    return p
 
 
 def _table(doc: dict[str, Any], key: str, where: str) -> dict[str, Any]:
@@ -372,7 +468,7 @@ def _check_unknown(table: dict[str, Any], known: set[str], where: str, what: str
 _MEMORY_KEYS = {
     "capacity_gb": Key(float, floor=1e-9, maximum=MAX_CAPACITY_GB),
     "bandwidth_gbps": _RATE,
-    "energy_pj_per_bit": _ENERGY,
+    "energy_pj_per_bit": Key(float, minimum=0.0, maximum=1e6),
     "technology": Key(str, default=""),
     "pim_sharing": Key(str, default="conflict", choices=PIM_SHARING),
 }
@@ -428,17 +524,19 @@ def parse_system(doc: dict[str, Any], source: str) -> System:
             raise SystemConfigError(f"{where}: expected a table")
         dtable = _with_device_preset(dtable, where)
         kind = _get(dtable, "kind", str, where)
-        if kind not in _KIND_KEYS:
+        if kind not in _KIND_PARAMS:
             raise SystemConfigError(
                 f"{where}.kind: unknown device kind {kind!r} (expected one of {', '.join(DEVICE_KINDS)})"
             )
         memory = _get(dtable, "memory", str, where)
         if memory not in memories:
             raise SystemConfigError(f"{where}.memory: no memory named {memory!r} (have {sorted(memories)})")
-        _check_unknown(dtable, set(_KIND_KEYS[kind]) | {"kind", "memory", "description"}, where, f"a {kind} device")
-        params = {key: _get(dtable, key, spec, where) for key, spec in _KIND_KEYS[kind].items()}
-        if kind == "pim":
-            _check_pim(params, where)
+        cls = _KIND_PARAMS[kind]
+        keys = param_keys(cls)
+        _check_unknown(dtable, set(keys) | {"kind", "memory", "description"}, where, f"a {kind} device")
+        params = cls(**{name: _get(dtable, key, spec, where) for key, (name, spec) in keys.items()})
+        if isinstance(params, PimParams):
+            params = _check_pim(params, where)
         description = _get(dtable, "description", Key(str, default=""), where)
         devices[dname] = Device(dname, kind, memory, params, description)
     links: list[Link] = []
@@ -527,7 +625,9 @@ def describe_system(system: System) -> str:
         desc = f" - {d.description}" if d.description else ""
         out.append(f"    {d.name} ({d.kind}, memory {d.memory}){desc}")
         out.append(f"      {device_summary(d, system)}")
-        params = ", ".join(f"{k} = {_fmt(v)}" for k, v in d.params.items())
+        params = ", ".join(
+            f"{key} = {_fmt(getattr(d.params, name))}" for key, (name, _) in param_keys(type(d.params)).items()
+        )
         out.append(f"      {params}")
     return "\n".join(out)
 

@@ -104,10 +104,10 @@ def trace_macro_counts(text: str, dev: Device) -> dict[str, PimCounts]:
     comments: list[tuple[int, str]] = []
     parsed = parse_aim_trace(
         text,
-        channels=dev.p("channels"),
-        banks=dev.p("banks_per_channel"),
-        rows=dev.p("rows_per_bank"),
-        columns=dev.p("row_bytes") // dev.p("column_bytes"),
+        channels=dev.pim.channels,
+        banks=dev.pim.banks_per_channel,
+        rows=dev.pim.rows_per_bank,
+        columns=dev.pim.row_bytes // dev.pim.column_bytes,
         comments=comments,
     )
     starts = []

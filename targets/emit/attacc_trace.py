@@ -76,7 +76,7 @@ _ROWS = 1 << ATTACC_ROW_BITS
 
 def stack_count(dev: Device) -> int:
     """HBM3 stacks of an AttAcc device, one trace each: ceil(channels / 16)."""
-    return ceil_div(dev.p("channels"), STACK_CHANNELS)
+    return ceil_div(dev.pim.channels, STACK_CHANNELS)
 
 
 def _address(channel: int, row: int = 0, column: int = 0, bank: int = 0, bank_group: int = 0) -> int:
@@ -189,7 +189,7 @@ def emit_attacc_traces(module: ModuleOp, device: str, dev: Device) -> list[str]:
     """One trace text per HBM3 stack of `device`: its macros' commands in program order (each block of
     commands rendered from a template shared by every block of its `pim.stream_signature`, as in
     aim_trace). A TraceTooLargeError if they would exceed trace_files.MAX_TRACE_LINES lines."""
-    channels = dev.p("channels")
+    channels = dev.pim.channels
     macros = [op for op in pim.macros(module) if op.commands.blocks and device_of(op) == device]
     check_trace_lines(
         sum(trace_lines(op.commands.block, channels) for op in macros), f"the AttAcc trace of device '{device}'"

@@ -76,7 +76,7 @@ def trace_device(module: ModuleOp, system: System, isa: str, device: str) -> str
     from pimc.dialects import pim
     from pimc.dialects.place import device_of
 
-    of_isa = [n for n, d in system.devices.items() if d.kind == "pim" and d.p("isa") == isa]
+    of_isa = [n for n, d in system.devices.items() if d.kind == "pim" and d.pim.isa == isa]
     if device:
         if device not in of_isa:
             raise PimcError(

@@ -100,7 +100,7 @@ class BankImage:
 
     @classmethod
     def for_device(cls, dev: Device) -> BankImage:
-        return cls(dev.p("channels"), dev.p("banks_per_channel"), dev.p("row_bytes") // PIM_ELEMENT_BYTES)
+        return cls(dev.pim.channels, dev.pim.banks_per_channel, dev.pim.row_bytes // PIM_ELEMENT_BYTES)
 
     def row(self, r: int) -> np.ndarray:
         arr = self.rows.get(r)
@@ -187,8 +187,8 @@ class AimMachine:
         self, image: BankImage, dev: Device, label: str, instrs: Sequence[PimCommand], matrices: Sequence[Matrix]
     ):
         self.image, self.label, self.instrs, self.matrices = image, label, instrs, matrices
-        self.column_elements = dev.p("column_bytes") // PIM_ELEMENT_BYTES
-        gb_elements = dev.p("gb_bytes") // PIM_ELEMENT_BYTES
+        self.column_elements = dev.pim.column_bytes // PIM_ELEMENT_BYTES
+        gb_elements = dev.pim.global_buffer_bytes // PIM_ELEMENT_BYTES
         self.gb = np.zeros((image.channels, gb_elements), FP16)
         self.acc = np.zeros((image.channels, image.banks), ACC)
         self.index = 0
@@ -491,7 +491,7 @@ def emulate_gemv(
     weight = op.w.owner.sym_name.data if isinstance(op.w.owner, nn.WeightOp) else nn.op_label(op)
     key = (base, 0, f"{weight}{' (transposed)' if op.transpose_w is not None else ''}")
     if image.placed.get(key) != id(w):
-        place_matrix(image, w.T if op.transpose_w is not None else w, geo, base, 0, dev.p("column_bytes"))
+        place_matrix(image, w.T if op.transpose_w is not None else w, geo, base, 0, dev.pim.column_bytes)
         image.placed[key] = id(w)
     xs = x.reshape(m, k)
     y = np.zeros((m, n), ACC)
@@ -526,13 +526,13 @@ def emulate_attention(
     kg, vg = layout_geometry(op.k_layout, d, dev), layout_geometry(op.v_layout, t, dev)
     k_rows, v_rows = kg.rows(d, t), vg.rows(t, dv)
     k_base, v_base = op.k_layout.row_base.value.data, op.v_layout.row_base.value.data
-    width, column_bytes = op.head_channels.value.data, dev.p("column_bytes")
+    width, column_bytes = op.head_channels.value.data, dev.pim.column_bytes
     full_mask = None if mask is None else np.broadcast_to(mask, (b, hq, s, t))
     out = np.zeros((b, hq, s, dv), ACC)
     matrices: list[Matrix] = []
     for h in range(b * hkv):
         bi, kv = divmod(h, hkv)
-        first, wave = head_slot(h, width, dev.p("channels"))
+        first, wave = head_slot(h, width, dev.pim.channels)
         kr, vr = k_base + wave * k_rows, v_base + wave * v_rows
         place_matrix(image, k[bi, kv].T, kg, kr, first, column_bytes)  # D x T: keys are the outputs
         place_matrix(image, v[bi, kv], vg, vr, first, column_bytes)  # T x Dv
@@ -569,9 +569,9 @@ def _run(
     AimMachine."""
     label = nn.op_label(op)
     if not op.commands.blocks:
-        raise EmulatorError(f"op '{label}' has no command stream to execute (device isa {dev.p('isa')!r})")
-    if dev.p("isa") != "aim":
-        raise EmulatorError(f"op '{label}': the emulator executes AiM streams, not isa {dev.p('isa')!r}")
+        raise EmulatorError(f"op '{label}' has no command stream to execute (device isa {dev.pim.isa!r})")
+    if dev.pim.isa != "aim":
+        raise EmulatorError(f"op '{label}': the emulator executes AiM streams, not isa {dev.pim.isa!r}")
     try:
         instrs = list(block_commands(op.commands.block))
     except ValueError as e:

@@ -231,12 +231,12 @@ def pim_weight(op: Operation) -> SSAValue | None:
 
 def npu_peak_gflops(dev: Device) -> float:
     """Systolic-array peak: 2 FLOP per PE per cycle x rows x cols x cores x clock (GHz)."""
-    return 2.0 * dev.p("array_rows") * dev.p("array_cols") * dev.p("cores") * dev.p("clock_ghz")
+    return 2.0 * dev.npu.array_rows * dev.npu.array_cols * dev.npu.cores * dev.npu.clock_ghz
 
 
 def npu_vector_gflops(dev: Device) -> float:
     """Vector-unit rate: one FLOP per lane per cycle x lanes x cores x clock (GHz)."""
-    return float(dev.p("vector_lanes") * dev.p("cores") * dev.p("clock_ghz"))
+    return float(dev.npu.vector_lanes * dev.npu.cores * dev.npu.clock_ghz)
 
 
 def device_roof(dev: Device, system: System, dtype: str) -> tuple[float, float] | None:
@@ -252,11 +252,11 @@ def device_roof(dev: Device, system: System, dtype: str) -> tuple[float, float] 
     if dev.kind == "npu":
         return npu_peak_gflops(dev), bw
     if dev.kind in ("gpu", "accelerator"):
-        rate = dev.p("peak_tflops").get(dtype)
+        rate = dev.gpu.peak_tflops.get(dtype)
         if rate is None:
             return None
-        return rate * 1e3 * dev.p("compute_efficiency"), bw * dev.p("memory_efficiency")
-    return (pim_peak_gflops(dev), pim_internal_gbps(dev)) if dtype in dev.p("dtypes") else None
+        return rate * 1e3 * dev.gpu.compute_efficiency, bw * dev.gpu.memory_efficiency
+    return (pim_peak_gflops(dev), pim_internal_gbps(dev)) if dtype in dev.pim.dtypes else None
 
 
 def device_roofs(system: System, dtype: str) -> dict[str, tuple[float, float]]:
@@ -337,22 +337,17 @@ def device_cost(op: Operation, m: OpMetrics, dev: Device, system: System, dtype:
                 m.engine,
                 bandwidth_gbps=bw,
                 dtype=dtype,
-                **{
-                    k: dev.p(k)
-                    for k in (
-                        "peak_tflops",
-                        "vector_tflops",
-                        "compute_efficiency",
-                        "memory_efficiency",
-                        "launch_overhead_ns",
-                    )
-                },
+                peak_tflops=dev.gpu.peak_tflops,
+                vector_tflops=dev.gpu.vector_tflops,
+                compute_efficiency=dev.gpu.compute_efficiency,
+                memory_efficiency=dev.gpu.memory_efficiency,
+                launch_overhead_ns=dev.gpu.launch_overhead_ns,
             )
         except ValueError:
             return None  # no rate at this dtype: the device cannot run the op
-        return DeviceCost(t.total_ns, m.flops * dev.p("energy_pj_per_flop") + m.bytes * 8 * pj_bit, t.bound)
+        return DeviceCost(t.total_ns, m.flops * dev.gpu.energy_pj_per_flop + m.bytes * 8 * pj_bit, t.bound)
     if dev.kind == "pim":
-        if dtype not in dev.p("dtypes"):
+        if dtype not in dev.pim.dtypes:
             return None
         if isinstance(op, (nn.AttentionOp, pim.AttentionOp)):
             counts = attention_counts(*op.dims(), dev)
@@ -369,30 +364,39 @@ def device_cost(op: Operation, m: OpMetrics, dev: Device, system: System, dtype:
 
 
 def _npu_cost(op: Operation, m: OpMetrics, dev: Device, bw: float, pj_bit: float, elem_bytes: int) -> DeviceCost:
-    vector = {k: dev.p(k) for k in ("vector_lanes", "cores", "clock_ghz")}
+    params = dev.npu
+
+    def vector_ns(flops: float) -> float:
+        return npu.npu_vector_ns(
+            flops,
+            0,
+            vector_lanes=params.vector_lanes,
+            cores=params.cores,
+            clock_ghz=params.clock_ghz,
+            bandwidth_gbps=bw,
+        )
+
     if m.engine != "matrix":
-        compute = npu.npu_vector_ns(m.flops, 0, bandwidth_gbps=bw, **vector)
+        compute = vector_ns(m.flops)
         t = max(compute, m.bytes / bw)
-        energy = m.flops * dev.p("vector_energy_pj_per_flop") + m.bytes * 8 * pj_bit
+        energy = m.flops * params.vector_energy_pj_per_flop + m.bytes * 8 * pj_bit
         return DeviceCost(t, energy, "compute" if compute >= t else "memory")
     gemms = matrix_products(op)
     macs = sum(b * mm * n * k for b, mm, n, k in gemms)
     costs = [
-        npu.npu_gemm_cost_from_params(mm, n, k, b, dev.params, bandwidth_gbps=bw, elem_bytes=elem_bytes)
+        npu.npu_gemm_cost_from_params(mm, n, k, b, params, bandwidth_gbps=bw, elem_bytes=elem_bytes)
         for b, mm, n, k in gemms
     ]
     compute = sum(c.compute_ns for c in costs)
     if isinstance(op, (nn.AttentionOp, pim.AttentionOp)):
         # the fused kernel: both GEMMs on the array, softmax on the vector unit, only q/k/v/out in DRAM
-        compute += npu.npu_vector_ns(m.flops - 2 * macs, 0, bandwidth_gbps=bw, **vector)
+        compute += vector_ns(m.flops - 2 * macs)
         traffic = m.bytes
     else:
         traffic = max(m.bytes, sum(c.dram_bytes for c in costs))  # SRAM re-reads can only add traffic
     t = max(compute, traffic / bw)
     energy = (
-        macs * dev.p("energy_pj_per_mac")
-        + (m.flops - 2 * macs) * dev.p("vector_energy_pj_per_flop")
-        + traffic * 8 * pj_bit
+        macs * params.energy_pj_per_mac + (m.flops - 2 * macs) * params.vector_energy_pj_per_flop + traffic * 8 * pj_bit
     )
     return DeviceCost(t, energy, "compute" if compute >= t else "memory")
 
@@ -413,13 +417,13 @@ def device_summary(dev: Device, system: System) -> str:
     if dev.kind == "npu":
         peak = npu_peak_gflops(dev)
         return (
-            f"matrix peak {peak / 1e3:g} TFLOP/s ({dev.p('cores')} x {dev.p('array_rows')}x{dev.p('array_cols')} "
-            f"{dev.p('dataflow').upper()} @ {dev.p('clock_ghz'):g} GHz), vector {npu_vector_gflops(dev) / 1e3:g} TFLOP/s, "
+            f"matrix peak {peak / 1e3:g} TFLOP/s ({dev.npu.cores} x {dev.npu.array_rows}x{dev.npu.array_cols} "
+            f"{dev.npu.dataflow.upper()} @ {dev.npu.clock_ghz:g} GHz), vector {npu_vector_gflops(dev) / 1e3:g} TFLOP/s, "
             f"ridge {peak / bw:.1f} FLOP/B at {bw:g} GB/s"
         )
     if dev.kind in ("gpu", "accelerator"):
-        peaks = ", ".join(f"{d} {r:g}" for d, r in dev.p("peak_tflops").items())
-        best = max(dev.p("peak_tflops").values())
+        peaks = ", ".join(f"{d} {r:g}" for d, r in dev.gpu.peak_tflops.items())
+        best = max(dev.gpu.peak_tflops.values())
         return f"matrix peak TFLOP/s: {peaks}; ridge {best * 1e3 / bw:.1f} FLOP/B at {bw:g} GB/s"
     from pimc.targets.models.pim_timing import row_efficiency
 

@@ -45,24 +45,12 @@ running it (tests/unit/test_npu_scalesim.py, benchmarks/npu_vs_scalesim.py):
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-DATAFLOWS = ("os", "ws", "is")
+from pimc.targets.system import NpuParams
 
-NPU_PARAM_KEYS = (
-    "array_rows",
-    "array_cols",
-    "cores",
-    "clock_ghz",
-    "dataflow",
-    "ifmap_sram_kb",
-    "filter_sram_kb",
-    "ofmap_sram_kb",
-    "vector_lanes",
-)
-"""Keys of an npu device table (per core for the SRAMs; SCALE-Sim's names, KiB)."""
+DATAFLOWS = ("os", "ws", "is")
 
 DOUBLE_BUFFER_FRACTION = 0.5
 """Fraction of each SRAM that can hold resident data: the active half of a double buffer.
@@ -371,22 +359,22 @@ def npu_gemm_ns(m: int, n: int, k: int, batch: int = 1, **device: Any) -> float:
 
 
 def npu_gemm_cost_from_params(
-    m: int, n: int, k: int, batch: int, params: Mapping[str, Any], *, bandwidth_gbps: float, elem_bytes: int
+    m: int, n: int, k: int, batch: int, params: NpuParams, *, bandwidth_gbps: float, elem_bytes: int
 ) -> NpuGemmCost:
-    """`npu_gemm_cost` with the device keys (`NPU_PARAM_KEYS`) read from a device table."""
+    """`npu_gemm_cost` with the array, clock, dataflow and SRAMs of an npu device's parameters."""
     return npu_gemm_cost(
         m,
         n,
         k,
         batch,
-        rows=int(params["array_rows"]),
-        cols=int(params["array_cols"]),
-        cores=int(params["cores"]),
-        clock_ghz=float(params["clock_ghz"]),
-        dataflow=str(params["dataflow"]),
-        ifmap_sram_kb=float(params["ifmap_sram_kb"]),
-        filter_sram_kb=float(params["filter_sram_kb"]),
-        ofmap_sram_kb=float(params["ofmap_sram_kb"]),
+        rows=params.array_rows,
+        cols=params.array_cols,
+        cores=params.cores,
+        clock_ghz=params.clock_ghz,
+        dataflow=params.dataflow,
+        ifmap_sram_kb=params.ifmap_sram_kb,
+        filter_sram_kb=params.filter_sram_kb,
+        ofmap_sram_kb=params.ofmap_sram_kb,
         bandwidth_gbps=bandwidth_gbps,
         elem_bytes=elem_bytes,
     )
@@ -412,7 +400,6 @@ def npu_vector_ns(
 __all__ = [
     "DATAFLOWS",
     "DOUBLE_BUFFER_FRACTION",
-    "NPU_PARAM_KEYS",
     "GemmTraffic",
     "NpuGemmCost",
     "gemm_compute_cycles",

@@ -107,28 +107,28 @@ class PimCounts:
 
     def time_ns(self, dev: Device) -> float:
         """cycles stretched by refresh, in ns: cycles * tREFI / (tREFI - tRFC) * tck_ns."""
-        trefi, trfc = dev.p("tREFI"), dev.p("tRFC")
-        return self.cycles * trefi / (trefi - trfc) * dev.p("tck_ns")
+        trefi, trfc = dev.pim.tREFI, dev.pim.tRFC
+        return self.cycles * trefi / (trefi - trfc) * dev.pim.tck_ns
 
     def energy_pj(self, dev: Device) -> float:
         """Dynamic energy in pJ from the device's pJ/bit and pJ/MAC figures (module docstring)."""
         return (
-            self.act_bits * dev.p("act_energy_pj_per_bit")
-            + self.read_bits * dev.p("read_energy_pj_per_bit")
-            + self.io_bits * dev.p("io_energy_pj_per_bit")
-            + self.macs * dev.p("mac_energy_pj")
+            self.act_bits * dev.pim.act_energy_pj_per_bit
+            + self.read_bits * dev.pim.read_energy_pj_per_bit
+            + self.io_bits * dev.pim.io_energy_pj_per_bit
+            + self.macs * dev.pim.mac_energy_pj
         )
 
 
 def column_elements(dev: Device) -> int:
     """FP16 elements in one column access: column_bytes / 2."""
-    return dev.p("column_bytes") // PIM_ELEMENT_BYTES
+    return dev.pim.column_bytes // PIM_ELEMENT_BYTES
 
 
 def mac_cycles_per_column(dev: Device, vectors: int = 1) -> int:
     """Cycles a bank takes to MAC one column with `vectors` input vectors:
     mac_interval_cycles * ceil(vectors * column elements / mac_lanes)."""
-    return dev.p("mac_interval_cycles") * ceil_div(vectors * column_elements(dev), dev.p("mac_lanes"))
+    return dev.pim.mac_interval_cycles * ceil_div(vectors * column_elements(dev), dev.pim.mac_lanes)
 
 
 def activation_stagger(dev: Device) -> int:
@@ -137,32 +137,32 @@ def activation_stagger(dev: Device) -> int:
     0 with `all_bank_act`; else B banks open one per tRRD, at most four per tFAW:
     max((B-1) * tRRD, (ceil(B/4)-1) * tFAW) (JEDEC ACT-to-ACT and four-activate rules).
     """
-    if dev.p("all_bank_act"):
+    if dev.pim.all_bank_act:
         return 0
-    banks = dev.p("banks_per_channel")
-    return max((banks - 1) * dev.p("tRRD"), (ceil_div(banks, 4) - 1) * dev.p("tFAW"))
+    banks = dev.pim.banks_per_channel
+    return max((banks - 1) * dev.pim.tRRD, (ceil_div(banks, 4) - 1) * dev.pim.tFAW)
 
 
 def command_counts(cmd: PimCommand, dev: Device) -> PimCounts:
     """Cycles and energy terms of one command (the table in the module docstring; MV_GB, the softmax
     unit's write into the global buffer, as WR_GB)."""
-    column_bits = dev.p("column_bytes") * 8
-    banks = dev.p("banks_per_channel")
+    column_bits = dev.pim.column_bytes * 8
+    banks = dev.pim.banks_per_channel
     c = PimCounts(commands={cmd.kind: 1})
     if cmd.kind == CommandKind.WR_GB or cmd.kind == CommandKind.MV_GB:
-        c.cycles = cmd.opsize * dev.p("tCCD_L")
+        c.cycles = cmd.opsize * dev.pim.tCCD_L
         c.io_bits = cmd.channels * cmd.opsize * column_bits
     elif cmd.kind == CommandKind.WR_BIAS:
-        c.cycles = cmd.vectors * dev.p("tCCD_L")
+        c.cycles = cmd.vectors * dev.pim.tCCD_L
         c.io_bits = cmd.channels * cmd.vectors * column_bits
     elif cmd.kind == CommandKind.MAC_ABK:
-        open_to_close = max(dev.p("tRCD_MAC") + cmd.opsize * mac_cycles_per_column(dev, cmd.vectors), dev.p("tRAS"))
-        c.cycles = activation_stagger(dev) + open_to_close + dev.p("tRP")
-        c.act_bits = cmd.channels * banks * dev.p("row_bytes") * 8
+        open_to_close = max(dev.pim.tRCD_MAC + cmd.opsize * mac_cycles_per_column(dev, cmd.vectors), dev.pim.tRAS)
+        c.cycles = activation_stagger(dev) + open_to_close + dev.pim.tRP
+        c.act_bits = cmd.channels * banks * dev.pim.row_bytes * 8
         c.read_bits = cmd.channels * banks * cmd.opsize * column_bits
         c.macs = cmd.channels * banks * cmd.opsize * column_elements(dev) * cmd.vectors
     elif cmd.kind == CommandKind.RD_MAC:
-        c.cycles = dev.p("tCL") + cmd.vectors * dev.p("tCCD_L")
+        c.cycles = dev.pim.tCL + cmd.vectors * dev.pim.tCCD_L
         c.io_bits = cmd.channels * cmd.vectors * column_bits
     elif cmd.kind not in (CommandKind.SYNC, CommandKind.SFM):  # SFM: AttAcc's buffer-die softmax, not timed
         raise ValueError(f"no timing for PIM command '{cmd.kind}' (known: {', '.join(TIMED_KINDS)})")
@@ -180,7 +180,7 @@ def stream_counts(commands: Iterable[PimCommand], dev: Device) -> PimCounts:
     command's channels must be one contiguous run (ValueError otherwise).
     """
     total = PimCounts()
-    free = [0] * dev.p("channels")
+    free = [0] * dev.pim.channels
     for cmd in commands:
         c = command_counts(cmd, dev)
         cycles, c.cycles = c.cycles, 0
@@ -202,8 +202,8 @@ class GemvGeometry:
     """How a GEMV's K x N weight maps onto the banks (see pim.GemvLayoutAttr).
 
     channels = min(channels allowed, ceil(N / (banks * per_row))); k_tile =
-    elements of K per row: min(row_bytes, gb_bytes) / 2; vectors = input vectors
-    one MAC_ABK serves: min(mac_lanes // column elements, gb_bytes // (k_tile * 2)),
+    elements of K per row: min(row_bytes, global_buffer_bytes) / 2; vectors = input vectors
+    one MAC_ABK serves: min(mac_lanes // column elements, global_buffer_bytes // (k_tile * 2)),
     at least 1 (lanes beyond one column's elements multiply the column with further
     input vectors, as PAPI's FC-PIM does at batch x speculation > 1; the global
     buffer must hold their chunks); per_row = outputs one bank computes from one
@@ -244,11 +244,11 @@ class GemvGeometry:
 
 def gemv_geometry(k: int, n: int, dev: Device, max_channels: int | None = None) -> GemvGeometry:
     """The layout of a K x N GEMV on `dev`, on at most `max_channels` channels (default: all)."""
-    banks = dev.p("banks_per_channel")
-    k_tile = min(dev.p("row_bytes"), dev.p("gb_bytes")) // PIM_ELEMENT_BYTES
+    banks = dev.pim.banks_per_channel
+    k_tile = min(dev.pim.row_bytes, dev.pim.global_buffer_bytes) // PIM_ELEMENT_BYTES
     vectors = vectors_per_mac(dev, k_tile)
     per_row = outputs_per_row(k, k_tile, vectors, dev)
-    channels = min(max_channels or dev.p("channels"), ceil_div(n, banks * per_row))
+    channels = min(max_channels or dev.pim.channels, ceil_div(n, banks * per_row))
     return GemvGeometry(channels, banks, k_tile, vectors, per_row)
 
 
@@ -262,17 +262,17 @@ def layout_geometry(layout: pim.GemvLayoutAttr, k: int, dev: Device) -> GemvGeom
 
 
 def vectors_per_mac(dev: Device, k_tile: int) -> int:
-    """min(mac_lanes // column elements, gb_bytes // (k_tile * 2)), at least 1 (see GemvGeometry)."""
-    lanes = dev.p("mac_lanes") // column_elements(dev)
-    return max(1, min(lanes, dev.p("gb_bytes") // (k_tile * PIM_ELEMENT_BYTES)))
+    """min(mac_lanes // column elements, global_buffer_bytes // (k_tile * 2)), at least 1 (see GemvGeometry)."""
+    lanes = dev.pim.mac_lanes // column_elements(dev)
+    return max(1, min(lanes, dev.pim.global_buffer_bytes // (k_tile * PIM_ELEMENT_BYTES)))
 
 
 def outputs_per_row(k: int, k_tile: int, vectors: int, dev: Device) -> int:
     """Outputs a bank computes from one open row (see GemvGeometry.per_row)."""
     if k > k_tile:
         return 1
-    cols = ceil_div(k * PIM_ELEMENT_BYTES, dev.p("column_bytes"))
-    return max(1, min(dev.p("row_outputs") // vectors, dev.p("row_bytes") // dev.p("column_bytes") // cols))
+    cols = ceil_div(k * PIM_ELEMENT_BYTES, dev.pim.column_bytes)
+    return max(1, min(dev.pim.row_outputs // vectors, dev.pim.row_bytes // dev.pim.column_bytes // cols))
 
 
 def gemv_commands(
@@ -326,13 +326,13 @@ def gemv_counts(
     starts at the first layout channel, so the commands run back to back.
     """
     geo = gemv_geometry(k, n, dev, max_channels)
-    bias = bias and dev.p("bias_preload")
+    bias = bias and dev.pim.bias_preload
     passes, k_tiles = geo.passes(n), geo.k_tiles(k)
     per_pass = geo.channels * geo.banks * geo.per_row
     full_passes, rest = divmod(n, per_pass)
     # pass shape (active channels, outputs per bank) -> passes of that shape: the full passes, then the rest
     shapes = _multiset([(geo.pass_shape(per_pass), full_passes), (geo.pass_shape(rest) if rest else None, 1)])
-    column_bytes = dev.p("column_bytes")
+    column_bytes = dev.pim.column_bytes
     # columns of a row tile -> tiles of that width: the full k_tile tiles, then the shorter last one
     full_tiles, last_chunk = divmod(k, geo.k_tile)
     distinct_tiles = _multiset(
@@ -424,7 +424,7 @@ def attention_mapping(b: int, hq: int, hkv: int, s: int, t: int, d: int, dv: int
     (attacc_simulator gen_trace_attacc_bank.py); with fewer heads than channels,
     wider groups finish sooner.
     """
-    heads, rows, channels = b * hkv, hq // hkv * s, dev.p("channels")
+    heads, rows, channels = b * hkv, hq // hkv * s, dev.pim.channels
     best: tuple[tuple[float, float, int], AttentionMapping] | None = None
     for c in sorted({1 << i for i in range(channels.bit_length()) if 1 << i <= channels} | {channels}):
         head = gemv_counts(rows, d, t, dev, sync=False, max_channels=c)
@@ -472,24 +472,24 @@ def pim_peak_gflops(dev: Device) -> float:
     """All banks MAC in lockstep: 2 * channels * banks * column elements * v FLOP per column
     time (mac_cycles_per_column(v) * tck_ns), v = max(1, lanes // column elements) input
     vectors per column; the rate the MACs reach while a row is open."""
-    v = max(1, dev.p("mac_lanes") // column_elements(dev))
-    macs_per_column = dev.p("channels") * dev.p("banks_per_channel") * column_elements(dev) * v
-    return 2.0 * macs_per_column / (mac_cycles_per_column(dev, v) * dev.p("tck_ns"))
+    v = max(1, dev.pim.mac_lanes // column_elements(dev))
+    macs_per_column = dev.pim.channels * dev.pim.banks_per_channel * column_elements(dev) * v
+    return 2.0 * macs_per_column / (mac_cycles_per_column(dev, v) * dev.pim.tck_ns)
 
 
 def pim_internal_gbps(dev: Device) -> float:
     """Bank-internal bandwidth while rows are open: every bank streams one column per column time."""
     return (
-        dev.p("channels")
-        * dev.p("banks_per_channel")
-        * dev.p("column_bytes")
-        / (mac_cycles_per_column(dev) * dev.p("tck_ns"))
+        dev.pim.channels
+        * dev.pim.banks_per_channel
+        * dev.pim.column_bytes
+        / (mac_cycles_per_column(dev) * dev.pim.tck_ns)
     )
 
 
 def row_efficiency(dev: Device) -> float:
     """Fraction of a full-row MAC_ABK spent streaming columns (the rest is ACT, tRCD, tRP)."""
-    cols = dev.p("row_bytes") // dev.p("column_bytes")
+    cols = dev.pim.row_bytes // dev.pim.column_bytes
     mac = cols * mac_cycles_per_column(dev)
     return mac / command_counts(PimCommand(CommandKind.MAC_ABK, cols, channel_span(0, 1)), dev).cycles
 

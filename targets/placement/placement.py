@@ -223,8 +223,8 @@ def strategy_papi(graph: PhaseGraph, ctx: StrategyContext) -> list[str]:
     pims = _pims(system)
     _require(system, pims[0] if pims else None, "a PIM device", "papi")
     xpu = _require(system, _xpu(system), "a GPU or NPU", "papi")
-    attn_pim = min(pims, key=lambda d: system.devices[d].p("mac_lanes"))
-    fc_pim = max(pims, key=lambda d: system.devices[d].p("mac_lanes"))
+    attn_pim = min(pims, key=lambda d: system.devices[d].pim.mac_lanes)
+    fc_pim = max(pims, key=lambda d: system.devices[d].pim.mac_lanes)
     threshold = ctx.papi_threshold if ctx.papi_threshold is not None else papi_threshold(system, ctx.dtype)
     want: list[str | None] = []
     for i in range(len(graph)):

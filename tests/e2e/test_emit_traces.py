@@ -273,7 +273,7 @@ def _unrolled_attacc_traces(module, device: str, dev) -> list[str]:
         if isinstance(op, pim.PIM_MACROS) and op.commands.blocks and device_of(op) == device:
             for cmd, row, channel in pim.unroll(op.commands.block):
                 assert isinstance(cmd, attacc.AttaccCommandOp)
-                for stack, lines in _op_lines(cmd, row, channel, dev.p("channels")).items():
+                for stack, lines in _op_lines(cmd, row, channel, dev.pim.channels).items():
                     stacks[stack] += [ln if isinstance(ln, str) else f"{ln[0]} 0x{ln[1]:08x}" for ln in lines]
     return ["".join(f"{ln}\n" for ln in s) for s in stacks]
 
@@ -293,7 +293,7 @@ def test_templated_traces_equal_command_by_command_traces(system: str, device: s
     bases = {pim.stream_signature(op.commands.block)[1] for op in macros}
     assert len(signatures) < len(macros) and len(bases) > len(signatures)  # shapes repeat at other rows
     dev = load_system(system).devices[device]
-    if dev.p("isa") == "aim":
+    if dev.pim.isa == "aim":
         text = emit_aim_trace(result.module, "m", system, device)
         assert text == _unrolled_aim_trace(result.module, "m", system, device)
         parse_aim_trace(text)

@@ -117,7 +117,7 @@ def test_h100_preset_is_the_genz_reference_machine() -> None:
     from pimc.targets.system import load_system
 
     h100 = load_system("h100")  # benchmarks/gpu_vs_genz.py configures GenZ from it
-    assert h100.devices["gpu"].p("peak_tflops")["bf16"] == 989.0
+    assert h100.devices["gpu"].gpu.peak_tflops["bf16"] == 989.0
     assert h100.memory_of("gpu").bandwidth_gbps == 3350.0
 
 

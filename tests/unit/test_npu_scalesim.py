@@ -22,7 +22,6 @@ from typing import Any
 import pytest
 
 from pimc.targets.models.npu import (
-    NPU_PARAM_KEYS,
     gemm_compute_cycles,
     gemm_dram_bytes,
     gemm_dram_traffic,
@@ -31,6 +30,7 @@ from pimc.targets.models.npu import (
     npu_gemm_ns,
     npu_vector_ns,
 )
+from pimc.targets.system import NpuParams
 
 # (M, N, K): C[M,N] = A[M,K] @ B[K,N]. Non-multiples of every array size, GEMVs
 # (M = 1), K smaller than the array, tall (M >> N) and wide (N >> M) products.
@@ -278,18 +278,19 @@ def test_dram_bytes_small_sram_rereads_streamed_operand() -> None:
 
 
 def test_from_params_uses_device_keys() -> None:
-    device = {
-        "array_rows": 128,
-        "array_cols": 128,
-        "cores": 8,
-        "clock_ghz": 1.0,
-        "dataflow": "ws",
-        "ifmap_sram_kb": 64,
-        "filter_sram_kb": 64,
-        "ofmap_sram_kb": 128,
-        "vector_lanes": 128,
-    }
-    assert set(device) == set(NPU_PARAM_KEYS)
+    device = NpuParams(
+        array_rows=128,
+        array_cols=128,
+        cores=8,
+        clock_ghz=1.0,
+        dataflow="ws",
+        ifmap_sram_kb=64,
+        filter_sram_kb=64,
+        ofmap_sram_kb=128,
+        vector_lanes=128,
+        energy_pj_per_mac=0.0,
+        vector_energy_pj_per_flop=0.0,
+    )
     got = npu_gemm_cost_from_params(512, 4096, 4096, 1, device, bandwidth_gbps=1024.0, elem_bytes=2)
     assert got == npu_gemm_cost(512, 4096, 4096, 1, dataflow="ws", **NPU)
 

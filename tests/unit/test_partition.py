@@ -221,13 +221,13 @@ def test_neupims_policy_follows_rows() -> None:
 
 def test_papi_threshold_and_attention_on_attn_pim() -> None:
     system = load_system("papi")
-    attn_pim = min((d for d in system.devices.values() if d.kind == "pim"), key=lambda d: d.p("mac_lanes")).name
+    attn_pim = min((d for d in system.devices.values() if d.kind == "pim"), key=lambda d: d.pim.mac_lanes).name
     gpu = system.devices["gpu"]
     ridge = (
-        gpu.p("peak_tflops")["fp16"]
+        gpu.gpu.peak_tflops["fp16"]
         * 1e3
-        * gpu.p("compute_efficiency")
-        / (system.memory_of("gpu").bandwidth_gbps * gpu.p("memory_efficiency"))
+        * gpu.gpu.compute_efficiency
+        / (system.memory_of("gpu").bandwidth_gbps * gpu.gpu.memory_efficiency)
     )
     fp16_bytes = 2
     # an FC over M tokens does 2M FLOP per weight element of 2 bytes: intensity M, the ridge at M = ridge

@@ -52,7 +52,7 @@ def _gemv(m: int, k: int, n: int, bias: bool, transpose: bool = False) -> pim.Ge
     x = nn.WeightOp("x", TensorType(f32, [m, k]))
     w = nn.WeightOp("w", TensorType(f32, [n, k] if transpose else [k, n]))
     b = nn.WeightOp("b", TensorType(f32, [n])) if bias else None
-    layout = gemv_layout(k, n, dev, RowAllocator(dev.p("rows_per_bank")), "w", transpose, "g")
+    layout = gemv_layout(k, n, dev, RowAllocator(dev.pim.rows_per_bank), "w", transpose, "g")
     op = pim.GemvOp(x.result, w.result, b.result if b else None, TensorType(f32, [m, n]), layout, transpose)
     op.commands.add_block(Block(aim_gemv_commands(op, dev)))
     return op
@@ -151,7 +151,7 @@ def test_attention_stream_computes_attention(dims: tuple[int, ...], masked: bool
     q, k, v = block.args
     attn = nn.AttentionOp(q, k, v, None, scale=d**-0.5)
     block.add_op(attn)
-    lower_attention(attn, dev, RowAllocator(dev.p("rows_per_bank")), Rewriter())
+    lower_attention(attn, dev, RowAllocator(dev.pim.rows_per_bank), Rewriter())
     (op,) = block.ops
     assert isinstance(op, pim.AttentionOp)
     op.commands.add_block(Block(aim_attention_commands(op, dev)))

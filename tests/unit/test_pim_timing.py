@@ -46,7 +46,7 @@ def _emitted_counts(m: int, k: int, n: int, dev, bias: bool) -> PimCounts:
     x = nn.WeightOp("x", TensorType(f32, [m, k]))
     w = nn.WeightOp("w", TensorType(f32, [k, n]))
     b = nn.WeightOp("b", TensorType(f32, [n])) if bias else None
-    layout = gemv_layout(k, n, dev, RowAllocator(dev.p("rows_per_bank")), "w", False, "test")
+    layout = gemv_layout(k, n, dev, RowAllocator(dev.pim.rows_per_bank), "w", False, "test")
     op = pim.GemvOp(x.result, w.result, b.result if b else None, TensorType(f32, [m, n]), layout)
     cmds = aim_gemv_commands(op, dev)
     assert all(isinstance(c, aim.AimCommandOp | pim.RepeatOp) for c in cmds)
@@ -101,14 +101,13 @@ def test_gemv_time_is_bounded_by_peak_and_grows_with_activations() -> None:
     c = gemv_counts(1, 4096, 4096, dev)
     assert c.time_ns(dev) > 2 * 4096 * 4096 / pim_peak_gflops(dev)
     assert c.commands["MAC_ABK"] == 4096 * 4096 // (32 * 16 * 1024)  # rows of 1024 FP16 per bank
-    stagger = dict(dev.params, all_bank_act=False)
-    slow = type(dev)(dev.name, dev.kind, dev.memory, stagger)
+    slow = replace(dev, params=replace(dev.pim, all_bank_act=False))
     assert gemv_counts(1, 4096, 4096, slow).cycles > c.cycles
 
 
 def test_single_bank_activation_follows_trrd_and_tfaw() -> None:
     dev = _preset_device("gddr6-aim")
-    slow = type(dev)(dev.name, dev.kind, dev.memory, dict(dev.params, all_bank_act=False))
+    slow = replace(dev, params=replace(dev.pim, all_bank_act=False))
     fast = command_counts(PimCommand(CommandKind.MAC_ABK, 64, 0b1), dev).cycles
     # 16 banks: max(15 * tRRD 11, 3 * tFAW 42) = 165 cycles before the last bank opens
     assert command_counts(PimCommand(CommandKind.MAC_ABK, 64, 0b1), slow).cycles == fast + 165
@@ -136,9 +135,9 @@ def _generic_attention_stream(dims: AttentionDims, dev):
 
     b, hq, hkv, s, t, d, dv = dims
     mapping = attention_mapping(*dims, dev)
-    col = dev.p("column_bytes")
+    col = dev.pim.column_bytes
     for h in range(b * hkv):
-        first, _ = head_slot(h, mapping.head_channels, dev.p("channels"))
+        first, _ = head_slot(h, mapping.head_channels, dev.pim.channels)
         for k, n, geo in ((d, t, mapping.k), (t, dv, mapping.v)):
             for _, cmd in gemv_commands(hq // hkv * s, k, n, geo, False, col, sync=False):
                 yield replace(cmd.shifted(0, first), row=None)
@@ -164,12 +163,12 @@ def test_attention_estimate_equals_emitted_commands(preset: str, dims: Attention
     q, k, v = block.args
     attn = nn.AttentionOp(q, k, v, None, scale=d**-0.5)
     block.add_op(attn)
-    lower_attention(attn, dev, RowAllocator(dev.p("rows_per_bank")), Rewriter())
+    lower_attention(attn, dev, RowAllocator(dev.pim.rows_per_bank), Rewriter())
     (lowered,) = block.ops
     assert isinstance(lowered, pim.AttentionOp)
     estimate = attention_counts(*dims, dev)
     assert stream_counts(_generic_attention_stream(dims, dev), dev) == estimate
-    if dev.p("isa") == "aim":
+    if dev.pim.isa == "aim":
         emitted = [replace(c, row=None) for c in block_commands(Block(aim_attention_commands(lowered, dev)))]
         assert stream_counts(emitted, dev) == estimate
         assert emitted == list(_generic_attention_stream(dims, dev))
@@ -211,7 +210,7 @@ def test_packed_keys_cut_rows_and_time() -> None:
     from pimc.targets.models.pim_timing import gemv_geometry
 
     dev = _preset_device("hbm3-pim")
-    one = type(dev)(dev.name, dev.kind, dev.memory, dict(dev.params, row_outputs=1))
+    one = replace(dev, params=replace(dev.pim, row_outputs=1))
     packed, single = gemv_geometry(128, 4096, dev), gemv_geometry(128, 4096, one)
     assert (packed.per_row, single.per_row) == (4, 1)
     assert single.passes(4096) == 4 * packed.passes(4096)
@@ -239,11 +238,11 @@ def test_lanes_beyond_a_column_serve_more_input_vectors(m: int, k: int, n: int, 
     fc, attn = papi.devices["fc_pim"], papi.devices["attn_pim"]
     geo = gemv_geometry(k, n, fc)
     assert geo.vectors == 4
-    seq = gemv_commands(m, k, n, geo, bias and fc.p("bias_preload"), fc.p("column_bytes"))
+    seq = gemv_commands(m, k, n, geo, bias and fc.pim.bias_preload, fc.pim.column_bytes)
     stream = stream_counts((cmd for _, cmd in seq), fc)
     estimate = gemv_counts(m, k, n, fc, bias)
     assert estimate == stream
-    one_vector = type(fc)(fc.name, fc.kind, fc.memory, dict(fc.params, mac_lanes=16))
+    one_vector = replace(fc, params=replace(fc.pim, mac_lanes=16))
     single = gemv_counts(m, k, n, one_vector, bias)
     assert estimate.macs == single.macs
     # rows open once per group of 4 vectors instead of once per vector
@@ -266,7 +265,7 @@ def _attacc_gemv(m: int, k: int, n: int, dev, bias: bool) -> tuple[pim.GemvOp, l
     x = nn.WeightOp("x", TensorType(f32, [m, k]))
     w = nn.WeightOp("w", TensorType(f32, [k, n]))
     b = nn.WeightOp("b", TensorType(f32, [n])) if bias else None
-    layout = gemv_layout(k, n, dev, RowAllocator(dev.p("rows_per_bank")), "w", False, "test")
+    layout = gemv_layout(k, n, dev, RowAllocator(dev.pim.rows_per_bank), "w", False, "test")
     op = pim.GemvOp(x.result, w.result, b.result if b else None, TensorType(f32, [m, n]), layout)
     return op, attacc_ops(gemv_macro_items(op, dev))
 
@@ -333,7 +332,7 @@ def test_attacc_attention_estimate_equals_emitted_commands(device: str, dims: At
     q, k, v = block.args
     attn = nn.AttentionOp(q, k, v, None, scale=d**-0.5)
     block.add_op(attn)
-    lower_attention(attn, dev, RowAllocator(dev.p("rows_per_bank")), Rewriter())
+    lower_attention(attn, dev, RowAllocator(dev.pim.rows_per_bank), Rewriter())
     (lowered,) = block.ops
     assert isinstance(lowered, pim.AttentionOp)
     commands = Block(attacc_ops(attention_items(lowered, dev, softmax_on_device=True)))
@@ -409,7 +408,7 @@ def test_unnamed_attention_ops_get_their_own_cache_rows() -> None:
     a1 = nn.AttentionOp(q1, k1, v1, None, scale=0.25)
     a2 = nn.AttentionOp(q2, k2, v2, None, scale=0.25)
     block.add_ops([a1, a2])
-    rows = RowAllocator(dev.p("rows_per_bank"))
+    rows = RowAllocator(dev.pim.rows_per_bank)
     lower_attention(a1, dev, rows, Rewriter())
     lower_attention(a2, dev, rows, Rewriter())
     first, second = block.ops
@@ -431,12 +430,12 @@ def _gemv_counts_enumerated(
     from pimc.targets.models.pim_timing import _scaled, gemv_geometry
 
     geo = gemv_geometry(k, n, dev, max_channels)
-    bias = bias and dev.p("bias_preload")
+    bias = bias and dev.pim.bias_preload
     passes, k_tiles = geo.passes(n), geo.k_tiles(k)
     per_pass = geo.channels * geo.banks * geo.per_row
     full_passes, rest = divmod(n, per_pass)
     shapes = [geo.pass_shape(per_pass)] * full_passes + ([geo.pass_shape(rest)] if rest else [])
-    column_bytes = dev.p("column_bytes")
+    column_bytes = dev.pim.column_bytes
     tiles = [ceil_div(min(geo.k_tile, k - t * geo.k_tile) * PIM_ELEMENT_BYTES, column_bytes) for t in range(k_tiles)]
     distinct_tiles = {cols: tiles.count(cols) for cols in set(tiles)}
     wr_gb_passes = passes if k_tiles > 1 else 1
@@ -473,7 +472,7 @@ def _attention_mapping_enumerated(b: int, hq: int, hkv: int, s: int, t: int, d: 
     """attention_mapping over `_gemv_counts_enumerated` (the search as it was)."""
     from pimc.targets.models.pim_timing import AttentionMapping, gemv_geometry
 
-    heads, rows, channels = b * hkv, hq // hkv * s, dev.p("channels")
+    heads, rows, channels = b * hkv, hq // hkv * s, dev.pim.channels
     best = None
     for c in sorted({1 << i for i in range(channels.bit_length()) if 1 << i <= channels} | {channels}):
         head = _gemv_counts_enumerated(rows, d, t, dev, sync=False, max_channels=c)
@@ -506,15 +505,15 @@ def test_closed_form_gemv_counts_equal_the_enumeration() -> None:
     rnd = random.Random(1234)
     checked = 0
     for name, dev in _pim_devices():
-        k_tile = min(dev.p("row_bytes"), dev.p("gb_bytes")) // 2
-        per_pass = dev.p("channels") * dev.p("banks_per_channel")
+        k_tile = min(dev.pim.row_bytes, dev.pim.global_buffer_bytes) // 2
+        per_pass = dev.pim.channels * dev.pim.banks_per_channel
         ks = {1, 2, 7, k_tile - 1, k_tile, k_tile + 1, 3 * k_tile, 3 * k_tile + 5, rnd.randrange(1, 40 * k_tile)}
         ns = {1, 3, per_pass - 1, per_pass, per_pass + 1, 5 * per_pass + 7, rnd.randrange(1, 30 * per_pass)}
         for k in sorted(ks):
             for n in sorted(ns):
                 m = rnd.choice([1, 1, 2, 3, 8, 33])
                 bias = rnd.random() < 0.5
-                limit = rnd.choice([None, 1, 2, 3, dev.p("channels")])
+                limit = rnd.choice([None, 1, 2, 3, dev.pim.channels])
                 assert gemv_counts(m, k, n, dev, bias, True, limit) == _gemv_counts_enumerated(
                     m, k, n, dev, bias, True, limit
                 ), (name, m, k, n, bias, limit)
@@ -555,8 +554,8 @@ def test_gemv_counts_are_closed_form_in_k_and_n() -> None:
     counts are those of one pass / one row tile scaled exactly (the enumeration would need a list entry per
     pass and per tile)."""
     dev = _preset_device("gddr6-aim")
-    k_tile = min(dev.p("row_bytes"), dev.p("gb_bytes")) // 2
-    per_pass = dev.p("channels") * dev.p("banks_per_channel")
+    k_tile = min(dev.pim.row_bytes, dev.pim.global_buffer_bytes) // 2
+    per_pass = dev.pim.channels * dev.pim.banks_per_channel
     q = 10**15 // per_pass
     one, many = gemv_counts(1, 64, per_pass, dev, sync=False), gemv_counts(1, 64, q * per_pass, dev, sync=False)
     assert many.macs == q * one.macs and many.commands["MAC_ABK"] == q * one.commands["MAC_ABK"]

@@ -30,7 +30,7 @@ SYSTEMS = {
 }
 DEVICE_PRESETS = {"gddr6-aim", "hbm2-pim", "hbm3-pim", "samsung-hbm-pim"}
 
-# What fixes a PIM device's DRAM: a system may override organisation (channels, lanes, dtypes), not these.
+# What fixes a PIM device's DRAM (PimParams fields): a system may override organisation (channels, lanes, dtypes), not these.
 DRAM_KEYS = (
     "isa",
     "tck_ns",
@@ -90,35 +90,35 @@ def test_every_preset_loads_with_a_one_line_description(name: str) -> None:
 def test_device_presets_are_complete_pim_devices(name: str) -> None:
     device = _device_preset(name)
     assert device.kind == "pim"
-    assert device.p("gb_bytes") % device.p("column_bytes") == 0
+    assert device.pim.global_buffer_bytes % device.pim.column_bytes == 0
 
 
 @pytest.mark.parametrize("name", sorted(SYSTEMS))
 def test_every_pim_device_is_a_device_preset_or_overrides_one(name: str) -> None:
     presets = [_device_preset(p) for p in sorted(DEVICE_PRESETS)]
     for pim in _devices(load_system(name), "pim"):
-        matches = [p for p in presets if all(pim.p(k) == p.p(k) for k in DRAM_KEYS)]
+        matches = [p for p in presets if all(getattr(pim.pim, k) == getattr(p.pim, k) for k in DRAM_KEYS)]
         assert matches, f"{name}: device {pim.name} matches no device preset's DRAM"
 
 
 def test_hbm3_pim_internal_bandwidth_is_attaccs_16x_external() -> None:
     # AttAcc simulator: 670.4 GB/s external per stack x BW_SCALE 16 (rank x BG x bank / tCCD 2).
     pim = _device_preset("hbm3-pim")
-    interval_ns = pim.p("mac_interval_cycles") * pim.p("tck_ns")
-    internal_gbps = pim.p("channels") * pim.p("banks_per_channel") * pim.p("column_bytes") / interval_ns
+    interval_ns = pim.pim.mac_interval_cycles * pim.pim.tck_ns
+    internal_gbps = pim.pim.channels * pim.pim.banks_per_channel * pim.pim.column_bytes / interval_ns
     assert internal_gbps == pytest.approx(16 * 670.4, rel=0.01)
 
 
 def test_samsung_hbm_pim_peak_matches_one_16_lane_block_per_two_banks() -> None:
     pim = _device_preset("samsung-hbm-pim")
-    blocks = pim.p("channels") * pim.p("banks_per_channel") // 2
-    per_block_gflops = 2 * 16 / (pim.p("mac_interval_cycles") * pim.p("tck_ns"))
+    blocks = pim.pim.channels * pim.pim.banks_per_channel // 2
+    per_block_gflops = 2 * 16 / (pim.pim.mac_interval_cycles * pim.pim.tck_ns)
     lanes_gflops = (
         2
-        * pim.p("channels")
-        * pim.p("banks_per_channel")
-        * pim.p("mac_lanes")
-        / (pim.p("mac_interval_cycles") * pim.p("tck_ns"))
+        * pim.pim.channels
+        * pim.pim.banks_per_channel
+        * pim.pim.mac_lanes
+        / (pim.pim.mac_interval_cycles * pim.pim.tck_ns)
     )
     assert lanes_gflops == pytest.approx(blocks * per_block_gflops)
 
@@ -136,7 +136,7 @@ def test_papi_has_fc_pim_with_more_lanes_than_attn_pim() -> None:
     system = load_system("papi")
     pims = {d.name: d for d in _devices(system, "pim")}
     assert set(pims) == {"fc_pim", "attn_pim"}
-    assert pims["fc_pim"].p("mac_lanes") > pims["attn_pim"].p("mac_lanes")
+    assert pims["fc_pim"].pim.mac_lanes > pims["attn_pim"].pim.mac_lanes
     gpu = _one(system, "gpu")
     assert system.unified(gpu.name, "fc_pim")
     assert not system.unified(gpu.name, "attn_pim")
@@ -154,7 +154,7 @@ def test_hybe_joins_gpu_and_npu_memories_with_a_link() -> None:
 def test_attacc_is_a_gpu_plus_a_separate_pim_device() -> None:
     system = load_system("attacc")
     gpu, pim = _one(system, "gpu"), _one(system, "pim")
-    assert pim.p("isa") == "attacc"
+    assert pim.pim.isa == "attacc"
     assert not system.unified(gpu.name, pim.name)
     system.link_between(gpu.memory, pim.memory)
 

@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 
 from pimc.errors import SystemConfigError
-from pimc.targets.system import load_system, parse_system, preset_names
+from pimc.targets.system import Key, PimParams, load_system, param_keys, parse_system, preset_names
 
 
 def test_npu_aim_preset_is_listed_and_loads() -> None:
@@ -77,6 +77,38 @@ def test_invalid_system_names_the_key(test_system: Path, edit, message: str) -> 
     with pytest.raises(SystemConfigError) as err:
         parse_system(doc, "t.toml")
     assert message in str(err.value)
+
+
+def test_device_parameters_are_read_typed_by_kind(test_system: Path) -> None:
+    system = parse_system(_doc(test_system), "t.toml")
+    npu, pim, gpu = system.devices["npu"], system.devices["pim"], system.devices["gpu"]
+    assert pim.pim.global_buffer_bytes == 64  # the file's gb_bytes
+    assert pim.pim.row_outputs == 1  # not in the file: the field's default
+    assert pim.pim.tRCD_MAC == pim.pim.tRCD  # not in the file: tRCD
+    assert isinstance(npu.npu.array_rows, int) and isinstance(npu.npu.clock_ghz, float)
+    assert isinstance(gpu.gpu.peak_tflops["fp16"], float)
+    with pytest.raises(TypeError, match="device 'npu' is of kind npu: it has no pim parameters"):
+        _ = npu.pim
+    with pytest.raises(TypeError, match="device 'pim' is of kind pim: it has no gpu parameters"):
+        _ = pim.gpu
+
+
+def test_parameter_fields_are_the_schema() -> None:
+    """Each field's type, default and bounds metadata make its TOML key's check; gb_bytes names global_buffer_bytes."""
+    keys = param_keys(PimParams)
+    assert keys["gb_bytes"] == ("global_buffer_bytes", Key(int, maximum=2**30))
+    assert keys["row_outputs"] == ("row_outputs", Key(int, default=1, maximum=2**16))
+    assert keys["dtypes"] == ("dtypes", Key("dtypes", default=("fp16", "bf16")))
+    assert keys["isa"][1].choices == ("aim", "hbm-pim", "attacc", "newton")
+    assert "global_buffer_bytes" not in keys
+
+
+def test_global_buffer_bytes_is_spelled_gb_bytes_in_a_file(test_system: Path) -> None:
+    doc = _doc(test_system)
+    doc["devices"]["pim"]["global_buffer_bytes"] = doc["devices"]["pim"].pop("gb_bytes")
+    with pytest.raises(SystemConfigError) as err:
+        parse_system(doc, "t.toml")
+    assert "t.toml: devices.pim.global_buffer_bytes: unknown key for a pim device" in str(err.value)
 
 
 def test_missing_link_is_reported_when_needed(test_system: Path) -> None:

@@ -144,23 +144,23 @@ def test_device_roofs_follow_from_preset_parameters() -> None:
     npu, pim, gpu = s.devices["npu"], s.devices["pim"], s.devices["gpu"]
     assert roofs["npu"] == pytest.approx(
         (
-            2 * npu.p("array_rows") * npu.p("array_cols") * npu.p("cores") * npu.p("clock_ghz"),
+            2 * npu.npu.array_rows * npu.npu.array_cols * npu.npu.cores * npu.npu.clock_ghz,
             s.memories["gddr6"].bandwidth_gbps,
         )
     )
     assert roofs["gpu"] == pytest.approx(
         (
-            gpu.p("peak_tflops")["fp16"] * 1e3 * gpu.p("compute_efficiency"),
-            s.memories["hbm"].bandwidth_gbps * gpu.p("memory_efficiency"),
+            gpu.gpu.peak_tflops["fp16"] * 1e3 * gpu.gpu.compute_efficiency,
+            s.memories["hbm"].bandwidth_gbps * gpu.gpu.memory_efficiency,
         )
     )
-    elements = pim.p("column_bytes") // 2  # fp16 elements per column access
-    v = max(1, pim.p("mac_lanes") // elements)  # input vectors a column serves
-    column_ns = pim.p("mac_interval_cycles") * math.ceil(v * elements / pim.p("mac_lanes")) * pim.p("tck_ns")
-    one_vector_ns = pim.p("mac_interval_cycles") * math.ceil(elements / pim.p("mac_lanes")) * pim.p("tck_ns")
-    banks = pim.p("channels") * pim.p("banks_per_channel")
+    elements = pim.pim.column_bytes // 2  # fp16 elements per column access
+    v = max(1, pim.pim.mac_lanes // elements)  # input vectors a column serves
+    column_ns = pim.pim.mac_interval_cycles * math.ceil(v * elements / pim.pim.mac_lanes) * pim.pim.tck_ns
+    one_vector_ns = pim.pim.mac_interval_cycles * math.ceil(elements / pim.pim.mac_lanes) * pim.pim.tck_ns
+    banks = pim.pim.channels * pim.pim.banks_per_channel
     assert roofs["pim"] == pytest.approx(
-        (2 * banks * elements * v / column_ns, banks * pim.p("column_bytes") / one_vector_ns)
+        (2 * banks * elements * v / column_ns, banks * pim.pim.column_bytes / one_vector_ns)
     )
     assert list(roofs) == ["npu", "pim", "gpu"]
 
@@ -169,17 +169,17 @@ def test_device_roofs_apply_efficiencies_and_skip_devices_without_the_dtype() ->
     s = load_system("attacc")
     gpu = s.devices["gpu"]
     roofs = device_roofs(s, "fp16")
-    assert gpu.p("compute_efficiency") < 1 and gpu.p("memory_efficiency") < 1
+    assert gpu.gpu.compute_efficiency < 1 and gpu.gpu.memory_efficiency < 1
     assert roofs["gpu"] == pytest.approx(
         (
-            gpu.p("peak_tflops")["fp16"] * 1e3 * gpu.p("compute_efficiency"),
-            s.memories["hbm"].bandwidth_gbps * gpu.p("memory_efficiency"),
+            gpu.gpu.peak_tflops["fp16"] * 1e3 * gpu.gpu.compute_efficiency,
+            s.memories["hbm"].bandwidth_gbps * gpu.gpu.memory_efficiency,
         )
     )
     assert "pim" in roofs
-    assert "fp32" in gpu.p("peak_tflops") and "fp32" not in s.devices["pim"].p("dtypes")
+    assert "fp32" in gpu.gpu.peak_tflops and "fp32" not in s.devices["pim"].pim.dtypes
     assert list(device_roofs(s, "fp32")) == ["gpu"]
-    assert "fp8" not in gpu.p("peak_tflops")
+    assert "fp8" not in gpu.gpu.peak_tflops
     assert device_roofs(s, "fp8") == {}
 
 
