@@ -26,7 +26,7 @@ from xdsl.ir import Operation
 from xdsl.utils.target import Target
 
 from pimc.dialects.place import TransferOp, device_of
-from pimc.targets.annotations import model_name, op_times, phase_graph, phase_times
+from pimc.targets.annotations import model_name, op_times, phase_graph, phase_times, schedule_streams
 from pimc.targets.dtypes import DTYPE_BYTES, dtype_for_module
 from pimc.targets.system import system_for_module
 
@@ -114,7 +114,9 @@ def timeline_events(module: ModuleOp) -> list[dict[str, Any]]:
     """Every scheduled op and transfer of `module` in every sub-batch, in the scheduler's order: per phase, per op in
     program order, per sub-batch, the op and then the copies of its results (in the system's memory order), then the
     phase's KV hand-offs. Each: name, kind ("op" | "transfer"), resource (a device or "link A-B"), phase, stream,
-    start_ns, end_ns, args (the op's role; a transfer's bytes, src and dst memories)."""
+    start_ns, end_ns, args (the op's role; a transfer's bytes, src and dst memories). A CompileError if the module
+    was not scheduled."""
+    schedule_streams(module)  # the module has a schedule
     system = system_for_module(module, None)
     elem_bytes = DTYPE_BYTES[dtype_for_module(module, None)]
     memory_order = list(system.memories)
