@@ -96,3 +96,7 @@ FOLD_LIMIT = 1024
 Shape arithmetic is a handful of elements; larger constant computations (causal
 masks, rotary tables) stay in the graph as ops so the IR holds no bulk data.
 """
+
+
+MAX_SUB_BATCHES = 64
+"""The most interleaved sub-batches a phase is scheduled with (NeuPIMs interleaves two)."""

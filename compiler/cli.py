@@ -15,8 +15,8 @@ from pathlib import Path
 from typing import NoReturn
 
 from pimc.errors import PimcError
+from pimc.limits import MAX_SUB_BATCHES
 
-MAX_SUB_BATCHES = 64
 """The most interleaved sub-batches `--sub-batches` may ask for (NeuPIMs interleaves 2)."""
 
 

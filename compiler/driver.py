@@ -12,6 +12,7 @@ import functools
 import gc
 import json
 import os
+import re
 import tempfile
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -189,7 +190,9 @@ def compile_passes(
 
 def compile_pipeline(*args: Any, **kwargs: Any) -> str:
     """The compile's pass pipeline as `xdsl-opt -p` / `pimc opt -p` take it (`compile_passes`' arguments)."""
-    return ",".join(str(p.pipeline_pass_spec(include_default=False)) for p in compile_passes(*args, **kwargs))
+    spec = ",".join(str(p.pipeline_pass_spec(include_default=False)) for p in compile_passes(*args, **kwargs))
+    # xDSL's option parser reads a float only with a decimal point: 1e-07 -> 1.0e-07
+    return re.sub(r"(?<=[={ ])(-?\d+)(e[-+]\d+)(?=[ }])", r"\1.0\2", spec)
 
 
 TRACE_FORMATS = ("aim", "attacc")

@@ -159,13 +159,20 @@ class PimcOptMain(xDSLOptMain):
         self.register_all_arguments(arg_parser)
         self.args = arg_parser.parse_args(args=args)
         try:
-            target = parse_spec(self.args.target).name
+            spec = parse_spec(self.args.target)
         except (ArgSpecParseError, ParseError, ValueError) as e:
             raise PimcError(f"target '{self.args.target}': {_one_line(e)}") from None
-        if target not in self.available_targets:
+        if spec.name not in self.available_targets:
             arg_parser.error(
-                f"argument -t/--target: invalid choice: '{target}' (choose from {', '.join(self.available_targets)})"
+                f"argument -t/--target: invalid choice: '{spec.name}' (choose from {', '.join(self.available_targets)})"
             )
+        from pimc.compiler.universe import TARGETS
+
+        if spec.name in TARGETS:  # pimc's targets: their options are checked here, not after the passes ran
+            try:
+                TARGETS[spec.name]().from_spec(spec)
+            except (ArgSpecParseError, ParseError, ValueError, TypeError) as e:
+                raise PimcError(f"target '{self.args.target}': {_one_line(e)}") from None
         self.ctx.allow_unregistered = self.args.allow_unregistered_dialect
         if self.args.disable_verify:
             raise PimcError("--disable-verify: pimc opt always verifies the IR")

@@ -111,7 +111,7 @@ class AnnotateCostPass(ModulePass):
     def apply(self, ctx: Context, op: ModuleOp) -> None:
         from pimc.targets.placement.capacity import check_fits
 
-        system = system_for_module(op, self.system)
+        system = system_for_module(op, self.system, recost=True)
         dtype = dtype_for_module(op, self.dtype)
         check_static(op)
         check_fits(op, system, DTYPE_BYTES[dtype])  # a model no memory can hold is not costed

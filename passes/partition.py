@@ -240,6 +240,11 @@ class PartitionPass(ModulePass):
         if self.strategy not in STRATEGIES:
             raise CompileError(f"partition: unknown strategy '{self.strategy}' (available: {', '.join(STRATEGIES)})")
         check_papi_threshold(self.papi_threshold)
+        if any(isinstance(o, TransferOp) for o in op.walk()):  # a second placement would keep the first's copies
+            raise CompileError(
+                "partition: the module is already partitioned (it holds place.transfer ops); "
+                "partition the module as annotate-cost left it"
+            )
         system = system_for_module(op, self.system)
         check_static(op)
         partition_module(op, system, self.strategy, dtype_for_module(op, None), self.papi_threshold)

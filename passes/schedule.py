@@ -22,6 +22,7 @@ from xdsl.passes import ModulePass
 
 from pimc.dialects.place import TransferOp
 from pimc.errors import CompileError
+from pimc.limits import MAX_SUB_BATCHES
 from pimc.passes.annotate_cost import check_static
 from pimc.passes.partition import check_transfers
 from pimc.targets.annotations import SCHEDULE_ATTR, SUB_BATCH_ATTR, phase_functions, phase_graph, placed_device
@@ -184,7 +185,7 @@ class SchedulePass(ModulePass):
     sub_batches: int = 1
 
     def apply(self, ctx: Context, op: ModuleOp) -> None:
-        if self.sub_batches < 1:
-            raise CompileError(f"schedule: sub_batches must be >= 1, got {self.sub_batches}")
+        if not 1 <= self.sub_batches <= MAX_SUB_BATCHES:
+            raise CompileError(f"schedule: sub_batches must be 1..{MAX_SUB_BATCHES}, got {self.sub_batches}")
         check_static(op)
         schedule_module(op, system_for_module(op, self.system), self.sub_batches)

@@ -75,6 +75,7 @@ input vectors per column.
 
 from __future__ import annotations
 
+import json
 import math
 import tomllib
 from dataclasses import MISSING, dataclass, field, fields, replace
@@ -574,26 +575,47 @@ def preset_names() -> list[str]:
     )
 
 
+def _read_spec(spec: str) -> tuple[str, str]:
+    """(TOML text, source) of a preset name or a TOML file path."""
+    if spec in preset_names():
+        return resources.files("pimc.targets").joinpath("presets", f"{spec}.toml").read_text(), f"{spec}.toml"
+    path = Path(spec)
+    if not path.is_file():
+        raise SystemConfigError(f"system {spec!r}: neither a preset ({', '.join(preset_names())}) nor a TOML file")
+    try:
+        return path.read_text(), str(path)
+    except (OSError, UnicodeDecodeError) as e:
+        raise SystemConfigError(f"{path}: cannot read system file: {e}") from None
+
+
+def _document(spec: str) -> tuple[dict[str, Any], str]:
+    """The TOML document of a preset name or a TOML file path, and its source."""
+    text, source = _read_spec(spec)
+    try:
+        return tomllib.loads(text), source
+    except tomllib.TOMLDecodeError as e:
+        raise SystemConfigError(f"{source}: invalid TOML: {e}") from None
+
+
 @cache
 def load_system(spec: str) -> System:
     """Load a preset by name (see `pimc systems`) or a TOML file by path."""
-    if spec in preset_names():
-        text = resources.files("pimc.targets").joinpath("presets", f"{spec}.toml").read_text()
-        source = f"{spec}.toml"
-    else:
-        path = Path(spec)
-        if not path.is_file():
-            raise SystemConfigError(f"system {spec!r}: neither a preset ({', '.join(preset_names())}) nor a TOML file")
-        try:
-            text = path.read_text()
-        except (OSError, UnicodeDecodeError) as e:
-            raise SystemConfigError(f"{path}: cannot read system file: {e}") from None
-        source = str(path)
-    try:
-        doc = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as e:
-        raise SystemConfigError(f"{source}: invalid TOML: {e}") from None
-    return parse_system(doc, source)
+    return parse_system(*_document(spec))
+
+
+def system_record(spec: str) -> str:
+    """The description `system_for_module` records for a loadable `spec`: its document with every device table
+    merged with its device preset (so the record needs no file), and its source, as JSON."""
+    doc, source = _document(spec)
+    devices = doc.get("devices", {})
+    doc["devices"] = {name: _with_device_preset(table, name) for name, table in devices.items()}
+    return json.dumps({"source": source, "doc": doc})
+
+
+@cache
+def _system_from_record(record: str) -> System:
+    data = json.loads(record)
+    return parse_system(data["doc"], data["source"])
 
 
 def describe_system(system: System) -> str:
@@ -646,16 +668,47 @@ SYSTEM_ATTR = "pimc.system"
 """Module attribute naming the system (preset or TOML path) the IR was costed for."""
 
 
-def system_for_module(module: Any, spec: str | None) -> System:
-    """The system a pass works for: its own option, else the module's `pimc.system`, else the default.
+SYSTEM_RECORD_ATTR = "pimc.system_description"
+"""The whole system description a module was costed for (JSON: the TOML document with device presets merged,
+and its source), so that every later pass and output reads the system from the IR, not from a file."""
 
-    The chosen spec is recorded on the module so later passes of a pipeline agree.
-    """
+
+def system_for_module(module: Any, spec: str | None, *, recost: bool = False) -> System:
+    """The system a pass works for: the description recorded on the module (`pimc.system_description`), else the
+    one `spec` (the pass's option) or the module's `pimc.system` names, else the default; recorded on the module
+    when it has none. `recost` (annotate-cost) loads `spec` afresh and records it; any other pass whose `spec`
+    names another system than the module's is an error (the costs would be for the other one)."""
     from xdsl.dialects.builtin import StringAttr
 
+    from pimc.errors import CompileError
+
+    named = module.attributes.get(SYSTEM_ATTR)
+    record = module.attributes.get(SYSTEM_RECORD_ATTR)
+    if not recost and isinstance(record, StringAttr):
+        if spec is not None and isinstance(named, StringAttr) and spec != named.data:
+            raise CompileError(
+                f"system={spec}: the module was costed for system '{named.data}' "
+                "(run annotate-cost{system=...} to cost it for another)"
+            )
+        return _system_from_record(record.data)
     if spec is None:
-        attr = module.attributes.get(SYSTEM_ATTR)
-        spec = attr.data if isinstance(attr, StringAttr) else DEFAULT_SYSTEM
+        spec = named.data if isinstance(named, StringAttr) else DEFAULT_SYSTEM
     system = load_system(spec)
     module.attributes[SYSTEM_ATTR] = StringAttr(spec)
+    module.attributes[SYSTEM_RECORD_ATTR] = StringAttr(system_record(spec))
     return system
+
+
+def recorded_system(module: Any) -> System:
+    """The system a compiled module was costed for, read from the module alone (outputs use this)."""
+    from xdsl.dialects.builtin import StringAttr
+
+    from pimc.errors import CompileError
+
+    record = module.attributes.get(SYSTEM_RECORD_ATTR)
+    if not isinstance(record, StringAttr):
+        raise CompileError("the module has no `pimc.system_description`: run annotate-cost first")
+    try:
+        return _system_from_record(record.data)
+    except (ValueError, KeyError, TypeError) as e:
+        raise CompileError(f"the module's `pimc.system_description` is not a system description: {e}") from None

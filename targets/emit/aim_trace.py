@@ -149,9 +149,9 @@ class AimTraceTarget(Target):
     def emit(self, ctx: Context, module: ModuleOp, output: IO[str]) -> None:
         from pimc.targets.annotations import model_name
         from pimc.targets.emit.trace_files import trace_device
-        from pimc.targets.system import system_for_module
+        from pimc.targets.system import recorded_system
 
-        system = system_for_module(module, None)
+        system = recorded_system(module)
         output.write(
             emit_aim_trace(module, model_name(module), system.name, trace_device(module, system, "aim", self.device))
         )

@@ -295,9 +295,9 @@ class AttaccTraceTarget(Target):
     def emit(self, ctx: Context, module: ModuleOp, output: IO[str]) -> None:
         from pimc.errors import PimcError
         from pimc.targets.emit.trace_files import trace_device
-        from pimc.targets.system import system_for_module
+        from pimc.targets.system import recorded_system
 
-        system = system_for_module(module, None)
+        system = recorded_system(module)
         device = trace_device(module, system, "attacc", self.device)
         dev = system.devices[device]
         stacks = stack_count(dev)

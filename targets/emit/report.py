@@ -34,7 +34,6 @@ from pimc.targets.annotations import (
     COST_ATTR,
     MEMORY_ATTR,
     PARTITION_ATTR,
-    SCHEDULE_ATTR,
     chosen_strategy,
     model_name,
     phase_functions,
@@ -43,7 +42,7 @@ from pimc.targets.annotations import (
 )
 from pimc.targets.dtypes import dtype_for_module
 from pimc.targets.emit.aim_trace import is_aim_stream
-from pimc.targets.system import System, system_for_module
+from pimc.targets.system import System, recorded_system
 
 SCHEMA_VERSION = 3
 
@@ -82,6 +81,11 @@ def op_entry(op: Operation) -> dict[str, Any]:
     bound = cost.data["bound"]
     assert isinstance(energy, DictionaryAttr) and isinstance(bound, DictionaryAttr)
     energy_by_device = {k: _num(v) for k, v in energy.data.items()}
+    if device is not None and not (device in by_device and device in energy_by_device and device in bound.data):
+        raise CompileError(
+            f"op '{nn.op_label(op)}' is placed on device '{device}', which has no cost for it "
+            f"(devices with a cost: {', '.join(by_device) or 'none'})"
+        )
     return {
         "name": nn.op_label(op),
         "op": _op_kind(op),
@@ -205,9 +209,11 @@ def build_report(module: ModuleOp, tokens_per_step: int = 1) -> dict[str, Any]:
     """report.json of a compiled module (docs/report.md), read from the IR alone: the ops' costs, devices and
     times, `pimc.schedule`, `pimc.partition`, `pimc.memory` (check-capacity) and `pimc.baselines` (baselines).
     `tokens_per_step` is the tokens a decode step verifies (speculative decoding): TPOT = step / tokens."""
-    system = system_for_module(module, None)
+    system = recorded_system(module)
     model, strategy, dtype = model_name(module), chosen_strategy(module), dtype_for_module(module, None)
-    streams = schedule_streams(module) if SCHEDULE_ATTR in module.attributes else 1
+    if tokens_per_step < 1:
+        raise CompileError(f"tokens_per_step={tokens_per_step}: a decode step verifies at least one token")
+    streams = schedule_streams(module)  # a CompileError if the module was not scheduled
     memories = module.attributes.get(MEMORY_ATTR)
     assert memories is None or isinstance(memories, DictionaryAttr)
     baselines_attr = module.attributes.get(BASELINES_ATTR)
@@ -223,6 +229,12 @@ def build_report(module: ModuleOp, tokens_per_step: int = 1) -> dict[str, Any]:
             ops.append(op_entry(op))
         if isinstance(op, pim.PIM_MACROS) and op.commands.blocks and is_aim_stream(op.commands.block):
             aim_commands += pim.unrolled_length(op.commands.block)
+    for entry in ops:
+        if entry["device"] is not None and entry["device"] not in system.devices:
+            raise CompileError(
+                f"op '{entry['name']}' is placed on device '{entry['device']}', which system "
+                f"'{system.name}' does not have (devices: {', '.join(system.devices)})"
+            )
     per_device = {name: 0.0 for name in system.devices}
     energy_by_device = {name: 0.0 for name in system.devices}
     for entry in ops:

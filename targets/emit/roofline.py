@@ -28,7 +28,7 @@ from xdsl.dialects.builtin import ModuleOp
 from xdsl.utils.target import Target
 
 from pimc.targets.models.cost import device_roofs
-from pimc.targets.system import System, system_for_module
+from pimc.targets.system import System, recorded_system
 
 PHASE_MARKERS = {"prefill": "o", "decode": "^"}
 OTHER_MARKERS = ("s", "D", "v", "P", "X")
@@ -129,7 +129,7 @@ class RooflineTarget(Target):
         if not self.path:
             raise PimcError("pimc-roofline writes a PNG file: name it, e.g. -t 'pimc-roofline{path=\"roofline.png\"}'")
         target = Path(self.path)
-        png = roofline_png_bytes(roofline_view(module), system_for_module(module, None))
+        png = roofline_png_bytes(roofline_view(module), recorded_system(module))
         try:
             target.write_bytes(png)
         except OSError as e:

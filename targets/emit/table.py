@@ -9,6 +9,7 @@ from xdsl.context import Context
 from xdsl.dialects.builtin import ModuleOp
 from xdsl.utils.target import Target
 
+from pimc.errors import CompileError
 from pimc.targets.emit.report import build_report
 
 
@@ -167,4 +168,6 @@ class TableTarget(Target):
     tokens_per_step: int = 1
 
     def emit(self, ctx: Context, module: ModuleOp, output: IO[str]) -> None:
+        if self.top is not None and self.top < 0:
+            raise CompileError(f"pimc-table: top={self.top}: the number of rows cannot be negative")
         output.write(format_table(build_report(module, self.tokens_per_step), top=self.top) + "\n")

@@ -26,9 +26,10 @@ from xdsl.ir import Operation
 from xdsl.utils.target import Target
 
 from pimc.dialects.place import TransferOp, device_of
-from pimc.targets.annotations import model_name, op_times, phase_graph, phase_times, schedule_streams
+from pimc.errors import CompileError
+from pimc.targets.annotations import model_name, op_times, phase_graph, phase_times, placed_device, schedule_streams
 from pimc.targets.dtypes import DTYPE_BYTES, dtype_for_module
-from pimc.targets.system import system_for_module
+from pimc.targets.system import recorded_system
 
 PID = 1
 PHASES_TRACK = "phases"
@@ -117,7 +118,7 @@ def timeline_events(module: ModuleOp) -> list[dict[str, Any]]:
     start_ns, end_ns, args (the op's role; a transfer's bytes, src and dst memories). A CompileError if the module
     was not scheduled."""
     schedule_streams(module)  # the module has a schedule
-    system = system_for_module(module, None)
+    system = recorded_system(module)
     elem_bytes = DTYPE_BYTES[dtype_for_module(module, None)]
     memory_order = list(system.memories)
     events: list[dict[str, Any]] = []
@@ -137,7 +138,9 @@ def timeline_events(module: ModuleOp) -> list[dict[str, Any]]:
                 r = producer.results.index(op.input)
                 copies.setdefault(index[producer], []).append((r, system.devices[op.dst.device_name].memory, op))
         for i, op in enumerate(ops):
-            device = _device(op)
+            device = placed_device(op, system)
+            if device is None:
+                raise CompileError(f"op '{graph.names[i]}' has a schedule but no device")
             src = system.devices[device].memory
             outgoing = sorted(copies.get(i, []), key=lambda c: (c[0], memory_order.index(c[1])))
             copy_times = [op_times(c) for _, _, c in outgoing]
@@ -213,7 +216,7 @@ def _event(
 
 def timeline_json(module: ModuleOp) -> str:
     """timeline.json's text for a scheduled module."""
-    trace = chrome_trace(timeline_events(module), model_name(module), system_for_module(module, None).name)
+    trace = chrome_trace(timeline_events(module), model_name(module), recorded_system(module).name)
     return json.dumps(trace, allow_nan=False) + "\n"
 
 

@@ -30,7 +30,7 @@ func.func @main(%x: tensor<1x16xf32>) -> tensor<2x4xf32> {
   func.return %r : tensor<2x4xf32>
 }
 
-// CHECK:      builtin.module attributes {pimc.system = "{{.*}}test-system.toml", pimc.dtype = "fp16"} {
+// CHECK:      builtin.module attributes {pimc.system = "{{.*}}test-system.toml", pimc.system_description = "{\22source\22: {{.*}}test-system.toml\22, \22doc\22: {\22name\22: \22test\22{{.*}}, pimc.dtype = "fp16"} {
 // CHECK:        %w = nn.weight "w" : tensor<16x8xf32>
 // CHECK-NEXT:   %b = nn.weight "b" : tensor<8xf32>
 // CHECK-NEXT:   %y = nn.matmul %x, %w {name = "fc", cost = {flops = 256 : i64, bytes = 304 : i64, intensity = 0.84210526315789469 : f64, latency_ns = {npu = 4.300000e+01 : f64, pim = 13.013013013013014 : f64, gpu = 1.520000e+01 : f64}, energy_pj = {npu = 2.560000e+03 : f64, pim = 7.808000e+03 : f64, gpu = 2.688000e+03 : f64}, bound = {npu = "compute", pim = "memory", gpu = "memory"}}}
@@ -39,5 +39,5 @@ func.func @main(%x: tensor<1x16xf32>) -> tensor<2x4xf32> {
 // CHECK-NEXT:   %a = nn.onnx "Relu"(%s) {} {name = "act", cost = {flops = 8 : i64, bytes = 32 : i64, intensity = 2.500000e-01 : f64, latency_ns = {npu = 3.200000e+00 : f64, gpu = 1.600000e+00 : f64}, energy_pj = {npu = 2.640000e+02 : f64, gpu = 2.640000e+02 : f64}, bound = {npu = "memory", gpu = "memory"}}}
 // CHECK-NEXT:   %r = nn.reshape %a {name = "reshape", cost = {flops = 0 : i64, bytes = 0 : i64, intensity = 0.000000e+00 : f64, latency_ns = {npu = 0.000000e+00 : f64, gpu = 0.000000e+00 : f64}, energy_pj = {npu = 0.000000e+00 : f64, gpu = 0.000000e+00 : f64}, bound = {npu = "none", gpu = "none"}}}
 
-// FP32:      builtin.module attributes {pimc.system = "{{.*}}test-system.toml", pimc.dtype = "fp32"} {
+// FP32:      builtin.module attributes {pimc.system = "{{.*}}test-system.toml", pimc.system_description = {{.*}}, pimc.dtype = "fp32"} {
 // FP32:        %y = nn.matmul %x, %w {name = "fc", cost = {flops = 256 : i64, bytes = 608 : i64, intensity = 0.42105263157894735 : f64, latency_ns = {npu = 6.080000e+01 : f64, gpu = 3.040000e+01 : f64}

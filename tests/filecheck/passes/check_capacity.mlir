@@ -7,3 +7,7 @@
 
 // gpu-only: the weights move to hbm, dram holds nothing.
 // GPU: pimc.memory = {dram = {weights_bytes = 0 : i64, weights = 0 : i64, {{.*}}total_bytes = 0 : i64}, hbm = {weights_bytes = 848 : i64, weights = 4 : i64,
+
+// What a memory holds depends on the placement: check-capacity needs a partitioned module.
+// RUN: not xdsl-opt %inputs/three-gemvs.mlir -p 'annotate-cost{system="%inputs/test-system.toml"},check-capacity' 2>&1 | filecheck %s --check-prefix=UNPLACED
+// UNPLACED: xdsl-opt: error: the module has no `pimc.partition` strategy: run partition first

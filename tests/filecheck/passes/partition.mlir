@@ -14,3 +14,7 @@
 // CHECK-NEXT: %k = nn.matmul %u, %v {name = "long_k", cost = {{.*}}pim = 14.014014014014014 : f64{{.*}}, device = #place.device<"pim">}
 // CHECK-NEXT: %y2 = nn.matmul %x, %w {name = "fc_again", cost = {{.*}}, device = #place.device<"pim">}
 // CHECK-NEXT: %s = nn.add %0, %1 {name = "sum", cost = {{.*}}latency_ns = {npu = 4.800000e+00 : f64, gpu = 2.400000e+00 : f64}{{.*}}, device = #place.device<"gpu">}
+
+// A module is partitioned once: a second placement would keep the first one's copies.
+// RUN: not xdsl-opt %inputs/three-gemvs.mlir -p 'annotate-cost{system="%inputs/test-system.toml"},partition{strategy=roofline},partition' 2>&1 | filecheck %s --check-prefix=TWICE
+// TWICE: xdsl-opt: error: partition: the module is already partitioned (it holds place.transfer ops)

@@ -26,3 +26,12 @@
 // CHECK-NEXT:   "dram": {
 // CHECK-NEXT:     "capacity_bytes": 1000000000,
 // CHECK-NEXT:     "weights_bytes": 848,
+
+// Errors are one line: a report of a module never scheduled, a decode step of no tokens, a device the system lacks.
+// RUN: not xdsl-opt %inputs/three-gemvs.mlir -p 'annotate-cost{system="%inputs/test-system.toml"},partition' -t pimc-report 2>&1 | filecheck %s --check-prefix=UNSCHEDULED
+// UNSCHEDULED: xdsl-opt: error: the module has no `pimc.schedule`: run schedule first
+// RUN: not xdsl-opt %inputs/three-gemvs.mlir -p 'annotate-cost{system="%inputs/test-system.toml"},partition{strategy=roofline},schedule,check-capacity,baselines,lower-to-pim,convert-pim-to-aim,convert-pim-to-attacc' -t 'pimc-report{tokens_per_step=0}' 2>&1 | filecheck %s --check-prefix=TOKENS
+// TOKENS: xdsl-opt: error: tokens_per_step=0: a decode step verifies at least one token
+// RUN: xdsl-opt %inputs/three-gemvs.mlir -p 'annotate-cost{system="%inputs/test-system.toml"},partition{strategy=roofline},schedule,check-capacity,baselines,lower-to-pim,convert-pim-to-aim,convert-pim-to-attacc' | sed 's/#place.device<"gpu">/#place.device<"tpu">/' > %t.mlir
+// RUN: not xdsl-opt %t.mlir -t pimc-report 2>&1 | filecheck %s --check-prefix=DEVICE
+// DEVICE: xdsl-opt: error: op 'sum' is placed on device 'tpu', which has no cost for it (devices with a cost: npu, gpu)

@@ -4,7 +4,7 @@
 // pimc opt imports ONNX directly (shapes folded, layers raised, phase detected); every pass
 // dumps the IR to stderr, MLIR-style. The qkv MatMul + bias Add became one nn.linear.
 // DUMP:      // -----// IR Dump After annotate-cost //----- //
-// DUMP-NEXT: builtin.module attributes {pimc.model = "gpt2-tiny-decode", pimc.onnx_opset = 20 : i64, pimc.system = "npu-aim", pimc.dtype = "fp16"} {
+// DUMP-NEXT: builtin.module attributes {pimc.model = "gpt2-tiny-decode", pimc.onnx_opset = 20 : i64, pimc.system = "npu-aim", pimc.system_description = "{\22source\22: \22npu-aim.toml\22, {{.*}}, pimc.dtype = "fp16"} {
 // DUMP:      func.func @decode(
 // DUMP:      nn.linear {{.*}}name = "/h.0/attn/c_attn/MatMul", onnx_nodes = ["/h.0/attn/c_attn/MatMul", "/h.0/attn/c_attn/Add"], phase = "decode", cost = {flops = 24768 : i64
 // DUMP:      // -----// IR Dump After partition //----- //
