@@ -110,9 +110,6 @@ def make_transfer(
     return transfer
 
 
-# -- the phase graph ---------------------------------------------------------------
-
-
 # -- applying a placement to the IR ------------------------------------------------
 
 

@@ -1,5 +1,5 @@
 """The discardable attributes the passes record on the IR, and their readers: the one interface between the passes
-and every output (targets/*.py read a compiled module through these alone).
+and every output (targets/emit/*.py read a compiled module through these alone).
 
 | attribute | on | set by |
 |---|---|---|
@@ -57,7 +57,7 @@ def op_cost(op: Operation, system: System | None = None) -> tuple[dict[str, floa
     label = op_label(op)
     cost = op.attributes.get(COST_ATTR)
     if cost is None:
-        raise CompileError(f"op '{label}' has no cost: run annotate-cost before partition")
+        raise CompileError(f"op '{label}' has no cost: run annotate-cost first")
     if not isinstance(cost, DictionaryAttr):
         raise CompileError(f"op '{label}': its cost attribute is not a dictionary: run annotate-cost again")
     tables: list[dict[str, float]] = []

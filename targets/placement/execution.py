@@ -104,18 +104,6 @@ class Event:
     args: dict[str, Any]
     result: int = 0  # for a transfer: which result of the producer it copies
 
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "name": self.name,
-            "kind": self.kind,
-            "resource": self.resource,
-            "phase": self.phase,
-            "stream": self.stream,
-            "start_ns": self.start_ns,
-            "end_ns": self.end_ns,
-            "args": self.args,
-        }
-
 
 @dataclass
 class PhaseSchedule:

@@ -359,7 +359,7 @@ def raised_ir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 PASS_FAILURES = [
     ("partition{strategy=bogus}", "partition: unknown strategy 'bogus'"),
     ("annotate-cost{dtype=fp7}", "unknown dtype 'fp7'"),
-    ("partition", "has no cost: run annotate-cost before partition"),
+    ("partition", "has no cost: run annotate-cost first"),
     ("annotate-cost{system=nosuch}", "system 'nosuch': neither a preset"),
 ]
 

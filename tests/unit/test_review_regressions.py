@@ -80,7 +80,7 @@ def test_weight_read_in_two_orientations_gets_separate_rows(tmp_path: Path) -> N
 
 def test_partition_without_costs_is_an_error(example: Path) -> None:
     module = import_onnx(example)
-    with pytest.raises(CompileError, match="run annotate-cost before partition"):
+    with pytest.raises(CompileError, match="run annotate-cost first"):
         PartitionPass().apply(make_context(), module)
 
 
