@@ -187,6 +187,11 @@ def partition_module(
     placements: dict[str, Placement] = {}
     for fn in phase_functions(module):
         graph, ops = phase_graph(fn, eb, system)
+        if graph.phase in graphs:  # the schedule, the report and the KV hand-offs key on the phase
+            raise CompileError(
+                f"partition: @{fn.sym_name.data} is phase '{graph.phase}', as an earlier function is: "
+                "each function of a module is one phase"
+            )
         graphs[graph.phase] = (graph, ops)
         placements[graph.phase] = place_phase(graph, strategy, ctx)
         apply_placement(fn, ops, placements[graph.phase])

@@ -18,3 +18,8 @@
 // A module is partitioned once: a second placement would keep the first one's copies.
 // RUN: not xdsl-opt %inputs/three-gemvs.mlir -p 'annotate-cost{system="%inputs/test-system.toml"},partition{strategy=roofline},partition' 2>&1 | filecheck %s --check-prefix=TWICE
 // TWICE: xdsl-opt: error: partition: the module is already partitioned (it holds place.transfer ops)
+
+// Each function is one phase: a second function of the same phase is refused (the schedule keys on the phase).
+// RUN: pimc opt %examples/gpt2-small.pim --dim layers=1 | sed 's/phase = "prefill"/phase = "decode"/g' > %t.mlir
+// RUN: not xdsl-opt %t.mlir -p 'annotate-cost,partition{strategy=roofline}' 2>&1 | filecheck %s --check-prefix=SAMEPHASE
+// SAMEPHASE: xdsl-opt: error: partition: @decode is phase 'decode', as an earlier function is
