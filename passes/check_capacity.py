@@ -17,7 +17,7 @@ from xdsl.context import Context
 from xdsl.dialects.builtin import DictionaryAttr, IntegerAttr, ModuleOp
 from xdsl.passes import ModulePass
 
-from pimc.targets.annotations import MEMORY_ATTR, chosen_strategy
+from pimc.targets.annotations import MEMORY_ATTR, chosen_strategy, schedule_streams
 from pimc.targets.dtypes import DTYPE_BYTES, dtype_for_module
 from pimc.targets.placement.capacity import MemoryUse, check_capacity
 from pimc.targets.system import system_for_module
@@ -57,5 +57,5 @@ class CheckCapacityPass(ModulePass):
     def apply(self, ctx: Context, op: ModuleOp) -> None:
         chosen_strategy(op)  # the module is partitioned: what a memory holds depends on the placement
         system = system_for_module(op, self.system)
-        use = check_capacity(op, system, DTYPE_BYTES[dtype_for_module(op, None)])
+        use = check_capacity(op, system, DTYPE_BYTES[dtype_for_module(op, None)], schedule_streams(op))
         op.attributes[MEMORY_ATTR] = memory_attr(use)

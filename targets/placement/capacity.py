@@ -165,9 +165,15 @@ def _gb(n: int) -> str:
     return f"{n / 1e9:.3g} GB"
 
 
-def check_capacity(module: ModuleOp, system: System, elem_bytes: int) -> dict[str, MemoryUse]:
-    """`memory_use`, raising CapacityError for the first memory whose footprint exceeds its capacity."""
+def check_capacity(module: ModuleOp, system: System, elem_bytes: int, streams: int = 1) -> dict[str, MemoryUse]:
+    """`memory_use`, raising CapacityError for the first memory whose footprint exceeds its capacity. With
+    `streams` interleaved sub-batches (the module costed at one sub-batch) every sub-batch's KV cache and
+    activations are resident at once: those scale by `streams`, the shared weights do not."""
     use = memory_use(module, system, elem_bytes)
+    if streams > 1:
+        for u in use.values():
+            u.kv_cache = {p: n * streams for p, n in u.kv_cache.items()}
+            u.activations = {p: n * streams for p, n in u.activations.items()}
     for name, u in use.items():
         capacity = system.memories[name].capacity_gb * 1e9
         if u.total_bytes <= capacity:
