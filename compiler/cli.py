@@ -1,4 +1,4 @@
-"""The `pimc` command line: compile, run, sweep, opt, systems.
+"""The `pimc` command line: compile, run, validate, sweep, opt, systems.
 
 Errors caused by the input are printed as one line, `pimc: error: ...`, with exit
 status 1; no traceback.
@@ -137,6 +137,52 @@ def _cmd_compile(args: argparse.Namespace) -> int:
     if table is not None:
         print(table)
     print("wrote " + ", ".join(str(f) for f in files))
+    return 0
+
+
+def _cmd_validate(args: argparse.Namespace) -> int:
+    from pimc.compiler.driver import compile_model, parse_dims, write_files
+    from pimc.compiler.validate import format_validation, validate_module
+
+    status = _Status(enabled=sys.stderr.isatty())
+    try:
+        result = compile_model(
+            args.model,
+            system=args.system,
+            strategy=args.strategy,
+            dims=parse_dims(args.dim),
+            dtype=args.dtype,
+            speculate=args.speculate,
+            sub_batches=args.sub_batches,
+            baselines=False,
+            emit=[],
+            progress=status.stage,
+        )
+        assert result.system is not None
+        checked = validate_module(
+            result.module,
+            result.report["model"],
+            result.system,
+            {"aim": args.aim_sim, "attacc": args.attacc_sim},
+            attacc_mode=args.attacc_mode,
+            jobs=args.jobs,
+            progress=status.stage,
+        )
+    finally:
+        status.clear()
+    for warning in result.warnings:
+        print(f"pimc: warning: {warning}", file=sys.stderr)
+    print(format_validation(checked))
+    if args.output is not None:
+        files = write_files({"validate.json": checked.to_json()}, args.output)
+        print("wrote " + ", ".join(str(f) for f in files))
+    if args.max_error is not None and not checked.max_abs_error <= args.max_error:
+        print(
+            f"pimc: error: max |error| {100 * checked.max_abs_error:.1f}% exceeds --max-error "
+            f"{100 * args.max_error:g}%",
+            file=sys.stderr,
+        )
+        return 1
     return 0
 
 
@@ -295,6 +341,59 @@ def build_parser() -> argparse.ArgumentParser:
         help="exit with status 1 when the max abs error exceeds T",
     )
     r.set_defaults(func=_cmd_run)
+
+    v = sub.add_parser(
+        "validate",
+        help="compile a model, run its PIM traces in the real simulators (whole and per op) and compare "
+        "pimc's timing with theirs",
+    )
+    v.add_argument("model", help="model file (.onnx, or .pim in pimc's DSL)")
+    v.add_argument("--system", default=DEFAULT_SYSTEM, help="preset name (see `pimc systems`) or TOML file")
+    v.add_argument(
+        "--strategy",
+        default="optimal",
+        choices=STRATEGIES,
+        metavar="NAME",
+        help=f"partition strategy (default optimal): {', '.join(STRATEGIES)}",
+    )
+    v.add_argument("--dim", action="append", default=[], metavar="NAME=VALUE", help="as for compile")
+    v.add_argument("--dtype", choices=DTYPES, default=None, help="as for compile")
+    v.add_argument("--speculate", type=_int_in(1), default=None, metavar="N", help="as for compile")
+    v.add_argument("--sub-batches", type=_int_in(1, MAX_SUB_BATCHES), default=1, metavar="K", help="as for compile")
+    v.add_argument(
+        "--aim-sim",
+        default=None,
+        metavar="CMD",
+        help="the AiM trace simulator: a command `CMD TRACE LOG` printing memory_system_cycles "
+        "(default: $PIMC_AIM_SIM)",
+    )
+    v.add_argument(
+        "--attacc-sim",
+        default=None,
+        metavar="CMD",
+        help="AttAcc's Ramulator 2: a command `CMD TRACE MODE LOG` printing memory_system_cycles "
+        "(default: $PIMC_ATTACC_SIM)",
+    )
+    v.add_argument(
+        "--attacc-mode",
+        choices=("npc", "pc"),
+        default="npc",
+        help="AttAcc timing: npc (no power constraint, as the hbm3-pim preset; default) or pc (power-limited)",
+    )
+    v.add_argument(
+        "--jobs", type=_int_in(1, 256), default=None, metavar="N", help="simulator runs at once (default: cores)"
+    )
+    v.add_argument(
+        "--max-error",
+        type=_nonnegative_float(1e300),
+        default=None,
+        metavar="F",
+        help="exit with status 1 when an op's or a whole trace's |error| exceeds F (0.1 = 10%%)",
+    )
+    v.add_argument(
+        "-o", "--output", default=None, type=_output_dir, help="directory to write validate.json into (default: none)"
+    )
+    v.set_defaults(func=_cmd_validate)
 
     s = sub.add_parser("systems", help="list the bundled system presets, or describe one")
     s.add_argument("name", nargs="?", help="a preset name or TOML file to describe in full")

@@ -16,6 +16,7 @@ byte for byte what unrolling each block command by command gives
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import IO
 
@@ -32,13 +33,19 @@ from pimc.targets.models.pim_timing import PimCounts, block_commands, stream_cou
 from pimc.targets.system import Device
 
 
-def emit_aim_trace(module: ModuleOp, model: str, system: str, device: str | None = None) -> str:
-    """The whole program's AiM trace (of `device`'s macros, default every macro with AiM commands),
-    macros in program order, ending with `AiM EOC`. A TraceTooLargeError if it would exceed
-    trace_files.MAX_TRACE_LINES lines."""
+def emit_aim_trace(
+    module: ModuleOp,
+    model: str,
+    system: str,
+    device: str | None = None,
+    ops: Sequence[pim.GemvOp | pim.AttentionOp] | None = None,
+) -> str:
+    """The whole program's AiM trace (of `device`'s macros, default every macro with AiM commands; only `ops`
+    when given, as `pimc validate` runs one op alone), macros in program order, ending with `AiM EOC`. A
+    TraceTooLargeError if it would exceed trace_files.MAX_TRACE_LINES lines."""
     macros = [
         op
-        for op in pim.macros(module)
+        for op in (pim.macros(module) if ops is None else ops)
         if op.commands.blocks and (device is None or device_of(op) == device) and is_aim_stream(op.commands.block)
     ]
     check_trace_lines(

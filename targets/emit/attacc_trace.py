@@ -37,6 +37,7 @@ check that this equals the timing of the IR stream and the report's estimates.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import IO
 
@@ -185,12 +186,17 @@ class _Template:
         }
 
 
-def emit_attacc_traces(module: ModuleOp, device: str, dev: Device) -> list[str]:
-    """One trace text per HBM3 stack of `device`: its macros' commands in program order (each block of
-    commands rendered from a template shared by every block of its `pim.stream_signature`, as in
-    aim_trace). A TraceTooLargeError if they would exceed trace_files.MAX_TRACE_LINES lines."""
+def emit_attacc_traces(
+    module: ModuleOp, device: str, dev: Device, ops: Sequence[pim.GemvOp | pim.AttentionOp] | None = None
+) -> list[str]:
+    """One trace text per HBM3 stack of `device`: its macros' commands (only `ops` when given, as `pimc
+    validate` runs one op alone) in program order (each block of commands rendered from a template shared
+    by every block of its `pim.stream_signature`, as in aim_trace). A TraceTooLargeError if they would
+    exceed trace_files.MAX_TRACE_LINES lines."""
     channels = dev.pim.channels
-    macros = [op for op in pim.macros(module) if op.commands.blocks and device_of(op) == device]
+    macros = [
+        op for op in (pim.macros(module) if ops is None else ops) if op.commands.blocks and device_of(op) == device
+    ]
     check_trace_lines(
         sum(trace_lines(op.commands.block, channels) for op in macros), f"the AttAcc trace of device '{device}'"
     )
