@@ -32,6 +32,7 @@ from xdsl.interpreter import Interpreter, InterpreterFunctions, PythonValues, im
 from pimc.dialects import nn
 from pimc.dialects.place import TransferOp, device_of
 from pimc.errors import PimcError
+from pimc.targets.interp.attacc_emulator import AttaccFunctions
 from pimc.targets.interp.pim_emulator import AimFunctions, PimFunctions
 from pimc.targets.interp.reference import (
     call_function,
@@ -88,6 +89,7 @@ def plan_interpreter(
     pim_functions = PimFunctions(system.devices, device_of)
     interpreter.register_implementations(pim_functions)
     interpreter.register_implementations(AimFunctions())
+    interpreter.register_implementations(AttaccFunctions())
     interpreter.register_implementations(TransferFunctions())
     return interpreter, pim_functions
 

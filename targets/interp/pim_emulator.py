@@ -366,12 +366,12 @@ class AimMachine:
 
 # -- the interpreter functions ------------------------------------------------------------------------
 
-_MACHINE = "machine"
+MACHINE = "machine"
 """The interpreter data key (of AimFunctions) of the AimMachine running the current macro's stream."""
 
 
 def _machine(interpreter: Interpreter, op: Operation) -> AimMachine:
-    machine = interpreter.get_data(AimFunctions, _MACHINE, lambda: None)
+    machine = interpreter.get_data(AimFunctions, MACHINE, lambda: None)
     if not isinstance(machine, AimMachine):
         raise EmulatorError(f"{op.name} runs outside the command stream of a PIM macro")
     return machine
@@ -530,6 +530,7 @@ def emulate_attention(
     full_mask = None if mask is None else np.broadcast_to(mask, (b, hq, s, t))
     out = np.zeros((b, hq, s, dv), ACC)
     matrices: list[Matrix] = []
+    softmax_of: dict[int, Matrix] = {}  # AttAcc: the V cache's input vectors come from the K cache's scores
     for h in range(b * hkv):
         bi, kv = divmod(h, hkv)
         first, wave = head_slot(h, width, dev.pim.channels)
@@ -554,7 +555,8 @@ def emulate_attention(
             Matrix(f"head {h}'s K cache", d, t, kg, kr, first, group * s, lambda i, qs=queries: qs[i], score_sink)
         )
         matrices.append(Matrix(f"head {h}'s V cache", t, dv, vg, vr, first, group * s, context_input, context_sink))
-    _run(op, dev, image, matrices, interpreter)
+        softmax_of[id(matrices[-1])] = matrices[-2]
+    _run(op, dev, image, matrices, interpreter, softmax_of)
     return out
 
 
@@ -564,14 +566,18 @@ def _run(
     image: BankImage,
     matrices: list[Matrix],
     interpreter: Interpreter | None,
+    softmax_of: dict[int, Matrix] | None = None,
 ) -> None:
     """Decode the macro's stream (an error for one the emulator cannot execute) and interpret its ops on an
-    AimMachine."""
+    AimMachine, or on an AttAcc device an AttaccMachine (targets/interp/attacc_emulator.py; `softmax_of`: the
+    K matrix whose scores the buffer die's softmax turns into each V matrix's input, by id of the V matrix)."""
+    from pimc.targets.interp.attacc_emulator import AttaccFunctions, AttaccMachine
+
     label = nn.op_label(op)
     if not op.commands.blocks:
         raise EmulatorError(f"op '{label}' has no command stream to execute (device isa {dev.pim.isa!r})")
-    if dev.pim.isa != "aim":
-        raise EmulatorError(f"op '{label}': the emulator executes AiM streams, not isa {dev.pim.isa!r}")
+    if dev.pim.isa not in ("aim", "attacc"):
+        raise EmulatorError(f"op '{label}': the emulator executes AiM and AttAcc streams, not isa {dev.pim.isa!r}")
     try:
         instrs = list(block_commands(op.commands.block))
     except ValueError as e:
@@ -579,11 +585,16 @@ def _run(
     if interpreter is None:
         interpreter = Interpreter(ModuleOp([]))
         interpreter.register_implementations(AimFunctions())
-    machine = AimMachine(image, dev, label, instrs, matrices)
-    outer = interpreter.get_data(AimFunctions, _MACHINE, lambda: None)
-    interpreter.set_data(AimFunctions, _MACHINE, machine)
+        interpreter.register_implementations(AttaccFunctions())
+    machine: AimMachine | AttaccMachine = (
+        AimMachine(image, dev, label, instrs, matrices)
+        if dev.pim.isa == "aim"
+        else AttaccMachine(image, dev, label, instrs, matrices, softmax_of)
+    )
+    outer = interpreter.get_data(AimFunctions, MACHINE, lambda: None)
+    interpreter.set_data(AimFunctions, MACHINE, machine)
     try:
         interpreter.run_ssacfg_region(op.commands, (), label)
     finally:
-        interpreter.set_data(AimFunctions, _MACHINE, outer)
+        interpreter.set_data(AimFunctions, MACHINE, outer)
     machine.finish()
