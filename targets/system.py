@@ -53,7 +53,9 @@ key's schema, and `Device.npu` / `.gpu` / `.pim` read them typed:
   stays open, as NeuPIMs'), `dtypes`
   (precisions the MAC lanes compute in), the DRAM timings in cycles of tCK: `tRCD`,
   `tRCD_MAC` (activation to first MAC; default tRCD), `tRP`, `tRAS`, `tCCD_S`, `tCCD_L`, `tRRD`, `tFAW`, `tCL`, `tREFI`,
-  `tRFC`; `all_bank_act` (true when one command opens a row in every bank, as AiM's
+  `tRFC`; `tRTP`, `tRC`, `tMOD` and `blocking_reads` (the AiM controller model,
+  targets/models/aim_timing.py; defaults 0 / false leave it off);
+  `all_bank_act` (true when one command opens a row in every bank, as AiM's
   ACT16 and HBM-PIM's all-bank mode; false = banks open one at a time under
   tRRD/tFAW); `bias_preload` (default true: WR_BIAS sets the accumulators to a
   GEMV's bias; false, as on AttAcc's ISA, which has no such command: the host adds
@@ -311,6 +313,15 @@ class PimParams:
     tCL: int = field(metadata=_CYCLES)
     tREFI: int = field(metadata=bounds(maximum=10**9))
     tRFC: int = field(metadata=_CYCLES)
+    tRTP: int = field(default=0, metadata=_CYCLES)
+    """Last column read (MAC) to precharge; 0: the rule is absent (only the AiM controller model uses it)."""
+    tRC: int = field(default=0, metadata=_CYCLES)
+    """Activation to the next activation of the channel; 0: absent (AiM controller model)."""
+    tMOD: int = field(default=0, metadata=_CYCLES)
+    """Cycles after a change between register read/write mode and MAC mode (AiM's TMOD); 0: absent."""
+    blocking_reads: bool = field(default=False, metadata=bounds())
+    """The host's command engine waits for RD_MAC and SYNC to complete, channels run independently in
+    between, rows stay open until the next activation (the AiM controller: targets/models/aim_timing.py)."""
     all_bank_act: bool = field(metadata=bounds())
     """One command opens a row in every bank (false: banks open one at a time under tRRD/tFAW)."""
     bias_preload: bool = field(default=True, metadata=bounds())

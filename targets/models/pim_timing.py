@@ -46,8 +46,17 @@ parameter names follow JEDEC (the presets give their sources).
     SYNC, SFM         0 (SFM: AttAcc's softmax in the buffer die, overlapped with
                       the MACs and not timed, as in attention_counts)
 
+On a device with `blocking_reads` (GDDR6-AiM) the cycles follow the AiM
+controller instead (targets/models/aim_timing.py, from the AiM trace simulator's
+source): RD_MAC and SYNC block the host's command engine, channels otherwise run
+independently, mode changes cost tMOD, rows stay open until the next ACT16 (tRTP,
+tRC); energy and command counts are the same. One simulator cycle is 0.5 ns: the
+GDDR6_AiM_timing preset's counts are of tCK_ps 500 (GDDR6.cpp recomputes tCK_ps
+from the rate, 1000 ps, but only to convert refresh timings it never uses).
+
 Refresh: every tREFI cycles the channel is unavailable for tRFC, so
-time_ns = cycles * tREFI / (tREFI - tRFC) * tCK.
+time_ns = cycles * tREFI / (tREFI - tRFC) * tCK. `cycles` is refresh-free: the
+figure to compare with a simulator that issues no refresh (docs/validate.md).
 
 Energy (pJ) = act_bits * act_energy_pj_per_bit + read_bits * read_energy_pj_per_bit
 + io_bits * io_energy_pj_per_bit + macs * mac_energy_pj, over the active channels:
@@ -71,6 +80,7 @@ from xdsl.ir import Block
 
 from pimc.dialects import aim, attacc, pim
 from pimc.dialects.pim import PIM_ELEMENT_BYTES, CommandKind, PimCommand, ceil_div, channel_span
+from pimc.targets.models import aim_timing
 from pimc.targets.system import Device
 
 TIMED_KINDS = (
@@ -172,6 +182,10 @@ def command_counts(cmd: PimCommand, dev: Device) -> PimCounts:
 def stream_counts(commands: Iterable[PimCommand], dev: Device) -> PimCounts:
     """Counts of a whole command sequence run in order on per-channel timelines.
 
+    On a device with `blocking_reads` (AiM) the cycles are the AiM controller's
+    (targets/models/aim_timing.py: RD_MAC and SYNC block the host's command engine,
+    mode changes, open rows); the rest of this docstring is the model of the others.
+
     Each channel runs the commands whose mask includes it one after another; a
     command starts when every channel in its mask is free and holds them all for
     its cycles (lockstep). Commands on disjoint channels overlap, so heads mapped
@@ -181,6 +195,14 @@ def stream_counts(commands: Iterable[PimCommand], dev: Device) -> PimCounts:
     """
     total = PimCounts()
     free = [0] * dev.pim.channels
+    if dev.pim.blocking_reads:
+        listed = list(commands)
+        for cmd in listed:
+            c = command_counts(cmd, dev)
+            c.cycles = 0
+            total.add(c)
+        total.cycles = aim_timing.aim_stream_cycles(listed, dev)
+        return total
     for cmd in commands:
         c = command_counts(cmd, dev)
         cycles, c.cycles = c.cycles, 0
@@ -368,7 +390,19 @@ def gemv_counts(
         total.add(group(last))
     if sync:
         total.add(command_counts(PimCommand(CommandKind.SYNC), dev))
+    if dev.pim.blocking_reads:
+        total.cycles = _aim_gemv_cycles(m, k, n, geo, bias, sync, dev)
     return total
+
+
+def _aim_gemv_cycles(m: int, k: int, n: int, geo: GemvGeometry, bias: bool, sync: bool, dev: Device) -> int:
+    """AiM: the cycles of `gemv_commands` under the AiM controller model, repeated blocks fast-forwarded
+    (aim_timing.run_gemv): equal to `stream_counts` of the emitted commands."""
+    engine = aim_timing.AimEngine(dev)
+    aim_timing.run_gemv(engine, m, k, n, geo, bias)
+    if sync:
+        engine.issue(PimCommand(CommandKind.SYNC))
+    return engine.cycles
 
 
 def _multiset(items: list[tuple[Any, int]]) -> dict[Any, int]:
@@ -432,7 +466,12 @@ def attention_mapping(b: int, hq: int, hkv: int, s: int, t: int, d: int, dv: int
         mapping = AttentionMapping(
             heads, c, channels // c, gemv_geometry(d, t, dev, c), gemv_geometry(t, dv, dev, c), head
         )
-        key = (mapping.waves * head.cycles, head.energy_pj(dev), c)
+        cycles = (
+            _aim_attention_cycles(rows, d, t, dv, mapping, dev)
+            if dev.pim.blocking_reads
+            else mapping.waves * head.cycles
+        )
+        key = (cycles, head.energy_pj(dev), c)
         if best is None or key < best[0]:
             best = (key, mapping)
     assert best is not None
@@ -454,7 +493,22 @@ def attention_counts(b: int, hq: int, hkv: int, s: int, t: int, d: int, dv: int,
     total = _scaled(mapping.head, mapping.heads)
     total.cycles = mapping.waves * mapping.head.cycles
     total.add(command_counts(PimCommand(CommandKind.SYNC), dev))
+    if dev.pim.blocking_reads:
+        total.cycles = _aim_attention_cycles(hq // hkv * s, d, t, dv, mapping, dev)
     return total
+
+
+def _aim_attention_cycles(rows: int, d: int, t: int, dv: int, mapping: AttentionMapping, dev: Device) -> int:
+    """AiM: the heads in stream order (each ends with a blocking RD_MAC, so they run one after another
+    whatever their channels), each its score then context GEMV on its channel group (aim_timing.run_gemv),
+    then SYNC: equal to `stream_counts` of the stream `attention_block` emits."""
+    engine = aim_timing.AimEngine(dev)
+    for h in range(mapping.heads):
+        first, _ = head_slot(h, mapping.head_channels, dev.pim.channels)
+        aim_timing.run_gemv(engine, rows, d, t, mapping.k, False, first)
+        aim_timing.run_gemv(engine, rows, t, dv, mapping.v, False, first)
+    engine.issue(PimCommand(CommandKind.SYNC))
+    return engine.cycles
 
 
 def _scaled(c: PimCounts, times: int) -> PimCounts:

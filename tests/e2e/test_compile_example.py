@@ -59,7 +59,9 @@ def test_matrix_ops_match_hand_computed_flops_and_bytes(compiled: tuple[dict, Pa
     assert qkv["bytes"] == (H + H * 3 * H + 3 * H + 3 * H) * FP16
     assert qkv["intensity"] == pytest.approx(qkv["flops"] / qkv["bytes"])
     attn = _op(report, "/h.1/attn/MatMul_pv")  # q [1,4,1,16] against 16 cached keys and values
-    assert attn["op"] == "pim.attention" and attn["phase"] == "decode"  # over the KV cache in the AiM banks
+    # AiM runs the heads one after another (RD_MAC blocks its command engine), so this tiny
+    # attention is faster on the NPU
+    assert attn["op"] == "nn.attention" and attn["phase"] == "decode" and attn["device"] == "npu"
     scores = HEADS * (PAST + 1)
     assert attn["flops"] == 2 * scores * 2 * HEAD_DIM + 6 * scores  # QK^T, PV, scale + softmax
     assert attn["bytes"] == (2 * HEADS * HEAD_DIM + 2 * HEADS * (PAST + 1) * HEAD_DIM) * FP16
@@ -115,10 +117,11 @@ def test_totals_are_the_sum_of_the_model(compiled: tuple[dict, Path, str]) -> No
     assert report["totals"]["latency_ns"] == pytest.approx(total)
 
 
-def test_pim_gets_the_gemvs_and_attention_and_the_trace_covers_them(compiled: tuple[dict, Path, str]) -> None:
+def test_pim_gets_the_gemvs_and_the_trace_covers_them(compiled: tuple[dict, Path, str]) -> None:
     report, out, _ = compiled
     on_pim = sorted(e["name"] for e in report["ops"] if e["device"] == "pim")
-    projections = ["attn/c_attn/MatMul", "attn/c_proj/MatMul", "mlp/c_fc/MatMul", "mlp/c_proj/MatMul", "attn/MatMul_pv"]
+    # (the 4-head attention over 16 keys goes to the NPU: AiM runs its heads one after another)
+    projections = ["attn/c_attn/MatMul", "attn/c_proj/MatMul", "mlp/c_fc/MatMul", "mlp/c_proj/MatMul"]
     assert on_pim == sorted([f"/h.{i}/{p}" for i in range(LAYERS) for p in projections] + ["/lm_head/Gemm"])
     for e in report["ops"]:  # roofline: every op is on its fastest device
         assert e["latency_ns"] == min(e["latency_ns_by_device"].values())

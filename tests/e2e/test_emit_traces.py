@@ -40,7 +40,8 @@ def test_both_traces_parse_and_time_to_the_report(tmp_path: Path, strategy: str,
     system = load_system(str(MIXED))
     ops = {e["name"]: e for e in result.report["ops"] if e["device"] == device}
     kinds = {e["op"] for e in ops.values()}
-    assert {"pim.gemv", "pim.attention"} <= kinds
+    # AiM runs attention heads one after another (RD_MAC blocks), so the tiny model's attention goes to the NPU
+    assert ({"pim.gemv"} if device == "aim" else {"pim.gemv", "pim.attention"}) <= kinds
     dev = system.devices[device]
     if device == "aim":
         aim_text = (tmp_path / "pim.aim.trace").read_text()
