@@ -17,9 +17,11 @@ The rules are the AiM trace simulator's (arkhadem/aim_simulator, Ramulator 2.0),
   ISR_MAC_ABK -> MAC16), tCCD_L apart (nCCDL), the first tRCD_MAC after ACT16 (nRCDRDMAC 56). The
   row stays open: the controller precharges (PREA) only as the prerequisite of the next ACT16, tRTP
   after the last MAC16 (nRTP 12) and tRAS after ACT16 (nRAS 54), and the next ACT16 follows tRP later
-  (nRP 32) and tRC after the previous ACT16 (nRC 89). (The model treats every MAC_ABK as opening its
-  row: pimc's streams never MAC one row twice in a row. Without `all_bank_act` the banks' activation
-  stagger of `pim_timing.activation_stagger` comes before tRCD_MAC.)
+  (nRP 32) and tRC after the previous ACT16 (nRC 89). A MAC_ABK on the row its channel holds open
+  (a GEMV whose matrix is one row per bank, MACed once per input vector) is a row hit: its MAC16s
+  issue with no PREA/ACT16, tCCD_L after the previous MAC16 (Ramulator's prerequisite of MAC16 is
+  ACT16 only on a closed or other row). Without `all_bank_act` the banks' activation stagger of
+  `pim_timing.activation_stagger` comes before tRCD_MAC.)
 - WR_GB of opsize c is c WRGB commands, WR_BIAS and RD_MAC one WRMAC16 / RDMAC16 per result, tCCD_L
   apart (nBL = nCCDS = nCCDL = 2 on the channel); a command's last DRAM command frees the channel one
   cycle later. RD_MAC completes tCL + tCCD_L after its last RDMAC16 (`m_command_latencies` RDMAC16 =
@@ -56,8 +58,8 @@ BLOCKING_KINDS = frozenset({CommandKind.RD_MAC, CommandKind.SYNC})
 
 _NEVER = -(10**18)
 
-ChannelState = tuple[int, bool, bool, int, int]
-"""(next issue, register mode, row open, last ACT16, last MAC16), times relative to the barrier."""
+ChannelState = tuple[int, bool, bool, int, int, int | None]
+"""(next issue, register mode, row open, last ACT16, last MAC16, open row), times relative to the barrier."""
 
 
 @dataclass
@@ -74,6 +76,8 @@ class AimEngine:
         self.open = [False] * n
         self.act = [_NEVER] * n
         self.last = [_NEVER] * n
+        self.row: list[int | None] = [None] * n
+        """The row each channel's banks hold open (None: none, or one no later MAC_ABK names)."""
 
     @property
     def cycles(self) -> int:
@@ -98,6 +102,16 @@ class AimEngine:
             mask &= mask - 1
             t = max(self.free[ch], self.barrier)
             if cmd.kind == CommandKind.MAC_ABK:
+                if self.open[ch] and cmd.row is not None and self.row[ch] == cmd.row:
+                    # row hit: the row is still open, so MAC16s issue with no PREA/ACT16
+                    if self.reg[ch] is not need_reg:
+                        t += p.tMOD
+                        self.reg[ch] = need_reg
+                    first = max(t, self.last[ch] + _mac_cycles(self.dev, cmd.vectors))
+                    self.last[ch] = first + (cmd.opsize - 1) * _mac_cycles(self.dev, cmd.vectors)
+                    self.free[ch] = self.last[ch] + 1
+                    continue
+                self.row[ch] = cmd.row
                 # the first DRAM command: PREA of the open row, else ACT16
                 if self.open[ch]:
                     ready = max(self.last[ch] + p.tRTP, self.act[ch] + p.tRAS)
@@ -123,6 +137,11 @@ class AimEngine:
         if cmd.kind in BLOCKING_KINDS:
             self.barrier = max(done, self.barrier)
 
+    def fresh_row(self) -> int:
+        """A row number no MAC_ABK issued so far named (for the closed forms' one-row GEMVs)."""
+        self._rows = getattr(self, "_rows", 0) - 1
+        return self._rows
+
     def snapshot(self, mask: int, across_barrier: bool) -> tuple[object, int] | None:
         """(canonical state of the channels of `mask`, reference time), or None when it cannot be taken.
 
@@ -142,6 +161,7 @@ class AimEngine:
                     self.open[c],
                     max(self.act[c] - b, act_horizon),
                     max(self.last[c] - b, last_horizon),
+                    self.row[c],
                 )
                 for c in chans
             ), b
@@ -155,6 +175,7 @@ class AimEngine:
                 self.open[c],
                 max(self.act[c] - self.free[c], act_horizon),
                 max(self.last[c] - self.free[c], last_horizon),
+                self.row[c],
             )
             for c in chans
         ), ref
@@ -225,6 +246,10 @@ def run_gemv(engine: AimEngine, m: int, k: int, n: int, geo: GemvGeometry, bias:
     per_pass = geo.channels * geo.banks * geo.per_row
     full_passes, rest = divmod(n, per_pass)
     layout = channel_span(first_channel, geo.channels)
+    # consecutive MAC_ABKs on a channel name one row only when the whole matrix is one row per bank (every
+    # vector group MACs it again: row hits); otherwise each names another row. That one row is given a
+    # number no other GEMV's MAC_ABK uses, so a hit is never taken across GEMVs.
+    one_row = engine.fresh_row() if geo.rows(k, n) == 1 else None
 
     def one_pass(first: bool, a: int, outs: int, v: int) -> None:
         mask = channel_span(first_channel, a)
@@ -235,7 +260,7 @@ def run_gemv(engine: AimEngine, m: int, k: int, n: int, geo: GemvGeometry, bias:
         def tile(cols: int) -> None:
             if wr:
                 engine.issue(PimCommand(CommandKind.WR_GB, cols * v, layout, v))
-            engine.issue(PimCommand(CommandKind.MAC_ABK, cols * outs, mask, v))
+            engine.issue(PimCommand(CommandKind.MAC_ABK, cols * outs, mask, v, row=one_row))
 
         repeat(engine, full_tiles, lambda: tile(tile_cols), layout if wr else mask, False)
         if last_cols:
