@@ -8,7 +8,9 @@ command streams time alike: compiler/validate.py), the whole trace too.
 
     PIMC_AIM_SIM=... PIMC_ATTACC_SIM=... python benchmarks/validate_simulators.py [--quick] [--only aim|attacc]
 
---quick leaves out the 32-layer example and the batch-16 cases (minutes of simulation each).
+--quick leaves out the 32-layer example and the batch-16 cases (minutes of simulation each); --case TEXT
+runs the cases whose label contains TEXT. At batch 16 pim-only puts the projections on PIM (optimal
+puts them on the NPU), with a 4-token prompt so that the prefill stays short.
 """
 
 from __future__ import annotations
@@ -32,7 +34,12 @@ CASES: list[tuple[str, dict[str, str], str, bool]] = [
         for t in (512, 1024, 2048, 4096)
     ],
     *[
-        (f"1 layer, batch 16, {t} keys", {"layers": "1", "batch": "16", "past": str(t - 1)}, "optimal", False)
+        (
+            f"1 layer, batch 16, {t} keys (pim-only, prompt 4)",
+            {"layers": "1", "batch": "16", "past": str(t - 1), "seq": "4"},
+            "pim-only",
+            False,
+        )
         for t in (512, 1024, 2048, 4096)
     ],
     ("prefill GEMM, 1 layer, seq 32 (pim-only)", {"layers": "1", "seq": "32", "past": "31"}, "pim-only", True),
@@ -44,6 +51,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=(__doc__ or "").partition("\n")[0])
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--only", choices=sorted(SYSTEMS))
+    parser.add_argument("--case", default="", help="only the cases whose label contains this text")
     args = parser.parse_args()
     worst = 0.0
     for isa, system in SYSTEMS.items():
@@ -56,7 +64,7 @@ def main() -> int:
         print(f"\n{sim.label} simulator ({os.environ[sim.env]}), system {system}")
         print(f"{'case':<42} {'op':<40} {'pimc ns':>12} {'sim ns':>12} {'error':>8}")
         for label, dims, strategy, quick in CASES:
-            if args.quick and not quick:
+            if (args.quick and not quick) or args.case not in label:
                 continue
             start = time.perf_counter()
             result = compile_model(LLAMA, system, strategy, dims=dims, baselines=False, emit=[])
