@@ -138,8 +138,11 @@ class AimEngine:
             self.barrier = max(done, self.barrier)
 
     def fresh_row(self) -> int:
-        """A row number no MAC_ABK issued so far named (for the closed forms' one-row GEMVs)."""
+        """A row number no MAC_ABK issued so far named (for the closed forms' one-row GEMVs). Rows handed out
+        before are dead from here on (no later MAC_ABK names them): they become None, so at most one such
+        number, the live one, is ever held (what `_canonical_row` relies on)."""
         self._rows = getattr(self, "_rows", 0) - 1
+        self.row = [None if r is not None and r < 0 else r for r in self.row]
         return self._rows
 
     def snapshot(self, mask: int, across_barrier: bool) -> tuple[object, int] | None:
@@ -161,7 +164,7 @@ class AimEngine:
                     self.open[c],
                     max(self.act[c] - b, act_horizon),
                     max(self.last[c] - b, last_horizon),
-                    self.row[c],
+                    _canonical_row(self.row[c]),
                 )
                 for c in chans
             ), b
@@ -175,7 +178,7 @@ class AimEngine:
                 self.open[c],
                 max(self.act[c] - self.free[c], act_horizon),
                 max(self.last[c] - self.free[c], last_horizon),
-                self.row[c],
+                _canonical_row(self.row[c]),
             )
             for c in chans
         ), ref
@@ -189,6 +192,13 @@ class AimEngine:
                 self.last[c] += cycles
         if across_barrier:
             self.barrier += cycles
+
+
+def _canonical_row(row: int | None) -> int | None:
+    """A channel's open row as a snapshot records it: the closed forms' one-row numbers (negative, from
+    `fresh_row`) all as -1. Within one GEMV there is one such row, the live one; between GEMVs every earlier
+    one is dead (no later MAC_ABK names it), so states that differ only in which one it is evolve alike."""
+    return -1 if row is not None and row < 0 else row
 
 
 def _stagger(dev: Device) -> int:

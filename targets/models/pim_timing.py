@@ -72,6 +72,7 @@ Counts are integers, so the two paths agree exactly rather than to rounding.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -395,9 +396,11 @@ def gemv_counts(
     return total
 
 
+@functools.lru_cache(maxsize=4096)
 def _aim_gemv_cycles(m: int, k: int, n: int, geo: GemvGeometry, bias: bool, sync: bool, dev: Device) -> int:
     """AiM: the cycles of `gemv_commands` under the AiM controller model, repeated blocks fast-forwarded
-    (aim_timing.run_gemv): equal to `stream_counts` of the emitted commands."""
+    (aim_timing.run_gemv): equal to `stream_counts` of the emitted commands. Cached: a model's layers ask
+    for a few shapes many times."""
     engine = aim_timing.AimEngine(dev)
     aim_timing.run_gemv(engine, m, k, n, geo, bias)
     if sync:
@@ -502,11 +505,31 @@ def _aim_attention_cycles(rows: int, d: int, t: int, dv: int, mapping: Attention
     """AiM: the heads in stream order (each ends with a blocking RD_MAC, so they run one after another
     whatever their channels), each its score then context GEMV on its channel group (aim_timing.run_gemv),
     then SYNC: equal to `stream_counts` of the stream `attention_block` emits."""
+    return _aim_attention_cycles_cached(rows, d, t, dv, mapping.heads, mapping.head_channels, mapping.k, mapping.v, dev)
+
+
+@functools.lru_cache(maxsize=1024)
+def _aim_attention_cycles_cached(
+    rows: int, d: int, t: int, dv: int, heads: int, width: int, kg: GemvGeometry, vg: GemvGeometry, dev: Device
+) -> int:
+    """`_aim_attention_cycles` (cached: every layer of a model asks the same): whole waves of heads (one head
+    per channel group) fast-forwarded by `aim_timing.repeat`, each head ending with a blocking RD_MAC."""
     engine = aim_timing.AimEngine(dev)
-    for h in range(mapping.heads):
-        first, _ = head_slot(h, mapping.head_channels, dev.pim.channels)
-        aim_timing.run_gemv(engine, rows, d, t, mapping.k, False, first)
-        aim_timing.run_gemv(engine, rows, t, dv, mapping.v, False, first)
+    groups = dev.pim.channels // width
+
+    def head(h: int) -> None:
+        first, _ = head_slot(h, width, dev.pim.channels)
+        aim_timing.run_gemv(engine, rows, d, t, kg, False, first)
+        aim_timing.run_gemv(engine, rows, t, dv, vg, False, first)
+
+    def wave() -> None:
+        for h in range(groups):
+            head(h)
+
+    full, rest = divmod(heads, groups)
+    aim_timing.repeat(engine, full, wave, channel_span(0, groups * width), True)
+    for h in range(rest):
+        head(h)
     engine.issue(PimCommand(CommandKind.SYNC))
     return engine.cycles
 
