@@ -222,10 +222,23 @@ def _cmd_run(args: argparse.Namespace) -> int:
     return 0
 
 
-def build_parser() -> argparse.ArgumentParser:
-    from pimc.targets.dtypes import DEFAULT_DTYPE, DTYPES
+def _system_and_strategy(p: argparse.ArgumentParser) -> None:
+    """--system and --strategy, as compile, run and validate take them."""
     from pimc.targets.placement.strategies import STRATEGIES
     from pimc.targets.system import DEFAULT_SYSTEM
+
+    p.add_argument("--system", default=DEFAULT_SYSTEM, help="preset name (see `pimc systems`) or TOML file")
+    p.add_argument(
+        "--strategy",
+        default="optimal",
+        choices=STRATEGIES,
+        metavar="NAME",
+        help=f"partition strategy (default optimal): {', '.join(STRATEGIES)}",
+    )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from pimc.targets.dtypes import DEFAULT_DTYPE, DTYPES
 
     parser = _Parser(prog="pimc", description=(__doc__ or "").partition("\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -235,14 +248,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="compile a model for a system; write report.json, plan.mlir, command traces, timeline.json, roofline.png",
     )
     c.add_argument("model", help="model file (.onnx, or .pim in pimc's DSL)")
-    c.add_argument("--system", default=DEFAULT_SYSTEM, help="preset name (see `pimc systems`) or TOML file")
-    c.add_argument(
-        "--strategy",
-        default="optimal",
-        choices=STRATEGIES,
-        metavar="NAME",
-        help=f"partition strategy (default optimal): {', '.join(STRATEGIES)}",
-    )
+    _system_and_strategy(c)
     c.add_argument(
         "--speculate",
         type=_int_in(1),
@@ -316,14 +322,7 @@ def build_parser() -> argparse.ArgumentParser:
         "and compare with onnxruntime",
     )
     r.add_argument("model", help="ONNX model with its weights")
-    r.add_argument("--system", default=DEFAULT_SYSTEM, help="preset name (see `pimc systems`) or TOML file")
-    r.add_argument(
-        "--strategy",
-        default="optimal",
-        choices=STRATEGIES,
-        metavar="NAME",
-        help=f"partition strategy (default optimal): {', '.join(STRATEGIES)}",
-    )
+    _system_and_strategy(r)
     r.add_argument(
         "--inputs",
         type=Path,
@@ -348,14 +347,7 @@ def build_parser() -> argparse.ArgumentParser:
         "pimc's timing with theirs",
     )
     v.add_argument("model", help="model file (.onnx, or .pim in pimc's DSL)")
-    v.add_argument("--system", default=DEFAULT_SYSTEM, help="preset name (see `pimc systems`) or TOML file")
-    v.add_argument(
-        "--strategy",
-        default="optimal",
-        choices=STRATEGIES,
-        metavar="NAME",
-        help=f"partition strategy (default optimal): {', '.join(STRATEGIES)}",
-    )
+    _system_and_strategy(v)
     v.add_argument("--dim", action="append", default=[], metavar="NAME=VALUE", help="as for compile")
     v.add_argument("--dtype", choices=DTYPES, default=None, help="as for compile")
     v.add_argument("--speculate", type=_int_in(1), default=None, metavar="N", help="as for compile")

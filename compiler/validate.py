@@ -72,6 +72,11 @@ class SimulatorError(PimcError):
     """A simulator is not given, does not start, fails, or prints no cycle count."""
 
 
+def relative_error(pimc: float, sim: int) -> float:
+    """pimc / simulator - 1 (infinite when the simulator took no cycles)."""
+    return pimc / sim - 1 if sim else float("inf")
+
+
 @dataclass
 class OpRow:
     """One PIM op: what pimc says and what the simulator measured."""
@@ -95,7 +100,7 @@ class OpRow:
 
     @property
     def error(self) -> float:
-        return self.pimc_cycles / self.sim_cycles - 1 if self.sim_cycles else float("inf")
+        return relative_error(self.pimc_cycles, self.sim_cycles)
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -125,7 +130,7 @@ class DeviceTotal:
 
     @property
     def error(self) -> float:
-        return self.pimc_cycles / self.sim_cycles - 1 if self.sim_cycles else float("inf")
+        return relative_error(self.pimc_cycles, self.sim_cycles)
 
     def as_dict(self) -> dict[str, Any]:
         return {
