@@ -15,9 +15,12 @@ clocks the timing presets' parameters are counted in; `tck_ns` of the device, se
 docs/validate.md for why each simulator's cycle is that clock), so simulator ns =
 cycles x tck_ns. pimc's side is the op's command stream timed by pimc's model
 (`pim_timing.stream_counts`, which the report's figure equals): refresh-free when
-the simulator issues no refresh (`Simulator.refreshes`), else stretched by refresh
-as the report is. The report's own figure (refresh included) is printed beside it.
-error = pimc / simulator - 1.
+the simulator issues no refresh (`Simulator.refreshes`, AiM). AttAcc's simulator
+refreshes every tREFI from the trace's start, so pimc's side there is its controller
+model with that same refresh schedule (targets/models/attacc_timing.py), per op and
+for the whole trace (whose channels run on without waiting for each other); the
+report keeps the average refresh stretch, which is what a long run sees. The
+report's own figure is printed beside it. error = pimc / simulator - 1.
 
 The simulators are not part of pimc: each is a command `SIM TRACE [MODE] LOG` that
 prints `memory_system_cycles N` (the form of the wrappers docs/validate.md shows how
@@ -217,11 +220,17 @@ def _macro_kind(op: pim.GemvOp | pim.AttentionOp) -> str:
     return f"attention B={b} Hq={hq} Hkv={hkv} S={s} T={t} D={d}"
 
 
-def _pimc_cycles(op: pim.GemvOp | pim.AttentionOp, dev: Device, refresh: bool) -> float:
-    """The op's command stream timed by pimc's model: cycles, stretched by refresh when `refresh`."""
+def _pimc_cycles(ops: Sequence[pim.GemvOp | pim.AttentionOp], dev: Device, refresh: bool) -> float:
+    """The ops' command streams, one after another, timed by pimc's model as the simulator runs them: on
+    AttAcc the controller model with the simulator's refresh schedule from the trace's start when
+    `refresh` (attacc_timing); elsewhere the cycles, stretched by the average refresh when `refresh`."""
+    from pimc.targets.models import attacc_timing
     from pimc.targets.models.pim_timing import block_commands, stream_counts
 
-    counts = stream_counts(block_commands(op.commands.block), dev)
+    commands = [c for op in ops for c in block_commands(op.commands.block)]
+    if dev.pim.isa == "attacc":
+        return float(attacc_timing.stream_cycles(commands, dev, refresh))
+    counts = stream_counts(commands, dev)
     return counts.time_ns(dev) / dev.pim.tck_ns if refresh else float(counts.cycles)
 
 
@@ -296,7 +305,7 @@ def validate_module(
                     device,
                     _macro_kind(op),
                     _report_ns(op, device),
-                    _pimc_cycles(op, dev, sim.refreshes),
+                    _pimc_cycles([op], dev, sim.refreshes),
                     tck_ns=dev.pim.tck_ns,
                 )
                 rows.append(row)
@@ -315,9 +324,10 @@ def validate_module(
                 path.write_text(text)
                 whole.append(len(runs))
                 runs.append((sim, commands[sim.isa], path, mode))
-            total = DeviceTotal(
-                device, sim.label, mode or "", dev.pim.tck_ns, sum(r.pimc_cycles for r in rows), 0, len(rows)
+            whole_cycles = (
+                _pimc_cycles(ops, dev, sim.refreshes) if dev.pim.isa == "attacc" else sum(r.pimc_cycles for r in rows)
             )
+            total = DeviceTotal(device, sim.label, mode or "", dev.pim.tck_ns, whole_cycles, 0, len(rows))
             plan.append((total, whole))
             result.rows += rows
             result.totals.append(total)

@@ -38,7 +38,7 @@ check that this equals the timing of the IR stream and the report's estimates.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import IO
 
 from xdsl.context import Context
@@ -47,9 +47,11 @@ from xdsl.ir import Block
 from xdsl.utils.target import Target
 
 from pimc.dialects import attacc, pim
-from pimc.dialects.pim import CommandKind, PimCommand, ceil_div, channel_span
+from pimc.dialects.pim import CommandKind, PimCommand, ceil_div
 from pimc.dialects.place import device_of
 from pimc.targets.emit.trace_files import check_trace_lines
+from pimc.targets.models import attacc_timing
+from pimc.targets.models.pim_timing import PimCounts, block_commands, command_counts
 from pimc.targets.parse.trace_parse import (
     ATTACC_CHANNEL_BITS,
     ATTACC_COLUMN_BITS,
@@ -92,57 +94,23 @@ def _address(channel: int, row: int = 0, column: int = 0, bank: int = 0, bank_gr
     )
 
 
-def _op_lines(
-    op: attacc.AttaccCommandOp, row_offset: int, channel_shift: int, channels: int
-) -> dict[int, list[str | tuple[str, int, int]]]:
-    """The op's trace lines, per stack: a line without a row as its text, a line at a row as (op, address,
-    row) (its text is f"{op} 0x{address:08x}")."""
-    out: dict[int, list[str | tuple[str, int, int]]] = {}
-    if isinstance(op, attacc.BarrierOp):
-        for c in range(channels):
-            out.setdefault(c // STACK_CHANNELS, []).append(f"PIM_BARRIER 0x{_address(c):08x}")
-        return out
-    mask = op.field("channel_mask") << channel_shift
-    if mask >> channels:
-        raise ValueError(f"{op.name}: channel mask {mask:#x} leaves the device's {channels} channels")
-    row = op.field("row") + row_offset
-    opsize, vectors = op.field("opsize"), op.field("vectors", 1)
-    if vectors > 1 and (opsize > _GB_COLUMNS or vectors > _GB_SLOTS):
-        raise ValueError(
-            f"{op.name}: {vectors} vectors of {opsize} columns do not fit the trace's "
-            f"{_GB_SLOTS} global-buffer slots of {_GB_COLUMNS} columns"
-        )
-    for c in range(channels):
-        if not mask >> c & 1:
-            continue
-        lines = out.setdefault(c // STACK_CHANNELS, [])
-        if isinstance(op, attacc.MacAbOp):
-            lines += [("PIM_MAC_AB", _address(c, row, col), row) for col in range(opsize)]
-        elif isinstance(op, attacc.MvSbOp):
-            lines += [("PIM_MV_SB", _address(c, row, r % _GB_COLUMNS), row) for r in range(op.field("outputs"))]
-        elif isinstance(op, attacc.SfmOp):
-            lines.append(f"PIM_SFM 0x{_address(c):08x}")
-        else:
-            lines += [
-                f"{op.TRACE_OP} 0x{_address(c, 0, i % _GB_COLUMNS, i // _GB_COLUMNS % 4, i // 128 % 4):08x}"
-                for j in range(vectors)
-                for i in range(j * _GB_COLUMNS, j * _GB_COLUMNS + opsize)
-            ]
-    return out
+def trace_lines(block: Block, dev: Device) -> int:
+    """Lines the block's commands take in the traces of `dev`, barriers included: counted from each channel's
+    program (`attacc_timing.channel_programs`) without rendering a line; a block of more commands than a
+    trace may hold lines is not unrolled (its commands' count is then a lower bound, already too many)."""
+    from pimc.targets.emit.trace_files import MAX_TRACE_LINES
 
-
-def trace_lines(block: Block, channels: int) -> int:
-    """Lines the block's commands take in the traces of a device of `channels` channels, without unrolling."""
-    n = 0
-    for op in block.ops:
-        if isinstance(op, pim.RepeatOp):
-            n += op.count.value.data * trace_lines(op.body.block, channels)
-        elif isinstance(op, attacc.BarrierOp):
-            n += channels
-        elif isinstance(op, attacc.AttaccCommandOp):
-            per = op.field("opsize") * op.field("vectors", 1) if "opsize" in op.properties else op.field("outputs", 1)
-            n += op.field("channel_mask").bit_count() * per
-    return n
+    commands = pim.unrolled_length(block)
+    if commands > MAX_TRACE_LINES:
+        return commands
+    programs = attacc_timing.channel_programs(block_commands(block), dev.pim.channels)
+    lengths: dict[int, int] = {}
+    total = 0
+    for program in programs:
+        if id(program) not in lengths:
+            lengths[id(program)] = sum(len(attacc_timing.step_lines(step, dev)) for step in program)
+        total += lengths[id(program)]
+    return total
 
 
 @dataclass
@@ -156,23 +124,26 @@ class _Template:
     """Least and greatest row of the block, less its row base."""
 
     @classmethod
-    def of(cls, block: Block, base: int, channels: int) -> _Template:
+    def of(cls, block: Block, base: int, dev: Device) -> _Template:
+        channels = dev.pim.channels
+        programs = attacc_timing.channel_programs(block_commands(block), channels)
         parts: dict[int, list[str]] = {}
         values: dict[int, list[int]] = {}
         low, high = 0, 0
-        for cmd, row, channel in pim.unroll(block):
-            assert isinstance(cmd, attacc.AttaccCommandOp), f"{cmd.name} in an AttAcc stream"
-            for stack, lines in _op_lines(cmd, row, channel, channels).items():
-                for line in lines:
-                    texts, addresses = parts.setdefault(stack, []), values.setdefault(stack, [])
-                    if isinstance(line, str):
-                        texts.append(line)
-                        continue
-                    name, address, at = line
-                    texts.append(f"{name} 0x%08x")
-                    addresses.append(address - (base << _ROW_SHIFT))
-                    low, high = min(low, at - base), max(high, at - base)
-        return cls({k: "\n".join(v) + "\n" for k, v in parts.items()}, values, (low, high))
+        for stack in range(stack_count(dev)):
+            first = stack * STACK_CHANNELS
+            chans = range(first, min(first + STACK_CHANNELS, channels))
+            per = [attacc_timing.program_lines(programs[c], dev) for c in chans]
+            texts, addresses = parts.setdefault(stack, []), values.setdefault(stack, [])
+            for i, ln in attacc_timing.interleave(per):
+                c = chans[i]
+                if ln.row < 0:
+                    texts.append(f"{ln.op} 0x{_address(c, 0, ln.column, ln.bank, ln.bank_group):08x}")
+                    continue
+                texts.append(f"{ln.op} 0x%08x")
+                addresses.append(_address(c, ln.row - base, ln.column, ln.bank, ln.bank_group))
+                low, high = min(low, ln.row - base), max(high, ln.row - base)
+        return cls({k: "\n".join(v) + "\n" for k, v in parts.items() if v}, values, (low, high))
 
     def render(self, base: int) -> dict[int, str]:
         """Each stack's text with the row base `base` put back into every row."""
@@ -190,15 +161,16 @@ def emit_attacc_traces(
     module: ModuleOp, device: str, dev: Device, ops: Sequence[pim.GemvOp | pim.AttentionOp] | None = None
 ) -> list[str]:
     """One trace text per HBM3 stack of `device`: its macros' commands (only `ops` when given, as `pimc
-    validate` runs one op alone) in program order (each block of commands rendered from a template shared
-    by every block of its `pim.stream_signature`, as in aim_trace). A TraceTooLargeError if they would
-    exceed trace_files.MAX_TRACE_LINES lines."""
+    validate` runs one op alone) in program order, each macro's channels interleaved line by line (module
+    docstring; each block of commands rendered from a template shared by every block of its
+    `pim.stream_signature`, as in aim_trace). A TraceTooLargeError if they would exceed
+    trace_files.MAX_TRACE_LINES lines."""
     channels = dev.pim.channels
     macros = [
         op for op in (pim.macros(module) if ops is None else ops) if op.commands.blocks and device_of(op) == device
     ]
     check_trace_lines(
-        sum(trace_lines(op.commands.block, channels) for op in macros), f"the AttAcc trace of device '{device}'"
+        sum(trace_lines(op.commands.block, dev) for op in macros), f"the AttAcc trace of device '{device}'"
     )
     chunks: list[list[str]] = [[] for _ in range(stack_count(dev))]
     templates: dict[object, _Template] = {}
@@ -206,85 +178,108 @@ def emit_attacc_traces(
         key, base = pim.stream_signature(op.commands.block)
         template = templates.get(key)
         if template is None:
-            template = templates[key] = _Template.of(op.commands.block, base, channels)
+            template = templates[key] = _Template.of(op.commands.block, base, dev)
         for stack, text in template.render(base).items():
             chunks[stack].append(text)
     return ["".join(c) for c in chunks]
 
 
-@dataclass
-class _Run:
-    """Consecutive trace lines of one command kind on one channel and row: `count` lines."""
-
-    kind: CommandKind
-    channel: int
-    row: int
-    count: int
-    slots: set[int] = field(default_factory=set)
-    """Global-buffer slots a WR_GB run writes (bank group * 4 + bank)."""
-    vectors: int = 1
-
-
 _KINDS = {op.TRACE_OP: op.KIND for op in attacc.COMMAND_OPS}
 """The command kind of each trace mnemonic pimc writes."""
-_BUFFER_WRITES = (CommandKind.WR_GB, CommandKind.MV_GB)
-_AT_ROW = (CommandKind.MAC_ABK, CommandKind.RD_MAC)
 
 
-def trace_commands(lines: list[TraceLine], stack: int = 0) -> list[PimCommand]:
-    """A parsed AttAcc trace grouped back into all-bank commands (module docstring) for the timing model."""
-    runs: list[_Run] = []
+def trace_channel_lines(lines: list[TraceLine], stack: int = 0) -> dict[int, list[attacc_timing.Line]]:
+    """A parsed AttAcc trace as each channel's lines in order (channel numbers of the device: stack * 16 +
+    the address's channel), as `attacc_timing` times them."""
+    out: dict[int, list[attacc_timing.Line]] = {}
     for ln in lines:
         kind = _KINDS.get(ln.op)
         if kind is None:
             raise ValueError(f"line {ln.line}: pimc does not time {ln.op}")
-        ch = ln.fields["channel"] + stack * STACK_CHANNELS
-        row = ln.fields["row"] if kind in _AT_ROW else 0
-        last = runs[-1] if runs else None
-        if not (
-            last
-            and kind not in (CommandKind.SFM, CommandKind.SYNC)
-            and (last.kind, last.channel, last.row) == (kind, ch, row)
-        ):
-            last = _Run(kind, ch, row, 0)
-            runs.append(last)
-        last.count += 1
-        if kind in _BUFFER_WRITES:
-            last.slots.add(ln.fields["bank_group"] * 4 + ln.fields["bank"])
-    buffers: dict[int, int] = {}  # channel -> input vectors its global buffer holds
-    for r in runs:
-        if r.kind in _BUFFER_WRITES:
-            r.vectors = buffers[r.channel] = len(r.slots)
-        elif r.kind == CommandKind.MAC_ABK:
-            r.vectors = buffers.get(r.channel, 1)
+        f = ln.fields
+        row = f["row"] if kind in (CommandKind.MAC_ABK, CommandKind.RD_MAC) else -1
+        out.setdefault(f["channel"] + stack * STACK_CHANNELS, []).append(
+            attacc_timing.Line(ln.op, row, f["column"], f["bank"], f["bank_group"])
+        )
+    return out
+
+
+def trace_counts(lines: list[TraceLine], dev: Device, stack: int = 0, refresh: bool = False) -> PimCounts:
+    """Counts of a parsed AttAcc trace: cycles of its slowest channel under the controller model (with the
+    simulator's refresh when `refresh`), energy and commands of `trace_commands`."""
+    total = PimCounts()
+    for cmd in trace_commands(lines, stack):
+        c = command_counts(cmd, dev)
+        c.cycles = 0
+        total.add(c)
+    interval = {v: attacc_timing.mac_interval(dev, v) for v in range(1, attacc_timing.GB_SLOTS + 1)}
+    for channel_lines in _with_intervals(trace_channel_lines(lines, stack), interval):
+        total.cycles = max(total.cycles, attacc_timing.channel_cycles(channel_lines, dev, refresh))
+    return total
+
+
+def _with_intervals(
+    per_channel: dict[int, list[attacc_timing.Line]], interval: dict[int, int]
+) -> list[list[attacc_timing.Line]]:
+    """Each channel's lines with every MAC's nCCDAB for the vectors its global buffer holds (the slots of the
+    channel's last run of PIM_WR_GB / PIM_MV_GB lines)."""
+    out: list[list[attacc_timing.Line]] = []
+    for lines in per_channel.values():
+        vectors, slots, writing = 1, set[int](), False
+        fixed: list[attacc_timing.Line] = []
+        for ln in lines:
+            if ln.op in ("PIM_WR_GB", "PIM_MV_GB"):
+                if not writing:
+                    slots, writing = set(), True
+                slots.add(ln.bank_group * 4 + ln.bank)
+                vectors = len(slots)
+            elif ln.op != "PIM_BARRIER":
+                writing = False
+            fixed.append(ln._replace(interval=interval[vectors]) if ln.op == "PIM_MAC_AB" else ln)
+        out.append(fixed)
+    return out
+
+
+def trace_commands(lines: list[TraceLine], stack: int = 0) -> list[PimCommand]:
+    """A parsed AttAcc trace grouped back into commands, each on one channel: on every channel (in channel
+    order) its runs of lines of one mnemonic on one row between barriers (a MAC's vectors the slots in its
+    channel's global buffer), for the energy and command counts of `trace_counts`."""
     out: list[PimCommand] = []
-    i = 0
-    while i < len(runs):
-        r = runs[i]
-        if r.kind == CommandKind.SYNC:  # a barrier line per channel: one SYNC
-            while i < len(runs) and runs[i].kind == CommandKind.SYNC:
-                i += 1
-            out.append(PimCommand(CommandKind.SYNC))
-            continue
-        j = i + 1
-        while (
-            j < len(runs)
-            and runs[j].kind == r.kind
-            and runs[j].row == r.row
-            and runs[j].count == r.count
-            and runs[j].vectors == r.vectors
-            and runs[j].channel == r.channel + (j - i)
-        ):
-            j += 1
-        mask = channel_span(r.channel, j - i)
-        row = r.row if r.kind in _AT_ROW else None
-        if r.kind == CommandKind.RD_MAC:
-            out.append(PimCommand(r.kind, 0, mask, r.count, row))
-        elif r.kind == CommandKind.SFM:
-            out.append(PimCommand(r.kind, 0, mask))
-        else:
-            out.append(PimCommand(r.kind, r.count, mask, r.vectors, row))
-        i = j
+    for channel, chan_lines in trace_channel_lines(lines, stack).items():
+        mask = 1 << channel
+        vectors, slots, writing = 1, set[int](), False
+        run: list[attacc_timing.Line] = []
+
+        def flush() -> None:
+            if not run:
+                return
+            first, count = run[0], len(run)
+            kind = _KINDS[first.op]
+            if kind in (CommandKind.WR_GB, CommandKind.MV_GB):
+                out.append(PimCommand(kind, count, mask, len({ln.bank_group * 4 + ln.bank for ln in run})))
+            elif kind == CommandKind.MAC_ABK:
+                out.append(PimCommand(kind, count, mask, vectors, first.row))
+            elif kind == CommandKind.RD_MAC:
+                out.append(PimCommand(kind, 0, mask, count, first.row))
+            else:
+                out.extend([PimCommand(kind, 0, mask)] * count)
+            run.clear()
+
+        for ln in chan_lines:
+            if ln.op == "PIM_BARRIER":
+                flush()
+                continue
+            if run and (run[0].op != ln.op or run[0].row != ln.row):
+                flush()
+            if ln.op in ("PIM_WR_GB", "PIM_MV_GB"):
+                if not writing:
+                    slots, writing = set(), True
+                slots.add(ln.bank_group * 4 + ln.bank)
+                vectors = len(slots)
+            else:
+                writing = False
+            run.append(ln)
+        flush()
     return out
 
 

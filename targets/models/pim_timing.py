@@ -74,14 +74,14 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from xdsl.ir import Block
 
 from pimc.dialects import aim, attacc, pim
 from pimc.dialects.pim import PIM_ELEMENT_BYTES, CommandKind, PimCommand, ceil_div, channel_span
-from pimc.targets.models import aim_timing
+from pimc.targets.models import aim_timing, attacc_timing
 from pimc.targets.system import Device
 
 TIMED_KINDS = (
@@ -196,13 +196,16 @@ def stream_counts(commands: Iterable[PimCommand], dev: Device) -> PimCounts:
     """
     total = PimCounts()
     free = [0] * dev.pim.channels
-    if dev.pim.blocking_reads:
+    if dev.pim.blocking_reads or dev.pim.isa == "attacc":
         listed = list(commands)
         for cmd in listed:
             c = command_counts(cmd, dev)
             c.cycles = 0
             total.add(c)
-        total.cycles = aim_timing.aim_stream_cycles(listed, dev)
+        if dev.pim.blocking_reads:
+            total.cycles = aim_timing.aim_stream_cycles(listed, dev)
+        else:
+            total.cycles = attacc_timing.stream_cycles(listed, dev)
         return total
     for cmd in commands:
         c = command_counts(cmd, dev)
@@ -393,7 +396,37 @@ def gemv_counts(
         total.add(command_counts(PimCommand(CommandKind.SYNC), dev))
     if dev.pim.blocking_reads:
         total.cycles = _aim_gemv_cycles(m, k, n, geo, bias, sync, dev)
+    elif dev.pim.isa == "attacc":
+        total.cycles = _attacc_gemv_cycles(m, k, n, geo, bias, sync, dev)
     return total
+
+
+@functools.lru_cache(maxsize=4096)
+def _attacc_gemv_cycles(m: int, k: int, n: int, geo: GemvGeometry, bias: bool, sync: bool, dev: Device) -> int:
+    """AttAcc: the cycles of `gemv_commands` under the HBM3-PIM controller model (attacc_timing), its input
+    vector groups as one repeated piece: equal to `stream_counts` of the emitted commands. Cached per shape."""
+    return attacc_timing.pieces_cycles(_attacc_gemv_pieces(m, k, n, geo, bias, dev, sync), dev)
+
+
+def _attacc_gemv_pieces(
+    m: int, k: int, n: int, geo: GemvGeometry, bias: bool, dev: Device, sync: bool, row: int = 0
+) -> list[attacc_timing.Piece]:
+    """`gemv_commands` as pieces: the full groups of `geo.vectors` input rows (one group's commands, M // v
+    times), the last group, SYNC; `row` added to every row."""
+    cb = dev.pim.column_bytes
+
+    def group(v: int) -> tuple[PimCommand, ...]:
+        return tuple(
+            c if c.row is None else replace(c, row=c.row + row) for _, c in gemv_commands(v, k, n, geo, bias, cb, False)
+        )
+
+    full, last = divmod(m, geo.vectors)
+    pieces: list[attacc_timing.Piece] = [(group(geo.vectors), full)] if full else []
+    if last:
+        pieces.append((group(last), 1))
+    if sync:
+        pieces.append(((PimCommand(CommandKind.SYNC),), 1))
+    return pieces
 
 
 @functools.lru_cache(maxsize=4096)
@@ -469,11 +502,12 @@ def attention_mapping(b: int, hq: int, hkv: int, s: int, t: int, d: int, dv: int
         mapping = AttentionMapping(
             heads, c, channels // c, gemv_geometry(d, t, dev, c), gemv_geometry(t, dv, dev, c), head
         )
-        cycles = (
-            _aim_attention_cycles(rows, d, t, dv, mapping, dev)
-            if dev.pim.blocking_reads
-            else mapping.waves * head.cycles
-        )
+        if dev.pim.blocking_reads:
+            cycles = _aim_attention_cycles(rows, d, t, dv, mapping, dev)
+        elif dev.pim.isa == "attacc":
+            cycles = _attacc_attention_cycles(rows, d, t, dv, mapping, dev)
+        else:
+            cycles = mapping.waves * head.cycles
         key = (cycles, head.energy_pj(dev), c)
         if best is None or key < best[0]:
             best = (key, mapping)
@@ -498,7 +532,39 @@ def attention_counts(b: int, hq: int, hkv: int, s: int, t: int, d: int, dv: int,
     total.add(command_counts(PimCommand(CommandKind.SYNC), dev))
     if dev.pim.blocking_reads:
         total.cycles = _aim_attention_cycles(hq // hkv * s, d, t, dv, mapping, dev)
+    elif dev.pim.isa == "attacc":
+        total.cycles = _attacc_attention_cycles(hq // hkv * s, d, t, dv, mapping, dev)
     return total
+
+
+def _attacc_attention_cycles(rows: int, d: int, t: int, dv: int, mapping: AttentionMapping, dev: Device) -> int:
+    """AttAcc: the cycles of the stream `attention_block` emits (channels run independently, so the op
+    takes as long as the first channel group, which holds a head in every wave)."""
+    return _attacc_attention_cycles_cached(
+        rows, d, t, dv, mapping.heads, mapping.head_channels, mapping.k, mapping.v, dev
+    )
+
+
+@functools.lru_cache(maxsize=1024)
+def _attacc_attention_cycles_cached(
+    rows: int, d: int, t: int, dv: int, heads: int, width: int, kg: GemvGeometry, vg: GemvGeometry, dev: Device
+) -> int:
+    """`_attacc_attention_cycles`: the first group's heads, wave after wave, each its score GEMV over its K
+    cache, the softmax (SFM) and its context GEMV over its V cache fed by the softmax unit (MV_GB), on
+    channels 0 .. width-1 (the V cache's rows after every K row: only which rows are equal matters), then
+    SYNC."""
+    waves = ceil_div(heads, dev.pim.channels // width)
+    k_rows, v_rows = kg.rows(d, t), vg.rows(t, dv)
+    pieces: list[attacc_timing.Piece] = []
+    for w in range(waves):
+        pieces += _attacc_gemv_pieces(rows, d, t, kg, False, dev, False, w * k_rows)
+        pieces.append(((PimCommand(CommandKind.SFM, 0, channel_span(0, kg.channels)),), 1))
+        for cmds, reps in _attacc_gemv_pieces(rows, t, dv, vg, False, dev, False, waves * k_rows + w * v_rows):
+            pieces.append(
+                (tuple(replace(c, kind=CommandKind.MV_GB) if c.kind == CommandKind.WR_GB else c for c in cmds), reps)
+            )
+    pieces.append(((PimCommand(CommandKind.SYNC),), 1))
+    return attacc_timing.pieces_cycles(pieces, dev)
 
 
 def _aim_attention_cycles(rows: int, d: int, t: int, dv: int, mapping: AttentionMapping, dev: Device) -> int:

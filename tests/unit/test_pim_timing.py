@@ -174,6 +174,20 @@ def test_attention_estimate_equals_emitted_commands(preset: str, dims: Attention
         emitted = list(block_commands(Block(aim_attention_commands(lowered, dev))))
         assert stream_counts(emitted, dev) == estimate
         assert [replace(c, row=None) for c in emitted] == generic
+    elif dev.pim.isa == "attacc":
+        # AttAcc's controller reads rows too, and the stream holds the softmax (SFM, then MV_GB for WR_GB)
+        from pimc.passes.convert_pim_to_attacc import attacc_commands
+
+        emitted = list(block_commands(Block(attacc_commands(lowered, dev))))
+        timed = stream_counts(emitted, dev)
+        assert timed.cycles == estimate.cycles
+        assert timed.energy_pj(dev) == pytest.approx(estimate.energy_pj(dev), rel=1e-12)
+        softmax_free = [
+            replace(c, row=None, kind=CommandKind.WR_GB if c.kind == CommandKind.MV_GB else c.kind)
+            for c in emitted
+            if c.kind != CommandKind.SFM
+        ]
+        assert softmax_free == generic
     else:
         assert stream_counts(generic, dev) == estimate
     # every head's score GEMV has G * S rows against T outputs; its context GEMV has Dv outputs
@@ -183,6 +197,10 @@ def test_attention_estimate_equals_emitted_commands(preset: str, dims: Attention
     if dev.pim.blocking_reads:
         # AiM: every head ends with a blocking RD_MAC, so the heads run one after another
         assert estimate.cycles >= mapping.heads * (mapping.head.cycles - dev.pim.tMOD)
+        return
+    if dev.pim.isa == "attacc":
+        # AttAcc: a channel group's heads run wave after wave; a wave takes at least its slowest head's MACs
+        assert estimate.cycles >= mapping.waves * (mapping.head.cycles // 2)
         return
     # the groups run side by side: the op takes one head's time per wave, not per head
     assert estimate.cycles == mapping.waves * mapping.head.cycles
@@ -473,7 +491,7 @@ def _gemv_counts_enumerated(
         total.add(group(last))
     if sync:
         total.add(command_counts(PimCommand(CommandKind.SYNC), dev))
-    if dev.pim.blocking_reads:  # AiM: the cycles of the enumerated command stream
+    if dev.pim.blocking_reads or dev.pim.isa == "attacc":  # AiM, AttAcc: the cycles of the command stream
         total.cycles = stream_counts(
             [c for _, c in gemv_commands(m, k, n, geo, bias, dev.pim.column_bytes, sync)], dev
         ).cycles
@@ -482,7 +500,12 @@ def _gemv_counts_enumerated(
 
 def _attention_mapping_enumerated(b: int, hq: int, hkv: int, s: int, t: int, d: int, dv: int, dev):
     """attention_mapping over `_gemv_counts_enumerated` (the search as it was)."""
-    from pimc.targets.models.pim_timing import AttentionMapping, _aim_attention_cycles, gemv_geometry
+    from pimc.targets.models.pim_timing import (
+        AttentionMapping,
+        _aim_attention_cycles,
+        _attacc_attention_cycles,
+        gemv_geometry,
+    )
 
     heads, rows, channels = b * hkv, hq // hkv * s, dev.pim.channels
     best = None
@@ -494,6 +517,8 @@ def _attention_mapping_enumerated(b: int, hq: int, hkv: int, s: int, t: int, d: 
         )
         # AiM: the heads run one after another (its closed form equals the emitted stream: tested above)
         cycles = _aim_attention_cycles(rows, d, t, dv, mapping, dev) if dev.pim.blocking_reads else None
+        if dev.pim.isa == "attacc":  # AttAcc: the controller model of the emitted stream (tested above)
+            cycles = _attacc_attention_cycles(rows, d, t, dv, mapping, dev)
         key = (mapping.waves * head.cycles if cycles is None else cycles, head.energy_pj(dev), c)
         if best is None or key < best[0]:
             best = (key, mapping)

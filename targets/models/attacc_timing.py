@@ -1,0 +1,549 @@
+"""The AttAcc HBM3-PIM controller's command timing: what `pim_timing.stream_counts` does on a device of
+isa "attacc", and the per-channel command lines that targets/emit/attacc_trace.py writes.
+
+The rules are those of AttAcc's Ramulator 2 (scale-snu/attacc_simulator, `pim_ramulator_src/`), read
+from its source:
+
+- Frontend (pim_loadstore_trace.cpp): trace lines go to their channel's controller strictly in file
+  order, as many per cycle as are accepted; a full queue stalls every later line. So a trace written
+  channel by channel starves the other channels. pimc's traces interleave the channels line by line
+  within each op (`interleave`), and every channel's queue stays full: each channel then runs as if
+  fed alone, which is what this model times.
+- Controller (hbm3_pim_controller.cpp): per channel a PIM request buffer of 32 entries (ReqBuffer's
+  default size). Each cycle it issues at most one command chosen by the scheduler and, in the same
+  cycle, a second one if that is of the other type (row commands ACTAB/PREA vs column commands
+  MACAB/WRGB/MVSB/MVGB/SFM).
+- Scheduler (pim_scheduler.cpp `get_best_request`/`compare`): a request's command is its
+  prerequisite first (a MAC_AB on a row its banks do not hold open needs PREA when another row is
+  open, ACTAB when they are closed: RequireAllBanksRowOpen in the preq patch). Among the buffered
+  requests the oldest one whose command is ready wins (FCFS among equals), except that a ready PREA
+  loses while a request that hits the open row is buffered. A PIM_BARRIER at the head is dropped; a
+  column command behind a barrier is never chosen, a row command behind it is (so the next row opens
+  while the commands before the barrier still run). A request leaves the buffer when its final
+  command (MACAB, WRGB, ...) issues; barriers are the only ordering between a channel's data-path
+  and MAC commands, so pimc puts one between every two commands of different kinds on a channel
+  (what the artifact's generator gen_trace_attacc_bank.py does between score MACs, MV_SB, softmax
+  and MV_GB, and context MACs): otherwise a MV_SB would read results before their MACs ran.
+- Timing (HBM3-PIM.cpp, preset HBM3_5.2Gbps_NPC, in cycles of tCK = 0.769 ns), per channel:
+  MACAB to MACAB nCCDAB (`mac_interval_cycles` x the vectors' lane groups, 4), ACTAB to MACAB nRCDRD
+  (`tRCD_MAC`, 19), ACTAB to PREA nRAS (45), MACAB to PREA nRTPL (`tRTP`, 8), PREA to ACTAB nRP (19),
+  ACTAB to ACTAB nRC (`tRC`, 63), ACTAB to PREA or ACTAB at least 2 (a 2-cycle row command). The data
+  path (WRGB, MVSB, MVGB, SFM; "can be executed simultaneously with MACAB ... because their data paths
+  are different"): nBL 2 within a pseudo-channel, nCCDS 2 within a rank, nCCDL 4 within a bank group
+  (`tCCD_S`, `tCCD_S`, `tCCD_L`); pimc addresses every data-path line to pseudo-channel 0, rank 0 and
+  names the global-buffer slot with the bank and bank-group fields.
+
+A channel is done one cycle after its last command; a stream takes as long as its slowest channel.
+Channels are independent: a PIM_BARRIER orders one channel's queue, it does not wait for the other
+channels (pimc's SYNC is a barrier on every channel, as attacc.barrier is). The simulator's refresh
+(AllBankHBM3) is not part of these cycles: `PimCounts.time_ns` stretches them by tREFI / (tREFI -
+tRFC) as for every device.
+
+Energy and command counts are `pim_timing.command_counts`' (they do not depend on timing).
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Iterable, Sequence
+from typing import NamedTuple
+
+from pimc.dialects.pim import PIM_ELEMENT_BYTES, CommandKind, PimCommand, ceil_div
+from pimc.targets.system import Device
+
+QUEUE = 32
+"""Entries of a channel controller's PIM request buffer (Ramulator 2's ReqBuffer default max_size, which
+HBM3PIMController does not change)."""
+ROW_COMMAND_CYCLES = 2
+"""ACTAB occupies the command bus for 2 cycles (HBM3-PIM.cpp: "2-cycle ACT command", ACTAB to ACTAB, PREA)."""
+GB_COLUMNS = 32
+"""Columns of one global-buffer slot: the address's 5-bit column field."""
+GB_SLOTS = 16
+"""Slots the bank (2 bits) and bank-group (2 bits) fields of a PIM_WR_GB address can name."""
+
+_NEVER = -(10**15)
+
+BARRIER, MAC, DATA = 0, 1, 2
+"""Kinds of a channel's line: a PIM_BARRIER, a PIM_MAC_AB (a MAC on all banks), a data-path command."""
+
+
+class Line(NamedTuple):
+    """One trace line on one channel: `op` the mnemonic; `row`/`column` the address's fields (-1: none);
+    `bank`/`bank_group` the address's bank fields; `interval` a MAC's cycles to the next MAC (nCCDAB)."""
+
+    op: str
+    row: int = -1
+    column: int = 0
+    bank: int = 0
+    bank_group: int = 0
+    interval: int = 0
+
+    @property
+    def kind(self) -> int:
+        return BARRIER if self.op == "PIM_BARRIER" else MAC if self.op == "PIM_MAC_AB" else DATA
+
+
+BARRIER_LINE = Line("PIM_BARRIER")
+
+
+def mac_interval(dev: Device, vectors: int) -> int:
+    """nCCDAB for a MAC serving `vectors` input vectors: mac_interval_cycles * ceil(v * column elements / lanes)
+    (`pim_timing.mac_cycles_per_column`)."""
+    return dev.pim.mac_interval_cycles * ceil_div(
+        vectors * dev.pim.column_bytes // PIM_ELEMENT_BYTES, dev.pim.mac_lanes
+    )
+
+
+Step = tuple[CommandKind, int, int, int]
+"""One channel's share of a command: (kind, opsize, vectors, row or -1); a barrier is (SYNC, 0, 0, -1)."""
+BARRIER_STEP: Step = (CommandKind.SYNC, 0, 0, -1)
+
+
+def command_step(cmd: PimCommand) -> Step:
+    return (cmd.kind, cmd.opsize, cmd.vectors, -1 if cmd.row is None else cmd.row)
+
+
+@functools.lru_cache(maxsize=8192)
+def step_lines(step: Step, dev: Device) -> tuple[Line, ...]:
+    """One channel's lines of an all-bank command (every channel of its mask gets the same lines):
+
+    WR_GB / MV_GB of v vectors   v x opsize/v lines: column c of vector j is global-buffer column
+                                 i = 32 j + c, at column i % 32, bank (i // 32) % 4, bank group i // 128
+    MAC_ABK                      opsize lines at `row`, columns 0 .. opsize-1
+    RD_MAC                       `vectors` (results per bank) PIM_MV_SB at `row`, column = result % 32
+    SFM                          one PIM_SFM
+    SYNC                         one PIM_BARRIER
+    """
+    kind, opsize, vectors, row = step
+    if kind in (CommandKind.WR_GB, CommandKind.MV_GB):
+        op = "PIM_WR_GB" if kind == CommandKind.WR_GB else "PIM_MV_GB"
+        columns = opsize // vectors
+        return tuple(
+            Line(op, -1, i % GB_COLUMNS, i // GB_COLUMNS % 4, i // 128 % 4)
+            for j in range(vectors)
+            for i in range(j * GB_COLUMNS, j * GB_COLUMNS + columns)
+        )
+    if kind == CommandKind.MAC_ABK:
+        interval = mac_interval(dev, vectors)
+        return tuple(Line("PIM_MAC_AB", row, c, interval=interval) for c in range(opsize))
+    if kind == CommandKind.RD_MAC:
+        return tuple(Line("PIM_MV_SB", row, r % GB_COLUMNS) for r in range(vectors))
+    if kind == CommandKind.SFM:
+        return (Line("PIM_SFM"),)
+    if kind == CommandKind.SYNC:
+        return (BARRIER_LINE,)
+    raise ValueError(f"no AttAcc lines for PIM command '{kind}'")
+
+
+def channel_programs(commands: Iterable[PimCommand], channels: int) -> list[tuple[Step, ...]]:
+    """Each channel's steps of a command sequence, in order: a barrier between two commands of different
+    kinds on a channel (module docstring), and SYNC a barrier on every channel. Channels that every mask
+    takes or leaves together get the same program, built once."""
+    listed = list(commands)
+    everyone = (1 << channels) - 1
+    classes = [everyone]  # channel sets that no mask tells apart
+    for mask in {c.channel_mask for c in listed if c.kind != CommandKind.SYNC}:
+        if mask >> channels:
+            raise ValueError(f"channel mask {mask:#x} leaves the device's {channels} channels")
+        classes = [part for cls in classes for part in (cls & mask, cls & ~mask) if part]
+    out: list[tuple[Step, ...]] = [()] * channels
+    for cls in classes:
+        bit = cls & -cls
+        program: list[Step] = []
+        last: CommandKind | None = None
+        for cmd in listed:
+            if cmd.kind == CommandKind.SYNC:
+                program.append(BARRIER_STEP)
+                last = None
+            elif cmd.channel_mask & bit:
+                if last is not None and last != cmd.kind:
+                    program.append(BARRIER_STEP)
+                program.append(command_step(cmd))
+                last = cmd.kind
+        shared = tuple(program)
+        rest = cls
+        while rest:
+            out[(rest & -rest).bit_length() - 1] = shared
+            rest &= rest - 1
+    return out
+
+
+Piece = tuple[tuple[PimCommand, ...], int]
+"""Commands run `reps` times over: (commands, reps)."""
+
+
+def piece_programs(pieces: Sequence[Piece], channels: int) -> list[tuple[tuple[tuple[Step, ...], int], ...]]:
+    """Each channel's program of pieces, still as pieces: (steps, reps) with the barriers `channel_programs`
+    would put (between two commands of different kinds, SYNC a barrier), a repeated piece as its first
+    repetition then the rest (which may begin with a barrier). Equal to `channel_programs` of the pieces
+    unrolled, without unrolling them."""
+    everyone = (1 << channels) - 1
+    classes = [everyone]
+    for mask in {c.channel_mask for cmds, _ in pieces for c in cmds if c.kind != CommandKind.SYNC}:
+        if mask >> channels:
+            raise ValueError(f"channel mask {mask:#x} leaves the device's {channels} channels")
+        classes = [part for cls in classes for part in (cls & mask, cls & ~mask) if part]
+    out: list[tuple[tuple[tuple[Step, ...], int], ...]] = [()] * channels
+    for cls in classes:
+        bit = cls & -cls
+        program: list[tuple[tuple[Step, ...], int]] = []
+        last: CommandKind | None = None
+        for cmds, reps in pieces:
+            if reps <= 0:
+                continue
+            raw = [c for c in cmds if c.kind == CommandKind.SYNC or c.channel_mask & bit]
+            if not raw:
+                continue
+
+            def steps(after: CommandKind | None, raw: list[PimCommand] = raw) -> tuple[list[Step], CommandKind | None]:
+                out_steps: list[Step] = []
+                for c in raw:
+                    if c.kind == CommandKind.SYNC:
+                        out_steps.append(BARRIER_STEP)
+                        after = None
+                        continue
+                    if after is not None and after != c.kind:
+                        out_steps.append(BARRIER_STEP)
+                    out_steps.append(command_step(c))
+                    after = c.kind
+                return out_steps, after
+
+            head, last = steps(last)
+            program.append((tuple(head), 1))
+            if reps > 1:
+                body, _ = steps(last)
+                program.append((tuple(body), reps - 1))
+        shared = tuple(program)
+        rest = cls
+        while rest:
+            out[(rest & -rest).bit_length() - 1] = shared
+            rest &= rest - 1
+    return out
+
+
+@functools.lru_cache(maxsize=4096)
+def _pieces_cycles(program: tuple[tuple[tuple[Step, ...], int], ...], dev: Device, refresh: bool) -> int:
+    """`_run` of a channel's program given as pieces, pieces of 4 or more repetitions fast-forwarded."""
+    track = _Track()
+    periods: list[tuple[int, int, int]] = []
+    for steps, reps in program:
+        body = program_lines(steps, dev)
+        if reps >= 4 and body:
+            periods.append((len(track.lines), len(body), reps))
+        track.add(body, reps)
+    return _run(track, *_params(dev, refresh), periods=tuple(periods)) if track.lines else 0
+
+
+def pieces_cycles(pieces: Sequence[Piece], dev: Device, refresh: bool = False) -> int:
+    """Cycles of commands given as repeated pieces: equal to `stream_cycles` of them unrolled."""
+    programs = {id(p): p for p in piece_programs(pieces, dev.pim.channels)}.values()
+    return max((_pieces_cycles(p, dev, refresh) for p in programs), default=0)
+
+
+def program_lines(program: Sequence[Step], dev: Device) -> list[Line]:
+    """A channel's lines of its steps."""
+    out: list[Line] = []
+    for step in program:
+        out += step_lines(step, dev)
+    return out
+
+
+def interleave(per_channel: Sequence[Sequence[Line]]) -> list[tuple[int, Line]]:
+    """(index into per_channel, line) in the order the trace holds them: line i of every channel before line
+    i + 1 of any."""
+    longest = max((len(ls) for ls in per_channel), default=0)
+    return [(c, ls[i]) for i in range(longest) for c, ls in enumerate(per_channel) if i < len(ls)]
+
+
+@functools.lru_cache(maxsize=4096)
+def _program_cycles(program: tuple[Step, ...], dev: Device, refresh: bool) -> int:
+    """`_run` of a channel's program, its runs of one repeated block (a GEMV's input-vector groups)
+    fast-forwarded."""
+    if not program:
+        return 0
+    track = _Track()
+    periods: list[tuple[int, int, int]] = []
+    i = 0
+    for start, steps, reps in _periodic_runs(program):
+        track.add(program_lines(program[i:start], dev))
+        body = program_lines(program[start : start + steps], dev)
+        periods.append((len(track.lines), len(body), reps))
+        track.add(body, reps)
+        i = start + steps * reps
+    track.add(program_lines(program[i:], dev))
+    return _run(track, *_params(dev, refresh), periods=tuple(periods))
+
+
+class _Track:
+    """A channel's lines with what the scheduler looks up for each, built piece by piece (a repeated
+    block's lists multiplied, not recomputed line by line)."""
+
+    def __init__(self, lines: Sequence[Line] = ()) -> None:
+        self.lines: list[Line] = []
+        self.kinds: list[int] = []
+        self.keys: list[object] = []
+        self.rows: list[int] = []
+        self.interval = 0
+        self.add(lines)
+
+    def add(self, lines: Sequence[Line], times: int = 1) -> None:
+        if not lines:
+            return
+        self.lines += list(lines) * times
+        self.kinds += [ln.kind for ln in lines] * times
+        # the fields a line's ready cycle depends on (None: a barrier), and a MAC's row (to find hits)
+        self.keys += [
+            None if ln.op == "PIM_BARRIER" else (ln.op, ln.row, ln.bank_group, ln.interval) for ln in lines
+        ] * times
+        self.rows += [ln.row if ln.op == "PIM_MAC_AB" else -2 for ln in lines] * times
+        self.interval = max(self.interval, max(ln.interval for ln in lines))
+
+
+MAX_PERIOD_STEPS = 512
+"""The longest block `_periodic_runs` looks for."""
+
+
+def _periodic_runs(program: tuple[Step, ...]) -> list[tuple[int, int, int]]:
+    """(start, P, R) for every stretch of the program that is one block of P steps R >= 4 times over, left
+    to right (at each start the shortest P that covers the most steps; P <= MAX_PERIOD_STEPS)."""
+    n = len(program)
+    out: list[tuple[int, int, int]] = []
+    i = 0
+    while i < n:
+        best = (0, 0)
+        first = program[i]
+        for p in range(1, min(MAX_PERIOD_STEPS, (n - i) // 4) + 1):
+            if program[i + p] != first or program[i + p : i + 2 * p] != program[i : i + p]:
+                continue
+            r = 2
+            while program[i + r * p : i + (r + 1) * p] == program[i : i + p]:
+                r += 1
+            if r >= 4 and r * p > best[0] * best[1]:
+                best = (p, r)
+        if best[0]:
+            out.append((i, *best))
+            i += best[0] * best[1]
+        else:
+            i += 1
+    return out
+
+
+def _params(dev: Device, refresh: bool) -> tuple[int, ...]:
+    p = dev.pim
+    return (p.tRCD_MAC, p.tRAS, p.tRTP, p.tRP, p.tRC, p.tCCD_S, p.tCCD_L, p.tREFI if refresh else 0, p.tRFC)
+
+
+def channel_cycles(lines: Sequence[Line], dev: Device, refresh: bool = False) -> int:
+    """Cycles one channel's controller takes for its lines from an idle start (closed banks, empty queue):
+    one cycle after its last command (module docstring). With `refresh`, the simulator's all-bank refresh
+    (`_run`) from that start, else none."""
+    return _run(_Track(lines), *_params(dev, refresh)) if lines else 0
+
+
+def _run(
+    track: _Track,
+    t_rcd: int,
+    t_ras: int,
+    t_rtp: int,
+    t_rp: int,
+    t_rc: int,
+    t_ccd_s: int,
+    t_ccd_l: int,
+    t_refi: int = 0,
+    t_rfc: int = 0,
+    periods: tuple[tuple[int, int, int], ...] = (),
+) -> int:
+    """The scheduler of one channel (module docstring), event by event: at each step the cycle at which the
+    oldest ready candidate in the 32-entry window can issue, then a second command of the other type.
+
+    Refresh (t_refi > 0; all_bank_refresh_hbm3.cpp and the controller's priority buffer): at every t_refi-th
+    cycle of the controller's clock (which counts from 1, so at t_refi - 1 here) two REFab, one per
+    pseudo-channel, become due. While one is due it is the first choice of every cycle: its command is PREA
+    while a row is open (ACTAB + nRAS, MACAB + nRTPL), then REFab, one per cycle (the pseudo-channel-level
+    PREA-to-REFab nRP and ACTAB-to-REFab nRC never bind: PREA and ACTAB update the timing of the levels down
+    to their scope, and the simulator's command log shows REFab the cycle after PREA);
+    until it has issued no PIM row command issues, and a PIM column command only as the cycle's second
+    command when it is the oldest ready one. ACTAB then waits nRFC after the last REFab.
+
+    `periods`: (start, L, R) where lines[start : start + L * R] is one block of L lines R times. Without refresh the scheduler is invariant under a
+    shift of time, so once its state where the head enters a repetition (every time relative to the
+    cycle being scheduled, times too old to bind clamped; which window entries already issued; the open
+    row) equals its state at an earlier repetition, every later repetition repeats that stretch: whole
+    stretches are skipped, shifting every time, up to two repetitions before the end. Exact, and in time
+    independent of R.
+    """
+    lines, kinds, keys, rows = track.lines, track.kinds, track.keys, track.rows
+    n = len(lines)
+    done = bytearray(n)
+    head = 0  # first entry not yet removed
+    open_row: int | None = None
+    t_act = t_pre = t_mac = t_data = t_ref = _NEVER
+    bg_last: dict[int, int] = {}
+    now = 0  # the cycle being scheduled
+    last_issue = -1
+    next_refresh = t_refi - 1 if t_refi > 0 else -1
+    due = 0  # REFab still to issue
+
+    def ready(i: int) -> tuple[int, int]:
+        """(cycle the entry's next command can issue, 0 row command / 1 column command)."""
+        ln = lines[i]
+        if kinds[i] == DATA:
+            return max(t_data + t_ccd_s, bg_last.get(ln.bank_group, _NEVER) + t_ccd_l), 1
+        if open_row == ln.row:
+            return max(t_act + t_rcd, t_mac + ln.interval), 1
+        if open_row is not None:  # PREA
+            return max(t_act + t_ras, t_mac + t_rtp, t_act + ROW_COMMAND_CYCLES, t_pre + 1), 0
+        return max(t_pre + t_rp, t_act + t_rc, t_ref + t_rfc), 0  # ACTAB
+
+    def refresh_ready() -> int:
+        if open_row is not None:
+            return max(t_act + t_ras, t_mac + t_rtp, t_act + ROW_COMMAND_CYCLES)
+        return max(t_pre + 1, t_ref + 1)
+
+    def pick(at: int | None) -> tuple[int, int, int] | None:
+        """The request the scheduler chooses at cycle `at` (None: the one that can issue first, at its cycle),
+        or None when nothing is ready then. Of consecutive entries with equal timing keys only the oldest can
+        be chosen (they are ready at the same cycle), so only it is timed."""
+        nonlocal head
+        # barriers at the head are dropped (get_best_request removes one at each of its calls)
+        while head < n and (done[head] or kinds[head] == BARRIER):
+            done[head] = 1
+            head += 1
+        window: list[int] = []  # the first QUEUE entries not yet removed
+        i = head
+        while i < n and len(window) < QUEUE:
+            if not done[i]:
+                window.append(i)
+            i += 1
+        hits = open_row is not None and any(rows[j] == open_row for j in window)
+        best: tuple[int, int, int] | None = None
+        behind = False
+        previous: object = None
+        for j in window:
+            key = keys[j]
+            if key is None:  # a barrier
+                behind, previous = True, None
+                continue
+            if key == previous:
+                continue
+            previous = key
+            t, typ = ready(j)
+            if (behind and typ == 1) or (typ == 0 and open_row is not None and hits):
+                continue  # a column command behind a barrier; a PREA while a request hits the open row
+            if at is not None:
+                if t <= at:
+                    return (at, typ, j)
+            elif best is None or t < best[0]:
+                best = (t, typ, j)
+        return best
+
+    def issue(at: int, typ: int, j: int) -> None:
+        nonlocal t_act, t_pre, t_mac, t_data, open_row
+        if typ == 1:
+            if kinds[j] == DATA:
+                t_data = at
+                bg_last[lines[j].bank_group] = at
+            else:
+                t_mac = at
+            done[j] = 1
+        elif open_row is not None:
+            t_pre, open_row = at, None
+        else:
+            t_act, open_row = at, lines[j].row
+
+    segments = list(periods) if t_refi <= 0 else []
+    horizon = max(t_rcd, t_ras, t_rtp, t_rp, t_rc, t_ccd_s, t_ccd_l, track.interval)
+    seen: dict[tuple[object, ...], tuple[int, int, int]] = {}  # state -> (repetition, now, last_issue)
+    rep_at = 0  # the next repetition of segments[0] whose entry by the head takes a snapshot
+
+    def rel(t: int) -> int:
+        return max(t - now, -horizon - 1)
+
+    while True:
+        while segments and head >= segments[0][0] + segments[0][1] * (segments[0][2] - 2):
+            segments.pop(0)  # too close to its end to skip any more
+            seen.clear()
+            rep_at = 0
+        if segments and head >= segments[0][0] + rep_at * segments[0][1]:
+            start, body, reps = segments[0]
+            r = (head - start) // body
+            rep_at = r + 1
+            state = (
+                head - start - r * body,
+                bytes(done[head : head + 2 * QUEUE]),
+                open_row,
+                rel(t_act),
+                rel(t_pre),
+                rel(t_mac),
+                rel(t_data),
+                tuple(sorted((g, rel(t)) for g, t in bg_last.items())),
+                rel(last_issue),
+            )
+            if state in seen:
+                r0, now0, last0 = seen[state]
+                span, shift = r - r0, now - now0
+                skip = (reps - 2 - r) // span
+                if skip > 0:
+                    jump, dt = skip * span * body, skip * shift
+                    window = done[head : head + 2 * QUEUE]
+                    head += jump
+                    done[head : head + 2 * QUEUE] = window
+                    now += dt
+                    last_issue += dt
+                    t_act, t_pre, t_mac, t_data = t_act + dt, t_pre + dt, t_mac + dt, t_data + dt
+                    bg_last = {g: t + dt for g, t in bg_last.items()}
+                    rep_at = (head - start) // body + 1
+                    seen.clear()
+                    continue
+            seen[state] = (r, now, last_issue)
+        if due:
+            # a refresh is due: its command first, then a PIM column command as the second
+            t_r = max(now, refresh_ready())
+            earliest = pick(None)
+            if earliest is not None and earliest[1] == 1 and earliest[0] < t_r:
+                at = max(now, earliest[0])
+                second = pick(at)
+                if second is not None and second[1] == 1:
+                    issue(*second)
+                    last_issue, now = at, at + 1
+                    continue
+                if second is None or second[1] == 0:  # a ready row command is the oldest: nothing issues
+                    now = at + 1
+                    continue
+            at = t_r
+            if open_row is not None:
+                t_pre, open_row = at, None
+            else:
+                t_ref = at
+                due -= 1
+            second = pick(at)
+            if second is not None and second[1] == 1:
+                issue(*second)
+            last_issue, now = at, at + 1
+            continue
+        earliest = pick(None)
+        if earliest is None:
+            break
+        at = max(now, earliest[0])
+        if 0 <= next_refresh <= at:
+            at = max(now, next_refresh)
+            next_refresh += t_refi
+            due = 2
+            now = at
+            continue
+        first = pick(at)
+        assert first is not None
+        issue(*first)
+        second = pick(at)
+        if second is not None and second[1] != first[1]:
+            issue(*second)
+        last_issue = at
+        now = at + 1
+    assert head >= n, "a channel's lines stopped issuing"
+    return last_issue + 1
+
+
+def stream_cycles(commands: Iterable[PimCommand], dev: Device, refresh: bool = False) -> int:
+    """Cycles of a command sequence on an AttAcc device: its slowest channel's `channel_cycles`."""
+    programs = {id(p): p for p in channel_programs(commands, dev.pim.channels)}.values()
+    return max((_program_cycles(p, dev, refresh) for p in programs), default=0)
