@@ -8,31 +8,30 @@ group 2, rank 1, pseudo-channel 1, channel 4) say where a command goes. One
 simulated HBM3 stack has 16 channels; a device with more gets one trace per stack
 (device channel c is channel c % 16 of stack c // 16).
 
-Each `attacc` op becomes, for every channel of its channel set in order:
+Each channel's lines are its program (targets/models/attacc_timing.py
+`channel_programs`, `step_lines`): every command whose channel set holds the
+channel, a PIM_BARRIER between two commands of different kinds and for SYNC
+(attacc.barrier); within each op the channels of a stack are interleaved line by
+line (`interleave`), because the simulator's frontend feeds its channels' 32-entry
+queues strictly in file order. Lines per command:
 
     attacc.wr_gb / mv_gb   vectors x opsize lines PIM_WR_GB / PIM_MV_GB: column c of
                            vector j is global-buffer column i = 32 j + c, written at
                            column i % 32, bank (i // 32) % 4, bank group i // 128
-                           (the bank fields name the buffer's 32-column slot; the
-                           simulator times these lines on the data path only)
+                           (the bank fields name the buffer's 32-column slot)
     attacc.mac_ab          opsize lines PIM_MAC_AB: columns 0 .. opsize-1 of `row`
                            (all-bank: bank fields 0; the simulator adds ACTAB/PREA)
     attacc.mv_sb           `outputs` lines PIM_MV_SB at `row`, column = result index % 32
     attacc.sfm             one PIM_SFM
-    attacc.barrier         one PIM_BARRIER on every channel of the stack
 
 A MAC that serves several input vectors (PAPI's FC-PIM: 64 lanes, 4 vectors per
-column read) is still one PIM_MAC_AB per column: the trace has no vector field,
-and the simulator times a PIM_MAC_AB as one column's MAC, which is what the
-wider lanes take for their vectors (pim_timing.mac_cycles_per_column). Which
-vectors a MAC serves is what the channel's global buffer holds: the slots the
+column read) is still one PIM_MAC_AB per column: the trace has no vector field.
+Which vectors a MAC serves is what the channel's global buffer holds: the slots the
 last PIM_WR_GB / PIM_MV_GB run on that channel wrote.
 
-`trace_commands` reverses this: it groups a trace's lines back into all-bank
-commands (a channel's run of same-op lines on one row is one command, and equal
-commands on consecutive channels are one command over them; a MAC's vectors are
-the slots in its channel's buffer), which `pim_timing.stream_counts` times; tests
-check that this equals the timing of the IR stream and the report's estimates.
+`trace_counts` times a parsed trace back (each channel's lines under the controller
+model; energy from `trace_commands`, its runs of lines as one-channel commands);
+tests check that this equals the timing of the IR stream and the report's estimates.
 """
 
 from __future__ import annotations
@@ -165,7 +164,6 @@ def emit_attacc_traces(
     docstring; each block of commands rendered from a template shared by every block of its
     `pim.stream_signature`, as in aim_trace). A TraceTooLargeError if they would exceed
     trace_files.MAX_TRACE_LINES lines."""
-    channels = dev.pim.channels
     macros = [
         op for op in (pim.macros(module) if ops is None else ops) if op.commands.blocks and device_of(op) == device
     ]
@@ -246,31 +244,14 @@ def trace_commands(lines: list[TraceLine], stack: int = 0) -> list[PimCommand]:
     channel's global buffer), for the energy and command counts of `trace_counts`."""
     out: list[PimCommand] = []
     for channel, chan_lines in trace_channel_lines(lines, stack).items():
-        mask = 1 << channel
         vectors, slots, writing = 1, set[int](), False
         run: list[attacc_timing.Line] = []
-
-        def flush() -> None:
-            if not run:
-                return
-            first, count = run[0], len(run)
-            kind = _KINDS[first.op]
-            if kind in (CommandKind.WR_GB, CommandKind.MV_GB):
-                out.append(PimCommand(kind, count, mask, len({ln.bank_group * 4 + ln.bank for ln in run})))
-            elif kind == CommandKind.MAC_ABK:
-                out.append(PimCommand(kind, count, mask, vectors, first.row))
-            elif kind == CommandKind.RD_MAC:
-                out.append(PimCommand(kind, 0, mask, count, first.row))
-            else:
-                out.extend([PimCommand(kind, 0, mask)] * count)
-            run.clear()
-
-        for ln in chan_lines:
+        for ln in [*chan_lines, attacc_timing.BARRIER_LINE]:
+            if run and (ln.op == "PIM_BARRIER" or run[0].op != ln.op or run[0].row != ln.row):
+                out += _run_commands(run, 1 << channel, vectors)
+                run = []
             if ln.op == "PIM_BARRIER":
-                flush()
                 continue
-            if run and (run[0].op != ln.op or run[0].row != ln.row):
-                flush()
             if ln.op in ("PIM_WR_GB", "PIM_MV_GB"):
                 if not writing:
                     slots, writing = set(), True
@@ -279,8 +260,20 @@ def trace_commands(lines: list[TraceLine], stack: int = 0) -> list[PimCommand]:
             else:
                 writing = False
             run.append(ln)
-        flush()
     return out
+
+
+def _run_commands(run: list[attacc_timing.Line], mask: int, vectors: int) -> list[PimCommand]:
+    """The one-channel command(s) of a run of lines of one mnemonic on one row; a MAC serves `vectors`."""
+    first, count = run[0], len(run)
+    kind = _KINDS[first.op]
+    if kind in (CommandKind.WR_GB, CommandKind.MV_GB):
+        return [PimCommand(kind, count, mask, len({ln.bank_group * 4 + ln.bank for ln in run}))]
+    if kind == CommandKind.MAC_ABK:
+        return [PimCommand(kind, count, mask, vectors, first.row)]
+    if kind == CommandKind.RD_MAC:
+        return [PimCommand(kind, 0, mask, count, first.row)]
+    return [PimCommand(kind, 0, mask)] * count
 
 
 @dataclass(frozen=True)

@@ -46,7 +46,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Iterable, Sequence
-from typing import NamedTuple
+from typing import NamedTuple, cast
 
 from pimc.dialects.pim import PIM_ELEMENT_BYTES, CommandKind, PimCommand, ceil_div
 from pimc.targets.system import Device
@@ -168,52 +168,97 @@ def channel_programs(commands: Iterable[PimCommand], channels: int) -> list[tupl
     return out
 
 
-Piece = tuple[tuple[PimCommand, ...], int]
-"""Commands run `reps` times over: (commands, reps)."""
+Piece = tuple[tuple["PimCommand | Piece", ...], int, int]
+"""A body of commands and pieces run `reps` times over, repetition r with `row_step` * r added to every
+row: (body, reps, row_step)."""
+
+Run = tuple[tuple["Step | Run", ...], int, int]
+"""A channel's body of steps and runs `reps` times over, repetition r with `row_step` * r added to every
+row."""
 
 
-def piece_programs(pieces: Sequence[Piece], channels: int) -> list[tuple[tuple[tuple[Step, ...], int], ...]]:
-    """Each channel's program of pieces, still as pieces: (steps, reps) with the barriers `channel_programs`
-    would put (between two commands of different kinds, SYNC a barrier), a repeated piece as its first
-    repetition then the rest (which may begin with a barrier). Equal to `channel_programs` of the pieces
-    unrolled, without unrolling them."""
+def shift_step(step: Step, delta: int) -> Step:
+    """The step with `delta` added to its row (a step without a row unchanged)."""
+    return step if delta == 0 or step[3] < 0 else (step[0], step[1], step[2], step[3] + delta)
+
+
+def _is_step(item: Step | Run) -> bool:
+    return isinstance(item[0], CommandKind)
+
+
+def _shift(items: tuple[Step | Run, ...], delta: int) -> tuple[Step | Run, ...]:
+    if delta == 0:
+        return items
+    out: list[Step | Run] = []
+    for it in items:
+        if _is_step(it):
+            out.append(shift_step(cast(Step, it), delta))
+        else:
+            body, reps, row_step = cast(Run, it)
+            out.append((_shift(body, delta), reps, row_step))
+    return tuple(out)
+
+
+def _masks(items: Iterable[PimCommand | Piece]) -> set[int]:
+    out: set[int] = set()
+    for it in items:
+        if isinstance(it, PimCommand):
+            if it.kind != CommandKind.SYNC:
+                out.add(it.channel_mask)
+        elif it[1] > 0:
+            out |= _masks(it[0])
+    return out
+
+
+def piece_programs(pieces: Sequence[Piece], channels: int) -> list[tuple[Step | Run, ...]]:
+    """Each channel's program of pieces, still as runs: steps and (body, reps, row_step) runs with the
+    barriers `channel_programs` would put (between two commands of different kinds, SYNC a barrier), a
+    repeated piece as its first repetition then the rest (which may begin with a barrier). Equal to
+    `channel_programs` of the pieces unrolled, without unrolling them."""
     everyone = (1 << channels) - 1
     classes = [everyone]
-    for mask in {c.channel_mask for cmds, _ in pieces for c in cmds if c.kind != CommandKind.SYNC}:
+    for mask in _masks(pieces):
         if mask >> channels:
             raise ValueError(f"channel mask {mask:#x} leaves the device's {channels} channels")
         classes = [part for cls in classes for part in (cls & mask, cls & ~mask) if part]
-    out: list[tuple[tuple[tuple[Step, ...], int], ...]] = [()] * channels
+    out: list[tuple[Step | Run, ...]] = [()] * channels
     for cls in classes:
         bit = cls & -cls
-        program: list[tuple[tuple[Step, ...], int]] = []
-        last: CommandKind | None = None
-        for cmds, reps in pieces:
-            if reps <= 0:
-                continue
-            raw = [c for c in cmds if c.kind == CommandKind.SYNC or c.channel_mask & bit]
-            if not raw:
-                continue
 
-            def steps(after: CommandKind | None, raw: list[PimCommand] = raw) -> tuple[list[Step], CommandKind | None]:
-                out_steps: list[Step] = []
-                for c in raw:
-                    if c.kind == CommandKind.SYNC:
-                        out_steps.append(BARRIER_STEP)
-                        after = None
-                        continue
-                    if after is not None and after != c.kind:
-                        out_steps.append(BARRIER_STEP)
-                    out_steps.append(command_step(c))
-                    after = c.kind
-                return out_steps, after
+        def lower(
+            items: Iterable[PimCommand | Piece], after: CommandKind | None, bit: int = bit
+        ) -> tuple[list[Step | Run], CommandKind | None, bool]:
+            """(the channel's steps and runs of `items`, the kind of its last command, whether any
+            command or barrier is the channel's)."""
+            got: list[Step | Run] = []
+            any_line = False
+            for it in items:
+                if isinstance(it, PimCommand):
+                    if it.kind == CommandKind.SYNC:
+                        got.append(BARRIER_STEP)
+                        after, any_line = None, True
+                    elif it.channel_mask & bit:
+                        if after is not None and after != it.kind:
+                            got.append(BARRIER_STEP)
+                        got.append(command_step(it))
+                        after, any_line = it.kind, True
+                    continue
+                body, reps, row_step = it
+                if reps <= 0:
+                    continue
+                first, after_first, mine = lower(body, after)
+                if not mine:
+                    continue
+                any_line = True
+                got += first
+                if reps > 1:
+                    rest, after, _ = lower(body, after_first)
+                    got.append((_shift(tuple(rest), row_step), reps - 1, row_step))
+                else:
+                    after = after_first
+            return got, after, any_line
 
-            head, last = steps(last)
-            program.append((tuple(head), 1))
-            if reps > 1:
-                body, _ = steps(last)
-                program.append((tuple(body), reps - 1))
-        shared = tuple(program)
+        shared = tuple(lower(pieces, None)[0])
         rest = cls
         while rest:
             out[(rest & -rest).bit_length() - 1] = shared
@@ -222,16 +267,39 @@ def piece_programs(pieces: Sequence[Piece], channels: int) -> list[tuple[tuple[t
 
 
 @functools.lru_cache(maxsize=4096)
-def _pieces_cycles(program: tuple[tuple[tuple[Step, ...], int], ...], dev: Device, refresh: bool) -> int:
-    """`_run` of a channel's program given as pieces, pieces of 4 or more repetitions fast-forwarded."""
-    track = _Track()
-    periods: list[tuple[int, int, int]] = []
-    for steps, reps in program:
-        body = program_lines(steps, dev)
-        if reps >= 4 and body:
-            periods.append((len(track.lines), len(body), reps))
-        track.add(body, reps)
-    return _run(track, *_params(dev, refresh), periods=tuple(periods)) if track.lines else 0
+def _pieces_cycles(program: tuple[Step | Run, ...], dev: Device, refresh: bool) -> int:
+    """`_run` of a channel's program given as runs, runs of 4 or more repetitions fast-forwarded (a run
+    inside a run at every repetition of the outer one)."""
+    flat = _flatten(program, dev)
+    if not flat.lines:
+        return 0
+    periods = tuple(sorted(flat.periods, key=lambda seg: (seg[0], -seg[1] * seg[2])))
+    return _run(flat, *_params(dev, refresh), periods=periods)
+
+
+@functools.lru_cache(maxsize=4096)
+def _flatten(items: tuple[Step | Run, ...], dev: Device) -> _Track:
+    """The track of a channel's steps and runs unrolled, with the runs' periods as `_run` takes them.
+    Cached: a run's body is flattened once, its repetitions are copies with shifted rows."""
+    out = _Track()
+    steps: list[Step] = []
+    for it in items:
+        if _is_step(it):
+            steps.append(cast(Step, it))
+            continue
+        out.add(program_lines(steps, dev))
+        steps = []
+        body, reps, row_step = cast(Run, it)
+        sub = _flatten(body, dev)
+        size, base = len(sub.lines), len(out.lines)
+        if not size:
+            continue
+        out.repeat(sub, reps, row_step)
+        out.periods += [(base + k * size + s, n, r, d) for k in range(reps) for s, n, r, d in sub.periods]
+        if reps >= 4:
+            out.periods.append((base, size, reps, row_step))
+    out.add(program_lines(steps, dev))
+    return out
 
 
 def pieces_cycles(pieces: Sequence[Piece], dev: Device, refresh: bool = False) -> int:
@@ -262,13 +330,13 @@ def _program_cycles(program: tuple[Step, ...], dev: Device, refresh: bool) -> in
     if not program:
         return 0
     track = _Track()
-    periods: list[tuple[int, int, int]] = []
+    periods: list[tuple[int, int, int, int]] = []
     i = 0
-    for start, steps, reps in _periodic_runs(program):
+    for start, steps, reps, row_step in _periodic_runs(program):
         track.add(program_lines(program[i:start], dev))
         body = program_lines(program[start : start + steps], dev)
-        periods.append((len(track.lines), len(body), reps))
-        track.add(body, reps)
+        periods.append((len(track.lines), len(body), reps, row_step))
+        track.add(body, reps, row_step)
         i = start + steps * reps
     track.add(program_lines(program[i:], dev))
     return _run(track, *_params(dev, refresh), periods=tuple(periods))
@@ -276,59 +344,105 @@ def _program_cycles(program: tuple[Step, ...], dev: Device, refresh: bool) -> in
 
 class _Track:
     """A channel's lines with what the scheduler looks up for each, built piece by piece (a repeated
-    block's lists multiplied, not recomputed line by line)."""
+    block's lists multiplied, not recomputed line by line). `lines[i].row` is the row of the block's first
+    repetition; `row[i]` is line i's row."""
 
     def __init__(self, lines: Sequence[Line] = ()) -> None:
         self.lines: list[Line] = []
         self.kinds: list[int] = []
-        self.keys: list[object] = []
+        self.keys: list[tuple[str, int, int, int] | None] = []
+        self.row: list[int] = []
         self.rows: list[int] = []
         self.interval = 0
+        self.periods: list[tuple[int, int, int, int]] = []
         self.add(lines)
 
-    def add(self, lines: Sequence[Line], times: int = 1) -> None:
-        if not lines:
+    def repeat(self, sub: _Track, times: int, row_step: int) -> None:
+        """`sub`'s lines `times` over, repetition r with `row_step` * r added to every row."""
+        self.lines += sub.lines * times
+        self.kinds += sub.kinds * times
+        self.interval = max(self.interval, sub.interval)
+        if row_step == 0:
+            self.row += sub.row * times
+            self.keys += sub.keys * times
+            self.rows += sub.rows * times
+            return
+        for r in range(times):
+            d = r * row_step
+            self.row += [x + d if x >= 0 else x for x in sub.row]
+            self.keys += [k if k is None or k[1] < 0 else (k[0], k[1] + d, k[2], k[3]) for k in sub.keys]
+            self.rows += [x + d if x >= 0 else x for x in sub.rows]
+
+    def add(self, lines: Sequence[Line], times: int = 1, row_step: int = 0, offset: int = 0) -> None:
+        """`lines` `times` over, repetition r with `offset` + `row_step` * r added to every row."""
+        if not lines or times <= 0:
             return
         self.lines += list(lines) * times
         self.kinds += [ln.kind for ln in lines] * times
-        # the fields a line's ready cycle depends on (None: a barrier), and a MAC's row (to find hits)
-        self.keys += [
-            None if ln.op == "PIM_BARRIER" else (ln.op, ln.row, ln.bank_group, ln.interval) for ln in lines
-        ] * times
-        self.rows += [ln.row if ln.op == "PIM_MAC_AB" else -2 for ln in lines] * times
         self.interval = max(self.interval, max(ln.interval for ln in lines))
+        # the fields a line's ready cycle depends on (None: a barrier), and a MAC's row (to find hits)
+        shifts = [offset] if row_step == 0 else [offset + r * row_step for r in range(times)]
+        for shift in shifts:
+            rows = [ln.row + shift if ln.row >= 0 else ln.row for ln in lines]
+            keys = [
+                None if ln.op == "PIM_BARRIER" else (ln.op, r, ln.bank_group, ln.interval) for ln, r in zip(lines, rows)
+            ]
+            macs = [r if ln.op == "PIM_MAC_AB" else -2 for ln, r in zip(lines, rows)]
+            reps = times if row_step == 0 else 1
+            self.row += rows * reps
+            self.keys += keys * reps
+            self.rows += macs * reps
 
 
 MAX_PERIOD_STEPS = 512
 """The longest block `_periodic_runs` looks for."""
 
 
-def _periodic_runs(program: tuple[Step, ...]) -> list[tuple[int, int, int]]:
-    """(start, P, R) for every stretch of the program that is one block of P steps R >= 4 times over, left
-    to right (at each start the shortest P that covers the most steps; P <= MAX_PERIOD_STEPS)."""
+def _periodic_runs(program: tuple[Step, ...]) -> list[tuple[int, int, int, int]]:
+    """(start, P, R, D) for every stretch of the program that is one block of P steps R >= 4 times over,
+    repetition r with D * r added to its rows, left to right (at each start the shortest P that covers the
+    most steps; P <= MAX_PERIOD_STEPS)."""
     n = len(program)
-    out: list[tuple[int, int, int]] = []
+    ids: dict[Step, int] = {}
+    shape = [ids.setdefault((st[0], st[1], st[2], min(st[3], 0)), len(ids)) for st in program]
+    rows = [st[3] for st in program]
+    # the next step of the same shape within MAX_PERIOD_STEPS: the only candidate periods
+    following: list[int] = [n] * n
+    seen: dict[int, int] = {}
+    for i in range(n - 1, -1, -1):
+        following[i] = seen.get(shape[i], n)
+        seen[shape[i]] = i
+
+    def shifted(i: int, p: int, delta: int) -> bool:
+        """Steps i + p .. i + 2p equal steps i .. i + p with `delta` added to their rows."""
+        if shape[i + p : i + 2 * p] != shape[i : i + p]:
+            return False
+        return all(b == a + delta for a, b in zip(rows[i : i + p], rows[i + p : i + 2 * p]) if a >= 0)
+
+    out: list[tuple[int, int, int, int]] = []
     i = 0
     while i < n:
-        best = (0, 0)
-        first = program[i]
-        for p in range(1, min(MAX_PERIOD_STEPS, (n - i) // 4) + 1):
-            if program[i + p] != first or program[i + p : i + 2 * p] != program[i : i + p]:
-                continue
-            r = 2
-            while program[i + r * p : i + (r + 1) * p] == program[i : i + p]:
-                r += 1
-            if r >= 4 and r * p > best[0] * best[1]:
-                best = (p, r)
+        best = (0, 0, 0)
+        j = following[i]
+        while j < n and j - i <= min(MAX_PERIOD_STEPS, (n - i) // 4):
+            p = j - i
+            delta = next((rows[i + p + q] - rows[i + q] for q in range(p) if rows[i + q] >= 0), 0)
+            if shifted(i, p, delta):
+                r = 2
+                while i + (r + 1) * p <= n and shifted(i + (r - 1) * p, p, delta):
+                    r += 1
+                if r >= 4 and r * p > best[0] * best[1]:
+                    best = (p, r, delta)
+            j = following[j]
         if best[0]:
-            out.append((i, *best))
+            out.append((i, best[0], best[1], best[2]))
             i += best[0] * best[1]
         else:
             i += 1
     return out
 
 
-def _params(dev: Device, refresh: bool) -> tuple[int, ...]:
+def _params(dev: Device, refresh: bool) -> tuple[int, int, int, int, int, int, int, int, int]:
     p = dev.pim
     return (p.tRCD_MAC, p.tRAS, p.tRTP, p.tRP, p.tRC, p.tCCD_S, p.tCCD_L, p.tREFI if refresh else 0, p.tRFC)
 
@@ -351,7 +465,7 @@ def _run(
     t_ccd_l: int,
     t_refi: int = 0,
     t_rfc: int = 0,
-    periods: tuple[tuple[int, int, int], ...] = (),
+    periods: tuple[tuple[int, int, int, int], ...] = (),
 ) -> int:
     """The scheduler of one channel (module docstring), event by event: at each step the cycle at which the
     oldest ready candidate in the 32-entry window can issue, then a second command of the other type.
@@ -365,14 +479,16 @@ def _run(
     until it has issued no PIM row command issues, and a PIM column command only as the cycle's second
     command when it is the oldest ready one. ACTAB then waits nRFC after the last REFab.
 
-    `periods`: (start, L, R) where lines[start : start + L * R] is one block of L lines R times. Without refresh the scheduler is invariant under a
-    shift of time, so once its state where the head enters a repetition (every time relative to the
-    cycle being scheduled, times too old to bind clamped; which window entries already issued; the open
-    row) equals its state at an earlier repetition, every later repetition repeats that stretch: whole
-    stretches are skipped, shifting every time, up to two repetitions before the end. Exact, and in time
-    independent of R.
+    `periods`: (start, L, R, D) where lines[start : start + L * R] is one block of L lines R times,
+    repetition r with D * r added to its rows. Without refresh the scheduler is invariant under a shift of
+    time, and of rows (only whether two rows are equal matters), so once its state where the head enters a
+    repetition (every time relative to the cycle being scheduled, times too old to bind clamped; which
+    window entries already issued; the open row relative to the repetition's rows) equals its state at an
+    earlier repetition, every later repetition repeats that stretch: whole stretches are skipped, shifting
+    every time and the open row, up to two repetitions before the end. Exact, and in time independent of
+    R.
     """
-    lines, kinds, keys, rows = track.lines, track.kinds, track.keys, track.rows
+    lines, kinds, keys, row, rows = track.lines, track.kinds, track.keys, track.row, track.rows
     n = len(lines)
     done = bytearray(n)
     head = 0  # first entry not yet removed
@@ -389,7 +505,7 @@ def _run(
         ln = lines[i]
         if kinds[i] == DATA:
             return max(t_data + t_ccd_s, bg_last.get(ln.bank_group, _NEVER) + t_ccd_l), 1
-        if open_row == ln.row:
+        if open_row == row[i]:
             return max(t_act + t_rcd, t_mac + ln.interval), 1
         if open_row is not None:  # PREA
             return max(t_act + t_ras, t_mac + t_rtp, t_act + ROW_COMMAND_CYCLES, t_pre + 1), 0
@@ -416,7 +532,7 @@ def _run(
                 window.append(i)
             i += 1
         hits = open_row is not None and any(rows[j] == open_row for j in window)
-        best: tuple[int, int, int] | None = None
+        considered: list[tuple[int, int, int]] = []  # (ready cycle, type, index) in age order
         behind = False
         previous: object = None
         for j in window:
@@ -428,14 +544,30 @@ def _run(
                 continue
             previous = key
             t, typ = ready(j)
-            if (behind and typ == 1) or (typ == 0 and open_row is not None and hits):
-                continue  # a column command behind a barrier; a PREA while a request hits the open row
-            if at is not None:
-                if t <= at:
-                    return (at, typ, j)
-            elif best is None or t < best[0]:
-                best = (t, typ, j)
-        return best
+            if behind and typ == 1:
+                continue  # a column command behind a barrier
+            considered.append((t, typ, j))
+        if not considered:
+            return None
+
+        def fold(cycle: int) -> tuple[int, int, int] | None:
+            # compare(): a ready request beats a waiting one, except a ready PREA (row command on an open
+            # bank) while requests hit the open row; otherwise the older one wins
+            best = considered[0]
+            for nxt in considered[1:]:
+                if (best[0] <= cycle) != (nxt[0] <= cycle) and nxt[0] <= cycle:
+                    if nxt[1] == 0 and open_row is not None and hits:
+                        continue
+                    best = nxt
+            return (cycle, best[1], best[2]) if best[0] <= cycle else None
+
+        if at is not None:
+            return fold(at)
+        for cycle in sorted({max(t, now) for t, _, _ in considered}):
+            chosen = fold(cycle)
+            if chosen is not None:
+                return chosen
+        return None
 
     def issue(at: int, typ: int, j: int) -> None:
         nonlocal t_act, t_pre, t_mac, t_data, open_row
@@ -449,29 +581,38 @@ def _run(
         elif open_row is not None:
             t_pre, open_row = at, None
         else:
-            t_act, open_row = at, lines[j].row
+            t_act, open_row = at, row[j]
 
-    segments = list(periods) if t_refi <= 0 else []
+    # the periods' segments sorted by start, an outer one before those inside it; the active ones hold
+    # [start, L, R, D, limit, seen states, next repetition to snapshot]
+    segments = sorted(periods, key=lambda seg: (seg[0], -seg[1] * seg[2])) if t_refi <= 0 else []
+    upcoming = 0
+    active: list[list] = []
     horizon = max(t_rcd, t_ras, t_rtp, t_rp, t_rc, t_ccd_s, t_ccd_l, track.interval)
-    seen: dict[tuple[object, ...], tuple[int, int, int]] = {}  # state -> (repetition, now, last_issue)
-    rep_at = 0  # the next repetition of segments[0] whose entry by the head takes a snapshot
 
     def rel(t: int) -> int:
         return max(t - now, -horizon - 1)
 
     while True:
-        while segments and head >= segments[0][0] + segments[0][1] * (segments[0][2] - 2):
-            segments.pop(0)  # too close to its end to skip any more
-            seen.clear()
-            rep_at = 0
-        if segments and head >= segments[0][0] + rep_at * segments[0][1]:
-            start, body, reps = segments[0]
+        while upcoming < len(segments) and segments[upcoming][0] <= head:
+            start, body, reps, row_step = segments[upcoming]
+            upcoming += 1
+            # a state is only taken, and a jump only lands, where the lines the window can reach (2 x QUEUE
+            # past the head) and one more repetition are still the segment's
+            limit = start + body * reps - 2 * QUEUE - body
+            if head < limit:
+                active.append([start, body, reps, row_step, limit, {}, 0])
+        jumped = False
+        for seg in active:
+            start, body, reps, row_step, limit, seen, rep_at = seg
+            if head >= limit or head < start + rep_at * body:
+                continue
             r = (head - start) // body
-            rep_at = r + 1
+            seg[6] = r + 1
             state = (
                 head - start - r * body,
                 bytes(done[head : head + 2 * QUEUE]),
-                open_row,
+                None if open_row is None else open_row - r * row_step,
                 rel(t_act),
                 rel(t_pre),
                 rel(t_mac),
@@ -480,9 +621,9 @@ def _run(
                 rel(last_issue),
             )
             if state in seen:
-                r0, now0, last0 = seen[state]
+                r0, now0 = seen[state]
                 span, shift = r - r0, now - now0
-                skip = (reps - 2 - r) // span
+                skip = (limit - head) // (span * body)
                 if skip > 0:
                     jump, dt = skip * span * body, skip * shift
                     window = done[head : head + 2 * QUEUE]
@@ -491,11 +632,18 @@ def _run(
                     now += dt
                     last_issue += dt
                     t_act, t_pre, t_mac, t_data = t_act + dt, t_pre + dt, t_mac + dt, t_data + dt
+                    if open_row is not None:
+                        open_row += skip * span * row_step
                     bg_last = {g: t + dt for g, t in bg_last.items()}
-                    rep_at = (head - start) // body + 1
+                    seg[6] = (head - start) // body + 1
                     seen.clear()
-                    continue
-            seen[state] = (r, now, last_issue)
+                    jumped = True
+                    break
+            seen[state] = (r, now)
+        if active:
+            active = [seg for seg in active if head < seg[4]]
+        if jumped:
+            continue
         if due:
             # a refresh is due: its command first, then a PIM column command as the second
             t_r = max(now, refresh_ready())

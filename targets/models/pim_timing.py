@@ -316,23 +316,32 @@ def gemv_commands(
     its active channels; WR_GB goes to every layout channel. convert-pim-to-aim emits
     exactly this sequence as AiM ISR ops (where per_row is 1).
     """
-    k_tiles = geo.k_tiles(k)
-    layout_mask = channel_span(0, geo.channels)
     for m0 in range(0, m, geo.vectors):
         v = min(geo.vectors, m - m0)
         for p, (_, _, active, outs) in enumerate(geo.pass_outputs(n)):
-            mask = channel_span(0, active)
-            if bias:
-                yield p, PimCommand(CommandKind.WR_BIAS, 0, mask, v * outs)
-            for kt in range(k_tiles):
-                chunk = min(geo.k_tile, k - kt * geo.k_tile)
-                cols = ceil_div(chunk * PIM_ELEMENT_BYTES, column_bytes)
-                if k_tiles > 1 or p == 0:
-                    yield p, PimCommand(CommandKind.WR_GB, cols * v, layout_mask, v)
-                yield p, PimCommand(CommandKind.MAC_ABK, cols * outs, mask, v, row=p * k_tiles + kt)
-            yield p, PimCommand(CommandKind.RD_MAC, 0, mask, v * outs)
+            for cmd in pass_commands(v, k, p, active, outs, geo, bias, column_bytes):
+                yield p, cmd
     if sync:
         yield 0, PimCommand(CommandKind.SYNC)
+
+
+def pass_commands(
+    v: int, k: int, p: int, active: int, outs: int, geo: GemvGeometry, bias: bool, column_bytes: int
+) -> list[PimCommand]:
+    """The commands of pass `p` of a GEMV for a group of `v` input vectors (`gemv_commands`)."""
+    k_tiles = geo.k_tiles(k)
+    mask = channel_span(0, active)
+    out: list[PimCommand] = []
+    if bias:
+        out.append(PimCommand(CommandKind.WR_BIAS, 0, mask, v * outs))
+    for kt in range(k_tiles):
+        chunk = min(geo.k_tile, k - kt * geo.k_tile)
+        cols = ceil_div(chunk * PIM_ELEMENT_BYTES, column_bytes)
+        if k_tiles > 1 or p == 0:
+            out.append(PimCommand(CommandKind.WR_GB, cols * v, channel_span(0, geo.channels), v))
+        out.append(PimCommand(CommandKind.MAC_ABK, cols * outs, mask, v, row=p * k_tiles + kt))
+    out.append(PimCommand(CommandKind.RD_MAC, 0, mask, v * outs))
+    return out
 
 
 def gemv_counts(
@@ -411,22 +420,55 @@ def _attacc_gemv_cycles(m: int, k: int, n: int, geo: GemvGeometry, bias: bool, s
 def _attacc_gemv_pieces(
     m: int, k: int, n: int, geo: GemvGeometry, bias: bool, dev: Device, sync: bool, row: int = 0
 ) -> list[attacc_timing.Piece]:
-    """`gemv_commands` as pieces: the full groups of `geo.vectors` input rows (one group's commands, M // v
-    times), the last group, SYNC; `row` added to every row."""
+    """`gemv_commands` as pieces, `row` added to every row: the full groups of `geo.vectors` input rows as
+    one group M // v times over, then the last group, then SYNC. A group is its first pass, its next
+    passes of the same shape as one pass repeated with its rows a pass's row tiles further each time, and
+    the rest; a pass is its row tiles as pieces (`_tile_pieces`)."""
     cb = dev.pim.column_bytes
+    passes = list(geo.pass_outputs(n))
+    k_tiles = geo.k_tiles(k)
+    same = 0  # passes after the first with the second's shape
+    while 1 + same < len(passes) and passes[1 + same][2:] == passes[1][2:]:
+        same += 1
 
-    def group(v: int) -> tuple[PimCommand, ...]:
-        return tuple(
-            c if c.row is None else replace(c, row=c.row + row) for _, c in gemv_commands(v, k, n, geo, bias, cb, False)
+    def one_pass(v: int, p: int) -> tuple[PimCommand | attacc_timing.Piece, ...]:
+        _, _, active, outs = passes[p]
+        cmds = tuple(
+            c if c.row is None else replace(c, row=c.row + row)
+            for c in pass_commands(v, k, p, active, outs, geo, bias, cb)
         )
+        return _tile_pieces(cmds, bias)
+
+    def group(v: int) -> tuple[PimCommand | attacc_timing.Piece, ...]:
+        body: list[PimCommand | attacc_timing.Piece] = [*one_pass(v, 0)]
+        if same:
+            body.append((one_pass(v, 1), same, k_tiles))
+        for p in range(1 + same, len(passes)):
+            body += one_pass(v, p)
+        return tuple(body)
 
     full, last = divmod(m, geo.vectors)
-    pieces: list[attacc_timing.Piece] = [(group(geo.vectors), full)] if full else []
+    pieces: list[attacc_timing.Piece] = [(group(geo.vectors), full, 0)] if full else []
     if last:
-        pieces.append((group(last), 1))
+        pieces.append((group(last), 1, 0))
     if sync:
-        pieces.append(((PimCommand(CommandKind.SYNC),), 1))
+        pieces.append(((PimCommand(CommandKind.SYNC),), 1, 0))
     return pieces
+
+
+def _tile_pieces(cmds: tuple[PimCommand, ...], bias: bool) -> tuple[PimCommand | attacc_timing.Piece, ...]:
+    """One pass's `pass_commands` as commands and pieces: WR_BIAS, its first row tile (WR_GB, MAC_ABK) and
+    the tiles after it that equal it but for their row (each one row further) as one tile repeated, the
+    other tiles, RD_MAC."""
+    head, body, tail = cmds[: int(bias)], cmds[int(bias) : -1], cmds[-1:]
+    tiles = [body[i : i + 2] for i in range(0, len(body), 2)]
+    if len(tiles) < 4 or any(len(t) != 2 or t[0].kind != CommandKind.WR_GB for t in tiles):
+        return cmds
+    same = 1
+    while same < len(tiles) and tiles[same] == (tiles[0][0], replace(tiles[0][1], row=(tiles[0][1].row or 0) + same)):
+        same += 1
+    rest = [c for t in tiles[same:] for c in t]
+    return (*head, (tiles[0], same, 1), *rest, *tail)
 
 
 @functools.lru_cache(maxsize=4096)
@@ -551,19 +593,25 @@ def _attacc_attention_cycles_cached(
 ) -> int:
     """`_attacc_attention_cycles`: the first group's heads, wave after wave, each its score GEMV over its K
     cache, the softmax (SFM) and its context GEMV over its V cache fed by the softmax unit (MV_GB), on
-    channels 0 .. width-1 (the V cache's rows after every K row: only which rows are equal matters), then
+    channels 0 .. width-1 (wave w's K rows then its V rows after wave w - 1's: only which rows are equal
+    matters, so the waves repeat with their rows shifted), then
     SYNC."""
     waves = ceil_div(heads, dev.pim.channels // width)
     k_rows, v_rows = kg.rows(d, t), vg.rows(t, dv)
-    pieces: list[attacc_timing.Piece] = []
-    for w in range(waves):
-        pieces += _attacc_gemv_pieces(rows, d, t, kg, False, dev, False, w * k_rows)
-        pieces.append(((PimCommand(CommandKind.SFM, 0, channel_span(0, kg.channels)),), 1))
-        for cmds, reps in _attacc_gemv_pieces(rows, t, dv, vg, False, dev, False, waves * k_rows + w * v_rows):
-            pieces.append(
-                (tuple(replace(c, kind=CommandKind.MV_GB) if c.kind == CommandKind.WR_GB else c for c in cmds), reps)
-            )
-    pieces.append(((PimCommand(CommandKind.SYNC),), 1))
+
+    def mv_gb(items: tuple[PimCommand | attacc_timing.Piece, ...]) -> tuple[PimCommand | attacc_timing.Piece, ...]:
+        return tuple(
+            (replace(c, kind=CommandKind.MV_GB) if c.kind == CommandKind.WR_GB else c)
+            if isinstance(c, PimCommand)
+            else (mv_gb(c[0]), c[1], c[2])
+            for c in items
+        )
+
+    # a wave: its K rows, then its V rows; the next wave's rows after them
+    wave: list[PimCommand | attacc_timing.Piece] = [*_attacc_gemv_pieces(rows, d, t, kg, False, dev, False, 0)]
+    wave.append(PimCommand(CommandKind.SFM, 0, channel_span(0, kg.channels)))
+    wave += mv_gb(tuple(_attacc_gemv_pieces(rows, t, dv, vg, False, dev, False, k_rows)))
+    pieces: list[attacc_timing.Piece] = [(tuple(wave), waves, k_rows + v_rows), ((PimCommand(CommandKind.SYNC),), 1, 0)]
     return attacc_timing.pieces_cycles(pieces, dev)
 
 
