@@ -480,13 +480,14 @@ def _run(
     command when it is the oldest ready one. ACTAB then waits nRFC after the last REFab.
 
     `periods`: (start, L, R, D) where lines[start : start + L * R] is one block of L lines R times,
-    repetition r with D * r added to its rows. Without refresh the scheduler is invariant under a shift of
-    time, and of rows (only whether two rows are equal matters), so once its state where the head enters a
-    repetition (every time relative to the cycle being scheduled, times too old to bind clamped; which
-    window entries already issued; the open row relative to the repetition's rows) equals its state at an
-    earlier repetition, every later repetition repeats that stretch: whole stretches are skipped, shifting
-    every time and the open row, up to two repetitions before the end. Exact, and in time independent of
-    R.
+    repetition r with D * r added to its rows. The scheduler is invariant under a shift of time (with
+    refresh, under a shift by whole tREFI) and of rows (only whether two rows are equal matters), so once
+    its state where the head enters a repetition (every time relative to the cycle being scheduled, times
+    too old to bind clamped, the next refresh's cycle not clamped, so that equal states are whole tREFI
+    apart; the REFab still due; which window entries already issued; the open row relative to the
+    repetition's rows) equals its state at an earlier repetition, every later repetition repeats that
+    stretch: whole stretches are skipped, shifting every time and the open row, while the lines the window
+    can reach are still the segment's. Exact, and in time independent of R.
     """
     lines, kinds, keys, row, rows = track.lines, track.kinds, track.keys, track.row, track.rows
     n = len(lines)
@@ -585,7 +586,7 @@ def _run(
 
     # the periods' segments sorted by start, an outer one before those inside it; the active ones hold
     # [start, L, R, D, limit, seen states, next repetition to snapshot]
-    segments = sorted(periods, key=lambda seg: (seg[0], -seg[1] * seg[2])) if t_refi <= 0 else []
+    segments = sorted(periods, key=lambda seg: (seg[0], -seg[1] * seg[2]))
     upcoming = 0
     active: list[list] = []
     horizon = max(t_rcd, t_ras, t_rtp, t_rp, t_rc, t_ccd_s, t_ccd_l, track.interval)
@@ -619,6 +620,11 @@ def _run(
                 rel(t_data),
                 tuple(sorted((g, rel(t)) for g, t in bg_last.items())),
                 rel(last_issue),
+                # refresh: the next one's cycle (not clamped: a match then shifts time by whole tREFI),
+                # the REFab still due, the last REFab
+                next_refresh - now if t_refi > 0 else 0,
+                due,
+                rel(t_ref),
             )
             if state in seen:
                 r0, now0 = seen[state]
@@ -632,6 +638,9 @@ def _run(
                     now += dt
                     last_issue += dt
                     t_act, t_pre, t_mac, t_data = t_act + dt, t_pre + dt, t_mac + dt, t_data + dt
+                    t_ref += dt
+                    if t_refi > 0:
+                        next_refresh += dt
                     if open_row is not None:
                         open_row += skip * span * row_step
                     bg_last = {g: t + dt for g, t in bg_last.items()}

@@ -75,3 +75,31 @@ def test_repeated_groups_fast_forward_exactly() -> None:
     programs = {id(p): p for p in at.channel_programs(commands, DEV.pim.channels)}.values()
     full = max(at.channel_cycles(at.program_lines(p, DEV), DEV) for p in programs if p)
     assert pt.gemv_counts(64, 1024, 2048, DEV).cycles == at.stream_cycles(commands, DEV) == full
+
+
+def test_fast_forward_with_refresh_and_shifted_rows_is_exact() -> None:
+    """Nested pieces (vector groups, passes a row tile further each, row tiles a row further each) with
+    the simulator's refresh: the cycles equal those of the unrolled lines timed line by line, on streams
+    that span many refresh intervals."""
+    from pimc.targets.models import pim_timing as pt
+
+    for m, k, n, limit in [(3, 2048, 4096, 2), (1, 11008, 512, 1), (9, 512, 8192, 4)]:
+        geo = pt.gemv_geometry(k, n, DEV, limit)
+        commands = [c for _, c in pt.gemv_commands(m, k, n, geo, False, DEV.pim.column_bytes, True)]
+        programs = [p for p in {id(p): p for p in at.channel_programs(commands, DEV.pim.channels)}.values() if p]
+        full = max(at.channel_cycles(at.program_lines(p, DEV), DEV, refresh=True) for p in programs)
+        assert full > 4 * DEV.pim.tREFI
+        pieces = pt._attacc_gemv_pieces(m, k, n, geo, False, DEV, True)
+        assert at.pieces_cycles(pieces, DEV, refresh=True) == at.stream_cycles(commands, DEV, True) == full
+
+
+def test_a_long_run_skips_whole_refresh_intervals_exactly() -> None:
+    """8,000 repetitions of two MACs, each a row further: the state where a repetition begins recurs once
+    the refresh phase does (the skipped stretch is a whole number of tREFI), and the cycles equal the
+    line-by-line run's."""
+    body = [at.Line("PIM_MAC_AB", 0, c, interval=4) for c in range(2)]
+    track = at._Track()
+    track.add(body, 8000, 1)
+    skipped = at._run(track, *at._params(DEV, True), periods=((0, len(body), 8000, 1),))
+    lines = [ln._replace(row=r) for r in range(8000) for ln in body]
+    assert skipped == at.channel_cycles(lines, DEV, refresh=True) > 100 * DEV.pim.tREFI
