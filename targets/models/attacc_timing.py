@@ -271,10 +271,7 @@ def _pieces_cycles(program: tuple[Step | Run, ...], dev: Device, refresh: bool) 
     """`_run` of a channel's program given as runs, runs of 4 or more repetitions fast-forwarded (a run
     inside a run at every repetition of the outer one)."""
     flat = _flatten(program, dev)
-    if not flat.lines:
-        return 0
-    periods = tuple(sorted(flat.periods, key=lambda seg: (seg[0], -seg[1] * seg[2])))
-    return _run(flat, *_params(dev, refresh), periods=periods)
+    return _run(flat, *_params(dev, refresh), periods=tuple(flat.periods)) if flat.lines else 0
 
 
 @functools.lru_cache(maxsize=4096)
@@ -373,25 +370,21 @@ class _Track:
             self.keys += [k if k is None or k[1] < 0 else (k[0], k[1] + d, k[2], k[3]) for k in sub.keys]
             self.rows += [x + d if x >= 0 else x for x in sub.rows]
 
-    def add(self, lines: Sequence[Line], times: int = 1, row_step: int = 0, offset: int = 0) -> None:
-        """`lines` `times` over, repetition r with `offset` + `row_step` * r added to every row."""
+    def add(self, lines: Sequence[Line], times: int = 1, row_step: int = 0) -> None:
+        """`lines` `times` over, repetition r with `row_step` * r added to every row."""
         if not lines or times <= 0:
             return
-        self.lines += list(lines) * times
-        self.kinds += [ln.kind for ln in lines] * times
+        if times > 1 or row_step:
+            one = _Track(lines)
+            self.repeat(one, times, row_step)
+            return
+        self.lines += lines
+        self.kinds += [ln.kind for ln in lines]
         self.interval = max(self.interval, max(ln.interval for ln in lines))
         # the fields a line's ready cycle depends on (None: a barrier), and a MAC's row (to find hits)
-        shifts = [offset] if row_step == 0 else [offset + r * row_step for r in range(times)]
-        for shift in shifts:
-            rows = [ln.row + shift if ln.row >= 0 else ln.row for ln in lines]
-            keys = [
-                None if ln.op == "PIM_BARRIER" else (ln.op, r, ln.bank_group, ln.interval) for ln, r in zip(lines, rows)
-            ]
-            macs = [r if ln.op == "PIM_MAC_AB" else -2 for ln, r in zip(lines, rows)]
-            reps = times if row_step == 0 else 1
-            self.row += rows * reps
-            self.keys += keys * reps
-            self.rows += macs * reps
+        self.row += [ln.row for ln in lines]
+        self.keys += [None if ln.op == "PIM_BARRIER" else (ln.op, ln.row, ln.bank_group, ln.interval) for ln in lines]
+        self.rows += [ln.row if ln.op == "PIM_MAC_AB" else -2 for ln in lines]
 
 
 MAX_PERIOD_STEPS = 512
@@ -406,7 +399,7 @@ def _periodic_runs(program: tuple[Step, ...]) -> list[tuple[int, int, int, int]]
     ids: dict[Step, int] = {}
     shape = [ids.setdefault((st[0], st[1], st[2], min(st[3], 0)), len(ids)) for st in program]
     rows = [st[3] for st in program]
-    # the next step of the same shape within MAX_PERIOD_STEPS: the only candidate periods
+    # the next step of the same shape: the candidate periods, followed up to MAX_PERIOD_STEPS
     following: list[int] = [n] * n
     seen: dict[int, int] = {}
     for i in range(n - 1, -1, -1):
