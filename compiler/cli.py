@@ -92,11 +92,18 @@ class _Status:
 def _cmd_compile(args: argparse.Namespace) -> int:
     from pimc.compiler.driver import compile_model, compile_pipeline, parse_dims, parse_emit, write_outputs
     from pimc.targets.emit.table import format_table
+    from pimc.targets.system import load_system
 
     if args.print_pipeline:
         print(
             compile_pipeline(
-                args.system, args.strategy, args.dtype, args.sub_batches, args.papi_threshold, not args.no_baselines
+                args.system,
+                args.strategy,
+                args.dtype,
+                args.sub_batches,
+                args.papi_threshold,
+                not args.no_baselines,
+                args.tp if args.tp is not None else load_system(args.system).chips,
             )
         )
         notes = []  # what the pipeline alone does not reproduce: how the model is imported, the report's option
@@ -126,6 +133,7 @@ def _cmd_compile(args: argparse.Namespace) -> int:
             emit=parse_emit(args.emit),
             background=True,
             progress=status.stage,
+            tp=args.tp,
         )
         status.stage("writing the outputs")
         table = None if args.quiet else format_table(result.report, top=args.top)
@@ -269,6 +277,13 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         metavar="TOKENS",
         help="PAPI: FCs over fewer tokens go to FC-PIM (default: the xPU's ridge point in tokens)",
+    )
+    c.add_argument(
+        "--tp",
+        type=_int_in(1, 2**16),
+        default=None,
+        metavar="N",
+        help="tensor-parallel degree over the system's chips (Megatron-LM's split; default: all its chips)",
     )
     c.add_argument("--no-baselines", action="store_true", help="skip the gpu-only/npu-only/pim-only comparison")
     c.add_argument(

@@ -35,6 +35,7 @@ from pimc.passes.convert_pim_to_attacc import ConvertPimToAttaccPass
 from pimc.passes.lower_to_pim import LowerToPimPass
 from pimc.passes.partition import PartitionPass
 from pimc.passes.schedule import SchedulePass
+from pimc.passes.shard import ShardPass
 from pimc.targets.emit.aim_trace import emit_aim_trace
 from pimc.targets.emit.background import Background
 from pimc.targets.emit.plan import ir_text
@@ -51,12 +52,14 @@ def make_context() -> Context:
     """A context with xDSL's builtin/func dialects and all of pimc's."""
     from xdsl.dialects.builtin import Builtin
     from xdsl.dialects.func import Func
+    from xdsl.dialects.shard import Shard
 
     from pimc.compiler.universe import DIALECTS
 
     ctx = Context()
     ctx.load_dialect(Builtin)
     ctx.load_dialect(Func)
+    ctx.load_dialect(Shard)
     for factory in DIALECTS.values():
         ctx.load_dialect(factory())
     return ctx
@@ -174,9 +177,11 @@ def compile_passes(
     sub_batches: int = 1,
     papi_threshold: float | None = None,
     baselines: bool = True,
+    tp: int = 1,
 ) -> list[ModulePass]:
     """The passes `pimc compile` runs, in order; `compile_pipeline` is the same as xdsl-opt's `-p` text."""
     return [
+        *([ShardPass(tp=tp, system=system)] if tp > 1 else []),
         AnnotateCostPass(system=system, dtype=dtype),
         PartitionPass(strategy=strategy, papi_threshold=papi_threshold),
         SchedulePass(sub_batches=sub_batches),
@@ -330,6 +335,7 @@ def compile_model(
     background: bool = False,
     progress: Callable[[str], None] | None = None,
     imported: ModuleOp | None = None,
+    tp: int | None = None,
 ) -> CompileResult:
     """Compile a model for a system and render every output in memory.
 
@@ -342,9 +348,12 @@ def compile_model(
     starts. `imported` is the model already imported at these dims (the module is compiled in place: a sweep
     imports each point once and compiles a clone per system). `background` renders roofline.png in a forked
     child while the rest is rendered (targets/emit/background.py). `emit` names the trace formats to write
-    (`emit_traces`; default: those of the system's PIM devices).
+    (`emit_traces`; default: those of the system's PIM devices). `tp` is the tensor-parallel degree (the shard
+    pass; default: all the system's chips).
     """
     sys_desc = load_system(system)
+    if tp is None:
+        tp = sys_desc.chips
     dims = dict(dims or {})
     if speculate is not None:
         if speculate < 1:
@@ -377,7 +386,7 @@ def compile_model(
         if following is not None:
             say(following.name)
 
-    passes = compile_passes(system, strategy, dtype, sub_batches, papi_threshold, baselines)
+    passes = compile_passes(system, strategy, dtype, sub_batches, papi_threshold, baselines, tp)
     PassPipeline(tuple(passes), between).apply(make_context(), module)
     try:  # once, on the final IR: the passes build their ops through verified constructors
         module.verify()

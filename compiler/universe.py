@@ -1,7 +1,7 @@
 """Registers pimc's dialects and passes with xDSL (entry point group `xdsl.universe`).
 
-After `pip install pimc`, stock `xdsl-opt` knows the nn, place, pim, aim and attacc
-dialects, the raise-nn, annotate-cost, partition, schedule, check-capacity, baselines, lower-to-pim,
+After `pip install pimc`, stock `xdsl-opt` knows the nn, dist, place, pim, aim and attacc
+dialects, the raise-nn, shard, annotate-cost, partition, schedule, check-capacity, baselines, lower-to-pim,
 convert-pim-to-aim and convert-pim-to-attacc passes, and the pimc-plan, pimc-report, pimc-table, pimc-timeline,
 pimc-roofline, pimc-aim-trace and pimc-attacc-trace targets.
 """
@@ -46,6 +46,18 @@ def _attacc() -> Dialect:
     from pimc.dialects.attacc import ATTACC
 
     return ATTACC
+
+
+def _dist() -> Dialect:
+    from pimc.dialects.dist import Dist
+
+    return Dist
+
+
+def _shard() -> type[ModulePass]:
+    from pimc.passes.shard import ShardPass
+
+    return ShardPass
 
 
 def _raise_nn() -> type[ModulePass]:
@@ -102,9 +114,18 @@ def _convert_pim_to_attacc() -> type[ModulePass]:
     return ConvertPimToAttaccPass
 
 
-DIALECTS: dict[str, Callable[[], Dialect]] = {"nn": _nn, "place": _place, "pim": _pim, "aim": _aim, "attacc": _attacc}
+DIALECTS: dict[str, Callable[[], Dialect]] = {
+    "nn": _nn,
+    "dist": _dist,
+    "place": _place,
+    "pim": _pim,
+    "aim": _aim,
+    "attacc": _attacc,
+}
+"""pimc's dialects; the compile also loads xDSL's `shard` (stock xdsl-opt has it already)."""
 PASSES: dict[str, Callable[[], type[ModulePass]]] = {
     "raise-nn": _raise_nn,
+    "shard": _shard,
     "annotate-cost": _annotate_cost,
     "partition": _partition,
     "schedule": _schedule,

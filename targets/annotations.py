@@ -172,6 +172,24 @@ def phase_graph(
     return graph, ops
 
 
+PARALLEL_ATTR = "pimc.parallel"
+"""Module attribute: {tp, chips} of a sharded program (the shard pass); absent: one chip."""
+
+
+def parallel_of(module: ModuleOp) -> dict[str, int]:
+    """{tp, chips} the shard pass recorded on `module` (tp 1 on one chip when it has not run)."""
+    attr = module.attributes.get(PARALLEL_ATTR)
+    if not isinstance(attr, DictionaryAttr):
+        return {"tp": 1, "chips": 1}
+    out: dict[str, int] = {}
+    for key in ("tp", "chips"):
+        value = attr.data.get(key)
+        if not isinstance(value, IntegerAttr) or value.value.data < 1:
+            raise CompileError(f"the module's `{PARALLEL_ATTR}` has no positive integer `{key}`")
+        out[key] = value.value.data
+    return out
+
+
 BASELINES_ATTR = "pimc.baselines"
 
 

@@ -64,6 +64,15 @@ key's schema, and `Device.npu` / `.gpu` / `.pim` read them typed:
   `io_energy_pj_per_bit` (per bit crossing the device interface), `mac_energy_pj`
   (per MAC).
 
+- interconnect (the links joining identical chips; targets/models/collective.py): `chips` (copies
+  of every other device and memory of the file: the file describes one chip and its share of the
+  system), `topology` ("ring", "switch", "torus" with `torus_x` chips per row), `bandwidth_gbps`
+  (what one chip sends per direction over all its links), `latency_ns` (per step of a collective
+  algorithm), `launch_latency_ns` (once per collective), `energy_pj_per_bit` (per bit per hop). It
+  runs the collectives that tensor parallelism (the shard pass) inserts and nothing else; `memory`
+  is the chip memory its links read and write. At most one per system; without one a system is a
+  single chip.
+
 A device table may start from a device preset, `preset = "gddr6-aim"` (files in
 targets/presets/devices/, listed by `device_preset_names()`), and override any of
 its keys.
@@ -157,6 +166,13 @@ class Device:
             return self.params
         raise TypeError(f"device '{self.name}' is of kind {self.kind}: it has no pim parameters")
 
+    @property
+    def interconnect(self) -> InterconnectParams:
+        """The parameters of an interconnect device."""
+        if isinstance(self.params, InterconnectParams):
+            return self.params
+        raise TypeError(f"device '{self.name}' is of kind {self.kind}: it has no interconnect parameters")
+
 
 @dataclass(frozen=True)
 class System:
@@ -184,10 +200,25 @@ class System:
         """Whether two devices read and write one memory (no copies, no transfers between them)."""
         return self.devices[dev_a].memory == self.devices[dev_b].memory
 
+    @property
+    def interconnect(self) -> Device | None:
+        """The interconnect device joining the system's chips, if it has one (at most one)."""
+        return next((d for d in self.devices.values() if d.kind == "interconnect"), None)
+
+    @property
+    def chips(self) -> int:
+        """Copies of the compute devices and memories: the interconnect's `chips`, else 1."""
+        link = self.interconnect
+        return 1 if link is None else link.interconnect.chips
+
+    def compute_devices(self) -> list[Device]:
+        """The devices that run model ops (every device but the interconnect)."""
+        return [d for d in self.devices.values() if d.kind != "interconnect"]
+
     def dtypes(self) -> list[str]:
         """Deployment precisions at which some device of the system has a rate (NPUs run every dtype)."""
         found: set[str] = set()
-        for d in self.devices.values():
+        for d in self.compute_devices():
             if d.kind == "npu":
                 return list(DTYPES)
             found |= set(d.pim.dtypes) if d.kind == "pim" else set(d.gpu.peak_tflops) & set(d.gpu.vector_tflops)
@@ -332,11 +363,39 @@ class PimParams:
     mac_energy_pj: float = field(metadata=_ENERGY)
 
 
-DeviceParams = NpuParams | GpuParams | PimParams
+TOPOLOGIES = ("ring", "switch", "torus")
+"""How an interconnect joins its chips (targets/models/collective.py costs each collective per topology)."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class InterconnectParams:
+    """An interconnect device: the links that join `chips` identical copies of the system's other devices and
+    memories (the chips of a DGX, a TPU slice). It runs the collectives (targets/models/collective.py) and no
+    other op; collectives read and write its `memory` (the chip memory its links face)."""
+
+    chips: int = field(metadata=bounds(maximum=2**16))
+    """Copies of the system's compute devices and memories that the links join."""
+    topology: str = field(metadata=bounds(choices=TOPOLOGIES))
+    """"ring" (each chip linked to two neighbours), "switch" (every chip one hop from every other through a
+    switch, as NVSwitch) or "torus" (a 2-D torus, as TPU v4's ICI within a slice; `torus_x` chips per row)."""
+    bandwidth_gbps: float = field(metadata=bounds(floor=MIN_RATE, maximum=1e9))
+    """GB/s one chip sends (and, at the same time, receives) over all its links together: per direction."""
+    latency_ns: float = field(metadata=bounds(minimum=0.0, maximum=1e9))
+    """Per message step of a collective algorithm (one hop: link, switch and software)."""
+    launch_latency_ns: float = field(default=0.0, metadata=bounds(minimum=0.0, maximum=1e9))
+    """Once per collective (launching it and synchronising the chips), before its steps."""
+    energy_pj_per_bit: float = field(default=0.0, metadata=_ENERGY)
+    """Per bit sent over one link (one hop)."""
+    torus_x: int = field(default=0, metadata=bounds(minimum=0, maximum=2**16))
+    """Torus only: chips per row (the other dimension is chips / torus_x)."""
+
+
+DeviceParams = NpuParams | GpuParams | PimParams | InterconnectParams
 
 _KIND_PARAMS: dict[str, type[DeviceParams]] = {
     "accelerator": GpuParams,
     "gpu": GpuParams,
+    "interconnect": InterconnectParams,
     "npu": NpuParams,
     "pim": PimParams,
 }
@@ -464,6 +523,20 @@ def _check_pim(p: PimParams, where: str) -> PimParams:
     return p
 
 
+def _check_interconnect(p: InterconnectParams, where: str, others: list[str]) -> None:
+    """The checks across keys of an interconnect device (and that the system has no other)."""
+    if others:
+        raise SystemConfigError(f"{where}.kind: a system has one interconnect, and devices.{others[0]} is one")
+    if p.topology == "torus":
+        if p.torus_x < 2 or p.chips % p.torus_x or p.chips // p.torus_x < 2:
+            raise SystemConfigError(
+                f"{where}.torus_x: a torus of {p.chips} chips needs torus_x >= 2 chips per row dividing chips "
+                f"into at least 2 rows, got {p.torus_x}"
+            )
+    elif p.torus_x:
+        raise SystemConfigError(f"{where}.torus_x: only a torus has rows (topology is {p.topology!r})")
+
+
 def _table(doc: dict[str, Any], key: str, where: str) -> dict[str, Any]:
     value = doc.get(key)
     if not isinstance(value, dict) or not value:
@@ -549,6 +622,8 @@ def parse_system(doc: dict[str, Any], source: str) -> System:
         params = cls(**{name: _get(dtable, key, spec, where) for key, (name, spec) in keys.items()})
         if isinstance(params, PimParams):
             params = _check_pim(params, where)
+        if isinstance(params, InterconnectParams):
+            _check_interconnect(params, where, [n for n, d in devices.items() if d.kind == "interconnect"])
         description = _get(dtable, "description", Key(str, default=""), where)
         devices[dname] = Device(dname, kind, memory, params, description)
     links: list[Link] = []
@@ -635,7 +710,7 @@ def describe_system(system: System) -> str:
 
     out = [f"{system.name}: {system.description}", f"  source: {system.source}", "  memories:"]
     for m in system.memories.values():
-        users = [d.name for d in system.devices.values() if d.memory == m.name]
+        users = [d.name for d in system.compute_devices() if d.memory == m.name]
         shared = ""
         if len(users) > 1:
             shared = f", unified memory of {', '.join(users)}"

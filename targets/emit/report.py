@@ -36,6 +36,7 @@ from pimc.targets.annotations import (
     PARTITION_ATTR,
     chosen_strategy,
     model_name,
+    parallel_of,
     phase_functions,
     phase_times,
     schedule_streams,
@@ -365,7 +366,37 @@ def build_report(module: ModuleOp, tokens_per_step: int = 1) -> dict[str, Any]:
         "schedule": schedule,
         "baselines": {"strategies": strategies, "speedup": speedups},
         "memory": memory_entry(system, memories),
+        "parallel": parallel_entry(module, ops),
     }
+
+
+def parallel_entry(module: ModuleOp, ops: list[dict[str, Any]]) -> dict[str, Any]:
+    """How the program spreads over chips: the tensor-parallel degree `tp` (the shard pass), the system's
+    `chips`, the data-parallel `replicas` (chips / tp, each serving its own batch), and the collectives per
+    phase (count, time on the interconnect, kinds). Every other figure of the report is one chip's: the
+    chips of a group run the same program at the same time, so latency is the group's and energy is x tp."""
+    par = parallel_of(module)
+    collectives: dict[str, dict[str, Any]] = {}
+    for e in ops:
+        kind = COLLECTIVE_OPS.get(e["op"])
+        if kind is None:
+            continue
+        c = collectives.setdefault(e["phase"] or "unknown", {"count": 0, "latency_ns": 0.0, "kinds": {}})
+        c["count"] += 1
+        c["latency_ns"] += e["latency_ns"] or 0.0
+        c["kinds"][kind] = c["kinds"].get(kind, 0) + 1
+    return {**par, "replicas": par["chips"] // par["tp"], "collectives": collectives}
+
+
+COLLECTIVE_OPS = {
+    "shard.all_reduce": "all_reduce",
+    "dist.all_gather": "all_gather",
+    "dist.reduce_scatter": "reduce_scatter",
+    "dist.all_to_all": "all_to_all",
+    "shard.send": "send_recv",
+    "shard.recv": "send_recv",
+}
+"""Op names of the collectives, by kind (targets/models/collective.py)."""
 
 
 @dataclass(frozen=True)

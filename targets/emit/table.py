@@ -85,6 +85,17 @@ def format_table(report: dict[str, Any], max_name: int = 34, top: int | None = N
         f"system {report['system']['name']}, strategy {report['strategy']}, dtype {report['dtype']}"
     )
     out += summary_lines(report)
+    par = report.get("parallel")
+    if par and par["chips"] > 1:
+        coll = "; ".join(
+            f"{phase} {c['count']} collectives "
+            f"({', '.join(f'{n} {k}' for k, n in sorted(c['kinds'].items()))}) {c['latency_ns'] / 1e3:.1f} us"
+            for phase, c in par["collectives"].items()
+        )
+        out.append(
+            f"parallel: tp {par['tp']} of {par['chips']} chips ({par['replicas']} replica(s)); figures per chip"
+            + (f"; {coll}" if coll else "")
+        )
     for name, m in report["memory"].items():
         phase_bytes = [m["kv_cache_bytes"].get(p, 0) + m["activations_bytes"].get(p, 0) for p in report["phases"]]
         out.append(

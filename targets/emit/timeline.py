@@ -7,7 +7,8 @@ sub-batch (`timeline_events`), which become complete events ("ph": "X") that chr
 ui.perfetto.dev open directly, so the overlap between devices, links and
 sub-batch streams can be inspected visually. Layout: one process (the model);
 one thread per resource, devices first then links, each in first-seen order;
-a "phases" thread on top with one slice per phase spanning its events.
+a "phases" thread on top with one slice per phase spanning its events. A program of one chip of a
+tensor-parallel group has one process per chip of the group, each with the same events.
 
 The format counts time in microseconds; ts and dur stay floats (ns / 1000) so
 that ns-scale ops keep a visible, exact width.
@@ -27,7 +28,15 @@ from xdsl.utils.target import Target
 
 from pimc.dialects.place import TransferOp, device_of
 from pimc.errors import CompileError
-from pimc.targets.annotations import model_name, op_times, phase_graph, phase_times, placed_device, schedule_streams
+from pimc.targets.annotations import (
+    model_name,
+    op_times,
+    parallel_of,
+    phase_graph,
+    phase_times,
+    placed_device,
+    schedule_streams,
+)
 from pimc.targets.dtypes import DTYPE_BYTES, dtype_for_module
 from pimc.targets.system import recorded_system
 
@@ -50,13 +59,25 @@ def _metadata(name: str, tid: int, args: dict[str, Any]) -> dict[str, Any]:
     return {"name": name, "ph": "M", "pid": PID, "tid": tid, "args": args}
 
 
-def chrome_trace(events: list[dict[str, Any]], model: str, system: str) -> dict[str, Any]:
+def chrome_trace(events: list[dict[str, Any]], model: str, system: str, chips: int = 1) -> dict[str, Any]:
     """The Trace Event Format object for a schedule timeline (see the module docstring).
 
     Each event's name gains the suffix " [sbN]" when the timeline has sub-batch
     streams (some stream > 0); its args carry the event's own args plus phase,
     stream, start_ns and end_ns. Raises ValueError on a non-finite start or end.
+    `chips` > 1 (a tensor-parallel group, the shard pass): one process per chip ("chip i"), each with the
+    same events, as every chip of the group runs the same program at the same time and meets the others in
+    each collective.
     """
+    if chips > 1:
+        one = chrome_trace(events, model, system)
+        out: list[dict[str, Any]] = []
+        for chip in range(chips):
+            for e in one["traceEvents"]:
+                if e["ph"] == "M" and e["name"] == "process_name":
+                    e = {**e, "args": {"name": f"chip {chip}: {model} on {system}"}}
+                out.append({**e, "pid": PID + chip})
+        return {**one, "traceEvents": out, "otherData": {**one["otherData"], "chips": chips}}
     devices = list(dict.fromkeys(e["resource"] for e in events if not e["resource"].startswith("link ")))
     links = list(dict.fromkeys(e["resource"] for e in events if e["resource"].startswith("link ")))
     tids = {r: i for i, r in enumerate([PHASES_TRACK, *devices, *links])}
@@ -216,7 +237,9 @@ def _event(
 
 def timeline_json(module: ModuleOp) -> str:
     """timeline.json's text for a scheduled module."""
-    trace = chrome_trace(timeline_events(module), model_name(module), recorded_system(module).name)
+    trace = chrome_trace(
+        timeline_events(module), model_name(module), recorded_system(module).name, parallel_of(module)["tp"]
+    )
     return json.dumps(trace, allow_nan=False) + "\n"
 
 

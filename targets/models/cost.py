@@ -36,6 +36,9 @@ precision's size, integer tensors at their own):
 - transpose, concat: FLOPs = 0, bytes = operands + results. ONNX data movement
   (Slice, Split, Expand, Tile, Pad, GatherElements, ...): FLOPs = 0,
   bytes = 2 * results (what is copied is read once and written once).
+- collectives (shard.all_reduce, dist.*): FLOPs = the reduction's adds ((p - 1) / p per element of an
+  all-reduce or reduce-scatter over p chips), bytes = operands + results; latency and energy on the
+  interconnect only (targets/models/collective.py).
 - an ONNX op of any other type is costed as element-wise, and the compile warns
   that it is not modelled (see `unmodelled_op_types`).
 """
@@ -51,6 +54,7 @@ from xdsl.ir import Attribute, Operation, SSAValue
 from pimc.dialects import nn, pim
 from pimc.targets.dtypes import DTYPE_BYTES
 from pimc.targets.models import gpu, npu
+from pimc.targets.models.collective import collective_bytes, collective_cost, collective_group, collective_kind
 from pimc.targets.models.pim_timing import attention_counts, gemv_counts, pim_internal_gbps, pim_peak_gflops
 from pimc.targets.system import Device, System
 
@@ -99,14 +103,24 @@ def _io_bytes(op: Operation, eb: int | None) -> int:
 
 
 def is_costed(op: Operation) -> bool:
-    """Ops that do work at run time: every nn and pim op except weights and constants (which are data)."""
-    return op.dialect_name() in ("nn", "pim") and not isinstance(op, (nn.WeightOp, nn.ConstantOp))
+    """Ops that do work at run time: every nn and pim op except weights and constants (which are data), and the
+    collectives (targets/models/collective.py)."""
+    if op.dialect_name() in ("nn", "pim"):
+        return not isinstance(op, (nn.WeightOp, nn.ConstantOp))
+    return collective_kind(op) is not None
 
 
 def op_metrics(op: Operation, elem_bytes: int | None = None) -> OpMetrics:
     """FLOPs and bytes of one op (formulas in the module docstring); floating-point
     tensors cost `elem_bytes` per element when given (the deployment precision)."""
     eb = elem_bytes
+    kind = collective_kind(op)
+    if kind is not None:  # the reduction's adds: (p - 1) / p per element of the reduced tensor
+        group = collective_group(op)
+        adds = 0
+        if kind in ("all_reduce", "reduce_scatter"):
+            adds = _elements(op.operands[0].type) * (group - 1) // group
+        return OpMetrics(adds, _io_bytes(op, eb), "vector")
     if isinstance(op, nn.MatMulOp):
         a, b = nn.tensor_shape(op.lhs.type), nn.tensor_shape(op.rhs.type)
         k = a[-1]
@@ -249,6 +263,8 @@ def device_roof(dev: Device, system: System, dtype: str) -> tuple[float, float] 
       when its MAC lanes compute in `dtype`.
     """
     bw = system.memory_of(dev.name).bandwidth_gbps
+    if dev.kind == "interconnect":
+        return None
     if dev.kind == "npu":
         return npu_peak_gflops(dev), bw
     if dev.kind in ("gpu", "accelerator"):
@@ -327,6 +343,12 @@ def device_cost(op: Operation, m: OpMetrics, dev: Device, system: System, dtype:
     """
     memory = system.memory_of(dev.name)
     bw, pj_bit = memory.bandwidth_gbps, memory.energy_pj_per_bit
+    kind = collective_kind(op)
+    if (kind is not None) != (dev.kind == "interconnect"):
+        return None  # collectives run on the interconnect, and only they do
+    if kind is not None:
+        c = collective_cost(kind, collective_bytes(op, DTYPE_BYTES[dtype]), collective_group(op), dev.interconnect)
+        return DeviceCost(c.latency_ns, c.energy_pj, "memory")
     if dev.kind == "npu":
         return _npu_cost(op, m, dev, bw, pj_bit, DTYPE_BYTES[dtype])
     if dev.kind in ("gpu", "accelerator"):
@@ -421,6 +443,10 @@ def device_summary(dev: Device, system: System) -> str:
             f"{dev.npu.dataflow.upper()} @ {dev.npu.clock_ghz:g} GHz), vector {npu_vector_gflops(dev) / 1e3:g} TFLOP/s, "
             f"ridge {peak / bw:.1f} FLOP/B at {bw:g} GB/s"
         )
+    if dev.kind == "interconnect":
+        from pimc.targets.models.collective import describe_interconnect
+
+        return describe_interconnect(dev.interconnect)
     if dev.kind in ("gpu", "accelerator"):
         peaks = ", ".join(f"{d} {r:g}" for d, r in dev.gpu.peak_tflops.items())
         best = max(dev.gpu.peak_tflops.values())

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from pimc.compiler.cli import main
+from pimc.targets.system import preset_names
 
 H, FFN, VOCAB, HEADS, HEAD_DIM, PAST, LAYERS = 64, 256, 512, 4, 16, 15, 2
 FP16 = 2  # the default deployment precision (targets/dtypes.py): every float tensor costs 2 bytes
@@ -175,7 +176,8 @@ def test_invalid_system_file_names_the_key(tmp_path: Path, example: Path, capsys
 def test_systems_lists_the_preset(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["systems"]) == 0
     lines = capsys.readouterr().out.splitlines()
-    assert len(lines) == 18 and any(line.startswith("npu-aim ") for line in lines)
+    assert len(lines) == len(preset_names()) == 21 and any(line.startswith("npu-aim ") for line in lines)
+    assert any(line.startswith("dgx-a100 ") and "[gpu (gpu), nvlink (interconnect)]" in line for line in lines)
 
 
 def test_systems_name_describes_one(capsys: pytest.CaptureFixture[str]) -> None:

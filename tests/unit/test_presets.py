@@ -27,6 +27,9 @@ SYSTEMS = {
     "sn40l",
     "grayskull",
     "ipu",
+    "dgx-a100",
+    "dgx-h100",
+    "attacc-dgx",
 }
 DEVICE_PRESETS = {"gddr6-aim", "hbm2-pim", "hbm3-pim", "samsung-hbm-pim"}
 
