@@ -16,7 +16,10 @@ summand). Rules per op: element-wise ops keep a split that every other operand e
 broadcasts along (and a sum of partials is partial); normalisations, softmax and rotary keep a split
 off the dims they reduce over; reshape keeps a split whose dim maps onto an output dim that tp divides
 at the same stride; transpose permutes it; an ONNX Split along the split dim into parts that tp divides
-splits each part (the fused-QKV layout Megatron-LM stores per chip); a KV append keeps a split off its
+splits each part (the fused-QKV layout Megatron-LM stores per chip), and so does an ONNX Slice along it with
+constant bounds that tp divides (each chip cuts at start / tp .. end / tp), while a Slice off the split dim
+keeps it (partial rotary embeddings); a whole weight that an element-wise op reads along the split dim (a
+bias) is split with it; a KV append keeps a split off its
 sequence axis and splits its cache input alike. Any other op, or one whose operands disagree, gets its
 operands whole: `dist.all_gather` for a split value, `shard.all_reduce` for a partial one. A function
 returns its KV caches (what an attention reads as keys or values) split, each chip keeping its
@@ -35,6 +38,7 @@ from dataclasses import dataclass
 from xdsl.context import Context
 from xdsl.dialects import func
 from xdsl.dialects.builtin import (
+    DenseIntOrFPElementsAttr,
     DictionaryAttr,
     FunctionType,
     IndexType,
@@ -214,12 +218,19 @@ class _Sharder:
             return
         if len(aligned) == 1:
             (dim,) = aligned
-            ok = True
-            for v, s in zip(op.operands, states, strict=True):
+            weights: list[tuple[int, int]] = []  # whole weights along the split dim (a bias): split alike
+            ok = self.divisible(op.results[0], dim)
+            for i, (v, s) in enumerate(zip(op.operands, states, strict=True)):
                 local = dim - (rank - len(_shape(v)))
-                if s is None and local >= 0 and _shape(v)[local] != 1:
+                if s is not None or local < 0 or _shape(v)[local] == 1:
+                    continue
+                if isinstance(v.owner, nn.WeightOp) and _shape(v)[local] == _shape(op.results[0])[dim] * self.tp:
+                    weights.append((i, local))
+                else:
                     ok = False
-            if ok and self.divisible(op.results[0], dim):
+            if ok:
+                for i, local in weights:
+                    self.weight(op, i, local)
                 for r in op.results:
                     self.split(r, dim)
                 return
@@ -443,12 +454,60 @@ def _onnx(s: _Sharder, op: Operation) -> None:
             for r in list(op.outputs):
                 s.split(r, st)
             return
+    if kind == "Slice" and op.domain is None and _slice(s, op):
+        return
     if op.domain is None and onnx_category(op) == "elementwise" and op.outputs:
         s.elementwise(op, linear_in=kind in ("Add", "Sub", "Neg"))
         return
     if op.domain is None and onnx_category(op) == "metadata" and not op.outputs:
         return
     s.use_whole(op)
+
+
+def _ints(v: SSAValue) -> list[int] | None:
+    """The values of an integer `nn.constant`, else None."""
+    owner = v.owner
+    if not isinstance(owner, nn.ConstantOp):
+        return None
+    values = owner.value.get_values()
+    return [int(x) for x in values] if all(isinstance(x, int) for x in values) else None
+
+
+def _slice(s: _Sharder, op: nn.OnnxOp) -> bool:
+    """ONNX Slice of a split value with constant bounds: off the split dim it keeps the split; along it (a fused
+    QKV product cut into q, k and v) each chip cuts its part at start / tp .. end / tp, as a Split does. False:
+    no rule applies (the caller makes the operands whole)."""
+    if len(op.inputs) < 3 or len(op.outputs) != 1:
+        return False
+    st = s.of(op.inputs[0])
+    if st is None or st == PARTIAL or any(s.of(v) is not None for v in op.inputs[1:]):
+        return False
+    rank = len(_shape(op.inputs[0]))
+    starts, ends = _ints(op.inputs[1]), _ints(op.inputs[2])
+    axes = _ints(op.inputs[3]) if len(op.inputs) > 3 else list(range(len(starts or ())))
+    steps = _ints(op.inputs[4]) if len(op.inputs) > 4 else [1] * len(starts or ())
+    if starts is None or ends is None or axes is None or steps is None or not len(starts) == len(ends) == len(axes):
+        return False
+    axes = [a % rank for a in axes]
+    if st not in axes:
+        s.split(op.outputs[0], st)
+        return True
+    k = axes.index(st)
+    full = _shape(op.inputs[0])[st] * s.tp
+    lo, hi = (max(0, min(full, x if x >= 0 else x + full)) for x in (starts[k], ends[k]))
+    if steps[k] != 1 or lo % s.tp or hi % s.tp or hi <= lo:
+        return False
+    for index, values in ((1, starts), (2, ends)):
+        local = list(values)
+        local[k] = (lo if index == 1 else hi) // s.tp
+        const = op.inputs[index].owner
+        assert isinstance(const, nn.ConstantOp)
+        new = nn.ConstantOp(DenseIntOrFPElementsAttr.from_list(const.value.type, local))
+        new.attributes.update(const.attributes)
+        Rewriter.insert_op(new, InsertPoint.before(op))
+        op.operands[index] = new.result
+    s.split(op.outputs[0], st)
+    return True
 
 
 _RULES: dict[type[Operation], Callable[[_Sharder, Operation], None]] = {

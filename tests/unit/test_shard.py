@@ -155,3 +155,27 @@ def test_timeline_shows_every_chip_and_its_collectives() -> None:
             e["name"] for e in trace if e["ph"] == "X" and e["pid"] == pid and tracks[(pid, e["tid"])] == "nvlink"
         ]
         assert collectives == ["h.all_reduce", "layers.0.r.all_reduce", "layers.0.h.all_reduce", "logits.all_gather"]
+
+
+@pytest.mark.parametrize(
+    "model",
+    [
+        "llama-decode-noopt",
+        "gpt2-decode-noopt",  # fused QKV cut by three Slices
+        "gpt2-prefill-opt",
+        "opt-decode-opt",
+        "gptj-decode-opt",  # partial rotary: Slices of the head dim
+        "gptneox-decode-opt",
+        "phi-decode-opt",  # parallel attention and MLP
+        "bert-prefill-opt",
+    ],
+)
+def test_real_exports_split_without_gathers_inside_layers(model: str) -> None:
+    # the exporters' HF fixtures (two layers, tests/models/README.md): one all-reduce for the vocab-parallel
+    # embedding, two per layer, and the logits' (or BERT's output's) single all-gather: no layer falls back to a
+    # whole operand
+    module = import_model(REPO / "tests" / "models" / f"{model}.onnx", {})
+    ShardPass(tp=2, system="dgx-a100").apply(make_context(), module)
+    module.verify()
+    names = [op.name for op in module.walk()]
+    assert (names.count("shard.all_reduce"), names.count("dist.all_gather")) == (5, 1)
