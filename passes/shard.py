@@ -42,6 +42,7 @@ from xdsl.dialects.builtin import (
     DictionaryAttr,
     FunctionType,
     IndexType,
+    IntegerType,
     IntegerAttr,
     ModuleOp,
     StringAttr,
@@ -470,7 +471,8 @@ def _ints(v: SSAValue) -> list[int] | None:
     if not isinstance(owner, nn.ConstantOp):
         return None
     values = owner.value.get_values()
-    return [int(x) for x in values] if all(isinstance(x, int) for x in values) else None
+    ints = [x for x in values if isinstance(x, int)]
+    return ints if len(ints) == len(values) else None
 
 
 def _slice(s: _Sharder, op: nn.OnnxOp) -> bool:
@@ -502,7 +504,9 @@ def _slice(s: _Sharder, op: nn.OnnxOp) -> bool:
         local[k] = (lo if index == 1 else hi) // s.tp
         const = op.inputs[index].owner
         assert isinstance(const, nn.ConstantOp)
-        new = nn.ConstantOp(DenseIntOrFPElementsAttr.from_list(const.value.type, local))
+        t = const.value.type
+        assert isa(t, TensorType[IntegerType])
+        new = nn.ConstantOp(DenseIntOrFPElementsAttr.from_list(t, local))
         new.attributes.update(const.attributes)
         Rewriter.insert_op(new, InsertPoint.before(op))
         op.operands[index] = new.result
