@@ -103,9 +103,15 @@ def _cmd_compile(args: argparse.Namespace) -> int:
                 args.sub_batches,
                 args.papi_threshold,
                 not args.no_baselines,
-                args.tp if args.tp is not None else load_system(args.system).chips,
+                args.tp or 1,
             )
         )
+        if args.tp is None and load_system(args.system).chips > 1:
+            print(
+                f"pimc: note: system {args.system} has {load_system(args.system).chips} chips: without --tp the "
+                "compile tries every degree that divides them and keeps the fastest (this is --tp 1)",
+                file=sys.stderr,
+            )
         notes = []  # what the pipeline alone does not reproduce: how the model is imported, the report's option
         if args.sub_batches > 1:
             notes.append(f"the model is imported at --dim batch=B/{args.sub_batches} (one sub-batch)")
@@ -283,7 +289,8 @@ def build_parser() -> argparse.ArgumentParser:
         type=_int_in(1, 2**16),
         default=None,
         metavar="N",
-        help="tensor-parallel degree over the system's chips (Megatron-LM's split; default: all its chips)",
+        help="tensor-parallel degree over the system's chips (Megatron-LM's split); default: every divisor of the "
+        "chips is tried and the least latency kept",
     )
     c.add_argument("--no-baselines", action="store_true", help="skip the gpu-only/npu-only/pim-only comparison")
     c.add_argument(

@@ -20,7 +20,8 @@ from pathlib import Path
 from typing import Any, ParamSpec, TypeVar
 
 from xdsl.context import Context
-from xdsl.dialects.builtin import ModuleOp
+from xdsl.dialects.builtin import DictionaryAttr, FloatAttr, IntegerAttr, ModuleOp, StringAttr
+from xdsl.ir import Attribute
 from xdsl.passes import ModulePass, PassPipeline
 from xdsl.utils.exceptions import VerifyException
 
@@ -36,6 +37,7 @@ from pimc.passes.lower_to_pim import LowerToPimPass
 from pimc.passes.partition import PartitionPass
 from pimc.passes.schedule import SchedulePass
 from pimc.passes.shard import ShardPass
+from pimc.targets.annotations import PARALLEL_SEARCH_ATTR
 from pimc.targets.emit.aim_trace import emit_aim_trace
 from pimc.targets.emit.background import Background
 from pimc.targets.emit.plan import ir_text
@@ -349,11 +351,31 @@ def compile_model(
     imports each point once and compiles a clone per system). `background` renders roofline.png in a forked
     child while the rest is rendered (targets/emit/background.py). `emit` names the trace formats to write
     (`emit_traces`; default: those of the system's PIM devices). `tp` is the tensor-parallel degree (the shard
-    pass; default: all the system's chips).
+    pass); by default 1 on one chip, and on a system of several chips the best of its divisors (`search_tp`,
+    recorded on the module as `pimc.parallel_search`).
     """
     sys_desc = load_system(system)
-    if tp is None:
-        tp = sys_desc.chips
+    if tp is None and sys_desc.chips > 1:
+        return search_tp(
+            functools.partial(
+                compile_model,
+                path,
+                system=system,
+                strategy=strategy,
+                dims=dims,
+                dtype=dtype,
+                speculate=speculate,
+                sub_batches=sub_batches,
+                papi_threshold=papi_threshold,
+                baselines=baselines,
+                emit=emit,
+                progress=progress,
+            ),
+            sys_desc.chips,
+            speculate or 1,
+            progress,
+        )
+    tp = tp or 1
     dims = dict(dims or {})
     if speculate is not None:
         if speculate < 1:
@@ -398,6 +420,68 @@ def compile_model(
     warnings += optimal_gap_warnings(report)
     traces = emit_traces(module, report["model"], sys_desc, emit)
     return CompileResult(module, report, traces, warnings, sys_desc, roofline)
+
+
+def _plain_attr(value: Any) -> Attribute:
+    if isinstance(value, bool):
+        return IntegerAttr(int(value), 64)
+    if isinstance(value, int):
+        return IntegerAttr(value, 64)
+    if isinstance(value, float):
+        return FloatAttr(value, 64)
+    return StringAttr(str(value))
+
+
+def search_tp(
+    compile_at: Callable[..., CompileResult],
+    chips: int,
+    tokens_per_step: int,
+    progress: Callable[[str], None] | None,
+) -> CompileResult:
+    """The compile `pimc compile` returns when `--tp` is not given on a system of several chips.
+
+    `compile_at(tp=t)` compiles at every divisor t of the chips: t chips per tensor-parallel group, chips / t
+    data-parallel replicas each serving the whole `--dim batch`. The result kept is the one of least latency
+    (TTFT + decode step, the report's total), ties to the smaller t (more replicas); a degree that does not
+    fit its memories or cannot split the model is a row with its error. Every row is recorded on the kept
+    module (`pimc.parallel_search`, the report's `parallel.search`). Raises the smallest degree's error when
+    none compiles."""
+    say = progress or (lambda stage: None)
+    rows: dict[int, dict[str, Any]] = {}
+    errors: list[PimcError] = []
+    best: tuple[float, CompileResult] | None = None
+    for t in (d for d in range(1, chips + 1) if chips % d == 0):
+        say(f"trying --tp {t}")
+        try:
+            r = compile_at(tp=t)
+        except PimcError as e:
+            errors.append(e)
+            rows[t] = {"tp": t, "replicas": chips // t, "error": str(e)}
+            continue
+        sched = r.report["schedule"]
+        decode = r.report["phases"].get("decode")
+        latency = r.report["totals"]["latency_ns"]
+        row: dict[str, Any] = {"tp": t, "replicas": chips // t, "latency_ns": latency}
+        if sched["ttft_ns"] is not None:
+            row["ttft_ns"] = sched["ttft_ns"]
+        if decode is not None and decode["latency_ns"] and decode["tokens"]:
+            row["tpot_ns"] = sched["tpot_ns"]
+            row["tokens_per_s"] = chips // t * decode["tokens"] * 1e9 / decode["latency_ns"]
+        rows[t] = row
+        if best is None or latency < best[0]:
+            best = (latency, r)
+    if best is None:
+        raise errors[0]
+    chosen = best[1]
+    tp = chosen.report["parallel"]["tp"]
+    for t, row in rows.items():
+        if "error" not in row:
+            row["chosen"] = t == tp
+    chosen.module.attributes[PARALLEL_SEARCH_ATTR] = DictionaryAttr(
+        {str(t): DictionaryAttr({k: _plain_attr(v) for k, v in row.items()}) for t, row in rows.items()}
+    )
+    chosen.report = build_report(chosen.module, tokens_per_step)
+    return chosen
 
 
 WARN_GAP = 1e-3

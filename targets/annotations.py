@@ -176,6 +176,11 @@ PARALLEL_ATTR = "pimc.parallel"
 """Module attribute: {tp, chips} of a sharded program (the shard pass); absent: one chip."""
 
 
+PARALLEL_SEARCH_ATTR = "pimc.parallel_search"
+"""Module attribute: the tensor-parallel degrees the compile tried when `--tp` was not given, one dictionary each
+({tp, replicas, ttft_ns, tpot_ns, latency_ns, tokens_per_s, chosen} or {tp, error}); set by the driver."""
+
+
 def parallel_of(module: ModuleOp) -> dict[str, int]:
     """{tp, chips} the shard pass recorded on `module` (tp 1 on one chip when it has not run)."""
     attr = module.attributes.get(PARALLEL_ATTR)

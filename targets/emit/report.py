@@ -33,6 +33,7 @@ from pimc.targets.annotations import (
     BASELINES_ATTR,
     COST_ATTR,
     MEMORY_ATTR,
+    PARALLEL_SEARCH_ATTR,
     PARTITION_ATTR,
     chosen_strategy,
     model_name,
@@ -375,7 +376,7 @@ def parallel_entry(module: ModuleOp, ops: list[dict[str, Any]]) -> dict[str, Any
     `chips`, the data-parallel `replicas` (chips / tp, each serving its own batch), and the collectives per
     phase (count, time on the interconnect, kinds). Every other figure of the report is one chip's: the
     chips of a group run the same program at the same time, so latency is the group's and energy is x tp."""
-    par = parallel_of(module)
+    par = {"tp": parallel_of(module)["tp"], "chips": recorded_system(module).chips}
     collectives: dict[str, dict[str, Any]] = {}
     for e in ops:
         kind = COLLECTIVE_OPS.get(e["op"])
@@ -385,7 +386,10 @@ def parallel_entry(module: ModuleOp, ops: list[dict[str, Any]]) -> dict[str, Any
         c["count"] += 1
         c["latency_ns"] += e["latency_ns"] or 0.0
         c["kinds"][kind] = c["kinds"].get(kind, 0) + 1
-    return {**par, "replicas": par["chips"] // par["tp"], "collectives": collectives}
+    attr = module.attributes.get(PARALLEL_SEARCH_ATTR)
+    rows = attr_value(attr) if attr is not None else {}
+    search = [rows[k] for k in sorted(rows, key=int)]
+    return {**par, "replicas": par["chips"] // par["tp"], "collectives": collectives, "search": search}
 
 
 COLLECTIVE_OPS = {

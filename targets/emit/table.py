@@ -96,6 +96,17 @@ def format_table(report: dict[str, Any], max_name: int = 34, top: int | None = N
             f"parallel: tp {par['tp']} of {par['chips']} chips ({par['replicas']} replica(s)); figures per chip"
             + (f"; {coll}" if coll else "")
         )
+        for row in par.get("search", []):
+            head = f"  tp {row['tp']} x {row['replicas']} replica(s): "
+            if "error" in row:
+                out.append(head + row["error"])
+                continue
+            figures = [f"latency {row['latency_ns'] / 1e6:.3g} ms"]
+            if "ttft_ns" in row:
+                figures.append(f"TTFT {row['ttft_ns'] / 1e6:.3g} ms")
+            if "tpot_ns" in row:
+                figures += [f"TPOT {row['tpot_ns'] / 1e6:.3g} ms", f"{row['tokens_per_s']:.4g} tokens/s"]
+            out.append(head + ", ".join(figures) + (" (chosen: least latency)" if row["chosen"] else ""))
     for name, m in report["memory"].items():
         phase_bytes = [m["kv_cache_bytes"].get(p, 0) + m["activations_bytes"].get(p, 0) for p in report["phases"]]
         out.append(

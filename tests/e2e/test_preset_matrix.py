@@ -80,7 +80,14 @@ def test_preset_strategy_model(system_name: str, strategy: str, model: str) -> N
     missing = _missing(system, strategy)
     try:
         result = compile_model(
-            path, system=system_name, strategy=strategy, dims=dims, dtype=_dtype(system), baselines=False, emit=[]
+            path,
+            system=system_name,
+            strategy=strategy,
+            dims=dims,
+            dtype=_dtype(system),
+            baselines=False,
+            emit=[],
+            tp=system.chips,  # every chip in one group (4 heads on 8 chips: the shard pass's whole-operand rules)
         )
     except PimcError as e:
         message = str(e)

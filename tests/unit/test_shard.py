@@ -179,3 +179,14 @@ def test_real_exports_split_without_gathers_inside_layers(model: str) -> None:
     module.verify()
     names = [op.name for op in module.walk()]
     assert (names.count("shard.all_reduce"), names.count("dist.all_gather")) == (5, 1)
+
+
+def test_without_tp_every_degree_is_tried_and_the_fastest_kept() -> None:
+    result = compile_model(TINY, system="dgx-a100", emit=[], baselines=False)
+    search = result.report["parallel"]["search"]
+    assert [(row["tp"], row["replicas"]) for row in search] == [(1, 8), (2, 4), (4, 2), (8, 1)]
+    fastest = min(search, key=lambda row: (row["latency_ns"], row["tp"]))
+    assert [row["tp"] for row in search if row["chosen"]] == [fastest["tp"]] == [result.report["parallel"]["tp"]]
+    assert result.report["totals"]["latency_ns"] == fastest["latency_ns"]
+    for row in search:  # one decode token per replica per step
+        assert row["tokens_per_s"] == pytest.approx(row["replicas"] * 1e9 / row["tpot_ns"])
