@@ -20,7 +20,9 @@ splits each part (the fused-QKV layout Megatron-LM stores per chip), and so does
 constant bounds that tp divides (each chip cuts at start / tp .. end / tp), while a Slice off the split dim
 keeps it (partial rotary embeddings); a whole weight that an element-wise op reads along the split dim (a
 bias) is split with it; a KV append keeps a split off its
-sequence axis and splits its cache input alike. Any other op, or one whose operands disagree, gets its
+sequence axis and splits its cache input alike, but appends a step split along the head dim whole (one
+K/V head, multi-query attention, whose K/V every chip reads whole: the attention of a chip's query heads
+over the one K/V head). Any other op, or one whose operands disagree, gets its
 operands whole: `dist.all_gather` for a split value, `shard.all_reduce` for a partial one. A function
 returns its KV caches (what an attention reads as keys or values) split, each chip keeping its
 heads, and every other result whole.
@@ -415,6 +417,9 @@ def _kv_append(s: _Sharder, op: Operation) -> None:
     if st is None and cache_st is None:
         return
     cache = op.cache
+    if st == rank - 1 and cache_st is None:  # split along the head dim (one K/V head, MQA): append it whole
+        s.use_whole(op)
+        return
     if (
         st not in (None, PARTIAL)
         and st != axis
@@ -433,7 +438,10 @@ def _kv_append(s: _Sharder, op: Operation) -> None:
 
 def _attention(s: _Sharder, op: Operation) -> None:
     assert isinstance(op, nn.AttentionOp)
-    qkv = {s.of(op.q), s.of(op.k), s.of(op.v)}
+    mqa = s.of(op.q) == 1 and s.of(op.k) != 1 and s.of(op.v) != 1 and op.dims()[2] == 1
+    if mqa:  # one K/V head (multi-query attention): every chip's query heads read it whole
+        s.use_whole(op, [1, 2])
+    qkv = {1} if mqa else {s.of(op.q), s.of(op.k), s.of(op.v)}
     if len(qkv) == 1 and (st := next(iter(qkv))) in (0, 1):
         mask_ok = True
         if op.mask is not None:

@@ -190,3 +190,18 @@ def test_without_tp_every_degree_is_tried_and_the_fastest_kept() -> None:
     assert result.report["totals"]["latency_ns"] == fastest["latency_ns"]
     for row in search:  # one decode token per replica per step
         assert row["tokens_per_s"] == pytest.approx(row["replicas"] * 1e9 / row["tpot_ns"])
+
+
+def test_multi_query_attention_appends_its_one_kv_head_whole() -> None:
+    # GPTBigCode: 4 query heads share one K/V head; each chip keeps 2 query heads and the whole K/V cache, and
+    # gathers the step's key and value (one all-gather each per layer) instead of splitting the cache by dim
+    module = import_model(REPO / "tests" / "models" / "gptbigcode-decode-noopt.onnx", {})
+    ShardPass(tp=2, system="dgx-a100").apply(make_context(), module)
+    module.verify()
+    gathers = [op for op in module.walk() if op.name == "dist.all_gather"]
+    kv = [op for op in gathers if any(isinstance(u.operation, nn.KvAppendOp) for u in op.results[0].uses)]
+    assert len(kv) == 4 and len(gathers) == 5  # 2 layers x (key, value), and the logits
+    for op in module.walk():
+        if isinstance(op, nn.AttentionOp):
+            b, hq, hkv, *_ = op.dims()
+            assert (hq, hkv) == (2, 1)
