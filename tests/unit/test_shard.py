@@ -203,5 +203,5 @@ def test_multi_query_attention_appends_its_one_kv_head_whole() -> None:
     assert len(kv) == 4 and len(gathers) == 5  # 2 layers x (key, value), and the logits
     for op in module.walk():
         if isinstance(op, nn.AttentionOp):
-            b, hq, hkv, *_ = op.dims()
+            _, hq, hkv, *_ = op.dims()
             assert (hq, hkv) == (2, 1)
