@@ -6,10 +6,10 @@ from dataclasses import dataclass
 
 from xdsl.context import Context
 from xdsl.dialects.builtin import DictionaryAttr, FloatAttr, IntegerAttr, ModuleOp, StringAttr, TensorType
-from xdsl.ir import Operation
+from xdsl.ir import Attribute, Operation
 from xdsl.passes import ModulePass
+from xdsl.utils.hints import isa
 
-from pimc.dialects import nn
 from pimc.errors import CompileError
 from pimc.targets.annotations import COST_ATTR
 from pimc.targets.dtypes import DTYPE_BYTES, dtype_for_module
@@ -86,7 +86,7 @@ def check_static(module: ModuleOp) -> None:
             continue
         for what, values in (("operand", op.operands), ("result", op.results)):
             for i, v in enumerate(values):
-                if isinstance(v.type, TensorType) and any(d < 0 for d in nn.tensor_shape(v.type)):
+                if isa(v.type, TensorType[Attribute]) and any(d < 0 for d in v.type.get_shape()):
                     raise CompileError(
                         f"op '{_label(op)}' ({op.name}): {what} {i} is {v.type}: pimc costs static shapes only"
                     )

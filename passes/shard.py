@@ -34,6 +34,7 @@ leaves the module as it is.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -227,7 +228,7 @@ class _Sharder:
                 local = dim - (rank - len(_shape(v)))
                 if s is not None or local < 0 or _shape(v)[local] == 1:
                     continue
-                if isinstance(v.owner, nn.WeightOp) and _shape(v)[local] == _shape(op.results[0])[dim] * self.tp:
+                if isinstance(v.owner, nn.WeightOp) and _shape(v)[local] == _shape(op.results[0])[dim]:
                     weights.append((i, local))
                 else:
                     ok = False
@@ -242,6 +243,8 @@ class _Sharder:
 
 def _is_kv(v: SSAValue) -> bool:
     """Whether `v` is a KV cache: the keys or values an attention reads (each chip keeps its heads' part)."""
+    if isinstance(v.owner, nn.KvAppendOp):
+        return True
     return any(isinstance(u.operation, nn.AttentionOp) and u.index in (1, 2) for u in v.uses)
 
 
@@ -321,6 +324,12 @@ def _normalised(s: _Sharder, op: Operation, first_reduced: int) -> None:
     if st is None or st == PARTIAL or st >= first_reduced or any(s.of(v) is not None for v in op.operands[1:]):
         s.use_whole(op)
         return
+    rank = len(_shape(op.operands[0]))
+    for v in op.operands[1:]:  # a parameter that varies along the split dim would need its part
+        local = st - (rank - len(_shape(v)))
+        if local >= 0 and _shape(v)[local] != 1:
+            s.use_whole(op)
+            return
     s.split(op.results[0], st)
 
 
@@ -447,7 +456,9 @@ def _attention(s: _Sharder, op: Operation) -> None:
         if op.mask is not None:
             m = s.of(op.mask)
             local = st - (4 - len(_shape(op.mask)))
-            mask_ok = m == st or (m is None and (local < 0 or _shape(op.mask)[local] == 1))
+            mask_ok = (m is not None and m != PARTIAL and m == local) or (
+                m is None and (local < 0 or _shape(op.mask)[local] == 1)
+            )
         if mask_ok:
             s.split(op.result, st)
             return
@@ -457,7 +468,7 @@ def _attention(s: _Sharder, op: Operation) -> None:
 def _onnx(s: _Sharder, op: Operation) -> None:
     assert isinstance(op, nn.OnnxOp)
     kind = op.op_type.data
-    if kind == "Split" and len(op.inputs) == 1 and op.domain is None:
+    if kind == "Split" and len(op.inputs) == 1 and op.domain is None and "split" not in op.onnx_attrs.data:
         st = s.of(op.inputs[0])  # along the Split's axis or not, each part splits (fused-QKV layout per chip)
         if st not in (None, PARTIAL) and all(s.divisible(r, st) for r in op.outputs):
             for r in list(op.outputs):
@@ -483,11 +494,40 @@ def _ints(v: SSAValue) -> list[int] | None:
     return ints if len(ints) == len(values) else None
 
 
+def _cut(op: Operation, dim: int, rank: int) -> tuple[int, int] | None:
+    """(start, end) along `dim` of an ONNX Slice with constant bounds and unit steps that cuts only `dim`."""
+    if not (isinstance(op, nn.OnnxOp) and op.op_type.data == "Slice" and op.input_slots is None):
+        return None
+    if len(op.inputs) < 4:
+        return None
+    starts, ends, axes = (_ints(v) for v in op.inputs[1:4])
+    steps = _ints(op.inputs[4]) if len(op.inputs) > 4 else [1]
+    if starts is None or ends is None or axes is None or steps is None:
+        return None
+    if [a % rank for a in axes] != [dim] or steps != [1] or len(starts) != 1 or len(ends) != 1:
+        return None
+    return starts[0], ends[0]
+
+
+def _disjoint_cuts(v: SSAValue, dim: int, rank: int, full: int) -> bool:
+    """Whether every use of `v` is a Slice of `dim` alone and no two overlap: the pieces of a fused product
+    (q, k, v) that a chip can cut from its part only if the weight's columns are stored per piece, as
+    Megatron-LM stores a fused QKV weight. `full`: the dim's whole size."""
+    spans: list[tuple[int, int]] = []
+    for u in v.uses:
+        cut = _cut(u.operation, dim, rank)
+        if cut is None or u.index != 0:
+            return False
+        spans.append(cut)
+    spans = sorted((max(0, a if a >= 0 else a + full), b if b >= 0 else b + full) for a, b in spans)
+    return all(b1 <= a2 for (_, b1), (a2, _) in itertools.pairwise(spans))
+
+
 def _slice(s: _Sharder, op: nn.OnnxOp) -> bool:
     """ONNX Slice of a split value with constant bounds: off the split dim it keeps the split; along it (a fused
     QKV product cut into q, k and v) each chip cuts its part at start / tp .. end / tp, as a Split does. False:
     no rule applies (the caller makes the operands whole)."""
-    if len(op.inputs) < 3 or len(op.outputs) != 1:
+    if len(op.inputs) < 3 or len(op.outputs) != 1 or op.input_slots is not None:
         return False
     st = s.of(op.inputs[0])
     if st is None or st == PARTIAL or any(s.of(v) is not None for v in op.inputs[1:]):
@@ -505,7 +545,7 @@ def _slice(s: _Sharder, op: nn.OnnxOp) -> bool:
     k = axes.index(st)
     full = _shape(op.inputs[0])[st] * s.tp
     lo, hi = (max(0, min(full, x if x >= 0 else x + full)) for x in (starts[k], ends[k]))
-    if steps[k] != 1 or lo % s.tp or hi % s.tp or hi <= lo:
+    if steps[k] != 1 or lo % s.tp or hi % s.tp or hi <= lo or not _disjoint_cuts(op.inputs[0], st, rank, full):
         return False
     for index, values in ((1, starts), (2, ends)):
         local = list(values)
