@@ -106,9 +106,10 @@ def _cmd_compile(args: argparse.Namespace) -> int:
                 args.tp or 1,
             )
         )
-        if args.tp is None and load_system(args.system).chips > 1:
+        chips = load_system(args.system).chips
+        if args.tp is None and chips > 1:
             print(
-                f"pimc: note: system {args.system} has {load_system(args.system).chips} chips: without --tp the "
+                f"pimc: note: system {args.system} has {chips} chips: without --tp the "
                 "compile tries every degree that divides them and keeps the fastest (this is --tp 1)",
                 file=sys.stderr,
             )

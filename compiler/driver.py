@@ -20,8 +20,7 @@ from pathlib import Path
 from typing import Any, ParamSpec, TypeVar
 
 from xdsl.context import Context
-from xdsl.dialects.builtin import DictionaryAttr, FloatAttr, IntegerAttr, ModuleOp, StringAttr
-from xdsl.ir import Attribute
+from xdsl.dialects.builtin import ModuleOp
 from xdsl.passes import ModulePass, PassPipeline
 from xdsl.utils.exceptions import VerifyException
 
@@ -37,7 +36,7 @@ from pimc.passes.lower_to_pim import LowerToPimPass
 from pimc.passes.partition import PartitionPass
 from pimc.passes.schedule import SchedulePass
 from pimc.passes.shard import ShardPass
-from pimc.targets.annotations import PARALLEL_SEARCH_ATTR
+from pimc.targets.annotations import PARALLEL_SEARCH_ATTR, result_attr
 from pimc.targets.emit.aim_trace import emit_aim_trace
 from pimc.targets.emit.background import Background
 from pimc.targets.emit.plan import ir_text
@@ -356,9 +355,9 @@ def compile_model(
     """
     sys_desc = load_system(system)
     if tp is None and sys_desc.chips > 1:
-        return search_tp(
-            functools.partial(
-                compile_model,
+
+        def compile_at(tp: int) -> CompileResult:  # a copy of a module imported already, else import it
+            return compile_model(
                 path,
                 system=system,
                 strategy=strategy,
@@ -370,11 +369,11 @@ def compile_model(
                 baselines=baselines,
                 emit=emit,
                 progress=progress,
-            ),
-            sys_desc.chips,
-            speculate or 1,
-            progress,
-        )
+                imported=imported.clone() if imported is not None else None,
+                tp=tp,
+            )
+
+        return search_tp(compile_at, sys_desc.chips, speculate or 1, progress)
     tp = tp or 1
     dims = dict(dims or {})
     if speculate is not None:
@@ -422,25 +421,15 @@ def compile_model(
     return CompileResult(module, report, traces, warnings, sys_desc, roofline)
 
 
-def _plain_attr(value: Any) -> Attribute:
-    if isinstance(value, bool):
-        return IntegerAttr(int(value), 64)
-    if isinstance(value, int):
-        return IntegerAttr(value, 64)
-    if isinstance(value, float):
-        return FloatAttr(value, 64)
-    return StringAttr(str(value))
-
-
 def search_tp(
-    compile_at: Callable[..., CompileResult],
+    compile_at: Callable[[int], CompileResult],
     chips: int,
     tokens_per_step: int,
     progress: Callable[[str], None] | None,
 ) -> CompileResult:
     """The compile `pimc compile` returns when `--tp` is not given on a system of several chips.
 
-    `compile_at(tp=t)` compiles at every divisor t of the chips: t chips per tensor-parallel group, chips / t
+    `compile_at(t)` compiles at every divisor t of the chips: t chips per tensor-parallel group, chips / t
     data-parallel replicas each serving the whole `--dim batch`. The result kept is the one of least latency
     (TTFT + decode step, the report's total), ties to the smaller t (more replicas); a degree that does not
     fit its memories or cannot split the model is a row with its error. Every row is recorded on the kept
@@ -453,7 +442,7 @@ def search_tp(
     for t in (d for d in range(1, chips + 1) if chips % d == 0):
         say(f"trying --tp {t}")
         try:
-            r = compile_at(tp=t)
+            r = compile_at(t)
         except PimcError as e:
             errors.append(e)
             rows[t] = {"tp": t, "replicas": chips // t, "error": str(e)}
@@ -477,9 +466,7 @@ def search_tp(
     for t, row in rows.items():
         if "error" not in row:
             row["chosen"] = t == tp
-    chosen.module.attributes[PARALLEL_SEARCH_ATTR] = DictionaryAttr(
-        {str(t): DictionaryAttr({k: _plain_attr(v) for k, v in row.items()}) for t, row in rows.items()}
-    )
+    chosen.module.attributes[PARALLEL_SEARCH_ATTR] = result_attr(rows)
     chosen.report = build_report(chosen.module, tokens_per_step)
     return chosen
 

@@ -19,12 +19,18 @@ from dataclasses import dataclass
 from typing import Any
 
 from xdsl.context import Context
-from xdsl.dialects.builtin import DictionaryAttr, FloatAttr, ModuleOp, StringAttr
-from xdsl.ir import Attribute
+from xdsl.dialects.builtin import ModuleOp
 from xdsl.passes import ModulePass
 
 from pimc.errors import PimcError
-from pimc.targets.annotations import BASELINES_ATTR, chosen_strategy, phase_functions, phase_graph, schedule_streams
+from pimc.targets.annotations import (
+    BASELINES_ATTR,
+    chosen_strategy,
+    phase_functions,
+    phase_graph,
+    result_attr,
+    schedule_streams,
+)
 from pimc.targets.dtypes import DTYPE_BYTES, dtype_for_module
 from pimc.targets.placement.execution import PhaseGraph, schedule_energy_pj, schedule_phase
 from pimc.targets.placement.placement import StrategyContext, check_papi_threshold, place_phase
@@ -65,14 +71,6 @@ def baseline_results(
     return out
 
 
-def _attr(value: dict[str, Any] | str | float) -> Attribute:
-    if isinstance(value, dict):
-        return DictionaryAttr({k: _attr(v) for k, v in value.items()})
-    if isinstance(value, str):
-        return StringAttr(value)
-    return FloatAttr(value, 64)
-
-
 @dataclass(frozen=True)
 class BaselinesPass(ModulePass):
     """Place and schedule the costed phases under every other strategy and record each one's latency and energy
@@ -91,4 +89,4 @@ class BaselinesPass(ModulePass):
         chosen = chosen_strategy(op)
         graphs = [phase_graph(fn, DTYPE_BYTES[dtype], system)[0] for fn in phase_functions(op)]
         results = baseline_results(graphs, system, dtype, chosen, schedule_streams(op), self.papi_threshold)
-        op.attributes[BASELINES_ATTR] = _attr(results)
+        op.attributes[BASELINES_ATTR] = result_attr(results)

@@ -41,6 +41,7 @@ from dataclasses import dataclass
 from xdsl.context import Context
 from xdsl.dialects import func
 from xdsl.dialects.builtin import (
+    DenseArrayBase,
     DenseIntOrFPElementsAttr,
     DictionaryAttr,
     FunctionType,
@@ -51,6 +52,7 @@ from xdsl.dialects.builtin import (
     StringAttr,
     SymbolRefAttr,
     TensorType,
+    i64,
 )
 from xdsl.dialects.shard import AllReduceOp, GridOp
 from xdsl.ir import Attribute, Block, BlockArgument, Operation, OpResult, SSAValue
@@ -73,11 +75,16 @@ PARTIAL = -1
 
 Sharding = int | None
 
-_UNARY = (nn.SiluOp, nn.GeluOp)
-
 
 def _shape(v: SSAValue) -> tuple[int, ...]:
     return nn.tensor_shape(v.type)
+
+
+def _size_along(v: SSAValue, dim: int, rank: int) -> int:
+    """The size of operand `v` along dim `dim` of a rank-`rank` result it broadcasts to (1 where v has no such dim,
+    numpy broadcasting aligns the trailing dims)."""
+    local = dim - (rank - len(_shape(v)))
+    return _shape(v)[local] if local >= 0 else 1
 
 
 def _resized(t: Attribute, dim: int, num: int, den: int) -> TensorType[Attribute]:
@@ -99,7 +106,6 @@ class _Sharder:
         self.gathered: dict[SSAValue, SSAValue] = {}
         self.reduced: dict[SSAValue, SSAValue] = {}
         self.weights: dict[tuple[Operation, int], SSAValue] = {}
-        self.collectives = 0
 
     # -- values --------------------------------------------------------------------------------
 
@@ -123,9 +129,6 @@ class _Sharder:
             assert isinstance(v, BlockArgument) and isinstance(v.block, Block)
             Rewriter.insert_op(op, InsertPoint.at_start(v.block))
 
-    def _grid_props(self) -> dict[str, Attribute]:
-        return {"grid": SymbolRefAttr(GRID)}
-
     def whole(self, v: SSAValue) -> SSAValue:
         """`v` as every chip holds it whole: itself, its all-gather or its all-reduce (one per value)."""
         s = self.of(v)
@@ -135,12 +138,12 @@ class _Sharder:
         if v in cache:
             return cache[v]
         if s == PARTIAL:
-            op = AllReduceOp.create(operands=[v], result_types=[v.type], properties=self._grid_props())
+            op = AllReduceOp.create(operands=[v], result_types=[v.type], properties={"grid": SymbolRefAttr(GRID)})
         else:
             op = AllGatherOp.create(
                 operands=[v],
                 result_types=[_resized(v.type, s, self.tp, 1)],
-                properties={**self._grid_props(), "gather_axis": IntegerAttr(s, IndexType())},
+                properties={"grid": SymbolRefAttr(GRID), "gather_axis": IntegerAttr(s, IndexType())},
             )
         owner = v.owner
         label = owner.attributes.get("name") if isinstance(owner, Operation) else None
@@ -150,7 +153,6 @@ class _Sharder:
         phase = tagged.attributes.get("phase") if tagged is not None else None
         op.attributes["phase"] = phase if isinstance(phase, StringAttr) else StringAttr(self.fn.sym_name.data)
         self._insert_after(v, op)
-        self.collectives += 1
         cache[v] = op.results[0]
         return op.results[0]
 
@@ -183,7 +185,7 @@ class _Sharder:
     def run(self) -> None:
         for op in list(self.fn.body.block.ops):
             self.visit(op)
-        for wop, _ in list(self.weights):
+        for wop in {wop for wop, _ in self.weights}:  # a weight split two ways is one original
             if not wop.results[0].uses:
                 Rewriter.erase_op(wop)
         block = self.fn.body.block
@@ -225,11 +227,11 @@ class _Sharder:
             weights: list[tuple[int, int]] = []  # whole weights along the split dim (a bias): split alike
             ok = self.divisible(op.results[0], dim)
             for i, (v, s) in enumerate(zip(op.operands, states, strict=True)):
-                local = dim - (rank - len(_shape(v)))
-                if s is not None or local < 0 or _shape(v)[local] == 1:
+                size = _size_along(v, dim, rank)
+                if s is not None or size == 1:
                     continue
-                if isinstance(v.owner, nn.WeightOp) and _shape(v)[local] == _shape(op.results[0])[dim]:
-                    weights.append((i, local))
+                if isinstance(v.owner, nn.WeightOp) and size == _shape(op.results[0])[dim]:
+                    weights.append((i, dim - (rank - len(_shape(v)))))
                 else:
                     ok = False
             if ok:
@@ -273,12 +275,12 @@ def _linear(s: _Sharder, op: Operation) -> None:
             s.weight(op, 2, len(_shape(op.bias)) - 1)
         s.split(op.result, rank - 1)
         return
-    if st != rank - 1 or not weight:  # split along a row dim: each chip multiplies its rows by the whole weight
-        if st == rank - 1:
-            s.use_whole(op)
-            return
+    if st != rank - 1:  # split along a row dim: each chip multiplies its rows by the whole weight
         s.use_whole(op, list(range(1, len(op.operands))))
         s.split(op.result, st)
+        return
+    if not weight:
+        s.use_whole(op)
         return
     s.weight(op, 1, k_dim)  # row-parallel: K / tp of the weight, a partial sum
     bias = op.bias
@@ -325,11 +327,9 @@ def _normalised(s: _Sharder, op: Operation, first_reduced: int) -> None:
         s.use_whole(op)
         return
     rank = len(_shape(op.operands[0]))
-    for v in op.operands[1:]:  # a parameter that varies along the split dim would need its part
-        local = st - (rank - len(_shape(v)))
-        if local >= 0 and _shape(v)[local] != 1:
-            s.use_whole(op)
-            return
+    if any(_size_along(v, st, rank) != 1 for v in op.operands[1:]):  # a parameter varying along the split dim
+        s.use_whole(op)
+        return
     s.split(op.results[0], st)
 
 
@@ -359,11 +359,9 @@ def _rotary(s: _Sharder, op: Operation) -> None:
     if st is None or st == PARTIAL or st == rank - 1 or s.of(op.cos) is not None or s.of(op.sin) is not None:
         s.use_whole(op)
         return
-    for table in (op.cos, op.sin):
-        local = st - (rank - len(_shape(table)))
-        if local >= 0 and _shape(table)[local] != 1:
-            s.use_whole(op)
-            return
+    if any(_size_along(table, st, rank) != 1 for table in (op.cos, op.sin)):
+        s.use_whole(op)
+        return
     s.split(op.result, st)
 
 
@@ -455,9 +453,8 @@ def _attention(s: _Sharder, op: Operation) -> None:
         mask_ok = True
         if op.mask is not None:
             m = s.of(op.mask)
-            local = st - (4 - len(_shape(op.mask)))
-            mask_ok = (m is not None and m != PARTIAL and m == local) or (
-                m is None and (local < 0 or _shape(op.mask)[local] == 1)
+            mask_ok = (m is not None and m != PARTIAL and m == st - (4 - len(_shape(op.mask)))) or (
+                m is None and _size_along(op.mask, st, 4) == 1
             )
         if mask_ok:
             s.split(op.result, st)
@@ -474,7 +471,7 @@ def _onnx(s: _Sharder, op: Operation) -> None:
             for r in list(op.outputs):
                 s.split(r, st)
             return
-    if kind == "Slice" and op.domain is None and _slice(s, op):
+    if kind == "Slice" and _slice(s, op):
         return
     if op.domain is None and onnx_category(op) == "elementwise" and op.outputs:
         s.elementwise(op, linear_in=kind in ("Add", "Sub", "Neg"))
@@ -494,28 +491,39 @@ def _ints(v: SSAValue) -> list[int] | None:
     return ints if len(ints) == len(values) else None
 
 
-def _cut(op: Operation, dim: int, rank: int) -> tuple[int, int] | None:
+def _slice_bounds(op: Operation) -> tuple[list[int], list[int], list[int], list[int]] | None:
+    """(starts, ends, axes, steps) of an ONNX Slice whose bounds are constants (axes in range of the data's rank),
+    else None (also when an optional input before a given one is omitted: `input_slots`)."""
+    if not (isinstance(op, nn.OnnxOp) and op.op_type.data == "Slice" and op.domain is None):
+        return None
+    if len(op.inputs) < 3 or len(op.outputs) != 1 or op.input_slots is not None:
+        return None
+    starts, ends = _ints(op.inputs[1]), _ints(op.inputs[2])
+    if starts is None or ends is None or len(starts) != len(ends):
+        return None
+    axes = _ints(op.inputs[3]) if len(op.inputs) > 3 else list(range(len(starts)))
+    steps = _ints(op.inputs[4]) if len(op.inputs) > 4 else [1] * len(starts)
+    if axes is None or steps is None or not len(axes) == len(steps) == len(starts):
+        return None
+    rank = len(_shape(op.inputs[0]))
+    return starts, ends, [a % rank for a in axes], steps
+
+
+def _cut(op: Operation, dim: int) -> tuple[int, int] | None:
     """(start, end) along `dim` of an ONNX Slice with constant bounds and unit steps that cuts only `dim`."""
-    if not (isinstance(op, nn.OnnxOp) and op.op_type.data == "Slice" and op.input_slots is None):
+    bounds = _slice_bounds(op)
+    if bounds is None or bounds[2] != [dim] or bounds[3] != [1]:
         return None
-    if len(op.inputs) < 4:
-        return None
-    starts, ends, axes = (_ints(v) for v in op.inputs[1:4])
-    steps = _ints(op.inputs[4]) if len(op.inputs) > 4 else [1]
-    if starts is None or ends is None or axes is None or steps is None:
-        return None
-    if [a % rank for a in axes] != [dim] or steps != [1] or len(starts) != 1 or len(ends) != 1:
-        return None
-    return starts[0], ends[0]
+    return bounds[0][0], bounds[1][0]
 
 
-def _disjoint_cuts(v: SSAValue, dim: int, rank: int, full: int) -> bool:
+def _disjoint_cuts(v: SSAValue, dim: int, full: int) -> bool:
     """Whether every use of `v` is a Slice of `dim` alone and no two overlap: the pieces of a fused product
     (q, k, v) that a chip can cut from its part only if the weight's columns are stored per piece, as
     Megatron-LM stores a fused QKV weight. `full`: the dim's whole size."""
     spans: list[tuple[int, int]] = []
     for u in v.uses:
-        cut = _cut(u.operation, dim, rank)
+        cut = _cut(u.operation, dim)
         if cut is None or u.index != 0:
             return False
         spans.append(cut)
@@ -527,25 +535,18 @@ def _slice(s: _Sharder, op: nn.OnnxOp) -> bool:
     """ONNX Slice of a split value with constant bounds: off the split dim it keeps the split; along it (a fused
     QKV product cut into q, k and v) each chip cuts its part at start / tp .. end / tp, as a Split does. False:
     no rule applies (the caller makes the operands whole)."""
-    if len(op.inputs) < 3 or len(op.outputs) != 1 or op.input_slots is not None:
-        return False
     st = s.of(op.inputs[0])
-    if st is None or st == PARTIAL or any(s.of(v) is not None for v in op.inputs[1:]):
+    bounds = _slice_bounds(op)
+    if bounds is None or st is None or st == PARTIAL or any(s.of(v) is not None for v in op.inputs[1:]):
         return False
-    rank = len(_shape(op.inputs[0]))
-    starts, ends = _ints(op.inputs[1]), _ints(op.inputs[2])
-    axes = _ints(op.inputs[3]) if len(op.inputs) > 3 else list(range(len(starts or ())))
-    steps = _ints(op.inputs[4]) if len(op.inputs) > 4 else [1] * len(starts or ())
-    if starts is None or ends is None or axes is None or steps is None or not len(starts) == len(ends) == len(axes):
-        return False
-    axes = [a % rank for a in axes]
+    starts, ends, axes, steps = bounds
     if st not in axes:
         s.split(op.outputs[0], st)
         return True
     k = axes.index(st)
     full = _shape(op.inputs[0])[st] * s.tp
     lo, hi = (max(0, min(full, x if x >= 0 else x + full)) for x in (starts[k], ends[k]))
-    if steps[k] != 1 or lo % s.tp or hi % s.tp or hi <= lo or not _disjoint_cuts(op.inputs[0], st, rank, full):
+    if steps[k] != 1 or lo % s.tp or hi % s.tp or hi <= lo or not _disjoint_cuts(op.inputs[0], st, full):
         return False
     for index, values in ((1, starts), (2, ends)):
         local = list(values)
@@ -611,15 +612,9 @@ class ShardPass(ModulePass):
                 "whose chips the degree divides"
             )
         op.body.block.insert_op_before(
-            GridOp.create(properties={"sym_name": StringAttr(GRID), "shape": _dense([self.tp])}),
+            GridOp.create(properties={"sym_name": StringAttr(GRID), "shape": DenseArrayBase.from_list(i64, [self.tp])}),
             op.body.block.first_op,  # pyright: ignore[reportArgumentType]
         )
         for fn in phase_functions(op):
             _Sharder(self.tp, fn).run()
         op.attributes[PARALLEL_ATTR] = DictionaryAttr({"tp": IntegerAttr(self.tp, 64), "chips": IntegerAttr(chips, 64)})
-
-
-def _dense(values: list[int]) -> Attribute:
-    from xdsl.dialects.builtin import DenseArrayBase, i64
-
-    return DenseArrayBase.from_list(i64, values)

@@ -19,10 +19,11 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Any
 
 from xdsl.dialects import func
 from xdsl.dialects.builtin import ArrayAttr, DictionaryAttr, FloatAttr, IntegerAttr, ModuleOp, StringAttr, TensorType
-from xdsl.ir import Operation
+from xdsl.ir import Attribute, Operation
 
 from pimc.dialects import nn, pim
 from pimc.dialects.nn import op_label, phase_of
@@ -176,23 +177,33 @@ PARALLEL_ATTR = "pimc.parallel"
 """Module attribute: {tp, chips} of a sharded program (the shard pass); absent: one chip."""
 
 
+def result_attr(value: Any) -> Attribute:
+    """A result a pass or the driver records on the module (a dict of dicts, strings, ints, bools, floats) as
+    its attribute; targets/emit/report.py `attr_value` reads it back (a bool as an integer 0 or 1)."""
+    if isinstance(value, dict):
+        return DictionaryAttr({str(k): result_attr(v) for k, v in value.items()})
+    if isinstance(value, str):
+        return StringAttr(value)
+    if isinstance(value, (bool, int)):
+        return IntegerAttr(int(value), 64)
+    return FloatAttr(float(value), 64)
+
+
 PARALLEL_SEARCH_ATTR = "pimc.parallel_search"
 """Module attribute: the tensor-parallel degrees the compile tried when `--tp` was not given, one dictionary each
 ({tp, replicas, ttft_ns, tpot_ns, latency_ns, tokens_per_s, chosen} or {tp, error}); set by the driver."""
 
 
-def parallel_of(module: ModuleOp) -> dict[str, int]:
-    """{tp, chips} the shard pass recorded on `module` (tp 1 on one chip when it has not run)."""
+def tensor_parallel(module: ModuleOp) -> int:
+    """The tensor-parallel degree the shard pass recorded on `module` (1 when it has not run). The chips it
+    recorded beside it are the system's (`System.chips`), which is where readers take them from."""
     attr = module.attributes.get(PARALLEL_ATTR)
     if not isinstance(attr, DictionaryAttr):
-        return {"tp": 1, "chips": 1}
-    out: dict[str, int] = {}
-    for key in ("tp", "chips"):
-        value = attr.data.get(key)
-        if not isinstance(value, IntegerAttr) or value.value.data < 1:
-            raise CompileError(f"the module's `{PARALLEL_ATTR}` has no positive integer `{key}`")
-        out[key] = value.value.data
-    return out
+        return 1
+    value = attr.data.get("tp")
+    if not isinstance(value, IntegerAttr) or value.value.data < 1:
+        raise CompileError(f"the module's `{PARALLEL_ATTR}` has no positive integer `tp`")
+    return value.value.data
 
 
 BASELINES_ATTR = "pimc.baselines"

@@ -37,13 +37,14 @@ from pimc.targets.annotations import (
     PARTITION_ATTR,
     chosen_strategy,
     model_name,
-    parallel_of,
     phase_functions,
     phase_times,
     schedule_streams,
+    tensor_parallel,
 )
 from pimc.targets.dtypes import dtype_for_module
 from pimc.targets.emit.aim_trace import is_aim_stream
+from pimc.targets.models.collective import COLLECTIVE_OPS
 from pimc.targets.system import System, recorded_system
 
 SCHEMA_VERSION = 3
@@ -367,16 +368,16 @@ def build_report(module: ModuleOp, tokens_per_step: int = 1) -> dict[str, Any]:
         "schedule": schedule,
         "baselines": {"strategies": strategies, "speedup": speedups},
         "memory": memory_entry(system, memories),
-        "parallel": parallel_entry(module, ops),
+        "parallel": parallel_entry(module, system, ops),
     }
 
 
-def parallel_entry(module: ModuleOp, ops: list[dict[str, Any]]) -> dict[str, Any]:
+def parallel_entry(module: ModuleOp, system: System, ops: list[dict[str, Any]]) -> dict[str, Any]:
     """How the program spreads over chips: the tensor-parallel degree `tp` (the shard pass), the system's
     `chips`, the data-parallel `replicas` (chips / tp, each serving its own batch), and the collectives per
     phase (count, time on the interconnect, kinds). Every other figure of the report is one chip's: the
     chips of a group run the same program at the same time, so latency is the group's and energy is x tp."""
-    par = {"tp": parallel_of(module)["tp"], "chips": recorded_system(module).chips}
+    par = {"tp": tensor_parallel(module), "chips": system.chips}
     collectives: dict[str, dict[str, Any]] = {}
     for e in ops:
         kind = COLLECTIVE_OPS.get(e["op"])
@@ -390,17 +391,6 @@ def parallel_entry(module: ModuleOp, ops: list[dict[str, Any]]) -> dict[str, Any
     rows = attr_value(attr) if attr is not None else {}
     search = [rows[k] for k in sorted(rows, key=int)]
     return {**par, "replicas": par["chips"] // par["tp"], "collectives": collectives, "search": search}
-
-
-COLLECTIVE_OPS = {
-    "shard.all_reduce": "all_reduce",
-    "dist.all_gather": "all_gather",
-    "dist.reduce_scatter": "reduce_scatter",
-    "dist.all_to_all": "all_to_all",
-    "shard.send": "send_recv",
-    "shard.recv": "send_recv",
-}
-"""Op names of the collectives, by kind (targets/models/collective.py)."""
 
 
 @dataclass(frozen=True)

@@ -31,11 +31,11 @@ from pimc.errors import CompileError
 from pimc.targets.annotations import (
     model_name,
     op_times,
-    parallel_of,
     phase_graph,
     phase_times,
     placed_device,
     schedule_streams,
+    tensor_parallel,
 )
 from pimc.targets.dtypes import DTYPE_BYTES, dtype_for_module
 from pimc.targets.system import recorded_system
@@ -238,7 +238,7 @@ def _event(
 def timeline_json(module: ModuleOp) -> str:
     """timeline.json's text for a scheduled module."""
     trace = chrome_trace(
-        timeline_events(module), model_name(module), recorded_system(module).name, parallel_of(module)["tp"]
+        timeline_events(module), model_name(module), recorded_system(module).name, tensor_parallel(module)
     )
     return json.dumps(trace, allow_nan=False) + "\n"
 

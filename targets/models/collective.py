@@ -44,9 +44,13 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+from xdsl.dialects import shard
 from xdsl.dialects.builtin import DenseArrayBase, SymbolRefAttr
 from xdsl.ir import Operation
+from xdsl.traits import SymbolTable
 
+from pimc.dialects import dist
+from pimc.errors import CompileError
 from pimc.targets.system import InterconnectParams
 
 COLLECTIVES = ("all_reduce", "all_gather", "reduce_scatter", "all_to_all", "send_recv")
@@ -142,32 +146,24 @@ def describe_interconnect(p: InterconnectParams) -> str:
     )
 
 
+COLLECTIVE_OPS = {
+    shard.AllReduceOp.name: "all_reduce",
+    dist.AllGatherOp.name: "all_gather",
+    dist.ReduceScatterOp.name: "reduce_scatter",
+    dist.AllToAllOp.name: "all_to_all",
+    shard.SendOp.name: "send_recv",
+    shard.RecvOp.name: "send_recv",
+}
+"""The collective each op name performs (one of COLLECTIVES): xDSL's shard ops and pimc's dist ops."""
+
+
 def collective_kind(op: Operation) -> str | None:
     """The collective an op performs (one of COLLECTIVES), or None for any other op."""
-    from xdsl.dialects import shard
-
-    from pimc.dialects import dist
-
-    if isinstance(op, shard.AllReduceOp):
-        return "all_reduce"
-    if isinstance(op, dist.AllGatherOp):
-        return "all_gather"
-    if isinstance(op, dist.ReduceScatterOp):
-        return "reduce_scatter"
-    if isinstance(op, dist.AllToAllOp):
-        return "all_to_all"
-    if isinstance(op, (shard.SendOp, shard.RecvOp)):
-        return "send_recv"
-    return None
+    return COLLECTIVE_OPS.get(op.name)
 
 
 def collective_group(op: Operation) -> int:
     """Chips in the group of a collective: the product of its `shard.grid`'s shape (along its grid axes)."""
-    from xdsl.dialects import shard
-    from xdsl.traits import SymbolTable
-
-    from pimc.errors import CompileError
-
     ref = op.properties.get("grid")
     grid = SymbolTable.lookup_symbol(op, ref) if isinstance(ref, SymbolRefAttr) else None
     if not isinstance(grid, shard.GridOp):
