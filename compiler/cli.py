@@ -1,4 +1,4 @@
-"""The `pimc` command line: compile, run, validate, sweep, opt, systems.
+"""The `pimc` command line: compile, run, validate, sweep, serve, opt, systems.
 
 Errors caused by the input are printed as one line, `pimc: error: ...`, with exit
 status 1; no traceback.
@@ -442,7 +442,210 @@ def build_parser() -> argparse.ArgumentParser:
     )
     w.add_argument("-o", "--output", default="sweep", type=_output_dir, help="output directory (default: sweep)")
     w.set_defaults(func=_cmd_sweep)
+
+    v = sub.add_parser(
+        "serve",
+        help="simulate a serving engine (continuous batching, paged KV cache, chunked prefill) on a stream of "
+        "requests; write summary.json, requests.csv, iterations.csv, serve.png",
+    )
+    v.add_argument("model", help="model in pimc's DSL (.pim) with batch, speculate and past parameters")
+    _system_and_strategy(v)
+    v.add_argument("--dtype", choices=DTYPES, default=None, help=f"as for compile (default {DEFAULT_DTYPE})")
+    v.add_argument("--dim", action="append", default=[], metavar="NAME=VALUE", help="override a DSL parameter")
+    v.add_argument(
+        "--tp",
+        type=_int_in(1, 2**16),
+        default=None,
+        metavar="N",
+        help="tensor-parallel degree; chips / N replicas serve the requests in turn (default: the smallest "
+        "degree the model fits)",
+    )
+    load = v.add_mutually_exclusive_group(required=True)
+    load.add_argument(
+        "--requests",
+        type=Path,
+        metavar="FILE.csv",
+        help="requests, one per row: prompt_len, output_len and optionally arrival_s",
+    )
+    load.add_argument(
+        "--rate",
+        type=_rates,
+        metavar="R[,R...]",
+        help="Poisson arrivals at R requests/s (inf: all at once); a list simulates each rate",
+    )
+    v.add_argument(
+        "--num-requests", type=_int_in(1, 10_000_000), default=1000, metavar="N", help="with --rate (default 1000)"
+    )
+    v.add_argument(
+        "--prompt-len",
+        default="uniform:64:1024",
+        metavar="DIST",
+        help="N, uniform:LO:HI, normal:MEAN:STD or exp:MEAN tokens (default uniform:64:1024)",
+    )
+    v.add_argument(
+        "--output-len", default="uniform:16:512", metavar="DIST", help="as --prompt-len (default uniform:16:512)"
+    )
+    v.add_argument("--seed", type=_int_in(0, 2**63 - 1), default=0, help="seed of lengths and arrivals (default 0)")
+    v.add_argument(
+        "--max-batch",
+        type=_int_in(1, 65536),
+        default=256,
+        metavar="N",
+        help="most requests running at once (default 256)",
+    )
+    v.add_argument(
+        "--max-tokens",
+        type=_int_in(1, 1 << 20),
+        default=2048,
+        metavar="N",
+        help="token budget of an iteration (default 2048)",
+    )
+    v.add_argument(
+        "--page-tokens",
+        type=_int_in(1, 1 << 16),
+        default=16,
+        metavar="N",
+        help="positions per KV-cache page (default 16)",
+    )
+    v.add_argument(
+        "--kv-pages",
+        type=_int_in(1, 1 << 40),
+        default=None,
+        metavar="N",
+        help="KV-cache pages (default: what the memories hold beside weights and activations)",
+    )
+    v.add_argument(
+        "--no-chunked-prefill",
+        action="store_true",
+        help="prefill whole prompts in iterations of their own before any decode (vLLM v0)",
+    )
+    v.add_argument("--slo-ttft", type=_positive_float(1e15), default=None, metavar="MS", help="TTFT SLO for goodput")
+    v.add_argument("--slo-tpot", type=_positive_float(1e15), default=None, metavar="MS", help="TPOT SLO for goodput")
+    v.add_argument(
+        "--slo-e2e", type=_positive_float(1e15), default=None, metavar="S", help="end-to-end SLO for goodput"
+    )
+    v.add_argument(
+        "--cache-dir",
+        type=Path,
+        default=None,
+        metavar="DIR",
+        help="where compiled step costs are kept (default $PIMC_CACHE_DIR or ~/.cache/pimc)",
+    )
+    v.add_argument("--no-cache", action="store_true", help="compile every step shape afresh, keep nothing")
+    v.add_argument("-o", "--output", default="serve", type=_output_dir, help="output directory (default: serve)")
+    v.set_defaults(func=_cmd_serve)
     return parser
+
+
+def _rates(text: str) -> list[float]:
+    rates = []
+    for item in text.split(","):
+        item = item.strip()
+        try:
+            rate = float(item)
+        except ValueError:
+            raise argparse.ArgumentTypeError(
+                f"expected rates in requests/s, e.g. 1,4,16 or inf; got {text!r}"
+            ) from None
+        if not rate > 0 or math.isnan(rate):
+            raise argparse.ArgumentTypeError(f"a rate must be > 0, got {item}")
+        rates.append(rate)
+    if len(set(rates)) != len(rates):
+        raise argparse.ArgumentTypeError(f"a rate is given twice in {text!r}")
+    return rates
+
+
+def _cmd_serve(args: argparse.Namespace) -> int:
+    import json
+
+    from tqdm import tqdm
+
+    from pimc.compiler import serve
+    from pimc.compiler.driver import parse_dims, write_files
+    from pimc.compiler.step_costs import StepShape, default_cache_dir
+
+    dims = parse_dims(args.dim)
+    prompt = serve.parse_dist(args.prompt_len, "--prompt-len")
+    output = serve.parse_dist(args.output_len, "--output-len")
+    if args.requests is not None:
+        workload = serve.read_workload(args.requests)
+        if workload.arrival_s is None:
+            raise serve.PimcError(f"{args.requests}: no arrival_s column; give it, or lengths only with --rate")
+    else:
+        workload = serve.synthetic_workload(args.num_requests, prompt, output, args.seed)
+    slo = serve.Slo(args.slo_ttft, args.slo_tpot, args.slo_e2e)
+    bar = tqdm(
+        total=len(workload.prompt) * (len(args.rate) if args.rate else 1),
+        unit="req",
+        disable=None,
+        file=sys.stderr,
+        leave=False,
+        dynamic_ncols=True,
+    )
+    compiled: list[str] = []
+
+    def advance(finished: int) -> None:
+        bar.update(finished)
+
+    def on_compile(shape: StepShape) -> None:
+        compiled.append(shape.key)
+        bar.set_postfix_str(f"compiling {compiled[-1]}", refresh=True)
+
+    try:
+        su = serve.setup(
+            args.model,
+            args.system,
+            args.strategy,
+            dims,
+            args.dtype,
+            args.tp,
+            args.max_batch,
+            args.max_tokens,
+            args.page_tokens,
+            args.kv_pages,
+            not args.no_chunked_prefill,
+            None if args.no_cache else (args.cache_dir or default_cache_dir()),
+            on_compile,
+        )
+        runs = serve.serve_runs(su, workload, args.rate, args.seed, slo, advance)
+    finally:
+        bar.close()
+    summary = {
+        "model": str(args.model),
+        "system": args.system,
+        "strategy": args.strategy,
+        "tp": su.tp,
+        "replicas": su.replicas,
+        "engine": {
+            "max_batch": su.config.max_batch,
+            "max_tokens": su.config.max_tokens,
+            "page_tokens": su.config.page_tokens,
+            "kv_pages": su.config.pages,
+            "chunked_prefill": su.config.chunked,
+            "kv_bytes_per_token": su.kv_bytes_per_token,
+        },
+        "workload": {
+            "source": workload.source,
+            "prompt_len": args.prompt_len if args.rate else None,
+            "output_len": args.output_len if args.rate else None,
+            "seed": args.seed,
+        },
+        "runs": {label: s for label, _, s in runs},
+    }
+    files = {
+        "summary.json": json.dumps(summary, indent=2, allow_nan=False, default=str) + "\n",
+        "requests.csv": serve.requests_csv([(label, r) for label, r, _ in runs]),
+        "iterations.csv": serve.iterations_csv([(label, r) for label, r, _ in runs], su.devices),
+        "serve.png": serve.serve_png_bytes(runs, su.devices),
+    }
+    print(
+        f"{args.model} on {args.system} ({args.strategy}), tp {su.tp} x {su.replicas} replicas, "
+        f"{su.config.pages} KV pages of {su.config.page_tokens}; {len(compiled)} step shapes compiled"
+    )
+    print(serve.format_table([(label, s) for label, _, s in runs]))
+    written = write_files(files, args.output)
+    print("wrote " + ", ".join(str(f) for f in written))
+    return 0
 
 
 def _cmd_sweep(args: argparse.Namespace) -> int:
