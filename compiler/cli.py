@@ -547,7 +547,7 @@ def _rates(text: str) -> list[float]:
             raise argparse.ArgumentTypeError(
                 f"expected rates in requests/s, e.g. 1,4,16 or inf; got {text!r}"
             ) from None
-        if not rate > 0 or math.isnan(rate):
+        if not rate > 0:  # NaN too
             raise argparse.ArgumentTypeError(f"a rate must be > 0, got {item}")
         rates.append(rate)
     if len(set(rates)) != len(rates):
@@ -556,8 +556,6 @@ def _rates(text: str) -> list[float]:
 
 
 def _cmd_serve(args: argparse.Namespace) -> int:
-    import json
-
     from tqdm import tqdm
 
     from pimc.compiler import serve
@@ -570,7 +568,7 @@ def _cmd_serve(args: argparse.Namespace) -> int:
     if args.requests is not None:
         workload = serve.read_workload(args.requests)
         if workload.arrival_s is None:
-            raise serve.PimcError(f"{args.requests}: no arrival_s column; give it, or lengths only with --rate")
+            raise PimcError(f"{args.requests}: no arrival_s column; give it, or lengths only with --rate")
     else:
         workload = serve.synthetic_workload(args.num_requests, prompt, output, args.seed)
     slo = serve.Slo(args.slo_ttft, args.slo_tpot, args.slo_e2e)
@@ -582,14 +580,12 @@ def _cmd_serve(args: argparse.Namespace) -> int:
         leave=False,
         dynamic_ncols=True,
     )
-    compiled: list[str] = []
 
     def advance(finished: int) -> None:
         bar.update(finished)
 
     def on_compile(shape: StepShape) -> None:
-        compiled.append(shape.key)
-        bar.set_postfix_str(f"compiling {compiled[-1]}", refresh=True)
+        bar.set_postfix_str(f"compiling {shape.key}", refresh=True)
 
     try:
         su = serve.setup(
@@ -610,37 +606,21 @@ def _cmd_serve(args: argparse.Namespace) -> int:
         runs = serve.serve_runs(su, workload, args.rate, args.seed, slo, advance)
     finally:
         bar.close()
-    summary = {
+    about = {
         "model": str(args.model),
         "system": args.system,
         "strategy": args.strategy,
-        "tp": su.tp,
-        "replicas": su.replicas,
-        "engine": {
-            "max_batch": su.config.max_batch,
-            "max_tokens": su.config.max_tokens,
-            "page_tokens": su.config.page_tokens,
-            "kv_pages": su.config.pages,
-            "chunked_prefill": su.config.chunked,
-            "kv_bytes_per_token": su.kv_bytes_per_token,
-        },
         "workload": {
             "source": workload.source,
             "prompt_len": args.prompt_len if args.rate else None,
             "output_len": args.output_len if args.rate else None,
             "seed": args.seed,
         },
-        "runs": {label: s for label, _, s in runs},
     }
-    files = {
-        "summary.json": json.dumps(summary, indent=2, allow_nan=False, default=str) + "\n",
-        "requests.csv": serve.requests_csv([(label, r) for label, r, _ in runs]),
-        "iterations.csv": serve.iterations_csv([(label, r) for label, r, _ in runs], su.devices),
-        "serve.png": serve.serve_png_bytes(runs, su.devices),
-    }
+    files = serve.output_files(su, runs, about)
     print(
         f"{args.model} on {args.system} ({args.strategy}), tp {su.tp} x {su.replicas} replicas, "
-        f"{su.config.pages} KV pages of {su.config.page_tokens}; {len(compiled)} step shapes compiled"
+        f"{su.config.pages} KV pages of {su.config.page_tokens}; {su.costs.compiled} step shapes compiled"
     )
     print(serve.format_table([(label, s) for label, _, s in runs]))
     written = write_files(files, args.output)

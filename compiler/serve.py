@@ -32,7 +32,9 @@ every SLO given (DistServe, Zhong et al., OSDI 2024), energy per output token an
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
+import json
 import math
 from collections import deque
 from collections.abc import Callable, Sequence
@@ -42,6 +44,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from pimc.compiler.step_costs import StepCosts, StepShape
 from pimc.errors import PimcError
 
 MAX_REQUESTS = 10_000_000
@@ -222,6 +225,16 @@ class RunResult:
     iterations: list[tuple[Any, ...]] = field(default_factory=list)
     """(replica, start_ns, latency_ns, decodes, prefill_tokens, running, free_pages, energy_pj, *busy_ns)"""
 
+    @property
+    def ttft_ns(self) -> np.ndarray:
+        return self.first - self.arrival
+
+    @property
+    def tpot_ns(self) -> np.ndarray:
+        """(finish - first token) / (output - 1); NaN for a request of one output token (it has no TPOT)."""
+        later = np.maximum(self.output - 1, 1)
+        return np.where(self.output > 1, (self.finish - self.first) / later, np.nan)
+
 
 def simulate(
     arrival_ns: Sequence[float] | np.ndarray,
@@ -234,12 +247,16 @@ def simulate(
 ) -> tuple[list[_Request], list[tuple[Any, ...]]]:
     """Run the engine (module docstring) over requests in arrival order; every request to completion."""
     page = config.page_tokens
+
+    def pages_for(positions: int) -> int:
+        return -(-positions // page)
+
     reqs = [
         _Request(i, float(a), int(p), int(o), todo=int(p))
         for i, (a, p, o) in enumerate(zip(arrival_ns, prompt, output, strict=True))
     ]
     for r in reqs:
-        need = -(-(r.prompt + r.output - 1) // page)
+        need = pages_for(r.prompt + r.output - 1)  # the last token is never written to the cache
         if need > config.pages:
             raise PimcError(
                 f"request {r.index}: a prompt of {r.prompt} and {r.output} output tokens need {need} KV pages of "
@@ -252,11 +269,11 @@ def simulate(
     nxt = 0
     done = 0
     iterations: list[tuple[Any, ...]] = []
-    preemptions = 0
+    preempted = False  # in this iteration
 
     def preempt(victim: _Request) -> None:
-        nonlocal free, preemptions
-        preemptions += 1
+        nonlocal free, preempted
+        preempted = True
         running.pop() if running[-1] is victim else running.remove(victim)
         free += victim.pages
         victim.pages = 0
@@ -269,7 +286,7 @@ def simulate(
         """Give `r` the pages for `tokens` more positions, preempting the latest admitted requests as needed;
         False when `r` itself had to go."""
         nonlocal free
-        need = -(-(r.kv + tokens) // page) - r.pages
+        need = pages_for(r.kv + tokens) - r.pages
         while need > free:
             victim = running[-1]
             preempt(victim)
@@ -282,7 +299,7 @@ def simulate(
     def admit(r: _Request, t: int) -> bool:
         """Admit the head of the queue with a first chunk of `t` positions if their pages are free."""
         nonlocal free
-        need = -(-t // page)
+        need = pages_for(t)
         if need > free:
             return False
         waiting.popleft()
@@ -301,7 +318,7 @@ def simulate(
             continue
         decodes: list[_Request] = []
         chunks: list[tuple[_Request, int]] = []
-        before = preemptions
+        preempted = False
         if config.chunked:
             budget = config.max_tokens
             for r in list(running):
@@ -315,7 +332,6 @@ def simulate(
             decodes = [r for r in decodes if r.pages]
             chunks = [(r, t) for r, t in chunks if r.pages]
             budget = config.max_tokens - len(decodes) - sum(t for _, t in chunks)
-            preempted = preemptions != before
             # as vLLM's scheduler: no new request joins an iteration that had to preempt
             while not preempted and waiting and budget and len(running) < config.max_batch:
                 t = min(waiting[0].todo, budget)
@@ -414,24 +430,23 @@ class Slo:
 
 def summarise(result: RunResult, devices: Sequence[str], slo: Slo, replicas: int) -> dict[str, Any]:
     """The run's figures (module docstring); latencies in ms (TTFT, TPOT) and s (end to end)."""
-    ttft = (result.first - result.arrival) / 1e6
+    ttft = result.ttft_ns / 1e6
     e2e = (result.finish - result.arrival) / 1e9
-    multi = result.output > 1
-    tpot = (result.finish[multi] - result.first[multi]) / (result.output[multi] - 1) / 1e6
+    tpot_all = result.tpot_ns / 1e6
+    tpot = tpot_all[~np.isnan(tpot_all)]
+    its = np.array(result.iterations, dtype=float).reshape(len(result.iterations), 8 + len(devices))
     span_ns = float(result.finish.max() - result.arrival.min())
     span_s = span_ns / 1e9 if span_ns > 0 else float("nan")
     out_tokens = int(result.output.sum())
-    energy = sum(it[7] for it in result.iterations)
+    energy = float(its[:, 7].sum())
     ok = np.ones(len(ttft), dtype=bool)
     if slo.ttft_ms is not None:
         ok &= ttft <= slo.ttft_ms
     if slo.tpot_ms is not None:
-        tp = np.zeros(len(ttft))
-        tp[multi] = tpot
-        ok &= tp <= slo.tpot_ms
+        ok &= ~(tpot_all > slo.tpot_ms)  # a request of one output token has no TPOT to miss
     if slo.e2e_s is not None:
         ok &= e2e <= slo.e2e_s
-    busy = {d: sum(it[8 + i] for it in result.iterations) for i, d in enumerate(devices)}
+    busy = dict(zip(devices, its[:, 8:].sum(axis=0).tolist()))
 
     def pct(values: np.ndarray) -> dict[str, Any]:
         if not len(values):
@@ -449,7 +464,7 @@ def summarise(result: RunResult, devices: Sequence[str], slo: Slo, replicas: int
         "tpot_ms": pct(tpot),
         "e2e_s": pct(e2e),
         "iterations": len(result.iterations),
-        "mean_decode_batch": float(np.mean([it[3] for it in result.iterations])) if result.iterations else 0.0,
+        "mean_decode_batch": float(its[:, 3].mean()) if len(its) else 0.0,
         "preemptions": int(result.preemptions.sum()),
         "energy_j": energy / 1e12,
         "energy_per_output_token_mj": energy / 1e9 / out_tokens,
@@ -504,8 +519,8 @@ def requests_csv(runs: Sequence[tuple[str, RunResult]]) -> str:
         ]
     )
     for label, r in runs:
+        ttft, tpot = r.ttft_ns / 1e6, r.tpot_ns / 1e6
         for i in range(len(r.arrival)):
-            tpot = (r.finish[i] - r.first[i]) / (r.output[i] - 1) / 1e6 if r.output[i] > 1 else ""
             w.writerow(
                 [
                     label,
@@ -514,8 +529,8 @@ def requests_csv(runs: Sequence[tuple[str, RunResult]]) -> str:
                     repr(r.arrival[i] / 1e9),
                     int(r.prompt[i]),
                     int(r.output[i]),
-                    repr((r.first[i] - r.arrival[i]) / 1e6),
-                    repr(tpot) if tpot != "" else "",
+                    repr(float(ttft[i])),
+                    "" if np.isnan(tpot[i]) else repr(float(tpot[i])),
                     repr((r.finish[i] - r.arrival[i]) / 1e9),
                     int(r.preemptions[i]),
                 ]
@@ -570,10 +585,9 @@ def serve_png_bytes(runs: Sequence[tuple[str, RunResult, dict[str, Any]]], devic
     FigureCanvasAgg(fig)
     ax = fig.subplots(2, 2)
     for label, r, _ in runs:
-        ttft = np.sort((r.first - r.arrival) / 1e6)
+        ttft = np.sort(r.ttft_ns / 1e6)
         ax[0][0].plot(ttft, np.arange(1, len(ttft) + 1) / len(ttft), label=label)
-        multi = r.output > 1
-        tpot = np.sort((r.finish[multi] - r.first[multi]) / (r.output[multi] - 1) / 1e6)
+        tpot = np.sort(r.tpot_ns[r.output > 1] / 1e6)
         if len(tpot):
             ax[0][1].plot(tpot, np.arange(1, len(tpot) + 1) / len(tpot), label=label)
     for a, name in ((ax[0][0], "TTFT (ms)"), (ax[0][1], "TPOT (ms)")):
@@ -620,28 +634,24 @@ def serve_png_bytes(runs: Sequence[tuple[str, RunResult, dict[str, Any]]], devic
 # -- the command ----------------------------------------------------------------------------------------
 
 
-def _context_key(model: Path, dims: dict[str, str], system: Any, strategy: str, dtype: str | None, tp: int) -> str:
-    import hashlib
-    import json
-
+def _context(model: Path, dims: dict[str, str], system: Any, strategy: str, dtype: str | None) -> dict[str, Any]:
+    """What a node's cost depends on but its shape and the tensor-parallel degree (the cache file's key)."""
     from pimc.compiler.step_costs import CACHE_VERSION, source_digest
 
-    doc = {
+    return {
         "version": CACHE_VERSION,
         "model": hashlib.sha256(model.read_bytes()).hexdigest(),
         "dims": sorted(dims.items()),
         "system": repr(system),
         "strategy": strategy,
         "dtype": dtype,
-        "tp": tp,
         "pimc": source_digest(),
     }
-    return hashlib.sha256(json.dumps(doc, sort_keys=True).encode()).hexdigest()
 
 
 def step_compiler(
-    model: Path, system: str, strategy: str, dims: dict[str, str], dtype: str | None, tp: int | None
-) -> Callable[[Any], dict[str, Any]]:
+    model: Path, system: str, strategy: str, dims: dict[str, str], dtype: str | None, tp: int
+) -> Callable[[StepShape], dict[str, Any]]:
     """compile_node for StepCosts: the model's decode phase at the node's batch, tokens and cached positions,
     the function named after the node's phase, the other phases dropped."""
     from xdsl.dialects import func
@@ -649,7 +659,7 @@ def step_compiler(
     from pimc.compiler.driver import compile_model, import_model
     from pimc.compiler.frontend.phases import set_phase
 
-    def compile_node(shape: Any) -> dict[str, Any]:
+    def compile_node(shape: StepShape) -> dict[str, Any]:
         at = {**dims, "batch": str(shape.batch), "speculate": str(shape.tokens), "past": str(shape.cached)}
         what = f"the step of {shape.batch} x {shape.tokens} tokens after {shape.cached} cached ({shape.phase})"
         try:
@@ -670,7 +680,7 @@ def step_compiler(
                 dtype=dtype,
                 baselines=False,
                 imported=module,
-                tp=tp or 1,
+                tp=tp,
             ).report
         except PimcError as e:
             raise PimcError(f"serve: {what} does not compile: {str(e).splitlines()[0]}") from None
@@ -680,13 +690,12 @@ def step_compiler(
 
 @dataclass
 class ServeSetup:
-    costs: Any
+    costs: StepCosts
     config: EngineConfig
     tp: int
     replicas: int
     devices: list[str]
     kv_bytes_per_token: float | None
-    compiled_before: int = 0
 
 
 def setup(
@@ -702,14 +711,13 @@ def setup(
     kv_pages: int | None = None,
     chunked: bool = True,
     cache_dir: Path | None = None,
-    on_compile: Callable[[Any], None] | None = None,
+    on_compile: Callable[[StepShape], None] | None = None,
 ) -> ServeSetup:
     """The step costs and engine of a model on a system: tensor-parallel degree, KV pages, cache file.
 
     Without `tp` the smallest degree (most replicas) whose largest decode batch compiles is taken; without
     `kv_pages`, the pages are what the memories holding the KV cache have left beside the weights and
     activations of the largest decode batch, the largest chunk and a single request (the least of the three)."""
-    from pimc.compiler.step_costs import StepCosts, StepShape
     from pimc.targets.system import load_system
 
     path = Path(model)
@@ -733,15 +741,14 @@ def setup(
     degrees = [tp] if tp is not None else [d for d in range(1, chips + 1) if chips % d == 0]
     devices = sorted(sys_desc.devices)
     errors: list[PimcError] = []
+    context = _context(path, dims, sys_desc, strategy, dtype) if cache_dir is not None else None
     for degree in degrees:
         cache_file = None
-        if cache_dir is not None:
-            key = _context_key(path, dims, sys_desc, strategy, dtype, degree)
+        if cache_dir is not None and context is not None:
+            key = hashlib.sha256(json.dumps({**context, "tp": degree}, sort_keys=True).encode()).hexdigest()
             cache_file = cache_dir / f"serve-{path.stem}-{key[:20]}.json"
-        costs = StepCosts(
-            step_compiler(path, system, strategy, dims, dtype, degree), max_batch, max_tokens, cache_file, on_compile
-        )
-        costs.devices = devices
+        compile_node = step_compiler(path, system, strategy, dims, dtype, degree)
+        costs = StepCosts(compile_node, devices, max_batch, max_tokens, cache_file, on_compile)
         try:
             refs = [
                 StepShape("decode", 1, 1, 1),
@@ -768,11 +775,9 @@ def setup(
         costs.set_capacity(pages * page_tokens)
         config = EngineConfig(max_batch, max_tokens, page_tokens, pages, chunked)
         return ServeSetup(costs, config, degree, chips // degree, devices, kv_token or None)
-    raise (
-        errors[0]
-        if len(errors) == 1 or tp is not None
-        else PimcError(f"{errors[-1]} (tried --tp {', '.join(map(str, degrees))})")
-    )
+    if len(errors) > 1:  # the largest degree's error: the one that holds the least per chip
+        raise PimcError(f"{errors[-1]} (tried --tp {', '.join(map(str, degrees))})")
+    raise errors[0]
 
 
 def serve_runs(
@@ -791,3 +796,31 @@ def serve_runs(
         label = "file" if rate is None else ("inf" if math.isinf(rate) else f"{rate:g}")
         out.append((label, result, summarise(result, setup_.devices, slo, setup_.replicas)))
     return out
+
+
+def output_files(
+    setup_: ServeSetup, runs: Sequence[tuple[str, RunResult, dict[str, Any]]], about: dict[str, Any]
+) -> dict[str, str | bytes]:
+    """summary.json (`about`, the engine and every run's summary), requests.csv, iterations.csv, serve.png."""
+    config = setup_.config
+    summary = {
+        **about,
+        "tp": setup_.tp,
+        "replicas": setup_.replicas,
+        "engine": {
+            "max_batch": config.max_batch,
+            "max_tokens": config.max_tokens,
+            "page_tokens": config.page_tokens,
+            "kv_pages": config.pages,
+            "chunked_prefill": config.chunked,
+            "kv_bytes_per_token": setup_.kv_bytes_per_token,
+        },
+        "runs": {label: s for label, _, s in runs},
+    }
+    results = [(label, r) for label, r, _ in runs]
+    return {
+        "summary.json": json.dumps(summary, indent=2, allow_nan=False, default=str) + "\n",
+        "requests.csv": requests_csv(results),
+        "iterations.csv": iterations_csv(results, setup_.devices),
+        "serve.png": serve_png_bytes(runs, setup_.devices),
+    }

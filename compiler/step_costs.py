@@ -62,7 +62,7 @@ def source_digest() -> str:
     """A digest of pimc's own code and presets: any change to the compiler invalidates cached costs."""
     root = Path(__file__).resolve().parents[1]
     h = hashlib.sha256()
-    files = [p for p in root.glob("*.py")]
+    files = list(root.glob("*.py"))
     for folder in ("compiler", "dialects", "passes", "targets"):
         files += [p for p in (root / folder).rglob("*") if p.suffix in (".py", ".toml", ".lark")]
     for p in sorted(files):
@@ -112,25 +112,25 @@ class StepShape:
 class StepCosts:
     """Interpolated iteration costs over lazily compiled nodes (module docstring).
 
-    `compile_node(shape)` returns a node's report (compile_model's); `cache_file` is where node costs are kept
-    (None: memory only). `kv_capacity_tokens` must be set (`set_capacity`) before `decode`/`prefill`."""
+    `compile_node(shape)` returns a node's report (compile_model's); `devices` orders the busy times of a
+    Cost; `cache_file` is where node costs are kept (None: memory only). `kv_capacity_tokens` must be set
+    (`set_capacity`) before `decode`/`prefill`."""
 
     def __init__(
         self,
         compile_node: Callable[[StepShape], dict[str, Any]],
+        devices: Sequence[str],
         max_batch: int,
         max_tokens: int,
         cache_file: Path | None = None,
         on_compile: Callable[[StepShape], None] | None = None,
     ) -> None:
         self._compile_node = compile_node
-        self.max_batch = max_batch
-        self.max_tokens = max_tokens
+        self.devices = list(devices)
         self.cache_file = cache_file
         self.on_compile = on_compile
         self.compiled = 0  # nodes compiled in this run (not found in the cache)
         self._nodes: dict[str, dict[str, Any]] = {}
-        self.devices: list[str] | None = None
         if cache_file is not None and cache_file.is_file():
             try:
                 doc = json.loads(cache_file.read_text())
@@ -155,13 +155,10 @@ class StepCosts:
             self._nodes[shape.key] = entry
             self.compiled += 1
             self._save()
-        if self.devices is None:
-            self.devices = sorted(entry["busy_ns"])
         return entry
 
     def _cost(self, shape: StepShape) -> Cost:
         entry = self.node(shape)
-        assert self.devices is not None
         return (entry["latency_ns"], entry["energy_pj"], *(entry["busy_ns"].get(d, 0.0) for d in self.devices))
 
     def _save(self) -> None:
@@ -192,38 +189,41 @@ class StepCosts:
     # -- interpolation ----------------------------------------------------------------------------------
 
     def _row(self, phase: str, batch: int, tokens: int, top: int, x: float) -> Cost:
-        nodes = [0, *pow2_nodes(max(top, 0))] if top >= 1 else [0]
+        """One row's cost at `x` cached positions, between its nodes 0, 1, 2, 4, ..., `top`."""
+        nodes = [0, *pow2_nodes(top)] if top >= 1 else [0]
         lo, hi, w = _bracket(nodes, x)
         a = self._cost(StepShape(phase, batch, tokens, lo))
         if w == 0.0 or lo == hi:
             return a
         return _lerp(a, self._cost(StepShape(phase, batch, tokens, hi)), w)
 
-    def decode(self, b: int, total_cached: int) -> Cost:
-        """`b` requests one token each, their caches holding `total_cached` positions in all."""
-        key = ("d", b, total_cached)
+    def _between_rows(self, key: tuple[Any, ...], rows: Sequence[int], at: int, row: Callable[[int], Cost]) -> Cost:
+        """`row(n)` of the two rows around `at`, interpolated linearly (memoised by `key`)."""
         cost = self._memo.get(key)
         if cost is None:
-            lo, hi, w = _bracket(self.batch_rows, b)
-            cap = self.kv_capacity_tokens
-            cost = self._row("decode", lo, 1, cap // lo, total_cached / lo)
+            lo, hi, w = _bracket(rows, at)
+            cost = row(lo)
             if w:
-                cost = _lerp(cost, self._row("decode", hi, 1, cap // hi, total_cached / hi), w)
+                cost = _lerp(cost, row(hi), w)
             self._memo[key] = cost
         return cost
 
+    def decode(self, b: int, total_cached: int) -> Cost:
+        """`b` requests one token each, their caches holding `total_cached` positions in all."""
+        cap = self.kv_capacity_tokens
+        return self._between_rows(
+            ("d", b, total_cached),
+            self.batch_rows,
+            b,
+            lambda n: self._row("decode", n, 1, cap // n, total_cached / n),
+        )
+
     def prefill(self, t: int, cached: int) -> Cost:
         """A chunk of `t` prompt tokens of one request after `cached` positions."""
-        key = ("p", t, cached)
-        cost = self._memo.get(key)
-        if cost is None:
-            lo, hi, w = _bracket(self.token_rows, t)
-            cap = self.kv_capacity_tokens
-            cost = self._row("prefill", 1, lo, cap - lo, cached)
-            if w:
-                cost = _lerp(cost, self._row("prefill", 1, hi, cap - hi, cached), w)
-            self._memo[key] = cost
-        return cost
+        cap = self.kv_capacity_tokens
+        return self._between_rows(
+            ("p", t, cached), self.token_rows, t, lambda n: self._row("prefill", 1, n, cap - n, cached)
+        )
 
 
 def _node_entry(report: dict[str, Any], phase: str) -> dict[str, Any]:

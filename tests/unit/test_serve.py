@@ -162,7 +162,7 @@ def test_interpolation_is_exact_for_linear_costs_and_compiles_grid_nodes_only() 
         compiled.append(shape)
         return fake_report(shape)
 
-    costs = StepCosts(compile_node, max_batch=16, max_tokens=64)
+    costs = StepCosts(compile_node, ["npu"], max_batch=16, max_tokens=64)
     assert costs.kv_figures(StepShape("decode", 1, 1, 1)) == (10.0, 900.0)
     costs.set_capacity(1000)
     for b, total in [(3, 300), (5, 17), (16, 900), (7, 0)]:
@@ -189,11 +189,11 @@ def test_cost_cache_round_trips(tmp_path: Path) -> None:
         return fake_report(shape)
 
     file = tmp_path / "c.json"
-    a = StepCosts(compile_node, 8, 8, file)
+    a = StepCosts(compile_node, ["npu"], 8, 8, file)
     a.set_capacity(500)
     first = a.decode(3, 100)
     n = len(calls)
-    b = StepCosts(compile_node, 8, 8, file)
+    b = StepCosts(compile_node, ["npu"], 8, 8, file)
     b.set_capacity(500)
     assert b.decode(3, 100) == first and len(calls) == n and b.compiled == 0
 
