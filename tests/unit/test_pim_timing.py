@@ -533,7 +533,15 @@ def _pim_devices():
 
     out = [(f"{s}.{d.name}", d) for s in preset_names() for d in load_system(s).devices.values() if d.kind == "pim"]
     out += [(n, _preset_device(n)) for n in device_preset_names()]
-    return [*out, ("toy", _toy_pim())]
+    out.append(("toy", _toy_pim()))
+    seen: set[str] = set()
+    unique = []
+    for name, dev in out:  # presets that repeat another's device (a DGX variant, a shared AiM) are checked once
+        key = repr(replace(dev, name=""))
+        if key not in seen:
+            seen.add(key)
+            unique.append((name, dev))
+    return unique
 
 
 MAX_ATTACC_LINES = 4000
@@ -579,7 +587,7 @@ def test_attention_mapping_equals_the_enumerated_search() -> None:
 
     rnd = random.Random(99)
     shapes = [(1, 32, 32, 1, 512, 128, 128), (4, 8, 2, 1, 1000, 64, 64), (1, 4, 4, 32, 32, 16, 16)]
-    for _ in range(40):
+    for _ in range(24):
         hkv = rnd.choice([1, 2, 4, 8])
         shapes.append(
             (
