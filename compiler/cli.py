@@ -89,8 +89,31 @@ class _Status:
             self.shown = False
 
 
+def _dims(args: argparse.Namespace) -> dict[str, str]:
+    """The --dim bindings, with --expert-load carried as the `expert_load` dim (compiler/driver.py)."""
+    from pimc.compiler.driver import EXPERT_LOAD_DIM, parse_dims
+
+    dims = parse_dims(args.dim)
+    load = getattr(args, "expert_load", None)
+    if load is not None:
+        if EXPERT_LOAD_DIM in dims:
+            raise PimcError("--expert-load and --dim expert_load= both given; give one")
+        dims[EXPERT_LOAD_DIM] = load
+    return dims
+
+
+def _expert_load_arg(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--expert-load",
+        default=None,
+        metavar="DIST",
+        help="routing distribution of the model's MoE (route) layers: uniform (default) or zipf:S, expert 0 the "
+        "hottest; each expert is compiled at the tokens it receives",
+    )
+
+
 def _cmd_compile(args: argparse.Namespace) -> int:
-    from pimc.compiler.driver import compile_model, compile_pipeline, parse_dims, parse_emit, write_outputs
+    from pimc.compiler.driver import compile_model, compile_pipeline, parse_emit, write_outputs
     from pimc.targets.emit.table import format_table
     from pimc.targets.system import load_system
 
@@ -131,7 +154,7 @@ def _cmd_compile(args: argparse.Namespace) -> int:
             args.model,
             system=args.system,
             strategy=args.strategy,
-            dims=parse_dims(args.dim),
+            dims=_dims(args),
             dtype=args.dtype,
             speculate=args.speculate,
             sub_batches=args.sub_batches,
@@ -156,7 +179,7 @@ def _cmd_compile(args: argparse.Namespace) -> int:
 
 
 def _cmd_validate(args: argparse.Namespace) -> int:
-    from pimc.compiler.driver import compile_model, parse_dims, write_files
+    from pimc.compiler.driver import compile_model, write_files
     from pimc.compiler.validate import format_validation, validate_module
 
     status = _Status(enabled=sys.stderr.isatty())
@@ -165,7 +188,7 @@ def _cmd_validate(args: argparse.Namespace) -> int:
             args.model,
             system=args.system,
             strategy=args.strategy,
-            dims=parse_dims(args.dim),
+            dims=_dims(args),
             dtype=args.dtype,
             speculate=args.speculate,
             sub_batches=args.sub_batches,
@@ -223,10 +246,9 @@ def _cmd_opt(argv: Sequence[str]) -> int:
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
-    from pimc.compiler.driver import parse_dims
     from pimc.compiler.run import format_run, run_model
 
-    result = run_model(args.model, args.system, args.strategy, parse_dims(args.dim), args.inputs, args.seed)
+    result = run_model(args.model, args.system, args.strategy, _dims(args), args.inputs, args.seed)
     print(format_run(result))
     if args.tolerance is not None and not result.max_error() <= args.tolerance:  # NaN fails too
         print(
@@ -301,6 +323,7 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="NAME=VALUE",
         help="bind a symbolic ONNX dim or override a DSL parameter (repeatable), e.g. --dim batch=8",
     )
+    _expert_load_arg(c)
     c.add_argument(
         "--dtype",
         choices=DTYPES,
@@ -355,6 +378,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     r.add_argument("--seed", type=_int_in(0, 2**63 - 1), default=0, help="seed of the random inputs (default 0)")
     r.add_argument("--dim", action="append", default=[], metavar="NAME=VALUE", help="as for compile")
+    _expert_load_arg(r)
     r.add_argument(
         "--tolerance",
         type=_nonnegative_float(1e300),
@@ -372,6 +396,7 @@ def build_parser() -> argparse.ArgumentParser:
     v.add_argument("model", help="model file (.onnx, or .pim in pimc's DSL)")
     _system_and_strategy(v)
     v.add_argument("--dim", action="append", default=[], metavar="NAME=VALUE", help="as for compile")
+    _expert_load_arg(v)
     v.add_argument("--dtype", choices=DTYPES, default=None, help="as for compile")
     v.add_argument("--speculate", type=_int_in(1), default=None, metavar="N", help="as for compile")
     v.add_argument("--sub-batches", type=_int_in(1, MAX_SUB_BATCHES), default=1, metavar="K", help="as for compile")
@@ -452,6 +477,7 @@ def build_parser() -> argparse.ArgumentParser:
     _system_and_strategy(v)
     v.add_argument("--dtype", choices=DTYPES, default=None, help=f"as for compile (default {DEFAULT_DTYPE})")
     v.add_argument("--dim", action="append", default=[], metavar="NAME=VALUE", help="override a DSL parameter")
+    _expert_load_arg(v)
     v.add_argument(
         "--tp",
         type=_int_in(1, 2**16),
@@ -559,10 +585,10 @@ def _cmd_serve(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     from pimc.compiler import serve
-    from pimc.compiler.driver import parse_dims, write_files
+    from pimc.compiler.driver import write_files
     from pimc.compiler.step_costs import StepShape, default_cache_dir
 
-    dims = parse_dims(args.dim)
+    dims = _dims(args)
     prompt = serve.parse_dist(args.prompt_len, "--prompt-len")
     output = serve.parse_dist(args.output_len, "--output-len")
     if args.requests is not None:

@@ -107,16 +107,25 @@ def _onnx_dims(path: Path, dims: dict[str, str]) -> dict[str, int]:
     return out
 
 
+EXPERT_LOAD_DIM = "expert_load"
+"""The `dims` key of the routing distribution (--expert-load): carried with the dims so that every command
+(compile, serve's cost cache, sweep) keys on it as on any dim."""
+
+
 def import_model(path: str | Path, dims: dict[str, str] | None = None) -> ModuleOp:
     """Import a model file by its extension into the nn dialect, one function per phase.
 
     .onnx: load (weights stay external), bind `dims`, fold shapes, raise the
     decomposed layers (raise-nn) and name the function after its detected phase.
-    .pim: the pimc DSL (docs/dsl.md); `dims` override its parameters.
+    .pim: the pimc DSL (docs/dsl.md); `dims` override its parameters, and `dims["expert_load"]` (the CLI's
+    --expert-load) sets the routing distribution of its route (MoE) layers (targets/models/expert_load.py).
     """
     path = Path(path)
-    dims = dims or {}
+    dims = dict(dims or {})
+    load_text = dims.pop(EXPERT_LOAD_DIM, None)
     if path.suffix == ".onnx":
+        if load_text is not None:
+            raise ModelImportError(f"{path}: --expert-load applies to DSL models with route (MoE) layers")
         from pimc.compiler.frontend.onnx.importer import import_onnx
         from pimc.compiler.frontend.phases import assign_phases
         from pimc.passes.raise_nn import RaiseNnPass
@@ -128,8 +137,9 @@ def import_model(path: str | Path, dims: dict[str, str] | None = None) -> Module
         return module
     if path.suffix == ".pim":
         from pimc.compiler.frontend.dsl.importer import import_dsl
+        from pimc.targets.models.expert_load import parse_expert_load
 
-        module = import_dsl(path, dims)
+        module = import_dsl(path, dims, None if load_text is None else parse_expert_load(load_text))
         _check_not_empty(module, path, dims)
         return module
     raise ModelImportError(f"{path}: unsupported model file type '{path.suffix}' (expected .onnx or .pim)")
@@ -137,8 +147,10 @@ def import_model(path: str | Path, dims: dict[str, str] | None = None) -> Module
 
 def _check_not_empty(module: ModuleOp, path: Path, dims: dict[str, str]) -> None:
     """pimc compiles no empty tensors but a past KV cache that a kv_append extends (an ONNX decode graph bound to
-    an empty past is a prefill): an op result or a function input of no elements is an error naming it."""
+    an empty past is a prefill) and the ops of an expert that receives no tokens in the step (a zero-capacity
+    nn.moe_dispatch and what it feeds): an op result or a function input of no elements is an error naming it."""
     from xdsl.dialects import func
+    from xdsl.ir import SSAValue
 
     from pimc.dialects import nn
     from pimc.limits import parse_dim_value
@@ -159,11 +171,14 @@ def _check_not_empty(module: ModuleOp, path: Path, dims: dict[str, str]) -> None
                     f"{list(nn.tensor_shape(arg.type))}{given}: pimc compiles no empty tensors "
                     "(only a past KV cache may be empty)"
                 )
+        idle: set[SSAValue] = set()  # the empty values of idle experts
         for op in fn.body.block.ops:
             if not is_costed(op):
                 continue
+            if isinstance(op, nn.MoeDispatchOp) or any(v in idle for v in op.operands):
+                idle.update(r for r in op.results if 0 in nn.tensor_shape(r.type))
             for r in op.results:
-                if 0 in nn.tensor_shape(r.type):
+                if 0 in nn.tensor_shape(r.type) and r not in idle:
                     raise ModelImportError(
                         f"{path}: op '{nn.op_label(op)}' ({op.name}) has an empty result "
                         f"{list(nn.tensor_shape(r.type))}{given}: pimc compiles no empty tensors "

@@ -26,6 +26,7 @@ from xdsl.dialects.builtin import (
     StringAttr,
     TensorType,
     UnitAttr,
+    i64,
 )
 from xdsl.ir import Attribute, Dialect, Operation, SSAValue
 from xdsl.irdl import (
@@ -822,6 +823,173 @@ class KvAppendOp(_NamedOp):
             raise VerifyException(f"kv_append result shape {y} should be {expected}")
 
 
+# -- mixture of experts: top-k gating, dispatch of the routed tokens, the weighted combine ---------------------
+
+MOE_SCORINGS = ("softmax", "sigmoid")
+"""How a router turns its logits into scores: softmax (Mixtral, Qwen-MoE, DeepSeek-V2) or an element-wise sigmoid
+(DeepSeek-V3)."""
+
+
+@irdl_op_definition
+class MoeGateOp(_NamedOp):
+    """Top-k gating of a mixture-of-experts layer (Shazeer et al. 2017; Mixtral, Qwen-MoE, DeepSeek-V3).
+
+    logits [..., E] (the router's linear) -> weights [..., k] and indices [..., k] (i64): s = softmax(logits) or
+    sigmoid(logits) (`scoring`); indices = the k experts of the largest scores, best first (ties to the lower
+    index); weights = s at those indices, divided by their sum when `normalize` is set (Mixtral's softmax over
+    the top-k logits, DeepSeek-V3's norm_topk_prob), times `scale` (DeepSeek-V3's routed_scaling_factor).
+    DeepSeek-V3's selection bias and group-limited routing change which experts are chosen, not the cost, and are
+    not modelled.
+    """
+
+    name = "nn.moe_gate"
+
+    logits = operand_def(TensorType)
+    weights = result_def(TensorType)
+    indices = result_def(TensorType)
+    top_k = prop_def(IntegerAttr[I64])
+    scoring = prop_def(StringAttr, default_value=StringAttr("softmax"))
+    normalize = opt_prop_def(UnitAttr)
+    scale = prop_def(FloatAttr, default_value=FloatAttr(1.0, 64))
+
+    traits = traits_def(Pure())
+    assembly_format = "$logits attr-dict `:` functional-type(operands, results)"
+
+    def __init__(
+        self, logits: SSAValue, top_k: int, *, scoring: str = "softmax", normalize: bool = False, scale: float = 1.0
+    ):
+        assert isa(logits.type, TensorType[Attribute])
+        lead = tensor_shape(logits.type)[:-1]
+        props: dict[str, Attribute] = {
+            "top_k": IntegerAttr(top_k, 64),
+            "scoring": StringAttr(scoring),
+            "scale": FloatAttr(scale, 64),
+        }
+        if normalize:
+            props["normalize"] = UnitAttr()
+        super().__init__(
+            operands=[logits],
+            result_types=[TensorType(logits.type.element_type, [*lead, top_k]), TensorType(i64, [*lead, top_k])],
+            properties=props,
+        )
+
+    def verify_(self) -> None:
+        x = tensor_shape(self.logits.type)
+        k = self.top_k.value.data
+        if len(x) == 0:
+            raise VerifyException("moe_gate logits need at least one dim (the experts)")
+        if not 1 <= k <= x[-1]:
+            raise VerifyException(f"moe_gate top_k {k} must be between 1 and the {x[-1]} experts")
+        if self.scoring.data not in MOE_SCORINGS:
+            raise VerifyException(f"moe_gate scoring must be one of {MOE_SCORINGS}, got '{self.scoring.data}'")
+        for what, value in (("weights", self.weights), ("indices", self.indices)):
+            if tensor_shape(value.type) != (*x[:-1], k):
+                raise VerifyException(f"moe_gate {what} shape {tensor_shape(value.type)} should be {(*x[:-1], k)}")
+
+
+def _verify_routing(op: IRDLOperation, what: str, tokens: int, indices: SSAValue) -> None:
+    idx = tensor_shape(indices.type)
+    if len(idx) != 2 or idx[0] != tokens:
+        raise VerifyException(f"{what} indices {idx} should be [{tokens}, top_k]")
+
+
+@irdl_op_definition
+class MoeDispatchOp(_NamedOp):
+    """The tokens routed to one expert: x [T, H], indices [T, k] (moe_gate's) -> [C, H].
+
+    Row i of the result is the i-th token t (in token order) whose indices hold `expert`, for i < C, and zero
+    rows after the last; tokens past the first C are dropped. C is the expert's capacity (GShard, Lepikhin et al.
+    2021; Switch Transformer): pimc sets it to the expert's expected load for the step's batch
+    (targets/models/expert_load.py), so the products that follow are costed at the batch the expert receives.
+    """
+
+    name = "nn.moe_dispatch"
+
+    input = operand_def(TensorType)
+    indices = operand_def(TensorType)
+    result = result_def(TensorType)
+    expert = prop_def(IntegerAttr[I64])
+
+    traits = traits_def(Pure())
+    assembly_format = "$input `,` $indices attr-dict `:` functional-type(operands, results)"
+
+    def __init__(self, input: SSAValue, indices: SSAValue, expert: int, capacity: int):
+        assert isa(input.type, TensorType[Attribute])
+        hidden = tensor_shape(input.type)[-1]
+        super().__init__(
+            operands=[input, indices],
+            result_types=[TensorType(input.type.element_type, [capacity, hidden])],
+            properties={"expert": IntegerAttr(expert, 64)},
+        )
+
+    def capacity(self) -> int:
+        return tensor_shape(self.result.type)[0]
+
+    def verify_(self) -> None:
+        x, y = tensor_shape(self.input.type), tensor_shape(self.result.type)
+        if len(x) != 2 or len(y) != 2 or y[1] != x[1]:
+            raise VerifyException(f"moe_dispatch takes x [T, H] to [C, H], got {x} -> {y}")
+        if not 0 <= y[0] <= x[0]:
+            raise VerifyException(f"moe_dispatch capacity {y[0]} must be between 0 and the {x[0]} tokens")
+        if self.expert.value.data < 0:
+            raise VerifyException(f"moe_dispatch expert {self.expert.value.data} must not be negative")
+        _verify_routing(self, "moe_dispatch", x[0], self.indices)
+
+
+@irdl_op_definition
+class MoeCombineOp(_NamedOp):
+    """The gate-weighted sum of the experts' outputs: weights, indices [T, k] and one [C_i, H] output per expert of
+    `experts` -> [T, H].
+
+    out[t] = sum over j of weights[t, j] * y_e[slot], e = indices[t, j], for the experts e the op lists, slot = the
+    rank of t among the tokens routed to e (moe_dispatch's order); a token past an expert's capacity C_e or routed
+    to an expert not listed contributes nothing. A shared expert (DeepSeek, Qwen-MoE) is an ordinary FFN added to
+    the result.
+    """
+
+    name = "nn.moe_combine"
+
+    weights = operand_def(TensorType)
+    indices = operand_def(TensorType)
+    outputs = var_operand_def(TensorType)
+    result = result_def(TensorType)
+    experts = prop_def(ArrayAttr[IntegerAttr[I64]])
+
+    traits = traits_def(Pure())
+    assembly_format = "$weights `,` $indices `,` `[` $outputs `]` attr-dict `:` functional-type(operands, results)"
+
+    def __init__(
+        self, weights: SSAValue, indices: SSAValue, outputs: Sequence[SSAValue], experts: Sequence[int], hidden: int
+    ):
+        assert isa(weights.type, TensorType[Attribute])
+        tokens = tensor_shape(weights.type)[0]
+        super().__init__(
+            operands=[weights, indices, list(outputs)],
+            result_types=[TensorType(weights.type.element_type, [tokens, hidden])],
+            properties={"experts": ArrayAttr([IntegerAttr(e, 64) for e in experts])},
+        )
+
+    def expert_ids(self) -> list[int]:
+        return [e.value.data for e in self.experts.data]
+
+    def verify_(self) -> None:
+        w, y = tensor_shape(self.weights.type), tensor_shape(self.result.type)
+        if len(w) != 2 or len(y) != 2 or y[0] != w[0]:
+            raise VerifyException(f"moe_combine weights {w} [T, k] and result {y} [T, H] do not agree")
+        _verify_routing(self, "moe_combine", w[0], self.indices)
+        if tensor_shape(self.indices.type) != w:
+            raise VerifyException(f"moe_combine indices {tensor_shape(self.indices.type)} should be {w}")
+        ids = self.expert_ids()
+        if len(ids) != len(self.outputs) or len(set(ids)) != len(ids) or any(e < 0 for e in ids):
+            raise VerifyException(
+                f"moe_combine needs one distinct expert id per output: {len(self.outputs)} outputs, experts {ids}"
+            )
+        for out in self.outputs:
+            s = tensor_shape(out.type)
+            if len(s) != 2 or s[1] != y[1] or s[0] > w[0]:
+                raise VerifyException(f"moe_combine expert output {s} should be [C <= {w[0]}, {y[1]}]")
+
+
 PHASES = ("prefill", "decode")
 """The inference phases: prefill (the prompt, no KV cache yet) and decode (new tokens against a cached past)."""
 PHASE_ATTR = "phase"
@@ -863,6 +1031,9 @@ NN = Dialect(
         SiluOp,
         RotaryOp,
         KvAppendOp,
+        MoeGateOp,
+        MoeDispatchOp,
+        MoeCombineOp,
     ],
     [],
 )

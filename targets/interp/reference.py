@@ -567,6 +567,46 @@ class ReferenceFunctions(InterpreterFunctions):
         cache, new = args
         return check_results(op, [np.concatenate([cache, new], axis=_axis(op))])
 
+    @impl(nn.MoeGateOp)
+    def run_moe_gate(self, interpreter: Interpreter, op: nn.MoeGateOp, args: PythonValues) -> PythonValues:
+        """Scores (softmax or sigmoid of the logits), the top-k of them best first (ties to the lower index),
+        normalised to sum 1 when `normalize` is set, times `scale`."""
+        (logits,) = args
+        x = logits.astype(np.float64)
+        if op.scoring.data == "softmax":
+            e = np.exp(x - x.max(axis=-1, keepdims=True))
+            scores = e / e.sum(axis=-1, keepdims=True)
+        else:
+            scores = 1.0 / (1.0 + np.exp(-x))
+        k = op.top_k.value.data
+        idx = np.argsort(-scores, axis=-1, kind="stable")[..., :k]
+        w = np.take_along_axis(scores, idx, axis=-1)
+        if op.normalize is not None:
+            w = w / w.sum(axis=-1, keepdims=True)
+        return check_results(op, [w * op.scale.value.data, idx.astype(np.int64)])
+
+    @impl(nn.MoeDispatchOp)
+    def run_moe_dispatch(self, interpreter: Interpreter, op: nn.MoeDispatchOp, args: PythonValues) -> PythonValues:
+        """The first `capacity` tokens routed to the expert, in token order, zero rows after them."""
+        x, indices = args
+        rows = np.flatnonzero((indices == op.expert.value.data).any(axis=-1))[: op.capacity()]
+        out = np.zeros((op.capacity(), x.shape[-1]), dtype=x.dtype)
+        out[: len(rows)] = x[rows]
+        return check_results(op, [out])
+
+    @impl(nn.MoeCombineOp)
+    def run_moe_combine(self, interpreter: Interpreter, op: nn.MoeCombineOp, args: PythonValues) -> PythonValues:
+        """Each token's gate-weighted sum over its experts' outputs (the rows moe_dispatch gave them); a token past
+        an expert's capacity, or routed to an expert the op does not list, adds nothing."""
+        weights, indices, *outputs = args
+        out = np.zeros((weights.shape[0], outputs[0].shape[-1] if outputs else 0), dtype=np.float64)
+        for expert, y in zip(op.expert_ids(), outputs, strict=True):
+            hit = indices == expert  # [T, k]: at most one slot per token (top-k experts are distinct)
+            rows = np.flatnonzero(hit.any(axis=-1))[: y.shape[0]]
+            gate = (weights * hit).sum(axis=-1)[rows]
+            out[rows] += gate[:, None] * y[: len(rows)]
+        return check_results(op, [out])
+
 
 # -- running a function -------------------------------------------------------------------------------
 

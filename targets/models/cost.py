@@ -121,6 +121,18 @@ def op_metrics(op: Operation, elem_bytes: int | None = None) -> OpMetrics:
         if kind in ("all_reduce", "reduce_scatter"):
             adds = _elements(op.operands[0].type) * (group - 1) // group
         return OpMetrics(adds, _io_bytes(op, eb), "vector")
+    if op.results and all(_elements(r.type) == 0 for r in op.results):
+        # an idle expert's ops (no token routed to it this step): nothing read, nothing computed
+        matrix = (nn.MatMulOp, nn.GemmOp, nn.LinearOp, pim.GemvOp, nn.AttentionOp, pim.AttentionOp)
+        return OpMetrics(0, 0, "matrix" if isinstance(op, matrix) else "vector")
+    if isinstance(op, nn.MoeGateOp):  # score (softmax 5 / sigmoid 4 per logit), k comparisons per logit
+        per_logit = (5 if op.scoring.data == "softmax" else 4) + op.top_k.value.data
+        return OpMetrics(per_logit * _elements(op.logits.type), _io_bytes(op, eb), "vector")
+    if isinstance(op, nn.MoeDispatchOp):  # the routed rows read and written, the indices read
+        return OpMetrics(0, tensor_bytes(op.indices.type, eb) + 2 * tensor_bytes(op.result.type, eb), "vector")
+    if isinstance(op, nn.MoeCombineOp):  # a multiply-add per element of every routed row
+        rows = sum(_elements(v.type) for v in op.outputs)
+        return OpMetrics(2 * rows, _io_bytes(op, eb), "vector")
     if isinstance(op, nn.MatMulOp):
         a, b = nn.tensor_shape(op.lhs.type), nn.tensor_shape(op.rhs.type)
         k = a[-1]
@@ -349,6 +361,11 @@ def device_cost(op: Operation, m: OpMetrics, dev: Device, system: System, dtype:
     if kind is not None:
         c = collective_cost(kind, collective_bytes(op, DTYPE_BYTES[dtype]), collective_group(op), dev.interconnect)
         return DeviceCost(c.latency_ns, c.energy_pj, "memory")
+    if op.results and all(_elements(r.type) == 0 for r in op.results):
+        # an idle expert's op: no work and no launch on a device that could run it (its weights stay resident)
+        runs = dev.kind == "npu" or (dev.kind == "pim" and dtype in dev.pim.dtypes and pim_weight(op) is not None)
+        runs = runs or (dev.kind in ("gpu", "accelerator") and dtype in dev.gpu.peak_tflops)
+        return DeviceCost(0.0, 0.0, "memory") if runs else None
     if dev.kind == "npu":
         return _npu_cost(op, m, dev, bw, pj_bit, DTYPE_BYTES[dtype])
     if dev.kind in ("gpu", "accelerator"):

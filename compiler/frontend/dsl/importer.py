@@ -26,6 +26,7 @@ from typing import ClassVar
 from lark import Token, Tree
 from xdsl.dialects import func
 from xdsl.dialects.builtin import (
+    DenseIntOrFPElementsAttr,
     IntegerAttr,
     IntegerType,
     ModuleOp,
@@ -50,6 +51,7 @@ from pimc.dialects import nn
 from pimc.dialects.nn import PHASES
 from pimc.errors import LimitError, ModelImportError
 from pimc.limits import MAX_ELEMENTS, MAX_OPS, fmt_count, parse_dim_value, shape_problem, shown
+from pimc.targets.models.expert_load import ExpertLoad
 
 DEFAULT_PHASE = "prefill"
 """The single phase of a file without `phase` declarations (an encoder, say)."""
@@ -242,8 +244,11 @@ class _Phase:
 
 
 class _Importer:
-    def __init__(self, tree: Tree[Token], source: Source, dims: dict[str, str]):
+    def __init__(self, tree: Tree[Token], source: Source, dims: dict[str, str], expert_load: ExpertLoad):
         self.tree = tree
+        self.expert_load = expert_load
+        self.routed = False
+        """A `route` statement was imported (an --expert-load other than the default applies only then)."""
         self.src = source
         self.dims = dims
         self.model_name: str | None = None
@@ -604,6 +609,85 @@ class _Importer:
                         f"{fmt_count(MAX_ITERATIONS)} pimc unrolls",
                     )
 
+    def stmt_route(self, stmt: Tree[Token], scope: _Scope) -> None:
+        """`y = route(x, weights, indices, experts) as e, xe { ... yield expr }`: a mixture-of-experts layer.
+
+        x [..., H] and moe_gate's weights and indices [..., k] are flattened to T = prod(...) tokens; expert e of
+        the `experts` receives the number of tokens the expert-load model gives it (targets/models/expert_load.py),
+        dispatched as `xe` [C_e, H] (nn.moe_dispatch); the body runs once per expert with `e` bound to its index,
+        its weights named `<experts>.<e>.<name>` as a repeat's are, and its `yield` gives the expert's output
+        [C_e, H]. The experts' outputs are combined by the gate weights (nn.moe_combine) and reshaped to x's
+        shape. An expert without tokens in this step keeps its weights and its ops (with zero rows), so that the
+        memories hold every expert whatever the routing.
+        """
+        target, args, var, x_var, *body, result_expr = stmt.children
+        assert isinstance(target, Token) and isinstance(var, Token) and isinstance(x_var, Token)
+        loc = location(target)
+        sig = _Signature(("x", "weights", "indices", "experts"), 4)
+        bound, _ = self.bind("route", sig, args, loc)
+        label = _Label(scope.prefix + target.value, True)
+        call = _Call(self, "route", loc, scope, label, bound, [])
+        x, gates, indices = call.tensor("x"), call.tensor("weights"), call.tensor("indices")
+        experts = call.integer("experts")
+        xs, gs, ids = _shape(x), _shape(gates), _shape(indices)
+        if len(xs) == 0 or gs != ids or len(gs) != len(xs) or gs[:-1] != xs[:-1]:
+            raise call.error(
+                f"x {_fmt(xs)} and the gate's weights {_fmt(gs)} and indices {_fmt(ids)} must be [..., H] and "
+                "[..., top_k] over the same tokens"
+            )
+        if not isinstance(_dtype_of(indices), IntegerType):
+            raise call.error(f"indices must be integers (moe_gate's second result), got {_dtype_of(indices)}")
+        top_k = gs[-1]
+        if not 1 <= top_k <= experts:
+            raise call.error(f"top_k {top_k} must be between 1 and the {experts} experts")
+        if experts > MAX_ITERATIONS:
+            raise self.limit(loc, f"{fmt_count(experts)} experts: pimc unrolls at most {fmt_count(MAX_ITERATIONS)}")
+        for name in (var, x_var):
+            found = scope.lookup(name.value)
+            if found is not None and found[1].kind != "dtype":
+                prev = found[1]
+                raise self.error(
+                    location(name), f"redefinition of {prev.kind} '{name}' (first defined at line {prev.loc[0]})"
+                )
+        tokens, hidden = math.prod(xs[:-1]), xs[-1]
+        if len(xs) != 2:
+            x = call.emit_part(nn.ReshapeOp(x, _tensor_type(_dtype_of(x), (tokens, hidden))), "tokens")
+            gates = call.emit_part(nn.ReshapeOp(gates, _tensor_type(_dtype_of(gates), (tokens, top_k))), "weights")
+            indices = call.emit_part(
+                nn.ReshapeOp(indices, _tensor_type(_dtype_of(indices), (tokens, top_k))), "indices"
+            )
+        loads = self.expert_load.tokens(tokens, experts, top_k)
+        self.routed = True
+        count_expr = bound["experts"]
+        piece = str(count_expr.children[0]) if count_expr.data == "name" else "experts"
+        outputs: list[SSAValue] = []
+        for e, load in enumerate(loads):
+            inner = _Scope(scope, f"{scope.prefix}{piece}.{e}.")
+            inner.names[var.value] = _Binding(e, "loop variable", location(var))
+            dispatch = nn.MoeDispatchOp(x, indices, e, load)
+            xe = self.emit(dispatch, f"{inner.prefix}dispatch", loc).results[0]
+            xe.name_hint = _hint(inner.prefix + x_var.value)
+            inner.names[x_var.value] = _Binding(xe, "var", location(x_var))
+            self.where.append(inner.prefix[:-1] if e > 0 else "")
+            self.exec_block(body, inner)
+            value = self.eval(result_expr, inner, _Label(f"{inner.prefix}out", True))
+            self.where.pop()
+            y = self.tensor_value(value, location(result_expr), "the expert's yield")
+            if _shape(y) != (load, hidden):
+                raise self.error(
+                    location(result_expr),
+                    f"route: expert {e} yields {_fmt(_shape(y))}; an expert's output must be [tokens, H] like its "
+                    f"input {_fmt((load, hidden))}",
+                )
+            outputs.append(y)
+        combine = nn.MoeCombineOp(gates, indices, outputs, list(range(experts)), hidden)
+        combined = self.emit(combine, label.base if len(xs) == 2 else f"{label.base}.combine", loc).results[0]
+        if len(xs) != 2:
+            combined = self.emit(
+                nn.ReshapeOp(combined, _tensor_type(_dtype_of(combined), xs)), label.base, loc
+            ).results[0]
+        self.assign(scope, target, combined)
+
     _STATEMENTS: ClassVar[dict[str, Callable[[_Importer, Tree[Token], _Scope], None]]] = {
         "input_stmt": stmt_decl,
         "weight_stmt": stmt_decl,
@@ -611,6 +695,7 @@ class _Importer:
         "output_stmt": stmt_output,
         "assign_stmt": stmt_assign,
         "repeat_stmt": stmt_repeat,
+        "route_stmt": stmt_route,
     }
 
     # -- expressions ---------------------------------------------------------
@@ -1213,6 +1298,36 @@ def _split(c: _Call) -> _Value:
     return tuple(op.results)
 
 
+def _moe_gate(c: _Call) -> _Value:
+    logits = c.tensor("logits")
+    ls = _shape(logits)
+    if len(ls) == 0:
+        raise c.error("the logits need at least one dim (the experts)")
+    top_k = c.integer("top_k")
+    if not 1 <= top_k <= ls[-1]:
+        raise c.error(f"top_k {top_k} must be between 1 and the {ls[-1]} experts of the logits {_fmt(ls)}")
+    scoring = c.string("scoring", "softmax", nn.MOE_SCORINGS)
+    scale = c.number("scale", 1.0)
+    assert scale is not None
+    op = nn.MoeGateOp(logits, top_k, scoring=scoring, normalize=c.flag("normalize"), scale=scale)
+    return tuple(c.imp.emit(op, c.label.of("moe_gate"), c.loc).results)
+
+
+def _slice(c: _Call) -> _Value:
+    x = c.tensor("x")
+    xs = _shape(x)
+    axis = c.axis(c.integer("axis", -1), len(xs))
+    start, end = c.integer("start"), c.integer("end")
+    if not 0 <= start < end <= xs[axis]:
+        raise c.error(f"[{start}, {end}) is not a non-empty range of dim {axis} of {_fmt(xs)}")
+    out = tuple(end - start if i == axis else d for i, d in enumerate(xs))
+    consts = [
+        c.emit_part(nn.ConstantOp(DenseIntOrFPElementsAttr.from_list(TensorType(i64, [1]), [v])), part)
+        for v, part in ((start, "starts"), (end, "ends"), (axis, "axes"))
+    ]
+    return c.emit(nn.OnnxOp("Slice", [x, *consts], [_tensor_type(_dtype_of(x), out)]))
+
+
 def _unary(onnx_type: str) -> Callable[[_Call], _Value]:
     def build(c: _Call) -> _Value:
         x = c.tensor("x")
@@ -1239,6 +1354,8 @@ _OPS: dict[str, tuple[_Signature, Callable[[_Call], _Value]]] = {
     "transpose": (_Signature(("x", "perm"), 2), _transpose),
     "concat": (_Signature((), 0, ("axis",), variadic=True), _concat),
     "split": (_Signature(("x", "parts"), 2, ("axis",)), _split),
+    "slice": (_Signature(("x", "start", "end"), 3, ("axis",)), _slice),
+    "moe_gate": (_Signature(("logits",), 1, ("top_k", "scoring", "normalize", "scale")), _moe_gate),
     **{fn: (_Signature(("x",), 1), _unary(onnx_type)) for fn, onnx_type in UNARY_ONNX.items()},
 }
 """The DSL's functions: name -> (signature, builder)."""
@@ -1247,17 +1364,26 @@ _OPS: dict[str, tuple[_Signature, Callable[[_Call], _Value]]] = {
 # -- entry points --------------------------------------------------------------
 
 
-def import_dsl_text(text: str, source: str, dims: dict[str, str] | None = None) -> ModuleOp:
-    """Import DSL source `text`; `source` names it in errors (and gives the model name without a `model` line)."""
+def import_dsl_text(
+    text: str, source: str, dims: dict[str, str] | None = None, expert_load: ExpertLoad | None = None
+) -> ModuleOp:
+    """Import DSL source `text`; `source` names it in errors (and gives the model name without a `model` line).
+    `expert_load` is the routing distribution of the `route` statements (default uniform)."""
     src = Source(text, source)
     try:
         tree = parse(src)
-        return _Importer(tree, src, dict(dims or {})).run()
+        importer = _Importer(tree, src, dict(dims or {}), expert_load or ExpertLoad())
+        module = importer.run()
+        if expert_load is not None and not importer.routed:
+            raise ModelImportError(
+                f"{source}: --expert-load {expert_load} given, but the model has no route (MoE) layer"
+            )
+        return module
     except RecursionError:
         raise ModelImportError(f"{source}: expressions are nested too deeply") from None
 
 
-def import_dsl(path: str | Path, dims: dict[str, str] | None = None) -> ModuleOp:
+def import_dsl(path: str | Path, dims: dict[str, str] | None = None, expert_load: ExpertLoad | None = None) -> ModuleOp:
     """Load a `.pim` file and return a module with one `func.func` per phase (`@prefill`, `@decode`).
 
     `dims` overrides parameters by name (`--dim batch=8` gives {"batch": "8"}), including `dtype`.
@@ -1269,4 +1395,4 @@ def import_dsl(path: str | Path, dims: dict[str, str] | None = None) -> ModuleOp
         text = path.read_text(encoding="utf-8")
     except UnicodeDecodeError as e:
         raise ModelImportError(f"{path}: not a UTF-8 text file ({e.reason} at byte {e.start})") from None
-    return import_dsl_text(text, str(path), dims)
+    return import_dsl_text(text, str(path), dims, expert_load)
