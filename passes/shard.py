@@ -13,7 +13,8 @@ shares the table. A row-parallel linear's bias is added once, after the all-redu
 The pass propagates a sharding through each function in program order. A value is replicated (every
 chip holds it whole), split along one dim (each chip holds 1 / tp of it) or partial (each chip holds a
 summand). Rules per op: element-wise ops keep a split that every other operand either shares or
-broadcasts along (and a sum of partials is partial); normalisations, softmax and rotary keep a split
+broadcasts along (and a sum of partials is partial, as is a mixture-of-experts combine of partial experts:
+each expert's FFN is split as a dense one, and one all-reduce follows the combine); normalisations, softmax and rotary keep a split
 off the dims they reduce over; reshape keeps a split whose dim maps onto an output dim that tp divides
 at the same stride; transpose permutes it; an ONNX Split along the split dim into parts that tp divides
 splits each part (the fused-QKV layout Megatron-LM stores per chip), and so does an ONNX Slice along it with
@@ -563,6 +564,16 @@ def _slice(s: _Sharder, op: nn.OnnxOp) -> bool:
     return True
 
 
+def _moe_combine(s: _Sharder, op: Operation) -> None:
+    """The gate-weighted sum is linear in the experts' outputs: row-parallel experts' partial sums stay partial
+    through it, so one all-reduce of the [T, H] result follows the layer instead of one per expert."""
+    assert isinstance(op, nn.MoeCombineOp)
+    if s.of(op.weights) is None and s.of(op.indices) is None and all(s.of(v) == PARTIAL for v in op.outputs):
+        s.state[op.result] = PARTIAL
+        return
+    s.use_whole(op)
+
+
 _RULES: dict[type[Operation], Callable[[_Sharder, Operation], None]] = {
     nn.LinearOp: _linear,
     nn.GatherOp: _gather,
@@ -579,6 +590,7 @@ _RULES: dict[type[Operation], Callable[[_Sharder, Operation], None]] = {
     nn.ConcatOp: _concat,
     nn.KvAppendOp: _kv_append,
     nn.AttentionOp: _attention,
+    nn.MoeCombineOp: _moe_combine,
 }
 
 

@@ -71,8 +71,9 @@ scheduling in that order (targets/placement/execution.py) gives the makespan rep
 semi-active schedule finishes no later than any schedule with the same
 per-resource orders).
 
-A segment with more than `MAX_MIP_OPS` ops that have a choice is not given to the
-solver: it keeps the seeding placement, bounded below by its quick bound.
+A segment with more than `MAX_MIP_OPS` ops that have a choice, or more than `MAX_ORDER_OPS` ops in all
+(a mixture-of-experts layer of many parallel experts), is not given to the solver: it keeps the seeding
+placement and order, bounded below by its quick bound.
 """
 
 from __future__ import annotations
@@ -100,6 +101,11 @@ that reaches it keeps the best placement found, and its proven bound enters the 
 
 MAX_MIP_OPS = 120
 """Ops with a choice of device beyond which a segment keeps its seeding placement instead of a MIP."""
+
+MAX_ORDER_OPS = 160
+"""Ops beyond which a segment keeps its seeding placement and order instead of a MIP, whatever their choices:
+the disjunctive order variables grow with the square of the ops that may share a resource (a mixture-of-experts
+layer's parallel experts), and HiGHS's node limit bounds the nodes, not the time one takes."""
 
 HOIST_AT = 64
 """Ops in a segment beyond which values produced before the first matrix product are hoisted (module
@@ -485,6 +491,8 @@ class _SegmentProblem:
         placement, upper, starts = seed
         big_m = upper * (1 + _REL_TOL) + _ABS_TOL  # no op of a schedule as good as the seed's ends later
         self._fix_by_bounds(big_m, placement)
+        if len(sub) > MAX_ORDER_OPS:
+            return self._result(upper, min(self.lower, upper), placement, starts, exact_energy=False)
         if cutoff is not None and upper - self.offset > cutoff:
             if self.lower - self.offset > cutoff:
                 self.beaten_above = cutoff
