@@ -14,8 +14,9 @@ The pass propagates a sharding through each function in program order. A value i
 chip holds it whole), split along one dim (each chip holds 1 / tp of it) or partial (each chip holds a
 summand). Rules per op: element-wise ops keep a split that every other operand either shares or
 broadcasts along (and a sum of partials is partial, as is a mixture-of-experts combine of partial experts:
-each expert's FFN is split as a dense one, and one all-reduce follows the combine); normalisations, softmax and rotary keep a split
-off the dims they reduce over; reshape keeps a split whose dim maps onto an output dim that tp divides
+each expert's FFN is split as a dense one, and one all-reduce follows the combine); normalisations,
+softmax and rotary keep a split off the dims they reduce over; reshape keeps a split whose dim maps
+onto an output dim that tp divides
 at the same stride; transpose permutes it; an ONNX Split along the split dim into parts that tp divides
 splits each part (the fused-QKV layout Megatron-LM stores per chip), and so does an ONNX Slice along it with
 constant bounds that tp divides (each chip cuts at start / tp .. end / tp), while a Slice off the split dim
