@@ -265,7 +265,7 @@ def validate_module(
     macros_by_device: dict[str, list[pim.GemvOp | pim.AttentionOp]] = {}
     for op in pim.macros(module):
         d = device_of(op)
-        if d is not None and op.commands.blocks:
+        if d is not None and op.commands.blocks and op.commands.block.first_op is not None:  # not an idle expert's
             macros_by_device.setdefault(d, []).append(op)
     result = Validation(model, system.name, {})
     # every simulator needed is resolved before any is run: a missing one is named at once

@@ -222,7 +222,10 @@ def gemv_key(op: pim.GemvOp, dev: Device) -> tuple[GemvKey, int]:
 
 @functools.lru_cache(maxsize=256)
 def gemv_block(m: int, k: int, n: int, geo: GemvGeometry, bias: bool, column_bytes: int) -> tuple[Item, ...]:
-    """`gemv_macro_items` of a GEMV whose weight's rows start at row 0."""
+    """`gemv_macro_items` of a GEMV whose weight's rows start at row 0; none for no input vectors (an idle
+    expert's GEMV issues no command, `pim_timing.gemv_commands`)."""
+    if m == 0:
+        return ()
     return (*gemv_items(m, k, n, geo, bias, column_bytes, 0), PimCommand(CommandKind.SYNC))
 
 

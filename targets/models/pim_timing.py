@@ -321,7 +321,7 @@ def gemv_commands(
         for p, (_, _, active, outs) in enumerate(geo.pass_outputs(n)):
             for cmd in pass_commands(v, k, p, active, outs, geo, bias, column_bytes):
                 yield p, cmd
-    if sync:
+    if sync and m > 0:  # no input vectors (an idle expert's GEMV): no command at all
         yield 0, PimCommand(CommandKind.SYNC)
 
 
@@ -357,7 +357,7 @@ def gemv_counts(
         MAC_ABK: for every pass and tile, one of o_p * c_t columns on a_p channels for v vectors
         RD_MAC, WR_BIAS (with a bias, on a device with `bias_preload`): one per pass on a_p channels,
                  v * o_p results per bank
-    and one SYNC; each term costs what `command_counts` says. Every command's mask
+    and one SYNC (none when M = 0); each term costs what `command_counts` says. Every command's mask
     starts at the first layout channel, so the commands run back to back.
     """
     geo = gemv_geometry(k, n, dev, max_channels)
@@ -397,6 +397,7 @@ def gemv_counts(
             )
         return c
 
+    sync = sync and m > 0  # a GEMV of no input vectors (an idle expert's) issues no command at all
     full_groups, last = divmod(m, geo.vectors)
     total = _scaled(group(geo.vectors), full_groups)
     if last:
