@@ -110,6 +110,12 @@ def is_costed(op: Operation) -> bool:
     return collective_kind(op) is not None
 
 
+def is_idle(op: Operation) -> bool:
+    """An op whose every result is empty: an idle expert's (no token routed to it this step, nn.moe_dispatch of
+    capacity 0, and the ops that read it)."""
+    return bool(op.results) and all(_elements(r.type) == 0 for r in op.results)
+
+
 def op_metrics(op: Operation, elem_bytes: int | None = None) -> OpMetrics:
     """FLOPs and bytes of one op (formulas in the module docstring); floating-point
     tensors cost `elem_bytes` per element when given (the deployment precision)."""
@@ -121,8 +127,7 @@ def op_metrics(op: Operation, elem_bytes: int | None = None) -> OpMetrics:
         if kind in ("all_reduce", "reduce_scatter"):
             adds = _elements(op.operands[0].type) * (group - 1) // group
         return OpMetrics(adds, _io_bytes(op, eb), "vector")
-    if op.results and all(_elements(r.type) == 0 for r in op.results):
-        # an idle expert's ops (no token routed to it this step): nothing read, nothing computed
+    if is_idle(op):  # nothing read, nothing computed
         matrix = (nn.MatMulOp, nn.GemmOp, nn.LinearOp, pim.GemvOp, nn.AttentionOp, pim.AttentionOp)
         return OpMetrics(0, 0, "matrix" if isinstance(op, matrix) else "vector")
     if isinstance(op, nn.MoeGateOp):  # score (softmax 5 / sigmoid 4 per logit), k comparisons per logit
@@ -361,8 +366,7 @@ def device_cost(op: Operation, m: OpMetrics, dev: Device, system: System, dtype:
     if kind is not None:
         c = collective_cost(kind, collective_bytes(op, DTYPE_BYTES[dtype]), collective_group(op), dev.interconnect)
         return DeviceCost(c.latency_ns, c.energy_pj, "memory")
-    if op.results and all(_elements(r.type) == 0 for r in op.results):
-        # an idle expert's op: no work and no launch on a device that could run it (its weights stay resident)
+    if is_idle(op):  # no work and no launch on a device that could run it (its weights stay resident)
         runs = dev.kind == "npu" or (dev.kind == "pim" and dtype in dev.pim.dtypes and pim_weight(op) is not None)
         runs = runs or (dev.kind in ("gpu", "accelerator") and dtype in dev.gpu.peak_tflops)
         return DeviceCost(0.0, 0.0, "memory") if runs else None

@@ -559,6 +559,15 @@ class _Importer:
             )
         owner.names[name.value] = _Binding(value, "var", binding.loc)
 
+    def check_fresh(self, scope: _Scope, name: Token) -> None:
+        """A loop variable (repeat's, route's) must not shadow a name already bound."""
+        found = scope.lookup(name.value)
+        if found is not None and found[1].kind != "dtype":
+            prev = found[1]
+            raise self.error(
+                location(name), f"redefinition of {prev.kind} '{name}' (first defined at line {prev.loc[0]})"
+            )
+
     def stmt_repeat(self, stmt: Tree[Token], scope: _Scope) -> None:
         count_expr, var, *body = stmt.children
         assert isinstance(var, Token)
@@ -570,12 +579,7 @@ class _Importer:
                 location(count_expr),
                 f"the repeat count is {fmt_count(count)}; pimc unrolls at most {fmt_count(MAX_ITERATIONS)} iterations",
             )
-        found = scope.lookup(var.value)
-        if found is not None and found[1].kind != "dtype":
-            prev = found[1]
-            raise self.error(
-                location(var), f"redefinition of {prev.kind} '{var}' (first defined at line {prev.loc[0]})"
-            )
+        self.check_fresh(scope, var)
         piece = var.value
         if isinstance(count_expr, Tree) and count_expr.data == "name":
             piece = str(count_expr.children[0])  # `repeat layers as i` names its weights layers.<i>.*
@@ -643,19 +647,14 @@ class _Importer:
         if experts > MAX_ITERATIONS:
             raise self.limit(loc, f"{fmt_count(experts)} experts: pimc unrolls at most {fmt_count(MAX_ITERATIONS)}")
         for name in (var, x_var):
-            found = scope.lookup(name.value)
-            if found is not None and found[1].kind != "dtype":
-                prev = found[1]
-                raise self.error(
-                    location(name), f"redefinition of {prev.kind} '{name}' (first defined at line {prev.loc[0]})"
-                )
+            self.check_fresh(scope, name)
         tokens, hidden = math.prod(xs[:-1]), xs[-1]
-        if len(xs) != 2:
-            x = call.emit_part(nn.ReshapeOp(x, _tensor_type(_dtype_of(x), (tokens, hidden))), "tokens")
-            gates = call.emit_part(nn.ReshapeOp(gates, _tensor_type(_dtype_of(gates), (tokens, top_k))), "weights")
-            indices = call.emit_part(
-                nn.ReshapeOp(indices, _tensor_type(_dtype_of(indices), (tokens, top_k))), "indices"
-            )
+        if len(xs) != 2:  # [..., d] -> [T, d]
+
+            def flat(v: SSAValue, part: str) -> SSAValue:
+                return call.emit_part(nn.ReshapeOp(v, _tensor_type(_dtype_of(v), (tokens, _shape(v)[-1]))), part)
+
+            x, gates, indices = flat(x, "tokens"), flat(gates, "weights"), flat(indices, "indices")
         loads = self.expert_load.tokens(tokens, experts, top_k)
         self.routed = True
         count_expr = bound["experts"]
